@@ -1,0 +1,38 @@
+//! `weld inspect FILE.wasm`: a component's imports and exports.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use weld_linker::introspect::ComponentInfo;
+use weld_linker::Diagnostic;
+
+/// Arguments of `weld inspect`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The component file.
+    file: PathBuf,
+    /// Print structured JSON instead of WIT.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `weld inspect`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let info = match ComponentInfo::from_file(&args.file) {
+        Ok(info) => info,
+        Err(e) => {
+            return Ok(super::report(
+                &Diagnostic::new(e.to_string()).into(),
+                args.json,
+            ))
+        }
+    };
+    if args.json {
+        let mut value = serde_json::to_value(info.describe())?;
+        value["version"] = 1.into();
+        value["ok"] = true.into();
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", info.wit_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,51 @@
+//! `weld plan weld.toml`: type-check a deployment and print its plan.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use weld_linker::Deployment;
+
+/// Arguments of `weld plan`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The deployment manifest.
+    manifest: PathBuf,
+    /// Print the plan as JSON (schema: docs/json.md).
+    #[arg(long, conflicts_with = "dot")]
+    json: bool,
+    /// Print the plan as a Graphviz graph.
+    #[arg(long)]
+    dot: bool,
+    /// List every `wasi:*` import instead of one row per component.
+    #[arg(long)]
+    all: bool,
+}
+
+/// Runs `weld plan`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let deployment = match Deployment::load(&args.manifest) {
+        Ok(d) => d,
+        Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
+    };
+    let plan = &deployment.plan;
+    if args.json {
+        let mut value = serde_json::to_value(plan)?;
+        value["ok"] = true.into();
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if args.dot {
+        print!("{}", plan.to_dot());
+    } else {
+        print!("{}", plan.to_table(args.all));
+        let links = plan.resolutions.iter().filter(|r| r.peer.is_some()).count();
+        let hosts: std::collections::BTreeSet<_> =
+            plan.components.iter().map(|c| &c.host).collect();
+        println!(
+            "\nplan complete: {} components on {} host{}, {} imports resolved ({} links)",
+            plan.components.len(),
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" },
+            plan.resolutions.len(),
+            links
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,47 @@
+//! `weld`: plan, compose and run deployments of WebAssembly components.
+//!
+//! The binary is a thin shell: each subcommand lives in `commands/` and calls
+//! into `weld-linker` / `weld-compose`. Exit codes: 0 success, 1 the input is
+//! wrong (the message says where), 2 usage errors.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// weld links WebAssembly components: it type-checks every link of a
+/// deployment and resolves each import to static composition, in-process
+/// calls or wRPC.
+#[derive(Parser)]
+#[command(name = "weld", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a component's imports and exports.
+    Inspect(commands::inspect::Args),
+    /// Type-check a deployment and show how every import is resolved.
+    Plan(commands::plan::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

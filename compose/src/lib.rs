@@ -1,0 +1,1 @@
+//! weld-compose

@@ -1,0 +1,176 @@
+//! Errors that point at a place: a file, a line and a column.
+//!
+//! Every error weld reports to a user goes through [`Diagnostic`], so the CLI
+//! can print them uniformly and `--json` can emit them as data.
+
+use serde::Serialize;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A position in a source file (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The file the position is in.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, counted in characters.
+    pub column: usize,
+    /// The text of the line, for a caret display.
+    #[serde(skip)]
+    pub line_text: String,
+}
+
+impl Location {
+    /// Finds the line and column of byte offset `offset` in `source`.
+    pub fn from_offset(file: &Path, source: &str, offset: usize) -> Location {
+        let offset = offset.min(source.len());
+        let before = &source[..floor_char_boundary(source, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let column = before[line_start..].chars().count() + 1;
+        let line_text = source[line_start..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Location {
+            file: file.to_path_buf(),
+            line,
+            column,
+            line_text,
+        }
+    }
+
+    /// Location of the start of a span.
+    pub fn from_span(file: &Path, source: &str, span: Range<usize>) -> Location {
+        Location::from_offset(file, source, span.start)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One error (or note) a user has to act on, with where it comes from and,
+/// when weld knows one, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// What is wrong, naming the component, import and function involved.
+    pub message: String,
+    /// Where in the manifest the problem was written, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// A suggestion, e.g. the WIT change that makes an interface wRPC-safe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic without a location.
+    pub fn new(message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            message: message.into(),
+            location: None,
+            help: None,
+        }
+    }
+
+    /// Attaches a location.
+    pub fn at(mut self, location: Option<Location>) -> Diagnostic {
+        self.location = location;
+        self
+    }
+
+    /// Attaches a suggestion.
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(loc) = &self.location {
+            write!(f, "\n  --> {loc}")?;
+            if !loc.line_text.is_empty() {
+                let gutter = loc.line.to_string().len();
+                write!(
+                    f,
+                    "\n {:gutter$} |\n {} | {}\n {:gutter$} | {:>col$}",
+                    "",
+                    loc.line,
+                    loc.line_text,
+                    "",
+                    "^",
+                    col = loc.column
+                )?;
+            }
+        }
+        if let Some(help) = &self.help {
+            for (i, line) in help.lines().enumerate() {
+                if i == 0 {
+                    write!(f, "\n  = help: {line}")?;
+                } else {
+                    write!(f, "\n          {line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// All the diagnostics of one run; weld reports every error at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Diagnostics(vec![d])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_map_to_lines_and_columns() {
+        let src = "a = 1\nbb = 2\n";
+        let loc = Location::from_offset(Path::new("w.toml"), src, 7);
+        assert_eq!((loc.line, loc.column), (2, 2));
+        assert_eq!(loc.line_text, "bb = 2");
+        assert_eq!(loc.to_string(), "w.toml:2:2");
+    }
+
+    #[test]
+    fn offsets_past_the_end_do_not_panic() {
+        let loc = Location::from_offset(Path::new("w.toml"), "é", 1);
+        assert_eq!(loc.line, 1);
+        let loc = Location::from_offset(Path::new("w.toml"), "", 10);
+        assert_eq!((loc.line, loc.column), (1, 1));
+    }
+}

@@ -1,0 +1,297 @@
+//! Component bytes → the interfaces it imports and exports, with their types.
+//!
+//! weld reads a component's type with `wit-component`'s decoder, so what it
+//! knows about a component is exactly its WIT world. [`ComponentInfo`] keeps
+//! that [`Resolve`] and answers the questions the planner asks: what does
+//! this component import, what does it export, and under which name.
+
+use crate::wit;
+use serde::Serialize;
+use std::path::Path;
+use wit_parser::{InterfaceId, Resolve, WorldId, WorldItem, WorldKey};
+
+/// Why a file could not be introspected.
+#[derive(Debug, thiserror::Error)]
+pub enum IntrospectError {
+    /// The file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes do not start with the wasm magic number.
+    #[error("`{path}` is not a WebAssembly file (it does not start with `\\0asm`)")]
+    NotWasm {
+        /// The file.
+        path: String,
+    },
+    /// A core module was given where a component is needed.
+    #[error("`{path}` is a core WebAssembly module, not a component; wrap it with `wasm-tools component new` (or build for `wasm32-wasip2`)")]
+    CoreModule {
+        /// The file.
+        path: String,
+    },
+    /// The component's type could not be decoded.
+    #[error("`{path}` is not a valid component: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The decoder's explanation.
+        reason: String,
+    },
+}
+
+/// What an imported or exported world item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    /// A named interface (`ns:pkg/name@version`) or an inline instance.
+    Interface,
+    /// A function at the root of the world.
+    Function,
+    /// A type at the root of the world.
+    Type,
+}
+
+/// One import or export of a component.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Full name: `demo:math/adder@0.1.0` for interfaces, the kebab name for
+    /// root functions and types.
+    pub name: String,
+    /// Its kind.
+    pub kind: ItemKind,
+    /// The interface, when `kind` is [`ItemKind::Interface`].
+    pub interface: Option<InterfaceId>,
+}
+
+/// A component's imports and exports, with the types needed to check links.
+#[derive(Debug, Clone)]
+pub struct ComponentInfo {
+    /// All the types of the component's world.
+    pub resolve: Resolve,
+    /// The component's world.
+    pub world: WorldId,
+}
+
+impl ComponentInfo {
+    /// Reads and decodes a component file.
+    pub fn from_file(path: &Path) -> Result<ComponentInfo, IntrospectError> {
+        let bytes = std::fs::read(path).map_err(|source| IntrospectError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        ComponentInfo::from_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Decodes a component from bytes; `label` names it in errors.
+    pub fn from_bytes(label: &str, bytes: &[u8]) -> Result<ComponentInfo, IntrospectError> {
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return Err(IntrospectError::NotWasm {
+                path: label.to_string(),
+            });
+        }
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(IntrospectError::CoreModule {
+                path: label.to_string(),
+            });
+        }
+        match wit_component::decode(bytes) {
+            Ok(wit_component::DecodedWasm::Component(resolve, world)) => {
+                Ok(ComponentInfo { resolve, world })
+            }
+            Ok(wit_component::DecodedWasm::WitPackage(..)) => Err(IntrospectError::Invalid {
+                path: label.to_string(),
+                reason: "it is a WIT package encoded as wasm, not a component".to_string(),
+            }),
+            Err(e) => Err(IntrospectError::Invalid {
+                path: label.to_string(),
+                reason: format!("{e:#}"),
+            }),
+        }
+    }
+
+    /// Builds the description of a component from WIT text and a world name,
+    /// without any wasm: used by property tests and the fuzzer.
+    ///
+    /// ```
+    /// let info = weld_linker::introspect::ComponentInfo::from_wit(
+    ///     "package a:b@0.1.0; interface i { f: func() -> u32; } world w { export i; }",
+    ///     "w",
+    /// ).unwrap();
+    /// assert_eq!(info.exports()[0].name, "a:b/i@0.1.0");
+    /// ```
+    pub fn from_wit(source: &str, world: &str) -> anyhow::Result<ComponentInfo> {
+        let mut resolve = Resolve::default();
+        let pkg = resolve.push_str("input.wit", source)?;
+        let world = resolve.select_world(&[pkg], Some(world))?;
+        Ok(ComponentInfo { resolve, world })
+    }
+
+    fn items<'a>(&'a self, map: &'a indexmap::IndexMap<WorldKey, WorldItem>) -> Vec<Item> {
+        map.iter()
+            .map(|(key, item)| {
+                let name = self.resolve.name_world_key(key);
+                match item {
+                    WorldItem::Interface { id, .. } => Item {
+                        name,
+                        kind: ItemKind::Interface,
+                        interface: Some(*id),
+                    },
+                    WorldItem::Function(_) => Item {
+                        name,
+                        kind: ItemKind::Function,
+                        interface: None,
+                    },
+                    WorldItem::Type { .. } => Item {
+                        name,
+                        kind: ItemKind::Type,
+                        interface: None,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The component's imports, in declaration order.
+    pub fn imports(&self) -> Vec<Item> {
+        self.items(&self.resolve.worlds[self.world].imports)
+    }
+
+    /// The component's exports, in declaration order.
+    pub fn exports(&self) -> Vec<Item> {
+        self.items(&self.resolve.worlds[self.world].exports)
+    }
+
+    /// The exported interface that can satisfy an import named `wanted`:
+    /// the same name, or a semver-compatible version of it (exact first).
+    pub fn find_export(&self, wanted: &str) -> Option<Item> {
+        let exports = self.exports();
+        if let Some(exact) = exports.iter().find(|e| e.name == wanted) {
+            return Some(exact.clone());
+        }
+        exports
+            .into_iter()
+            .find(|e| e.kind == ItemKind::Interface && wit::semver_compatible(wanted, &e.name))
+    }
+
+    /// The component's world as WIT text.
+    pub fn wit_text(&self) -> String {
+        let world = &self.resolve.worlds[self.world];
+        let mut printer = wit_component::WitPrinter::default();
+        let main = world.package.expect("decoded worlds belong to a package");
+        let nested: Vec<_> = self
+            .resolve
+            .packages
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| *id != main)
+            .collect();
+        match printer.print(&self.resolve, main, &nested) {
+            Ok(()) => printer.output.to_string(),
+            Err(e) => format!("// could not print the component's WIT: {e:#}\n"),
+        }
+    }
+
+    /// A structured description for `weld inspect --json`.
+    pub fn describe(&self) -> ComponentDescription {
+        let describe_items = |items: Vec<Item>| -> Vec<ItemDescription> {
+            items
+                .into_iter()
+                .map(|item| {
+                    let functions = match item.interface {
+                        Some(id) => self.resolve.interfaces[id]
+                            .functions
+                            .values()
+                            .map(|f| FunctionDescription {
+                                name: f.name.clone(),
+                                signature: wit::func_signature(&self.resolve, f),
+                                wrpc_safe: wit::is_wrpc_safe(&self.resolve, f),
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    let resources = match item.interface {
+                        Some(id) => wit::resources_of(&self.resolve, id),
+                        None => Vec::new(),
+                    };
+                    ItemDescription {
+                        name: item.name,
+                        kind: item.kind,
+                        functions,
+                        resources,
+                    }
+                })
+                .collect()
+        };
+        ComponentDescription {
+            imports: describe_items(self.imports()),
+            exports: describe_items(self.exports()),
+        }
+    }
+}
+
+/// `weld inspect --json` output: see `docs/json.md`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentDescription {
+    /// Imported items.
+    pub imports: Vec<ItemDescription>,
+    /// Exported items.
+    pub exports: Vec<ItemDescription>,
+}
+
+/// One import or export in [`ComponentDescription`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemDescription {
+    /// Full name.
+    pub name: String,
+    /// Interface, function or type.
+    pub kind: ItemKind,
+    /// Functions of an interface, as WIT signatures.
+    pub functions: Vec<FunctionDescription>,
+    /// Names of the resources an interface defines.
+    pub resources: Vec<String>,
+}
+
+/// One function in [`ItemDescription`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionDescription {
+    /// The function's name as the component model spells it
+    /// (`[method]bucket.get` for methods).
+    pub name: String,
+    /// WIT signature, e.g. `func(a: u32, b: u32) -> u32`.
+    pub signature: String,
+    /// Whether it returns `result<_, wrpc:rpc/error.error>`.
+    pub wrpc_safe: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_wasm_and_core_modules() {
+        let err = ComponentInfo::from_bytes("x.wasm", b"hello world!").unwrap_err();
+        assert!(err.to_string().contains("not a WebAssembly file"), "{err}");
+        let core = b"\0asm\x01\0\0\0";
+        let err = ComponentInfo::from_bytes("m.wasm", core).unwrap_err();
+        assert!(err.to_string().contains("core WebAssembly module"), "{err}");
+        let truncated = b"\0asm\x0d\0\x01\0\x07";
+        let err = ComponentInfo::from_bytes("t.wasm", truncated).unwrap_err();
+        assert!(err.to_string().contains("not a valid component"), "{err}");
+    }
+
+    #[test]
+    fn finds_semver_compatible_exports() {
+        let info = ComponentInfo::from_wit(
+            "package a:b@0.1.1; interface i { f: func(); } world w { export i; }",
+            "w",
+        )
+        .unwrap();
+        assert_eq!(info.find_export("a:b/i@0.1.0").unwrap().name, "a:b/i@0.1.1");
+        assert!(info.find_export("a:b/i@0.2.0").is_none());
+        assert!(info.find_export("a:b/j@0.1.1").is_none());
+    }
+}

@@ -1,0 +1,537 @@
+//! The deployment manifest (`weld.toml`): which components run on which
+//! hosts, and which imports link to which exports over which transport.
+//!
+//! ```toml
+//! [components.driver]
+//! path = "driver.wasm"
+//! host = "edge-1"                 # optional; defaults to the host "default"
+//!
+//! [components.adder]
+//! path = "adder.wasm"
+//!
+//! [[link]]
+//! import = "driver:demo:math/adder@0.1.0"   # <component>:<interface>
+//! export = "adder"                          # the component exporting it
+//! transport = "auto"                        # auto | compose | in-process | wrpc
+//!
+//! [hosts.edge-2]
+//! wrpc = { transport = "tcp", address = "127.0.0.1:7761" }
+//! ```
+//!
+//! Parsing is strict: unknown keys are errors, and every error carries the
+//! file, line and column it was found at.
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The host components run on when the manifest names none.
+pub const DEFAULT_HOST: &str = "default";
+
+/// The wRPC TCP address a host serves on when the manifest names none.
+pub const DEFAULT_TCP_ADDRESS: &str = "127.0.0.1:7761";
+
+/// How a link is carried at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportChoice {
+    /// Same host: in-process; different hosts: wRPC.
+    #[default]
+    Auto,
+    /// Static composition into one artifact at build time.
+    Compose,
+    /// Same wasmtime `Store`, in-process calls.
+    InProcess,
+    /// A wRPC stub in the caller, served by `weld serve` on the callee's host.
+    Wrpc,
+}
+
+/// How an in-process link is realised in the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Components composed in memory and instantiated as one: fused adapters.
+    Fused,
+    /// Separate instances in one store; imports are host functions that call
+    /// the callee's export.
+    HostLinked,
+}
+
+/// How `weld serve` instantiates a served component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstancePolicy {
+    /// One instance; calls are serialised and state is kept.
+    #[default]
+    Shared,
+    /// A fresh instance for every call.
+    PerCall,
+}
+
+/// A wRPC endpoint a host serves on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(tag = "transport", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Endpoint {
+    /// wRPC over TCP.
+    Tcp {
+        /// `ip:port` to listen on / connect to.
+        #[serde(default = "default_tcp")]
+        address: String,
+    },
+    /// wRPC over a Unix domain socket.
+    Unix {
+        /// Socket path.
+        path: PathBuf,
+    },
+    /// wRPC over NATS.
+    Nats {
+        /// NATS server URL, e.g. `nats://127.0.0.1:4222`.
+        #[serde(default = "default_nats")]
+        url: String,
+        /// Subject prefix (the host's name when absent).
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+}
+
+fn default_tcp() -> String {
+    DEFAULT_TCP_ADDRESS.to_string()
+}
+
+fn default_nats() -> String {
+    "nats://127.0.0.1:4222".to_string()
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Tcp { address } => write!(f, "tcp://{address}"),
+            Endpoint::Unix { path } => write!(f, "unix://{}", path.display()),
+            Endpoint::Nats { url, prefix } => match prefix {
+                Some(p) => write!(f, "{url} (prefix {p})"),
+                None => write!(f, "{url}"),
+            },
+        }
+    }
+}
+
+/// What the manifest says about one component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComponentSpec {
+    /// Path of the component, relative to the manifest.
+    pub path: Spanned<PathBuf>,
+    /// The host it runs on.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// Instance policy for `weld serve`.
+    #[serde(default)]
+    pub instances: InstancePolicy,
+    /// Environment variables granted to the guest (deny by default).
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Host directories preopened for the guest, `guest path -> host path`.
+    #[serde(default)]
+    pub dirs: IndexMap<String, PathBuf>,
+}
+
+/// One `[[link]]`: an import of one component satisfied by another's export.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LinkSpec {
+    /// `<component>:<interface>`, e.g. `driver:demo:math/adder@0.1.0`.
+    pub import: Spanned<String>,
+    /// The component whose export satisfies the import.
+    pub export: Spanned<String>,
+    /// Transport; `auto` when absent (see [`LinkSpec::transport`]).
+    #[serde(default, rename = "transport")]
+    pub transport_spec: Option<Spanned<TransportChoice>>,
+    /// Let a `wrpc` link carry an interface that is not wRPC-safe: a
+    /// transport failure then traps the caller.
+    #[serde(default)]
+    pub allow_trap: bool,
+    /// In-process strategy for this link.
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    /// Per-call timeout for `wrpc` links, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl LinkSpec {
+    /// The transport the link asks for.
+    pub fn transport(&self) -> TransportChoice {
+        self.transport_spec
+            .as_ref()
+            .map(|t| *t.get_ref())
+            .unwrap_or_default()
+    }
+}
+
+/// What the manifest says about a host.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostSpec {
+    /// Where this host serves wRPC.
+    #[serde(default)]
+    pub wrpc: Option<Endpoint>,
+    /// Default in-process strategy for links whose both ends are here.
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+}
+
+/// `[compose]`: options for `weld compose`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComposeSpec {
+    /// Components whose exports the composed component exports; the roots
+    /// (components nothing imports from) when absent.
+    #[serde(default)]
+    pub exports: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawManifest {
+    #[serde(default)]
+    components: IndexMap<String, Spanned<ComponentSpec>>,
+    #[serde(default, rename = "link")]
+    links: Vec<Spanned<LinkSpec>>,
+    #[serde(default)]
+    hosts: IndexMap<String, Spanned<HostSpec>>,
+    #[serde(default)]
+    compose: Option<ComposeSpec>,
+}
+
+/// A parsed and validated deployment manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it was read from (or a pseudo-name for in-memory text).
+    pub file: PathBuf,
+    /// The text, kept to turn spans into lines and columns.
+    pub source: String,
+    /// Components by name, in file order.
+    pub components: IndexMap<String, Spanned<ComponentSpec>>,
+    /// Links in file order.
+    pub links: Vec<Spanned<LinkSpec>>,
+    /// Hosts by name.
+    pub hosts: IndexMap<String, Spanned<HostSpec>>,
+    /// Composition options.
+    pub compose: ComposeSpec,
+}
+
+/// The two halves of a link's `import`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRef {
+    /// The importing component.
+    pub component: String,
+    /// The imported interface, e.g. `demo:math/adder@0.1.0`.
+    pub interface: String,
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostic::new(format!("cannot read manifest `{}`: {e}", path.display()))
+        })?;
+        Manifest::parse(path, &source)
+    }
+
+    /// Parses and validates manifest text; `file` is used in messages and to
+    /// resolve relative component paths.
+    pub fn parse(file: &Path, source: &str) -> Result<Manifest, Diagnostics> {
+        let raw: RawManifest = toml::from_str(source).map_err(|e| {
+            let location = e.span().map(|s| Location::from_span(file, source, s));
+            Diagnostic::new(format!("invalid manifest: {}", e.message().trim_end())).at(location)
+        })?;
+        let manifest = Manifest {
+            file: file.to_path_buf(),
+            source: source.to_string(),
+            components: raw.components,
+            links: raw.links,
+            hosts: raw.hosts,
+            compose: raw.compose.unwrap_or_default(),
+        };
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Location of a span of this manifest.
+    pub fn locate(&self, span: Range<usize>) -> Option<Location> {
+        Some(Location::from_span(&self.file, &self.source, span))
+    }
+
+    /// The directory component paths are relative to.
+    pub fn base_dir(&self) -> PathBuf {
+        self.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// Absolute (or base-relative) path of a component's file.
+    pub fn component_path(&self, name: &str) -> Option<PathBuf> {
+        let spec = self.components.get(name)?;
+        Some(self.base_dir().join(spec.get_ref().path.get_ref()))
+    }
+
+    /// The host a component runs on.
+    pub fn host_of(&self, name: &str) -> &str {
+        self.components
+            .get(name)
+            .and_then(|c| c.get_ref().host.as_ref())
+            .map(|h| h.get_ref().as_str())
+            .unwrap_or(DEFAULT_HOST)
+    }
+
+    /// The wRPC endpoint of a host: the manifest's, or TCP on the default
+    /// address.
+    pub fn endpoint_of(&self, host: &str) -> Endpoint {
+        self.hosts
+            .get(host)
+            .and_then(|h| h.get_ref().wrpc.clone())
+            .unwrap_or(Endpoint::Tcp {
+                address: default_tcp(),
+            })
+    }
+
+    /// Splits a link's `import` into component and interface.
+    pub fn split_import(import: &str) -> Option<ImportRef> {
+        let (component, interface) = import.split_once(':')?;
+        if component.is_empty() || interface.is_empty() {
+            return None;
+        }
+        Some(ImportRef {
+            component: component.to_string(),
+            interface: interface.to_string(),
+        })
+    }
+
+    /// Checks what can be checked without reading components.
+    fn validate(&self) -> Result<(), Diagnostics> {
+        let mut errors = Vec::new();
+        for (name, spec) in &self.components {
+            if !valid_name(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "component name `{name}` must be letters, digits, `-` or `_`"
+                    ))
+                    .at(self.locate(spec.span())),
+                );
+            }
+            if let Some(host) = &spec.get_ref().host {
+                if !valid_name(host.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "component `{name}`: host name `{}` must be letters, digits, `-` or `_`",
+                            host.get_ref()
+                        ))
+                        .at(self.locate(host.span())),
+                    );
+                }
+            }
+        }
+        for (name, spec) in &self.hosts {
+            if !self
+                .components
+                .values()
+                .any(|c| c.get_ref().host.as_ref().map(|h| h.get_ref()) == Some(name))
+                && name != DEFAULT_HOST
+            {
+                errors.push(
+                    Diagnostic::new(format!("host `{name}` has no components"))
+                        .at(self.locate(spec.span()))
+                        .with_help("place a component on it with `host = \"...\"`, or remove it"),
+                );
+            }
+        }
+        let mut seen: IndexMap<(String, String), Range<usize>> = IndexMap::new();
+        for link in &self.links {
+            let l = link.get_ref();
+            match Manifest::split_import(l.import.get_ref()) {
+                None => errors.push(
+                    Diagnostic::new(format!(
+                        "link import `{}` must be `<component>:<interface>`, e.g. `driver:demo:math/adder@0.1.0`",
+                        l.import.get_ref()
+                    ))
+                    .at(self.locate(l.import.span())),
+                ),
+                Some(r) => {
+                    if !self.components.contains_key(&r.component) {
+                        errors.push(
+                            Diagnostic::new(format!(
+                                "link import `{}` names unknown component `{}`",
+                                l.import.get_ref(),
+                                r.component
+                            ))
+                            .at(self.locate(l.import.span()))
+                            .with_help(known(self.components.keys())),
+                        );
+                    }
+                    let key = (r.component.clone(), r.interface.clone());
+                    if let Some(first) = seen.get(&key) {
+                        let first = self.locate(first.clone()).unwrap();
+                        errors.push(
+                            Diagnostic::new(format!(
+                                "import `{}` is linked twice (first at line {})",
+                                l.import.get_ref(),
+                                first.line
+                            ))
+                            .at(self.locate(l.import.span())),
+                        );
+                    } else {
+                        seen.insert(key, l.import.span());
+                    }
+                }
+            }
+            if !self.components.contains_key(l.export.get_ref()) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "link export names unknown component `{}`",
+                        l.export.get_ref()
+                    ))
+                    .at(self.locate(l.export.span()))
+                    .with_help(known(self.components.keys())),
+                );
+            }
+            if l.timeout_ms == Some(0) {
+                errors.push(
+                    Diagnostic::new("link `timeout-ms` must be greater than 0")
+                        .at(self.locate(link.span())),
+                );
+            }
+        }
+        if let Some(exports) = &self.compose.exports {
+            for e in exports {
+                if !self.components.contains_key(e.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "[compose] exports names unknown component `{}`",
+                            e.get_ref()
+                        ))
+                        .at(self.locate(e.span()))
+                        .with_help(known(self.components.keys())),
+                    );
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(errors))
+        }
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// "known components: a, b" help text.
+pub(crate) fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<_> = names.map(|n| format!("`{n}`")).collect();
+    if names.is_empty() {
+        "the manifest declares no components".to_string()
+    } else {
+        format!("known components: {}", names.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> Result<Manifest, Diagnostics> {
+        Manifest::parse(Path::new("weld.toml"), src)
+    }
+
+    #[test]
+    fn parses_the_sketch() {
+        let m = parse(
+            r#"
+[components.driver]
+path = "driver.wasm"
+host = "edge-1"
+
+[components.adder]
+path = "adder.wasm"
+host = "edge-2"
+
+[[link]]
+import = "driver:demo:math/adder@0.1.0"
+export = "adder"
+transport = "wrpc"
+allow-trap = true
+
+[hosts.edge-2]
+wrpc = { transport = "unix", path = "/tmp/w.sock" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(m.host_of("driver"), "edge-1");
+        assert_eq!(m.links[0].get_ref().transport(), TransportChoice::Wrpc);
+        assert!(m.links[0].get_ref().allow_trap);
+        assert_eq!(
+            m.endpoint_of("edge-2"),
+            Endpoint::Unix {
+                path: "/tmp/w.sock".into()
+            }
+        );
+        assert_eq!(
+            m.endpoint_of("edge-1"),
+            Endpoint::Tcp {
+                address: DEFAULT_TCP_ADDRESS.into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_position() {
+        let err = parse("[components.a]\npath = \"a.wasm\"\nhots = \"x\"\n").unwrap_err();
+        let d = &err.0[0];
+        assert!(d.message.contains("unknown field `hots`"), "{}", d.message);
+        assert_eq!(d.location.as_ref().unwrap().line, 3);
+    }
+
+    #[test]
+    fn bad_transport_names_the_choices() {
+        let err = parse(
+            "[components.a]\npath = \"a.wasm\"\n[[link]]\nimport = \"a:x:y/z\"\nexport = \"a\"\ntransport = \"carrier-pigeon\"\n",
+        )
+        .unwrap_err();
+        let d = &err.0[0];
+        assert!(d.message.contains("carrier-pigeon"), "{}", d.message);
+        assert!(d.message.contains("in-process"), "{}", d.message);
+        assert_eq!(d.location.as_ref().unwrap().line, 6);
+    }
+
+    #[test]
+    fn all_link_errors_are_reported_at_once() {
+        let err = parse(
+            "[components.a]\npath = \"a.wasm\"\n[[link]]\nimport = \"nope:x:y/z\"\nexport = \"ghost\"\n[[link]]\nimport = \"no-colon\"\nexport = \"a\"\n",
+        )
+        .unwrap_err();
+        let msgs: Vec<_> = err.0.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(msgs[0].contains("unknown component `nope`"));
+        assert!(msgs[1].contains("unknown component `ghost`"));
+        assert!(msgs[2].contains("<component>:<interface>"));
+        assert_eq!(err.0[1].location.as_ref().unwrap().line, 5);
+    }
+
+    #[test]
+    fn duplicate_links_are_errors() {
+        let err = parse(
+            "[components.a]\npath = \"a.wasm\"\n[[link]]\nimport = \"a:x:y/z\"\nexport = \"a\"\n[[link]]\nimport = \"a:x:y/z\"\nexport = \"a\"\n",
+        )
+        .unwrap_err();
+        assert!(err.0[0].message.contains("linked twice (first at line 4)"));
+    }
+}

@@ -1,0 +1,290 @@
+//! Small WIT helpers shared by introspection, checking and planning:
+//! interface names and versions, rendering types as WIT, and the wRPC-safety
+//! rule.
+
+use wit_parser::{
+    Function, FunctionKind, Handle, InterfaceId, Resolve, Type, TypeDefKind, TypeId, TypeOwner,
+};
+
+/// The package that defines the wRPC transport error.
+pub const WRPC_ERROR_INTERFACE: &str = "wrpc:rpc/error@0.1.0";
+
+/// Splits `ns:pkg/iface@1.2.3` into `("ns:pkg/iface", Some("1.2.3"))`.
+pub fn split_version(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once('@') {
+        Some((base, version)) => (base, Some(version)),
+        None => (name, None),
+    }
+}
+
+/// Whether two interface names denote semver-compatible versions of one
+/// interface: the same unversioned name and versions on the same
+/// compatibility track (same major; for `0.x`, the same minor; for `0.0.x`,
+/// the same patch). Pre-release versions only match themselves.
+///
+/// ```
+/// use weld_linker::wit::semver_compatible;
+/// assert!(semver_compatible("demo:math/adder@0.1.0", "demo:math/adder@0.1.1"));
+/// assert!(!semver_compatible("demo:math/adder@0.1.0", "demo:math/adder@0.2.0"));
+/// assert!(semver_compatible("a:b/c@1.0.0", "a:b/c@1.4.2"));
+/// ```
+pub fn semver_compatible(a: &str, b: &str) -> bool {
+    let (base_a, ver_a) = split_version(a);
+    let (base_b, ver_b) = split_version(b);
+    if base_a != base_b {
+        return false;
+    }
+    match (ver_a, ver_b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => match (semver::Version::parse(x), semver::Version::parse(y)) {
+            (Ok(x), Ok(y)) => {
+                if !x.pre.is_empty() || !y.pre.is_empty() {
+                    return x == y;
+                }
+                match (x.major, y.major) {
+                    (0, 0) => match (x.minor, y.minor) {
+                        (0, 0) => x.patch == y.patch,
+                        (mx, my) => mx == my,
+                    },
+                    (mx, my) => mx == my,
+                }
+            }
+            _ => x == y,
+        },
+        _ => false,
+    }
+}
+
+/// Whether an import is provided by the host rather than by a component:
+/// `wasi:*` (wasmtime-wasi) and the wRPC error interface (weld itself).
+pub fn is_host_interface(name: &str) -> bool {
+    name.starts_with("wasi:") || semver_compatible(name, WRPC_ERROR_INTERFACE)
+}
+
+/// Follows `type x = y` aliases to the defining type.
+pub fn unalias(resolve: &Resolve, mut ty: Type) -> Type {
+    while let Type::Id(id) = ty {
+        match &resolve.types[id].kind {
+            TypeDefKind::Type(inner) => ty = *inner,
+            _ => break,
+        }
+    }
+    ty
+}
+
+/// Follows aliases from a type id to the id that defines it.
+pub fn unalias_id(resolve: &Resolve, mut id: TypeId) -> TypeId {
+    while let TypeDefKind::Type(Type::Id(inner)) = &resolve.types[id].kind {
+        id = *inner;
+    }
+    id
+}
+
+/// The full name of the interface that owns a type, if any.
+pub fn owner_interface(resolve: &Resolve, id: TypeId) -> Option<String> {
+    match resolve.types[id].owner {
+        TypeOwner::Interface(i) => resolve
+            .id_of(i)
+            .or_else(|| resolve.interfaces[i].name.clone()),
+        _ => None,
+    }
+}
+
+/// Renders a type as WIT text: named types by name, anonymous ones
+/// structurally (`list<u8>`, `result<string, error>`).
+pub fn type_name(resolve: &Resolve, ty: &Type) -> String {
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::U8 => "u8".into(),
+        Type::U16 => "u16".into(),
+        Type::U32 => "u32".into(),
+        Type::U64 => "u64".into(),
+        Type::S8 => "s8".into(),
+        Type::S16 => "s16".into(),
+        Type::S32 => "s32".into(),
+        Type::S64 => "s64".into(),
+        Type::F32 => "f32".into(),
+        Type::F64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::ErrorContext => "error-context".into(),
+        Type::Id(id) => {
+            let def = &resolve.types[*id];
+            if let Some(name) = &def.name {
+                return name.clone();
+            }
+            match &def.kind {
+                TypeDefKind::Handle(Handle::Own(r)) => {
+                    format!("own<{}>", type_name(resolve, &Type::Id(*r)))
+                }
+                TypeDefKind::Handle(Handle::Borrow(r)) => {
+                    format!("borrow<{}>", type_name(resolve, &Type::Id(*r)))
+                }
+                TypeDefKind::List(t) => format!("list<{}>", type_name(resolve, t)),
+                TypeDefKind::FixedLengthList(t, n) => {
+                    format!("list<{}, {n}>", type_name(resolve, t))
+                }
+                TypeDefKind::Map(k, v) => {
+                    format!("map<{}, {}>", type_name(resolve, k), type_name(resolve, v))
+                }
+                TypeDefKind::Option(t) => format!("option<{}>", type_name(resolve, t)),
+                TypeDefKind::Result(r) => match (&r.ok, &r.err) {
+                    (None, None) => "result".into(),
+                    (Some(ok), None) => format!("result<{}>", type_name(resolve, ok)),
+                    (None, Some(err)) => format!("result<_, {}>", type_name(resolve, err)),
+                    (Some(ok), Some(err)) => format!(
+                        "result<{}, {}>",
+                        type_name(resolve, ok),
+                        type_name(resolve, err)
+                    ),
+                },
+                TypeDefKind::Tuple(t) => format!(
+                    "tuple<{}>",
+                    t.types
+                        .iter()
+                        .map(|t| type_name(resolve, t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                TypeDefKind::Future(t) => match t {
+                    Some(t) => format!("future<{}>", type_name(resolve, t)),
+                    None => "future".into(),
+                },
+                TypeDefKind::Stream(t) => match t {
+                    Some(t) => format!("stream<{}>", type_name(resolve, t)),
+                    None => "stream".into(),
+                },
+                TypeDefKind::Type(t) => type_name(resolve, t),
+                other => other.as_str().to_string(),
+            }
+        }
+    }
+}
+
+/// Renders a function's signature: `func(a: u32, b: u32) -> u32`.
+pub fn func_signature(resolve: &Resolve, f: &Function) -> String {
+    let params = f
+        .params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, type_name(resolve, &p.ty)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let prefix = match f.kind {
+        FunctionKind::AsyncFreestanding
+        | FunctionKind::AsyncMethod(_)
+        | FunctionKind::AsyncStatic(_) => "async func",
+        _ => "func",
+    };
+    match &f.result {
+        Some(r) => format!("{prefix}({params}) -> {}", type_name(resolve, r)),
+        None => format!("{prefix}({params})"),
+    }
+}
+
+/// A function's name as a user reads it: `get`, `bucket.get` for a method,
+/// `bucket.new` for a constructor.
+pub fn display_name(f: &Function) -> String {
+    if let Some(rest) = f.name.strip_prefix("[constructor]") {
+        return format!("{rest}.new");
+    }
+    for prefix in [
+        "[method]",
+        "[static]",
+        "[async method]",
+        "[async static]",
+        "[async]",
+    ] {
+        if let Some(rest) = f.name.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    f.name.clone()
+}
+
+/// Whether `id` is (an alias of) the `error` resource of `wrpc:rpc/error`.
+pub fn is_wrpc_error_resource(resolve: &Resolve, id: TypeId) -> bool {
+    let id = unalias_id(resolve, id);
+    let def = &resolve.types[id];
+    matches!(def.kind, TypeDefKind::Resource)
+        && def.name.as_deref() == Some("error")
+        && owner_interface(resolve, id)
+            .map(|i| semver_compatible(&i, WRPC_ERROR_INTERFACE))
+            .unwrap_or(false)
+}
+
+/// The ok type of a wRPC-safe function, `Some(None)` for `result<_, error>`,
+/// `None` when the function is not wRPC-safe.
+pub fn wrpc_safe_ok(resolve: &Resolve, f: &Function) -> Option<Option<Type>> {
+    let Type::Id(id) = unalias(resolve, f.result?) else {
+        return None;
+    };
+    let TypeDefKind::Result(r) = &resolve.types[id].kind else {
+        return None;
+    };
+    let Type::Id(err) = unalias(resolve, r.err?) else {
+        return None;
+    };
+    match &resolve.types[err].kind {
+        TypeDefKind::Handle(Handle::Own(res)) if is_wrpc_error_resource(resolve, *res) => {
+            Some(r.ok)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a function may be carried over wRPC without trapping its caller:
+/// exactly one result, `result<T, error>` with `error` the own handle of
+/// `wrpc:rpc/error.error`.
+pub fn is_wrpc_safe(resolve: &Resolve, f: &Function) -> bool {
+    wrpc_safe_ok(resolve, f).is_some()
+}
+
+/// The WIT signature that would make `f` wRPC-safe.
+pub fn wrpc_safe_signature(resolve: &Resolve, f: &Function) -> String {
+    let params = f
+        .params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, type_name(resolve, &p.ty)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match &f.result {
+        Some(r) => format!("func({params}) -> result<{}, error>", type_name(resolve, r)),
+        None => format!("func({params}) -> result<_, error>"),
+    }
+}
+
+/// Names of the resources an interface defines.
+pub fn resources_of(resolve: &Resolve, iface: InterfaceId) -> Vec<String> {
+    resolve.interfaces[iface]
+        .types
+        .iter()
+        .filter(|(_, id)| matches!(resolve.types[**id].kind, TypeDefKind::Resource))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_rules() {
+        assert!(semver_compatible("a:b/c", "a:b/c"));
+        assert!(!semver_compatible("a:b/c", "a:b/c@0.1.0"));
+        assert!(semver_compatible("a:b/c@0.0.3", "a:b/c@0.0.3"));
+        assert!(!semver_compatible("a:b/c@0.0.3", "a:b/c@0.0.4"));
+        assert!(!semver_compatible("a:b/c@1.0.0", "a:b/c@2.0.0"));
+        assert!(!semver_compatible("a:b/c@1.0.0-rc1", "a:b/c@1.0.0"));
+        assert!(semver_compatible(
+            "wasi:io/error@0.2.0",
+            "wasi:io/error@0.2.6"
+        ));
+    }
+
+    #[test]
+    fn host_interfaces() {
+        assert!(is_host_interface("wasi:cli/stdout@0.2.6"));
+        assert!(is_host_interface("wrpc:rpc/error@0.1.0"));
+        assert!(!is_host_interface("demo:math/adder@0.1.0"));
+    }
+}
