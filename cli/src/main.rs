@@ -25,6 +25,8 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Type-check a deployment and show how every import is resolved.
     Plan(commands::plan::Args),
+    /// Fuse a deployment's components into one component (wac-graph).
+    Compose(commands::compose::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Plan(args) => commands::plan::run(args),
+        Command::Compose(args) => commands::compose::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,1 +1,485 @@
-//! weld-compose
+//! weld-compose: fuse components into one component with `wac-graph`.
+//!
+//! The input is a [`Spec`]: named components (their bytes), the links to
+//! wire between them, and which components' exports to export. weld's
+//! planner builds the spec from a deployment plan (`weld_linker::fuse`); this
+//! crate knows nothing of manifests or hosts, only of composition:
+//!
+//! * every component is registered and instantiated once, so one exporter
+//!   instance serves all its importers;
+//! * every link becomes an instantiation argument, transitively (a chain
+//!   `a → b → c` becomes one component with `b`'s imports satisfied — what
+//!   `wac plug` cannot do);
+//! * the composed component exports the exports of the *roots* (components
+//!   no link imports from), or of the components [`Spec::exports`] names;
+//! * every import not satisfied by a link stays an import of the composed
+//!   component.
+//!
+//! The output is validated before it is returned; a validation failure is
+//! traced back to the link it came from.
+//!
+//! ```no_run
+//! use weld_compose::{compose, Link, Member, Spec};
+//! let spec = Spec {
+//!     components: vec![
+//!         Member::new("adder", std::fs::read("adder.wasm").unwrap()),
+//!         Member::new("driver", std::fs::read("driver.wasm").unwrap()),
+//!     ],
+//!     links: vec![Link {
+//!         component: "driver".into(),
+//!         import: "demo:math/adder@0.1.0".into(),
+//!         peer: "adder".into(),
+//!         export: "demo:math/adder@0.1.0".into(),
+//!     }],
+//!     exports: None,
+//! };
+//! let composed = compose(&spec).unwrap();
+//! std::fs::write("app.wasm", &composed.bytes).unwrap();
+//! ```
+
+use indexmap::{IndexMap, IndexSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use wac_graph::{types::Package, CompositionGraph, EncodeOptions, NodeId, Processor};
+
+/// One component to fuse.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Its name (the manifest's), used in errors and in the WAC source.
+    pub name: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Where it was read from, for the `wac compose --dep` hint.
+    pub path: Option<PathBuf>,
+}
+
+impl Member {
+    /// A member from a name and bytes.
+    pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> Member {
+        Member {
+            name: name.into(),
+            bytes,
+            path: None,
+        }
+    }
+}
+
+/// One link to wire: `component`'s import `import` is satisfied by `peer`'s
+/// export `export` (the names may differ by a semver-compatible version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The importing component.
+    pub component: String,
+    /// The import's name.
+    pub import: String,
+    /// The exporting component.
+    pub peer: String,
+    /// The export's name.
+    pub export: String,
+}
+
+/// What to compose.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// The components, in a stable order (it decides the output bytes).
+    pub components: Vec<Member>,
+    /// The links between them.
+    pub links: Vec<Link>,
+    /// Export the exports of these components; the roots when `None`.
+    pub exports: Option<Vec<String>>,
+}
+
+/// Why a composition failed. Every variant names the component or link.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// A link or `exports` named a component the spec lacks.
+    #[error("unknown component `{name}` (known: {known})")]
+    UnknownComponent {
+        /// The name given.
+        name: String,
+        /// Known components.
+        known: String,
+    },
+    /// The selection is empty.
+    #[error("nothing to compose: no component is selected")]
+    Empty,
+    /// A component's file could not be read or parsed by wac.
+    #[error("component `{component}`: {message}")]
+    Component {
+        /// The component.
+        component: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A link could not be wired.
+    #[error(
+        "component `{component}` import `{import}` linked to `{peer}` export `{export}`: {message}"
+    )]
+    Link {
+        /// Importer.
+        component: String,
+        /// Imported interface.
+        import: String,
+        /// Exporter.
+        peer: String,
+        /// Exported interface.
+        export: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Two exported components export the same name.
+    #[error("components `{first}` and `{second}` both export `{name}`; name the components to export with [compose] exports or --exports")]
+    ExportClash {
+        /// The export name.
+        name: String,
+        /// First exporter.
+        first: String,
+        /// Second exporter.
+        second: String,
+    },
+    /// Encoding or validation failed and could not be traced to one link.
+    #[error("composition failed: {0}")]
+    Encode(String),
+}
+
+/// A composed component and what went into it.
+#[derive(Debug, Clone)]
+pub struct Composition {
+    /// The encoded, validated component.
+    pub bytes: Vec<u8>,
+    /// The components fused into it, in instantiation order.
+    pub fused: Vec<String>,
+    /// The links wired inside it: (importer, import, exporter).
+    pub links: Vec<(String, String, String)>,
+    /// Its exports: (export name, the component it comes from).
+    pub exports: Vec<(String, String)>,
+    /// Its imports (left for the host or remote links).
+    pub imports: Vec<String>,
+    /// Equivalent WAC source.
+    pub wac: String,
+}
+
+/// A WAC-safe kebab identifier for a component name.
+fn wac_id(name: &str) -> String {
+    let mut id: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while id.contains("--") {
+        id = id.replace("--", "-");
+    }
+    let id = id.trim_matches('-').to_string();
+    // Each `-`-separated word must start with a letter.
+    let id = id
+        .split('-')
+        .map(|w| {
+            if w.starts_with(|c: char| c.is_ascii_digit()) {
+                format!("c{w}")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-");
+    if id.is_empty() {
+        "component".into()
+    } else {
+        id
+    }
+}
+
+/// Composes the components of `spec` into one validated component.
+pub fn compose(spec: &Spec) -> Result<Composition, ComposeError> {
+    if spec.components.is_empty() {
+        return Err(ComposeError::Empty);
+    }
+    let built = build(spec)?;
+    match validate(&built.bytes) {
+        Ok(()) => Ok(built),
+        Err(message) => Err(blame(spec).unwrap_or(ComposeError::Encode(message))),
+    }
+}
+
+/// Builds the graph and encodes it, without validating.
+fn build(spec: &Spec) -> Result<Composition, ComposeError> {
+    let known = || {
+        spec.components
+            .iter()
+            .map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for name in spec
+        .links
+        .iter()
+        .flat_map(|l| [&l.component, &l.peer])
+        .chain(spec.exports.iter().flatten())
+    {
+        if !spec.components.iter().any(|c| &c.name == name) {
+            return Err(ComposeError::UnknownComponent {
+                name: name.clone(),
+                known: known(),
+            });
+        }
+    }
+    let mut graph = CompositionGraph::new();
+    let mut instances: IndexMap<String, NodeId> = IndexMap::new();
+    let mut packages: IndexMap<String, String> = IndexMap::new();
+
+    // Instantiate exporters before importers: a topological order of the
+    // links (the planner has already refused cycles).
+    let names: Vec<String> = spec.components.iter().map(|c| c.name.clone()).collect();
+    let order = topo_order(&names, &spec.links);
+    for name in &order {
+        let bytes = spec
+            .components
+            .iter()
+            .find(|c| &c.name == name)
+            .expect("checked above")
+            .bytes
+            .clone();
+        let package_name = format!("weld:{}", wac_id(name));
+        let package =
+            Package::from_bytes(&package_name, None, bytes, graph.types_mut()).map_err(|e| {
+                ComposeError::Component {
+                    component: name.clone(),
+                    message: format!("{e:#}"),
+                }
+            })?;
+        let id = graph
+            .register_package(package)
+            .map_err(|e| ComposeError::Component {
+                component: name.clone(),
+                message: e.to_string(),
+            })?;
+        let node = graph.instantiate(id);
+        graph.set_node_name(node, wac_id(name));
+        instances.insert(name.clone(), node);
+        packages.insert(name.clone(), package_name);
+    }
+
+    let mut wac_args: IndexMap<String, Vec<(String, String, String)>> = IndexMap::new();
+    let mut wired = Vec::new();
+    for r in &spec.links {
+        let peer = r.peer.as_str();
+        let export = r.export.as_str();
+        let link_err = |message: String| ComposeError::Link {
+            component: r.component.clone(),
+            import: r.import.clone(),
+            peer: peer.to_string(),
+            export: export.to_string(),
+            message,
+        };
+        let alias = graph
+            .alias_instance_export(instances[peer], export)
+            .map_err(|e| link_err(error_chain(&e)))?;
+        graph
+            .set_instantiation_argument(instances[&r.component], &r.import, alias)
+            .map_err(|e| link_err(error_chain(&e)))?;
+        wac_args.entry(r.component.clone()).or_default().push((
+            r.import.clone(),
+            peer.to_string(),
+            export.to_string(),
+        ));
+        wired.push((r.component.clone(), r.import.clone(), peer.to_string()));
+    }
+
+    // Exports: named components, or the roots.
+    let exporters: Vec<String> = match &spec.exports {
+        Some(names) => order
+            .iter()
+            .filter(|n| names.contains(n))
+            .cloned()
+            .collect(),
+        None => order
+            .iter()
+            .filter(|n| !spec.links.iter().any(|r| &r.peer == *n))
+            .cloned()
+            .collect(),
+    };
+    let mut exports: Vec<(String, String)> = Vec::new();
+    for name in &exporters {
+        let package = graph
+            .get_package_by_name(&packages[name], None)
+            .expect("registered above")
+            .1;
+        let export_names: Vec<String> = graph.types()[package.ty()]
+            .exports
+            .keys()
+            .cloned()
+            .collect();
+        for export in export_names {
+            if let Some((_, first)) = exports.iter().find(|(e, _)| *e == export) {
+                return Err(ComposeError::ExportClash {
+                    name: export,
+                    first: first.clone(),
+                    second: name.clone(),
+                });
+            }
+            let alias = graph
+                .alias_instance_export(instances[name], &export)
+                .map_err(|e| ComposeError::Component {
+                    component: name.clone(),
+                    message: error_chain(&e),
+                })?;
+            graph
+                .export(alias, export.clone())
+                .map_err(|e| ComposeError::Component {
+                    component: name.clone(),
+                    message: error_chain(&e),
+                })?;
+            exports.push((export, name.clone()));
+        }
+    }
+
+    let bytes = graph
+        .encode(EncodeOptions {
+            define_components: true,
+            validate: false,
+            processor: Some(Processor {
+                name: "weld",
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        })
+        .map_err(|e| ComposeError::Encode(error_chain(&e)))?;
+    let imports: Vec<String> = {
+        let mut seen = IndexSet::new();
+        for (name, _, _) in graph.imports() {
+            seen.insert(name.to_string());
+        }
+        seen.into_iter().collect()
+    };
+
+    let wac = render_wac(spec, &order, &packages, &wac_args, &exports);
+    Ok(Composition {
+        bytes,
+        fused: order,
+        links: wired,
+        exports,
+        imports,
+        wac,
+    })
+}
+
+/// Exporters first; ties keep manifest order so output is deterministic.
+fn topo_order(selected: &[String], links: &[Link]) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    let mut remaining: Vec<String> = selected.to_vec();
+    while !remaining.is_empty() {
+        let ready = remaining.iter().position(|n| {
+            links
+                .iter()
+                .filter(|r| &r.component == n)
+                .all(|r| order.contains(&r.peer))
+        });
+        // A cycle cannot reach here (the planner refuses them); fall back to
+        // manifest order rather than loop forever.
+        let i = ready.unwrap_or(0);
+        order.push(remaining.remove(i));
+    }
+    order
+}
+
+fn render_wac(
+    spec: &Spec,
+    order: &[String],
+    packages: &IndexMap<String, String>,
+    args: &IndexMap<String, Vec<(String, String, String)>>,
+    exports: &[(String, String)],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "// Generated by weld.");
+    let _ = write!(out, "// Reproduce with: wac compose composition.wac");
+    for name in order {
+        let member = spec
+            .components
+            .iter()
+            .find(|c| &c.name == name)
+            .expect("member");
+        let path = member
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{name}.wasm")));
+        let _ = write!(out, " --dep {}={}", packages[name], path.display());
+    }
+    out.push_str("\npackage weld:composition;\n\n");
+    for name in order {
+        let _ = write!(out, "let {} = new {} {{", wac_id(name), packages[name]);
+        for (import, peer, export) in args.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+            let _ = write!(out, " \"{import}\": {}[\"{export}\"],", wac_id(peer));
+        }
+        out.push_str(" ... };\n");
+    }
+    out.push('\n');
+    for (name, from) in exports {
+        let _ = writeln!(out, "export {}[\"{name}\"];", wac_id(from));
+    }
+    out
+}
+
+/// Validates an encoded component with wasmparser.
+pub fn validate(bytes: &[u8]) -> Result<(), String> {
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Finds the link whose composition fails validation by composing each
+/// fused link on its own (importer + exporter), so the error names an edge
+/// instead of a raw validator message.
+fn blame(spec: &Spec) -> Option<ComposeError> {
+    for r in &spec.links {
+        let pair = Spec {
+            components: spec
+                .components
+                .iter()
+                .filter(|c| c.name == r.component || c.name == r.peer)
+                .cloned()
+                .collect(),
+            links: vec![r.clone()],
+            exports: Some(vec![r.component.clone()]),
+        };
+        let Ok(built) = build(&pair) else { continue };
+        if let Err(message) = validate(&built.bytes) {
+            return Some(ComposeError::Link {
+                component: r.component.clone(),
+                import: r.import.clone(),
+                peer: r.peer.clone(),
+                export: r.export.clone(),
+                message: format!("the composed component does not validate: {message}"),
+            });
+        }
+    }
+    None
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let _ = write!(s, ": {inner}");
+        source = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wac_ids_are_kebab() {
+        assert_eq!(wac_id("chain-a"), "chain-a");
+        assert_eq!(wac_id("kv_consumer"), "kv-consumer");
+        assert_eq!(wac_id("Edge2"), "edge2");
+        assert_eq!(wac_id("2fast"), "c2fast");
+        assert_eq!(wac_id("--"), "component");
+    }
+}

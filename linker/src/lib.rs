@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod fuse;
 pub mod introspect;
 pub mod manifest;
 pub mod plan;

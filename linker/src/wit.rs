@@ -114,9 +114,8 @@ pub fn type_name(resolve: &Resolve, ty: &Type) -> String {
                 return name.clone();
             }
             match &def.kind {
-                TypeDefKind::Handle(Handle::Own(r)) => {
-                    format!("own<{}>", type_name(resolve, &Type::Id(*r)))
-                }
+                // WIT spells an owned handle by the resource's bare name.
+                TypeDefKind::Handle(Handle::Own(r)) => type_name(resolve, &Type::Id(*r)),
                 TypeDefKind::Handle(Handle::Borrow(r)) => {
                     format!("borrow<{}>", type_name(resolve, &Type::Id(*r)))
                 }

@@ -30,9 +30,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut value = serde_json::to_value(info.describe())?;
         value["version"] = 1.into();
         value["ok"] = true.into();
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
     } else {
-        print!("{}", info.wit_text());
+        super::emit(&info.wit_text());
     }
     Ok(ExitCode::SUCCESS)
 }

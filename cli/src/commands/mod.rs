@@ -1,10 +1,22 @@
 //! One module per subcommand.
 
+pub mod compose;
 pub mod inspect;
 pub mod plan;
 
 use std::process::ExitCode;
 use weld_linker::Diagnostics;
+
+/// Writes to stdout; a closed pipe (`weld plan | head`) ends output quietly
+/// instead of panicking.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        _ => {}
+    }
+}
 
 /// Prints diagnostics (as text on stderr, or as JSON on stdout) and returns
 /// the failure exit code.
@@ -15,10 +27,10 @@ pub fn report(diagnostics: &Diagnostics, json: bool) -> ExitCode {
             "ok": false,
             "errors": diagnostics.0,
         });
-        println!(
-            "{}",
+        emit(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&value).expect("diagnostics serialise")
-        );
+        ));
     } else {
         eprintln!("{diagnostics}");
         let n = diagnostics.0.len();

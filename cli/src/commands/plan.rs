@@ -30,22 +30,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut value = serde_json::to_value(plan)?;
         value["ok"] = true.into();
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
     } else if args.dot {
-        print!("{}", plan.to_dot());
+        super::emit(&plan.to_dot());
     } else {
-        print!("{}", plan.to_table(args.all));
+        super::emit(&plan.to_table(args.all));
         let links = plan.resolutions.iter().filter(|r| r.peer.is_some()).count();
         let hosts: std::collections::BTreeSet<_> =
             plan.components.iter().map(|c| &c.host).collect();
-        println!(
-            "\nplan complete: {} components on {} host{}, {} imports resolved ({} links)",
+        super::emit(&format!(
+            "\nplan complete: {} components on {} host{}, {} imports resolved ({} links)\n",
             plan.components.len(),
             hosts.len(),
             if hosts.len() == 1 { "" } else { "s" },
             plan.resolutions.len(),
             links
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

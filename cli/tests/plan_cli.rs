@@ -1,0 +1,383 @@
+//! `weld plan` and `weld inspect` end to end: the real binary on real
+//! fixture components, one test per failure mode, each asserting the message
+//! names the place.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn weld(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(args)
+        .output()
+        .expect("run weld")
+}
+
+/// A manifest in a fresh directory; `{name}` placeholders become fixture paths.
+struct Case {
+    _dir: tempfile::TempDir,
+    manifest: PathBuf,
+}
+
+fn case(toml: &str) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = toml.to_string();
+    for name in weld_fixtures::names() {
+        let p = weld_fixtures::path(name);
+        text = text.replace(&format!("{{{name}}}"), &p.display().to_string());
+    }
+    let manifest = dir.path().join("weld.toml");
+    std::fs::write(&manifest, text).unwrap();
+    Case {
+        _dir: dir,
+        manifest,
+    }
+}
+
+fn plan(c: &Case) -> (i32, String, String) {
+    let out = weld(&["plan", c.manifest.to_str().unwrap()]);
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn expect_error(toml: &str, needles: &[&str]) -> String {
+    let c = case(toml);
+    let (code, _stdout, stderr) = plan(&c);
+    assert_eq!(code, 1, "expected exit 1, stderr:\n{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "missing `{n}` in:\n{stderr}");
+    }
+    stderr
+}
+
+#[test]
+fn example_deployment_plans() {
+    let root = weld_fixtures::workspace_root();
+    let out = weld(&[
+        "plan",
+        root.join("examples/demo/weld.toml").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("COMPONENT"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("driver")
+            && l.contains("demo:math/adder@0.1.0")
+            && l.contains("in-process")
+            && l.contains("adder")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("chain-b") && l.contains("chain-c")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("plan complete: 7 components"), "{stdout}");
+}
+
+#[test]
+fn json_plan_has_the_documented_schema() {
+    let root = weld_fixtures::workspace_root();
+    let out = weld(&[
+        "plan",
+        "--json",
+        root.join("examples/two-hosts/weld.toml").to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["ok"], true);
+    let wrpc = v["resolutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["transport"] == "wrpc")
+        .expect("a wrpc resolution");
+    assert_eq!(wrpc["component"], "greet-caller");
+    assert_eq!(wrpc["import"], "demo:greet/greeter@0.1.0");
+    assert_eq!(wrpc["peer"], "greet");
+    assert_eq!(wrpc["endpoint"]["transport"], "tcp");
+    assert_eq!(wrpc["endpoint"]["address"], "127.0.0.1:7761");
+    assert_eq!(wrpc["timeout_ms"], 2000);
+    assert!(wrpc["reason"].as_str().unwrap().contains("wRPC-safe"));
+}
+
+#[test]
+fn dot_output_is_a_graph() {
+    let root = weld_fixtures::workspace_root();
+    let out = weld(&[
+        "plan",
+        "--dot",
+        root.join("examples/two-hosts/weld.toml").to_str().unwrap(),
+    ]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.starts_with("digraph weld {"), "{s}");
+    assert!(s.contains("\"greet-caller\" -> \"greet\""), "{s}");
+    assert!(s.contains("wrpc"), "{s}");
+    assert!(s.contains("label=\"host edge-2\""), "{s}");
+}
+
+#[test]
+fn json_errors_are_data() {
+    let c = case("[components.a]\npath = \"missing.wasm\"\n");
+    let out = weld(&["plan", "--json", c.manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("component `a`: cannot read"));
+    assert_eq!(v["errors"][0]["location"]["line"], 2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = weld(&["plan"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = weld(&["plan", "x.toml", "--frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn syntax_error() {
+    expect_error(
+        "[components.a]\npath = \"a.wasm\n",
+        &["invalid manifest", "weld.toml:2:"],
+    );
+}
+
+#[test]
+fn unknown_key() {
+    expect_error(
+        "[components.a]\npath = \"{adder}\"\nhots = \"edge-1\"\n",
+        &["unknown field `hots`", "expected one of", "weld.toml:3:1"],
+    );
+}
+
+#[test]
+fn missing_file() {
+    expect_error(
+        "[components.a]\npath = \"nowhere.wasm\"\n",
+        &[
+            "component `a`: cannot read",
+            "nowhere.wasm",
+            "weld.toml:2:8",
+        ],
+    );
+}
+
+#[test]
+fn non_wasm_bytes() {
+    let c = case("[components.a]\npath = \"junk.wasm\"\n");
+    std::fs::write(
+        c.manifest.parent().unwrap().join("junk.wasm"),
+        b"this is not wasm",
+    )
+    .unwrap();
+    let (code, _, stderr) = plan(&c);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("component `a`:") && stderr.contains("is not a WebAssembly file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("weld.toml:2:8"), "{stderr}");
+}
+
+#[test]
+fn core_module_instead_of_component() {
+    let c = case("[components.core]\npath = \"core.wasm\"\n");
+    std::fs::write(
+        c.manifest.parent().unwrap().join("core.wasm"),
+        b"\0asm\x01\0\0\0",
+    )
+    .unwrap();
+    let (code, _, stderr) = plan(&c);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("component `core`:")
+            && stderr.contains("core WebAssembly module, not a component"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_component_in_link() {
+    expect_error(
+        "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder}\"\n[[link]]\nimport = \"drivr:demo:math/adder@0.1.0\"\nexport = \"addr\"\n",
+        &[
+            "link import `drivr:demo:math/adder@0.1.0` names unknown component `drivr`",
+            "weld.toml:6:10",
+            "link export names unknown component `addr`",
+            "weld.toml:7:10",
+            "known components: `driver`, `adder`",
+        ],
+    );
+}
+
+#[test]
+fn unknown_interface() {
+    expect_error(
+        "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder}\"\n[[link]]\nimport = \"driver:demo:math/multiplier@0.1.0\"\nexport = \"adder\"\n",
+        &[
+            "component `driver` does not import `demo:math/multiplier@0.1.0`",
+            "weld.toml:6:10",
+            "`driver` imports `demo:math/adder@0.1.0`",
+        ],
+    );
+}
+
+#[test]
+fn link_to_a_component_without_the_export() {
+    expect_error(
+        "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder}\"\n[components.c]\npath = \"{chain-c}\"\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"c\"\n",
+        &[
+            "component `driver` import `demo:math/adder@0.1.0`: linked component `c` does not export `demo:math/adder@0.1.0`",
+            "`c` exports `demo:chain/c-api@0.1.0`",
+            "weld.toml:9:10",
+        ],
+    );
+}
+
+#[test]
+fn missing_exporter() {
+    expect_error(
+        "[components.driver]\npath = \"{driver}\"\n",
+        &["component `driver` import `demo:math/adder@0.1.0`: no component exports it"],
+    );
+}
+
+#[test]
+fn ambiguous_exporter() {
+    expect_error(
+        "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder}\"\n[components.newer]\npath = \"{adder-next}\"\n",
+        &[
+            "component `driver` import `demo:math/adder@0.1.0`: ambiguous, exported by `adder` (exports `demo:math/adder@0.1.0`), `newer` (exports `demo:math/adder@0.1.1`)",
+            "import = \"driver:demo:math/adder@0.1.0\"",
+        ],
+    );
+}
+
+#[test]
+fn semver_compatible_export_links() {
+    let c = case(
+        "[components.driver]\npath = \"{driver}\"\n[components.newer]\npath = \"{adder-next}\"\n",
+    );
+    let (code, stdout, stderr) = plan(&c);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("semver-compatible `demo:math/adder@0.1.1`"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn type_mismatch() {
+    expect_error(
+        "[components.driver]\npath = \"{driver}\"\n[components.wide]\npath = \"{adder-wide}\"\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"wide\"\n",
+        &[
+            "component `driver` import `demo:math/adder@0.1.0` linked to `wide`: function `add`: parameter 0 (`a`): expected `u32`, found `u64`",
+            "weld.toml:5:1",
+        ],
+    );
+}
+
+#[test]
+fn cycle() {
+    expect_error(
+        "[components.a]\npath = \"{chain-a}\"\n[components.b]\npath = \"{chain-b}\"\n[components.loop]\npath = \"{chain-loop}\"\n",
+        &["link cycle: `a` → `b` → `loop` → `a`"],
+    );
+}
+
+#[test]
+fn wrpc_link_without_wrpc_safe_functions() {
+    let err = expect_error(
+        "[components.driver]\npath = \"{driver}\"\nhost = \"edge-1\"\n[components.adder]\npath = \"{adder}\"\nhost = \"edge-2\"\n",
+        &[
+            "component `driver` import `demo:math/adder@0.1.0` linked to `adder`: cannot use wrpc (`driver` is on `edge-1`, `adder` on `edge-2`): these functions are not wRPC-safe: `add`, `echo`, `sum`",
+            "use wrpc:rpc/error@0.1.0.{error};",
+            "add: func(a: u32, b: u32) -> result<u32, error>  // now: func(a: u32, b: u32) -> u32",
+            "allow-trap = true",
+        ],
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn allow_trap_permits_wrpc() {
+    let c = case(
+        "[components.driver]\npath = \"{driver}\"\nhost = \"edge-1\"\n[components.adder]\npath = \"{adder}\"\nhost = \"edge-2\"\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\n",
+    );
+    let (code, stdout, stderr) = plan(&c);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("allow-trap"), "{stdout}");
+}
+
+#[test]
+fn in_process_across_hosts_is_refused() {
+    expect_error(
+        "[components.driver]\npath = \"{driver}\"\nhost = \"edge-1\"\n[components.adder]\npath = \"{adder}\"\nhost = \"edge-2\"\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\ntransport = \"in-process\"\n",
+        &["`in-process` needs both components on one host", "weld.toml:10:13"],
+    );
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let err = expect_error(
+        "[components.driver]\npath = \"{driver}\"\n[components.wide]\npath = \"{adder-wide}\"\n[components.b]\npath = \"{chain-b}\"\n",
+        &["parameter 0 (`a`)", "component `b` import `demo:chain/c-api@0.1.0`: no component exports it", "2 errors"],
+    );
+    assert!(err.contains("2 errors"));
+}
+
+#[test]
+fn inspect_prints_wit_and_json() {
+    let adder = weld_fixtures::path("driver");
+    let out = weld(&["inspect", adder.to_str().unwrap()]);
+    let wit = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(wit.contains("import demo:math/adder@0.1.0;"), "{wit}");
+    assert!(wit.contains("export demo:math/runner@0.1.0;"), "{wit}");
+    assert!(wit.contains("add: func(a: u32, b: u32) -> u32;"), "{wit}");
+
+    let out = weld(&[
+        "inspect",
+        "--json",
+        weld_fixtures::path("greet").to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let greeter = v["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "demo:greet/greeter@0.1.0")
+        .unwrap();
+    assert_eq!(greeter["kind"], "interface");
+    assert_eq!(greeter["functions"][0]["name"], "hello");
+    assert_eq!(
+        greeter["functions"][0]["signature"],
+        "func(name: string) -> result<string, error>"
+    );
+    assert_eq!(greeter["functions"][0]["wrpc_safe"], true);
+}
+
+#[test]
+fn inspect_rejects_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, "nope").unwrap();
+    let out = weld(&["inspect", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a WebAssembly file"));
+    let out = weld(&["inspect", Path::new("/nonexistent.wasm").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `/nonexistent.wasm`"));
+}

@@ -1,0 +1,187 @@
+//! Which components of a plan fuse into one, and fusing them with
+//! `weld-compose`.
+//!
+//! Used by `weld compose` (build time: `compose` and `in-process` links) and
+//! by the runtime's fused strategy (deploy time: one host's in-process links).
+
+use crate::manifest::Strategy;
+use crate::plan::{Deployment, Resolution, Transport};
+use indexmap::IndexSet;
+use weld_compose::{ComposeError, Composition, Link, Member, Spec};
+
+/// What to fuse.
+#[derive(Debug, Clone, Default)]
+pub struct FuseOptions {
+    /// Only these components (manifest names). Default: every component of
+    /// `host`.
+    pub only: Option<Vec<String>>,
+    /// The host whose components to fuse when `only` is absent. Default: the
+    /// deployment's single host (an error when there are several).
+    pub host: Option<String>,
+    /// Export the exports of these components instead of the roots
+    /// (overrides the manifest's `[compose] exports`).
+    pub exports: Option<Vec<String>>,
+    /// Which resolutions to fuse. Default: [`fuse_for_build`].
+    pub fuse: Option<fn(&Resolution) -> bool>,
+}
+
+/// Build-time rule: `compose` and `in-process` links are fused.
+pub fn fuse_for_build(r: &Resolution) -> bool {
+    matches!(r.transport, Transport::Compose | Transport::InProcess)
+}
+
+/// Deploy-time rule of the fused strategy: `compose` links, and
+/// `in-process` links that do not ask for the host-linked strategy.
+pub fn fuse_for_runtime(r: &Resolution) -> bool {
+    match r.transport {
+        Transport::Compose => true,
+        Transport::InProcess => r.strategy != Some(Strategy::HostLinked),
+        _ => false,
+    }
+}
+
+/// Why fusing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FuseError {
+    /// The selection named an unknown component.
+    #[error("unknown component `{name}` (known: {known})")]
+    UnknownComponent {
+        /// The name.
+        name: String,
+        /// Known components.
+        known: String,
+    },
+    /// Several hosts and no selection.
+    #[error("the deployment spans several hosts ({hosts}); choose one with --host or a set of components with --only")]
+    SeveralHosts {
+        /// The hosts.
+        hosts: String,
+    },
+    /// No component on the chosen host.
+    #[error("no component is placed on host `{0}`")]
+    EmptyHost(String),
+    /// A component file could not be read.
+    #[error("component `{component}`: cannot read `{path}`: {source}")]
+    Read {
+        /// The component.
+        component: String,
+        /// Its path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Composition failed.
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+}
+
+/// The components `options` selects, in manifest order.
+pub fn select(deployment: &Deployment, options: &FuseOptions) -> Result<Vec<String>, FuseError> {
+    let plan = &deployment.plan;
+    let known = || {
+        plan.components
+            .iter()
+            .map(|c| format!("`{}`", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let selected: Vec<String> = match (&options.only, &options.host) {
+        (Some(only), _) => {
+            for name in only {
+                if plan.host_of(name).is_none() {
+                    return Err(FuseError::UnknownComponent {
+                        name: name.clone(),
+                        known: known(),
+                    });
+                }
+            }
+            plan.components
+                .iter()
+                .filter(|c| only.contains(&c.name))
+                .map(|c| c.name.clone())
+                .collect()
+        }
+        (None, Some(host)) => {
+            let on_host: Vec<String> = plan
+                .components
+                .iter()
+                .filter(|c| &c.host == host)
+                .map(|c| c.name.clone())
+                .collect();
+            if on_host.is_empty() {
+                return Err(FuseError::EmptyHost(host.clone()));
+            }
+            on_host
+        }
+        (None, None) => {
+            let hosts: IndexSet<&str> = plan.components.iter().map(|c| c.host.as_str()).collect();
+            if hosts.len() > 1 {
+                return Err(FuseError::SeveralHosts {
+                    hosts: hosts
+                        .iter()
+                        .map(|h| format!("`{h}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            plan.components.iter().map(|c| c.name.clone()).collect()
+        }
+    };
+    Ok(selected)
+}
+
+/// The composition spec for a deployment and a selection.
+pub fn spec(deployment: &Deployment, options: &FuseOptions) -> Result<Spec, FuseError> {
+    let selected = select(deployment, options)?;
+    let fuse = options.fuse.unwrap_or(fuse_for_build);
+    let mut components = Vec::new();
+    for name in &selected {
+        let path = deployment
+            .manifest
+            .component_path(name)
+            .expect("selected from the plan");
+        let bytes = std::fs::read(&path).map_err(|source| FuseError::Read {
+            component: name.clone(),
+            path: path.display().to_string(),
+            source,
+        })?;
+        components.push(Member {
+            name: name.clone(),
+            bytes,
+            path: Some(path),
+        });
+    }
+    let links = deployment
+        .plan
+        .resolutions
+        .iter()
+        .filter(|r| selected.contains(&r.component))
+        .filter(|r| r.peer.as_ref().is_some_and(|p| selected.contains(p)))
+        .filter(|r| fuse(r))
+        .map(|r| Link {
+            component: r.component.clone(),
+            import: r.import.clone(),
+            peer: r.peer.clone().expect("filtered"),
+            export: r.export.clone().expect("links have an export"),
+        })
+        .collect();
+    let exports = options.exports.clone().or_else(|| {
+        deployment
+            .manifest
+            .compose
+            .exports
+            .as_ref()
+            .map(|e| e.iter().map(|s| s.get_ref().clone()).collect())
+    });
+    Ok(Spec {
+        components,
+        links,
+        exports,
+    })
+}
+
+/// Fuses the selected components of a deployment into one component.
+pub fn fuse(deployment: &Deployment, options: &FuseOptions) -> Result<Composition, FuseError> {
+    let spec = spec(deployment, options)?;
+    Ok(weld_compose::compose(&spec)?)
+}
