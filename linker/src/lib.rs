@@ -19,6 +19,7 @@ pub mod fuse;
 pub mod introspect;
 pub mod manifest;
 pub mod plan;
+pub mod runtime;
 pub mod wit;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};

@@ -1,0 +1,168 @@
+//! Engine configuration chosen from the plan, and a compile cache.
+//!
+//! * `concurrency_support(false)` unless a component uses component-model
+//!   async: every crossing is 2–3× cheaper without it (DESIGN.md).
+//! * `compiler_inlining(Inlining::Yes)`: fused adapters inline into callers.
+//! * Compiled components are cached in memory (per process) and on disk as
+//!   serialized `Component`s under `$XDG_CACHE_HOME/weld` (or
+//!   `~/.cache/weld`), keyed by the bytes and the engine's compatibility
+//!   hash, so repeated runs don't recompile.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, Inlining};
+
+/// The engine settings weld varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EngineSettings {
+    /// Component-model async support (needed only by async components).
+    pub concurrency: bool,
+    /// Cross-module inlining (fused adapters).
+    pub inlining: bool,
+    /// The pooling allocator, for many short-lived instances.
+    pub pooling: bool,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            concurrency: false,
+            inlining: true,
+            pooling: false,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// wasmtime's own defaults (for comparison in benches).
+    pub fn wasmtime_default() -> Self {
+        EngineSettings {
+            concurrency: true,
+            inlining: false,
+            pooling: false,
+        }
+    }
+}
+
+/// One engine per settings per process: engines are expensive and
+/// components compiled for one engine cannot run in another.
+pub fn engine(settings: EngineSettings) -> wasmtime::Result<Engine> {
+    static ENGINES: OnceLock<Mutex<HashMap<EngineSettings, Engine>>> = OnceLock::new();
+    let engines = ENGINES.get_or_init(Default::default);
+    let mut engines = engines.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = engines.get(&settings) {
+        return Ok(e.clone());
+    }
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.concurrency_support(settings.concurrency);
+    config.compiler_inlining(if settings.inlining {
+        Inlining::Yes
+    } else {
+        Inlining::No
+    });
+    if settings.pooling {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(256);
+        pool.total_memories(1024);
+        pool.total_tables(1024);
+        pool.total_core_instances(2048);
+        pool.max_memory_size(64 << 20);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    let engine = Engine::new(&config)?;
+    engines.insert(settings, engine.clone());
+    Ok(engine)
+}
+
+/// Where serialized components are cached; `WELD_CACHE_DIR` overrides,
+/// `WELD_CACHE_DIR=off` disables the disk cache.
+pub fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("WELD_CACHE_DIR") {
+        Some(v) if v == "off" => return None,
+        Some(v) => return Some(PathBuf::from(v)),
+        None => {}
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("weld"))
+}
+
+/// How a component was obtained, for progress output and benches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileSource {
+    /// Already compiled in this process.
+    Memory,
+    /// Deserialized from the disk cache.
+    Disk,
+    /// Compiled now.
+    Compiled,
+}
+
+/// Compiles `bytes` for `engine`, using the caches.
+pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CompileSource)> {
+    static COMPILED: OnceLock<Mutex<HashMap<(u64, u64), Component>>> = OnceLock::new();
+    let key = cache_key(engine, bytes);
+    let memo = COMPILED.get_or_init(Default::default);
+    if let Some(c) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok((c.clone(), CompileSource::Memory));
+    }
+    let path = cache_dir().map(|d| d.join(format!("{:016x}{:016x}.cwasm", key.0, key.1)));
+    if let Some(path) = &path {
+        if path.exists() {
+            // SAFETY: the file was written by `Component::serialize` for an
+            // engine with the same compatibility hash (part of the key); a
+            // corrupted or foreign file fails deserialization's own checks.
+            match unsafe { Component::deserialize_file(engine, path) } {
+                Ok(c) => {
+                    memo.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, c.clone());
+                    return Ok((c, CompileSource::Disk));
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}")
+                }
+            }
+        }
+    }
+    let component = Component::new(engine, bytes)?;
+    if let Some(path) = &path {
+        if let Err(e) = write_cache(path, &component) {
+            tracing::debug!(path = %path.display(), "could not write the compile cache: {e:#}");
+        }
+    }
+    memo.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, component.clone());
+    Ok((component, CompileSource::Compiled))
+}
+
+fn write_cache(path: &std::path::Path, component: &Component) -> wasmtime::Result<()> {
+    let dir = path.parent().expect("cache files live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let bytes = component.serialize()?;
+    // Write then rename: a reader never sees a half-written file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn cache_key(engine: &Engine, bytes: &[u8]) -> (u64, u64) {
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut a);
+    bytes.hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    bytes.len().hash(&mut b);
+    bytes.hash(&mut b);
+    env!("CARGO_PKG_VERSION").hash(&mut b);
+    (a.finish(), b.finish())
+}
+
+/// Shared handle type for compiled units.
+pub type SharedComponent = Arc<Component>;

@@ -1,0 +1,172 @@
+//! What the host gives components: WASI (wasmtime-wasi, p2) with stdout and
+//! stderr inherited and environment and directories only as granted, the
+//! `wrpc:rpc/error` resource, and the state host-linked calls need.
+
+use crate::manifest::Manifest;
+use wasmtime::component::{Func, Linker, Resource, ResourceAny, ResourceTable, ResourceType};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The data of a weld `Store`.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Callee functions of host-linked imports, filled in as callees are
+    /// instantiated (slot numbers are fixed when linkers are built, so the
+    /// linkers — and their `InstancePre`s — are reusable across stores).
+    pub(crate) slots: Vec<Option<Func>>,
+    /// Proxied resources: the callee's real handle behind each proxy handle
+    /// given to a caller.
+    pub(crate) proxies: Vec<Option<ResourceAny>>,
+    free_proxies: Vec<u32>,
+    /// The callee's resource type behind each proxied resource type.
+    pub(crate) callee_resource_types: Vec<Option<ResourceType>>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl HostState {
+    /// State for a store running `components` of `manifest`. WASI grants are
+    /// per store: the union of the grants of the components in it (fused
+    /// components share their WASI imports by construction).
+    pub fn new(
+        manifest: &Manifest,
+        components: &[String],
+        slots: usize,
+    ) -> wasmtime::Result<HostState> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.inherit_stdout().inherit_stderr();
+        for name in components {
+            let Some(spec) = manifest.components.get(name) else {
+                continue;
+            };
+            let spec = spec.get_ref();
+            for (k, v) in &spec.env {
+                wasi.env(k, v);
+            }
+            for (guest, host) in &spec.dirs {
+                let host = manifest.base_dir().join(host);
+                wasi.preopened_dir(&host, guest, wasmtime_wasi::FsPerms::ReadWrite)
+                    .map_err(|e| {
+                        wasmtime::format_err!(
+                            "component `{name}`: cannot preopen `{}` as `{guest}`: {e:#}",
+                            host.display()
+                        )
+                    })?;
+            }
+        }
+        Ok(HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            slots: vec![None; slots],
+            proxies: Vec::new(),
+            free_proxies: Vec::new(),
+            callee_resource_types: Vec::new(),
+        })
+    }
+
+    /// Stores a callee handle behind a new proxy; returns the proxy's rep.
+    pub(crate) fn push_proxy(&mut self, real: ResourceAny) -> u32 {
+        match self.free_proxies.pop() {
+            Some(i) => {
+                self.proxies[i as usize] = Some(real);
+                i
+            }
+            None => {
+                self.proxies.push(Some(real));
+                (self.proxies.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The callee handle behind a proxy.
+    pub(crate) fn proxy(&self, rep: u32) -> wasmtime::Result<ResourceAny> {
+        self.proxies
+            .get(rep as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| wasmtime::format_err!("unknown resource proxy {rep}"))
+    }
+
+    /// Removes a proxy, returning the callee handle.
+    pub(crate) fn take_proxy(&mut self, rep: u32) -> wasmtime::Result<ResourceAny> {
+        let real = self
+            .proxies
+            .get_mut(rep as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| wasmtime::format_err!("unknown resource proxy {rep}"))?;
+        self.free_proxies.push(rep);
+        Ok(real)
+    }
+
+    /// Number of live proxies (a leak check for tests).
+    pub fn live_proxies(&self) -> usize {
+        self.proxies.iter().filter(|p| p.is_some()).count()
+    }
+}
+
+/// The host's `wrpc:rpc/error.error`: a message saying what failed.
+#[derive(Debug)]
+pub struct WrpcError(pub String);
+
+/// Adds WASI and every host interface a component may import.
+pub fn add_host_interfaces(
+    linker: &mut Linker<HostState>,
+    wrpc_error_names: &[String],
+) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    for name in wrpc_error_names {
+        add_wrpc_error(linker, name)?;
+    }
+    Ok(())
+}
+
+/// Defines `wrpc:rpc/error` under the (possibly semver-different) name the
+/// component imports.
+fn add_wrpc_error(linker: &mut Linker<HostState>, name: &str) -> wasmtime::Result<()> {
+    let mut inst = linker.instance(name)?;
+    inst.resource(
+        "error",
+        ResourceType::host::<WrpcError>(),
+        |mut store, rep| {
+            let _ = store
+                .data_mut()
+                .table
+                .delete(Resource::<WrpcError>::new_own(rep));
+            Ok(())
+        },
+    )?;
+    inst.func_wrap(
+        "[method]error.to-debug-string",
+        |store: wasmtime::StoreContextMut<'_, HostState>, (this,): (Resource<WrpcError>,)| {
+            let e = store.data().table.get(&this)?;
+            Ok((e.0.clone(),))
+        },
+    )?;
+    inst.func_wrap(
+        "[static]error.from-io-error",
+        |mut store: wasmtime::StoreContextMut<'_, HostState>,
+         (io,): (Resource<wasmtime_wasi_io::streams::Error>,)| {
+            let table = &mut store.data_mut().table;
+            let io_error = table.delete(io)?;
+            let e = table.push(WrpcError(format!("{io_error:#}")))?;
+            Ok((Ok::<_, Resource<wasmtime_wasi_io::streams::Error>>(e),))
+        },
+    )?;
+    Ok(())
+}
+
+/// Creates a wRPC error resource with `message`, for stubs.
+pub fn new_wrpc_error(
+    store: &mut wasmtime::StoreContextMut<'_, HostState>,
+    message: String,
+) -> wasmtime::Result<ResourceAny> {
+    let r = store.data_mut().table.push(WrpcError(message))?;
+    r.try_into_resource_any(store)
+}

@@ -1,0 +1,194 @@
+//! Host-linked imports: a caller's imported interface defined with dynamic
+//! host functions that call the callee's exports in the same store.
+//!
+//! Resources cannot be passed through as the callee's own type without
+//! leaking (the callee's destructor would never run), so each resource of the
+//! interface is imported as a distinct host type (`ResourceType::host_dynamic`)
+//! and the store keeps a table proxy → the callee's real handle:
+//!
+//! * a handle the callee returns becomes a new proxy handed to the caller;
+//! * a proxy the caller passes (borrowed or owned) is swapped for the real
+//!   handle (an owned one leaves the table);
+//! * when the caller drops a proxy, the real handle is dropped, which runs the
+//!   callee's destructor.
+
+use super::host::HostState;
+use super::{ResourceTarget, SlotTarget};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceDynamic, ResourceType, Val};
+use wasmtime::error::Context as _;
+use wasmtime::{AsContextMut, Engine, StoreContextMut};
+
+/// Defines `import` of `caller` in `linker` as calls into `export` of the
+/// unit `callee`. Adds the slots and resource types the store must fill.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn define(
+    linker: &mut Linker<HostState>,
+    engine: &Engine,
+    caller: &Component,
+    import: &str,
+    callee: usize,
+    export: &str,
+    path: &str,
+    slots: &mut Vec<SlotTarget>,
+    resources: &mut Vec<ResourceTarget>,
+) -> wasmtime::Result<()> {
+    let ty = caller.component_type();
+    let item = ty
+        .imports(engine)
+        .find(|(n, _)| *n == import)
+        .map(|(_, item)| item)
+        .context("the component does not import it")?;
+    let ComponentItem::ComponentInstance(instance) = item.ty else {
+        wasmtime::bail!("only interface (instance) imports can be host-linked");
+    };
+    let items: Vec<(String, ComponentItem)> = instance
+        .exports(engine)
+        .map(|(n, i)| (n.to_string(), i.ty))
+        .collect();
+
+    // Resources first: functions refer to them.
+    let mut ids: Vec<u32> = Vec::new();
+    let mut inst = linker.instance(import)?;
+    for (name, item) in &items {
+        if let ComponentItem::Resource(_) = item {
+            let id = resources.len() as u32;
+            resources.push(ResourceTarget {
+                unit: callee,
+                export: export.to_string(),
+                resource: name.clone(),
+            });
+            ids.push(id);
+            let what = format!("{export}#{name}");
+            inst.resource(
+                name,
+                ResourceType::host_dynamic(id),
+                move |mut store, rep| {
+                    let real = store.data_mut().take_proxy(rep)?;
+                    real.resource_drop(&mut store)
+                        .with_context(|| format!("dropping `{what}`"))
+                },
+            )?;
+        }
+    }
+    for (name, item) in &items {
+        let ComponentItem::ComponentFunc(_) = item else {
+            continue;
+        };
+        let slot = slots.len();
+        slots.push(SlotTarget {
+            unit: callee,
+            export: export.to_string(),
+            func: name.clone(),
+        });
+        let context = format!("in call {path} `{export}#{name}`");
+        if ids.is_empty() {
+            // The hot path: no handles to translate, pass values through.
+            inst.func_new(name, move |mut store, _ty, params, results| {
+                let func = store.data().slots[slot].context("callee not instantiated")?;
+                func.call(&mut store, params, results)
+                    .with_context(|| context.clone())
+            })?;
+        } else {
+            let ids = ids.clone();
+            inst.func_new(name, move |mut store, _ty, params, results| {
+                let func = store.data().slots[slot].context("callee not instantiated")?;
+                let params = params
+                    .iter()
+                    .cloned()
+                    .map(|v| to_callee(&mut store, v, &ids))
+                    .collect::<wasmtime::Result<Vec<_>>>()?;
+                func.call(&mut store, &params, results)
+                    .with_context(|| context.clone())?;
+                for r in results.iter_mut() {
+                    let v = std::mem::replace(r, Val::Bool(false));
+                    *r = to_caller(&mut store, v, &ids)?;
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn is_proxy(any: &ResourceAny, ids: &[u32]) -> Option<u32> {
+    ids.iter()
+        .copied()
+        .find(|id| any.ty() == ResourceType::host_dynamic(*id))
+}
+
+/// Caller → callee: proxies become the callee's real handles.
+fn to_callee(
+    store: &mut StoreContextMut<'_, HostState>,
+    v: Val,
+    ids: &[u32],
+) -> wasmtime::Result<Val> {
+    map_val(v, &mut |v| match v {
+        Val::Resource(any) if is_proxy(&any, ids).is_some() => {
+            let owned = any.owned();
+            let proxy = ResourceDynamic::try_from_resource_any(any, store.as_context_mut())?;
+            let real = if owned {
+                store.data_mut().take_proxy(proxy.rep())?
+            } else {
+                store.data().proxy(proxy.rep())?
+            };
+            Ok(Val::Resource(real))
+        }
+        other => Ok(other),
+    })
+}
+
+/// Callee → caller: the callee's handles become new proxies.
+fn to_caller(
+    store: &mut StoreContextMut<'_, HostState>,
+    v: Val,
+    ids: &[u32],
+) -> wasmtime::Result<Val> {
+    map_val(v, &mut |v| match v {
+        Val::Resource(any) => {
+            let types = &store.data().callee_resource_types;
+            let id = ids
+                .iter()
+                .copied()
+                .find(|id| types.get(*id as usize).copied().flatten() == Some(any.ty()));
+            match id {
+                Some(id) => {
+                    let rep = store.data_mut().push_proxy(any);
+                    let proxy = ResourceDynamic::new_own(rep, id);
+                    Ok(Val::Resource(
+                        proxy.try_into_resource_any(store.as_context_mut())?,
+                    ))
+                }
+                None => Ok(Val::Resource(any)),
+            }
+        }
+        other => Ok(other),
+    })
+}
+
+/// Applies `f` to every leaf of a value tree.
+fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime::Result<Val> {
+    Ok(match v {
+        Val::List(xs) => Val::List(
+            xs.into_iter()
+                .map(|x| map_val(x, f))
+                .collect::<wasmtime::Result<_>>()?,
+        ),
+        Val::Tuple(xs) => Val::Tuple(
+            xs.into_iter()
+                .map(|x| map_val(x, f))
+                .collect::<wasmtime::Result<_>>()?,
+        ),
+        Val::Record(fs) => Val::Record(
+            fs.into_iter()
+                .map(|(n, x)| Ok((n, map_val(x, f)?)))
+                .collect::<wasmtime::Result<_>>()?,
+        ),
+        Val::Variant(n, Some(x)) => Val::Variant(n, Some(Box::new(map_val(*x, f)?))),
+        Val::Option(Some(x)) => Val::Option(Some(Box::new(map_val(*x, f)?))),
+        Val::Result(Ok(Some(x))) => Val::Result(Ok(Some(Box::new(map_val(*x, f)?)))),
+        Val::Result(Err(Some(x))) => Val::Result(Err(Some(Box::new(map_val(*x, f)?)))),
+        other @ Val::Resource(_) => f(other)?,
+        other => other,
+    })
+}

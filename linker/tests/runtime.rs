@@ -1,0 +1,246 @@
+//! The in-process runtime on real fixture components: the same invocations
+//! give the same results under the fused and host-linked strategies.
+
+use wasmtime::component::Val;
+use weld_linker::manifest::Strategy;
+use weld_linker::runtime::{Runtime, RuntimeError, RuntimeOptions};
+use weld_linker::Deployment;
+
+/// A deployment from a manifest whose `{name}` placeholders are fixtures.
+fn deployment(toml: &str) -> (tempfile::TempDir, Deployment) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = toml.to_string();
+    for name in weld_fixtures::names() {
+        text = text.replace(
+            &format!("{{{name}}}"),
+            &weld_fixtures::path(name).display().to_string(),
+        );
+    }
+    let path = dir.path().join("weld.toml");
+    std::fs::write(&path, text).unwrap();
+    let d = Deployment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    (dir, d)
+}
+
+fn runtime(d: &Deployment, strategy: Strategy) -> Runtime {
+    Runtime::new(
+        d,
+        &RuntimeOptions {
+            strategy: Some(strategy),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+const BOTH: [Strategy; 2] = [Strategy::Fused, Strategy::HostLinked];
+
+const ADDER: &str =
+    "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder}\"\n";
+
+#[test]
+fn adder_driver_same_results_under_both_strategies() {
+    let (_dir, d) = deployment(ADDER);
+    let mut seen = Vec::new();
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        let add = app
+            .call("driver", "add-once", &[Val::U32(2), Val::U32(40)])
+            .unwrap();
+        let run = app
+            .call("driver", "runner.run-add", &[Val::U32(1000)])
+            .unwrap();
+        let echo = app
+            .call("driver", "echo-once", &[Val::String("héllo, weld".into())])
+            .unwrap();
+        let sum = app
+            .call(
+                "driver",
+                "demo:math/runner@0.1.0#sum-once",
+                &[Val::List((0..=255u8).map(Val::U8).collect())],
+            )
+            .unwrap();
+        let big = app
+            .call("driver", "run-sum", &[Val::U32(3), Val::U32(65536)])
+            .unwrap();
+        seen.push((add, run, echo, sum, big));
+    }
+    assert_eq!(seen[0], seen[1]);
+    let (add, run, echo, sum, big) = &seen[0];
+    assert_eq!(add, &[Val::U32(42)]);
+    assert_eq!(run, &[Val::U32(500)]);
+    assert_eq!(echo, &[Val::String("héllo, weld".into())]);
+    assert_eq!(sum, &[Val::U64(255 * 256 / 2)]);
+    let per_list: u64 = (0..65536u32).map(|i| u64::from(i as u8)).sum();
+    assert_eq!(big, &[Val::U64(3 * per_list)]);
+}
+
+#[test]
+fn the_adder_itself_is_callable_too() {
+    let (_dir, d) = deployment(ADDER);
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        assert_eq!(
+            app.call("adder", "add", &[Val::U32(1), Val::U32(2)])
+                .unwrap(),
+            [Val::U32(3)]
+        );
+    }
+}
+
+#[test]
+fn chain_is_transitive() {
+    let (_dir, d) = deployment(
+        "[components.a]\npath = \"{chain-a}\"\n[components.b]\npath = \"{chain-b}\"\n[components.c]\npath = \"{chain-c}\"\n",
+    );
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        let out = app.call("a", "run", &[Val::String("weld".into())]).unwrap();
+        assert_eq!(out, [Val::String("a[WELD]".into())], "{strategy:?}");
+    }
+}
+
+#[test]
+fn kv_resources_cross_links_and_destructors_run() {
+    let (_dir, d) = deployment(
+        "[components.kv]\npath = \"{kv}\"\n[components.app]\npath = \"{kv-consumer}\"\n",
+    );
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        assert_eq!(app.call("app", "drops", &[]).unwrap(), [Val::U32(0)]);
+        let out = app
+            .call("app", "exercise", &[Val::String("b1".into()), Val::U32(3)])
+            .unwrap();
+        assert_eq!(out, [Val::String("b1:3:value0".into())], "{strategy:?}");
+        let out = app
+            .call("app", "exercise", &[Val::String("b2".into()), Val::U32(0)])
+            .unwrap();
+        assert_eq!(out, [Val::String("b2:0:none".into())], "{strategy:?}");
+        // Both buckets were dropped by the consumer: the provider's
+        // destructor ran twice, seen from both sides.
+        assert_eq!(
+            app.call("app", "drops", &[]).unwrap(),
+            [Val::U32(2)],
+            "{strategy:?}"
+        );
+        assert_eq!(
+            app.call("kv", "dropped", &[]).unwrap(),
+            [Val::U32(2)],
+            "{strategy:?}"
+        );
+        assert_eq!(
+            app.live_proxies(),
+            0,
+            "{strategy:?}: leaked resource proxies"
+        );
+    }
+}
+
+#[test]
+fn semver_compatible_exporter_runs() {
+    let (_dir, d) = deployment(
+        "[components.driver]\npath = \"{driver}\"\n[components.next]\npath = \"{adder-next}\"\n",
+    );
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        assert_eq!(
+            app.call("driver", "add-once", &[Val::U32(5), Val::U32(6)])
+                .unwrap(),
+            [Val::U32(11)]
+        );
+        assert_eq!(
+            app.call("next", "mul", &[Val::U32(5), Val::U32(6)])
+                .unwrap(),
+            [Val::U32(30)]
+        );
+    }
+}
+
+#[test]
+fn a_trapping_callee_is_reported_and_poisons_the_store() {
+    let (_dir, d) = deployment(
+        "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder-trap}\"\n",
+    );
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        assert_eq!(
+            app.call("driver", "add-once", &[Val::U32(1), Val::U32(1)])
+                .unwrap(),
+            [Val::U32(2)]
+        );
+        let err = app
+            .call("driver", "add-once", &[Val::U32(13), Val::U32(1)])
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, RuntimeError::Trap { .. }), "{msg}");
+        assert!(
+            msg.contains("component `driver` function `demo:math/runner@0.1.0#add-once` trapped"),
+            "{msg}"
+        );
+        assert!(msg.contains("unreachable"), "{msg}");
+        if strategy == Strategy::HostLinked {
+            assert!(msg.contains("call path: `driver` `demo:math/runner@0.1.0#add-once` → `adder` `demo:math/adder@0.1.0#add`"), "{msg}");
+        }
+        let again = app
+            .call("driver", "add-once", &[Val::U32(1), Val::U32(1)])
+            .unwrap_err();
+        assert!(matches!(again, RuntimeError::Poisoned(_)), "{again}");
+        assert!(
+            again.to_string().contains("poisoned by an earlier trap"),
+            "{again}"
+        );
+        // A fresh store works again.
+        let mut fresh = rt.instantiate().unwrap();
+        assert_eq!(
+            fresh
+                .call("driver", "add-once", &[Val::U32(1), Val::U32(1)])
+                .unwrap(),
+            [Val::U32(2)]
+        );
+    }
+}
+
+#[test]
+fn unknown_functions_and_components_are_named() {
+    let (_dir, d) = deployment(ADDER);
+    let rt = runtime(&d, Strategy::Fused);
+    let mut app = rt.instantiate().unwrap();
+    let err = app.call("drivr", "run-add", &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("no component `drivr`") && err.contains("`driver`"),
+        "{err}"
+    );
+    let err = app.call("driver", "run-sub", &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("exports no function `run-sub`") && err.contains("demo:math/runner@0.1.0"),
+        "{err}"
+    );
+    let err = app.call("driver", "run-add", &[]).unwrap_err().to_string();
+    assert!(err.contains("takes 1 argument(s), 0 given"), "{err}");
+}
+
+#[test]
+fn wrpc_links_are_refused_with_the_link_named() {
+    let root = weld_fixtures::workspace_root();
+    let d = Deployment::load(&root.join("examples/two-hosts/weld.toml")).unwrap();
+    let err = Runtime::new(
+        &d,
+        &RuntimeOptions {
+            host: Some("edge-1".into()),
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("wrpc links cannot run in-process")
+    .to_string();
+    assert!(
+        err.contains("component `greet-caller` import `demo:greet/greeter@0.1.0`"),
+        "{err}"
+    );
+}
