@@ -27,6 +27,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Fuse a deployment's components into one component (wac-graph).
     Compose(commands::compose::Args),
+    /// Run one host's components in-process and call their exports.
+    Run(commands::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Compose(args) => commands::compose::run(args),
+        Command::Run(args) => commands::run::run(args),
     };
     match result {
         Ok(code) => code,

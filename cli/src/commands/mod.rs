@@ -3,6 +3,7 @@
 pub mod compose;
 pub mod inspect;
 pub mod plan;
+pub mod run;
 
 use std::process::ExitCode;
 use weld_linker::Diagnostics;
