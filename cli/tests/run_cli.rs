@@ -3,13 +3,19 @@
 use std::process::{Command, Output};
 
 fn weld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weld")).args(args).output().expect("run weld")
+    Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(args)
+        .output()
+        .expect("run weld")
 }
 
 fn manifest(dir: &tempfile::TempDir, toml: &str) -> String {
     let mut text = toml.to_string();
     for name in weld_fixtures::names() {
-        text = text.replace(&format!("{{{name}}}"), &weld_fixtures::path(name).display().to_string());
+        text = text.replace(
+            &format!("{{{name}}}"),
+            &weld_fixtures::path(name).display().to_string(),
+        );
     }
     let path = dir.path().join("weld.toml");
     std::fs::write(&path, text).unwrap();
@@ -36,8 +42,15 @@ fn run_invokes_the_example() {
             "kv-consumer.drops()",
         ]);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(stdout, "500\n\"a[WELD]\"\n\"b:2:value0\"\n1\n", "{strategy}");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout, "500\n\"a[WELD]\"\n\"b:2:value0\"\n1\n",
+            "{strategy}"
+        );
     }
 }
 
@@ -45,10 +58,19 @@ fn run_invokes_the_example() {
 fn run_json() {
     let root = weld_fixtures::workspace_root();
     let m = root.join("examples/demo/weld.toml");
-    let out = weld(&["run", m.to_str().unwrap(), "--json", "-i", "driver.add-once(2, 3)"]);
+    let out = weld(&[
+        "run",
+        m.to_str().unwrap(),
+        "--json",
+        "-i",
+        "driver.add-once(2, 3)",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["calls"][0]["result"], "5");
-    assert_eq!(v["calls"][0]["function"], "driver.demo:math/runner@0.1.0#add-once");
+    assert_eq!(
+        v["calls"][0]["function"],
+        "driver.demo:math/runner@0.1.0#add-once"
+    );
 }
 
 #[test]
@@ -56,7 +78,11 @@ fn run_a_wasi_command_prints() {
     let dir = tempfile::tempdir().unwrap();
     let m = manifest(&dir, "[components.hello]\npath = \"{hello}\"\n");
     let out = weld(&["run", &m]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("hello from a weld guest"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("and a line on stderr"));
 }
@@ -67,29 +93,60 @@ fn run_errors_name_the_place() {
     let m = root.join("examples/demo/weld.toml");
     let m = m.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["run", m, "-i", "driver.add-once(\"x\", 1)"], "do not match `driver.add-once(a: u32, b: u32)`"),
-        (&["run", m, "-i", "driver"], "expected `component.function(args)`"),
+        (
+            &["run", m, "-i", "driver.add-once(\"x\", 1)"],
+            "do not match `driver.add-once(a: u32, b: u32)`",
+        ),
+        (
+            &["run", m, "-i", "driver"],
+            "expected `component.function(args)`",
+        ),
         (&["run", m, "-i", "nobody.f()"], "no component `nobody`"),
-        (&["run", m], "no component on this host exports `wasi:cli/run`"),
-        (&["run", m, "--host", "mars"], "no component is placed on host `mars`"),
+        (
+            &["run", m],
+            "no component on this host exports `wasi:cli/run`",
+        ),
+        (
+            &["run", m, "--host", "mars"],
+            "no component is placed on host `mars`",
+        ),
     ];
     for (args, needle) in cases {
         let out = weld(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: missing `{needle}` in {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: missing `{needle}` in {stderr}"
+        );
     }
 }
 
 #[test]
 fn run_reports_a_trap_with_its_call_path() {
     let dir = tempfile::tempdir().unwrap();
-    let m = manifest(&dir, "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder-trap}\"\n");
-    let out = weld(&["run", &m, "--strategy", "host-linked", "-i", "driver.add-once(13, 1)"]);
+    let m = manifest(
+        &dir,
+        "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder-trap}\"\n",
+    );
+    let out = weld(&[
+        "run",
+        &m,
+        "--strategy",
+        "host-linked",
+        "-i",
+        "driver.add-once(13, 1)",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("component `driver` function `demo:math/runner@0.1.0#add-once` trapped"), "{stderr}");
-    assert!(stderr.contains("→ `adder` `demo:math/adder@0.1.0#add`"), "{stderr}");
+    assert!(
+        stderr.contains("component `driver` function `demo:math/runner@0.1.0#add-once` trapped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("→ `adder` `demo:math/adder@0.1.0#add`"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -98,14 +155,28 @@ fn compose_writes_a_valid_component_and_wac() {
     let m = root.join("examples/demo/weld.toml");
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("app.wasm");
-    let out = weld(&["compose", m.to_str().unwrap(), "-o", out_path.to_str().unwrap()]);
+    let out = weld(&[
+        "compose",
+        m.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("fused 7 components"), "{stdout}");
-    assert!(stdout.contains("demo:math/runner@0.1.0 (from driver)"), "{stdout}");
+    assert!(
+        stdout.contains("demo:math/runner@0.1.0 (from driver)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("left imported (13)"), "{stdout}");
     let bytes = std::fs::read(&out_path).unwrap();
-    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all()).validate_all(&bytes).unwrap();
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&bytes)
+        .unwrap();
     assert!(!dir.path().join("app.wasm.partial").exists());
 
     let out = weld(&["compose", m.to_str().unwrap(), "--wac"]);
@@ -115,7 +186,10 @@ fn compose_writes_a_valid_component_and_wac() {
         wac.contains("let driver = new weld:driver { \"demo:math/adder@0.1.0\": adder[\"demo:math/adder@0.1.0\"], ... };"),
         "{wac}"
     );
-    assert!(wac.contains("export chain-a[\"demo:chain/a-api@0.1.0\"];"), "{wac}");
+    assert!(
+        wac.contains("export chain-a[\"demo:chain/a-api@0.1.0\"];"),
+        "{wac}"
+    );
 }
 
 #[test]
@@ -142,10 +216,18 @@ fn compose_failures_name_the_edge() {
     ];
     for (toml, needle) in cases {
         let m = manifest(&dir, toml);
-        let out = weld(&["compose", &m, "-o", dir.path().join("x.wasm").to_str().unwrap()]);
+        let out = weld(&[
+            "compose",
+            &m,
+            "-o",
+            dir.path().join("x.wasm").to_str().unwrap(),
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(needle), "missing `{needle}` in {stderr}");
-        assert!(!dir.path().join("x.wasm").exists(), "nothing written on failure");
+        assert!(
+            !dir.path().join("x.wasm").exists(),
+            "nothing written on failure"
+        );
     }
 }

@@ -77,9 +77,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return match app.run_command() {
             Ok((component, ok)) => {
                 if !args.json {
-                    eprintln!("`{component}` exited {}", if ok { "successfully" } else { "with an error" });
+                    eprintln!(
+                        "`{component}` exited {}",
+                        if ok { "successfully" } else { "with an error" }
+                    );
                 }
-                Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+                Ok(if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
             }
             Err(e) => fail(e.to_string()),
         };
@@ -114,11 +121,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }));
         } else {
             super::emit(&format!("{shown}\n"));
-            eprintln!("  {}.{full} took {:.1} µs", call.component, elapsed.as_secs_f64() * 1e6);
+            eprintln!(
+                "  {}.{full} took {:.1} µs",
+                call.component,
+                elapsed.as_secs_f64() * 1e6
+            );
         }
     }
     if args.json {
-        let v = serde_json::json!({"version": 1, "ok": true, "host": runtime.host(), "calls": outputs});
+        let v =
+            serde_json::json!({"version": 1, "ok": true, "host": runtime.host(), "calls": outputs});
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
     }
     Ok(ExitCode::SUCCESS)
