@@ -477,7 +477,7 @@ mod tests {
         );
         let errs = check(BASE, &BASE.replace("y: u32 }", "y: s32 }"));
         assert!(
-            errs.contains(&"function `r.get`: parameter 0 (`p`): record field `y`: expected `u32`, found `s32`".to_string()),
+            errs.contains(&"function `r.get`: parameter 1 (`p`): record field `y`: expected `u32`, found `s32`".to_string()),
             "{errs:?}"
         );
         assert!(

@@ -168,13 +168,13 @@ impl ComponentInfo {
     /// The exported interface that can satisfy an import named `wanted`:
     /// the same name, or a semver-compatible version of it (exact first).
     pub fn find_export(&self, wanted: &str) -> Option<Item> {
-        let exports = self.exports();
+        // Only interfaces satisfy interface imports: a root function that
+        // happens to share an inline interface's name does not.
+        let exports: Vec<Item> = self.exports().into_iter().filter(|e| e.kind == ItemKind::Interface).collect();
         if let Some(exact) = exports.iter().find(|e| e.name == wanted) {
             return Some(exact.clone());
         }
-        exports
-            .into_iter()
-            .find(|e| e.kind == ItemKind::Interface && wit::semver_compatible(wanted, &e.name))
+        exports.into_iter().find(|e| wit::semver_compatible(wanted, &e.name))
     }
 
     /// The component's world as WIT text.

@@ -4,15 +4,19 @@
 //!
 //! [`manifest`] (parse and validate `weld.toml`) → [`introspect`] (component
 //! bytes → imports and exports with types) → [`check`] (type compatibility of
-//! each link) → [`plan`] (one resolution per import, with a reason).
+//! each link) → [`plan`] (one resolution per import, with a reason) →
+//! [`fuse`] (which components compose, via `weld-compose`) → [`runtime`]
+//! (one host's components in one wasmtime store). [`bench`] measures the
+//! runtime's calls.
 //!
 //! ```no_run
 //! let deployment = weld_linker::plan::Deployment::load("weld.toml".as_ref())
 //!     .map_err(|d| d.to_string())
 //!     .unwrap();
-//! print!("{}", deployment.plan.to_table());
+//! print!("{}", deployment.plan.to_table(false));
 //! ```
 
+pub mod bench;
 pub mod check;
 pub mod diagnostic;
 pub mod fuse;

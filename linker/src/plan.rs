@@ -238,7 +238,7 @@ impl Planner<'_> {
                 continue;
             };
             let imports = info.imports();
-            if !imports.iter().any(|i| &i.name == interface) {
+            if !imports.iter().any(|i| &i.name == interface && i.kind == ItemKind::Interface) {
                 let names: Vec<_> = imports
                     .iter()
                     .filter(|i| i.kind == ItemKind::Interface)
@@ -311,7 +311,13 @@ impl Planner<'_> {
             }
             Some(link) => {
                 let peer = link.get_ref().export.get_ref().clone();
-                let info = self.components.get(&peer)?;
+                let Some(info) = self.components.get(&peer) else {
+                    self.errors.push(
+                        Diagnostic::new(format!("{edge}: linked component `{peer}` was not loaded"))
+                            .at(manifest.locate(link.get_ref().export.span())),
+                    );
+                    return None;
+                };
                 match info.find_export(import) {
                     Some(e) => (peer, e.name, self.link_location(link)),
                     None => {
@@ -380,16 +386,16 @@ impl Planner<'_> {
         // Type check the edge.
         let importer = &self.components[component];
         let exporter = &self.components[&peer];
-        let iface_imp = importer
-            .imports()
-            .into_iter()
-            .find(|i| i.name == import)?
-            .interface?;
-        let iface_exp = exporter
-            .exports()
-            .into_iter()
-            .find(|e| e.name == export)?
-            .interface?;
+        let found = (
+            importer.imports().into_iter().find(|i| i.name == import).and_then(|i| i.interface),
+            exporter.exports().into_iter().find(|e| e.name == export).and_then(|e| e.interface),
+        );
+        let (Some(iface_imp), Some(iface_exp)) = found else {
+            // find_export only returns interfaces, so this is unreachable;
+            // report rather than silently drop the import.
+            self.errors.push(Diagnostic::new(format!("{edge}: `{peer}` export `{export}` is not an interface")));
+            return None;
+        };
         let mismatches = check_interface(
             Side {
                 resolve: &importer.resolve,
@@ -536,7 +542,7 @@ impl Planner<'_> {
             endpoint,
             strategy,
             allow_trap,
-            timeout_ms: spec.and_then(|s| s.timeout_ms),
+            timeout_ms: if transport == Transport::Wrpc { spec.and_then(|s| s.timeout_ms) } else { None },
             explicit: link.is_some(),
             reason,
         })

@@ -1028,14 +1028,11 @@ fn generators_reach_both_outcomes() {
     assert!(explicit > 0, "no explicit link was ever planned");
 }
 
-/// Found by `generators_reach_both_outcomes`: an inline interface import
-/// `foo` whose only name match is another component's root *function*
-/// export `foo` gets no resolution and no error; the plan succeeds with the
-/// import unresolved. (`find_export` returns the function item, and
-/// `resolve_one` gives up on `.interface?` without a diagnostic.) The same
-/// happens when a `[[link]]` names the function's exporter explicitly.
+/// Regression, found by `generators_reach_both_outcomes`: an inline
+/// interface import `foo` whose only name match is another component's root
+/// *function* export `foo` used to get no resolution and no error. Only
+/// interfaces satisfy interface imports now.
 #[test]
-#[ignore = "planner bug: the import is silently left unresolved"]
 fn root_function_export_named_like_an_inline_import() {
     let importer = ComponentInfo::from_wit(
         "package demo:odd@0.1.0; world w { import foo: interface { f: func(); } }",

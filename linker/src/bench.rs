@@ -1,0 +1,202 @@
+//! A short call-latency matrix for `weld bench`: the same invocations under
+//! each in-process strategy and engine configuration, against a native Rust
+//! floor. (The full matrix is the criterion benches in `benches/`.)
+//!
+//! Each cell runs its invocation repeatedly for a time budget and reports
+//! the median sample. An invocation may loop inside wasm (`run-add(n)`): its
+//! `inner` count divides the time so the result is per component call.
+
+use crate::manifest::Strategy;
+use crate::runtime::engine::EngineSettings;
+use crate::runtime::invoke::Call;
+use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
+use crate::Deployment;
+use serde::Serialize;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// One invocation to time.
+#[derive(Debug, Clone)]
+pub struct BenchCall {
+    /// A label for the table (the payload).
+    pub label: String,
+    /// `component.function(args)`.
+    pub call: String,
+    /// How many component calls one invocation makes (1 for a direct call).
+    pub inner: u64,
+}
+
+/// One series: a strategy and an engine configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Series {
+    /// Its name in the table.
+    pub name: &'static str,
+    /// The in-process strategy.
+    pub strategy: Strategy,
+    /// The engine settings.
+    pub engine: EngineSettings,
+}
+
+/// The series `weld bench` compares.
+pub const SERIES: [Series; 4] = [
+    Series { name: "fused (tuned)", strategy: Strategy::Fused, engine: EngineSettings { concurrency: false, inlining: true, pooling: false } },
+    Series { name: "fused (wasmtime default config)", strategy: Strategy::Fused, engine: EngineSettings { concurrency: true, inlining: false, pooling: false } },
+    Series { name: "host-linked (tuned)", strategy: Strategy::HostLinked, engine: EngineSettings { concurrency: false, inlining: true, pooling: false } },
+    Series { name: "host-linked (wasmtime default config)", strategy: Strategy::HostLinked, engine: EngineSettings { concurrency: true, inlining: false, pooling: false } },
+];
+
+/// One measured cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Payload label.
+    pub payload: String,
+    /// Series name (or `native`).
+    pub series: String,
+    /// Median nanoseconds per component call.
+    pub ns_per_call: f64,
+    /// Samples taken.
+    pub samples: usize,
+}
+
+/// The bundled fixtures' loops (the `driver` component calling `adder`).
+pub fn default_calls() -> Vec<BenchCall> {
+    vec![
+        BenchCall { label: "add(u32,u32)".into(), call: "driver.run-add(10000)".into(), inner: 10_000 },
+        BenchCall { label: "echo 32 B".into(), call: format!("driver.run-echo(2000, \"{}\")", "x".repeat(32)), inner: 2000 },
+        BenchCall { label: "echo 1 KiB".into(), call: format!("driver.run-echo(500, \"{}\")", "x".repeat(1024)), inner: 500 },
+        BenchCall { label: "sum list<u8> 64 KiB".into(), call: "driver.run-sum(20, 65536)".into(), inner: 20 },
+    ]
+}
+
+#[inline(never)]
+fn native_add(a: u32, b: u32) -> u32 {
+    a.wrapping_add(b)
+}
+
+#[inline(never)]
+fn native_echo(s: &str) -> String {
+    s.to_string()
+}
+
+#[inline(never)]
+fn native_sum(xs: &[u8]) -> u64 {
+    xs.iter().map(|&x| u64::from(x)).sum()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+/// Samples `f` (which makes `inner` calls) for about `budget`.
+fn sample(budget: Duration, inner: u64, mut f: impl FnMut() -> Result<(), RuntimeError>) -> Result<(f64, usize), RuntimeError> {
+    f()?; // warm-up
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || (start.elapsed() < budget && times.len() < 10_000) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_nanos() as f64 / inner as f64);
+    }
+    let n = times.len();
+    Ok((median(times), n))
+}
+
+/// The native floor for the default payloads.
+pub fn native_rows(budget: Duration) -> Vec<Row> {
+    let s32 = "x".repeat(32);
+    let s1k = "x".repeat(1024);
+    let list: Vec<u8> = (0..65536u32).map(|i| i as u8).collect();
+    let mut rows = Vec::new();
+    let cases: Vec<(&str, u64, Box<dyn FnMut()>)> = vec![
+        ("add(u32,u32)", 10_000, Box::new(|| {
+            let mut acc = 0u32;
+            for i in 0..10_000u32 {
+                acc = native_add(black_box(acc), black_box(i & 1));
+            }
+            black_box(acc);
+        })),
+        ("echo 32 B", 2000, Box::new(move || {
+            for _ in 0..2000 {
+                black_box(native_echo(black_box(&s32)));
+            }
+        })),
+        ("echo 1 KiB", 500, Box::new(move || {
+            for _ in 0..500 {
+                black_box(native_echo(black_box(&s1k)));
+            }
+        })),
+        ("sum list<u8> 64 KiB", 20, Box::new(move || {
+            for _ in 0..20 {
+                black_box(native_sum(black_box(&list)));
+            }
+        })),
+    ];
+    for (label, inner, mut f) in cases {
+        let (ns, samples) = sample(budget, inner, || {
+            f();
+            Ok(())
+        })
+        .expect("native calls do not fail");
+        rows.push(Row { payload: label.to_string(), series: "native".into(), ns_per_call: ns, samples });
+    }
+    rows
+}
+
+/// Runs every call under every series; `progress` is told each cell.
+pub fn run(
+    deployment: &Deployment,
+    host: Option<String>,
+    calls: &[BenchCall],
+    series: &[Series],
+    budget: Duration,
+    mut progress: impl FnMut(&str, &str),
+) -> Result<Vec<Row>, RuntimeError> {
+    let mut rows = Vec::new();
+    for s in series {
+        let rt = Runtime::new(
+            deployment,
+            &RuntimeOptions { host: host.clone(), strategy: Some(s.strategy), engine: Some(s.engine) },
+        )?;
+        let mut app = rt.instantiate()?;
+        for c in calls {
+            progress(s.name, &c.label);
+            let call = Call::parse(&c.call).map_err(RuntimeError::BadArguments)?;
+            let (func, full) = app.func(&call.component, &call.function)?;
+            let params = call.params(app.store(), &func).map_err(RuntimeError::BadArguments)?;
+            let (ns, samples) = sample(budget, c.inner, || app.call(&call.component, &full, &params).map(|_| ()))?;
+            rows.push(Row { payload: c.label.clone(), series: s.name.to_string(), ns_per_call: ns, samples });
+        }
+    }
+    Ok(rows)
+}
+
+/// Renders rows as a Markdown table: ns/call, ratio to native, ratio to the
+/// first series.
+pub fn to_markdown(rows: &[Row]) -> String {
+    let mut out = String::from("| payload | series | ns/call (median) | × native | × fused (tuned) |\n|---|---|---:|---:|---:|\n");
+    for r in rows {
+        let native = rows.iter().find(|x| x.payload == r.payload && x.series == "native").map(|x| x.ns_per_call);
+        let fused = rows.iter().find(|x| x.payload == r.payload && x.series == SERIES[0].name).map(|x| x.ns_per_call);
+        let ratio = |base: Option<f64>| base.map(|b| format!("{:.1}", r.ns_per_call / b)).unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.payload,
+            r.series,
+            format_ns(r.ns_per_call),
+            ratio(native),
+            ratio(fused)
+        ));
+    }
+    out
+}
+
+fn format_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
