@@ -32,9 +32,20 @@ const SERIES: [(&str, Strategy, bool); 4] = [
 ];
 
 fn runtime(deployment: &Deployment, strategy: Strategy, tuned: bool) -> Runtime {
-    let engine = if tuned { EngineSettings::default() } else { EngineSettings::wasmtime_default() };
-    Runtime::new(deployment, &RuntimeOptions { strategy: Some(strategy), engine: Some(engine), ..Default::default() })
-        .unwrap_or_else(|e| panic!("{e}"))
+    let engine = if tuned {
+        EngineSettings::default()
+    } else {
+        EngineSettings::wasmtime_default()
+    };
+    Runtime::new(
+        deployment,
+        &RuntimeOptions {
+            strategy: Some(strategy),
+            engine: Some(engine),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn calls(c: &mut Criterion) {
@@ -42,7 +53,9 @@ fn calls(c: &mut Criterion) {
     let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
 
     let mut group = c.benchmark_group("add");
-    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function("native", |b| {
         b.iter(|| native_add(black_box(1), black_box(2)));
     });
@@ -64,7 +77,9 @@ fn calls(c: &mut Criterion) {
 
     let s32 = "0123456789abcdef0123456789abcdef";
     let mut group = c.benchmark_group("echo-32B");
-    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
     group.bench_function("native", |b| b.iter(|| native_echo(black_box(s32))));
     for (name, strategy, tuned) in SERIES {
         let rt = runtime(&deployment, strategy, tuned);
@@ -75,7 +90,12 @@ fn calls(c: &mut Criterion) {
                 let n = u32::try_from(iters).unwrap_or(u32::MAX);
                 let mut out = [Val::U64(0)];
                 let start = Instant::now();
-                func.call(app.store(), &[Val::U32(n), Val::String(s32.into())], &mut out).unwrap();
+                func.call(
+                    app.store(),
+                    &[Val::U32(n), Val::String(s32.into())],
+                    &mut out,
+                )
+                .unwrap();
                 start.elapsed()
             })
         });

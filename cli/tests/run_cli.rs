@@ -235,7 +235,11 @@ fn compose_failures_name_the_edge() {
 #[test]
 fn bench_prints_the_matrix() {
     let out = weld(&["bench", "--budget-ms", "5", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
     // 4 payloads × (native + 4 series).
@@ -244,15 +248,34 @@ fn bench_prints_the_matrix() {
         let ns = r["ns_per_call"].as_f64().unwrap();
         assert!(ns > 0.0 && ns.is_finite(), "{r}");
     }
-    assert!(rows.iter().any(|r| r["series"] == "host-linked (tuned)" && r["payload"] == "add(u32,u32)"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("[16/16]"), "progress is shown");
+    assert!(rows
+        .iter()
+        .any(|r| r["series"] == "host-linked (tuned)" && r["payload"] == "add(u32,u32)"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[16/16]"),
+        "progress is shown"
+    );
 
     let root = weld_fixtures::workspace_root();
     let m = root.join("examples/demo/weld.toml");
-    let out = weld(&["bench", m.to_str().unwrap(), "--budget-ms", "5", "-i", "driver.run-add(100)*100"]);
+    let out = weld(&[
+        "bench",
+        m.to_str().unwrap(),
+        "--budget-ms",
+        "5",
+        "-i",
+        "driver.run-add(100)*100",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("| driver.run-add(100) | fused (tuned) |"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("| driver.run-add(100) | fused (tuned) |"),
+        "{stdout}"
+    );
     let out = weld(&["bench", m.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--invoke"));

@@ -39,10 +39,42 @@ pub struct Series {
 
 /// The series `weld bench` compares.
 pub const SERIES: [Series; 4] = [
-    Series { name: "fused (tuned)", strategy: Strategy::Fused, engine: EngineSettings { concurrency: false, inlining: true, pooling: false } },
-    Series { name: "fused (wasmtime default config)", strategy: Strategy::Fused, engine: EngineSettings { concurrency: true, inlining: false, pooling: false } },
-    Series { name: "host-linked (tuned)", strategy: Strategy::HostLinked, engine: EngineSettings { concurrency: false, inlining: true, pooling: false } },
-    Series { name: "host-linked (wasmtime default config)", strategy: Strategy::HostLinked, engine: EngineSettings { concurrency: true, inlining: false, pooling: false } },
+    Series {
+        name: "fused (tuned)",
+        strategy: Strategy::Fused,
+        engine: EngineSettings {
+            concurrency: false,
+            inlining: true,
+            pooling: false,
+        },
+    },
+    Series {
+        name: "fused (wasmtime default config)",
+        strategy: Strategy::Fused,
+        engine: EngineSettings {
+            concurrency: true,
+            inlining: false,
+            pooling: false,
+        },
+    },
+    Series {
+        name: "host-linked (tuned)",
+        strategy: Strategy::HostLinked,
+        engine: EngineSettings {
+            concurrency: false,
+            inlining: true,
+            pooling: false,
+        },
+    },
+    Series {
+        name: "host-linked (wasmtime default config)",
+        strategy: Strategy::HostLinked,
+        engine: EngineSettings {
+            concurrency: true,
+            inlining: false,
+            pooling: false,
+        },
+    },
 ];
 
 /// One measured cell.
@@ -61,10 +93,26 @@ pub struct Row {
 /// The bundled fixtures' loops (the `driver` component calling `adder`).
 pub fn default_calls() -> Vec<BenchCall> {
     vec![
-        BenchCall { label: "add(u32,u32)".into(), call: "driver.run-add(10000)".into(), inner: 10_000 },
-        BenchCall { label: "echo 32 B".into(), call: format!("driver.run-echo(2000, \"{}\")", "x".repeat(32)), inner: 2000 },
-        BenchCall { label: "echo 1 KiB".into(), call: format!("driver.run-echo(500, \"{}\")", "x".repeat(1024)), inner: 500 },
-        BenchCall { label: "sum list<u8> 64 KiB".into(), call: "driver.run-sum(20, 65536)".into(), inner: 20 },
+        BenchCall {
+            label: "add(u32,u32)".into(),
+            call: "driver.run-add(10000)".into(),
+            inner: 10_000,
+        },
+        BenchCall {
+            label: "echo 32 B".into(),
+            call: format!("driver.run-echo(2000, \"{}\")", "x".repeat(32)),
+            inner: 2000,
+        },
+        BenchCall {
+            label: "echo 1 KiB".into(),
+            call: format!("driver.run-echo(500, \"{}\")", "x".repeat(1024)),
+            inner: 500,
+        },
+        BenchCall {
+            label: "sum list<u8> 64 KiB".into(),
+            call: "driver.run-sum(20, 65536)".into(),
+            inner: 20,
+        },
     ]
 }
 
@@ -89,7 +137,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Samples `f` (which makes `inner` calls) for about `budget`.
-fn sample(budget: Duration, inner: u64, mut f: impl FnMut() -> Result<(), RuntimeError>) -> Result<(f64, usize), RuntimeError> {
+fn sample(
+    budget: Duration,
+    inner: u64,
+    mut f: impl FnMut() -> Result<(), RuntimeError>,
+) -> Result<(f64, usize), RuntimeError> {
     f()?; // warm-up
     let mut times = Vec::new();
     let start = Instant::now();
@@ -109,28 +161,44 @@ pub fn native_rows(budget: Duration) -> Vec<Row> {
     let list: Vec<u8> = (0..65536u32).map(|i| i as u8).collect();
     let mut rows = Vec::new();
     let cases: Vec<(&str, u64, Box<dyn FnMut()>)> = vec![
-        ("add(u32,u32)", 10_000, Box::new(|| {
-            let mut acc = 0u32;
-            for i in 0..10_000u32 {
-                acc = native_add(black_box(acc), black_box(i & 1));
-            }
-            black_box(acc);
-        })),
-        ("echo 32 B", 2000, Box::new(move || {
-            for _ in 0..2000 {
-                black_box(native_echo(black_box(&s32)));
-            }
-        })),
-        ("echo 1 KiB", 500, Box::new(move || {
-            for _ in 0..500 {
-                black_box(native_echo(black_box(&s1k)));
-            }
-        })),
-        ("sum list<u8> 64 KiB", 20, Box::new(move || {
-            for _ in 0..20 {
-                black_box(native_sum(black_box(&list)));
-            }
-        })),
+        (
+            "add(u32,u32)",
+            10_000,
+            Box::new(|| {
+                let mut acc = 0u32;
+                for i in 0..10_000u32 {
+                    acc = native_add(black_box(acc), black_box(i & 1));
+                }
+                black_box(acc);
+            }),
+        ),
+        (
+            "echo 32 B",
+            2000,
+            Box::new(move || {
+                for _ in 0..2000 {
+                    black_box(native_echo(black_box(&s32)));
+                }
+            }),
+        ),
+        (
+            "echo 1 KiB",
+            500,
+            Box::new(move || {
+                for _ in 0..500 {
+                    black_box(native_echo(black_box(&s1k)));
+                }
+            }),
+        ),
+        (
+            "sum list<u8> 64 KiB",
+            20,
+            Box::new(move || {
+                for _ in 0..20 {
+                    black_box(native_sum(black_box(&list)));
+                }
+            }),
+        ),
     ];
     for (label, inner, mut f) in cases {
         let (ns, samples) = sample(budget, inner, || {
@@ -138,7 +206,12 @@ pub fn native_rows(budget: Duration) -> Vec<Row> {
             Ok(())
         })
         .expect("native calls do not fail");
-        rows.push(Row { payload: label.to_string(), series: "native".into(), ns_per_call: ns, samples });
+        rows.push(Row {
+            payload: label.to_string(),
+            series: "native".into(),
+            ns_per_call: ns,
+            samples,
+        });
     }
     rows
 }
@@ -156,16 +229,29 @@ pub fn run(
     for s in series {
         let rt = Runtime::new(
             deployment,
-            &RuntimeOptions { host: host.clone(), strategy: Some(s.strategy), engine: Some(s.engine) },
+            &RuntimeOptions {
+                host: host.clone(),
+                strategy: Some(s.strategy),
+                engine: Some(s.engine),
+            },
         )?;
         let mut app = rt.instantiate()?;
         for c in calls {
             progress(s.name, &c.label);
             let call = Call::parse(&c.call).map_err(RuntimeError::BadArguments)?;
             let (func, full) = app.func(&call.component, &call.function)?;
-            let params = call.params(app.store(), &func).map_err(RuntimeError::BadArguments)?;
-            let (ns, samples) = sample(budget, c.inner, || app.call(&call.component, &full, &params).map(|_| ()))?;
-            rows.push(Row { payload: c.label.clone(), series: s.name.to_string(), ns_per_call: ns, samples });
+            let params = call
+                .params(app.store(), &func)
+                .map_err(RuntimeError::BadArguments)?;
+            let (ns, samples) = sample(budget, c.inner, || {
+                app.call(&call.component, &full, &params).map(|_| ())
+            })?;
+            rows.push(Row {
+                payload: c.label.clone(),
+                series: s.name.to_string(),
+                ns_per_call: ns,
+                samples,
+            });
         }
     }
     Ok(rows)
@@ -176,9 +262,18 @@ pub fn run(
 pub fn to_markdown(rows: &[Row]) -> String {
     let mut out = String::from("| payload | series | ns/call (median) | × native | × fused (tuned) |\n|---|---|---:|---:|---:|\n");
     for r in rows {
-        let native = rows.iter().find(|x| x.payload == r.payload && x.series == "native").map(|x| x.ns_per_call);
-        let fused = rows.iter().find(|x| x.payload == r.payload && x.series == SERIES[0].name).map(|x| x.ns_per_call);
-        let ratio = |base: Option<f64>| base.map(|b| format!("{:.1}", r.ns_per_call / b)).unwrap_or_else(|| "-".into());
+        let native = rows
+            .iter()
+            .find(|x| x.payload == r.payload && x.series == "native")
+            .map(|x| x.ns_per_call);
+        let fused = rows
+            .iter()
+            .find(|x| x.payload == r.payload && x.series == SERIES[0].name)
+            .map(|x| x.ns_per_call);
+        let ratio = |base: Option<f64>| {
+            base.map(|b| format!("{:.1}", r.ns_per_call / b))
+                .unwrap_or_else(|| "-".into())
+        };
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
             r.payload,

@@ -170,11 +170,17 @@ impl ComponentInfo {
     pub fn find_export(&self, wanted: &str) -> Option<Item> {
         // Only interfaces satisfy interface imports: a root function that
         // happens to share an inline interface's name does not.
-        let exports: Vec<Item> = self.exports().into_iter().filter(|e| e.kind == ItemKind::Interface).collect();
+        let exports: Vec<Item> = self
+            .exports()
+            .into_iter()
+            .filter(|e| e.kind == ItemKind::Interface)
+            .collect();
         if let Some(exact) = exports.iter().find(|e| e.name == wanted) {
             return Some(exact.clone());
         }
-        exports.into_iter().find(|e| wit::semver_compatible(wanted, &e.name))
+        exports
+            .into_iter()
+            .find(|e| wit::semver_compatible(wanted, &e.name))
     }
 
     /// The component's world as WIT text.

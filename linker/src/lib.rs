@@ -25,6 +25,7 @@ pub mod manifest;
 pub mod plan;
 pub mod runtime;
 pub mod wit;
+pub mod wrpc;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use plan::{Deployment, Plan, Resolution, Transport};

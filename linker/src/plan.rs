@@ -238,7 +238,10 @@ impl Planner<'_> {
                 continue;
             };
             let imports = info.imports();
-            if !imports.iter().any(|i| &i.name == interface && i.kind == ItemKind::Interface) {
+            if !imports
+                .iter()
+                .any(|i| &i.name == interface && i.kind == ItemKind::Interface)
+            {
                 let names: Vec<_> = imports
                     .iter()
                     .filter(|i| i.kind == ItemKind::Interface)
@@ -313,8 +316,10 @@ impl Planner<'_> {
                 let peer = link.get_ref().export.get_ref().clone();
                 let Some(info) = self.components.get(&peer) else {
                     self.errors.push(
-                        Diagnostic::new(format!("{edge}: linked component `{peer}` was not loaded"))
-                            .at(manifest.locate(link.get_ref().export.span())),
+                        Diagnostic::new(format!(
+                            "{edge}: linked component `{peer}` was not loaded"
+                        ))
+                        .at(manifest.locate(link.get_ref().export.span())),
                     );
                     return None;
                 };
@@ -387,13 +392,23 @@ impl Planner<'_> {
         let importer = &self.components[component];
         let exporter = &self.components[&peer];
         let found = (
-            importer.imports().into_iter().find(|i| i.name == import).and_then(|i| i.interface),
-            exporter.exports().into_iter().find(|e| e.name == export).and_then(|e| e.interface),
+            importer
+                .imports()
+                .into_iter()
+                .find(|i| i.name == import)
+                .and_then(|i| i.interface),
+            exporter
+                .exports()
+                .into_iter()
+                .find(|e| e.name == export)
+                .and_then(|e| e.interface),
         );
         let (Some(iface_imp), Some(iface_exp)) = found else {
             // find_export only returns interfaces, so this is unreachable;
             // report rather than silently drop the import.
-            self.errors.push(Diagnostic::new(format!("{edge}: `{peer}` export `{export}` is not an interface")));
+            self.errors.push(Diagnostic::new(format!(
+                "{edge}: `{peer}` export `{export}` is not an interface"
+            )));
             return None;
         };
         let mismatches = check_interface(
@@ -542,7 +557,11 @@ impl Planner<'_> {
             endpoint,
             strategy,
             allow_trap,
-            timeout_ms: if transport == Transport::Wrpc { spec.and_then(|s| s.timeout_ms) } else { None },
+            timeout_ms: if transport == Transport::Wrpc {
+                spec.and_then(|s| s.timeout_ms)
+            } else {
+                None
+            },
             explicit: link.is_some(),
             reason,
         })

@@ -47,11 +47,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let (call, inner) = match text.rsplit_once(")*") {
                     Some((c, n)) => match n.parse::<u64>() {
                         Ok(n) if n > 0 => (format!("{c})"), n),
-                        _ => return fail(format!("`{text}`: the count after `*` must be a positive integer")),
+                        _ => {
+                            return fail(format!(
+                                "`{text}`: the count after `*` must be a positive integer"
+                            ))
+                        }
                     },
                     None => (text.clone(), 1),
                 };
-                calls.push(BenchCall { label: call.clone(), call, inner });
+                calls.push(BenchCall {
+                    label: call.clone(),
+                    call,
+                    inner,
+                });
             }
             (m.clone(), calls, false)
         }
@@ -84,11 +92,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
-    let measured = bench::run(&deployment, args.host.clone(), &calls, &SERIES, budget, |series, payload| {
-        done += 1;
-        eprint!("\r[{done}/{cells}] {series}: {payload}{:20}", "");
-        let _ = std::io::stderr().flush();
-    });
+    let measured = bench::run(
+        &deployment,
+        args.host.clone(),
+        &calls,
+        &SERIES,
+        budget,
+        |series, payload| {
+            done += 1;
+            eprint!("\r[{done}/{cells}] {series}: {payload}{:20}", "");
+            let _ = std::io::stderr().flush();
+        },
+    );
     eprintln!();
     match measured {
         Ok(r) => rows.extend(r),
