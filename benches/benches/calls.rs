@@ -14,15 +14,7 @@ use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
 use weld_linker::Deployment;
 
-#[inline(never)]
-fn native_add(a: u32, b: u32) -> u32 {
-    a.wrapping_add(b)
-}
-
-#[inline(never)]
-fn native_echo(s: &str) -> String {
-    s.to_string()
-}
+use weld_linker::bench::{native_add, native_echo};
 
 const SERIES: [(&str, Strategy, bool); 4] = [
     ("fused-tuned", Strategy::Fused, true),

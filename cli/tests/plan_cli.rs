@@ -20,13 +20,7 @@ struct Case {
 
 fn case(toml: &str) -> Case {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = toml.to_string();
-    for name in weld_fixtures::names() {
-        let p = weld_fixtures::path(name);
-        text = text.replace(&format!("{{{name}}}"), &p.display().to_string());
-    }
-    let manifest = dir.path().join("weld.toml");
-    std::fs::write(&manifest, text).unwrap();
+    let manifest = weld_fixtures::write_manifest(dir.path(), toml);
     Case {
         _dir: dir,
         manifest,

@@ -10,16 +10,9 @@ fn weld(args: &[&str]) -> Output {
 }
 
 fn manifest(dir: &tempfile::TempDir, toml: &str) -> String {
-    let mut text = toml.to_string();
-    for name in weld_fixtures::names() {
-        text = text.replace(
-            &format!("{{{name}}}"),
-            &weld_fixtures::path(name).display().to_string(),
-        );
-    }
-    let path = dir.path().join("weld.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    weld_fixtures::write_manifest(dir.path(), toml)
+        .display()
+        .to_string()
 }
 
 #[test]

@@ -116,18 +116,21 @@ pub fn default_calls() -> Vec<BenchCall> {
     ]
 }
 
+/// The native floor: a plain Rust function the optimiser cannot inline.
 #[inline(never)]
-fn native_add(a: u32, b: u32) -> u32 {
+pub fn native_add(a: u32, b: u32) -> u32 {
     a.wrapping_add(b)
 }
 
+/// The native floor: a plain Rust function the optimiser cannot inline.
 #[inline(never)]
-fn native_echo(s: &str) -> String {
+pub fn native_echo(s: &str) -> String {
     s.to_string()
 }
 
+/// The native floor: a plain Rust function the optimiser cannot inline.
 #[inline(never)]
-fn native_sum(xs: &[u8]) -> u64 {
+pub fn native_sum(xs: &[u8]) -> u64 {
     xs.iter().map(|&x| u64::from(x)).sum()
 }
 
@@ -154,13 +157,16 @@ fn sample(
     Ok((median(times), n))
 }
 
+/// A native payload: label, calls per run, the run.
+type NativeCase = (&'static str, u64, Box<dyn FnMut()>);
+
 /// The native floor for the default payloads.
 pub fn native_rows(budget: Duration) -> Vec<Row> {
     let s32 = "x".repeat(32);
     let s1k = "x".repeat(1024);
     let list: Vec<u8> = (0..65536u32).map(|i| i as u8).collect();
     let mut rows = Vec::new();
-    let cases: Vec<(&str, u64, Box<dyn FnMut()>)> = vec![
+    let cases: Vec<NativeCase> = vec![
         (
             "add(u32,u32)",
             10_000,

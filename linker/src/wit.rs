@@ -160,14 +160,18 @@ pub fn type_name(resolve: &Resolve, ty: &Type) -> String {
     }
 }
 
-/// Renders a function's signature: `func(a: u32, b: u32) -> u32`.
-pub fn func_signature(resolve: &Resolve, f: &Function) -> String {
-    let params = f
-        .params
+/// Renders a parameter list: `a: u32, b: u32`.
+fn params_text(resolve: &Resolve, f: &Function) -> String {
+    f.params
         .iter()
         .map(|p| format!("{}: {}", p.name, type_name(resolve, &p.ty)))
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+}
+
+/// Renders a function's signature: `func(a: u32, b: u32) -> u32`.
+pub fn func_signature(resolve: &Resolve, f: &Function) -> String {
+    let params = params_text(resolve, f);
     let prefix = match f.kind {
         FunctionKind::AsyncFreestanding
         | FunctionKind::AsyncMethod(_)
@@ -240,12 +244,7 @@ pub fn is_wrpc_safe(resolve: &Resolve, f: &Function) -> bool {
 
 /// The WIT signature that would make `f` wRPC-safe.
 pub fn wrpc_safe_signature(resolve: &Resolve, f: &Function) -> String {
-    let params = f
-        .params
-        .iter()
-        .map(|p| format!("{}: {}", p.name, type_name(resolve, &p.ty)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let params = params_text(resolve, f);
     match &f.result {
         Some(r) => format!("func({params}) -> result<{}, error>", type_name(resolve, r)),
         None => format!("func({params}) -> result<_, error>"),

@@ -9,15 +9,7 @@ use weld_linker::Deployment;
 /// A deployment from a manifest whose `{name}` placeholders are fixtures.
 fn deployment(toml: &str) -> (tempfile::TempDir, Deployment) {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = toml.to_string();
-    for name in weld_fixtures::names() {
-        text = text.replace(
-            &format!("{{{name}}}"),
-            &weld_fixtures::path(name).display().to_string(),
-        );
-    }
-    let path = dir.path().join("weld.toml");
-    std::fs::write(&path, text).unwrap();
+    let path = weld_fixtures::write_manifest(dir.path(), toml);
     let d = Deployment::load(&path).unwrap_or_else(|e| panic!("{e}"));
     (dir, d)
 }
