@@ -35,6 +35,17 @@ fn deploy(c: &mut Criterion) {
     group.bench_function("instantiate example (warm, InstancePre)", |b| {
         b.iter(|| rt.instantiate().unwrap())
     });
+    let pooled = Runtime::new(
+        &deployment,
+        &RuntimeOptions {
+            engine: Some(EngineSettings { pooling: true, ..EngineSettings::default() }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    group.bench_function("instantiate example (warm, InstancePre, pooling)", |b| {
+        b.iter(|| pooled.instantiate().unwrap())
+    });
     group.finish();
 }
 

@@ -236,3 +236,16 @@ fn wrpc_links_are_refused_with_the_link_named() {
         "{err}"
     );
 }
+
+#[test]
+fn engines_with_the_same_compatibility_hash_do_not_share_components() {
+    use weld_linker::runtime::engine::EngineSettings;
+    let (_dir, d) = deployment(ADDER);
+    for pooling in [false, true, false] {
+        let engine = EngineSettings { pooling, ..EngineSettings::default() };
+        let rt = Runtime::new(&d, &RuntimeOptions { engine: Some(engine), ..Default::default() })
+            .unwrap_or_else(|e| panic!("pooling={pooling}: {e}"));
+        let mut app = rt.instantiate().unwrap();
+        assert_eq!(app.call("driver", "add-once", &[Val::U32(1), Val::U32(1)]).unwrap(), [Val::U32(2)]);
+    }
+}

@@ -105,11 +105,18 @@ pub enum CompileSource {
 
 /// Compiles `bytes` for `engine`, using the caches.
 pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CompileSource)> {
-    static COMPILED: OnceLock<Mutex<HashMap<(u64, u64), Component>>> = OnceLock::new();
+    // Keyed by bytes and compatibility hash; several engines (pooling or
+    // not) can share a hash, and a `Component` only runs in its own engine.
+    static COMPILED: OnceLock<Mutex<HashMap<(u64, u64), Vec<Component>>>> = OnceLock::new();
     let key = cache_key(engine, bytes);
     let memo = COMPILED.get_or_init(Default::default);
-    if let Some(c) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok((c.clone(), CompileSource::Memory));
+    let remember = |c: &Component| {
+        memo.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().push(c.clone());
+    };
+    if let Some(list) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(c) = list.iter().find(|c| Engine::same(c.engine(), engine)) {
+            return Ok((c.clone(), CompileSource::Memory));
+        }
     }
     let path = cache_dir().map(|d| d.join(format!("{:016x}{:016x}.cwasm", key.0, key.1)));
     if let Some(path) = &path {
@@ -119,9 +126,7 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, Co
             // corrupted or foreign file fails deserialization's own checks.
             match unsafe { Component::deserialize_file(engine, path) } {
                 Ok(c) => {
-                    memo.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key, c.clone());
+                    remember(&c);
                     return Ok((c, CompileSource::Disk));
                 }
                 Err(e) => {
@@ -136,9 +141,7 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, Co
             tracing::debug!(path = %path.display(), "could not write the compile cache: {e:#}");
         }
     }
-    memo.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, component.clone());
+    remember(&component);
     Ok((component, CompileSource::Compiled))
 }
 
