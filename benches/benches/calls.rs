@@ -95,5 +95,91 @@ fn calls(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, calls);
+/// A bucket created, `len` called and dropped: three crossings per
+/// iteration (constructor, method, destructor), resources proxied on the
+/// host-linked path.
+fn resources(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = weld_fixtures::write_manifest(
+        dir.path(),
+        "[components.kv]\npath = \"{kv}\"\n[components.app]\npath = \"{kv-consumer}\"\n",
+    );
+    let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
+    let mut group = c.benchmark_group("resource-create-len-drop");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, strategy, tuned) in SERIES {
+        let rt = runtime(&deployment, strategy, tuned);
+        let mut app = rt.instantiate().unwrap();
+        let (func, _) = app.func("app", "run-resource").unwrap();
+        let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
+        group.bench_function(BenchmarkId::new("in-process", name), |b| {
+            b.iter_custom(|iters| {
+                let n = u32::try_from(iters).unwrap_or(u32::MAX);
+                let start = Instant::now();
+                black_box(typed.call(app.store(), (n,)).unwrap());
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// wasmtime's own host-call floor: `driver`'s `add` import implemented by a
+/// typed host function (`func_wrap`), no second component.
+fn host_import(c: &mut Criterion) {
+    use wasmtime::component::{Component, Linker};
+    use weld_linker::runtime::engine::engine;
+    use weld_linker::runtime::host::{add_host_interfaces, HostState};
+    let mut group = c.benchmark_group("add");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, settings) in [
+        ("tuned", EngineSettings::default()),
+        ("default-config", EngineSettings::wasmtime_default()),
+    ] {
+        let engine = engine(settings).unwrap();
+        let component = Component::from_file(&engine, weld_fixtures::path("driver")).unwrap();
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        add_host_interfaces(&mut linker, &[]).unwrap();
+        let mut adder = linker.instance("demo:math/adder@0.1.0").unwrap();
+        adder
+            .func_wrap("add", |_, (a, b): (u32, u32)| Ok((a.wrapping_add(b),)))
+            .unwrap();
+        adder
+            .func_wrap("echo", |_, (s,): (String,)| Ok((s,)))
+            .unwrap();
+        adder
+            .func_wrap("sum", |_, (xs,): (Vec<u8>,)| {
+                Ok((xs.iter().map(|&x| u64::from(x)).sum::<u64>(),))
+            })
+            .unwrap();
+        let (_dir, manifest) = weld_benches::adder_manifest("adder");
+        let d = Deployment::load(&manifest).unwrap();
+        let mut store = wasmtime::Store::new(&engine, HostState::new(&d.manifest, &[], 0).unwrap());
+        let instance = linker.instantiate(&mut store, &component).unwrap();
+        let runner = instance
+            .get_export_index(&mut store, None, "demo:math/runner@0.1.0")
+            .unwrap();
+        let f = instance
+            .get_export_index(&mut store, Some(&runner), "run-add")
+            .unwrap();
+        let typed = instance
+            .get_typed_func::<(u32,), (u32,)>(&mut store, &f)
+            .unwrap();
+        group.bench_function(BenchmarkId::new("host-import", name), |b| {
+            b.iter_custom(|iters| {
+                let n = u32::try_from(iters).unwrap_or(u32::MAX);
+                let start = Instant::now();
+                black_box(typed.call(&mut store, (n,)).unwrap());
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, calls, resources, host_import);
 criterion_main!(benches);

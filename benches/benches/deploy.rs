@@ -38,7 +38,10 @@ fn deploy(c: &mut Criterion) {
     let pooled = Runtime::new(
         &deployment,
         &RuntimeOptions {
-            engine: Some(EngineSettings { pooling: true, ..EngineSettings::default() }),
+            engine: Some(EngineSettings {
+                pooling: true,
+                ..EngineSettings::default()
+            }),
             ..Default::default()
         },
     )

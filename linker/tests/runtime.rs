@@ -129,6 +129,21 @@ fn kv_resources_cross_links_and_destructors_run() {
             0,
             "{strategy:?}: leaked resource proxies"
         );
+        // The bench payload: create, call, drop, in a loop inside wasm.
+        assert_eq!(
+            app.call("app", "run-resource", &[Val::U32(5)]).unwrap(),
+            [Val::U32(0)]
+        );
+        assert_eq!(
+            app.call("kv", "dropped", &[]).unwrap(),
+            [Val::U32(7)],
+            "{strategy:?}"
+        );
+        assert_eq!(
+            app.live_proxies(),
+            0,
+            "{strategy:?}: leaked resource proxies"
+        );
     }
 }
 
@@ -242,10 +257,23 @@ fn engines_with_the_same_compatibility_hash_do_not_share_components() {
     use weld_linker::runtime::engine::EngineSettings;
     let (_dir, d) = deployment(ADDER);
     for pooling in [false, true, false] {
-        let engine = EngineSettings { pooling, ..EngineSettings::default() };
-        let rt = Runtime::new(&d, &RuntimeOptions { engine: Some(engine), ..Default::default() })
-            .unwrap_or_else(|e| panic!("pooling={pooling}: {e}"));
+        let engine = EngineSettings {
+            pooling,
+            ..EngineSettings::default()
+        };
+        let rt = Runtime::new(
+            &d,
+            &RuntimeOptions {
+                engine: Some(engine),
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("pooling={pooling}: {e}"));
         let mut app = rt.instantiate().unwrap();
-        assert_eq!(app.call("driver", "add-once", &[Val::U32(1), Val::U32(1)]).unwrap(), [Val::U32(2)]);
+        assert_eq!(
+            app.call("driver", "add-once", &[Val::U32(1), Val::U32(1)])
+                .unwrap(),
+            [Val::U32(2)]
+        );
     }
 }

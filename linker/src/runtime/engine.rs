@@ -111,7 +111,11 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, Co
     let key = cache_key(engine, bytes);
     let memo = COMPILED.get_or_init(Default::default);
     let remember = |c: &Component| {
-        memo.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().push(c.clone());
+        memo.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .push(c.clone());
     };
     if let Some(list) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         if let Some(c) = list.iter().find(|c| Engine::same(c.engine(), engine)) {
