@@ -107,7 +107,8 @@ pub enum CompileSource {
 pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CompileSource)> {
     // Keyed by bytes and compatibility hash; several engines (pooling or
     // not) can share a hash, and a `Component` only runs in its own engine.
-    static COMPILED: OnceLock<Mutex<HashMap<(u64, u64), Vec<Component>>>> = OnceLock::new();
+    type Memo = Mutex<HashMap<(u64, u64), Vec<Component>>>;
+    static COMPILED: OnceLock<Memo> = OnceLock::new();
     let key = cache_key(engine, bytes);
     let memo = COMPILED.get_or_init(Default::default);
     let remember = |c: &Component| {
