@@ -81,6 +81,39 @@ fn run_a_wasi_command_prints() {
 }
 
 #[test]
+fn environment_and_directories_only_when_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.txt"), "1").unwrap();
+    // Not granted: the host's own environment does not leak in.
+    let m = manifest(&dir, "[components.hello]\npath = \"{hello}\"\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["run", &m])
+        .env("WELD_GREETING", "leaked")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("no greeting") && stdout.contains("no /data"), "{stdout}");
+    // Granted by the manifest.
+    let m = manifest(
+        &dir,
+        "[components.hello]\npath = \"{hello}\"\nenv = { WELD_GREETING = \"hi\" }\ndirs = { \"/data\" = \".\" }\n",
+    );
+    let out = weld(&["run", &m]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("greeting: hi"), "{stdout}");
+    // The manifest directory holds weld.toml and one.txt.
+    assert!(stdout.contains("data entries: 2"), "{stdout}");
+    // A directory that does not exist is an error naming the component.
+    let m = manifest(&dir, "[components.hello]\npath = \"{hello}\"\ndirs = { \"/data\" = \"missing\" }\n");
+    let out = weld(&["run", &m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("component `hello`: cannot preopen"), "{stderr}");
+}
+
+#[test]
 fn run_errors_name_the_place() {
     let root = weld_fixtures::workspace_root();
     let m = root.join("examples/demo/weld.toml");
