@@ -14,7 +14,7 @@ use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
 use weld_linker::Deployment;
 
-use weld_linker::bench::{native_add, native_echo};
+use weld_linker::bench::{native_add, native_echo, native_sum};
 
 const SERIES: [(&str, Strategy, bool); 4] = [
     ("fused-tuned", Strategy::Fused, true),
@@ -67,27 +67,55 @@ fn calls(c: &mut Criterion) {
     }
     group.finish();
 
-    let s32 = "0123456789abcdef0123456789abcdef";
-    let mut group = c.benchmark_group("echo-32B");
+    let s32 = "0123456789abcdef0123456789abcdef".to_string();
+    let s1k = "x".repeat(1024);
+    for (group_name, text) in [("echo-32B", &s32), ("echo-1KiB", &s1k)] {
+        let mut group = c.benchmark_group(group_name);
+        group
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_secs(1));
+        group.bench_function("native", |b| b.iter(|| native_echo(black_box(text))));
+        for (name, strategy, tuned) in SERIES {
+            let rt = runtime(&deployment, strategy, tuned);
+            let mut app = rt.instantiate().unwrap();
+            let (func, _) = app.func("driver", "run-echo").unwrap();
+            group.bench_function(BenchmarkId::new("in-process", name), |b| {
+                b.iter_custom(|iters| {
+                    let n = u32::try_from(iters).unwrap_or(u32::MAX);
+                    let mut out = [Val::U64(0)];
+                    let start = Instant::now();
+                    func.call(
+                        app.store(),
+                        &[Val::U32(n), Val::String(text.clone())],
+                        &mut out,
+                    )
+                    .unwrap();
+                    start.elapsed()
+                })
+            });
+        }
+        group.finish();
+    }
+
+    // A 64 KiB list<u8> summed by the callee: `run-sum` builds the list once
+    // and passes it `n` times.
+    let list: Vec<u8> = (0..65536u32).map(|i| i as u8).collect();
+    let mut group = c.benchmark_group("sum-list-64KiB");
     group
         .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1));
-    group.bench_function("native", |b| b.iter(|| native_echo(black_box(s32))));
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
+    group.bench_function("native", |b| b.iter(|| native_sum(black_box(&list))));
     for (name, strategy, tuned) in SERIES {
         let rt = runtime(&deployment, strategy, tuned);
         let mut app = rt.instantiate().unwrap();
-        let (func, _) = app.func("driver", "run-echo").unwrap();
+        let (func, _) = app.func("driver", "run-sum").unwrap();
+        let typed = func.typed::<(u32, u32), (u64,)>(app.store()).unwrap();
         group.bench_function(BenchmarkId::new("in-process", name), |b| {
             b.iter_custom(|iters| {
                 let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let mut out = [Val::U64(0)];
                 let start = Instant::now();
-                func.call(
-                    app.store(),
-                    &[Val::U32(n), Val::String(s32.into())],
-                    &mut out,
-                )
-                .unwrap();
+                black_box(typed.call(app.store(), (n, 65536)).unwrap());
                 start.elapsed()
             })
         });

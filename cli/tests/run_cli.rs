@@ -92,8 +92,15 @@ fn environment_and_directories_only_when_granted() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("no greeting") && stdout.contains("no /data"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("no greeting") && stdout.contains("no /data"),
+        "{stdout}"
+    );
     // Granted by the manifest.
     let m = manifest(
         &dir,
@@ -101,16 +108,26 @@ fn environment_and_directories_only_when_granted() {
     );
     let out = weld(&["run", &m]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("greeting: hi"), "{stdout}");
     // The manifest directory holds weld.toml and one.txt.
     assert!(stdout.contains("data entries: 2"), "{stdout}");
     // A directory that does not exist is an error naming the component.
-    let m = manifest(&dir, "[components.hello]\npath = \"{hello}\"\ndirs = { \"/data\" = \"missing\" }\n");
+    let m = manifest(
+        &dir,
+        "[components.hello]\npath = \"{hello}\"\ndirs = { \"/data\" = \"missing\" }\n",
+    );
     let out = weld(&["run", &m]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("component `hello`: cannot preopen"), "{stderr}");
+    assert!(
+        stderr.contains("component `hello`: cannot preopen"),
+        "{stderr}"
+    );
 }
 
 #[test]
