@@ -79,7 +79,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             (path, bench::default_calls(), true)
         }
     };
-    let deployment = match Deployment::load(&manifest) {
+    let loaded = Deployment::load(&manifest);
+    // The bundled deployment's manifest was written to a scratch directory:
+    // everything is loaded now, so it can go.
+    if args.manifest.is_none() {
+        if let Some(dir) = manifest.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    let deployment = match loaded {
         Ok(d) => d,
         Err(d) => return Ok(super::report(&d, args.json)),
     };
