@@ -100,18 +100,23 @@ pub(crate) struct Unit {
 
 impl Unit {
     fn label(&self) -> String {
-        if self.members.len() == 1 {
-            format!("component `{}`", self.members[0])
-        } else {
-            format!(
-                "fused unit ({})",
-                self.members
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(" + ")
-            )
-        }
+        unit_label(&self.members)
+    }
+}
+
+/// "component `a`" or "fused unit (`a` + `b`)", for messages.
+fn unit_label(members: &[String]) -> String {
+    if members.len() == 1 {
+        format!("component `{}`", members[0])
+    } else {
+        format!(
+            "fused unit ({})",
+            members
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        )
     }
 }
 
@@ -355,11 +360,7 @@ impl Runtime {
         let mut resources: Vec<ResourceTarget> = Vec::new();
         let mut units: Vec<Unit> = Vec::new();
         for (idx, c) in compiled.iter().enumerate() {
-            let label = if c.members.len() == 1 {
-                format!("component `{}`", c.members[0])
-            } else {
-                format!("fused unit ({})", c.members.join(" + "))
-            };
+            let label = unit_label(&c.members);
             let link_err = |message: String| RuntimeError::Link {
                 unit: label.clone(),
                 message,
