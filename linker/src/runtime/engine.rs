@@ -65,11 +65,13 @@ pub fn engine(settings: EngineSettings) -> wasmtime::Result<Engine> {
         Inlining::No
     });
     if settings.pooling {
+        // Sized for a host's worth of live stores; every slot reserves
+        // virtual address space up front, so keep the pool modest.
         let mut pool = wasmtime::PoolingAllocationConfig::default();
-        pool.total_component_instances(256);
-        pool.total_memories(1024);
-        pool.total_tables(1024);
-        pool.total_core_instances(2048);
+        pool.total_component_instances(64);
+        pool.total_memories(128);
+        pool.total_tables(128);
+        pool.total_core_instances(256);
         pool.max_memory_size(64 << 20);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
