@@ -375,3 +375,23 @@ fn inspect_rejects_bad_files() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `/nonexistent.wasm`"));
 }
+
+#[test]
+fn settings_without_effect_are_warned_about() {
+    let c = case(
+        "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder}\"\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\ntimeout-ms = 5\n",
+    );
+    let (code, _stdout, stderr) = plan(&c);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("warning: component `driver` import `demo:math/adder@0.1.0`: `allow-trap`, `timeout-ms` have no effect on `in-process` links"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("weld.toml:5:1"), "{stderr}");
+    let out = weld(&["plan", "--json", c.manifest.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["warnings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no effect"));
+}

@@ -118,6 +118,10 @@ pub struct Plan {
     /// Resolutions, grouped by component in manifest order, then by import
     /// order within each component.
     pub resolutions: Vec<Resolution>,
+    /// Settings that have no effect (e.g. `allow-trap` on an in-process
+    /// link): the plan is complete, but the manifest says something it does
+    /// not mean.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// A manifest, its components' types and the plan made from them.
@@ -185,6 +189,7 @@ struct Planner<'a> {
     manifest: &'a Manifest,
     components: &'a IndexMap<String, ComponentInfo>,
     errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 /// Resolves every import of every component of `manifest`.
@@ -196,6 +201,7 @@ pub fn plan(
         manifest,
         components,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let resolutions = p.resolve_all();
     p.check_cycles(&resolutions);
@@ -215,6 +221,7 @@ pub fn plan(
             })
             .collect(),
         resolutions,
+        warnings: p.warnings,
     })
 }
 
@@ -534,6 +541,29 @@ impl Planner<'_> {
         } else {
             String::new()
         };
+        if let Some(link) = link {
+            let l = link.get_ref();
+            let mut unused = Vec::new();
+            if l.allow_trap && transport != Transport::Wrpc {
+                unused.push("`allow-trap`");
+            }
+            if l.timeout_ms.is_some() && transport != Transport::Wrpc {
+                unused.push("`timeout-ms`");
+            }
+            if l.strategy.is_some() && transport != Transport::InProcess {
+                unused.push("`strategy`");
+            }
+            if !unused.is_empty() {
+                self.warnings.push(
+                    Diagnostic::new(format!(
+                        "{edge}: {} {} no effect on `{transport}` links",
+                        unused.join(", "),
+                        if unused.len() == 1 { "has" } else { "have" }
+                    ))
+                    .at(self.link_location(link)),
+                );
+            }
+        }
         let reason = match (choice, transport) {
             (TransportChoice::Auto, Transport::InProcess) => {
                 format!("{origin}{version}; same host `{host_a}`")

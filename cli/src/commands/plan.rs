@@ -27,6 +27,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
     };
     let plan = &deployment.plan;
+    if !args.json {
+        for w in &plan.warnings {
+            eprintln!("{}", w.to_string().replacen("error:", "warning:", 1));
+        }
+    }
     if args.json {
         let mut value = serde_json::to_value(plan)?;
         value["ok"] = true.into();
