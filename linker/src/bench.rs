@@ -250,7 +250,8 @@ pub fn run(
                 .params(app.store(), &func)
                 .map_err(RuntimeError::BadArguments)?;
             let (ns, samples) = sample(budget, c.inner, || {
-                app.call(&call.component, &full, &params).map(|_| ())
+                app.invoke(&call.component, &full, func, &params)
+                    .map(|_| ())
             })?;
             rows.push(Row {
                 payload: c.label.clone(),

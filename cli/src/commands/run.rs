@@ -106,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => return fail(e),
         };
         let started = std::time::Instant::now();
-        let results = match app.call(&call.component, &full, &params) {
+        let results = match app.invoke(&call.component, &full, func, &params) {
             Ok(r) => r,
             Err(e) => return fail(e.to_string()),
         };

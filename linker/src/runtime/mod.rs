@@ -25,7 +25,7 @@ pub mod host;
 mod hostlinked;
 pub mod invoke;
 
-use crate::fuse::{fuse_for_runtime, FuseOptions};
+use crate::fuse::{fuse_for_build, fuse_for_runtime, FuseOptions};
 use crate::introspect::ItemKind;
 use crate::manifest::Strategy;
 use crate::plan::{Deployment, Transport};
@@ -253,10 +253,38 @@ impl Runtime {
                 break;
             }
         }
-        let mut groups: IndexMap<usize, Vec<String>> = IndexMap::new();
+        let mut by_root: IndexMap<usize, Vec<String>> = IndexMap::new();
         for (name, g) in &group {
-            groups.entry(*g).or_default().push(name.clone());
+            by_root.entry(*g).or_default().push(name.clone());
         }
+        let groups: Vec<Vec<String>> = by_root.into_values().collect();
+
+        // Order units callee-first along host-linked links.
+        let group_of = |groups: &[Vec<String>], name: &str| {
+            groups
+                .iter()
+                .position(|g| g.iter().any(|m| m == name))
+                .expect("every local component is in a group")
+        };
+        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
+        for r in &local {
+            if strategy_of(r) == Some(Strategy::HostLinked) {
+                let a = group_of(&groups, &r.component);
+                let b = group_of(&groups, r.peer.as_ref().unwrap());
+                if a != b {
+                    deps[a].push(b);
+                }
+            }
+        }
+        let mut order: Vec<usize> = Vec::new();
+        while order.len() < groups.len() {
+            let next = (0..groups.len())
+                .find(|u| !order.contains(u) && deps[*u].iter().all(|d| order.contains(d)))
+                .ok_or_else(|| RuntimeError::Setup("host-linked units form a cycle".into()))?;
+            order.push(next);
+        }
+        let groups: Vec<Vec<String>> = order.into_iter().map(|i| groups[i].clone()).collect();
+        let unit_of = |name: &str| group_of(&groups, name);
 
         // Engine settings from the plan.
         let settings = options.engine.unwrap_or_else(|| EngineSettings {
@@ -277,7 +305,7 @@ impl Runtime {
             source: CompileSource,
         }
         let mut compiled: Vec<Compiled> = Vec::new();
-        for members in groups.values() {
+        for members in &groups {
             let (bytes, exports) = if members.len() == 1 {
                 let name = &members[0];
                 let bytes = deployment
@@ -297,10 +325,9 @@ impl Runtime {
                     only: Some(members.clone()),
                     host: None,
                     exports: Some(members.clone()),
+                    // The same rule that formed the group.
                     fuse: Some(if options.strategy == Some(Strategy::Fused) {
-                        |r: &crate::plan::Resolution| {
-                            matches!(r.transport, Transport::InProcess | Transport::Compose)
-                        }
+                        fuse_for_build
                     } else {
                         fuse_for_runtime
                     }),
@@ -323,38 +350,6 @@ impl Runtime {
             });
         }
 
-        // Order units callee-first along host-linked links.
-        let unit_of = |name: &str| {
-            compiled
-                .iter()
-                .position(|c| c.members.iter().any(|m| m == name))
-                .unwrap()
-        };
-        let mut deps: Vec<Vec<usize>> = vec![Vec::new(); compiled.len()];
-        for r in &local {
-            if strategy_of(r) == Some(Strategy::HostLinked) {
-                let (a, b) = (unit_of(&r.component), unit_of(r.peer.as_ref().unwrap()));
-                if a != b {
-                    deps[a].push(b);
-                }
-            }
-        }
-        let mut order: Vec<usize> = Vec::new();
-        while order.len() < compiled.len() {
-            let next = (0..compiled.len())
-                .find(|u| !order.contains(u) && deps[*u].iter().all(|d| order.contains(d)))
-                .ok_or_else(|| RuntimeError::Setup("host-linked units form a cycle".into()))?;
-            order.push(next);
-        }
-        let mut compiled: Vec<Option<Compiled>> = compiled.into_iter().map(Some).collect();
-        let compiled: Vec<Compiled> = order.iter().map(|&i| compiled[i].take().unwrap()).collect();
-        let unit_of = |name: &str| {
-            compiled
-                .iter()
-                .position(|c| c.members.iter().any(|m| m == name))
-                .unwrap()
-        };
-
         // Link each unit.
         let mut slots: Vec<SlotTarget> = Vec::new();
         let mut resources: Vec<ResourceTarget> = Vec::new();
@@ -366,16 +361,12 @@ impl Runtime {
                 message,
             };
             let mut linker: Linker<HostState> = Linker::new(&engine);
-            let import_names: Vec<String> = c
+            let wrpc_errors: Vec<String> = c
                 .component
                 .component_type()
                 .imports(&engine)
                 .map(|(n, _)| n.to_string())
-                .collect();
-            let wrpc_errors: Vec<String> = import_names
-                .iter()
                 .filter(|n| wit::semver_compatible(n, wit::WRPC_ERROR_INTERFACE))
-                .cloned()
                 .collect();
             host::add_host_interfaces(&mut linker, &wrpc_errors)
                 .map_err(|e| link_err(format!("{e:#}")))?;
@@ -670,6 +661,21 @@ impl Deployed<'_> {
             return Err(RuntimeError::Poisoned(p.clone()));
         }
         let (func, full) = self.func(component, function)?;
+        self.invoke(component, &full, func, params)
+    }
+
+    /// Calls a function found with [`Deployed::func`]: no lookup, so a
+    /// caller that calls repeatedly (benches) pays for the call only.
+    pub fn invoke(
+        &mut self,
+        component: &str,
+        full: &str,
+        func: wasmtime::component::Func,
+        params: &[Val],
+    ) -> Result<Vec<Val>, RuntimeError> {
+        if let Some(p) = &self.poisoned {
+            return Err(RuntimeError::Poisoned(p.clone()));
+        }
         let ty = func.ty(&self.store);
         if ty.params().len() != params.len() {
             return Err(RuntimeError::BadArguments(format!(
@@ -705,7 +711,7 @@ impl Deployed<'_> {
                     .join(": ");
                 let err = RuntimeError::Trap {
                     component: component.to_string(),
-                    function: full.clone(),
+                    function: full.to_string(),
                     path,
                     message,
                 };
