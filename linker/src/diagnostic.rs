@@ -131,6 +131,16 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Names in backquotes, comma-separated: "`a`, `b`" — how every weld
+/// message lists components, hosts, interfaces and functions.
+pub fn quoted<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// All the diagnostics of one run; weld reports every error at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

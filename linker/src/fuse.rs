@@ -4,9 +4,9 @@
 //! Used by `weld compose` (build time: `compose` and `in-process` links) and
 //! by the runtime's fused strategy (deploy time: one host's in-process links).
 
+use crate::diagnostic::quoted;
 use crate::manifest::Strategy;
 use crate::plan::{Deployment, Resolution, Transport};
-use indexmap::IndexSet;
 use weld_compose::{ComposeError, Composition, Link, Member, Spec};
 
 /// What to fuse.
@@ -78,13 +78,7 @@ pub enum FuseError {
 /// The components `options` selects, in manifest order.
 pub fn select(deployment: &Deployment, options: &FuseOptions) -> Result<Vec<String>, FuseError> {
     let plan = &deployment.plan;
-    let known = || {
-        plan.components
-            .iter()
-            .map(|c| format!("`{}`", c.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let known = || quoted(plan.components.iter().map(|c| &c.name));
     let selected: Vec<String> = match (&options.only, &options.host) {
         (Some(only), _) => {
             for name in only {
@@ -114,14 +108,10 @@ pub fn select(deployment: &Deployment, options: &FuseOptions) -> Result<Vec<Stri
             on_host
         }
         (None, None) => {
-            let hosts: IndexSet<&str> = plan.components.iter().map(|c| c.host.as_str()).collect();
+            let hosts = plan.hosts();
             if hosts.len() > 1 {
                 return Err(FuseError::SeveralHosts {
-                    hosts: hosts
-                        .iter()
-                        .map(|h| format!("`{h}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    hosts: quoted(hosts),
                 });
             }
             plan.components.iter().map(|c| c.name.clone()).collect()

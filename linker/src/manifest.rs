@@ -436,11 +436,11 @@ fn valid_name(name: &str) -> bool {
 
 /// "known components: a, b" help text.
 pub(crate) fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<_> = names.map(|n| format!("`{n}`")).collect();
+    let names = crate::diagnostic::quoted(names);
     if names.is_empty() {
         "the manifest declares no components".to_string()
     } else {
-        format!("known components: {}", names.join(", "))
+        format!("known components: {names}")
     }
 }
 

@@ -18,7 +18,7 @@
 //! all.
 
 use crate::check::{check_interface, Side};
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{Endpoint, LinkSpec, Manifest, Strategy, TransportChoice};
 use crate::wit;
@@ -249,11 +249,12 @@ impl Planner<'_> {
                 .iter()
                 .any(|i| &i.name == interface && i.kind == ItemKind::Interface)
             {
-                let names: Vec<_> = imports
-                    .iter()
-                    .filter(|i| i.kind == ItemKind::Interface)
-                    .map(|i| format!("`{}`", i.name))
-                    .collect();
+                let names = quoted(
+                    imports
+                        .iter()
+                        .filter(|i| i.kind == ItemKind::Interface)
+                        .map(|i| &i.name),
+                );
                 self.errors.push(
                     Diagnostic::new(format!(
                         "component `{component}` does not import `{interface}`"
@@ -262,7 +263,7 @@ impl Planner<'_> {
                     .with_help(if names.is_empty() {
                         format!("`{component}` imports no interfaces")
                     } else {
-                        format!("`{component}` imports {}", names.join(", "))
+                        format!("`{component}` imports {names}")
                     }),
                 );
             }
@@ -333,11 +334,7 @@ impl Planner<'_> {
                 match info.find_export(import) {
                     Some(e) => (peer, e.name, self.link_location(link)),
                     None => {
-                        let exports: Vec<_> = info
-                            .exports()
-                            .iter()
-                            .map(|e| format!("`{}`", e.name))
-                            .collect();
+                        let exports = quoted(info.exports().iter().map(|e| &e.name));
                         self.errors.push(
                             Diagnostic::new(format!(
                                 "{edge}: linked component `{peer}` does not export `{import}` or a semver-compatible version of it"
@@ -346,7 +343,7 @@ impl Planner<'_> {
                             .with_help(if exports.is_empty() {
                                 format!("`{peer}` exports nothing")
                             } else {
-                                format!("`{peer}` exports {}", exports.join(", "))
+                                format!("`{peer}` exports {exports}")
                             }),
                         );
                         return None;
@@ -477,10 +474,7 @@ impl Planner<'_> {
                 .filter(|f| !wit::is_wrpc_safe(&importer.resolve, f))
                 .collect();
             if !unsafe_fns.is_empty() {
-                let names: Vec<_> = unsafe_fns
-                    .iter()
-                    .map(|f| format!("`{}`", wit::display_name(f)))
-                    .collect();
+                let names = quoted(unsafe_fns.iter().map(|f| wit::display_name(f)));
                 let mut help = format!(
                     "make every function return `result<T, error>` with `error` from `{}`:\n  use wrpc:rpc/error@0.1.0.{{error}};",
                     wit::WRPC_ERROR_INTERFACE
@@ -510,7 +504,7 @@ impl Planner<'_> {
                         } else {
                             "these functions are"
                         },
-                        names.join(", ")
+                        names
                     ))
                     .at(transport_loc.clone())
                     .with_help(help),
@@ -522,11 +516,15 @@ impl Planner<'_> {
             return None;
         }
 
-        let host_spec = |h: &str| manifest.hosts.get(h).map(|s| s.get_ref().clone());
         let strategy = match transport {
             Transport::InProcess => Some(
                 spec.and_then(|s| s.strategy)
-                    .or_else(|| host_spec(&host_a).and_then(|h| h.strategy))
+                    .or_else(|| {
+                        manifest
+                            .hosts
+                            .get(&host_a)
+                            .and_then(|h| h.get_ref().strategy)
+                    })
                     .unwrap_or(Strategy::Fused),
             ),
             _ => None,
@@ -666,6 +664,11 @@ impl Plan {
         self.resolutions
             .iter()
             .filter(move |r| r.component == component)
+    }
+
+    /// The hosts components are placed on, in manifest order.
+    pub fn hosts(&self) -> indexmap::IndexSet<&str> {
+        self.components.iter().map(|c| c.host.as_str()).collect()
     }
 
     /// The host a component runs on.

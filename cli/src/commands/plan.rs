@@ -41,8 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         super::emit(&plan.to_table(args.all));
         let links = plan.resolutions.iter().filter(|r| r.peer.is_some()).count();
-        let hosts: std::collections::BTreeSet<_> =
-            plan.components.iter().map(|c| &c.host).collect();
+        let hosts = plan.hosts();
         super::emit(&format!(
             "\nplan complete: {} components on {} host{}, {} imports resolved ({} links)\n",
             plan.components.len(),

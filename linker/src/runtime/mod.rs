@@ -25,6 +25,7 @@ pub mod host;
 mod hostlinked;
 pub mod invoke;
 
+use crate::diagnostic::quoted;
 use crate::fuse::{fuse_for_build, fuse_for_runtime, FuseOptions};
 use crate::introspect::ItemKind;
 use crate::manifest::Strategy;
@@ -174,16 +175,11 @@ impl Runtime {
                 h.clone()
             }
             None => {
-                let hosts: indexmap::IndexSet<&str> =
-                    plan.components.iter().map(|c| c.host.as_str()).collect();
+                let hosts = plan.hosts();
                 if hosts.len() != 1 {
                     return Err(RuntimeError::Setup(format!(
                         "the deployment spans several hosts ({}); choose one with --host",
-                        hosts
-                            .iter()
-                            .map(|h| format!("`{h}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        quoted(&hosts)
                     )));
                 }
                 hosts[0].to_string()
@@ -593,12 +589,7 @@ impl Deployed<'_> {
                 RuntimeError::NoSuchFunction(format!(
                     "no component `{component}` on host `{}` (components here: {})",
                     self.runtime.host,
-                    self.runtime
-                        .components
-                        .iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    quoted(&self.runtime.components)
                 ))
             })?;
         let exports: Vec<String> = self.runtime.units[unit]
@@ -641,11 +632,11 @@ impl Deployed<'_> {
             1 => Ok(found.pop().unwrap()),
             0 => Err(RuntimeError::NoSuchFunction(format!(
                 "component `{component}` exports no function `{function}` (its exports: {})",
-                exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+                quoted(&exports)
             ))),
             _ => Err(RuntimeError::NoSuchFunction(format!(
                 "function `{function}` of component `{component}` is ambiguous: {}; qualify it as `interface#function`",
-                found.iter().map(|(_, n)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                quoted(found.iter().map(|(_, n)| n))
             ))),
         }
     }
