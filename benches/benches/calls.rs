@@ -5,7 +5,8 @@
 //! so criterion's "time per iteration" is the cost of one component-to-
 //! component call (host entry is paid once per sample, not per call).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
@@ -40,6 +41,30 @@ fn runtime(deployment: &Deployment, strategy: Strategy, tuned: bool) -> Runtime 
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// One bench per series of `component.function(n: u32) -> u32`, a loop
+/// inside wasm making `n` component calls: time per iteration = per call.
+fn loop_per_series(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    deployment: &Deployment,
+    component: &str,
+    function: &str,
+) {
+    for (name, strategy, tuned) in SERIES {
+        let rt = runtime(deployment, strategy, tuned);
+        let mut app = rt.instantiate().unwrap();
+        let (func, _) = app.func(component, function).unwrap();
+        let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
+        group.bench_function(BenchmarkId::new("in-process", name), |b| {
+            b.iter_custom(|iters| {
+                let n = u32::try_from(iters).unwrap_or(u32::MAX);
+                let start = Instant::now();
+                black_box(typed.call(app.store(), (n,)).unwrap());
+                start.elapsed()
+            })
+        });
+    }
+}
+
 fn calls(c: &mut Criterion) {
     let (_dir, manifest) = weld_benches::adder_manifest("adder");
     let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
@@ -51,20 +76,7 @@ fn calls(c: &mut Criterion) {
     group.bench_function("native", |b| {
         b.iter(|| native_add(black_box(1), black_box(2)));
     });
-    for (name, strategy, tuned) in SERIES {
-        let rt = runtime(&deployment, strategy, tuned);
-        let mut app = rt.instantiate().unwrap();
-        let (func, _) = app.func("driver", "run-add").unwrap();
-        let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
-        group.bench_function(BenchmarkId::new("in-process", name), |b| {
-            b.iter_custom(|iters| {
-                let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let start = Instant::now();
-                black_box(typed.call(app.store(), (n,)).unwrap());
-                start.elapsed()
-            })
-        });
-    }
+    loop_per_series(&mut group, &deployment, "driver", "run-add");
     group.finish();
 
     let s32 = "0123456789abcdef0123456789abcdef".to_string();
@@ -137,20 +149,7 @@ fn resources(c: &mut Criterion) {
     group
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    for (name, strategy, tuned) in SERIES {
-        let rt = runtime(&deployment, strategy, tuned);
-        let mut app = rt.instantiate().unwrap();
-        let (func, _) = app.func("app", "run-resource").unwrap();
-        let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
-        group.bench_function(BenchmarkId::new("in-process", name), |b| {
-            b.iter_custom(|iters| {
-                let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let start = Instant::now();
-                black_box(typed.call(app.store(), (n,)).unwrap());
-                start.elapsed()
-            })
-        });
-    }
+    loop_per_series(&mut group, &deployment, "app", "run-resource");
     group.finish();
 }
 

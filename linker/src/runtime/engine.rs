@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Inlining};
 
@@ -173,6 +173,3 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> (u64, u64) {
     env!("CARGO_PKG_VERSION").hash(&mut b);
     (a.finish(), b.finish())
 }
-
-/// Shared handle type for compiled units.
-pub type SharedComponent = Arc<Component>;

@@ -161,12 +161,3 @@ fn add_wrpc_error(linker: &mut Linker<HostState>, name: &str) -> wasmtime::Resul
     )?;
     Ok(())
 }
-
-/// Creates a wRPC error resource with `message`, for stubs.
-pub fn new_wrpc_error(
-    store: &mut wasmtime::StoreContextMut<'_, HostState>,
-    message: String,
-) -> wasmtime::Result<ResourceAny> {
-    let r = store.data_mut().table.push(WrpcError(message))?;
-    r.try_into_resource_any(store)
-}

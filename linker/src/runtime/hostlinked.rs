@@ -111,10 +111,9 @@ pub(crate) fn define(
     Ok(())
 }
 
-fn is_proxy(any: &ResourceAny, ids: &[u32]) -> Option<u32> {
+fn is_proxy(any: &ResourceAny, ids: &[u32]) -> bool {
     ids.iter()
-        .copied()
-        .find(|id| any.ty() == ResourceType::host_dynamic(*id))
+        .any(|id| any.ty() == ResourceType::host_dynamic(*id))
 }
 
 /// Caller → callee: proxies become the callee's real handles.
@@ -124,7 +123,7 @@ fn to_callee(
     ids: &[u32],
 ) -> wasmtime::Result<Val> {
     map_val(v, &mut |v| match v {
-        Val::Resource(any) if is_proxy(&any, ids).is_some() => {
+        Val::Resource(any) if is_proxy(&any, ids) => {
             let owned = any.owned();
             let proxy = ResourceDynamic::try_from_resource_any(any, store.as_context_mut())?;
             let real = if owned {

@@ -649,6 +649,26 @@ impl<'a> Reader<'a> {
         Ok(self.uleb(32, what)? as u32)
     }
 
+    /// A variant or enum discriminant, checked against its case count.
+    fn discriminant(&mut self, kind: &'static str, count: usize) -> Result<usize, CodecError> {
+        let offset = self.pos;
+        let what = if kind == "variant" {
+            "variant discriminant"
+        } else {
+            "enum discriminant"
+        };
+        let value = self.u32(what)?;
+        if value as usize >= count {
+            return Err(CodecError::BadDiscriminant {
+                offset,
+                kind,
+                value,
+                count,
+            });
+        }
+        Ok(value as usize)
+    }
+
     fn value(&mut self, ty: &Type, depth: usize) -> Result<Val, CodecError> {
         if depth > self.limits.max_depth {
             return Err(CodecError::DepthExceeded {
@@ -706,18 +726,9 @@ impl<'a> Reader<'a> {
                 Val::Tuple(vals)
             }
             Type::Variant(variant) => {
-                let offset = self.pos;
-                let index = self.u32("variant discriminant")?;
                 let mut cases = variant.cases();
-                let count = cases.len();
-                let Some(case) = cases.nth(index as usize) else {
-                    return Err(CodecError::BadDiscriminant {
-                        offset,
-                        kind: "variant",
-                        value: index,
-                        count,
-                    });
-                };
+                let index = self.discriminant("variant", cases.len())?;
+                let case = cases.nth(index).expect("index checked against the count");
                 let payload = match &case.ty {
                     Some(ty) => Some(Box::new(self.value(ty, depth + 1)?)),
                     None => None,
@@ -725,18 +736,9 @@ impl<'a> Reader<'a> {
                 Val::Variant(case.name.to_string(), payload)
             }
             Type::Enum(enum_ty) => {
-                let offset = self.pos;
-                let index = self.u32("enum discriminant")?;
                 let mut names = enum_ty.names();
-                let count = names.len();
-                let Some(name) = names.nth(index as usize) else {
-                    return Err(CodecError::BadDiscriminant {
-                        offset,
-                        kind: "enum",
-                        value: index,
-                        count,
-                    });
-                };
+                let index = self.discriminant("enum", names.len())?;
+                let name = names.nth(index).expect("index checked against the count");
                 Val::Enum(name.to_string())
             }
             Type::Option(option) => {
