@@ -29,6 +29,8 @@ enum Command {
     Compose(commands::compose::Args),
     /// Run one host's components in-process and call their exports.
     Run(commands::run::Args),
+    /// Serve one host's exports that remote (wrpc) links call.
+    Serve(commands::serve::Args),
     /// Measure call latency per strategy against a native floor.
     Bench(commands::bench::Args),
 }
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(args),
         Command::Compose(args) => commands::compose::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

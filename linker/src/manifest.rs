@@ -289,14 +289,23 @@ impl Manifest {
     }
 
     /// The wRPC endpoint of a host: the manifest's, or TCP on the default
-    /// address.
+    /// address. A NATS prefix defaults to the host's name and a relative Unix
+    /// socket path is taken from the manifest's directory.
     pub fn endpoint_of(&self, host: &str) -> Endpoint {
-        self.hosts
-            .get(host)
-            .and_then(|h| h.get_ref().wrpc.clone())
-            .unwrap_or(Endpoint::Tcp {
+        match self.hosts.get(host).and_then(|h| h.get_ref().wrpc.clone()) {
+            None => Endpoint::Tcp {
                 address: default_tcp(),
-            })
+            },
+            // Filled in here so that the plan shows where calls really go.
+            Some(Endpoint::Nats { url, prefix }) => Endpoint::Nats {
+                url,
+                prefix: Some(prefix.unwrap_or_else(|| host.to_string())),
+            },
+            Some(Endpoint::Unix { path }) => Endpoint::Unix {
+                path: self.base_dir().join(path),
+            },
+            Some(tcp) => tcp,
+        }
     }
 
     /// Splits a link's `import` into component and interface.

@@ -5,6 +5,7 @@ pub mod compose;
 pub mod inspect;
 pub mod plan;
 pub mod run;
+pub mod serve;
 
 use std::process::ExitCode;
 use weld_linker::Diagnostics;

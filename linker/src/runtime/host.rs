@@ -105,6 +105,22 @@ impl HostState {
         Ok(real)
     }
 
+    /// A new `wrpc:rpc/error.error` owned by the guest it is given to.
+    pub(crate) fn new_wrpc_error(
+        &mut self,
+        message: String,
+    ) -> wasmtime::Result<Resource<WrpcError>> {
+        Ok(self.table.push(WrpcError(message))?)
+    }
+
+    /// Takes a `wrpc:rpc/error.error` out of the table: its message.
+    pub(crate) fn take_wrpc_error(
+        &mut self,
+        error: Resource<WrpcError>,
+    ) -> wasmtime::Result<String> {
+        Ok(self.table.delete(error)?.0)
+    }
+
     /// Number of live proxies (a leak check for tests).
     pub fn live_proxies(&self) -> usize {
         self.proxies.iter().filter(|p| p.is_some()).count()

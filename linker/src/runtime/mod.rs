@@ -28,13 +28,19 @@ pub mod invoke;
 use crate::diagnostic::quoted;
 use crate::fuse::{fuse_for_build, fuse_for_runtime, FuseOptions};
 use crate::introspect::ItemKind;
+use crate::manifest::Endpoint;
 use crate::manifest::Strategy;
 use crate::plan::{Deployment, Transport};
 use crate::wit;
+use crate::wrpc::client::Remote;
+use crate::wrpc::codec::Limits;
+use crate::wrpc::stub::StubLink;
 use engine::{CompileSource, EngineSettings};
 use host::HostState;
 use indexmap::IndexMap;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Instance, InstancePre, Linker, Val};
 use wasmtime::{Engine, Store};
 
@@ -210,18 +216,6 @@ impl Runtime {
             .iter()
             .filter(|r| here.contains(&r.component))
             .collect();
-        for r in &local {
-            if r.transport == Transport::Wrpc {
-                return Err(RuntimeError::Setup(format!(
-                    "component `{}` import `{}` is linked over wrpc to `{}` on {}; wRPC stubs are not available in this build of weld, run the components on one host",
-                    r.component,
-                    r.import,
-                    r.peer.as_deref().unwrap_or("?"),
-                    r.endpoint.as_ref().map(|e| e.to_string()).unwrap_or_default()
-                )));
-            }
-        }
-
         // Group fused components (union-find over fused links).
         let mut group: IndexMap<String, usize> = here
             .iter()
@@ -350,6 +344,7 @@ impl Runtime {
         let mut slots: Vec<SlotTarget> = Vec::new();
         let mut resources: Vec<ResourceTarget> = Vec::new();
         let mut units: Vec<Unit> = Vec::new();
+        let mut remotes: HashMap<Endpoint, Arc<Remote>> = HashMap::new();
         for (idx, c) in compiled.iter().enumerate() {
             let label = unit_label(&c.members);
             let link_err = |message: String| RuntimeError::Link {
@@ -391,6 +386,21 @@ impl Runtime {
                     r.import.clone(),
                     (callee, r.export.clone().unwrap(), format!("`{peer}`")),
                 );
+            }
+            // wRPC imports of this unit's members: stubs.
+            let mut stubbed: Vec<&str> = Vec::new();
+            for r in &local {
+                if r.transport != Transport::Wrpc
+                    || !c.members.contains(&r.component)
+                    || stubbed.contains(&r.import.as_str())
+                {
+                    continue;
+                }
+                stubbed.push(&r.import);
+                let link = stub_link(deployment, r, &mut remotes)
+                    .map_err(|e| link_err(format!("import `{}`: {e}", r.import)))?;
+                crate::wrpc::stub::define(&mut linker, &engine, &c.component, link)
+                    .map_err(|e| link_err(format!("import `{}`: {e:#}", r.import)))?;
             }
             for (import, (callee, export, path)) in &linked {
                 hostlinked::define(
@@ -518,6 +528,54 @@ impl HostState {
     ) {
         self.callee_resource_types = types;
     }
+}
+
+/// The stub of one wrpc resolution: its endpoint's client (shared by all
+/// links to that endpoint), timeout and which functions are wRPC-safe.
+fn stub_link(
+    deployment: &Deployment,
+    r: &crate::plan::Resolution,
+    remotes: &mut HashMap<Endpoint, Arc<Remote>>,
+) -> Result<StubLink, String> {
+    let endpoint = r
+        .endpoint
+        .clone()
+        .ok_or("the plan gives this wrpc link no endpoint")?;
+    let peer = r.peer.as_deref().unwrap_or("?");
+    let peer_host = deployment.plan.host_of(peer).unwrap_or("?");
+    let info = &deployment.components[&r.component];
+    let iface = info
+        .imports()
+        .into_iter()
+        .find(|i| i.name == r.import)
+        .and_then(|i| i.interface)
+        .ok_or("not an interface import")?;
+    let resolve = &info.resolve;
+    if let Some(res) = wit::resources_of(resolve, iface).first() {
+        return Err(format!(
+            "it defines resource `{res}`: handles cannot cross a wrpc link (weld's wRPC stubs carry values only); place `{}` and `{peer}` on one host",
+            r.component
+        ));
+    }
+    let safe = resolve.interfaces[iface]
+        .functions
+        .iter()
+        .map(|(name, f)| (name.clone(), wit::is_wrpc_safe(resolve, f)))
+        .collect();
+    let remote = remotes
+        .entry(endpoint.clone())
+        .or_insert_with(|| Arc::new(Remote::new(endpoint)));
+    Ok(StubLink {
+        import: r.import.clone(),
+        label: format!("`{}` → `{peer}` on host `{peer_host}`", r.component),
+        remote: Arc::clone(remote),
+        timeout: r
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(crate::wrpc::client::DEFAULT_TIMEOUT),
+        safe,
+        limits: Limits::DEFAULT,
+    })
 }
 
 /// Finds `func` in the exported interface `export` (or at the root when
@@ -730,6 +788,11 @@ impl Deployed<'_> {
         let results = self.call(&runner.1, &format!("{}#run", runner.0), &[])?;
         let ok = matches!(results.first(), Some(Val::Result(Ok(_))));
         Ok((runner.1, ok))
+    }
+
+    /// Whether a trap has poisoned this store.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
     }
 
     /// Live resource proxies (host-linked resources not yet dropped).

@@ -1,0 +1,109 @@
+//! `weld serve weld.toml --host edge-2`: serve the exports of one host that
+//! the plan's wrpc links call, and nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use weld_linker::manifest::Endpoint;
+use weld_linker::wrpc::server::{ServeOptions, Server};
+use weld_linker::{Deployment, Diagnostic};
+
+/// Arguments of `weld serve`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The deployment manifest.
+    manifest: PathBuf,
+    /// The host to serve.
+    #[arg(long)]
+    host: String,
+    /// Listen on this TCP address instead of the host's endpoint (port 0
+    /// picks a free port; the address bound is printed).
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<String>,
+    /// Most calls handled at once.
+    #[arg(long, default_value_t = 64)]
+    max_concurrency: usize,
+    /// Largest parameter message accepted, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message_bytes: usize,
+    /// Print the served functions and the final counts as JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls finish first.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let deployment = match Deployment::load(&args.manifest) {
+        Ok(d) => d,
+        Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
+    };
+    let fail = |message: String| Ok(super::report(&Diagnostic::new(message).into(), args.json));
+    let mut options = ServeOptions::new(&args.host);
+    options.endpoint = args.listen.map(|address| Endpoint::Tcp { address });
+    options.max_concurrency = args.max_concurrency;
+    options.limits.max_bytes = args.max_message_bytes;
+    let server = match Server::new(&deployment, options) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let json = args.json;
+    let host = args.host.clone();
+    let on_ready = |bound: &Endpoint| {
+        if json {
+            let line = serde_json::json!({
+                "event": "ready",
+                "host": host,
+                "endpoint": bound.to_string(),
+                "served": server.served(),
+            });
+            super::emit(&format!("{line}\n"));
+        } else {
+            let mut text = format!("serving host `{host}` on {bound}\n");
+            for s in server.served() {
+                text.push_str(&format!(
+                    "  {}.{}  ← `{}` ({}{})\n",
+                    s.instance,
+                    s.function,
+                    s.component,
+                    match s.policy {
+                        weld_linker::manifest::InstancePolicy::Shared => "shared",
+                        weld_linker::manifest::InstancePolicy::PerCall => "per-call",
+                    },
+                    if s.safe { ", wRPC-safe" } else { "" }
+                ));
+            }
+            text.push_str("ready; Ctrl-C stops (in-flight calls finish first)\n");
+            super::emit(&text);
+        }
+    };
+    let stats = match server.run(on_ready, shutdown_signal()) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    if json {
+        let line = serde_json::json!({ "event": "stopped", "stats": stats });
+        super::emit(&format!("{line}\n"));
+    } else {
+        eprintln!(
+            "stopped: {} call(s) answered, {} failed",
+            stats.answered, stats.failed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("cannot watch SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("stopping: waiting for in-flight calls");
+}

@@ -1,0 +1,301 @@
+//! The calling side of wRPC: one [`Remote`] per endpoint, carrying encoded
+//! parameters to a server and decoding its reply.
+//!
+//! Connections come from `wrpc-transport` (TCP, Unix) and
+//! `wrpc-transport-nats` (NATS). TCP and Unix open one connection per call
+//! (that is how wRPC 0.29's framed transports work); the NATS client is made
+//! once per endpoint and reused.
+//!
+//! Every failure is a [`CallError`] that names the endpoint and says what
+//! happened, so a stub can hand it to the guest as a `wrpc:rpc/error` value.
+
+use super::codec::{self, CodecError, Limits};
+use crate::manifest::Endpoint;
+use bytes::Bytes;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use wasmtime::component::{Type, Val};
+use wrpc_transport::Invoke;
+
+/// Per-call timeout of a wrpc link when the manifest gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a remote call failed. Every message names the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The parameters could not be encoded (a value wRPC cannot carry).
+    #[error("cannot encode the arguments: {0}")]
+    Encode(CodecError),
+    /// No connection to the endpoint (refused, unreachable, no NATS server).
+    #[error("cannot connect to {endpoint}: {cause}")]
+    Connect {
+        /// Where.
+        endpoint: String,
+        /// The transport's reason.
+        cause: String,
+    },
+    /// No complete reply within the link's timeout.
+    #[error("no reply from {endpoint} within {ms} ms")]
+    Timeout {
+        /// Where.
+        endpoint: String,
+        /// The timeout.
+        ms: u128,
+    },
+    /// The stream ended before any result byte arrived: the server closed
+    /// the call (the function failed there, or the server went away).
+    #[error("{endpoint} closed the call without a result (the remote function failed or the server stopped; see its log)")]
+    NoResult {
+        /// Where.
+        endpoint: String,
+    },
+    /// The stream ended in the middle of the result.
+    #[error(
+        "the reply from {endpoint} ended after {received} bytes, before the result was complete"
+    )]
+    Truncated {
+        /// Where.
+        endpoint: String,
+        /// Bytes received.
+        received: usize,
+    },
+    /// The reply exceeds the size cap.
+    #[error("the reply from {endpoint} exceeds the {max_bytes}-byte message cap")]
+    TooLarge {
+        /// Where.
+        endpoint: String,
+        /// The cap.
+        max_bytes: usize,
+    },
+    /// The reply is not a value of the result type.
+    #[error("the reply from {endpoint} is not a valid result: {cause}")]
+    BadReply {
+        /// Where.
+        endpoint: String,
+        /// The decoder's reason.
+        cause: CodecError,
+    },
+    /// The connection failed mid-call (reset, broken pipe).
+    #[error("the connection to {endpoint} failed: {cause}")]
+    Io {
+        /// Where.
+        endpoint: String,
+        /// The I/O error.
+        cause: String,
+    },
+}
+
+/// The tokio runtime that drives weld's wRPC I/O. Host functions are
+/// synchronous (the store is not async), so stubs block on this runtime;
+/// its worker thread keeps sockets and NATS connections moving meanwhile.
+pub fn io_runtime() -> &'static tokio::runtime::Runtime {
+    static IO: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    IO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("weld-wrpc-io")
+            .enable_all()
+            .build()
+            .expect("cannot start the wRPC I/O runtime")
+    })
+}
+
+/// A wRPC endpoint to call.
+pub struct Remote {
+    endpoint: Endpoint,
+    label: String,
+    nats: tokio::sync::OnceCell<wrpc_transport_nats::Client>,
+}
+
+impl Remote {
+    /// A client for `endpoint`. Nothing connects until the first call.
+    pub fn new(endpoint: Endpoint) -> Remote {
+        Remote {
+            label: endpoint.to_string(),
+            endpoint,
+            nats: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The endpoint, as shown in messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Calls `func` of `instance` with already encoded `params`, and decodes
+    /// the reply as one value per type of `results`, within `timeout`. The
+    /// reply may not exceed `limits.max_bytes`.
+    pub async fn call(
+        &self,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        results: &[Type],
+        limits: &Limits,
+        timeout: Duration,
+    ) -> Result<Vec<Val>, CallError> {
+        let call = async {
+            match &self.endpoint {
+                Endpoint::Tcp { address } => {
+                    let client = wrpc_transport::frame::tcp::Client::from(address.as_str());
+                    self.invoke(&client, (), instance, func, params, results, limits)
+                        .await
+                }
+                Endpoint::Unix { path } => {
+                    let client = wrpc_transport::frame::unix::Client::from(path.as_path());
+                    self.invoke(&client, (), instance, func, params, results, limits)
+                        .await
+                }
+                Endpoint::Nats { url, prefix } => {
+                    let client = self
+                        .nats
+                        .get_or_try_init(|| nats_client(url, prefix.as_deref().unwrap_or("")))
+                        .await
+                        .map_err(|cause| CallError::Connect {
+                            endpoint: self.label.clone(),
+                            cause,
+                        })?;
+                    self.invoke(client, None, instance, func, params, results, limits)
+                        .await
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout {
+                endpoint: self.label.clone(),
+                ms: timeout.as_millis(),
+            }),
+        }
+    }
+
+    /// One invocation over any wRPC transport: send the parameters, close
+    /// the send side (a native server waits for that), read the results.
+    #[allow(clippy::too_many_arguments)]
+    async fn invoke<T: Invoke>(
+        &self,
+        client: &T,
+        cx: T::Context,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        results: &[Type],
+        limits: &Limits,
+    ) -> Result<Vec<Val>, CallError> {
+        const NO_PATHS: [&[Option<usize>]; 0] = [];
+        let (mut tx, mut rx) = client
+            .invoke(cx, instance, func, params, NO_PATHS)
+            .await
+            .map_err(|e| CallError::Connect {
+                endpoint: self.label.clone(),
+                cause: format!("{e:#}"),
+            })?;
+        tx.shutdown().await.map_err(|e| CallError::Io {
+            endpoint: self.label.clone(),
+            cause: e.to_string(),
+        })?;
+        read_values(&mut rx, results, limits)
+            .await
+            .map_err(|e| e.at(&self.label))
+    }
+}
+
+/// Connects to NATS once; the wRPC client subscribes to its reply inbox.
+async fn nats_client(url: &str, prefix: &str) -> Result<wrpc_transport_nats::Client, String> {
+    let nats = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| format!("{e}"))?;
+    wrpc_transport_nats::Client::new(nats, prefix.to_string(), None)
+        .await
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// Why reading a message failed, before the endpoint is known.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// Nothing arrived before the stream ended.
+    Empty,
+    /// The stream ended mid-value.
+    Truncated(usize),
+    /// Over the cap.
+    TooLarge(usize),
+    /// Not a value of the expected types.
+    Bad(CodecError),
+    /// The stream failed.
+    Io(std::io::Error),
+}
+
+impl ReadError {
+    fn at(self, endpoint: &str) -> CallError {
+        let endpoint = endpoint.to_string();
+        match self {
+            ReadError::Empty => CallError::NoResult { endpoint },
+            ReadError::Truncated(received) => CallError::Truncated { endpoint, received },
+            ReadError::TooLarge(max_bytes) => CallError::TooLarge {
+                endpoint,
+                max_bytes,
+            },
+            ReadError::Bad(cause) => CallError::BadReply { endpoint, cause },
+            ReadError::Io(e) => CallError::Io {
+                endpoint,
+                cause: e.to_string(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Empty => write!(f, "the stream ended before any value"),
+            ReadError::Truncated(n) => write!(f, "the stream ended after {n} bytes, mid-value"),
+            ReadError::TooLarge(max) => write!(f, "the message exceeds the {max}-byte cap"),
+            ReadError::Bad(e) => write!(f, "{e}"),
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Reads one value per type from `rx`. Decodes as bytes arrive, so a peer
+/// that keeps its stream open after the values is still answered, and a
+/// malformed message is refused without waiting for the rest.
+pub(crate) async fn read_values(
+    rx: &mut (impl AsyncRead + Unpin),
+    types: &[Type],
+    limits: &Limits,
+) -> Result<Vec<Val>, ReadError> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        // A call with no results is complete when the peer closes the
+        // stream, not before: the function must have run.
+        if !buf.is_empty() {
+            match codec::decode_values(types, &buf, limits) {
+                Ok(vals) => return Ok(vals),
+                Err(CodecError::Truncated { .. }) => {}
+                Err(CodecError::LimitExceeded { max_bytes, .. }) => {
+                    return Err(ReadError::TooLarge(max_bytes))
+                }
+                Err(e) => return Err(ReadError::Bad(e)),
+            }
+        }
+        let n = rx.read(&mut chunk).await.map_err(ReadError::Io)?;
+        if n == 0 {
+            if types.is_empty() && buf.is_empty() {
+                return Ok(Vec::new());
+            }
+            return Err(if buf.is_empty() {
+                ReadError::Empty
+            } else {
+                ReadError::Truncated(buf.len())
+            });
+        }
+        if buf.len() + n > limits.max_bytes {
+            return Err(ReadError::TooLarge(limits.max_bytes));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
