@@ -269,13 +269,22 @@ pub(crate) async fn read_values(
 ) -> Result<Vec<Val>, ReadError> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
+    // Decoding is retried only once the bytes the last attempt lacked have
+    // arrived, so a large message is not re-scanned on every chunk.
+    let mut ready_at = 1;
     loop {
         // A call with no results is complete when the peer closes the
         // stream, not before: the function must have run.
-        if !buf.is_empty() {
+        if !buf.is_empty() && buf.len() >= ready_at {
             match codec::decode_values(types, &buf, limits) {
                 Ok(vals) => return Ok(vals),
-                Err(CodecError::Truncated { .. }) => {}
+                Err(CodecError::Truncated { offset, needed, .. }) => {
+                    ready_at = offset.saturating_add(needed);
+                    // A declared length past the cap can never fit.
+                    if ready_at > limits.max_bytes {
+                        return Err(ReadError::TooLarge(limits.max_bytes));
+                    }
+                }
                 Err(CodecError::LimitExceeded { max_bytes, .. }) => {
                     return Err(ReadError::TooLarge(max_bytes))
                 }

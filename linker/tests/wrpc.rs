@@ -1,0 +1,456 @@
+//! wrpc links end to end: a caller on one host, `weld serve` (in a thread)
+//! for the callee's host, real sockets. Faults are asserted as what the
+//! guest saw.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wasmtime::component::Val;
+use weld_linker::manifest::Endpoint;
+use weld_linker::runtime::{Runtime, RuntimeError, RuntimeOptions};
+use weld_linker::wrpc::server::{ServeOptions, ServeStats, Server};
+use weld_linker::Deployment;
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// greet-caller on host `a`, greet on host `b` behind `endpoint`.
+fn greet_manifest(dir: &Path, endpoint: &str, link: &str, greet_extra: &str) -> PathBuf {
+    let toml = r#"
+[components.greet-caller]
+path = "{greet-caller}"
+host = "a"
+
+[components.greet]
+path = "{greet}"
+host = "b"
+GREET_EXTRA
+
+[[link]]
+import = "greet-caller:demo:greet/greeter@0.1.0"
+export = "greet"
+LINK
+
+[hosts.b]
+wrpc = ENDPOINT
+"#
+    .replace("GREET_EXTRA", greet_extra)
+    .replace("LINK", link)
+    .replace("ENDPOINT", endpoint);
+    weld_fixtures::write_manifest(dir, &toml)
+}
+
+fn tcp(port: u16) -> String {
+    format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#)
+}
+
+/// `weld serve` for one host, in a thread, stopped on drop.
+struct Serving {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<ServeStats>>,
+    /// Where it listens.
+    #[allow(dead_code)]
+    bound: Endpoint,
+}
+
+impl Serving {
+    fn start(manifest: &Path, host: &str) -> Serving {
+        let deployment = Deployment::load(manifest).expect("manifest plans");
+        let server = Server::new(&deployment, ServeOptions::new(host)).expect("server prepares");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, bound) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            server
+                .run(|b| ready.send(b.clone()).unwrap(), async {
+                    let _ = stopped.await;
+                })
+                .expect("server runs")
+        });
+        let bound = bound
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server ready");
+        Serving {
+            stop: Some(stop),
+            thread: Some(thread),
+            bound,
+        }
+    }
+
+    /// Stops gracefully and returns the server's counts.
+    fn stop(mut self) -> ServeStats {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn runtime(manifest: &Path, host: &str) -> Runtime {
+    let deployment = Deployment::load(manifest).expect("manifest plans");
+    Runtime::new(
+        &deployment,
+        &RuntimeOptions {
+            host: Some(host.into()),
+            ..Default::default()
+        },
+    )
+    .expect("runtime prepares")
+}
+
+/// What `greet-caller.greet(name)` returned.
+fn greet(rt: &Runtime, name: &str) -> String {
+    let mut d = rt.instantiate().unwrap();
+    match d
+        .call("greet-caller", "front.greet", &[Val::String(name.into())])
+        .expect("the caller never traps")
+        .as_slice()
+    {
+        [Val::String(s)] => s.clone(),
+        other => panic!("unexpected results {other:?}"),
+    }
+}
+
+#[test]
+fn greet_over_tcp_reaches_the_other_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(dir.path(), &tcp(free_port()), "", "");
+    let server = Serving::start(&m, "b");
+    let rt = runtime(&m, "a");
+    assert_eq!(greet(&rt, "weld"), "ok: hello, weld");
+    assert_eq!(greet(&rt, "ünïcode 🦀"), "ok: hello, ünïcode 🦀");
+    let stats = server.stop();
+    assert_eq!((stats.answered, stats.failed), (2, 0));
+}
+
+#[test]
+fn greet_over_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = r#"{ transport = "unix", path = "b.sock" }"#;
+    let m = greet_manifest(dir.path(), endpoint, "", "");
+    let server = Serving::start(&m, "b");
+    assert!(dir.path().join("b.sock").exists());
+    let rt = runtime(&m, "a");
+    assert_eq!(greet(&rt, "unix"), "ok: hello, unix");
+    server.stop();
+    assert!(
+        !dir.path().join("b.sock").exists(),
+        "the socket file is removed on shutdown"
+    );
+}
+
+#[test]
+fn a_dead_server_is_an_error_value_and_the_caller_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let m = greet_manifest(dir.path(), &tcp(port), "", "");
+    let rt = runtime(&m, "a");
+    let seen = greet(&rt, "nobody");
+    assert_eq!(
+        seen,
+        format!(
+            "error: wrpc link `greet-caller` → `greet` on host `b` call `demo:greet/greeter@0.1.0.hello` failed: cannot connect to tcp://127.0.0.1:{port}: Connection refused (os error 111)"
+        )
+    );
+    // The same runtime reaches the server once it is up.
+    let _server = Serving::start(&m, "b");
+    assert_eq!(greet(&rt, "later"), "ok: hello, later");
+}
+
+#[test]
+fn a_slow_server_times_out_per_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let m = greet_manifest(dir.path(), &tcp(port), "timeout-ms = 300", "");
+    let _server = Serving::start(&m, "b");
+    let rt = runtime(&m, "a");
+    let started = std::time::Instant::now();
+    let seen = greet(&rt, "sleep:1500");
+    assert_eq!(
+        seen,
+        format!("error: wrpc link `greet-caller` → `greet` on host `b` call `demo:greet/greeter@0.1.0.hello` failed: no reply from tcp://127.0.0.1:{port} within 300 ms")
+    );
+    assert!(started.elapsed() < Duration::from_millis(1400));
+}
+
+#[test]
+fn shared_instances_keep_state_and_per_call_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(dir.path(), &tcp(free_port()), "", "");
+    let server = Serving::start(&m, "b");
+    let rt = runtime(&m, "a");
+    greet(&rt, "one");
+    greet(&rt, "two");
+    assert_eq!(greet(&rt, "calls?"), "ok: 3");
+    drop(server);
+
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(
+        dir.path(),
+        &tcp(free_port()),
+        "",
+        r#"instances = "per-call""#,
+    );
+    let _server = Serving::start(&m, "b");
+    let rt = runtime(&m, "a");
+    greet(&rt, "one");
+    greet(&rt, "two");
+    assert_eq!(greet(&rt, "calls?"), "ok: 1");
+}
+
+/// A fake server on a TCP port: reads the invocation, then does `reply`.
+fn fake_server(reply: impl FnOnce(std::net::TcpStream) + Send + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+        reply(s);
+    });
+    port
+}
+
+/// What the guest saw when greet's server is the fake one on `port`.
+fn greet_against(port: u16, name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(dir.path(), &tcp(port), "timeout-ms = 2000", "");
+    greet(&runtime(&m, "a"), name)
+}
+
+#[test]
+fn garbage_replies_are_error_values() {
+    // A well-formed frame whose string is not UTF-8.
+    let port = fake_server(|mut s| {
+        s.write_all(&[0x00, 0x03, 0x02, 0xff, 0xfe]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let seen = greet_against(port, "x");
+    assert!(
+        seen.ends_with(&format!(
+            "failed: the reply from tcp://127.0.0.1:{port} is not a valid result: invalid UTF-8 in string at byte 1"
+        )),
+        "{seen}"
+    );
+
+    // Not wRPC at all.
+    let port = fake_server(|mut s| {
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").unwrap();
+    });
+    let seen = greet_against(port, "x");
+    assert!(
+        seen.starts_with("error: wrpc link `greet-caller` → `greet`"),
+        "{seen}"
+    );
+    assert!(seen.contains(&format!("tcp://127.0.0.1:{port}")), "{seen}");
+}
+
+#[test]
+fn a_server_that_drops_the_call_is_an_error_value() {
+    let port = fake_server(drop);
+    let seen = greet_against(port, "x");
+    assert!(
+        seen.ends_with(&format!("failed: tcp://127.0.0.1:{port} closed the call without a result (the remote function failed or the server stopped; see its log)")),
+        "{seen}"
+    );
+}
+
+#[test]
+fn a_reply_over_the_cap_is_an_error_value() {
+    // A string that declares 32 MiB: over the 16 MiB cap before it arrives.
+    let port = fake_server(|mut s| {
+        let mut frame = vec![0x00];
+        let mut data = Vec::new();
+        leb128(&mut data, 32 << 20);
+        data.extend_from_slice(&[b'x'; 1024]);
+        leb128(&mut frame, data.len() as u64);
+        frame.extend_from_slice(&data);
+        let _ = s.write_all(&frame);
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let seen = greet_against(port, "x");
+    assert!(
+        seen.ends_with(&format!(
+            "failed: the reply from tcp://127.0.0.1:{port} exceeds the 16777216-byte message cap"
+        )),
+        "{seen}"
+    );
+
+    // 17 MiB that really arrive, in 1 MiB frames.
+    let port = fake_server(|mut s| {
+        let total: usize = 17 << 20;
+        let mut first = Vec::new();
+        leb128(&mut first, total as u64);
+        let mut sent = 0;
+        let mut payload = first;
+        while sent < total {
+            let n = (1 << 20).min(total - sent);
+            payload.extend(std::iter::repeat_n(b'y', n));
+            sent += n;
+            let mut frame = vec![0x00];
+            leb128(&mut frame, payload.len() as u64);
+            frame.extend_from_slice(&payload);
+            if s.write_all(&frame).is_err() {
+                return;
+            }
+            payload.clear();
+        }
+    });
+    let seen = greet_against(port, "x");
+    assert!(
+        seen.contains("exceeds the 16777216-byte message cap"),
+        "{seen}"
+    );
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// driver on `a` calls adder on `b` over wrpc; `demo:math/adder` is not
+/// wRPC-safe, so the link needs `allow-trap`.
+fn adder_manifest(dir: &Path, port: u16) -> PathBuf {
+    let toml = r#"
+[components.driver]
+path = "{driver}"
+host = "a"
+
+[components.adder]
+path = "{adder}"
+host = "b"
+
+[[link]]
+import = "driver:demo:math/adder@0.1.0"
+export = "adder"
+allow-trap = true
+
+[hosts.b]
+wrpc = ENDPOINT
+"#
+    .replace("ENDPOINT", &tcp(port));
+    weld_fixtures::write_manifest(dir, &toml)
+}
+
+#[test]
+fn allow_trap_links_carry_plain_values_and_trap_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let m = adder_manifest(dir.path(), port);
+    let rt = runtime(&m, "a");
+    {
+        let mut d = rt.instantiate().unwrap();
+        let err = d
+            .call("driver", "runner.add-once", &[Val::U32(40), Val::U32(2)])
+            .unwrap_err();
+        let RuntimeError::Trap { message, .. } = &err else {
+            panic!("expected a trap, got {err}");
+        };
+        assert!(
+            message.contains(&format!(
+                "wrpc link `driver` → `adder` on host `b` call `demo:math/adder@0.1.0.add` failed: cannot connect to tcp://127.0.0.1:{port}"
+            )) && message.contains("(the link allows traps)"),
+            "{message}"
+        );
+    }
+    let _server = Serving::start(&m, "b");
+    let mut d = rt.instantiate().unwrap();
+    let add = d
+        .call("driver", "runner.add-once", &[Val::U32(40), Val::U32(2)])
+        .unwrap();
+    assert_eq!(add, vec![Val::U32(42)]);
+    let echo = d
+        .call("driver", "runner.echo-once", &[Val::String("héllo".into())])
+        .unwrap();
+    assert_eq!(echo, vec![Val::String("héllo".into())]);
+    let xs = Val::List((0..=255u8).map(Val::U8).collect());
+    let sum = d.call("driver", "runner.sum-once", &[xs]).unwrap();
+    assert_eq!(sum, vec![Val::U64(255 * 256 / 2)]);
+    // 50 calls from inside wasm, each a wRPC round trip: adds 1 every
+    // other call.
+    let looped = d.call("driver", "runner.run-add", &[Val::U32(50)]).unwrap();
+    assert_eq!(looped, vec![Val::U32(25)]);
+}
+
+#[test]
+fn every_value_type_round_trips_through_weld_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = r#"
+[components.types-caller]
+path = "{types-caller}"
+host = "a"
+
+[components.types]
+path = "{types}"
+host = "b"
+
+[[link]]
+import = "types-caller:demo:types/all@0.1.0"
+export = "types"
+allow-trap = true
+
+[hosts.b]
+wrpc = ENDPOINT
+"#
+    .replace("ENDPOINT", &tcp(free_port()));
+    let m = weld_fixtures::write_manifest(dir.path(), &toml);
+    let server = Serving::start(&m, "b");
+    let rt = runtime(&m, "a");
+    let mut d = rt.instantiate().unwrap();
+    let failures = d.call("types-caller", "checker.run", &[]).unwrap();
+    assert_eq!(failures, vec![Val::List(vec![])]);
+    let stats = server.stop();
+    assert!(stats.answered > 60, "{stats:?}");
+    assert_eq!(stats.failed, 0);
+}
+
+#[test]
+fn only_planned_functions_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = adder_manifest(dir.path(), free_port());
+    let deployment = Deployment::load(&m).unwrap();
+    let server = Server::new(&deployment, ServeOptions::new("b")).unwrap();
+    let served: Vec<String> = server
+        .served()
+        .iter()
+        .map(|s| format!("{}.{}", s.instance, s.function))
+        .collect();
+    // driver imports add, echo and sum; nothing else of b is reachable.
+    assert_eq!(
+        served,
+        [
+            "demo:math/adder@0.1.0.add",
+            "demo:math/adder@0.1.0.echo",
+            "demo:math/adder@0.1.0.sum"
+        ]
+    );
+    let err = Server::new(&deployment, ServeOptions::new("a"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(err, "no wrpc link of the plan calls into host `a`: there is nothing to serve (`weld plan` shows the links)");
+}
