@@ -1,0 +1,160 @@
+//! `weld serve` and `weld run` as two processes, as the README walks
+//! through: the bundled two-host example on a free port.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The two-hosts example, moved to a temporary directory with a free port.
+fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
+    let root = weld_fixtures::workspace_root();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = std::fs::read_to_string(root.join("examples/two-hosts/weld.toml"))
+        .unwrap()
+        .replace("127.0.0.1:7761", &format!("127.0.0.1:{port}"))
+        .replace(
+            "../../fixtures/wasm/",
+            &format!("{}/", weld_fixtures::dir().display()),
+        );
+    let path = dir.path().join("weld.toml");
+    std::fs::write(&path, toml).unwrap();
+    (path, port)
+}
+
+/// `weld serve --json`, returned once it printed its ready line.
+fn serve(manifest: &PathBuf, host: &str) -> (Child, serde_json::Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args([
+            "serve",
+            manifest.to_str().unwrap(),
+            "--host",
+            host,
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a ready line ({e}): {line:?}"));
+    (child, ready)
+}
+
+fn run(manifest: &PathBuf, call: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args([
+            "run",
+            manifest.to_str().unwrap(),
+            "--host",
+            "edge-1",
+            "--json",
+            "--invoke",
+            call,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld run")
+}
+
+/// The result `weld run --json` printed for its one call.
+fn result_of(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "weld run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["calls"][0]["result"].as_str().unwrap().to_string()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+#[test]
+fn serve_and_run_on_two_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    let (mut server, ready) = serve(&m, "edge-2");
+    assert_eq!(ready["event"], "ready");
+    assert_eq!(ready["endpoint"], format!("tcp://127.0.0.1:{port}"));
+    let served: Vec<String> = ready["served"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}.{}", s["instance"], s["function"]).replace('"', ""))
+        .collect();
+    assert_eq!(served, ["demo:greet/greeter@0.1.0.hello"]);
+
+    let seen = result_of(run(&m, "greet-caller.greet(\"cli\")"));
+    assert_eq!(seen, "\"ok: hello, cli\"");
+
+    // SIGTERM while a call is in flight: the call finishes, then the server
+    // exits cleanly and reports it.
+    let slow = run(&m, "greet-caller.greet(\"sleep:1500\")");
+    std::thread::sleep(Duration::from_millis(700));
+    signal(&server, "-TERM");
+    assert_eq!(result_of(slow), "\"ok: hello, sleep:1500\"");
+    let status = server.wait().unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut rest)
+        .unwrap();
+    let stopped: serde_json::Value = serde_json::from_str(&rest).unwrap();
+    assert_eq!(stopped["event"], "stopped");
+    assert_eq!(stopped["stats"]["answered"], 2);
+}
+
+#[test]
+fn a_server_killed_mid_call_is_an_error_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    let (mut server, _) = serve(&m, "edge-2");
+    let slow = run(&m, "greet-caller.greet(\"sleep:5000\")");
+    std::thread::sleep(Duration::from_millis(700));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let seen = result_of(slow);
+    assert!(
+        seen.starts_with(
+            "\"error: wrpc link `greet-caller` → `greet` on host `edge-2` call `demo:greet/greeter@0.1.0.hello` failed: "
+        ),
+        "{seen}"
+    );
+    assert!(seen.contains(&format!("tcp://127.0.0.1:{port}")), "{seen}");
+}
+
+#[test]
+fn serving_a_host_nothing_calls_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _) = two_hosts(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["serve", m.to_str().unwrap(), "--host", "edge-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no wrpc link of the plan calls into host `edge-1`: there is nothing to serve"
+        ),
+        "{stderr}"
+    );
+}
