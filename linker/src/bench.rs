@@ -10,9 +10,11 @@ use crate::manifest::Strategy;
 use crate::runtime::engine::EngineSettings;
 use crate::runtime::invoke::Call;
 use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
+use crate::wrpc::server::{ServeOptions, Server};
 use crate::Deployment;
 use serde::Serialize;
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// One invocation to time.
@@ -159,6 +161,79 @@ fn sample(
 
 /// A native payload: label, calls per run, the run.
 type NativeCase = (&'static str, u64, Box<dyn FnMut()>);
+
+/// The bundled loops for wRPC series: fewer calls per invocation, since
+/// each call is a network round trip.
+pub fn default_wrpc_calls() -> Vec<BenchCall> {
+    vec![
+        BenchCall {
+            label: "add(u32,u32)".into(),
+            call: "driver.run-add(200)".into(),
+            inner: 200,
+        },
+        BenchCall {
+            label: "echo 32 B".into(),
+            call: format!("driver.run-echo(200, \"{}\")", "x".repeat(32)),
+            inner: 200,
+        },
+        BenchCall {
+            label: "echo 1 KiB".into(),
+            call: format!("driver.run-echo(100, \"{}\")", "x".repeat(1024)),
+            inner: 100,
+        },
+        BenchCall {
+            label: "sum list<u8> 64 KiB".into(),
+            call: "driver.run-sum(5, 65536)".into(),
+            inner: 5,
+        },
+    ]
+}
+
+/// A deployment of the bundled pair split over two hosts: `driver` on `a`
+/// calls `adder` on `b` over wRPC at `endpoint` (a TOML inline table such as
+/// `{ transport = "tcp", address = "127.0.0.1:7761" }`; the caller connects
+/// there, so a TCP port must be a real one). `adder` is not wRPC-safe, so
+/// the link allows traps.
+pub fn remote_manifest(driver: &Path, adder: &Path, endpoint: &str) -> String {
+    format!(
+        "[components.driver]\npath = {:?}\nhost = \"a\"\n\n[components.adder]\npath = {:?}\nhost = \"b\"\n\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\n\n[hosts.b]\nwrpc = {endpoint}\n",
+        driver.display().to_string(),
+        adder.display().to_string(),
+    )
+}
+
+/// Serves `callee` of `deployment` on a background thread and times `calls`
+/// from host `caller` against it: one wRPC series named `name`.
+pub fn run_remote(
+    deployment: &Deployment,
+    caller: &str,
+    callee: &str,
+    name: &'static str,
+    calls: &[BenchCall],
+    budget: Duration,
+    progress: impl FnMut(&str, &str),
+) -> Result<Vec<Row>, RuntimeError> {
+    let server = Server::new(deployment, ServeOptions::new(callee))
+        .and_then(Server::spawn)
+        .map_err(|e| RuntimeError::Setup(format!("serving host `{callee}`: {e}")))?;
+    let series = Series {
+        name,
+        strategy: Strategy::Fused,
+        engine: SERIES[0].engine,
+    };
+    let rows = run(
+        deployment,
+        Some(caller.to_string()),
+        calls,
+        &[series],
+        budget,
+        progress,
+    );
+    server
+        .stop()
+        .map_err(|e| RuntimeError::Setup(format!("stopping the server of `{callee}`: {e}")))?;
+    rows
+}
 
 /// The native floor for the default payloads.
 pub fn native_rows(budget: Duration) -> Vec<Row> {

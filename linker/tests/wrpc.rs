@@ -7,9 +7,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wasmtime::component::Val;
-use weld_linker::manifest::Endpoint;
 use weld_linker::runtime::{Runtime, RuntimeError, RuntimeOptions};
-use weld_linker::wrpc::server::{ServeOptions, ServeStats, Server};
+use weld_linker::wrpc::server::{Background, ServeOptions, Server};
 use weld_linker::Deployment;
 
 /// A free TCP port on loopback.
@@ -52,53 +51,12 @@ fn tcp(port: u16) -> String {
 }
 
 /// `weld serve` for one host, in a thread, stopped on drop.
-struct Serving {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<ServeStats>>,
-    /// Where it listens.
-    #[allow(dead_code)]
-    bound: Endpoint,
-}
-
-impl Serving {
-    fn start(manifest: &Path, host: &str) -> Serving {
-        let deployment = Deployment::load(manifest).expect("manifest plans");
-        let server = Server::new(&deployment, ServeOptions::new(host)).expect("server prepares");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready, bound) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            server
-                .run(|b| ready.send(b.clone()).unwrap(), async {
-                    let _ = stopped.await;
-                })
-                .expect("server runs")
-        });
-        let bound = bound
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server ready");
-        Serving {
-            stop: Some(stop),
-            thread: Some(thread),
-            bound,
-        }
-    }
-
-    /// Stops gracefully and returns the server's counts.
-    fn stop(mut self) -> ServeStats {
-        self.stop.take().unwrap().send(()).unwrap();
-        self.thread.take().unwrap().join().unwrap()
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn serve(manifest: &Path, host: &str) -> Background {
+    let deployment = Deployment::load(manifest).expect("manifest plans");
+    Server::new(&deployment, ServeOptions::new(host))
+        .expect("server prepares")
+        .spawn()
+        .expect("server starts")
 }
 
 fn runtime(manifest: &Path, host: &str) -> Runtime {
@@ -130,11 +88,11 @@ fn greet(rt: &Runtime, name: &str) -> String {
 fn greet_over_tcp_reaches_the_other_host() {
     let dir = tempfile::tempdir().unwrap();
     let m = greet_manifest(dir.path(), &tcp(free_port()), "", "");
-    let server = Serving::start(&m, "b");
+    let server = serve(&m, "b");
     let rt = runtime(&m, "a");
     assert_eq!(greet(&rt, "weld"), "ok: hello, weld");
     assert_eq!(greet(&rt, "ünïcode 🦀"), "ok: hello, ünïcode 🦀");
-    let stats = server.stop();
+    let stats = server.stop().unwrap();
     assert_eq!((stats.answered, stats.failed), (2, 0));
 }
 
@@ -143,11 +101,11 @@ fn greet_over_a_unix_socket() {
     let dir = tempfile::tempdir().unwrap();
     let endpoint = r#"{ transport = "unix", path = "b.sock" }"#;
     let m = greet_manifest(dir.path(), endpoint, "", "");
-    let server = Serving::start(&m, "b");
+    let server = serve(&m, "b");
     assert!(dir.path().join("b.sock").exists());
     let rt = runtime(&m, "a");
     assert_eq!(greet(&rt, "unix"), "ok: hello, unix");
-    server.stop();
+    server.stop().unwrap();
     assert!(
         !dir.path().join("b.sock").exists(),
         "the socket file is removed on shutdown"
@@ -168,7 +126,7 @@ fn a_dead_server_is_an_error_value_and_the_caller_recovers() {
         )
     );
     // The same runtime reaches the server once it is up.
-    let _server = Serving::start(&m, "b");
+    let _server = serve(&m, "b");
     assert_eq!(greet(&rt, "later"), "ok: hello, later");
 }
 
@@ -177,7 +135,7 @@ fn a_slow_server_times_out_per_link() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let m = greet_manifest(dir.path(), &tcp(port), "timeout-ms = 300", "");
-    let _server = Serving::start(&m, "b");
+    let _server = serve(&m, "b");
     let rt = runtime(&m, "a");
     let started = std::time::Instant::now();
     let seen = greet(&rt, "sleep:1500");
@@ -192,7 +150,7 @@ fn a_slow_server_times_out_per_link() {
 fn shared_instances_keep_state_and_per_call_ones_do_not() {
     let dir = tempfile::tempdir().unwrap();
     let m = greet_manifest(dir.path(), &tcp(free_port()), "", "");
-    let server = Serving::start(&m, "b");
+    let server = serve(&m, "b");
     let rt = runtime(&m, "a");
     greet(&rt, "one");
     greet(&rt, "two");
@@ -206,7 +164,7 @@ fn shared_instances_keep_state_and_per_call_ones_do_not() {
         "",
         r#"instances = "per-call""#,
     );
-    let _server = Serving::start(&m, "b");
+    let _server = serve(&m, "b");
     let rt = runtime(&m, "a");
     greet(&rt, "one");
     greet(&rt, "two");
@@ -377,7 +335,7 @@ fn allow_trap_links_carry_plain_values_and_trap_on_failure() {
             "{message}"
         );
     }
-    let _server = Serving::start(&m, "b");
+    let _server = serve(&m, "b");
     let mut d = rt.instantiate().unwrap();
     let add = d
         .call("driver", "runner.add-once", &[Val::U32(40), Val::U32(2)])
@@ -418,12 +376,12 @@ wrpc = ENDPOINT
 "#
     .replace("ENDPOINT", &tcp(free_port()));
     let m = weld_fixtures::write_manifest(dir.path(), &toml);
-    let server = Serving::start(&m, "b");
+    let server = serve(&m, "b");
     let rt = runtime(&m, "a");
     let mut d = rt.instantiate().unwrap();
     let failures = d.call("types-caller", "checker.run", &[]).unwrap();
     assert_eq!(failures, vec![Val::List(vec![])]);
-    let stats = server.stop();
+    let stats = server.stop().unwrap();
     assert!(stats.answered > 60, "{stats:?}");
     assert_eq!(stats.failed, 0);
 }

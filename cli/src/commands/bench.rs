@@ -26,6 +26,14 @@ pub struct Args {
     /// Time budget per cell, in milliseconds.
     #[arg(long, default_value_t = 300)]
     budget_ms: u64,
+    /// With the bundled fixtures: skip the wRPC series (loopback TCP and
+    /// Unix, plus NATS with --nats).
+    #[arg(long)]
+    no_wrpc: bool,
+    /// With the bundled fixtures: also measure wRPC over this NATS server
+    /// (e.g. `nats://127.0.0.1:4222`).
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
     /// Print JSON.
     #[arg(long, conflicts_with = "markdown")]
     json: bool,
@@ -117,6 +125,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(r) => rows.extend(r),
         Err(e) => return fail(e.to_string()),
     }
+    if args.manifest.is_none() && !args.no_wrpc {
+        match remote_rows(&args, budget) {
+            Ok(r) => rows.extend(r),
+            Err(e) => return fail(e),
+        }
+    }
     // Group by payload for reading.
     let mut ordered = Vec::new();
     for c in &calls {
@@ -129,6 +143,60 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::emit(&bench::to_markdown(&ordered));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bundled pair split over two hosts, `adder` served by a background
+/// `weld serve`, once per wRPC transport on loopback.
+fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String> {
+    let fixtures = bundled_fixtures().map_err(|e| e.to_string())?;
+    let scratch = std::env::temp_dir().join(format!("weld-bench-wrpc-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port for the TCP series: {e}"))?
+        .port();
+    let mut transports: Vec<(&'static str, String)> = vec![
+        (
+            "wRPC tcp (loopback)",
+            format!("{{ transport = \"tcp\", address = \"127.0.0.1:{port}\" }}"),
+        ),
+        (
+            "wRPC unix",
+            format!(
+                "{{ transport = \"unix\", path = {:?} }}",
+                scratch.join("bench.sock").display().to_string()
+            ),
+        ),
+    ];
+    if let Some(url) = &args.nats {
+        transports.push((
+            "wRPC nats",
+            format!("{{ transport = \"nats\", url = {url:?}, prefix = \"weld-bench\" }}"),
+        ));
+    }
+    let calls = bench::default_wrpc_calls();
+    let cells = calls.len() * transports.len();
+    let mut done = 0;
+    let mut rows = Vec::new();
+    for (name, endpoint) in transports {
+        let path = scratch.join("weld.toml");
+        let toml = bench::remote_manifest(
+            &fixtures.join("driver.wasm"),
+            &fixtures.join("adder.wasm"),
+            &endpoint,
+        );
+        std::fs::write(&path, toml).map_err(|e| e.to_string())?;
+        let deployment = Deployment::load(&path).map_err(|d| d.to_string())?;
+        let measured = bench::run_remote(&deployment, "a", "b", name, &calls, budget, |s, p| {
+            done += 1;
+            eprint!("\r[{done}/{cells}] {s}: {p}{:20}", "");
+            let _ = std::io::stderr().flush();
+        });
+        rows.extend(measured.map_err(|e| e.to_string())?);
+    }
+    eprintln!();
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(rows)
 }
 
 /// Where the bundled fixtures are: next to the workspace this binary was
