@@ -306,6 +306,17 @@ fn wrpc_link_without_wrpc_safe_functions() {
 }
 
 #[test]
+fn resources_over_wrpc_are_refused() {
+    expect_error(
+        "[components.app]\npath = \"{kv-consumer}\"\nhost = \"a\"\n[components.kv]\npath = \"{kv}\"\nhost = \"b\"\n[[link]]\nimport = \"app:demo:kv/store@0.1.0\"\nexport = \"kv\"\nallow-trap = true\n",
+        &[
+            "component `app` import `demo:kv/store@0.1.0` linked to `kv`: cannot use wrpc: the interface defines resource `bucket`, and resource handles cannot cross a wrpc link",
+            "place `app` and `kv` on one host",
+        ],
+    );
+}
+
+#[test]
 fn allow_trap_permits_wrpc() {
     let c = case(
         "[components.driver]\npath = \"{driver}\"\nhost = \"edge-1\"\n[components.adder]\npath = \"{adder}\"\nhost = \"edge-2\"\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\n",

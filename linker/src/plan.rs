@@ -466,6 +466,22 @@ impl Planner<'_> {
             ok = false;
         }
         let allow_trap = spec.map(|s| s.allow_trap).unwrap_or(false);
+        if transport == Transport::Wrpc {
+            // weld's stubs carry values; a handle names state in another
+            // store and cannot travel.
+            if let Some(res) = wit::resources_of(&importer.resolve, iface_imp).first() {
+                self.errors.push(
+                    Diagnostic::new(format!(
+                        "{edge} linked to {via}: cannot use wrpc: the interface defines resource `{res}`, and resource handles cannot cross a wrpc link"
+                    ))
+                    .at(transport_loc.clone())
+                    .with_help(format!(
+                        "place `{component}` and `{peer}` on one host (in-process links carry resources)"
+                    )),
+                );
+                return None;
+            }
+        }
         if transport == Transport::Wrpc && !allow_trap {
             let iface = &importer.resolve.interfaces[iface_imp];
             let unsafe_fns: Vec<_> = iface

@@ -233,26 +233,6 @@ fn unknown_functions_and_components_are_named() {
 }
 
 #[test]
-fn wrpc_links_are_refused_with_the_link_named() {
-    let root = weld_fixtures::workspace_root();
-    let d = Deployment::load(&root.join("examples/two-hosts/weld.toml")).unwrap();
-    let err = Runtime::new(
-        &d,
-        &RuntimeOptions {
-            host: Some("edge-1".into()),
-            ..Default::default()
-        },
-    )
-    .err()
-    .expect("wrpc links cannot run in-process")
-    .to_string();
-    assert!(
-        err.contains("component `greet-caller` import `demo:greet/greeter@0.1.0`"),
-        "{err}"
-    );
-}
-
-#[test]
 fn engines_with_the_same_compatibility_hash_do_not_share_components() {
     use weld_linker::runtime::engine::EngineSettings;
     let (_dir, d) = deployment(ADDER);

@@ -15,7 +15,9 @@
 use super::host::HostState;
 use super::{ResourceTarget, SlotTarget};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, ResourceAny, ResourceDynamic, ResourceType, Val};
+use wasmtime::component::{
+    Component, Linker, ResourceAny, ResourceDynamic, ResourceType, Type, Val,
+};
 use wasmtime::error::Context as _;
 use wasmtime::{AsContextMut, Engine, StoreContextMut};
 
@@ -72,7 +74,7 @@ pub(crate) fn define(
         }
     }
     for (name, item) in &items {
-        let ComponentItem::ComponentFunc(_) = item else {
+        let ComponentItem::ComponentFunc(fty) = item else {
             continue;
         };
         let slot = slots.len();
@@ -83,7 +85,12 @@ pub(crate) fn define(
         });
         let context = format!("in call {path} `{export}#{name}`");
         if ids.is_empty() {
-            // The hot path: no handles to translate, pass values through.
+            let params: Vec<Type> = fty.params().map(|(_, t)| t).collect();
+            let results: Vec<Type> = fty.results().collect();
+            if typed::define(&mut inst, name, slot, &context, &params, &results)? {
+                continue;
+            }
+            // No handles to translate: pass values through.
             inst.func_new(name, move |mut store, _ty, params, results| {
                 let func = store.data().slots[slot].context("callee not instantiated")?;
                 func.call(&mut store, params, results)
@@ -190,4 +197,87 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
         other @ Val::Resource(_) => f(other)?,
         other => other,
     })
+}
+
+/// Typed host functions for common signatures: the arguments go from the
+/// caller's flat values straight into the callee's, with no [`Val`] tree in
+/// between (a `list<u8>` stays one byte buffer instead of one `Val` per
+/// byte). Any other signature takes the dynamic path.
+mod typed {
+    use super::HostState;
+    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type};
+    use wasmtime::error::Context as _;
+
+    /// Defines `name` with a typed host function if its signature is one of
+    /// the shapes below; returns whether it did.
+    pub(super) fn define(
+        inst: &mut LinkerInstance<'_, HostState>,
+        name: &str,
+        slot: usize,
+        context: &str,
+        params: &[Type],
+        results: &[Type],
+    ) -> wasmtime::Result<bool> {
+        macro_rules! shapes {
+            ($( [$($p:ident),*] -> [$($r:ident),*] => ($($pt:ty),*) -> ($($rt:ty),*); )*) => {
+                $(
+                    if matches!(params, [$(Type::$p),*]) && matches!(results, [$(Type::$r),*]) {
+                        typed::<($($pt,)*), ($($rt,)*)>(inst, name, slot, context)?;
+                        return Ok(true);
+                    }
+                )*
+            };
+        }
+        shapes! {
+            [U32, U32] -> [U32] => (u32, u32) -> (u32);
+            [U64, U64] -> [U64] => (u64, u64) -> (u64);
+            [S32, S32] -> [S32] => (i32, i32) -> (i32);
+            [S64, S64] -> [S64] => (i64, i64) -> (i64);
+            [Float64, Float64] -> [Float64] => (f64, f64) -> (f64);
+            [U32] -> [U32] => (u32) -> (u32);
+            [U64] -> [U64] => (u64) -> (u64);
+            [] -> [U32] => () -> (u32);
+            [] -> [U64] => () -> (u64);
+            [] -> [] => () -> ();
+            [String] -> [String] => (String) -> (String);
+            [String] -> [] => (String) -> ();
+            [] -> [String] => () -> (String);
+        }
+        if let ([Type::List(l)], [r]) = (params, results) {
+            if l.ty() == Type::U8 {
+                match r {
+                    Type::U64 => typed::<(Vec<u8>,), (u64,)>(inst, name, slot, context)?,
+                    Type::U32 => typed::<(Vec<u8>,), (u32,)>(inst, name, slot, context)?,
+                    Type::List(r) if r.ty() == Type::U8 => {
+                        typed::<(Vec<u8>,), (Vec<u8>,)>(inst, name, slot, context)?
+                    }
+                    _ => return Ok(false),
+                }
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn typed<P, R>(
+        inst: &mut LinkerInstance<'_, HostState>,
+        name: &str,
+        slot: usize,
+        context: &str,
+    ) -> wasmtime::Result<()>
+    where
+        P: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    {
+        let context = context.to_string();
+        inst.func_wrap(name, move |mut store, params: P| {
+            let func = store.data().slots[slot].context("callee not instantiated")?;
+            // The callee's type is checked here (cheap: a comparison of
+            // interned types), so a mismatch is an error, never UB.
+            let typed = func.typed::<P, R>(&store)?;
+            typed
+                .call(&mut store, params)
+                .with_context(|| context.clone())
+        })
+    }
 }

@@ -101,6 +101,16 @@ pub fn io_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+thread_local! {
+    /// A single-threaded runtime per calling thread, for TCP and Unix calls:
+    /// the connection's tasks run on the thread that waits for the reply, so
+    /// a call crosses no threads on the calling side.
+    static LOCAL: Option<tokio::runtime::Runtime> = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok();
+}
+
 /// A wRPC endpoint to call.
 pub struct Remote {
     endpoint: Endpoint,
@@ -123,6 +133,30 @@ impl Remote {
         &self.label
     }
 
+    /// [`Remote::call`] from synchronous code (a host function): blocks the
+    /// calling thread until the reply, the failure or the timeout. Must not
+    /// be called from inside an async task.
+    pub fn call_blocking(
+        &self,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        results: &[Type],
+        limits: &Limits,
+        timeout: Duration,
+    ) -> Result<Vec<Val>, CallError> {
+        let call = self.call(instance, func, params, results, limits, timeout);
+        match &self.endpoint {
+            // The NATS client's tasks must keep running between calls
+            // (pings, its subscription demultiplexer): the shared runtime.
+            Endpoint::Nats { .. } => io_runtime().block_on(call),
+            _ => LOCAL.with(|local| match local {
+                Some(rt) => rt.block_on(call),
+                None => io_runtime().block_on(call),
+            }),
+        }
+    }
+
     /// Calls `func` of `instance` with already encoded `params`, and decodes
     /// the reply as one value per type of `results`, within `timeout`. The
     /// reply may not exceed `limits.max_bytes`.
@@ -138,8 +172,18 @@ impl Remote {
         let call = async {
             match &self.endpoint {
                 Endpoint::Tcp { address } => {
-                    let client = wrpc_transport::frame::tcp::Client::from(address.as_str());
-                    self.invoke(&client, (), instance, func, params, results, limits)
+                    let stream = tokio::net::TcpStream::connect(address.as_str())
+                        .await
+                        .map_err(|e| CallError::Connect {
+                            endpoint: self.label.clone(),
+                            cause: e.to_string(),
+                        })?;
+                    // The invocation is written in pieces (header, then the
+                    // end of the parameters): without NODELAY, Nagle holds
+                    // the second piece back until the first is acknowledged.
+                    let _ = stream.set_nodelay(true);
+                    let one = wrpc_transport::frame::tcp::Invocation::from(stream);
+                    self.invoke(&one, (), instance, func, params, results, limits)
                         .await
                 }
                 Endpoint::Unix { path } => {

@@ -482,7 +482,7 @@ async fn serve_endpoint(
                 }
             }));
             on_ready(&bound);
-            let r = dispatch_loop(invocations, dispatch, shutdown, grace).await;
+            let r = run_dispatch(invocations, dispatch, shutdown, grace).await;
             stop.send_replace(true);
             let _ = acceptor.await;
             r
@@ -512,7 +512,7 @@ async fn serve_endpoint(
                 }
             }));
             on_ready(endpoint);
-            let r = dispatch_loop(invocations, dispatch, shutdown, grace).await;
+            let r = run_dispatch(invocations, dispatch, shutdown, grace).await;
             stop.send_replace(true);
             let _ = acceptor.await;
             let _ = std::fs::remove_file(path);
@@ -532,7 +532,7 @@ async fn serve_endpoint(
                 .await
                 .map_err(|e| bind_err(format!("{e:#}")))?;
             on_ready(endpoint);
-            dispatch_loop(invocations, dispatch, shutdown, grace).await
+            run_dispatch(invocations, dispatch, shutdown, grace).await
         }
     }
 }
@@ -598,6 +598,38 @@ async fn accept_loop<F, Fut>(
             }
         });
     }
+}
+
+/// Runs [`dispatch_loop`] as a task on the I/O runtime's worker, where the
+/// transport's own tasks run: a call then wakes no other thread until it
+/// reaches a guest worker.
+async fn run_dispatch<O, I>(
+    invocations: Invocations<O, I>,
+    dispatch: Dispatch,
+    shutdown: impl Future<Output = ()> + Send,
+    grace: Duration,
+) -> Result<(), ServeError>
+where
+    O: AsyncWrite + Send + Unpin + 'static,
+    I: AsyncRead + Send + Unpin + 'static,
+{
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let mut task = tokio::spawn(dispatch_loop(
+        invocations,
+        dispatch,
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+        grace,
+    ));
+    let joined = tokio::select! {
+        r = &mut task => r,
+        _ = shutdown => {
+            let _ = stop.send(true);
+            task.await
+        }
+    };
+    joined.map_err(|e| ServeError::Setup(format!("the dispatcher failed: {e}")))?
 }
 
 /// Takes invocations until `shutdown`, then waits for in-flight calls.

@@ -11,7 +11,7 @@
 //! handles it. Any other function (allowed only with `allow-trap`) traps on
 //! failure, with the same message.
 
-use super::client::{io_runtime, Remote};
+use super::client::Remote;
 use super::codec::{self, Limits};
 use crate::runtime::host::HostState;
 use bytes::Bytes;
@@ -86,14 +86,14 @@ pub(crate) fn define(
             let outcome = codec::encode_values(args, &params)
                 .map_err(super::client::CallError::Encode)
                 .and_then(|bytes| {
-                    io_runtime().block_on(link.remote.call(
+                    link.remote.call_blocking(
                         &link.import,
                         &func,
                         Bytes::from(bytes),
                         &wire_results,
                         &link.limits,
                         link.timeout,
-                    ))
+                    )
                 });
             match outcome {
                 Ok(mut vals) => {
