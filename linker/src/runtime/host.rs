@@ -14,6 +14,9 @@ pub struct HostState {
     /// instantiated (slot numbers are fixed when linkers are built, so the
     /// linkers — and their `InstancePre`s — are reusable across stores).
     pub(crate) slots: Vec<Option<Func>>,
+    /// Whether a typed host function has checked its slot's callee type
+    /// once (the callee of a slot never changes within a store).
+    pub(crate) slot_checked: Vec<bool>,
     /// Proxied resources: the callee's real handle behind each proxy handle
     /// given to a caller.
     pub(crate) proxies: Vec<Option<ResourceAny>>,
@@ -65,6 +68,7 @@ impl HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             slots: vec![None; slots],
+            slot_checked: vec![false; slots],
             proxies: Vec::new(),
             free_proxies: Vec::new(),
             callee_resource_types: Vec::new(),

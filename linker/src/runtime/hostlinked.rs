@@ -205,7 +205,7 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
 /// byte). Any other signature takes the dynamic path.
 mod typed {
     use super::HostState;
-    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type};
+    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type, TypedFunc};
     use wasmtime::error::Context as _;
 
     /// Defines `name` with a typed host function if its signature is one of
@@ -272,9 +272,16 @@ mod typed {
         let context = context.to_string();
         inst.func_wrap(name, move |mut store, params: P| {
             let func = store.data().slots[slot].context("callee not instantiated")?;
-            // The callee's type is checked here (cheap: a comparison of
-            // interned types), so a mismatch is an error, never UB.
-            let typed = func.typed::<P, R>(&store)?;
+            let typed = if store.data().slot_checked[slot] {
+                // SAFETY: this slot's function was checked against `P` and
+                // `R` by `typed` below on an earlier call, and a slot is
+                // filled once per store, so it is still that function.
+                unsafe { TypedFunc::<P, R>::new_unchecked(func) }
+            } else {
+                let typed = func.typed::<P, R>(&store)?;
+                store.data_mut().slot_checked[slot] = true;
+                typed
+            };
             typed
                 .call(&mut store, params)
                 .with_context(|| context.clone())
