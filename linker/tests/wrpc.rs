@@ -2,87 +2,17 @@
 //! for the callee's host, real sockets. Faults are asserted as what the
 //! guest saw.
 
+mod common;
+
+use common::{free_port, greet, greet_manifest, nats, runtime, serve, tcp};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wasmtime::component::Val;
-use weld_linker::runtime::{Runtime, RuntimeError, RuntimeOptions};
-use weld_linker::wrpc::server::{Background, ServeOptions, Server};
+use weld_linker::runtime::RuntimeError;
+use weld_linker::wrpc::server::{ServeOptions, Server};
 use weld_linker::Deployment;
-
-/// A free TCP port on loopback.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// greet-caller on host `a`, greet on host `b` behind `endpoint`.
-fn greet_manifest(dir: &Path, endpoint: &str, link: &str, greet_extra: &str) -> PathBuf {
-    let toml = r#"
-[components.greet-caller]
-path = "{greet-caller}"
-host = "a"
-
-[components.greet]
-path = "{greet}"
-host = "b"
-GREET_EXTRA
-
-[[link]]
-import = "greet-caller:demo:greet/greeter@0.1.0"
-export = "greet"
-LINK
-
-[hosts.b]
-wrpc = ENDPOINT
-"#
-    .replace("GREET_EXTRA", greet_extra)
-    .replace("LINK", link)
-    .replace("ENDPOINT", endpoint);
-    weld_fixtures::write_manifest(dir, &toml)
-}
-
-fn tcp(port: u16) -> String {
-    format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#)
-}
-
-/// `weld serve` for one host, in a thread, stopped on drop.
-fn serve(manifest: &Path, host: &str) -> Background {
-    let deployment = Deployment::load(manifest).expect("manifest plans");
-    Server::new(&deployment, ServeOptions::new(host))
-        .expect("server prepares")
-        .spawn()
-        .expect("server starts")
-}
-
-fn runtime(manifest: &Path, host: &str) -> Runtime {
-    let deployment = Deployment::load(manifest).expect("manifest plans");
-    Runtime::new(
-        &deployment,
-        &RuntimeOptions {
-            host: Some(host.into()),
-            ..Default::default()
-        },
-    )
-    .expect("runtime prepares")
-}
-
-/// What `greet-caller.greet(name)` returned.
-fn greet(rt: &Runtime, name: &str) -> String {
-    let mut d = rt.instantiate().unwrap();
-    match d
-        .call("greet-caller", "front.greet", &[Val::String(name.into())])
-        .expect("the caller never traps")
-        .as_slice()
-    {
-        [Val::String(s)] => s.clone(),
-        other => panic!("unexpected results {other:?}"),
-    }
-}
 
 #[test]
 fn greet_over_tcp_reaches_the_other_host() {
@@ -411,4 +341,86 @@ fn only_planned_functions_are_served() {
         .unwrap()
         .to_string();
     assert_eq!(err, "no wrpc link of the plan calls into host `a`: there is nothing to serve (`weld plan` shows the links)");
+}
+
+#[test]
+fn greet_over_nats() {
+    let broker = weld_fixtures::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(dir.path(), &nats(broker.url(), "edge"), "", "");
+    let server = serve(&m, "b");
+    let rt = runtime(&m, "a");
+    assert_eq!(greet(&rt, "nats"), "ok: hello, nats");
+    assert_eq!(greet(&rt, "again"), "ok: hello, again");
+    let stats = server.stop().unwrap();
+    assert_eq!((stats.answered, stats.failed), (2, 0));
+}
+
+#[test]
+fn every_value_type_round_trips_over_nats() {
+    let broker = weld_fixtures::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = r#"
+[components.types-caller]
+path = "{types-caller}"
+host = "a"
+
+[components.types]
+path = "{types}"
+host = "b"
+
+[[link]]
+import = "types-caller:demo:types/all@0.1.0"
+export = "types"
+allow-trap = true
+
+[hosts.b]
+wrpc = ENDPOINT
+"#
+    .replace("ENDPOINT", &nats(broker.url(), "types"));
+    let m = weld_fixtures::write_manifest(dir.path(), &toml);
+    let _server = serve(&m, "b");
+    let rt = runtime(&m, "a");
+    let mut d = rt.instantiate().unwrap();
+    let failures = d.call("types-caller", "checker.run", &[]).unwrap();
+    assert_eq!(failures, vec![Val::List(vec![])]);
+}
+
+#[test]
+fn nats_faults_are_error_values() {
+    // No broker at all.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("nats://127.0.0.1:{port}");
+    let m = greet_manifest(dir.path(), &nats(&url, "p"), "timeout-ms = 2000", "");
+    let seen = greet(&runtime(&m, "a"), "x");
+    assert!(
+        seen.starts_with(&format!(
+            "error: wrpc link `greet-caller` → `greet` on host `b` call `demo:greet/greeter@0.1.0.hello` failed: cannot connect to {url} (prefix p): "
+        )),
+        "{seen}"
+    );
+
+    // A broker, but nobody serves the subject.
+    let broker = weld_fixtures::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(
+        dir.path(),
+        &nats(broker.url(), "p"),
+        "timeout-ms = 2000",
+        "",
+    );
+    let rt = runtime(&m, "a");
+    let started = std::time::Instant::now();
+    let seen = greet(&rt, "x");
+    assert!(
+        seen.starts_with("error: wrpc link `greet-caller` → `greet` on host `b`")
+            && seen.contains(broker.url()),
+        "{seen}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(2500), "{seen}");
+
+    // The server comes up later: the same runtime reaches it.
+    let _server = serve(&m, "b");
+    assert_eq!(greet(&rt, "later"), "ok: hello, later");
 }

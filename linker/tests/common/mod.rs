@@ -1,0 +1,86 @@
+//! Helpers shared by the wRPC integration tests.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use wasmtime::component::Val;
+use weld_linker::runtime::{Runtime, RuntimeOptions};
+use weld_linker::wrpc::server::{Background, ServeOptions, Server};
+use weld_linker::Deployment;
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// greet-caller on host `a`, greet on host `b` behind `endpoint`.
+pub fn greet_manifest(dir: &Path, endpoint: &str, link: &str, greet_extra: &str) -> PathBuf {
+    let toml = r#"
+[components.greet-caller]
+path = "{greet-caller}"
+host = "a"
+
+[components.greet]
+path = "{greet}"
+host = "b"
+GREET_EXTRA
+
+[[link]]
+import = "greet-caller:demo:greet/greeter@0.1.0"
+export = "greet"
+LINK
+
+[hosts.b]
+wrpc = ENDPOINT
+"#
+    .replace("GREET_EXTRA", greet_extra)
+    .replace("LINK", link)
+    .replace("ENDPOINT", endpoint);
+    weld_fixtures::write_manifest(dir, &toml)
+}
+
+pub fn tcp(port: u16) -> String {
+    format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#)
+}
+
+/// `weld serve` for one host, in a thread, stopped on drop.
+pub fn serve(manifest: &Path, host: &str) -> Background {
+    let deployment = Deployment::load(manifest).expect("manifest plans");
+    Server::new(&deployment, ServeOptions::new(host))
+        .expect("server prepares")
+        .spawn()
+        .expect("server starts")
+}
+
+pub fn runtime(manifest: &Path, host: &str) -> Runtime {
+    let deployment = Deployment::load(manifest).expect("manifest plans");
+    Runtime::new(
+        &deployment,
+        &RuntimeOptions {
+            host: Some(host.into()),
+            ..Default::default()
+        },
+    )
+    .expect("runtime prepares")
+}
+
+/// What `greet-caller.greet(name)` returned.
+pub fn greet(rt: &Runtime, name: &str) -> String {
+    let mut d = rt.instantiate().unwrap();
+    match d
+        .call("greet-caller", "front.greet", &[Val::String(name.into())])
+        .expect("the caller never traps")
+        .as_slice()
+    {
+        [Val::String(s)] => s.clone(),
+        other => panic!("unexpected results {other:?}"),
+    }
+}
+
+pub fn nats(url: &str, prefix: &str) -> String {
+    format!(r#"{{ transport = "nats", url = "{url}", prefix = "{prefix}" }}"#)
+}
