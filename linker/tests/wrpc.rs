@@ -424,3 +424,66 @@ fn nats_faults_are_error_values() {
     let _server = serve(&m, "b");
     assert_eq!(greet(&rt, "later"), "ok: hello, later");
 }
+
+#[test]
+fn parameters_over_the_servers_cap_close_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let m = adder_manifest(dir.path(), port);
+    let deployment = Deployment::load(&m).unwrap();
+    let mut options = ServeOptions::new("b");
+    options.limits.max_bytes = 1024;
+    let server = Server::new(&deployment, options).unwrap().spawn().unwrap();
+    let rt = runtime(&m, "a");
+    let mut d = rt.instantiate().unwrap();
+    let small = d
+        .call(
+            "driver",
+            "runner.echo-once",
+            &[Val::String("x".repeat(1000))],
+        )
+        .unwrap();
+    assert_eq!(small, vec![Val::String("x".repeat(1000))]);
+    let err = d
+        .call(
+            "driver",
+            "runner.echo-once",
+            &[Val::String("x".repeat(2000))],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "failed: tcp://127.0.0.1:{port} closed the call without a result"
+        )),
+        "{err}"
+    );
+    let stats = server.stop().unwrap();
+    assert_eq!((stats.answered, stats.failed), (1, 1));
+}
+
+/// Four `sleep:300` calls at once from four threads; returns the wall time.
+fn four_slow_calls(instances: &str) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(dir.path(), &tcp(free_port()), "", instances);
+    let _server = serve(&m, "b");
+    let rt = runtime(&m, "a");
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| greet(&rt, "sleep:300")))
+            .collect();
+        for c in calls {
+            assert_eq!(c.join().unwrap(), "ok: hello, sleep:300");
+        }
+    });
+    started.elapsed()
+}
+
+#[test]
+fn shared_instances_serialise_calls_and_per_call_ones_run_them_together() {
+    // One shared store: the four calls take turns.
+    assert!(four_slow_calls("") >= Duration::from_millis(1200));
+    // Fresh instances on the worker pool: they overlap.
+    assert!(four_slow_calls(r#"instances = "per-call""#) < Duration::from_millis(1200));
+}
