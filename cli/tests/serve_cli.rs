@@ -2,7 +2,7 @@
 //! through: the bundled two-host example on a free port.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
 }
 
 /// `weld serve --json`, returned once it printed its ready line.
-fn serve(manifest: &PathBuf, host: &str) -> (Child, serde_json::Value) {
+fn serve(manifest: &Path, host: &str) -> (Child, serde_json::Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weld"))
         .args([
             "serve",
@@ -49,7 +49,7 @@ fn serve(manifest: &PathBuf, host: &str) -> (Child, serde_json::Value) {
     (child, ready)
 }
 
-fn run(manifest: &PathBuf, call: &str) -> Child {
+fn run(manifest: &Path, call: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_weld"))
         .args([
             "run",

@@ -13,47 +13,12 @@
 
 mod common;
 
-use common::{free_port, greet, greet_manifest, nats, runtime, serve, tcp};
-use std::path::{Path, PathBuf};
+use common::{
+    free_port, greet, greet_manifest, math_manifest, nats, runtime, serve, tcp, types_manifest,
+};
 use wasmtime::component::Val;
 use weld_fixtures::nats::NatsServer;
 use weld_fixtures::peer::Peer;
-
-/// types-caller on `a` → types on `b` over `endpoint` (allow-trap: the
-/// identity functions are not wRPC-safe).
-fn types_manifest(dir: &Path, endpoint: &str) -> PathBuf {
-    let toml = r#"
-[components.types-caller]
-path = "{types-caller}"
-host = "a"
-
-[components.types]
-path = "{types}"
-host = "b"
-
-[[link]]
-import = "types-caller:demo:types/all@0.1.0"
-export = "types"
-allow-trap = true
-
-[hosts.b]
-wrpc = ENDPOINT
-"#
-    .replace("ENDPOINT", endpoint);
-    weld_fixtures::write_manifest(dir, &toml)
-}
-
-/// driver on `a` → adder on `b` over `endpoint`.
-fn math_manifest(dir: &Path, endpoint: &str) -> PathBuf {
-    let toml = weld_linker::bench::remote_manifest(
-        &weld_fixtures::path("driver"),
-        &weld_fixtures::path("adder"),
-        endpoint,
-    );
-    let path = dir.join("weld.toml");
-    std::fs::write(&path, toml).unwrap();
-    path
-}
 
 /// The guest's round trip of every value type, via the native peer.
 fn check_types_against(endpoint: &str) {

@@ -4,10 +4,11 @@
 
 mod common;
 
-use common::{free_port, greet, greet_manifest, nats, runtime, serve, tcp};
+use common::{
+    free_port, greet, greet_manifest, math_manifest, nats, runtime, serve, tcp, types_manifest,
+};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wasmtime::component::Val;
 use weld_linker::runtime::RuntimeError;
@@ -220,35 +221,11 @@ fn leb128(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-/// driver on `a` calls adder on `b` over wrpc; `demo:math/adder` is not
-/// wRPC-safe, so the link needs `allow-trap`.
-fn adder_manifest(dir: &Path, port: u16) -> PathBuf {
-    let toml = r#"
-[components.driver]
-path = "{driver}"
-host = "a"
-
-[components.adder]
-path = "{adder}"
-host = "b"
-
-[[link]]
-import = "driver:demo:math/adder@0.1.0"
-export = "adder"
-allow-trap = true
-
-[hosts.b]
-wrpc = ENDPOINT
-"#
-    .replace("ENDPOINT", &tcp(port));
-    weld_fixtures::write_manifest(dir, &toml)
-}
-
 #[test]
 fn allow_trap_links_carry_plain_values_and_trap_on_failure() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let m = adder_manifest(dir.path(), port);
+    let m = math_manifest(dir.path(), &tcp(port));
     let rt = runtime(&m, "a");
     {
         let mut d = rt.instantiate().unwrap();
@@ -287,25 +264,7 @@ fn allow_trap_links_carry_plain_values_and_trap_on_failure() {
 #[test]
 fn every_value_type_round_trips_through_weld_serve() {
     let dir = tempfile::tempdir().unwrap();
-    let toml = r#"
-[components.types-caller]
-path = "{types-caller}"
-host = "a"
-
-[components.types]
-path = "{types}"
-host = "b"
-
-[[link]]
-import = "types-caller:demo:types/all@0.1.0"
-export = "types"
-allow-trap = true
-
-[hosts.b]
-wrpc = ENDPOINT
-"#
-    .replace("ENDPOINT", &tcp(free_port()));
-    let m = weld_fixtures::write_manifest(dir.path(), &toml);
+    let m = types_manifest(dir.path(), &tcp(free_port()));
     let server = serve(&m, "b");
     let rt = runtime(&m, "a");
     let mut d = rt.instantiate().unwrap();
@@ -319,7 +278,7 @@ wrpc = ENDPOINT
 #[test]
 fn only_planned_functions_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let m = adder_manifest(dir.path(), free_port());
+    let m = math_manifest(dir.path(), &tcp(free_port()));
     let deployment = Deployment::load(&m).unwrap();
     let server = Server::new(&deployment, ServeOptions::new("b")).unwrap();
     let served: Vec<String> = server
@@ -360,25 +319,7 @@ fn greet_over_nats() {
 fn every_value_type_round_trips_over_nats() {
     let broker = weld_fixtures::nats::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let toml = r#"
-[components.types-caller]
-path = "{types-caller}"
-host = "a"
-
-[components.types]
-path = "{types}"
-host = "b"
-
-[[link]]
-import = "types-caller:demo:types/all@0.1.0"
-export = "types"
-allow-trap = true
-
-[hosts.b]
-wrpc = ENDPOINT
-"#
-    .replace("ENDPOINT", &nats(broker.url(), "types"));
-    let m = weld_fixtures::write_manifest(dir.path(), &toml);
+    let m = types_manifest(dir.path(), &nats(broker.url(), "types"));
     let _server = serve(&m, "b");
     let rt = runtime(&m, "a");
     let mut d = rt.instantiate().unwrap();
@@ -429,7 +370,7 @@ fn nats_faults_are_error_values() {
 fn parameters_over_the_servers_cap_close_the_call() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let m = adder_manifest(dir.path(), port);
+    let m = math_manifest(dir.path(), &tcp(port));
     let deployment = Deployment::load(&m).unwrap();
     let mut options = ServeOptions::new("b");
     options.limits.max_bytes = 1024;

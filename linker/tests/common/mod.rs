@@ -1,21 +1,13 @@
 //! Helpers shared by the wRPC integration tests.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use wasmtime::component::Val;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
 use weld_linker::wrpc::server::{Background, ServeOptions, Server};
 use weld_linker::Deployment;
 
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use weld_fixtures::peer::free_port;
 
 /// greet-caller on host `a`, greet on host `b` behind `endpoint`.
 pub fn greet_manifest(dir: &Path, endpoint: &str, link: &str, greet_extra: &str) -> PathBuf {
@@ -83,4 +75,40 @@ pub fn greet(rt: &Runtime, name: &str) -> String {
 
 pub fn nats(url: &str, prefix: &str) -> String {
     format!(r#"{{ transport = "nats", url = "{url}", prefix = "{prefix}" }}"#)
+}
+
+/// types-caller on `a` → types on `b` over `endpoint` (allow-trap: the
+/// identity functions are not wRPC-safe).
+pub fn types_manifest(dir: &Path, endpoint: &str) -> PathBuf {
+    let toml = r#"
+[components.types-caller]
+path = "{types-caller}"
+host = "a"
+
+[components.types]
+path = "{types}"
+host = "b"
+
+[[link]]
+import = "types-caller:demo:types/all@0.1.0"
+export = "types"
+allow-trap = true
+
+[hosts.b]
+wrpc = ENDPOINT
+"#
+    .replace("ENDPOINT", endpoint);
+    weld_fixtures::write_manifest(dir, &toml)
+}
+
+/// driver on `a` → adder on `b` over `endpoint`.
+pub fn math_manifest(dir: &Path, endpoint: &str) -> PathBuf {
+    let toml = weld_linker::bench::remote_manifest(
+        &weld_fixtures::path("driver"),
+        &weld_fixtures::path("adder"),
+        endpoint,
+    );
+    let path = dir.join("weld.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
 }
