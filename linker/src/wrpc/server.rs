@@ -455,7 +455,6 @@ async fn serve_endpoint(
         endpoint: endpoint.to_string(),
         cause,
     };
-    let stop = tokio::sync::watch::channel(false).0;
     match endpoint {
         Endpoint::Tcp { address } => {
             let listener = tokio::net::TcpListener::bind(address)
@@ -467,12 +466,8 @@ async fn serve_endpoint(
                     .map_err(|e| bind_err(e.to_string()))?
                     .to_string(),
             };
-            let srv = Arc::new(FramedServer::new());
-            let invocations = register(&*srv, &dispatch.served)
-                .await
-                .map_err(|e| bind_err(format!("{e:#}")))?;
             let listener = Arc::new(listener);
-            let acceptor = tokio::spawn(accept_loop(srv, stop.clone(), move || {
+            let accept = move || {
                 let listener = Arc::clone(&listener);
                 async move {
                     let (s, _) = listener.accept().await?;
@@ -480,12 +475,8 @@ async fn serve_endpoint(
                     let (rx, tx) = s.into_split();
                     Ok((boxed_write(tx), boxed_read(rx)))
                 }
-            }));
-            on_ready(&bound);
-            let r = run_dispatch(invocations, dispatch, shutdown, grace).await;
-            stop.send_replace(true);
-            let _ = acceptor.await;
-            r
+            };
+            serve_framed(accept, &bound, dispatch, on_ready, shutdown, grace).await
         }
         Endpoint::Unix { path } => {
             // A socket file nobody listens on is left from a crash: replace
@@ -498,23 +489,16 @@ async fn serve_endpoint(
             }
             let listener =
                 tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.to_string()))?;
-            let srv = Arc::new(FramedServer::new());
-            let invocations = register(&*srv, &dispatch.served)
-                .await
-                .map_err(|e| bind_err(format!("{e:#}")))?;
             let listener = Arc::new(listener);
-            let acceptor = tokio::spawn(accept_loop(srv, stop.clone(), move || {
+            let accept = move || {
                 let listener = Arc::clone(&listener);
                 async move {
                     let (s, _) = listener.accept().await?;
                     let (rx, tx) = s.into_split();
                     Ok((boxed_write(tx), boxed_read(rx)))
                 }
-            }));
-            on_ready(endpoint);
-            let r = run_dispatch(invocations, dispatch, shutdown, grace).await;
-            stop.send_replace(true);
-            let _ = acceptor.await;
+            };
+            let r = serve_framed(accept, endpoint, dispatch, on_ready, shutdown, grace).await;
             let _ = std::fs::remove_file(path);
             r
         }
@@ -535,6 +519,35 @@ async fn serve_endpoint(
             run_dispatch(invocations, dispatch, shutdown, grace).await
         }
     }
+}
+
+/// Serves the framed transports (TCP, Unix): connections from `accept`.
+async fn serve_framed<F, Fut>(
+    accept: F,
+    bound: &Endpoint,
+    dispatch: Dispatch,
+    on_ready: impl FnOnce(&Endpoint),
+    shutdown: impl Future<Output = ()> + Send,
+    grace: Duration,
+) -> Result<(), ServeError>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = std::io::Result<(BoxWrite, BoxRead)>> + Send + 'static,
+{
+    let srv = Arc::new(FramedServer::new());
+    let invocations = register(&*srv, &dispatch.served)
+        .await
+        .map_err(|e| ServeError::Bind {
+            endpoint: bound.to_string(),
+            cause: format!("{e:#}"),
+        })?;
+    let stop = tokio::sync::watch::channel(false).0;
+    let acceptor = tokio::spawn(accept_loop(srv, stop.clone(), accept));
+    on_ready(bound);
+    let r = run_dispatch(invocations, dispatch, shutdown, grace).await;
+    stop.send_replace(true);
+    let _ = acceptor.await;
+    r
 }
 
 type BoxRead = Box<dyn AsyncRead + Send + Sync + Unpin>;
