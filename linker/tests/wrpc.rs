@@ -428,3 +428,61 @@ fn shared_instances_serialise_calls_and_per_call_ones_run_them_together() {
     // Fresh instances on the worker pool: they overlap.
     assert!(four_slow_calls(r#"instances = "per-call""#) < Duration::from_millis(1200));
 }
+
+/// greet-caller on `a` → greet-relay on `b` → greet on `c`, all over TCP.
+fn relay_manifest(dir: &std::path::Path, b: u16, c: u16) -> std::path::PathBuf {
+    let toml = r#"
+[components.greet-caller]
+path = "{greet-caller}"
+host = "a"
+
+[components.relay]
+path = "{greet-relay}"
+host = "b"
+
+[components.greet]
+path = "{greet}"
+host = "c"
+
+[[link]]
+import = "greet-caller:demo:greet/greeter@0.1.0"
+export = "relay"
+
+[[link]]
+import = "relay:demo:greet/greeter@0.1.0"
+export = "greet"
+
+[hosts.b]
+wrpc = B
+
+[hosts.c]
+wrpc = C
+"#
+    .replace("B", &tcp(b))
+    .replace("C", &tcp(c));
+    weld_fixtures::write_manifest(dir, &toml)
+}
+
+#[test]
+fn a_served_guest_calls_on_over_wrpc_and_its_errors_close_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, c) = (free_port(), free_port());
+    let m = relay_manifest(dir.path(), b, c);
+    let rt = runtime(&m, "a");
+
+    // Two hops: a → b (weld serve, whose guest calls on) → c.
+    let relay = serve(&m, "b");
+    let greeter = serve(&m, "c");
+    assert_eq!(greet(&rt, "x"), "ok: relayed hello, x");
+    drop(greeter);
+
+    // c is gone: the relay guest gets the error value and returns it; the
+    // server on b closes the call (wRPC has no error channel), and a's guest
+    // sees a failed call, not a trap.
+    assert_eq!(
+        greet(&rt, "y"),
+        format!("error: wrpc link `greet-caller` → `relay` on host `b` call `demo:greet/greeter@0.1.0.hello` failed: tcp://127.0.0.1:{b} closed the call without a result (the remote function failed or the server stopped; see its log)")
+    );
+    let stats = relay.stop().unwrap();
+    assert_eq!((stats.answered, stats.failed), (1, 1));
+}
