@@ -158,3 +158,43 @@ fn serving_a_host_nothing_calls_is_refused() {
         "{stderr}"
     );
 }
+
+/// `weld serve`'s exit code and stderr.
+fn serve_fails(manifest: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["serve", manifest.to_str().unwrap(), "--host", "edge-2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn an_endpoint_that_cannot_be_served_is_named() {
+    // The port is taken.
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let stderr = serve_fails(&m);
+    assert!(
+        stderr.contains(&format!(
+            "cannot serve on tcp://127.0.0.1:{port}: Address already in use"
+        )),
+        "{stderr}"
+    );
+
+    // No NATS server at the URL.
+    let text = std::fs::read_to_string(&m).unwrap().replace(
+        &format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#),
+        &format!(r#"{{ transport = "nats", url = "nats://127.0.0.1:{port}" }}"#),
+    );
+    drop(_taken);
+    std::fs::write(&m, text).unwrap();
+    let stderr = serve_fails(&m);
+    assert!(
+        stderr.contains(&format!(
+            "cannot serve on nats://127.0.0.1:{port} (prefix edge-2): "
+        )),
+        "{stderr}"
+    );
+}
