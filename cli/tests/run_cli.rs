@@ -285,17 +285,22 @@ fn bench_prints_the_matrix() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    // 4 payloads × (native + 4 series).
-    assert_eq!(rows.len(), 20, "{rows:?}");
+    // 4 payloads × (native + 4 in-process series + wRPC tcp and unix).
+    assert_eq!(rows.len(), 28, "{rows:?}");
     for r in rows {
         let ns = r["ns_per_call"].as_f64().unwrap();
         assert!(ns > 0.0 && ns.is_finite(), "{r}");
     }
-    assert!(rows
-        .iter()
-        .any(|r| r["series"] == "host-linked (tuned)" && r["payload"] == "add(u32,u32)"));
+    for series in ["host-linked (tuned)", "wRPC tcp (loopback)", "wRPC unix"] {
+        assert!(
+            rows.iter()
+                .any(|r| r["series"] == series && r["payload"] == "add(u32,u32)"),
+            "{series}"
+        );
+    }
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("[16/16]"),
+        String::from_utf8_lossy(&out.stderr).contains("[16/16]")
+            && String::from_utf8_lossy(&out.stderr).contains("[8/8]"),
         "progress is shown"
     );
 
