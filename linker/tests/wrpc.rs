@@ -486,3 +486,24 @@ fn a_served_guest_calls_on_over_wrpc_and_its_errors_close_the_call() {
     let stats = relay.stop().unwrap();
     assert_eq!((stats.answered, stats.failed), (1, 1));
 }
+
+#[test]
+fn stubs_called_from_async_code_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let m = greet_manifest(dir.path(), &tcp(port), "", "");
+    let rt = runtime(&m, "a");
+    let embedder = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // An embedder calling the deployment from inside its own runtime.
+    let dead = embedder.block_on(async { greet(&rt, "async") });
+    assert!(
+        dead.contains("cannot connect to tcp://127.0.0.1:"),
+        "{dead}"
+    );
+    let _server = serve(&m, "b");
+    let alive = embedder.block_on(async { greet(&rt, "async") });
+    assert_eq!(alive, "ok: hello, async");
+}

@@ -134,9 +134,40 @@ impl Remote {
     }
 
     /// [`Remote::call`] from synchronous code (a host function): blocks the
-    /// calling thread until the reply, the failure or the timeout. Must not
-    /// be called from inside an async task.
+    /// calling thread until the reply, the failure or the timeout.
+    ///
+    /// When the caller is itself inside a tokio runtime (an embedder calling
+    /// a deployment from async code), blocking on another runtime there
+    /// would panic, so the call is made from a helper thread instead.
     pub fn call_blocking(
+        &self,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        results: &[Type],
+        limits: &Limits,
+        timeout: Duration,
+    ) -> Result<Vec<Val>, CallError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        self.call_on_this_thread(instance, func, params, results, limits, timeout)
+                    })
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(CallError::Io {
+                            endpoint: self.label.clone(),
+                            cause: "the call's helper thread panicked".into(),
+                        })
+                    })
+            });
+        }
+        self.call_on_this_thread(instance, func, params, results, limits, timeout)
+    }
+
+    /// [`Remote::call_blocking`] outside any runtime.
+    fn call_on_this_thread(
         &self,
         instance: &str,
         func: &str,
