@@ -160,6 +160,14 @@ impl ComponentInfo {
         self.items(&self.resolve.worlds[self.world].imports)
     }
 
+    /// The interface behind the import named `name`, when it is one.
+    pub fn import_interface(&self, name: &str) -> Option<InterfaceId> {
+        self.imports()
+            .into_iter()
+            .find(|i| i.name == name)
+            .and_then(|i| i.interface)
+    }
+
     /// The component's exports, in declaration order.
     pub fn exports(&self) -> Vec<Item> {
         self.items(&self.resolve.worlds[self.world].exports)

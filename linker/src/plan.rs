@@ -396,11 +396,7 @@ impl Planner<'_> {
         let importer = &self.components[component];
         let exporter = &self.components[&peer];
         let found = (
-            importer
-                .imports()
-                .into_iter()
-                .find(|i| i.name == import)
-                .and_then(|i| i.interface),
+            importer.import_interface(import),
             exporter
                 .exports()
                 .into_iter()

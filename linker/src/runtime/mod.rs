@@ -545,10 +545,7 @@ fn stub_link(
     let peer_host = deployment.plan.host_of(peer).unwrap_or("?");
     let info = &deployment.components[&r.component];
     let iface = info
-        .imports()
-        .into_iter()
-        .find(|i| i.name == r.import)
-        .and_then(|i| i.interface)
+        .import_interface(&r.import)
         .ok_or("not an interface import")?;
     let resolve = &info.resolve;
     if let Some(res) = wit::resources_of(resolve, iface).first() {

@@ -11,3 +11,19 @@ pub mod client;
 pub mod codec;
 pub mod server;
 pub(crate) mod stub;
+
+use wasmtime::component::Type;
+
+/// What travels back for a function with these `results`: all of them, or
+/// for a wRPC-safe function only the ok type of its `result<T, error>`
+/// (none for `result<_, error>`). `None` when a function said to be safe
+/// does not return a `result`.
+pub(crate) fn wire_results(safe: bool, results: Vec<Type>) -> Option<Vec<Type>> {
+    if !safe {
+        return Some(results);
+    }
+    match results.first() {
+        Some(Type::Result(r)) => Some(r.ok().into_iter().collect()),
+        _ => None,
+    }
+}

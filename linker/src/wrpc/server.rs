@@ -148,12 +148,7 @@ impl Server {
                 continue;
             }
             let info = &deployment.components[&r.component];
-            let Some(iface) = info
-                .imports()
-                .into_iter()
-                .find(|i| i.name == r.import)
-                .and_then(|i| i.interface)
-            else {
+            let Some(iface) = info.import_interface(&r.import) else {
                 continue;
             };
             for (name, f) in &info.resolve.interfaces[iface].functions {
@@ -189,18 +184,11 @@ impl Server {
                 let ty = func.ty(probe.store());
                 let params: Vec<Type> = ty.params().map(|(_, t)| t).collect();
                 let results: Vec<Type> = ty.results().collect();
-                let wire_results = if safe {
-                    match results.first() {
-                        Some(Type::Result(r)) => r.ok().into_iter().collect(),
-                        _ => {
-                            return Err(ServeError::Setup(format!(
-                                "`{component}` `{export}#{function}` does not return a result"
-                            )))
-                        }
-                    }
-                } else {
-                    results
-                };
+                let wire_results = super::wire_results(safe, results).ok_or_else(|| {
+                    ServeError::Setup(format!(
+                        "`{component}` `{export}#{function}` does not return a result"
+                    ))
+                })?;
                 let policy = deployment.manifest.components[&component]
                     .get_ref()
                     .instances;

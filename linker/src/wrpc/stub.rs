@@ -70,14 +70,8 @@ pub(crate) fn define(
     let mut inst = linker.instance(&link.import)?;
     for (name, params, results) in funcs {
         let safe = link.safe.get(&name).copied().unwrap_or(false);
-        // What travels back: for a safe function only the ok type.
-        let wire_results: Vec<Type> = if safe {
-            match results.first() {
-                Some(Type::Result(r)) => r.ok().into_iter().collect(),
-                _ => wasmtime::bail!("function `{name}` is not wRPC-safe as its type says"),
-            }
-        } else {
-            results.clone()
+        let Some(wire_results) = super::wire_results(safe, results) else {
+            wasmtime::bail!("function `{name}` is not wRPC-safe as its type says");
         };
         let link = Arc::clone(&link);
         let what = format!("wrpc link {} call `{}.{name}`", link.label, link.import);
