@@ -148,42 +148,29 @@ impl Remote {
         limits: &Limits,
         timeout: Duration,
     ) -> Result<Vec<Val>, CallError> {
+        let call = || self.block_on(self.call(instance, func, params, results, limits, timeout));
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
-                scope
-                    .spawn(|| {
-                        self.call_on_this_thread(instance, func, params, results, limits, timeout)
+                scope.spawn(call).join().unwrap_or_else(|_| {
+                    Err(CallError::Io {
+                        endpoint: self.label.clone(),
+                        cause: "the call's helper thread panicked".into(),
                     })
-                    .join()
-                    .unwrap_or_else(|_| {
-                        Err(CallError::Io {
-                            endpoint: self.label.clone(),
-                            cause: "the call's helper thread panicked".into(),
-                        })
-                    })
+                })
             });
         }
-        self.call_on_this_thread(instance, func, params, results, limits, timeout)
+        call()
     }
 
-    /// [`Remote::call_blocking`] outside any runtime.
-    fn call_on_this_thread(
-        &self,
-        instance: &str,
-        func: &str,
-        params: Bytes,
-        results: &[Type],
-        limits: &Limits,
-        timeout: Duration,
-    ) -> Result<Vec<Val>, CallError> {
-        let call = self.call(instance, func, params, results, limits, timeout);
+    /// Drives `fut` to completion on the runtime this endpoint's calls use.
+    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
         match &self.endpoint {
             // The NATS client's tasks must keep running between calls
             // (pings, its subscription demultiplexer): the shared runtime.
-            Endpoint::Nats { .. } => io_runtime().block_on(call),
+            Endpoint::Nats { .. } => io_runtime().block_on(fut),
             _ => LOCAL.with(|local| match local {
-                Some(rt) => rt.block_on(call),
-                None => io_runtime().block_on(call),
+                Some(rt) => rt.block_on(fut),
+                None => io_runtime().block_on(fut),
             }),
         }
     }
