@@ -15,7 +15,7 @@ use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
 use weld_linker::Deployment;
 
-use weld_linker::bench::{native_add, native_echo, native_sum};
+use weld_benches::{native_add, native_echo, native_sum};
 
 const SERIES: [(&str, Strategy, bool); 4] = [
     ("fused-tuned", Strategy::Fused, true),

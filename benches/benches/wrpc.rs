@@ -11,9 +11,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
-use weld_linker::bench::remote_manifest;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
-use weld_linker::wrpc::server::{ServeOptions, Server};
+use weld_linker::serve::{ServeOptions, Server};
 use weld_linker::Deployment;
 
 /// One transport: its name and the `wrpc = ...` table of host `b`.
@@ -48,16 +47,10 @@ fn wrpc(c: &mut Criterion) {
     let s32 = "0123456789abcdef0123456789abcdef".to_string();
     let s1k = "x".repeat(1024);
     for (transport, endpoint) in transports(dir.path(), nats.url()) {
-        let manifest = dir.path().join("weld.toml");
-        std::fs::write(
-            &manifest,
-            remote_manifest(
-                &weld_fixtures::path("driver"),
-                &weld_fixtures::path("adder"),
-                &endpoint,
-            ),
-        )
-        .unwrap();
+        let manifest = weld_fixtures::write_manifest(
+            dir.path(),
+            &weld_fixtures::pair_manifest("adder", Some(&endpoint)),
+        );
         let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
         let server = Server::new(&deployment, ServeOptions::new("b"))
             .and_then(Server::spawn)

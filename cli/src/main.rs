@@ -4,6 +4,7 @@
 //! into `weld-linker` / `weld-compose`. Exit codes: 0 success, 1 the input is
 //! wrong (the message says where), 2 usage errors.
 
+mod bench;
 mod commands;
 
 use clap::{Parser, Subcommand};

@@ -103,18 +103,18 @@ pub enum ComposeError {
     /// The selection is empty.
     #[error("nothing to compose: no component is selected")]
     Empty,
-    /// A component's file could not be read or parsed by wac.
-    #[error("component `{component}`: {message}")]
+    /// A component's bytes could not be parsed by wac, or its exports
+    /// wired.
+    #[error("component `{component}`")]
     Component {
         /// The component.
         component: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: BoxError,
     },
     /// A link could not be wired.
-    #[error(
-        "component `{component}` import `{import}` linked to `{peer}` export `{export}`: {message}"
-    )]
+    #[error("component `{component}` import `{import}` linked to `{peer}` export `{export}`")]
     Link {
         /// Importer.
         component: String,
@@ -125,7 +125,8 @@ pub enum ComposeError {
         /// Exported interface.
         export: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: BoxError,
     },
     /// Two exported components export the same name.
     #[error("components `{first}` and `{second}` both export `{name}`; name the components to export with [compose] exports or --exports")]
@@ -137,10 +138,17 @@ pub enum ComposeError {
         /// Second exporter.
         second: String,
     },
-    /// Encoding or validation failed and could not be traced to one link.
-    #[error("composition failed: {0}")]
-    Encode(String),
+    /// Encoding failed.
+    #[error("composition failed")]
+    Encode(#[source] BoxError),
+    /// The composed component does not validate, and no single link
+    /// explains it.
+    #[error("the composed component does not validate")]
+    Invalid(#[source] wasmparser::BinaryReaderError),
 }
+
+/// An error with its cause chain, from wac.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A composed component and what went into it.
 #[derive(Debug, Clone)]
@@ -207,7 +215,7 @@ pub fn compose(spec: &Spec) -> Result<Composition, ComposeError> {
     let built = build(spec)?;
     match validate(&built.bytes) {
         Ok(()) => Ok(built),
-        Err(message) => Err(blame(spec).unwrap_or(ComposeError::Encode(message))),
+        Err(invalid) => Err(blame(spec).unwrap_or(ComposeError::Invalid(invalid))),
     }
 }
 
@@ -253,14 +261,14 @@ fn build(spec: &Spec) -> Result<Composition, ComposeError> {
             Package::from_bytes(&package_name, None, bytes, graph.types_mut()).map_err(|e| {
                 ComposeError::Component {
                     component: name.clone(),
-                    message: format!("{e:#}"),
+                    source: e.into(),
                 }
             })?;
         let id = graph
             .register_package(package)
             .map_err(|e| ComposeError::Component {
                 component: name.clone(),
-                message: e.to_string(),
+                source: e.into(),
             })?;
         let node = graph.instantiate(id);
         graph.set_node_name(node, wac_id(name));
@@ -270,19 +278,19 @@ fn build(spec: &Spec) -> Result<Composition, ComposeError> {
     for r in &spec.links {
         let peer = r.peer.as_str();
         let export = r.export.as_str();
-        let link_err = |message: String| ComposeError::Link {
+        let link_err = |source: BoxError| ComposeError::Link {
             component: r.component.clone(),
             import: r.import.clone(),
             peer: peer.to_string(),
             export: export.to_string(),
-            message,
+            source,
         };
         let alias = graph
             .alias_instance_export(instances[peer], export)
-            .map_err(|e| link_err(error_chain(&e)))?;
+            .map_err(|e| link_err(e.into()))?;
         graph
             .set_instantiation_argument(instances[&r.component], &r.import, alias)
-            .map_err(|e| link_err(error_chain(&e)))?;
+            .map_err(|e| link_err(e.into()))?;
     }
 
     // Exports: named components, or the roots.
@@ -321,13 +329,13 @@ fn build(spec: &Spec) -> Result<Composition, ComposeError> {
                 .alias_instance_export(instances[name], &export)
                 .map_err(|e| ComposeError::Component {
                     component: name.clone(),
-                    message: error_chain(&e),
+                    source: e.into(),
                 })?;
             graph
                 .export(alias, export.clone())
                 .map_err(|e| ComposeError::Component {
                     component: name.clone(),
-                    message: error_chain(&e),
+                    source: e.into(),
                 })?;
             exports.push((export, name.clone()));
         }
@@ -342,7 +350,7 @@ fn build(spec: &Spec) -> Result<Composition, ComposeError> {
                 version: env!("CARGO_PKG_VERSION"),
             }),
         })
-        .map_err(|e| ComposeError::Encode(error_chain(&e)))?;
+        .map_err(|e| ComposeError::Encode(e.into()))?;
     let imports: Vec<String> = {
         let mut seen = IndexSet::new();
         for (name, _, _) in graph.imports() {
@@ -366,23 +374,32 @@ fn build(spec: &Spec) -> Result<Composition, ComposeError> {
     })
 }
 
-/// Exporters first; ties keep manifest order so output is deterministic.
+/// Exporters first; ties keep manifest order so output is deterministic
+/// (Kahn's order over the links' graph, lowest index first among the
+/// ready ones).
 fn topo_order(selected: &[String], links: &[Link]) -> Vec<String> {
-    let mut order: Vec<String> = Vec::new();
-    let mut remaining: Vec<String> = selected.to_vec();
-    while !remaining.is_empty() {
-        let ready = remaining.iter().position(|n| {
-            links
-                .iter()
-                .filter(|r| &r.component == n)
-                .all(|r| order.contains(&r.peer))
+    let mut graph = petgraph::graph::DiGraph::<usize, ()>::new();
+    let nodes: Vec<_> = (0..selected.len()).map(|i| graph.add_node(i)).collect();
+    let index = |name: &str| selected.iter().position(|s| s == name);
+    for l in links {
+        if let (Some(a), Some(b)) = (index(&l.peer), index(&l.component)) {
+            graph.update_edge(nodes[a], nodes[b], ());
+        }
+    }
+    let mut order: Vec<usize> = Vec::with_capacity(selected.len());
+    while order.len() < selected.len() {
+        let ready = (0..selected.len()).find(|i| {
+            !order.contains(i)
+                && graph
+                    .neighbors_directed(nodes[*i], petgraph::Direction::Incoming)
+                    .all(|d| order.contains(&graph[d]))
         });
         // A cycle cannot reach here (the planner refuses them); fall back to
         // manifest order rather than loop forever.
-        let i = ready.unwrap_or(0);
-        order.push(remaining.remove(i));
+        let next = ready.unwrap_or_else(|| (0..selected.len()).find(|i| !order.contains(i)).expect("some left"));
+        order.push(next);
     }
-    order
+    order.into_iter().map(|i| selected[i].clone()).collect()
 }
 
 fn render_wac(spec: &Spec, order: &[String], exports: &[(String, String)]) -> String {
@@ -423,11 +440,10 @@ fn render_wac(spec: &Spec, order: &[String], exports: &[(String, String)]) -> St
 }
 
 /// Validates an encoded component with wasmparser.
-pub fn validate(bytes: &[u8]) -> Result<(), String> {
+pub fn validate(bytes: &[u8]) -> Result<(), wasmparser::BinaryReaderError> {
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
         .validate_all(bytes)
         .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 /// Finds the link whose composition fails validation by composing each
@@ -446,39 +462,15 @@ fn blame(spec: &Spec) -> Option<ComposeError> {
             exports: Some(vec![r.component.clone()]),
         };
         let Ok(built) = build(&pair) else { continue };
-        if let Err(message) = validate(&built.bytes) {
+        if let Err(invalid) = validate(&built.bytes) {
             return Some(ComposeError::Link {
                 component: r.component.clone(),
                 import: r.import.clone(),
                 peer: r.peer.clone(),
                 export: r.export.clone(),
-                message: format!("the composed component does not validate: {message}"),
+                source: Box::new(ComposeError::Invalid(invalid)),
             });
         }
     }
     None
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let _ = write!(s, ": {inner}");
-        source = inner.source();
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wac_ids_are_kebab() {
-        assert_eq!(wac_id("chain-a"), "chain-a");
-        assert_eq!(wac_id("kv_consumer"), "kv-consumer");
-        assert_eq!(wac_id("Edge2"), "edge2");
-        assert_eq!(wac_id("2fast"), "c2fast");
-        assert_eq!(wac_id("--"), "component");
-    }
 }

@@ -75,7 +75,13 @@ fn a_type_mismatch_names_the_edge() {
         exports: None,
     };
     let err = compose(&spec).unwrap_err();
-    let msg = err.to_string();
+    // The message and its causes, as a user reads them.
+    let mut msg = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        msg.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
     assert!(matches!(err, ComposeError::Link { .. }), "{msg}");
     assert!(
         msg.starts_with("component `driver` import `demo:math/adder@0.1.0` linked to `wide` export `demo:math/adder@0.1.0`:"),

@@ -6,7 +6,8 @@
 
 use crate::diagnostic::quoted;
 use crate::manifest::Strategy;
-use crate::plan::{Deployment, Resolution, Transport};
+use crate::deployment::Deployment;
+use crate::plan::{HostChoiceError, Resolution, Transport};
 use weld_compose::{ComposeError, Composition, Link, Member, Spec};
 
 /// What to fuse.
@@ -51,25 +52,9 @@ pub enum FuseError {
         /// Known components.
         known: String,
     },
-    /// Several hosts and no selection.
-    #[error("the deployment spans several hosts ({hosts}); choose one with --host or a set of components with --only")]
-    SeveralHosts {
-        /// The hosts.
-        hosts: String,
-    },
-    /// No component on the chosen host.
-    #[error("no component is placed on host `{0}`")]
-    EmptyHost(String),
-    /// A component file could not be read.
-    #[error("component `{component}`: cannot read `{path}`: {source}")]
-    Read {
-        /// The component.
-        component: String,
-        /// Its path.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// No host (or not the one asked for) to fuse.
+    #[error(transparent)]
+    Host(#[from] HostChoiceError),
     /// Composition failed.
     #[error(transparent)]
     Compose(#[from] ComposeError),
@@ -95,26 +80,13 @@ pub fn select(deployment: &Deployment, options: &FuseOptions) -> Result<Vec<Stri
                 .map(|c| c.name.clone())
                 .collect()
         }
-        (None, Some(host)) => {
-            let on_host: Vec<String> = plan
-                .components
+        (None, host) => {
+            let host = plan.choose_host(host.as_deref())?;
+            plan.components
                 .iter()
-                .filter(|c| &c.host == host)
+                .filter(|c| c.host == host)
                 .map(|c| c.name.clone())
-                .collect();
-            if on_host.is_empty() {
-                return Err(FuseError::EmptyHost(host.clone()));
-            }
-            on_host
-        }
-        (None, None) => {
-            let hosts = plan.hosts();
-            if hosts.len() > 1 {
-                return Err(FuseError::SeveralHosts {
-                    hosts: quoted(hosts),
-                });
-            }
-            plan.components.iter().map(|c| c.name.clone()).collect()
+                .collect()
         }
     };
     Ok(selected)
@@ -126,19 +98,10 @@ pub fn spec(deployment: &Deployment, options: &FuseOptions) -> Result<Spec, Fuse
     let fuse = options.fuse.unwrap_or(fuse_for_build);
     let mut components = Vec::new();
     for name in &selected {
-        let path = deployment
-            .manifest
-            .component_path(name)
-            .expect("selected from the plan");
-        let bytes = std::fs::read(&path).map_err(|source| FuseError::Read {
-            component: name.clone(),
-            path: path.display().to_string(),
-            source,
-        })?;
         components.push(Member {
             name: name.clone(),
-            bytes,
-            path: Some(path),
+            bytes: deployment.bytes(name).to_vec(),
+            path: deployment.manifest.component_path(name),
         });
     }
     let links = deployment

@@ -5,27 +5,38 @@
 //! [`manifest`] (parse and validate `weld.toml`) → [`introspect`] (component
 //! bytes → imports and exports with types) → [`check`] (type compatibility of
 //! each link) → [`plan`] (one resolution per import, with a reason) →
+//! [`deployment`] (the manifest, the components' bytes and the plan) →
 //! [`fuse`] (which components compose, via `weld-compose`) → [`runtime`]
-//! (one host's components in one wasmtime store). [`bench`] measures the
-//! runtime's calls.
+//! (one host's components in one wasmtime store) → [`serve`] (a host's
+//! exports served to remote callers).
+//!
+//! At the bottom, [`wrpc`] is the wire (values, endpoints, calls) and knows
+//! nothing of the layers above; [`wit`] and [`diagnostic`] are small helpers
+//! every layer may use. `docs/architecture.md` walks through the layers and
+//! the path of a call.
 //!
 //! ```no_run
-//! let deployment = weld_linker::plan::Deployment::load("weld.toml".as_ref())
+//! use weld_linker::runtime::{Runtime, RuntimeOptions};
+//! let deployment = weld_linker::Deployment::load("weld.toml".as_ref())
 //!     .map_err(|d| d.to_string())
 //!     .unwrap();
-//! print!("{}", deployment.plan.to_table(false));
+//! let runtime = Runtime::new(&deployment, &RuntimeOptions::default()).unwrap();
+//! let mut app = runtime.instantiate().unwrap();
+//! let results = app.call("driver", "run-add", &[wasmtime::component::Val::U32(10)]);
 //! ```
 
-pub mod bench;
 pub mod check;
+pub mod deployment;
 pub mod diagnostic;
 pub mod fuse;
 pub mod introspect;
 pub mod manifest;
 pub mod plan;
 pub mod runtime;
+pub mod serve;
 pub mod wit;
 pub mod wrpc;
 
+pub use deployment::Deployment;
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
-pub use plan::{Deployment, Plan, Resolution, Transport};
+pub use plan::{Plan, PlanOptions, Resolution, Transport};

@@ -22,6 +22,7 @@
 //! file, line and column it was found at.
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+pub use crate::wrpc::endpoint::{Endpoint, DEFAULT_TCP_ADDRESS};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -30,9 +31,6 @@ use toml::Spanned;
 
 /// The host components run on when the manifest names none.
 pub const DEFAULT_HOST: &str = "default";
-
-/// The wRPC TCP address a host serves on when the manifest names none.
-pub const DEFAULT_TCP_ADDRESS: &str = "127.0.0.1:7761";
 
 /// How a link is carried at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
@@ -71,59 +69,14 @@ pub enum InstancePolicy {
     PerCall,
 }
 
-/// A wRPC endpoint a host serves on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(tag = "transport", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Endpoint {
-    /// wRPC over TCP.
-    Tcp {
-        /// `ip:port` to listen on / connect to.
-        #[serde(default = "default_tcp")]
-        address: String,
-    },
-    /// wRPC over a Unix domain socket.
-    Unix {
-        /// Socket path.
-        path: PathBuf,
-    },
-    /// wRPC over NATS.
-    Nats {
-        /// NATS server URL, e.g. `nats://127.0.0.1:4222`.
-        #[serde(default = "default_nats")]
-        url: String,
-        /// Subject prefix (the host's name when absent).
-        #[serde(default)]
-        prefix: Option<String>,
-    },
-}
-
-fn default_tcp() -> String {
-    DEFAULT_TCP_ADDRESS.to_string()
-}
-
-fn default_nats() -> String {
-    "nats://127.0.0.1:4222".to_string()
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Endpoint::Tcp { address } => write!(f, "tcp://{address}"),
-            Endpoint::Unix { path } => write!(f, "unix://{}", path.display()),
-            Endpoint::Nats { url, prefix } => match prefix {
-                Some(p) => write!(f, "{url} (prefix {p})"),
-                None => write!(f, "{url}"),
-            },
-        }
-    }
-}
-
 /// What the manifest says about one component.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ComponentSpec {
-    /// Path of the component, relative to the manifest.
-    pub path: Spanned<PathBuf>,
+    /// Path of the component, relative to the manifest. Required in a
+    /// manifest file; a deployment built from bytes in memory may omit it.
+    #[serde(default)]
+    pub path: Option<Spanned<PathBuf>>,
     /// The host it runs on.
     #[serde(default)]
     pub host: Option<Spanned<String>>,
@@ -273,10 +226,12 @@ impl Manifest {
             .unwrap_or_default()
     }
 
-    /// Absolute (or base-relative) path of a component's file.
+    /// Absolute (or base-relative) path of a component's file, when the
+    /// manifest gives one.
     pub fn component_path(&self, name: &str) -> Option<PathBuf> {
         let spec = self.components.get(name)?;
-        Some(self.base_dir().join(spec.get_ref().path.get_ref()))
+        let path = spec.get_ref().path.as_ref()?;
+        Some(self.base_dir().join(path.get_ref()))
     }
 
     /// The host a component runs on.
@@ -294,7 +249,7 @@ impl Manifest {
     pub fn endpoint_of(&self, host: &str) -> Endpoint {
         match self.hosts.get(host).and_then(|h| h.get_ref().wrpc.clone()) {
             None => Endpoint::Tcp {
-                address: default_tcp(),
+                address: DEFAULT_TCP_ADDRESS.to_string(),
             },
             // Filled in here so that the plan shows where calls really go.
             Some(Endpoint::Nats { url, prefix }) => Endpoint::Nats {

@@ -17,15 +17,21 @@
 //! The planner never stops at the first error: a [`Diagnostics`] holds them
 //! all.
 
+// Steps, not god functions: see clippy.toml.
+#![warn(clippy::too_many_lines)]
+
 use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
-use crate::manifest::{Endpoint, LinkSpec, Manifest, Strategy, TransportChoice};
+use crate::manifest::{LinkSpec, Manifest, Strategy, TransportChoice};
+use crate::wrpc::Endpoint;
 use crate::wit;
 use indexmap::IndexMap;
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
+use std::path::PathBuf;
 
 /// Version of the `weld plan --json` schema (see `docs/json.md`).
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
@@ -69,8 +75,9 @@ pub struct PlannedComponent {
     pub name: String,
     /// Host it runs on.
     pub host: String,
-    /// Path of its file.
-    pub path: PathBuf,
+    /// Path of its file (absent for a component given as bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 /// The resolution of one import of one component.
@@ -124,70 +131,37 @@ pub struct Plan {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// A manifest, its components' types and the plan made from them.
-#[derive(Debug, Clone)]
-pub struct Deployment {
-    /// The manifest.
-    pub manifest: Manifest,
-    /// Each component's introspected types, by name.
-    pub components: IndexMap<String, ComponentInfo>,
-    /// The plan.
-    pub plan: Plan,
+/// What the planner is told besides the manifest and the components.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Interfaces the embedding application defines itself: an import of
+    /// one that no `[[link]]` names resolves to the host.
+    pub provided: Vec<String>,
 }
 
-impl Deployment {
-    /// Loads a manifest, introspects its components and plans it.
-    pub fn load(path: &Path) -> Result<Deployment, Diagnostics> {
-        let manifest = Manifest::load(path)?;
-        let components = load_components(&manifest)?;
-        let plan = plan(&manifest, &components)?;
-        Ok(Deployment {
-            manifest,
-            components,
-            plan,
-        })
-    }
-
-    /// The bytes of a component's file.
-    pub fn component_bytes(&self, name: &str) -> std::io::Result<Vec<u8>> {
-        let path = self
-            .manifest
-            .component_path(name)
-            .ok_or_else(|| std::io::Error::other(format!("no component `{name}`")))?;
-        std::fs::read(path)
-    }
-}
-
-/// Reads and introspects every component of a manifest; reports every
-/// unreadable or invalid file at once, at the `path` that names it.
-pub fn load_components(
-    manifest: &Manifest,
-) -> Result<IndexMap<String, ComponentInfo>, Diagnostics> {
-    let mut out = IndexMap::new();
-    let mut errors = Vec::new();
-    for (name, spec) in &manifest.components {
-        let path = manifest.component_path(name).expect("component exists");
-        tracing::debug!(component = %name, path = %path.display(), "introspecting");
-        match ComponentInfo::from_file(&path) {
-            Ok(info) => {
-                out.insert(name.clone(), info);
-            }
-            Err(e) => errors.push(
-                Diagnostic::new(format!("component `{name}`: {e}"))
-                    .at(manifest.locate(spec.get_ref().path.span())),
-            ),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(Diagnostics(errors))
-    }
+/// Why no host could be chosen to run or serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostChoiceError {
+    /// The host asked for has no component.
+    #[error("no component is placed on host `{host}` (hosts: {hosts})")]
+    Unknown {
+        /// The host asked for.
+        host: String,
+        /// The hosts that have components.
+        hosts: String,
+    },
+    /// No host was asked for and there are several.
+    #[error("the deployment spans several hosts ({hosts}); choose one")]
+    Several {
+        /// The hosts.
+        hosts: String,
+    },
 }
 
 struct Planner<'a> {
     manifest: &'a Manifest,
     components: &'a IndexMap<String, ComponentInfo>,
+    options: &'a PlanOptions,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
@@ -197,9 +171,19 @@ pub fn plan(
     manifest: &Manifest,
     components: &IndexMap<String, ComponentInfo>,
 ) -> Result<Plan, Diagnostics> {
+    plan_with(manifest, components, &PlanOptions::default())
+}
+
+/// [`plan`] with options.
+pub fn plan_with(
+    manifest: &Manifest,
+    components: &IndexMap<String, ComponentInfo>,
+    options: &PlanOptions,
+) -> Result<Plan, Diagnostics> {
     let mut p = Planner {
         manifest,
         components,
+        options,
         errors: Vec::new(),
         warnings: Vec::new(),
     };
@@ -217,7 +201,7 @@ pub fn plan(
             .map(|name| PlannedComponent {
                 name: name.clone(),
                 host: manifest.host_of(name).to_string(),
-                path: manifest.component_path(name).unwrap(),
+                path: manifest.component_path(name),
             })
             .collect(),
         resolutions,
@@ -291,125 +275,177 @@ impl Planner<'_> {
         out
     }
 
+    /// One import: its peer, the type check, the transport, the reason.
     fn resolve_one(
         &mut self,
         component: &str,
         import: &str,
         link: Option<&toml::Spanned<LinkSpec>>,
     ) -> Option<Resolution> {
-        let manifest = self.manifest;
-        let edge = format!("component `{component}` import `{import}`");
-        let (peer, export, explicit_loc) = match link {
-            None if wit::is_host_interface(import) => {
-                let reason = if import.starts_with("wasi:") {
-                    "WASI, provided by the host (wasmtime-wasi)"
-                } else {
-                    "wRPC error resource, provided by weld"
-                };
-                return Some(Resolution {
-                    component: component.to_string(),
-                    import: import.to_string(),
-                    transport: Transport::Host,
-                    peer: None,
-                    export: None,
-                    endpoint: None,
-                    strategy: None,
-                    allow_trap: false,
-                    timeout_ms: None,
-                    explicit: false,
-                    reason: reason.to_string(),
-                });
-            }
-            Some(link) => {
-                let peer = link.get_ref().export.get_ref().clone();
-                let Some(info) = self.components.get(&peer) else {
-                    self.errors.push(
-                        Diagnostic::new(format!(
-                            "{edge}: linked component `{peer}` was not loaded"
-                        ))
-                        .at(manifest.locate(link.get_ref().export.span())),
-                    );
-                    return None;
-                };
-                match info.find_export(import) {
-                    Some(e) => (peer, e.name, self.link_location(link)),
-                    None => {
-                        let exports = quoted(info.exports().iter().map(|e| &e.name));
-                        self.errors.push(
-                            Diagnostic::new(format!(
-                                "{edge}: linked component `{peer}` does not export `{import}` or a semver-compatible version of it"
-                            ))
-                            .at(manifest.locate(link.get_ref().export.span()))
-                            .with_help(if exports.is_empty() {
-                                format!("`{peer}` exports nothing")
-                            } else {
-                                format!("`{peer}` exports {exports}")
-                            }),
-                        );
-                        return None;
-                    }
-                }
-            }
-            None => {
-                let candidates: Vec<(String, String)> = self
-                    .components
-                    .iter()
-                    .filter(|(n, _)| n.as_str() != component)
-                    .filter_map(|(n, info)| info.find_export(import).map(|e| (n.clone(), e.name)))
-                    .collect();
-                match candidates.len() {
-                    1 => {
-                        let (peer, export) = candidates.into_iter().next().unwrap();
-                        (peer, export, None)
-                    }
-                    0 => {
-                        self.errors.push(
-                            Diagnostic::new(format!("{edge}: no component exports it"))
-                                .with_help(format!(
-                                    "add a component that exports `{import}` to the manifest, or link the import with a [[link]] entry"
-                                )),
-                        );
-                        return None;
-                    }
-                    _ => {
-                        let list: Vec<_> = candidates
-                            .iter()
-                            .map(|(n, e)| format!("`{n}` (exports `{e}`)"))
-                            .collect();
-                        self.errors.push(
-                            Diagnostic::new(format!(
-                                "{edge}: ambiguous, exported by {}",
-                                list.join(", ")
-                            ))
-                            .with_help(format!(
-                                "choose one with\n[[link]]\nimport = \"{component}:{import}\"\nexport = \"{}\"",
-                                candidates[0].0
-                            )),
-                        );
-                        return None;
-                    }
-                }
-            }
+        let edge = Edge {
+            component,
+            import,
+            label: format!("component `{component}` import `{import}`"),
         };
+        if link.is_none() {
+            if let Some(reason) = self.host_provides(import) {
+                return Some(Resolution::host(component, import, reason));
+            }
+        }
+        let peer = self.find_peer(&edge, link)?;
+        let types_ok = self.check_types(&edge, &peer);
+        let transport = self.choose_transport(&edge, &peer, link);
+        if !(types_ok && transport.is_some()) {
+            return None;
+        }
+        let (transport, choice) = transport.expect("checked");
+        let spec = link.map(|l| l.get_ref());
+        let host_a = self.manifest.host_of(component);
+        let host_b = self.manifest.host_of(&peer.name);
+        let strategy = (transport == Transport::InProcess).then(|| {
+            spec.and_then(|s| s.strategy)
+                .or_else(|| {
+                    self.manifest
+                        .hosts
+                        .get(host_a)
+                        .and_then(|h| h.get_ref().strategy)
+                })
+                .unwrap_or(Strategy::Fused)
+        });
+        if let Some(link) = link {
+            self.warn_unused(&edge.label, link, transport);
+        }
+        let allow_trap = spec.is_some_and(|s| s.allow_trap);
+        Some(Resolution {
+            component: component.to_string(),
+            import: import.to_string(),
+            transport,
+            endpoint: (transport == Transport::Wrpc).then(|| self.manifest.endpoint_of(host_b)),
+            strategy,
+            allow_trap,
+            timeout_ms: spec
+                .and_then(|s| s.timeout_ms)
+                .filter(|_| transport == Transport::Wrpc),
+            explicit: link.is_some(),
+            reason: reason(&peer, import, choice, transport, host_a, host_b, allow_trap),
+            peer: Some(peer.name),
+            export: Some(peer.export),
+        })
+    }
 
-        // Type check the edge.
+    /// Why the host provides `import` without a link, if it does.
+    fn host_provides(&self, import: &str) -> Option<&'static str> {
+        if wit::is_host_interface(import) {
+            Some(if import.starts_with("wasi:") {
+                "WASI, provided by the host (wasmtime-wasi)"
+            } else {
+                "wRPC error resource, provided by weld"
+            })
+        } else if self.options.provided.iter().any(|p| p == import) {
+            Some("provided by the embedding application")
+        } else {
+            None
+        }
+    }
+
+    /// The component that satisfies the import: the link's, or the only
+    /// one exporting the interface (or a semver-compatible version).
+    fn find_peer(&mut self, edge: &Edge, link: Option<&toml::Spanned<LinkSpec>>) -> Option<Peer> {
+        let manifest = self.manifest;
+        let (component, import) = (edge.component, edge.import);
+        let edge = &edge.label;
+        if let Some(link) = link {
+            let name = link.get_ref().export.get_ref().clone();
+            let at = manifest.locate(link.get_ref().export.span());
+            let Some(info) = self.components.get(&name) else {
+                self.errors.push(
+                    Diagnostic::new(format!("{edge}: linked component `{name}` was not loaded"))
+                        .at(at),
+                );
+                return None;
+            };
+            let Some(e) = info.find_export(import) else {
+                let exports = quoted(info.exports().iter().map(|e| &e.name));
+                self.errors.push(
+                    Diagnostic::new(format!(
+                        "{edge}: linked component `{name}` does not export `{import}` or a semver-compatible version of it"
+                    ))
+                    .at(at)
+                    .with_help(if exports.is_empty() {
+                        format!("`{name}` exports nothing")
+                    } else {
+                        format!("`{name}` exports {exports}")
+                    }),
+                );
+                return None;
+            };
+            return Some(Peer {
+                name,
+                export: e.name,
+                location: self.link_location(link),
+            });
+        }
+        let mut candidates: Vec<(String, String)> = self
+            .components
+            .iter()
+            .filter(|(n, _)| n.as_str() != component)
+            .filter_map(|(n, info)| info.find_export(import).map(|e| (n.clone(), e.name)))
+            .collect();
+        match candidates.len() {
+            1 => {
+                let (name, export) = candidates.pop().expect("one");
+                Some(Peer {
+                    name,
+                    export,
+                    location: None,
+                })
+            }
+            0 => {
+                self.errors.push(
+                    Diagnostic::new(format!("{edge}: no component exports it")).with_help(format!(
+                        "add a component that exports `{import}` to the manifest, or link the import with a [[link]] entry"
+                    )),
+                );
+                None
+            }
+            _ => {
+                let list: Vec<_> = candidates
+                    .iter()
+                    .map(|(n, e)| format!("`{n}` (exports `{e}`)"))
+                    .collect();
+                self.errors.push(
+                    Diagnostic::new(format!("{edge}: ambiguous, exported by {}", list.join(", ")))
+                        .with_help(format!(
+                            "choose one with\n[[link]]\nimport = \"{component}:{import}\"\nexport = \"{}\"",
+                            candidates[0].0
+                        )),
+                );
+                None
+            }
+        }
+    }
+
+    /// Type-checks the importer's interface against the peer's export;
+    /// reports every mismatch. True when they match.
+    fn check_types(&mut self, edge: &Edge, peer: &Peer) -> bool {
+        let (component, import) = (edge.component, edge.import);
+        let edge = &edge.label;
         let importer = &self.components[component];
-        let exporter = &self.components[&peer];
-        let found = (
-            importer.import_interface(import),
-            exporter
-                .exports()
-                .into_iter()
-                .find(|e| e.name == export)
-                .and_then(|e| e.interface),
-        );
-        let (Some(iface_imp), Some(iface_exp)) = found else {
+        let exporter = &self.components[&peer.name];
+        let exported = exporter
+            .exports()
+            .into_iter()
+            .find(|e| e.name == peer.export)
+            .and_then(|e| e.interface);
+        let (Some(iface_imp), Some(iface_exp)) = (importer.import_interface(import), exported)
+        else {
             // find_export only returns interfaces, so this is unreachable;
             // report rather than silently drop the import.
             self.errors.push(Diagnostic::new(format!(
-                "{edge}: `{peer}` export `{export}` is not an interface"
+                "{edge}: `{}` export `{}` is not an interface",
+                peer.name, peer.export
             )));
-            return None;
+            return false;
         };
         let mismatches = check_interface(
             Side {
@@ -421,24 +457,28 @@ impl Planner<'_> {
                 interface: iface_exp,
             },
         );
-        let via = if export == import {
-            format!("`{peer}`")
-        } else {
-            format!("`{peer}` (exports `{export}`)")
-        };
-        let mut ok = true;
+        let via = peer.via(import);
         for m in &mismatches {
-            ok = false;
             self.errors.push(
-                Diagnostic::new(format!("{edge} linked to {via}: {m}")).at(explicit_loc.clone()),
+                Diagnostic::new(format!("{edge} linked to {via}: {m}")).at(peer.location.clone()),
             );
         }
+        mismatches.is_empty()
+    }
 
-        // Transport.
-        let spec = link.map(|l| l.get_ref());
-        let choice = spec.map(LinkSpec::transport).unwrap_or_default();
-        let host_a = manifest.host_of(component).to_string();
-        let host_b = manifest.host_of(&peer).to_string();
+    /// The transport the link asks for (or `auto` picks), checked against
+    /// placement and, for `wrpc`, against what can cross the wire.
+    fn choose_transport(
+        &mut self,
+        edge: &Edge,
+        peer: &Peer,
+        link: Option<&toml::Spanned<LinkSpec>>,
+    ) -> Option<(Transport, TransportChoice)> {
+        let manifest = self.manifest;
+        let component = edge.component;
+        let choice = link.map(|l| l.get_ref().transport()).unwrap_or_default();
+        let host_a = manifest.host_of(component);
+        let host_b = manifest.host_of(&peer.name);
         let same_host = host_a == host_b;
         let transport = match choice {
             TransportChoice::Auto if same_host => Transport::InProcess,
@@ -447,216 +487,167 @@ impl Planner<'_> {
             TransportChoice::Compose => Transport::Compose,
             TransportChoice::Wrpc => Transport::Wrpc,
         };
-        let transport_loc = link
+        let at = link
             .and_then(|l| l.get_ref().transport_spec.as_ref().map(|t| t.span()))
             .and_then(|s| manifest.locate(s))
-            .or(explicit_loc.clone());
+            .or(peer.location.clone());
+        let via = peer.via(edge.import);
+        let name = &peer.name;
         if matches!(transport, Transport::InProcess | Transport::Compose) && !same_host {
             self.errors.push(
                 Diagnostic::new(format!(
-                    "{edge} linked to {via}: `{transport}` needs both components on one host, but `{component}` is on `{host_a}` and `{peer}` is on `{host_b}`"
+                    "{} linked to {via}: `{transport}` needs both components on one host, but `{component}` is on `{host_a}` and `{name}` is on `{host_b}`",
+                    edge.label
                 ))
-                .at(transport_loc.clone())
+                .at(at)
                 .with_help("use `transport = \"wrpc\"` (or `auto`), or place both components on the same host"),
             );
-            ok = false;
-        }
-        let allow_trap = spec.map(|s| s.allow_trap).unwrap_or(false);
-        if transport == Transport::Wrpc {
-            // weld's stubs carry values; a handle names state in another
-            // store and cannot travel.
-            if let Some(res) = wit::resources_of(&importer.resolve, iface_imp).first() {
-                self.errors.push(
-                    Diagnostic::new(format!(
-                        "{edge} linked to {via}: cannot use wrpc: the interface defines resource `{res}`, and resource handles cannot cross a wrpc link"
-                    ))
-                    .at(transport_loc.clone())
-                    .with_help(format!(
-                        "place `{component}` and `{peer}` on one host (in-process links carry resources)"
-                    )),
-                );
-                return None;
-            }
-        }
-        if transport == Transport::Wrpc && !allow_trap {
-            let iface = &importer.resolve.interfaces[iface_imp];
-            let unsafe_fns: Vec<_> = iface
-                .functions
-                .values()
-                .filter(|f| !wit::is_wrpc_safe(&importer.resolve, f))
-                .collect();
-            if !unsafe_fns.is_empty() {
-                let names = quoted(unsafe_fns.iter().map(|f| wit::display_name(f)));
-                let mut help = format!(
-                    "make every function return `result<T, error>` with `error` from `{}`:\n  use wrpc:rpc/error@0.1.0.{{error}};",
-                    wit::WRPC_ERROR_INTERFACE
-                );
-                for f in &unsafe_fns {
-                    let _ = write!(
-                        help,
-                        "\n  {}: {}  // now: {}",
-                        wit::display_name(f),
-                        wit::wrpc_safe_signature(&importer.resolve, f),
-                        wit::func_signature(&importer.resolve, f)
-                    );
-                }
-                help.push_str(&format!(
-                    "\nor accept that a transport failure traps `{component}`: set `allow-trap = true` on the link"
-                ));
-                let why = if choice == TransportChoice::Auto {
-                    format!(" (`{component}` is on `{host_a}`, `{peer}` on `{host_b}`)")
-                } else {
-                    String::new()
-                };
-                self.errors.push(
-                    Diagnostic::new(format!(
-                        "{edge} linked to {via}: cannot use wrpc{why}: {} not wRPC-safe: {}",
-                        if unsafe_fns.len() == 1 {
-                            "this function is"
-                        } else {
-                            "these functions are"
-                        },
-                        names
-                    ))
-                    .at(transport_loc.clone())
-                    .with_help(help),
-                );
-                ok = false;
-            }
-        }
-        if !ok {
             return None;
         }
-
-        let strategy = match transport {
-            Transport::InProcess => Some(
-                spec.and_then(|s| s.strategy)
-                    .or_else(|| {
-                        manifest
-                            .hosts
-                            .get(&host_a)
-                            .and_then(|h| h.get_ref().strategy)
-                    })
-                    .unwrap_or(Strategy::Fused),
-            ),
-            _ => None,
-        };
-        let endpoint = (transport == Transport::Wrpc).then(|| manifest.endpoint_of(&host_b));
-        let origin = match &explicit_loc {
-            Some(loc) => format!("link at line {}", loc.line),
-            None => format!("only `{peer}` exports it"),
-        };
-        let version = if export != import {
-            format!(", semver-compatible `{export}`")
-        } else {
-            String::new()
-        };
-        if let Some(link) = link {
-            let l = link.get_ref();
-            let mut unused = Vec::new();
-            if l.allow_trap && transport != Transport::Wrpc {
-                unused.push("`allow-trap`");
-            }
-            if l.timeout_ms.is_some() && transport != Transport::Wrpc {
-                unused.push("`timeout-ms`");
-            }
-            if l.strategy.is_some() && transport != Transport::InProcess {
-                unused.push("`strategy`");
-            }
-            if !unused.is_empty() {
-                self.warnings.push(
-                    Diagnostic::new(format!(
-                        "{edge}: {} {} no effect on `{transport}` links",
-                        unused.join(", "),
-                        if unused.len() == 1 { "has" } else { "have" }
-                    ))
-                    .at(self.link_location(link)),
-                );
-            }
-        }
-        let reason = match (choice, transport) {
-            (TransportChoice::Auto, Transport::InProcess) => {
-                format!("{origin}{version}; same host `{host_a}`")
-            }
-            (TransportChoice::Auto, Transport::Wrpc) => format!(
-                "{origin}{version}; `{peer}` is on host `{host_b}`{}",
-                if allow_trap {
-                    "; allow-trap"
-                } else {
-                    "; every function is wRPC-safe"
-                }
-            ),
-            (_, t) => format!("{origin}{version}; transport `{t}` requested"),
-        };
-        Some(Resolution {
-            component: component.to_string(),
-            import: import.to_string(),
-            transport,
-            peer: Some(peer),
-            export: Some(export),
-            endpoint,
-            strategy,
-            allow_trap,
-            timeout_ms: if transport == Transport::Wrpc {
-                spec.and_then(|s| s.timeout_ms)
+        if transport == Transport::Wrpc {
+            let allow_trap = link.is_some_and(|l| l.get_ref().allow_trap);
+            let why = if choice == TransportChoice::Auto {
+                format!(" (`{component}` is on `{host_a}`, `{name}` on `{host_b}`)")
             } else {
-                None
-            },
-            explicit: link.is_some(),
-            reason,
-        })
+                String::new()
+            };
+            self.check_wrpc(edge, &via, peer, allow_trap, &why, at)?;
+        }
+        Some((transport, choice))
     }
 
-    /// Reports every cycle of links between components, once each.
+    /// Whether the import may cross a wrpc link: no resources, and every
+    /// function wRPC-safe unless traps are allowed.
+    fn check_wrpc(
+        &mut self,
+        edge: &Edge,
+        via: &str,
+        peer: &Peer,
+        allow_trap: bool,
+        why: &str,
+        at: Option<Location>,
+    ) -> Option<()> {
+        let (component, import, peer) = (edge.component, edge.import, &peer.name);
+        let edge = &edge.label;
+        let importer = &self.components[component];
+        let iface = importer.import_interface(import)?;
+        let resolve = &importer.resolve;
+        // weld's stubs carry values; a handle names state in another store
+        // and cannot travel.
+        if let Some(res) = wit::resources_of(resolve, iface).first() {
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "{edge} linked to {via}: cannot use wrpc: the interface defines resource `{res}`, and resource handles cannot cross a wrpc link"
+                ))
+                .at(at)
+                .with_help(format!(
+                    "place `{component}` and `{peer}` on one host (in-process links carry resources)"
+                )),
+            );
+            return None;
+        }
+        if allow_trap {
+            return Some(());
+        }
+        let unsafe_fns: Vec<_> = resolve.interfaces[iface]
+            .functions
+            .values()
+            .filter(|f| !wit::is_wrpc_safe(resolve, f))
+            .collect();
+        if unsafe_fns.is_empty() {
+            return Some(());
+        }
+        let names = quoted(unsafe_fns.iter().map(|f| wit::display_name(f)));
+        let mut help = format!(
+            "make every function return `result<T, error>` with `error` from `{}`:\n  use wrpc:rpc/error@0.1.0.{{error}};",
+            wit::WRPC_ERROR_INTERFACE
+        );
+        for f in &unsafe_fns {
+            let _ = write!(
+                help,
+                "\n  {}: {}  // now: {}",
+                wit::display_name(f),
+                wit::wrpc_safe_signature(resolve, f),
+                wit::func_signature(resolve, f)
+            );
+        }
+        let _ = write!(
+            help,
+            "\nor accept that a transport failure traps `{component}`: set `allow-trap = true` on the link"
+        );
+        self.errors.push(
+            Diagnostic::new(format!(
+                "{edge} linked to {via}: cannot use wrpc{why}: {} not wRPC-safe: {}",
+                if unsafe_fns.len() == 1 {
+                    "this function is"
+                } else {
+                    "these functions are"
+                },
+                names
+            ))
+            .at(at)
+            .with_help(help),
+        );
+        None
+    }
+
+    /// Warns about link settings that mean nothing for its transport.
+    fn warn_unused(&mut self, edge: &str, link: &toml::Spanned<LinkSpec>, transport: Transport) {
+        let l = link.get_ref();
+        let mut unused = Vec::new();
+        if l.allow_trap && transport != Transport::Wrpc {
+            unused.push("`allow-trap`");
+        }
+        if l.timeout_ms.is_some() && transport != Transport::Wrpc {
+            unused.push("`timeout-ms`");
+        }
+        if l.strategy.is_some() && transport != Transport::InProcess {
+            unused.push("`strategy`");
+        }
+        if !unused.is_empty() {
+            self.warnings.push(
+                Diagnostic::new(format!(
+                    "{edge}: {} {} no effect on `{transport}` links",
+                    unused.join(", "),
+                    if unused.len() == 1 { "has" } else { "have" }
+                ))
+                .at(self.link_location(link)),
+            );
+        }
+    }
+
+    /// Reports every cycle of links between components, once per strongly
+    /// connected set, as a path from its first member in manifest order.
     fn check_cycles(&mut self, resolutions: &[Resolution]) {
         let mut edges: IndexMap<&str, Vec<&str>> = IndexMap::new();
+        let mut graph = DiGraph::<&str, ()>::new();
+        let nodes: IndexMap<&str, _> = self
+            .components
+            .keys()
+            .map(|n| (n.as_str(), graph.add_node(n.as_str())))
+            .collect();
         for r in resolutions {
-            if let Some(peer) = &r.peer {
-                edges
-                    .entry(r.component.as_str())
-                    .or_default()
-                    .push(peer.as_str());
+            let Some(peer) = r.peer.as_deref() else {
+                continue;
+            };
+            if let (Some(a), Some(b)) = (nodes.get(r.component.as_str()), nodes.get(peer)) {
+                graph.update_edge(*a, *b, ());
+                edges.entry(r.component.as_str()).or_default().push(peer);
             }
         }
-        #[derive(Clone, Copy, PartialEq)]
-        enum State {
-            New,
-            Active,
-            Done,
-        }
-        let names: Vec<&str> = self.components.keys().map(String::as_str).collect();
-        let mut state: IndexMap<&str, State> = names.iter().map(|n| (*n, State::New)).collect();
-        let mut stack: Vec<&str> = Vec::new();
-        let mut cycles: Vec<Vec<&str>> = Vec::new();
-        fn visit<'a>(
-            n: &'a str,
-            edges: &IndexMap<&'a str, Vec<&'a str>>,
-            state: &mut IndexMap<&'a str, State>,
-            stack: &mut Vec<&'a str>,
-            cycles: &mut Vec<Vec<&'a str>>,
-        ) {
-            state[n] = State::Active;
-            stack.push(n);
-            for &m in edges.get(n).map(Vec::as_slice).unwrap_or(&[]) {
-                match state.get(m).copied() {
-                    Some(State::New) => visit(m, edges, state, stack, cycles),
-                    Some(State::Active) => {
-                        let start = stack.iter().position(|s| *s == m).unwrap();
-                        let mut cycle = stack[start..].to_vec();
-                        cycle.push(m);
-                        cycles.push(cycle);
-                    }
-                    _ => {}
-                }
-            }
-            stack.pop();
-            state[n] = State::Done;
-        }
-        for n in names {
-            if state[n] == State::New {
-                visit(n, &edges, &mut state, &mut stack, &mut cycles);
-            }
-        }
+        let mut cycles: Vec<Vec<&str>> = tarjan_scc(&graph)
+            .into_iter()
+            .filter(|scc| scc.len() > 1 || graph.contains_edge(scc[0], scc[0]))
+            .map(|scc| {
+                let members: Vec<&str> = scc.iter().map(|n| graph[*n]).collect();
+                let start = *members
+                    .iter()
+                    .min_by_key(|n| nodes.get_index_of(*n))
+                    .expect("an SCC is never empty");
+                cycle_path(&edges, &members, start)
+            })
+            .collect();
+        cycles.sort_by_key(|c| nodes.get_index_of(c[0]));
         for cycle in cycles {
             let path: Vec<_> = cycle.iter().map(|c| format!("`{c}`")).collect();
             self.errors.push(
@@ -667,7 +658,139 @@ impl Planner<'_> {
     }
 }
 
+/// A path `start → … → start` inside one strongly connected set, following
+/// links in import order (depth first).
+fn cycle_path<'a>(
+    edges: &IndexMap<&'a str, Vec<&'a str>>,
+    members: &[&'a str],
+    start: &'a str,
+) -> Vec<&'a str> {
+    fn walk<'a>(
+        n: &'a str,
+        start: &'a str,
+        edges: &IndexMap<&'a str, Vec<&'a str>>,
+        members: &[&'a str],
+        path: &mut Vec<&'a str>,
+    ) -> bool {
+        path.push(n);
+        for &m in edges.get(n).map(Vec::as_slice).unwrap_or(&[]) {
+            if m == start {
+                path.push(m);
+                return true;
+            }
+            if members.contains(&m) && !path.contains(&m) && walk(m, start, edges, members, path)
+            {
+                return true;
+            }
+        }
+        path.pop();
+        false
+    }
+    let mut path = Vec::new();
+    walk(start, start, edges, members, &mut path);
+    path
+}
+
+/// The edge being resolved: an import of a component, and its label for
+/// messages.
+struct Edge<'a> {
+    component: &'a str,
+    import: &'a str,
+    label: String,
+}
+
+/// The component that satisfies an import, and which of its exports.
+struct Peer {
+    name: String,
+    export: String,
+    /// The `[[link]]` that named it, if one did.
+    location: Option<Location>,
+}
+
+impl Peer {
+    /// "`peer`", or "`peer` (exports `x`)" when it exports another version.
+    fn via(&self, import: &str) -> String {
+        if self.export == import {
+            format!("`{}`", self.name)
+        } else {
+            format!("`{}` (exports `{}`)", self.name, self.export)
+        }
+    }
+}
+
+/// The one-line reason of a resolution.
+fn reason(
+    peer: &Peer,
+    import: &str,
+    choice: TransportChoice,
+    transport: Transport,
+    host_a: &str,
+    host_b: &str,
+    allow_trap: bool,
+) -> String {
+    let origin = match &peer.location {
+        Some(loc) => format!("link at line {}", loc.line),
+        None => format!("only `{}` exports it", peer.name),
+    };
+    let version = if peer.export != import {
+        format!(", semver-compatible `{}`", peer.export)
+    } else {
+        String::new()
+    };
+    match (choice, transport) {
+        (TransportChoice::Auto, Transport::InProcess) => {
+            format!("{origin}{version}; same host `{host_a}`")
+        }
+        (TransportChoice::Auto, Transport::Wrpc) => format!(
+            "{origin}{version}; `{}` is on host `{host_b}`{}",
+            peer.name,
+            if allow_trap {
+                "; allow-trap"
+            } else {
+                "; every function is wRPC-safe"
+            }
+        ),
+        (_, t) => format!("{origin}{version}; transport `{t}` requested"),
+    }
+}
+
+impl Resolution {
+    /// An import the host provides.
+    fn host(component: &str, import: &str, reason: &str) -> Resolution {
+        Resolution {
+            component: component.to_string(),
+            import: import.to_string(),
+            transport: Transport::Host,
+            peer: None,
+            export: None,
+            endpoint: None,
+            strategy: None,
+            allow_trap: false,
+            timeout_ms: None,
+            explicit: false,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 impl Plan {
+    /// The host to run or serve: `requested` when it has components, or the
+    /// deployment's only host. The one place weld chooses a host.
+    pub fn choose_host(&self, requested: Option<&str>) -> Result<String, HostChoiceError> {
+        let hosts = self.hosts();
+        match requested {
+            Some(h) if hosts.contains(h) => Ok(h.to_string()),
+            Some(h) => Err(HostChoiceError::Unknown {
+                host: h.to_string(),
+                hosts: quoted(hosts),
+            }),
+            None if hosts.len() == 1 => Ok(hosts[0].to_string()),
+            None => Err(HostChoiceError::Several {
+                hosts: quoted(hosts),
+            }),
+        }
+    }
+
     /// Resolutions of one component's imports.
     pub fn imports_of<'a>(
         &'a self,
@@ -739,31 +862,21 @@ impl Plan {
         ]
     }
 
+    /// Columns separated by two spaces, headers in capitals, no borders:
+    /// easy to read and to `grep`/`awk`.
     fn render_table(rows: &[[String; 5]]) -> String {
-        let header = ["COMPONENT", "IMPORT", "TRANSPORT", "PEER", "REASON"];
-        let mut widths = header.map(str::len);
-        for row in rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::NOTHING)
+            .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+            .set_header(["COMPONENT", "IMPORT", "TRANSPORT", "PEER", "REASON"])
+            .add_rows(rows.iter().cloned());
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 2));
         }
         let mut out = String::new();
-        let line = |out: &mut String, cells: &[&str]| {
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                if i + 1 == cells.len() {
-                    let _ = write!(out, "{cell}");
-                } else {
-                    let _ = write!(out, "{cell:<w$}  ");
-                }
-            }
-            out.push('\n');
-        };
-        line(&mut out, &header);
-        for row in rows {
-            line(
-                &mut out,
-                &row.iter().map(String::as_str).collect::<Vec<_>>(),
-            );
+        for line in table.lines() {
+            let _ = writeln!(out, "{}", line.trim_end());
         }
         out
     }

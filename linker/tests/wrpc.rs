@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 use wasmtime::component::Val;
 use weld_linker::runtime::RuntimeError;
-use weld_linker::wrpc::server::{ServeOptions, Server};
+use weld_linker::serve::{ServeOptions, Server};
 use weld_linker::Deployment;
 
 #[test]

@@ -2,11 +2,10 @@
 //! strategy and engine configuration against a native Rust floor — on the
 //! user's deployment or the bundled fixtures.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use weld_linker::bench::{self, BenchCall, SERIES};
+use crate::bench::{self, BenchCall, SERIES};
 use weld_linker::{Deployment, Diagnostic};
 
 /// Arguments of `weld bench`.
@@ -45,7 +44,7 @@ pub struct Args {
 /// Runs `weld bench`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fail = |m: String| Ok(super::report(&Diagnostic::new(m).into(), args.json));
-    let (manifest, calls, with_native) = match &args.manifest {
+    let (deployment, calls, with_native) = match &args.manifest {
         Some(m) => {
             if args.invoke.is_empty() {
                 return fail("say what to time with --invoke 'component.function(args)'".into());
@@ -69,39 +68,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     inner,
                 });
             }
-            (m.clone(), calls, false)
+            match Deployment::load(m) {
+                Ok(d) => (d, calls, false),
+                Err(d) => return Ok(super::report(&d, args.json)),
+            }
         }
         None => {
-            let dir = std::env::temp_dir().join(format!("weld-bench-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            let fixtures = bundled_fixtures()?;
-            let path = dir.join("weld.toml");
-            std::fs::write(
-                &path,
-                format!(
-                    "[components.driver]\npath = \"{}\"\n[components.adder]\npath = \"{}\"\n",
-                    fixtures.join("driver.wasm").display(),
-                    fixtures.join("adder.wasm").display()
-                ),
-            )?;
-            (path, bench::default_calls(), true)
+            let (driver, adder) = bundled_fixtures()?;
+            (
+                bench::bundled(driver, adder, None)?,
+                bench::default_calls(),
+                true,
+            )
         }
-    };
-    let loaded = Deployment::load(&manifest);
-    // The bundled deployment's manifest was written to a scratch directory:
-    // everything is loaded now, so it can go.
-    if args.manifest.is_none() {
-        if let Some(dir) = manifest.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-    let deployment = match loaded {
-        Ok(d) => d,
-        Err(d) => return Ok(super::report(&d, args.json)),
     };
     let budget = Duration::from_millis(args.budget_ms);
-    let cells = calls.len() * SERIES.len();
-    let mut done = 0;
+    let bar = progress(calls.len() * SERIES.len());
     let mut rows = if with_native {
         eprintln!("measuring the native floor ...");
         bench::native_rows(budget)
@@ -115,15 +97,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &SERIES,
         budget,
         |series, payload| {
-            done += 1;
-            eprint!("\r[{done}/{cells}] {series}: {payload}{:20}", "");
-            let _ = std::io::stderr().flush();
+            bar.set_message(format!("{series}: {payload}"));
+            bar.inc(1);
         },
     );
-    eprintln!();
+    bar.finish_and_clear();
     match measured {
         Ok(r) => rows.extend(r),
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(format!("{e:#}")),
     }
     if args.manifest.is_none() && !args.no_wrpc {
         match remote_rows(&args, budget) {
@@ -148,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The bundled pair split over two hosts, `adder` served by a background
 /// `weld serve`, once per wRPC transport on loopback.
 fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String> {
-    let fixtures = bundled_fixtures().map_err(|e| e.to_string())?;
+    let (driver, adder) = bundled_fixtures().map_err(|e| e.to_string())?;
     let scratch = std::env::temp_dir().join(format!("weld-bench-wrpc-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -175,40 +156,43 @@ fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String>
         ));
     }
     let calls = bench::default_wrpc_calls();
-    let cells = calls.len() * transports.len();
-    let mut done = 0;
+    let bar = progress(calls.len() * transports.len());
     let mut rows = Vec::new();
     for (name, endpoint) in transports {
-        let path = scratch.join("weld.toml");
-        let toml = bench::remote_manifest(
-            &fixtures.join("driver.wasm"),
-            &fixtures.join("adder.wasm"),
-            &endpoint,
-        );
-        std::fs::write(&path, toml).map_err(|e| e.to_string())?;
-        let deployment = Deployment::load(&path).map_err(|d| d.to_string())?;
+        let deployment = bench::bundled(driver.clone(), adder.clone(), Some(&endpoint))
+            .map_err(|e| format!("{e:#}"))?;
         let measured = bench::run_remote(&deployment, "a", "b", name, &calls, budget, |s, p| {
-            done += 1;
-            eprint!("\r[{done}/{cells}] {s}: {p}{:20}", "");
-            let _ = std::io::stderr().flush();
+            bar.set_message(format!("{s}: {p}"));
+            bar.inc(1);
         });
-        rows.extend(measured.map_err(|e| e.to_string())?);
+        rows.extend(measured.map_err(|e| format!("{e:#}"))?);
     }
-    eprintln!();
+    bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(rows)
 }
 
-/// Where the bundled fixtures are: next to the workspace this binary was
-/// built from.
-fn bundled_fixtures() -> anyhow::Result<PathBuf> {
+/// The bundled fixtures' bytes (`driver`, `adder`), next to the workspace
+/// this binary was built from.
+fn bundled_fixtures() -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wasm");
-    if dir.join("driver.wasm").exists() && dir.join("adder.wasm").exists() {
-        Ok(dir)
-    } else {
-        anyhow::bail!(
+    let read = |name: &str| std::fs::read(dir.join(format!("{name}.wasm")));
+    match (read("driver"), read("adder")) {
+        (Ok(driver), Ok(adder)) => Ok((driver, adder)),
+        _ => anyhow::bail!(
             "the bundled fixtures are not built ({}); run `cargo build -p weld-fixtures`, or pass a manifest",
             dir.display()
-        )
+        ),
     }
+}
+
+/// A progress line on stderr for `cells` measurements (hidden when stderr
+/// is not a terminal, so logs and pipes stay clean).
+fn progress(cells: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(cells as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("[{pos}/{len}] {wide_msg}")
+            .expect("a valid template"),
+    );
+    bar
 }

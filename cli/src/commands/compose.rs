@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(e) => {
             return Ok(super::report(
-                &Diagnostic::new(e.to_string()).into(),
+                &Diagnostic::new(super::describe(&e)).into(),
                 args.json,
             ))
         }

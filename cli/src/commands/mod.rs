@@ -8,6 +8,8 @@ pub mod run;
 pub mod serve;
 
 use std::process::ExitCode;
+use weld_linker::plan::HostChoiceError;
+use weld_linker::runtime::RuntimeError;
 use weld_linker::Diagnostics;
 
 /// Writes to stdout; a closed pipe (`weld plan | head`) ends output quietly
@@ -40,4 +42,29 @@ pub fn report(diagnostics: &Diagnostics, json: bool) -> ExitCode {
         eprintln!("\n{n} error{}", if n == 1 { "" } else { "s" });
     }
     ExitCode::from(1)
+}
+
+/// A library error as one line: its message and every cause, joined by
+/// `: `, with the flag that answers it when there is one (the library
+/// speaks of hosts and functions; flags are the CLI's).
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut hint = None;
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if !std::ptr::eq(e, error) {
+            text.push_str(&format!(": {e}"));
+        }
+        if let Some(HostChoiceError::Several { .. }) = e.downcast_ref::<HostChoiceError>() {
+            hint = Some(" with --host");
+        }
+        if let Some(RuntimeError::NoCommand) = e.downcast_ref::<RuntimeError>() {
+            hint = Some(" with --invoke 'component.function(args)'");
+        }
+        cause = e.source();
+    }
+    if let Some(hint) = hint {
+        text.push_str(hint);
+    }
+    text
 }

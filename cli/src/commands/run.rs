@@ -53,25 +53,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             StrategyArg::HostLinked => Strategy::HostLinked,
         }),
         engine: None,
+        imports: None,
     };
     if !args.json {
         eprintln!("preparing {} ...", args.manifest.display());
     }
     let runtime = match Runtime::new(&deployment, &options) {
         Ok(r) => r,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(super::describe(&e)),
     };
     if !args.json {
         eprintln!(
             "host `{}`: {} in {:.1} ms",
             runtime.host(),
             runtime.describe().join(", "),
-            runtime.prepare_time.as_secs_f64() * 1e3
+            runtime.prepare_time().as_secs_f64() * 1e3
         );
     }
     let mut app = match runtime.instantiate() {
         Ok(a) => a,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(super::describe(&e)),
     };
     if args.invoke.is_empty() {
         return match app.run_command() {
@@ -88,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ExitCode::from(1)
                 })
             }
-            Err(e) => fail(e.to_string()),
+            Err(e) => fail(super::describe(&e)),
         };
     }
     let mut outputs = Vec::new();
@@ -99,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let (func, full) = match app.func(&call.component, &call.function) {
             Ok(f) => f,
-            Err(e) => return fail(e.to_string()),
+            Err(e) => return fail(super::describe(&e)),
         };
         let params = match call.params(app.store(), &func) {
             Ok(p) => p,
@@ -108,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let started = std::time::Instant::now();
         let results = match app.invoke(&call.component, &full, func, &params) {
             Ok(r) => r,
-            Err(e) => return fail(e.to_string()),
+            Err(e) => return fail(super::describe(&e)),
         };
         let elapsed = started.elapsed();
         let shown = format_results(&results);

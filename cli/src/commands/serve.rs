@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use weld_linker::manifest::Endpoint;
-use weld_linker::wrpc::server::{ServeOptions, Server};
+use weld_linker::serve::{ServeOptions, Server};
+use weld_linker::wrpc::Endpoint;
 use weld_linker::{Deployment, Diagnostic};
 
 /// Arguments of `weld serve`.
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.limits.max_bytes = args.max_message_bytes;
     let server = match Server::new(&deployment, options) {
         Ok(s) => s,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(super::describe(&e)),
     };
     let json = args.json;
     let host = args.host.clone();
@@ -77,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let stats = match server.run(on_ready, shutdown_signal()) {
         Ok(s) => s,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(super::describe(&e)),
     };
     if json {
         let line = serde_json::json!({ "event": "stopped", "stats": stats });

@@ -3,6 +3,7 @@
 //! `wrpc:rpc/error` resource, and the state host-linked calls need.
 
 use crate::manifest::Manifest;
+use std::any::Any;
 use wasmtime::component::{Func, Linker, Resource, ResourceAny, ResourceTable, ResourceType};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -23,6 +24,9 @@ pub struct HostState {
     free_proxies: Vec<u32>,
     /// The callee's resource type behind each proxied resource type.
     pub(crate) callee_resource_types: Vec<Option<ResourceType>>,
+    /// The embedding application's own state, for its own imports
+    /// ([`HostImports`](super::HostImports)).
+    pub(crate) extension: Option<Box<dyn Any + Send>>,
 }
 
 impl WasiView for HostState {
@@ -72,7 +76,16 @@ impl HostState {
             proxies: Vec::new(),
             free_proxies: Vec::new(),
             callee_resource_types: Vec::new(),
+            extension: None,
         })
+    }
+
+    /// The embedding application's state given to
+    /// [`Runtime::instantiate_with`](super::Runtime::instantiate_with), when
+    /// it is a `T`. A downcast: one type check per call of an embedder's
+    /// import, which keeps the runtime's own code free of a type parameter.
+    pub fn extension<T: Any>(&mut self) -> Option<&mut T> {
+        self.extension.as_mut()?.downcast_mut::<T>()
     }
 
     /// Stores a callee handle behind a new proxy; returns the proxy's rep.

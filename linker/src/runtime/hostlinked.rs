@@ -13,7 +13,8 @@
 //!   callee's destructor.
 
 use super::host::HostState;
-use super::{ResourceTarget, SlotTarget};
+use super::link::{ResourceTarget, SlotTarget, Tables};
+use super::units::HostLink;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, Linker, ResourceAny, ResourceDynamic, ResourceType, Type, Val,
@@ -21,20 +22,19 @@ use wasmtime::component::{
 use wasmtime::error::Context as _;
 use wasmtime::{AsContextMut, Engine, StoreContextMut};
 
-/// Defines `import` of `caller` in `linker` as calls into `export` of the
-/// unit `callee`. Adds the slots and resource types the store must fill.
-#[allow(clippy::too_many_arguments)]
+/// Defines `link.import` of `caller` in `linker` as calls into `link.export`
+/// of the unit `link.callee`. Adds the slots and resource types the store
+/// must fill to `tables`.
 pub(crate) fn define(
     linker: &mut Linker<HostState>,
     engine: &Engine,
     caller: &Component,
-    import: &str,
-    callee: usize,
-    export: &str,
-    path: &str,
-    slots: &mut Vec<SlotTarget>,
-    resources: &mut Vec<ResourceTarget>,
+    link: &HostLink,
+    tables: &mut Tables,
 ) -> wasmtime::Result<()> {
+    let (import, callee, export) = (link.import.as_str(), link.callee, link.export.as_str());
+    let path = format!("`{}`", link.peer);
+    let (slots, resources) = (&mut tables.slots, &mut tables.resources);
     let ty = caller.component_type();
     let item = ty
         .imports(engine)

@@ -10,7 +10,7 @@
 //! happened, so a stub can hand it to the guest as a `wrpc:rpc/error` value.
 
 use super::codec::{self, CodecError, Limits};
-use crate::manifest::Endpoint;
+use super::Endpoint;
 use bytes::Bytes;
 use std::sync::OnceLock;
 use std::time::Duration;

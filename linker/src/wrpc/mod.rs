@@ -1,16 +1,16 @@
-//! wRPC support: calling and serving component functions over the network.
+//! The wire: wRPC values, endpoints and calls, knowing nothing of what sits
+//! above (the planner, the runtime, serving).
 //!
 //! * [`codec`]: the dynamic, type-directed encoder and decoder of
 //!   [`wasmtime::component::Val`]s in the wRPC value encoding;
-//! * [`client`]: invoking a remote function over TCP, Unix or NATS;
-//! * `stub`: a caller's import defined as wRPC calls;
-//! * [`server`]: `weld serve`, the exports of one host served to remote
-//!   callers.
+//! * [`endpoint`]: where a peer is reached (TCP, Unix, NATS);
+//! * [`client`]: invoking a remote function over one of them.
 
 pub mod client;
 pub mod codec;
-pub mod server;
-pub(crate) mod stub;
+pub mod endpoint;
+
+pub use endpoint::Endpoint;
 
 use wasmtime::component::Type;
 
@@ -18,7 +18,7 @@ use wasmtime::component::Type;
 /// for a wRPC-safe function only the ok type of its `result<T, error>`
 /// (none for `result<_, error>`). `None` when a function said to be safe
 /// does not return a `result`.
-pub(crate) fn wire_results(safe: bool, results: Vec<Type>) -> Option<Vec<Type>> {
+pub fn wire_results(safe: bool, results: Vec<Type>) -> Option<Vec<Type>> {
     if !safe {
         return Some(results);
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use wasmtime::component::Val;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
-use weld_linker::wrpc::server::{Background, ServeOptions, Server};
+use weld_linker::serve::{Background, ServeOptions, Server};
 use weld_linker::Deployment;
 
 pub use weld_fixtures::peer::free_port;
@@ -103,12 +103,5 @@ wrpc = ENDPOINT
 
 /// driver on `a` → adder on `b` over `endpoint`.
 pub fn math_manifest(dir: &Path, endpoint: &str) -> PathBuf {
-    let toml = weld_linker::bench::remote_manifest(
-        &weld_fixtures::path("driver"),
-        &weld_fixtures::path("adder"),
-        endpoint,
-    );
-    let path = dir.join("weld.toml");
-    std::fs::write(&path, toml).unwrap();
-    path
+    weld_fixtures::write_manifest(dir, &weld_fixtures::pair_manifest("adder", Some(endpoint)))
 }

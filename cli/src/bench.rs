@@ -1,4 +1,4 @@
-//! A short call-latency matrix for `weld bench`: the same invocations under
+//! The harness of `weld bench`: a short call-latency matrix: the same invocations under
 //! each in-process strategy and engine configuration, against a native Rust
 //! floor. (The full matrix is the criterion benches in `benches/`.)
 //!
@@ -6,16 +6,16 @@
 //! the median sample. An invocation may loop inside wasm (`run-add(n)`): its
 //! `inner` count divides the time so the result is per component call.
 
-use crate::manifest::Strategy;
-use crate::runtime::engine::EngineSettings;
-use crate::runtime::invoke::Call;
-use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
-use crate::wrpc::server::{ServeOptions, Server};
-use crate::Deployment;
+use anyhow::Context as _;
 use serde::Serialize;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::{Duration, Instant};
+use weld_linker::manifest::Strategy;
+use weld_linker::runtime::engine::EngineSettings;
+use weld_linker::runtime::invoke::Call;
+use weld_linker::runtime::{Runtime, RuntimeOptions};
+use weld_linker::serve::{ServeOptions, Server};
+use weld_linker::{Deployment, PlanOptions};
 
 /// One invocation to time.
 #[derive(Debug, Clone)]
@@ -39,43 +39,41 @@ pub struct Series {
     pub engine: EngineSettings,
 }
 
+/// weld's own engine settings (what `weld run` chooses for these fixtures).
+const TUNED: EngineSettings = EngineSettings {
+    concurrency: false,
+    inlining: true,
+    pooling: false,
+};
+
+/// wasmtime's defaults, for comparison.
+const WASMTIME_DEFAULT: EngineSettings = EngineSettings {
+    concurrency: true,
+    inlining: false,
+    pooling: false,
+};
+
 /// The series `weld bench` compares.
 pub const SERIES: [Series; 4] = [
     Series {
         name: "fused (tuned)",
         strategy: Strategy::Fused,
-        engine: EngineSettings {
-            concurrency: false,
-            inlining: true,
-            pooling: false,
-        },
+        engine: TUNED,
     },
     Series {
         name: "fused (wasmtime default config)",
         strategy: Strategy::Fused,
-        engine: EngineSettings {
-            concurrency: true,
-            inlining: false,
-            pooling: false,
-        },
+        engine: WASMTIME_DEFAULT,
     },
     Series {
         name: "host-linked (tuned)",
         strategy: Strategy::HostLinked,
-        engine: EngineSettings {
-            concurrency: false,
-            inlining: true,
-            pooling: false,
-        },
+        engine: TUNED,
     },
     Series {
         name: "host-linked (wasmtime default config)",
         strategy: Strategy::HostLinked,
-        engine: EngineSettings {
-            concurrency: true,
-            inlining: false,
-            pooling: false,
-        },
+        engine: WASMTIME_DEFAULT,
     },
 ];
 
@@ -142,11 +140,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Samples `f` (which makes `inner` calls) for about `budget`.
-fn sample(
+fn sample<E>(
     budget: Duration,
     inner: u64,
-    mut f: impl FnMut() -> Result<(), RuntimeError>,
-) -> Result<(f64, usize), RuntimeError> {
+    mut f: impl FnMut() -> Result<(), E>,
+) -> Result<(f64, usize), E> {
     f()?; // warm-up
     let mut times = Vec::new();
     let start = Instant::now();
@@ -189,17 +187,24 @@ pub fn default_wrpc_calls() -> Vec<BenchCall> {
     ]
 }
 
-/// A deployment of the bundled pair split over two hosts: `driver` on `a`
-/// calls `adder` on `b` over wRPC at `endpoint` (a TOML inline table such as
-/// `{ transport = "tcp", address = "127.0.0.1:7761" }`; the caller connects
-/// there, so a TCP port must be a real one). `adder` is not wRPC-safe, so
-/// the link allows traps.
-pub fn remote_manifest(driver: &Path, adder: &Path, endpoint: &str) -> String {
-    format!(
-        "[components.driver]\npath = {:?}\nhost = \"a\"\n\n[components.adder]\npath = {:?}\nhost = \"b\"\n\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\n\n[hosts.b]\nwrpc = {endpoint}\n",
-        driver.display().to_string(),
-        adder.display().to_string(),
+/// The bundled pair (`driver` calling `adder`), built from the fixture
+/// files' bytes. With an `endpoint` (a TOML inline table such as
+/// `{ transport = "tcp", address = "127.0.0.1:7761" }`), split over hosts
+/// `a` (driver) and `b` (adder) linked over wRPC there; `adder` is not
+/// wRPC-safe, so the link allows traps.
+pub fn bundled(driver: Vec<u8>, adder: Vec<u8>, endpoint: Option<&str>) -> anyhow::Result<Deployment> {
+    let manifest = match endpoint {
+        None => "[components.driver]\n[components.adder]\n".to_string(),
+        Some(endpoint) => format!(
+            "[components.driver]\nhost = \"a\"\n[components.adder]\nhost = \"b\"\n\n[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\n\n[hosts.b]\nwrpc = {endpoint}\n"
+        ),
+    };
+    Deployment::from_memory(
+        &manifest,
+        [("driver".to_string(), driver), ("adder".to_string(), adder)],
+        &PlanOptions::default(),
     )
+    .map_err(|d| anyhow::anyhow!("{d}"))
 }
 
 /// Serves `callee` of `deployment` on a background thread and times `calls`
@@ -212,14 +217,14 @@ pub fn run_remote(
     calls: &[BenchCall],
     budget: Duration,
     progress: impl FnMut(&str, &str),
-) -> Result<Vec<Row>, RuntimeError> {
+) -> anyhow::Result<Vec<Row>> {
     let server = Server::new(deployment, ServeOptions::new(callee))
         .and_then(Server::spawn)
-        .map_err(|e| RuntimeError::Setup(format!("serving host `{callee}`: {e}")))?;
+        .with_context(|| format!("serving host `{callee}`"))?;
     let series = Series {
         name,
         strategy: Strategy::Fused,
-        engine: SERIES[0].engine,
+        engine: TUNED,
     };
     let rows = run(
         deployment,
@@ -231,7 +236,7 @@ pub fn run_remote(
     );
     server
         .stop()
-        .map_err(|e| RuntimeError::Setup(format!("stopping the server of `{callee}`: {e}")))?;
+        .with_context(|| format!("stopping the server of `{callee}`"))?;
     rows
 }
 
@@ -282,11 +287,10 @@ pub fn native_rows(budget: Duration) -> Vec<Row> {
         ),
     ];
     for (label, inner, mut f) in cases {
-        let (ns, samples) = sample(budget, inner, || {
+        let Ok((ns, samples)) = sample(budget, inner, || {
             f();
-            Ok(())
-        })
-        .expect("native calls do not fail");
+            Ok::<(), std::convert::Infallible>(())
+        });
         rows.push(Row {
             payload: label.to_string(),
             series: "native".into(),
@@ -305,7 +309,7 @@ pub fn run(
     series: &[Series],
     budget: Duration,
     mut progress: impl FnMut(&str, &str),
-) -> Result<Vec<Row>, RuntimeError> {
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for s in series {
         let rt = Runtime::new(
@@ -314,16 +318,17 @@ pub fn run(
                 host: host.clone(),
                 strategy: Some(s.strategy),
                 engine: Some(s.engine),
+                imports: None,
             },
         )?;
         let mut app = rt.instantiate()?;
         for c in calls {
             progress(s.name, &c.label);
-            let call = Call::parse(&c.call).map_err(RuntimeError::BadArguments)?;
+            let call = Call::parse(&c.call).map_err(anyhow::Error::msg)?;
             let (func, full) = app.func(&call.component, &call.function)?;
             let params = call
                 .params(app.store(), &func)
-                .map_err(RuntimeError::BadArguments)?;
+                .map_err(anyhow::Error::msg)?;
             let (ns, samples) = sample(budget, c.inner, || {
                 app.invoke(&call.component, &full, func, &params)
                     .map(|_| ())

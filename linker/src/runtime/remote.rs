@@ -1,7 +1,8 @@
-//! Client stubs: a caller's import satisfied over wRPC.
+//! Remote imports: a caller's import defined as wRPC calls (the sibling of
+//! [`hostlinked`](super::hostlinked) for links that cross hosts).
 //!
 //! Each function of the imported interface becomes a dynamic host function
-//! that encodes its arguments with [`codec`](super::codec), invokes the
+//! that encodes its arguments with [`codec`](crate::wrpc::codec), invokes the
 //! function of the same name on the remote instance named like the import,
 //! and decodes the reply.
 //!
@@ -11,9 +12,9 @@
 //! handles it. Any other function (allowed only with `allow-trap`) traps on
 //! failure, with the same message.
 
-use super::client::Remote;
-use super::codec::{self, Limits};
-use crate::runtime::host::HostState;
+use crate::wrpc::client::{CallError, Remote};
+use crate::wrpc::codec::{self, Limits};
+use super::host::HostState;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -70,7 +71,7 @@ pub(crate) fn define(
     let mut inst = linker.instance(&link.import)?;
     for (name, params, results) in funcs {
         let safe = link.safe.get(&name).copied().unwrap_or(false);
-        let Some(wire_results) = super::wire_results(safe, results) else {
+        let Some(wire_results) = crate::wrpc::wire_results(safe, results) else {
             wasmtime::bail!("function `{name}` is not wRPC-safe as its type says");
         };
         let link = Arc::clone(&link);
@@ -78,7 +79,7 @@ pub(crate) fn define(
         let func = name.clone();
         inst.func_new(&name, move |mut store, _ty, args, out| {
             let outcome = codec::encode_values(args, &params)
-                .map_err(super::client::CallError::Encode)
+                .map_err(CallError::Encode)
                 .and_then(|bytes| {
                     link.remote.call_blocking(
                         &link.import,

@@ -1,0 +1,184 @@
+//! A deployment: a manifest, its components (bytes read once, and their
+//! introspected types) and the plan made from them. Everything after the
+//! planner — composition, the runtime, serving — starts from one.
+//!
+//! ```no_run
+//! let deployment = weld_linker::Deployment::load("weld.toml".as_ref())
+//!     .map_err(|d| d.to_string())
+//!     .unwrap();
+//! print!("{}", deployment.plan.to_table(false));
+//! ```
+//!
+//! An embedding application can build one from bytes it already holds, and
+//! name interfaces it provides itself ([`PlanOptions::provided`]):
+//!
+//! ```no_run
+//! # let driver_bytes: Vec<u8> = Vec::new();
+//! use weld_linker::{Deployment, PlanOptions};
+//! let deployment = Deployment::from_memory(
+//!     "[components.driver]\n",
+//!     [("driver".to_string(), driver_bytes)],
+//!     &PlanOptions { provided: vec!["demo:math/adder@0.1.0".into()] },
+//! )
+//! .map_err(|d| d.to_string())
+//! .unwrap();
+//! ```
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::introspect::ComponentInfo;
+use crate::manifest::Manifest;
+use crate::plan::{plan_with, Plan, PlanOptions};
+use indexmap::IndexMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A manifest, its components' bytes and types, and the plan made from them.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Each component's introspected types, by name.
+    pub components: IndexMap<String, ComponentInfo>,
+    /// The plan.
+    pub plan: Plan,
+    /// Each component's bytes, read once.
+    bytes: IndexMap<String, Arc<[u8]>>,
+}
+
+impl Deployment {
+    /// Loads a manifest, reads and introspects its components, and plans it.
+    pub fn load(path: &Path) -> Result<Deployment, Diagnostics> {
+        Deployment::load_with(path, &PlanOptions::default())
+    }
+
+    /// [`Deployment::load`] with planning options.
+    pub fn load_with(path: &Path, options: &PlanOptions) -> Result<Deployment, Diagnostics> {
+        let manifest = Manifest::load(path)?;
+        let bytes = read_components(&manifest, IndexMap::new())?;
+        Deployment::assemble(manifest, bytes, options)
+    }
+
+    /// A deployment from manifest text and component bytes held in memory.
+    /// A component whose bytes are given needs no `path`; one without bytes
+    /// is read from its `path`, relative to the current directory.
+    pub fn from_memory(
+        manifest: &str,
+        components: impl IntoIterator<Item = (String, Vec<u8>)>,
+        options: &PlanOptions,
+    ) -> Result<Deployment, Diagnostics> {
+        let manifest = Manifest::parse(Path::new("<memory>/weld.toml"), manifest)?;
+        let given = components
+            .into_iter()
+            .map(|(name, bytes)| (name, Arc::<[u8]>::from(bytes)))
+            .collect();
+        let bytes = read_components(&manifest, given)?;
+        Deployment::assemble(manifest, bytes, options)
+    }
+
+    fn assemble(
+        manifest: Manifest,
+        bytes: IndexMap<String, Arc<[u8]>>,
+        options: &PlanOptions,
+    ) -> Result<Deployment, Diagnostics> {
+        let components = introspect(&manifest, &bytes)?;
+        let plan = plan_with(&manifest, &components, options)?;
+        Ok(Deployment {
+            manifest,
+            components,
+            plan,
+            bytes,
+        })
+    }
+
+    /// The bytes of a component of this deployment.
+    ///
+    /// # Panics
+    /// When `name` is not one of its components.
+    pub fn bytes(&self, name: &str) -> &Arc<[u8]> {
+        self.bytes
+            .get(name)
+            .unwrap_or_else(|| panic!("no component `{name}` in this deployment"))
+    }
+}
+
+/// The bytes of every component of `manifest`: those `given`, the others
+/// read from their paths. Reports every unreadable file at once, at the
+/// `path` that names it.
+fn read_components(
+    manifest: &Manifest,
+    mut given: IndexMap<String, Arc<[u8]>>,
+) -> Result<IndexMap<String, Arc<[u8]>>, Diagnostics> {
+    let mut out = IndexMap::new();
+    let mut errors = Vec::new();
+    for (name, spec) in &manifest.components {
+        if let Some(bytes) = given.shift_remove(name) {
+            out.insert(name.clone(), bytes);
+            continue;
+        }
+        let Some(path_spec) = &spec.get_ref().path else {
+            errors.push(
+                Diagnostic::new(format!("component `{name}` has no `path`"))
+                    .at(manifest.locate(spec.span())),
+            );
+            continue;
+        };
+        let path = manifest.component_path(name).expect("it has a path");
+        tracing::debug!(component = %name, path = %path.display(), "reading");
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                out.insert(name.clone(), bytes.into());
+            }
+            Err(e) => errors.push(
+                Diagnostic::new(format!(
+                    "component `{name}`: cannot read `{}`: {e}",
+                    path.display()
+                ))
+                .at(manifest.locate(path_spec.span())),
+            ),
+        }
+    }
+    for name in given.keys() {
+        errors.push(Diagnostic::new(format!(
+            "bytes were given for component `{name}`, which the manifest does not declare"
+        )));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Diagnostics(errors))
+    }
+}
+
+/// Introspects every component; reports every invalid one at once.
+fn introspect(
+    manifest: &Manifest,
+    bytes: &IndexMap<String, Arc<[u8]>>,
+) -> Result<IndexMap<String, ComponentInfo>, Diagnostics> {
+    let mut out = IndexMap::new();
+    let mut errors = Vec::new();
+    for (name, bytes) in bytes {
+        let spec = &manifest.components[name];
+        let label = manifest
+            .component_path(name)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| format!("<bytes of `{name}`>"));
+        match ComponentInfo::from_bytes(&label, bytes) {
+            Ok(info) => {
+                out.insert(name.clone(), info);
+            }
+            Err(e) => errors.push(
+                Diagnostic::new(format!("component `{name}`: {e}")).at(manifest.locate(
+                    spec.get_ref()
+                        .path
+                        .as_ref()
+                        .map_or(spec.span(), |p| p.span()),
+                )),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Diagnostics(errors))
+    }
+}

@@ -1,0 +1,223 @@
+//! A running deployment: one store and its units' instances, and calls
+//! into them.
+
+use super::host::HostState;
+use super::{Runtime, RuntimeError};
+use crate::diagnostic::quoted;
+use crate::wit;
+use wasmtime::component::{Instance, Val};
+use wasmtime::Store;
+
+/// A running deployment: one store, its units' instances. It owns its
+/// [`Runtime`] handle, so it can move between threads and outlive the code
+/// that prepared it; dropping it drops the store.
+pub struct Deployed {
+    runtime: Runtime,
+    store: Store<HostState>,
+    instances: Vec<Instance>,
+    poisoned: Option<String>,
+}
+
+/// Finds `func` in the exported interface `export` (or at the root when
+/// `export` is empty).
+pub(crate) fn lookup_func(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    export: &str,
+    func: &str,
+) -> Option<wasmtime::component::Func> {
+    if export.is_empty() {
+        return instance.get_func(&mut *store, func);
+    }
+    let iface = instance.get_export_index(&mut *store, None, export)?;
+    let f = instance.get_export_index(&mut *store, Some(&iface), func)?;
+    instance.get_func(&mut *store, f)
+}
+
+impl Deployed {
+    pub(crate) fn new(runtime: Runtime, store: Store<HostState>, instances: Vec<Instance>) -> Deployed {
+        Deployed {
+            runtime,
+            store,
+            instances,
+            poisoned: None,
+        }
+    }
+
+    /// The runtime this deployment was instantiated from.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The store (for benches and tests that call functions directly).
+    pub fn store(&mut self) -> &mut Store<HostState> {
+        &mut self.store
+    }
+
+    /// Finds an exported function of `component`. `function` is
+    /// `iface#func` (`demo:math/runner@0.1.0#run-add`), `name.func`
+    /// (`runner.run-add`), or a bare function name when it is unique.
+    pub fn func(
+        &mut self,
+        component: &str,
+        function: &str,
+    ) -> Result<(wasmtime::component::Func, String), RuntimeError> {
+        let p = &*self.runtime.inner;
+        let unit = p
+            .units
+            .iter()
+            .position(|u| u.members.iter().any(|m| m == component))
+            .ok_or_else(|| {
+                RuntimeError::NoSuchFunction(format!(
+                    "no component `{component}` on host `{}` (components here: {})",
+                    p.host,
+                    quoted(&p.components)
+                ))
+            })?;
+        let exports: Vec<String> = p.units[unit]
+            .exports
+            .iter()
+            .filter(|(_, from)| *from == component)
+            .map(|(e, _)| e.clone())
+            .collect();
+        let (want_iface, want_func) = match function.rsplit_once('#') {
+            Some((i, f)) => (Some(i.to_string()), f.to_string()),
+            None => match function.rsplit_once('.') {
+                Some((i, f)) => (Some(i.to_string()), f.to_string()),
+                None => (None, function.to_string()),
+            },
+        };
+        let instance = self.instances[unit];
+        let mut found = Vec::new();
+        for e in &exports {
+            let matches_iface = match &want_iface {
+                None => true,
+                Some(i) => {
+                    e == i
+                        || wit::split_version(e).0.rsplit('/').next() == Some(i.as_str())
+                        || wit::split_version(e).0 == i
+                }
+            };
+            if !matches_iface {
+                continue;
+            }
+            if let Some(f) = lookup_func(&mut self.store, &instance, e, &want_func) {
+                found.push((f, format!("{e}#{want_func}")));
+            }
+        }
+        if want_iface.is_none() {
+            if let Some(f) = instance.get_func(&mut self.store, &want_func) {
+                found.push((f, want_func.clone()));
+            }
+        }
+        match found.len() {
+            1 => Ok(found.pop().unwrap()),
+            0 => Err(RuntimeError::NoSuchFunction(format!(
+                "component `{component}` exports no function `{function}` (its exports: {})",
+                quoted(&exports)
+            ))),
+            _ => Err(RuntimeError::NoSuchFunction(format!(
+                "function `{function}` of component `{component}` is ambiguous: {}; qualify it as `interface#function`",
+                quoted(found.iter().map(|(_, n)| n))
+            ))),
+        }
+    }
+
+    /// Calls `component`'s exported `function` with `params`.
+    pub fn call(
+        &mut self,
+        component: &str,
+        function: &str,
+        params: &[Val],
+    ) -> Result<Vec<Val>, RuntimeError> {
+        if let Some(p) = &self.poisoned {
+            return Err(RuntimeError::Poisoned(p.clone()));
+        }
+        let (func, full) = self.func(component, function)?;
+        self.invoke(component, &full, func, params)
+    }
+
+    /// Calls a function found with [`Deployed::func`]: no lookup, so a
+    /// caller that calls repeatedly (benches) pays for the call only.
+    pub fn invoke(
+        &mut self,
+        component: &str,
+        full: &str,
+        func: wasmtime::component::Func,
+        params: &[Val],
+    ) -> Result<Vec<Val>, RuntimeError> {
+        if let Some(p) = &self.poisoned {
+            return Err(RuntimeError::Poisoned(p.clone()));
+        }
+        let ty = func.ty(&self.store);
+        if ty.params().len() != params.len() {
+            return Err(RuntimeError::BadArguments(format!(
+                "component `{component}` function `{full}` takes {} argument(s), {} given",
+                ty.params().len(),
+                params.len()
+            )));
+        }
+        let mut results = vec![Val::Bool(false); ty.results().len()];
+        match func.call(&mut self.store, params, &mut results) {
+            Ok(()) => Ok(results),
+            Err(e) => {
+                // Host-linked calls add "in call a → b ..." context on the
+                // way out: collect it as the call path.
+                let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+                let path: Vec<&str> = chain
+                    .iter()
+                    .filter_map(|c| c.strip_prefix("in call "))
+                    .collect();
+                let path = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (call path: `{component}` `{full}` → {})",
+                        path.iter().rev().cloned().collect::<Vec<_>>().join(" → ")
+                    )
+                };
+                let message = chain
+                    .iter()
+                    .filter(|c| !c.starts_with("in call "))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                let err = RuntimeError::Trap {
+                    component: component.to_string(),
+                    function: full.to_string(),
+                    path,
+                    message,
+                };
+                self.poisoned = Some(format!("`{component}` function `{full}` trapped"));
+                Err(err)
+            }
+        }
+    }
+
+    /// Runs a component exporting `wasi:cli/run`; returns whether it
+    /// succeeded.
+    pub fn run_command(&mut self) -> Result<(String, bool), RuntimeError> {
+        let runner = self
+            .runtime
+            .inner
+            .units
+            .iter()
+            .flat_map(|u| u.exports.iter())
+            .find(|(e, _)| wit::split_version(e).0 == "wasi:cli/run")
+            .map(|(e, c)| (e.clone(), c.clone()))
+            .ok_or(RuntimeError::NoCommand)?;
+        let results = self.call(&runner.1, &format!("{}#run", runner.0), &[])?;
+        let ok = matches!(results.first(), Some(Val::Result(Ok(_))));
+        Ok((runner.1, ok))
+    }
+
+    /// Whether a trap has poisoned this store.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// Live resource proxies (host-linked resources not yet dropped).
+    pub fn live_proxies(&self) -> usize {
+        self.store.data().live_proxies()
+    }
+}

@@ -1,0 +1,130 @@
+//! What can go wrong preparing or running a host's components. Every
+//! variant names the component, unit or function involved and keeps the
+//! underlying error as its source.
+
+use crate::fuse::FuseError;
+use crate::plan::HostChoiceError;
+
+/// An error with its cause chain, from wasmtime or a transport.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of the runtime; each names the component and function involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// No host, or not the one asked for.
+    #[error(transparent)]
+    Host(#[from] HostChoiceError),
+    /// A link of this host names a peer placed elsewhere although it is not
+    /// a remote link (a plan not made by weld's planner).
+    #[error("component `{component}` import `{import}`: its in-process peer is not on host `{host}`")]
+    PeerNotHere {
+        /// The importer.
+        component: String,
+        /// The import.
+        import: String,
+        /// The host being prepared.
+        host: String,
+    },
+    /// Host-linked units import from each other in a loop.
+    #[error("host-linked units on host `{host}` form a cycle")]
+    UnitCycle {
+        /// The host being prepared.
+        host: String,
+    },
+    /// Two members of one fused unit link one import to different exports.
+    #[error("{}: import `{import}` is host-linked to two different exporters in one fused unit", unit_label(.unit))]
+    TwoExporters {
+        /// The unit's members.
+        unit: Vec<String>,
+        /// The import.
+        import: String,
+    },
+    /// The engine could not be configured.
+    #[error("cannot create the engine")]
+    Engine(#[source] BoxError),
+    /// Composition of the fused units failed.
+    #[error("fusing the in-process components failed")]
+    Fuse(#[from] FuseError),
+    /// A unit did not compile.
+    #[error("{unit}: cannot compile")]
+    Compile {
+        /// The unit ("component `a`" or "fused unit (`a` + `b`)").
+        unit: String,
+        /// wasmtime's error.
+        #[source]
+        source: BoxError,
+    },
+    /// An import of a unit could not be defined.
+    #[error("{unit}: {what}")]
+    Link {
+        /// The unit.
+        unit: String,
+        /// What was being defined (an import, the host interfaces).
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: BoxError,
+    },
+    /// A store could not be set up (its WASI grants).
+    #[error("cannot set up the store")]
+    Store(#[source] BoxError),
+    /// A unit did not instantiate.
+    #[error("{unit}: instantiation failed")]
+    Instantiate {
+        /// The unit.
+        unit: String,
+        /// wasmtime's error.
+        #[source]
+        source: BoxError,
+    },
+    /// An instantiated unit lacks an export the links need.
+    #[error("{unit}: export `{export}` has no function `{function}`")]
+    MissingExport {
+        /// The unit.
+        unit: String,
+        /// The interface export.
+        export: String,
+        /// The function.
+        function: String,
+    },
+    /// The function to call does not exist.
+    #[error("{0}")]
+    NoSuchFunction(String),
+    /// No component of the host exports `wasi:cli/run`.
+    #[error("no component on this host exports `wasi:cli/run`; name the function to call")]
+    NoCommand,
+    /// Arguments did not match the function's parameters.
+    #[error("{0}")]
+    BadArguments(String),
+    /// A guest trapped.
+    #[error("component `{component}` function `{function}` trapped{path}: {message}")]
+    Trap {
+        /// The called component.
+        component: String,
+        /// The called function.
+        function: String,
+        /// The call path through host-linked calls, when known.
+        path: String,
+        /// The trap and its backtrace.
+        message: String,
+    },
+    /// An earlier trap poisoned the store.
+    #[error("the store is poisoned by an earlier trap ({0}); instantiate the deployment again")]
+    Poisoned(String),
+}
+
+/// "component `a`" or "fused unit (`a` + `b`)", for messages.
+pub(crate) fn unit_label(members: &[String]) -> String {
+    if members.len() == 1 {
+        format!("component `{}`", members[0])
+    } else {
+        format!(
+            "fused unit ({})",
+            members
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        )
+    }
+}

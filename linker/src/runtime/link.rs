@@ -1,0 +1,240 @@
+//! The two wasmtime steps after the unit plan: compile each unit (fused ones
+//! through `weld-compose`), then link it — WASI and the host's interfaces,
+//! the embedder's imports, host-linked imports and remote (wRPC) stubs — into
+//! an [`InstancePre`] that every store reuses.
+
+use super::engine::{self, CompileSource};
+use super::error::{unit_label, RuntimeError};
+use super::host::{self, HostState};
+use super::units::UnitPlan;
+use super::{hostlinked, remote, HostImports};
+use crate::deployment::Deployment;
+use crate::fuse::{fuse_for_build, fuse_for_runtime, FuseOptions};
+use crate::manifest::Strategy;
+use crate::plan::Resolution;
+use crate::wit;
+use crate::wrpc::client::{Remote, DEFAULT_TIMEOUT};
+use crate::wrpc::codec::Limits;
+use crate::wrpc::Endpoint;
+use indexmap::IndexMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::Engine;
+
+/// A slot: the callee function a host-linked import calls.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotTarget {
+    pub unit: usize,
+    pub export: String,
+    pub func: String,
+}
+
+/// A proxied resource type: the callee's resource behind a host type.
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceTarget {
+    pub unit: usize,
+    pub export: String,
+    pub resource: String,
+}
+
+/// One compiled piece of the deployment: a component, or several fused.
+pub(crate) struct Compiled {
+    /// The manifest names of its components.
+    pub members: Vec<String>,
+    /// Export name → the member it comes from.
+    pub exports: IndexMap<String, String>,
+    pub component: Component,
+    pub source: CompileSource,
+}
+
+/// A compiled and linked unit, ready to instantiate in any store.
+pub(crate) struct Unit {
+    pub members: Vec<String>,
+    pub exports: IndexMap<String, String>,
+    pub pre: InstancePre<HostState>,
+    pub source: CompileSource,
+}
+
+impl Unit {
+    pub fn label(&self) -> String {
+        unit_label(&self.members)
+    }
+}
+
+/// Compiles every unit of `units`: a single component as it is, several
+/// through an in-memory composition with the rule that formed the unit.
+pub(crate) fn compile_units(
+    deployment: &Deployment,
+    units: &UnitPlan,
+    force: Option<Strategy>,
+    engine: &Engine,
+) -> Result<Vec<Compiled>, RuntimeError> {
+    let mut compiled = Vec::with_capacity(units.units.len());
+    for members in &units.units {
+        let (bytes, exports): (Arc<[u8]>, IndexMap<String, String>) = if members.len() == 1 {
+            let name = &members[0];
+            let exports = deployment.components[name]
+                .exports()
+                .into_iter()
+                .map(|e| (e.name, name.clone()))
+                .collect();
+            (Arc::clone(deployment.bytes(name)), exports)
+        } else {
+            let fuse_opts = FuseOptions {
+                only: Some(members.clone()),
+                host: None,
+                exports: Some(members.clone()),
+                // The same rule that formed the unit.
+                fuse: Some(if force == Some(Strategy::Fused) {
+                    fuse_for_build
+                } else {
+                    fuse_for_runtime
+                }),
+            };
+            let composed = crate::fuse::fuse(deployment, &fuse_opts)?;
+            (composed.bytes.into(), composed.exports.into_iter().collect())
+        };
+        let (component, source) =
+            engine::compile(engine, &bytes).map_err(|e| RuntimeError::Compile {
+                unit: unit_label(members),
+                source: e.into(),
+            })?;
+        tracing::debug!(members = ?members, ?source, "compiled unit");
+        compiled.push(Compiled {
+            members: members.clone(),
+            exports,
+            component,
+            source,
+        });
+    }
+    Ok(compiled)
+}
+
+/// What linking fills in besides the units: the slots and proxied resource
+/// types every store must resolve after instantiation.
+#[derive(Default)]
+pub(crate) struct Tables {
+    pub slots: Vec<SlotTarget>,
+    pub resources: Vec<ResourceTarget>,
+    /// One client per endpoint, shared by every link to it.
+    remotes: HashMap<Endpoint, Arc<Remote>>,
+}
+
+/// Links unit `idx`: host interfaces, the embedder's imports, host-linked
+/// imports and wRPC stubs.
+pub(crate) fn link_unit(
+    deployment: &Deployment,
+    units: &UnitPlan,
+    idx: usize,
+    c: Compiled,
+    engine: &Engine,
+    imports: Option<&HostImports>,
+    tables: &mut Tables,
+) -> Result<Unit, RuntimeError> {
+    let label = unit_label(&c.members);
+    let link_err = |what: String| {
+        let unit = label.clone();
+        move |e: wasmtime::Error| RuntimeError::Link {
+            unit,
+            what,
+            source: e.into(),
+        }
+    };
+    let mut linker: Linker<HostState> = Linker::new(engine);
+    let wrpc_errors: Vec<String> = c
+        .component
+        .component_type()
+        .imports(engine)
+        .map(|(n, _)| n.to_string())
+        .filter(|n| wit::semver_compatible(n, wit::WRPC_ERROR_INTERFACE))
+        .collect();
+    host::add_host_interfaces(&mut linker, &wrpc_errors)
+        .map_err(link_err("the host interfaces".into()))?;
+    if let Some(imports) = imports {
+        (imports.0)(&mut linker).map_err(link_err("the embedder's imports".into()))?;
+    }
+    for (_, r) in units.remote.iter().filter(|(u, _)| *u == idx) {
+        let what = format!("import `{}`", r.import);
+        let link = stub_link(deployment, r, &mut tables.remotes).map_err(|e| {
+            RuntimeError::Link {
+                unit: label.clone(),
+                what: what.clone(),
+                source: e.into(),
+            }
+        })?;
+        remote::define(&mut linker, engine, &c.component, link).map_err(link_err(what))?;
+    }
+    for l in units.host_links.iter().filter(|l| l.caller == idx) {
+        hostlinked::define(&mut linker, engine, &c.component, l, tables)
+            .map_err(link_err(format!("import `{}`", l.import)))?;
+    }
+    let pre = linker
+        .instantiate_pre(&c.component)
+        .map_err(link_err("linking".into()))?;
+    Ok(Unit {
+        members: c.members,
+        exports: c.exports,
+        pre,
+        source: c.source,
+    })
+}
+
+/// Why a wrpc resolution cannot become a stub.
+#[derive(Debug, thiserror::Error)]
+enum StubError {
+    #[error("the plan gives this wrpc link no endpoint")]
+    NoEndpoint,
+    #[error("not an interface import")]
+    NotAnInterface,
+    #[error("it defines resource `{resource}`: handles cannot cross a wrpc link (weld's wRPC stubs carry values only); place `{component}` and `{peer}` on one host")]
+    Resource {
+        resource: String,
+        component: String,
+        peer: String,
+    },
+}
+
+/// The stub of one wrpc resolution: its endpoint's client (shared by all
+/// links to that endpoint), timeout and which functions are wRPC-safe.
+fn stub_link(
+    deployment: &Deployment,
+    r: &Resolution,
+    remotes: &mut HashMap<Endpoint, Arc<Remote>>,
+) -> Result<remote::StubLink, StubError> {
+    let endpoint = r.endpoint.clone().ok_or(StubError::NoEndpoint)?;
+    let peer = r.peer.as_deref().unwrap_or("?");
+    let peer_host = deployment.plan.host_of(peer).unwrap_or("?");
+    let info = &deployment.components[&r.component];
+    let iface = info
+        .import_interface(&r.import)
+        .ok_or(StubError::NotAnInterface)?;
+    let resolve = &info.resolve;
+    if let Some(res) = wit::resources_of(resolve, iface).first() {
+        return Err(StubError::Resource {
+            resource: res.clone(),
+            component: r.component.clone(),
+            peer: peer.to_string(),
+        });
+    }
+    let safe = resolve.interfaces[iface]
+        .functions
+        .iter()
+        .map(|(name, f)| (name.clone(), wit::is_wrpc_safe(resolve, f)))
+        .collect();
+    let remote = remotes
+        .entry(endpoint.clone())
+        .or_insert_with(|| Arc::new(Remote::new(endpoint)));
+    Ok(remote::StubLink {
+        import: r.import.clone(),
+        label: format!("`{}` → `{peer}` on host `{peer_host}`", r.component),
+        remote: Arc::clone(remote),
+        timeout: r
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_TIMEOUT),
+        safe,
+        limits: Limits::DEFAULT,
+    })
+}

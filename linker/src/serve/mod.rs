@@ -1,0 +1,347 @@
+//! `weld serve`: the exports of one host served to remote callers over wRPC.
+//!
+//! Only what the plan names is served: for every `wrpc` link whose callee is
+//! placed on the host, the functions of the linked interface, under the
+//! instance name the caller imports. Nothing else on the host is reachable.
+//!
+//! Threads: I/O runs on weld's wRPC runtime ([`io_runtime`]); guest code runs
+//! on worker threads, because calls into wasmtime block. Components with the
+//! `shared` policy live in one store on one worker (calls are serialised and
+//! state is kept); `per-call` components get a fresh store from the
+//! pre-linked `InstancePre`s for every call, on a pool of workers.
+//!
+//! wRPC 0.29's framing has no error channel, so when a guest returns the
+//! `error` of a wRPC-safe function, or traps, the server logs the cause and
+//! closes the call without a result; the caller's stub reports that as a
+//! failed call.
+
+// Steps, not god functions: see clippy.toml.
+#![warn(clippy::too_many_lines)]
+
+mod background;
+mod listen;
+mod worker;
+
+pub use background::Background;
+
+use crate::deployment::Deployment;
+use crate::manifest::InstancePolicy;
+use crate::plan::{HostChoiceError, Transport};
+use crate::runtime::{BoxError, Runtime, RuntimeError, RuntimeOptions};
+use crate::wit;
+use crate::wrpc::client::io_runtime;
+use crate::wrpc::codec::Limits;
+use crate::wrpc::Endpoint;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::Type;
+use worker::{Counters, Job};
+
+/// Errors of `weld serve`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The host to serve has no component.
+    #[error(transparent)]
+    Host(#[from] HostChoiceError),
+    /// No remote link of the plan calls into the host.
+    #[error("no wrpc link of the plan calls into host `{host}`: there is nothing to serve (`weld plan` shows the links)")]
+    NothingToServe {
+        /// The host.
+        host: String,
+    },
+    /// A served function is not what the plan says it is.
+    #[error("`{component}` `{export}#{function}` {problem}")]
+    Export {
+        /// The component.
+        component: String,
+        /// Its exported interface.
+        export: String,
+        /// The function.
+        function: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The host's components could not be prepared.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A thread could not be started.
+    #[error("cannot start a server thread")]
+    Thread(#[source] std::io::Error),
+    /// A server thread panicked.
+    #[error("a server thread panicked")]
+    Panicked,
+    /// The server stopped before it accepted calls, without saying why.
+    #[error("the server stopped before it was ready")]
+    NotReady,
+    /// The endpoint could not be bound or subscribed.
+    #[error("cannot serve on {endpoint}")]
+    Bind {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The host whose components to serve.
+    pub host: String,
+    /// Serve here instead of the host's endpoint in the manifest (tests use
+    /// port 0).
+    pub endpoint: Option<Endpoint>,
+    /// Most calls handled at once; more wait.
+    pub max_concurrency: usize,
+    /// Cap on the parameters of one call.
+    pub limits: Limits,
+    /// How long in-flight calls may take to finish after shutdown begins.
+    pub grace: Duration,
+    /// How long a caller may take to send its parameters.
+    pub read_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// Defaults for `host`: the manifest's endpoint, 64 concurrent calls,
+    /// 16 MiB messages, 30 s grace, 30 s to send parameters.
+    pub fn new(host: &str) -> ServeOptions {
+        ServeOptions {
+            host: host.to_string(),
+            endpoint: None,
+            max_concurrency: 64,
+            limits: Limits::DEFAULT,
+            grace: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One served function.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Served {
+    /// wRPC instance name (the caller's import).
+    pub instance: String,
+    /// wRPC function name.
+    pub function: String,
+    /// The component that implements it.
+    pub component: String,
+    /// The component's export.
+    pub export: String,
+    /// Whether it is wRPC-safe (only the ok value travels).
+    pub safe: bool,
+    /// `shared` or `per-call`.
+    pub policy: InstancePolicy,
+    #[serde(skip)]
+    pub(crate) params: Vec<Type>,
+    #[serde(skip)]
+    pub(crate) wire_results: Vec<Type>,
+}
+
+/// What a server did, reported when it stops.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ServeStats {
+    /// Calls answered with a result.
+    pub answered: u64,
+    /// Calls closed without a result (bad parameters, guest error, trap).
+    pub failed: u64,
+}
+
+/// A host's exports, ready to serve.
+pub struct Server {
+    runtime: Runtime,
+    endpoint: Endpoint,
+    served: Vec<Served>,
+    options: ServeOptions,
+}
+
+impl Server {
+    /// Prepares the components of `options.host` and works out what to
+    /// serve.
+    pub fn new(deployment: &Deployment, options: ServeOptions) -> Result<Server, ServeError> {
+        let plan = &deployment.plan;
+        let host = plan.choose_host(Some(&options.host))?;
+        let wanted = wanted(deployment, &host);
+        if wanted.is_empty() {
+            return Err(ServeError::NothingToServe { host });
+        }
+        let runtime = Runtime::new(
+            deployment,
+            &RuntimeOptions {
+                host: Some(host),
+                ..RuntimeOptions::default()
+            },
+        )?;
+        let served = wanted
+            .into_iter()
+            .map(|w| w.typed(&runtime, deployment))
+            .collect::<Result<Vec<_>, _>>()?;
+        let endpoint = options
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| deployment.manifest.endpoint_of(&options.host));
+        Ok(Server {
+            runtime,
+            endpoint,
+            served,
+            options,
+        })
+    }
+
+    /// What this server serves, in plan order.
+    pub fn served(&self) -> &[Served] {
+        &self.served
+    }
+
+    /// Where it serves (as configured; see `run`'s `on_ready` for the bound
+    /// address).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Serves until `shutdown` completes, then stops taking calls, lets
+    /// in-flight calls finish (up to the grace period) and returns.
+    /// `on_ready` receives the endpoint actually bound (a TCP port 0 is
+    /// resolved) once calls are accepted.
+    pub fn run(
+        &self,
+        on_ready: impl FnOnce(&Endpoint),
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<ServeStats, ServeError> {
+        let (shared_tx, shared_rx) = mpsc::channel::<Job>();
+        let (pool_tx, pool_rx) = mpsc::channel::<Job>();
+        let pool_rx = Arc::new(Mutex::new(pool_rx));
+        let stats = Arc::new(Counters::default());
+        let served = Arc::new(self.served.clone());
+        let mut workers = Vec::new();
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(f)
+                .map_err(ServeError::Thread)
+        };
+        {
+            let (runtime, served) = (self.runtime.clone(), Arc::clone(&served));
+            workers.push(spawn(
+                "weld-serve-shared".into(),
+                Box::new(move || worker::shared(&runtime, &served, shared_rx)),
+            )?);
+        }
+        for i in 0..self.options.max_concurrency.clamp(1, 4) {
+            let (runtime, served) = (self.runtime.clone(), Arc::clone(&served));
+            let rx = Arc::clone(&pool_rx);
+            workers.push(spawn(
+                format!("weld-serve-{i}"),
+                Box::new(move || worker::pool(&runtime, &served, &rx)),
+            )?);
+        }
+        let dispatch = listen::Dispatch {
+            served,
+            shared: shared_tx,
+            pool: pool_tx,
+            stats: Arc::clone(&stats),
+            limits: self.options.limits,
+            read_timeout: self.options.read_timeout,
+            permits: Arc::new(tokio::sync::Semaphore::new(
+                self.options.max_concurrency.max(1),
+            )),
+        };
+        let result = io_runtime().block_on(listen::serve_endpoint(
+            &self.endpoint,
+            dispatch,
+            on_ready,
+            shutdown,
+            self.options.grace,
+        ));
+        // The dispatcher's senders are gone: the workers finish.
+        for w in workers {
+            let _ = w.join();
+        }
+        result?;
+        Ok(ServeStats {
+            answered: stats.answered.load(Ordering::Relaxed),
+            failed: stats.failed.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// A function to serve, before its wasmtime types are known.
+struct Wanted {
+    instance: String,
+    function: String,
+    component: String,
+    export: String,
+    safe: bool,
+}
+
+/// What remote links into `host` call: each function of each linked
+/// interface, once, under the caller's import name.
+fn wanted(deployment: &Deployment, host: &str) -> Vec<Wanted> {
+    let plan = &deployment.plan;
+    let mut wanted: Vec<Wanted> = Vec::new();
+    for r in &plan.resolutions {
+        if r.transport != Transport::Wrpc {
+            continue;
+        }
+        let (Some(peer), Some(export)) = (&r.peer, &r.export) else {
+            continue;
+        };
+        if plan.host_of(peer) != Some(host) {
+            continue;
+        }
+        let info = &deployment.components[&r.component];
+        let Some(iface) = info.import_interface(&r.import) else {
+            continue;
+        };
+        for (name, f) in &info.resolve.interfaces[iface].functions {
+            if !wanted
+                .iter()
+                .any(|w| w.instance == r.import && &w.function == name)
+            {
+                wanted.push(Wanted {
+                    instance: r.import.clone(),
+                    function: name.clone(),
+                    component: peer.clone(),
+                    export: export.clone(),
+                    safe: wit::is_wrpc_safe(&info.resolve, f),
+                });
+            }
+        }
+    }
+    wanted
+}
+
+impl Wanted {
+    /// With its parameter and wire result types, read from the compiled
+    /// unit.
+    fn typed(self, runtime: &Runtime, deployment: &Deployment) -> Result<Served, ServeError> {
+        let problem = |problem| ServeError::Export {
+            component: self.component.clone(),
+            export: self.export.clone(),
+            function: self.function.clone(),
+            problem,
+        };
+        let ty = runtime
+            .func_type(&self.component, &self.export, &self.function)
+            .ok_or_else(|| problem("is not exported"))?;
+        let params: Vec<Type> = ty.params().map(|(_, t)| t).collect();
+        let wire_results = crate::wrpc::wire_results(self.safe, ty.results().collect())
+            .ok_or_else(|| problem("does not return a result"))?;
+        let policy = deployment.manifest.components[&self.component]
+            .get_ref()
+            .instances;
+        Ok(Served {
+            instance: self.instance,
+            function: self.function,
+            component: self.component,
+            export: self.export,
+            safe: self.safe,
+            policy,
+            params,
+            wire_results,
+        })
+    }
+}
+
