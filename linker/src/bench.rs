@@ -319,11 +319,12 @@ pub fn run(
         let mut app = rt.instantiate()?;
         for c in calls {
             progress(s.name, &c.label);
-            let call = Call::parse(&c.call).map_err(RuntimeError::BadArguments)?;
+            let call =
+                Call::parse(&c.call).map_err(|e| RuntimeError::BadArguments(e.to_string()))?;
             let (func, full) = app.func(&call.component, &call.function)?;
             let params = call
                 .params(app.store(), &func)
-                .map_err(RuntimeError::BadArguments)?;
+                .map_err(|e| RuntimeError::BadArguments(e.to_string()))?;
             let (ns, samples) = sample(budget, c.inner, || {
                 app.invoke(&call.component, &full, func, &params)
                     .map(|_| ())
