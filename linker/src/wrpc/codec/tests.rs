@@ -766,6 +766,34 @@ fn wrpc_codec_resources_unsupported() {
     );
 }
 
+#[test]
+fn wrpc_codec_type_names() {
+    // wasm-wave's WIT-like spelling.
+    assert_eq!(
+        type_name(&ty("list-point")),
+        "list<record { x: s32, y: s32 }>"
+    );
+    assert_eq!(
+        type_name(&ty("variant")),
+        "variant { circle(f64), rect(record { x: s32, y: s32 }), empty, named(string), many(list<u16>) }"
+    );
+    assert_eq!(type_name(&ty("option-option")), "option<option<u8>>");
+    // The kinds wave does not name keep weld's names, nested too.
+    let hello = func("greet:demo:greet/greeter@0.1.0#hello");
+    assert_eq!(
+        type_name(&hello.results[0]),
+        "result<string, own<resource>>"
+    );
+    // Every fixture type gets a name, none with wave's markers.
+    for (name, t) in all_types() {
+        let shown = type_name(&t);
+        assert!(
+            !shown.contains("UNSUPPORTED") && !shown.contains("_,N"),
+            "{name}: {shown}"
+        );
+    }
+}
+
 // -- Properties over every fixture type -------------------------------
 
 /// decode(encode(v)) == v for arbitrary values of every supported type
