@@ -19,6 +19,7 @@ use crate::wrpc::codec::type_name;
 /// not fit the function.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+// The parser errors are boxed so the `Result`s stay small.
 pub enum InvokeError {
     /// No `(` in the text.
     #[error("`{text}`: expected `component.function(args)`, e.g. `driver.run-add(1000)`")]
@@ -37,7 +38,7 @@ pub enum InvokeError {
     Syntax {
         args: String,
         #[source]
-        source: ParserError,
+        source: Box<ParserError>,
     },
     /// The arguments are WAVE but not values of the parameter types.
     #[error("arguments `({args})` do not match `{component}.{function}({signature})`: {source}")]
@@ -48,7 +49,7 @@ pub enum InvokeError {
         /// The parameters, `name: type` separated by commas.
         signature: String,
         #[source]
-        source: ParserError,
+        source: Box<ParserError>,
     },
 }
 
@@ -96,7 +97,7 @@ impl Call {
         let source = format!("f({})", self.args);
         let call = UntypedFuncCall::parse(&source).map_err(|source| InvokeError::Syntax {
             args: self.args.clone(),
-            source,
+            source: Box::new(source),
         })?;
         call.to_wasm_params::<Val>(types.iter())
             .map_err(|source| InvokeError::Mismatch {
@@ -108,7 +109,7 @@ impl Call {
                     .map(|(n, t)| format!("{n}: {}", type_name(&t)))
                     .collect::<Vec<_>>()
                     .join(", "),
-                source,
+                source: Box::new(source),
             })
     }
 }
