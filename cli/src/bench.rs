@@ -324,11 +324,9 @@ pub fn run(
         let mut app = rt.instantiate()?;
         for c in calls {
             progress(s.name, &c.label);
-            let call = Call::parse(&c.call).map_err(anyhow::Error::msg)?;
+            let call = Call::parse(&c.call)?;
             let (func, full) = app.func(&call.component, &call.function)?;
-            let params = call
-                .params(app.store(), &func)
-                .map_err(anyhow::Error::msg)?;
+            let params = call.params(app.store(), &func)?;
             let (ns, samples) = sample(budget, c.inner, || {
                 app.invoke(&call.component, &full, func, &params)
                     .map(|_| ())

@@ -96,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for text in &args.invoke {
         let call = match Call::parse(text) {
             Ok(c) => c,
-            Err(e) => return fail(e),
+            Err(e) => return fail(e.to_string()),
         };
         let (func, full) = match app.func(&call.component, &call.function) {
             Ok(f) => f,
@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let params = match call.params(app.store(), &func) {
             Ok(p) => p,
-            Err(e) => return fail(e),
+            Err(e) => return fail(e.to_string()),
         };
         let started = std::time::Instant::now();
         let results = match app.invoke(&call.component, &full, func, &params) {

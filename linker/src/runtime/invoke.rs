@@ -8,9 +8,50 @@
 //! assert_eq!(call.function, "run-add");
 //! ```
 
+use wasmtime::component::wasm_wave::parser::ParserError;
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::{Func, Val};
 use wasmtime::AsContext;
+
+use crate::wrpc::codec::type_name;
+
+/// Why a call's text is not `component.function(args)`, or its arguments do
+/// not fit the function.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+// The parser errors are boxed so the `Result`s stay small.
+pub enum InvokeError {
+    /// No `(` in the text.
+    #[error("`{text}`: expected `component.function(args)`, e.g. `driver.run-add(1000)`")]
+    NoArguments { text: String },
+    /// The text does not end with `)`.
+    #[error("`{text}`: the argument list must end with `)`")]
+    Unclosed { text: String },
+    /// No `.` between the component and the function.
+    #[error("`{text}`: name the component: `component.function(args)`")]
+    NoComponent { text: String },
+    /// The component or the function name is empty.
+    #[error("`{text}`: expected `component.function(args)`")]
+    EmptyName { text: String },
+    /// The arguments are not WAVE.
+    #[error("cannot parse the arguments `({args})`: {source}")]
+    Syntax {
+        args: String,
+        #[source]
+        source: Box<ParserError>,
+    },
+    /// The arguments are WAVE but not values of the parameter types.
+    #[error("arguments `({args})` do not match `{component}.{function}({signature})`: {source}")]
+    Mismatch {
+        args: String,
+        component: String,
+        function: String,
+        /// The parameters, `name: type` separated by commas.
+        signature: String,
+        #[source]
+        source: Box<ParserError>,
+    },
+}
 
 /// A parsed invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,20 +67,21 @@ pub struct Call {
 
 impl Call {
     /// Parses `component.function(args)`.
-    pub fn parse(text: &str) -> Result<Call, String> {
+    pub fn parse(text: &str) -> Result<Call, InvokeError> {
         let text = text.trim();
-        let open = text.find('(').ok_or_else(|| {
-            format!("`{text}`: expected `component.function(args)`, e.g. `driver.run-add(1000)`")
-        })?;
+        let owned = || text.to_string();
+        let open = text
+            .find('(')
+            .ok_or_else(|| InvokeError::NoArguments { text: owned() })?;
         if !text.ends_with(')') {
-            return Err(format!("`{text}`: the argument list must end with `)`"));
+            return Err(InvokeError::Unclosed { text: owned() });
         }
         let target = &text[..open];
         let (component, function) = target
             .split_once('.')
-            .ok_or_else(|| format!("`{text}`: name the component: `component.function(args)`"))?;
+            .ok_or_else(|| InvokeError::NoComponent { text: owned() })?;
         if component.is_empty() || function.is_empty() {
-            return Err(format!("`{text}`: expected `component.function(args)`"));
+            return Err(InvokeError::EmptyName { text: owned() });
         }
         Ok(Call {
             component: component.to_string(),
@@ -49,50 +91,26 @@ impl Call {
     }
 
     /// Parses the arguments against `func`'s parameter types.
-    pub fn params(&self, store: impl AsContext, func: &Func) -> Result<Vec<Val>, String> {
+    pub fn params(&self, store: impl AsContext, func: &Func) -> Result<Vec<Val>, InvokeError> {
         let ty = func.ty(&store);
         let types: Vec<_> = ty.params().map(|(_, t)| t).collect();
         let source = format!("f({})", self.args);
-        let call = UntypedFuncCall::parse(&source)
-            .map_err(|e| format!("cannot parse the arguments `({})`: {e}", self.args))?;
-        call.to_wasm_params::<Val>(types.iter()).map_err(|e| {
-            let sig: Vec<String> = ty
-                .params()
-                .map(|(n, t)| format!("{n}: {}", type_desc(&t)))
-                .collect();
-            format!(
-                "arguments `({})` do not match `{}.{}({})`: {e}",
-                self.args,
-                self.component,
-                self.function,
-                sig.join(", ")
-            )
-        })
-    }
-}
-
-fn type_desc(t: &wasmtime::component::Type) -> String {
-    use wasmtime::component::Type as T;
-    match t {
-        T::Bool => "bool".into(),
-        T::S8 => "s8".into(),
-        T::U8 => "u8".into(),
-        T::S16 => "s16".into(),
-        T::U16 => "u16".into(),
-        T::S32 => "s32".into(),
-        T::U32 => "u32".into(),
-        T::S64 => "s64".into(),
-        T::U64 => "u64".into(),
-        T::Float32 => "f32".into(),
-        T::Float64 => "f64".into(),
-        T::Char => "char".into(),
-        T::String => "string".into(),
-        T::List(l) => format!("list<{}>", type_desc(&l.ty())),
-        other => format!("{other:?}")
-            .split('(')
-            .next()
-            .unwrap_or("value")
-            .to_lowercase(),
+        let call = UntypedFuncCall::parse(&source).map_err(|source| InvokeError::Syntax {
+            args: self.args.clone(),
+            source: Box::new(source),
+        })?;
+        call.to_wasm_params::<Val>(types.iter())
+            .map_err(|source| InvokeError::Mismatch {
+                args: self.args.clone(),
+                component: self.component.clone(),
+                function: self.function.clone(),
+                signature: ty
+                    .params()
+                    .map(|(n, t)| format!("{n}: {}", type_name(&t)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                source: Box::new(source),
+            })
     }
 }
 
@@ -122,10 +140,15 @@ mod tests {
         );
         assert!(Call::parse("driver")
             .unwrap_err()
+            .to_string()
             .contains("expected `component.function(args)`"));
         assert!(Call::parse("run-add(1)")
             .unwrap_err()
+            .to_string()
             .contains("name the component"));
-        assert!(Call::parse("a.b(1").unwrap_err().contains("must end with"));
+        assert!(Call::parse("a.b(1")
+            .unwrap_err()
+            .to_string()
+            .contains("must end with"));
     }
 }
