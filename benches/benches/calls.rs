@@ -8,7 +8,7 @@
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::Val;
 use weld_linker::manifest::Strategy;
 use weld_linker::runtime::engine::EngineSettings;
@@ -55,12 +55,7 @@ fn loop_per_series(
         let (func, _) = app.func(component, function).unwrap();
         let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
         group.bench_function(BenchmarkId::new("in-process", name), |b| {
-            b.iter_custom(|iters| {
-                let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let start = Instant::now();
-                black_box(typed.call(app.store(), (n,)).unwrap());
-                start.elapsed()
-            })
+            weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n,)).unwrap())
         });
     }
 }
@@ -91,18 +86,16 @@ fn calls(c: &mut Criterion) {
             let rt = runtime(&deployment, strategy, tuned);
             let mut app = rt.instantiate().unwrap();
             let (func, _) = app.func("driver", "run-echo").unwrap();
+            // Written by each call; allocated once, outside the timing.
+            let mut out = [Val::U64(0)];
             group.bench_function(BenchmarkId::new("in-process", name), |b| {
-                b.iter_custom(|iters| {
-                    let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                    let mut out = [Val::U64(0)];
-                    let start = Instant::now();
+                weld_benches::bench_wasm_loop(b, |n| {
                     func.call(
                         app.store(),
                         &[Val::U32(n), Val::String(text.clone())],
                         &mut out,
                     )
-                    .unwrap();
-                    start.elapsed()
+                    .unwrap()
                 })
             });
         }
@@ -124,12 +117,7 @@ fn calls(c: &mut Criterion) {
         let (func, _) = app.func("driver", "run-sum").unwrap();
         let typed = func.typed::<(u32, u32), (u64,)>(app.store()).unwrap();
         group.bench_function(BenchmarkId::new("in-process", name), |b| {
-            b.iter_custom(|iters| {
-                let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let start = Instant::now();
-                black_box(typed.call(app.store(), (n, 65536)).unwrap());
-                start.elapsed()
-            })
+            weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n, 65536)).unwrap())
         });
     }
     group.finish();
@@ -197,12 +185,7 @@ fn host_import(c: &mut Criterion) {
             .get_typed_func::<(u32,), (u32,)>(&mut store, &f)
             .unwrap();
         group.bench_function(BenchmarkId::new("host-import", name), |b| {
-            b.iter_custom(|iters| {
-                let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let start = Instant::now();
-                black_box(typed.call(&mut store, (n,)).unwrap());
-                start.elapsed()
-            })
+            weld_benches::bench_wasm_loop(b, |n| typed.call(&mut store, (n,)).unwrap())
         });
     }
     group.finish();

@@ -8,8 +8,7 @@
 //! in-process ones.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::Val;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
 use weld_linker::serve::{ServeOptions, Server};
@@ -73,12 +72,7 @@ fn wrpc(c: &mut Criterion) {
         let (func, _) = app.func("driver", "run-add").unwrap();
         let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
         group.bench_function(BenchmarkId::new("wrpc", transport), |b| {
-            b.iter_custom(|iters| {
-                let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let start = Instant::now();
-                black_box(typed.call(app.store(), (n,)).unwrap());
-                start.elapsed()
-            })
+            weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n,)).unwrap())
         });
         group.finish();
 
@@ -89,18 +83,16 @@ fn wrpc(c: &mut Criterion) {
                 .warm_up_time(Duration::from_secs(1))
                 .sample_size(20);
             let (func, _) = app.func("driver", "run-echo").unwrap();
+            // Written by each call; allocated once, outside the timing.
+            let mut out = [Val::U64(0)];
             group.bench_function(BenchmarkId::new("wrpc", transport), |b| {
-                b.iter_custom(|iters| {
-                    let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                    let mut out = [Val::U64(0)];
-                    let start = Instant::now();
+                weld_benches::bench_wasm_loop(b, |n| {
                     func.call(
                         app.store(),
                         &[Val::U32(n), Val::String(text.clone())],
                         &mut out,
                     )
-                    .unwrap();
-                    start.elapsed()
+                    .unwrap()
                 })
             });
             group.finish();
@@ -114,12 +106,7 @@ fn wrpc(c: &mut Criterion) {
         let (func, _) = app.func("driver", "run-sum").unwrap();
         let typed = func.typed::<(u32, u32), (u64,)>(app.store()).unwrap();
         group.bench_function(BenchmarkId::new("wrpc", transport), |b| {
-            b.iter_custom(|iters| {
-                let n = u32::try_from(iters).unwrap_or(u32::MAX);
-                let start = Instant::now();
-                black_box(typed.call(app.store(), (n, 65536)).unwrap());
-                start.elapsed()
-            })
+            weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n, 65536)).unwrap())
         });
         group.finish();
         drop(app);

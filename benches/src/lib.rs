@@ -25,3 +25,16 @@ pub fn native_echo(s: &str) -> String {
 pub fn native_sum(xs: &[u8]) -> u64 {
     xs.iter().map(|&x| u64::from(x)).sum()
 }
+
+/// Benches `run(n)`, a loop inside wasm making `n` calls, as `n` iterations
+/// of criterion's `iter_custom`: host entry is paid once per sample, so time
+/// per iteration is the cost of one call. `n` saturates at `u32::MAX`, the
+/// widest count the guests' loops take.
+pub fn bench_wasm_loop<R>(b: &mut criterion::Bencher<'_>, mut run: impl FnMut(u32) -> R) {
+    b.iter_custom(|iters| {
+        let n = u32::try_from(iters).unwrap_or(u32::MAX);
+        let start = std::time::Instant::now();
+        std::hint::black_box(run(n));
+        start.elapsed()
+    });
+}

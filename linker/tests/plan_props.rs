@@ -28,115 +28,11 @@ use weld_linker::wit::{is_host_interface, semver_compatible};
 use weld_linker::Diagnostics;
 
 // ---------------------------------------------------------------------------
-// The catalogue.
+// The catalogue, shared with the `manifest_plan` fuzz target.
 
-fn math(version: &str, int: &str) -> String {
-    format!(
-        "package demo:math@{version};
-         interface adder {{ add: func(a: {int}, b: {int}) -> {int}; }}
-         interface runner {{ run: func(n: u32) -> u32; }}
-         world adder-provider {{ export adder; }}
-         world driver {{ import adder; export runner; }}"
-    )
-}
-
-const CHAIN: &str = "package demo:chain@0.1.0;
-    interface entry { go: func() -> u32; }
-    interface b-api { b: func(x: u32) -> u32; }
-    interface c-api { c: func(x: u32) -> u32; }
-    world a { import b-api; export entry; }
-    world b { import c-api; export b-api; }
-    world c { export c-api; }
-    world c-loop { import b-api; export c-api; }";
-
-/// A wRPC-safe interface; the error resource comes from a nested package.
-const GREET: &str = "package demo:greet@0.1.0;
-    interface greeter {
-      use wrpc:rpc/error@0.1.0.{error};
-      hello: func(name: string) -> result<string, error>;
-      count: func() -> result<u64, error>;
-    }
-    interface front { greet: func(name: string) -> string; }
-    world provider { export greeter; }
-    world caller { import greeter; export front; }
-    package wrpc:rpc@0.1.0 {
-      interface error { resource error { to-debug-string: func() -> string; } }
-    }";
-
-const KV: &str = "package demo:kv@0.1.0;
-    interface store {
-      resource bucket {
-        constructor(name: string);
-        get: func(key: string) -> option<string>;
-        set: func(key: string, value: string);
-      }
-      open: func(name: string) -> bucket;
-    }
-    interface app { run: func() -> u32; }
-    world provider { export store; }
-    world consumer { import store; export app; }";
-
-/// Imports a WASI interface, which the host provides.
-const HELLO: &str = "package demo:hello@0.1.0;
-    interface greet { hi: func() -> string; }
-    world hello { import wasi:cli/stdout@0.2.0; export greet; }
-    package wasi:cli@0.2.0 { interface stdout { print: func(s: string); } }";
-
-/// Unusual worlds: inline interfaces, root functions, nothing at all.
-///
-/// `func-exporter` exports `bar`, not `foo`: a root function named like an
-/// inline interface import currently makes the planner drop that import
-/// silently (see `root_function_export_named_like_an_inline_import`).
-const ODD: &str = "package demo:odd@0.1.0;
-    world inline-importer { import foo: interface { f: func(); } }
-    world inline-exporter { export foo: interface { f: func(); } }
-    world func-exporter { export bar: func(); }
-    world func-importer { import bar: func(); }
-    world empty {}";
-
-/// One catalogue entry: a label and the component it stands for.
-struct Entry {
-    label: &'static str,
-    info: ComponentInfo,
-}
-
-static CATALOGUE: LazyLock<Vec<Entry>> = LazyLock::new(|| {
-    let math_010 = math("0.1.0", "u32");
-    let math_011 = math("0.1.1", "u32");
-    let math_wide = math("0.1.0", "u64");
-    let math_020 = math("0.2.0", "u32");
-    let entries: Vec<(&'static str, &str, &str)> = vec![
-        ("adder", &math_010, "adder-provider"),
-        ("adder-next", &math_011, "adder-provider"),
-        ("adder-wide", &math_wide, "adder-provider"),
-        ("adder-v2", &math_020, "adder-provider"),
-        ("driver", &math_010, "driver"),
-        ("driver-next", &math_011, "driver"),
-        ("chain-a", CHAIN, "a"),
-        ("chain-b", CHAIN, "b"),
-        ("chain-c", CHAIN, "c"),
-        ("chain-loop", CHAIN, "c-loop"),
-        ("greeter", GREET, "provider"),
-        ("greet-caller", GREET, "caller"),
-        ("kv", KV, "provider"),
-        ("kv-consumer", KV, "consumer"),
-        ("hello", HELLO, "hello"),
-        ("inline-importer", ODD, "inline-importer"),
-        ("inline-exporter", ODD, "inline-exporter"),
-        ("func-exporter", ODD, "func-exporter"),
-        ("empty", ODD, "empty"),
-        // Last: never plans, so picked rarely (see `index_strategy`).
-        ("func-importer", ODD, "func-importer"),
-    ];
-    entries
-        .into_iter()
-        .map(|(label, wit, world)| Entry {
-            label,
-            info: ComponentInfo::from_wit(wit, world)
-                .unwrap_or_else(|e| panic!("catalogue entry `{label}`: {e:#}")),
-        })
-        .collect()
-});
+#[path = "../../fixtures/catalogue/wit_catalogue.rs"]
+mod wit_catalogue;
+use wit_catalogue::{components_for, CATALOGUE};
 
 /// Every import and export name of the catalogue, plus names nothing has.
 static INTERFACES: LazyLock<Vec<String>> = LazyLock::new(|| {
@@ -555,23 +451,6 @@ impl Deployment {
             .map(|c| (c.name.clone(), CATALOGUE[c.entry].info.clone()))
             .collect()
     }
-}
-
-/// Components for a manifest not made by [`Deployment`]: a catalogue entry
-/// whose label is the name, otherwise entries in turn.
-fn components_for(manifest: &Manifest) -> IndexMap<String, ComponentInfo> {
-    manifest
-        .components
-        .keys()
-        .enumerate()
-        .map(|(i, name)| {
-            let entry = CATALOGUE
-                .iter()
-                .find(|e| e.label == name)
-                .unwrap_or(&CATALOGUE[i % CATALOGUE.len()]);
-            (name.clone(), entry.info.clone())
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
