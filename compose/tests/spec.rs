@@ -124,6 +124,9 @@ fn non_components_are_refused() {
         links: vec![],
         exports: None,
     };
-    let msg = compose(&spec).unwrap_err().to_string();
-    assert!(msg.starts_with("component `junk`:"), "{msg}");
+    let err = compose(&spec).unwrap_err();
+    // The component is named, and the cause is kept.
+    let msg = err.to_string();
+    assert!(msg.starts_with("component `junk`"), "{msg}");
+    assert!(std::error::Error::source(&err).is_some(), "{msg}");
 }

@@ -97,8 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &SERIES,
         budget,
         |series, payload| {
-            bar.set_message(format!("{series}: {payload}"));
-            bar.inc(1);
+            step(&bar, format!("{series}: {payload}"));
         },
     );
     bar.finish_and_clear();
@@ -162,8 +161,7 @@ fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String>
         let deployment = bench::bundled(driver.clone(), adder.clone(), Some(&endpoint))
             .map_err(|e| format!("{e:#}"))?;
         let measured = bench::run_remote(&deployment, "a", "b", name, &calls, budget, |s, p| {
-            bar.set_message(format!("{s}: {p}"));
-            bar.inc(1);
+            step(&bar, format!("{s}: {p}"));
         });
         rows.extend(measured.map_err(|e| format!("{e:#}"))?);
     }
@@ -186,8 +184,7 @@ fn bundled_fixtures() -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     }
 }
 
-/// A progress line on stderr for `cells` measurements (hidden when stderr
-/// is not a terminal, so logs and pipes stay clean).
+/// A progress bar on stderr for `cells` measurements (see [`step`]).
 fn progress(cells: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(cells as u64);
     bar.set_style(
@@ -195,4 +192,18 @@ fn progress(cells: usize) -> indicatif::ProgressBar {
             .expect("a valid template"),
     );
     bar
+}
+
+/// Advances the progress line; where stderr is not a terminal (a log, CI)
+/// the bar is hidden, so each step is a plain line instead.
+fn step(bar: &indicatif::ProgressBar, message: String) {
+    bar.inc(1);
+    if bar.is_hidden() {
+        eprintln!(
+            "[{}/{}] {message}",
+            bar.position(),
+            bar.length().unwrap_or(0)
+        );
+    }
+    bar.set_message(message);
 }
