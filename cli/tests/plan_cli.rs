@@ -406,3 +406,55 @@ fn settings_without_effect_are_warned_about() {
         .unwrap()
         .contains("no effect"));
 }
+
+/// Endpoints and timeouts are checked by syntax when the deployment is
+/// planned, each error at the manifest line and column that says it.
+#[test]
+fn bad_endpoints_and_timeouts_are_refused_at_plan_time() {
+    let pair = "[components.driver]\npath = \"{driver}\"\nhost = \"a\"\n[components.adder]\npath = \"{adder}\"\nhost = \"b\"\n";
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[hosts.b]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:99999\" }\n",
+            &["weld.toml:8:8", "host `b`: port `99999` is not a number from 0 to 65535"],
+        ),
+        (
+            "[hosts.b]\nwrpc = { transport = \"tcp\", address = \"garbage\" }\n",
+            &["weld.toml:8:8", "TCP address `garbage` is not `host:port`"],
+        ),
+        (
+            "[hosts.b]\nwrpc = { transport = \"nats\", url = \"http://127.0.0.1:4222\" }\n",
+            &["weld.toml:8:8", "must start with `nats://` or `tls://`"],
+        ),
+        (
+            "[hosts.b]\nwrpc = { transport = \"nats\", prefix = \"*\" }\n",
+            &["weld.toml:8:8", "NATS prefix `*` contains a wildcard"],
+        ),
+        (
+            "[hosts.b]\nwrpc = { transport = \"nats\", prefix = \"a.*.>\" }\n",
+            &["NATS prefix `a.*.>` contains a wildcard"],
+        ),
+        (
+            "[hosts.b]\nqueue-group = \"a..b\"\n",
+            &["weld.toml:8:15", "NATS queue group `a..b` has an empty token"],
+        ),
+        (
+            &format!(
+                "[hosts.b]\nwrpc = {{ transport = \"unix\", path = \"/{}\" }}\n",
+                "s".repeat(200)
+            ),
+            &["weld.toml:8:8", "the limit is 107"],
+        ),
+        (
+            "[hosts.a]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:7000\" }\n[hosts.b]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:7000\" }\n",
+            &["weld.toml:10:8", "hosts `a` and `b` both serve on tcp://127.0.0.1:7000"],
+        ),
+        (
+            "[[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\ntimeout-ms = 18446744073709551615\n",
+            &["link `timeout-ms` must be from 1 to 3600000"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let stderr = expect_error(&format!("{pair}{extra}"), needles);
+        assert!(stderr.contains("1 error"), "{stderr}");
+    }
+}

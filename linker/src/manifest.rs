@@ -32,6 +32,11 @@ use toml::Spanned;
 /// The host components run on when the manifest names none.
 pub const DEFAULT_HOST: &str = "default";
 
+/// The longest per-call timeout a link may set: one hour. Past that a
+/// caller has long given up, and a huge value would make a silent server
+/// hang the call.
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
 /// How a link is carried at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -130,7 +135,11 @@ impl LinkSpec {
 pub struct HostSpec {
     /// Where this host serves wRPC.
     #[serde(default)]
-    pub wrpc: Option<Endpoint>,
+    pub wrpc: Option<Spanned<Endpoint>>,
+    /// The NATS queue group replicas of this host share calls through
+    /// (default: the host's name).
+    #[serde(default)]
+    pub queue_group: Option<Spanned<String>>,
     /// Default in-process strategy for links whose both ends are here.
     #[serde(default)]
     pub strategy: Option<Strategy>,
@@ -247,7 +256,8 @@ impl Manifest {
     /// address. A NATS prefix defaults to the host's name and a relative Unix
     /// socket path is taken from the manifest's directory.
     pub fn endpoint_of(&self, host: &str) -> Endpoint {
-        match self.hosts.get(host).and_then(|h| h.get_ref().wrpc.clone()) {
+        let declared = self.hosts.get(host).and_then(|h| h.get_ref().wrpc.as_ref());
+        match declared.map(|e| e.get_ref().clone()) {
             None => Endpoint::Tcp {
                 address: DEFAULT_TCP_ADDRESS.to_string(),
             },
@@ -260,6 +270,50 @@ impl Manifest {
                 path: self.base_dir().join(path),
             },
             Some(tcp) => tcp,
+        }
+    }
+
+    /// The NATS queue group of a host's replicas: the manifest's, or the
+    /// host's name.
+    pub fn queue_group_of(&self, host: &str) -> String {
+        self.hosts
+            .get(host)
+            .and_then(|h| h.get_ref().queue_group.as_ref())
+            .map_or_else(|| host.to_string(), |q| q.get_ref().clone())
+    }
+
+    /// Checks every declared endpoint by syntax, each queue group, and that
+    /// no two hosts serve on one endpoint.
+    fn validate_hosts(&self, errors: &mut Vec<Diagnostic>) {
+        let mut seen: Vec<(Endpoint, &str)> = Vec::new();
+        for (host, spec) in &self.hosts {
+            let spec = spec.get_ref();
+            if let Some(q) = &spec.queue_group {
+                if let Err(e) = crate::wrpc::endpoint::check_subject("queue group", q.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!("host `{host}`: {e}")).at(self.locate(q.span())),
+                    );
+                }
+            }
+            let Some(declared) = &spec.wrpc else {
+                continue;
+            };
+            let at = self.locate(declared.span());
+            let endpoint = self.endpoint_of(host);
+            if let Err(e) = endpoint.check() {
+                errors.push(Diagnostic::new(format!("host `{host}`: {e}")).at(at));
+                continue;
+            }
+            match seen.iter().find(|(e, _)| *e == endpoint) {
+                Some((_, other)) => errors.push(
+                    Diagnostic::new(format!(
+                        "hosts `{other}` and `{host}` both serve on {endpoint}"
+                    ))
+                    .at(at)
+                    .with_help("give each host its own address, socket path or NATS prefix"),
+                ),
+                None => seen.push((endpoint, host)),
+            }
         }
     }
 
@@ -362,13 +416,16 @@ impl Manifest {
                     .with_help(known(self.components.keys())),
                 );
             }
-            if l.timeout_ms == Some(0) {
+            if l.timeout_ms.is_some_and(|t| !(1..=MAX_TIMEOUT_MS).contains(&t)) {
                 errors.push(
-                    Diagnostic::new("link `timeout-ms` must be greater than 0")
-                        .at(self.locate(link.span())),
+                    Diagnostic::new(format!(
+                        "link `timeout-ms` must be from 1 to {MAX_TIMEOUT_MS} (one hour)"
+                    ))
+                    .at(self.locate(link.span())),
                 );
             }
         }
+        self.validate_hosts(&mut errors);
         if let Some(exports) = &self.compose.exports {
             for e in exports {
                 if !self.components.contains_key(e.get_ref()) {

@@ -507,3 +507,26 @@ fn stubs_called_from_async_code_do_not_panic() {
     let alive = embedder.block_on(async { greet(&rt, "async") });
     assert_eq!(alive, "ok: hello, async");
 }
+
+/// Two replicas of one host on NATS share its calls through a queue group:
+/// every call runs on exactly one of them (the answered counts add up to
+/// the calls made, not twice that).
+#[test]
+fn nats_replicas_share_calls_and_run_each_once() {
+    let broker = weld_fixtures::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(dir.path(), &nats(broker.url(), "edge"), "", "");
+    let first = serve(&m, "b");
+    let second = serve(&m, "b");
+    let rt = runtime(&m, "a");
+    let calls = 40;
+    for i in 0..calls {
+        assert_eq!(greet(&rt, &format!("{i}")), format!("ok: hello, {i}"));
+    }
+    let (a, b) = (first.stop().unwrap(), second.stop().unwrap());
+    assert_eq!(
+        (a.answered + b.answered, a.failed + b.failed),
+        (calls, 0),
+        "replica counts: {a:?} and {b:?}"
+    );
+}

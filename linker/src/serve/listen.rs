@@ -27,6 +27,8 @@ pub(super) struct Dispatch {
     pub limits: Limits,
     pub read_timeout: Duration,
     pub permits: Arc<tokio::sync::Semaphore>,
+    /// The NATS queue group the host's replicas share.
+    pub queue_group: Arc<str>,
 }
 
 type Invocation<O, I> = (usize, anyhow::Result<(O, I)>);
@@ -118,7 +120,13 @@ pub(super) async fn serve_endpoint(
                 .await
                 .map_err(|e| bind_err(e.into()))?;
             let client =
-                wrpc_transport_nats::Client::new(nats, prefix.clone().unwrap_or_default(), None)
+                // Replicas of a host share one queue group, so NATS hands
+                // each call to one of them: no call runs twice.
+                wrpc_transport_nats::Client::new(
+                    nats,
+                    prefix.clone().unwrap_or_default(),
+                    Some(Arc::clone(&dispatch.queue_group)),
+                )
                     .await
                     .map_err(|e| bind_err(e.into()))?;
             let invocations = register(&client, &dispatch.served)

@@ -154,6 +154,7 @@ pub struct Server {
     runtime: Runtime,
     endpoint: Endpoint,
     served: Vec<Served>,
+    queue_group: String,
     options: ServeOptions,
 }
 
@@ -186,6 +187,7 @@ impl Server {
             runtime,
             endpoint,
             served,
+            queue_group: deployment.manifest.queue_group_of(&options.host),
             options,
         })
     }
@@ -247,6 +249,7 @@ impl Server {
             permits: Arc::new(tokio::sync::Semaphore::new(
                 self.options.max_concurrency.max(1),
             )),
+            queue_group: Arc::from(self.queue_group.as_str()),
         };
         let result = io_runtime().block_on(listen::serve_endpoint(
             &self.endpoint,

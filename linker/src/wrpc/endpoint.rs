@@ -53,3 +53,195 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+
+/// Why an endpoint cannot be served on or called: checked by syntax only
+/// (no name lookup), so a manifest is refused before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// A TCP address that is not `host:port`.
+    #[error("TCP address `{0}` is not `host:port` (e.g. `127.0.0.1:7761`)")]
+    Address(String),
+    /// A port outside 0..=65535.
+    #[error("port `{0}` is not a number from 0 to 65535")]
+    Port(String),
+    /// A host name that is not a valid DNS name or IP literal.
+    #[error("host `{0}` is not a valid host name or IP address")]
+    Host(String),
+    /// A socket path the kernel cannot bind (`sun_path` holds 107 bytes).
+    #[error("Unix socket path `{path}` is {len} bytes; the limit is {SUN_PATH_MAX}")]
+    UnixPath {
+        /// The path.
+        path: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A NATS URL with another scheme.
+    #[error("NATS URL `{0}` must start with `nats://` or `tls://`")]
+    Scheme(String),
+    /// A subject prefix or queue group that NATS would read as a pattern.
+    #[error("NATS {what} `{value}` {problem}")]
+    Token {
+        /// `prefix` or `queue group`.
+        what: &'static str,
+        /// The value.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+/// The longest Unix socket path, in bytes (`sun_path` minus its NUL).
+pub const SUN_PATH_MAX: usize = 107;
+
+impl Endpoint {
+    /// Checks the endpoint's syntax: the address parses and its port is in
+    /// range, a Unix path fits `sun_path`, a NATS URL has a NATS scheme and
+    /// its prefix is a literal subject (no wildcards, no empty tokens).
+    pub fn check(&self) -> Result<(), EndpointError> {
+        match self {
+            Endpoint::Tcp { address } => check_host_port(address),
+            Endpoint::Unix { path } => {
+                let len = path.as_os_str().len();
+                if len > SUN_PATH_MAX {
+                    return Err(EndpointError::UnixPath {
+                        path: path.display().to_string(),
+                        len,
+                    });
+                }
+                Ok(())
+            }
+            Endpoint::Nats { url, prefix } => {
+                let rest = url
+                    .strip_prefix("nats://")
+                    .or_else(|| url.strip_prefix("tls://"))
+                    .ok_or_else(|| EndpointError::Scheme(url.clone()))?;
+                // Credentials may precede the server (`nats://user:pw@host`).
+                let server = rest.rsplit_once('@').map_or(rest, |(_, s)| s);
+                let server = server.trim_end_matches('/');
+                if server.contains(':') {
+                    check_host_port(server)?;
+                } else {
+                    check_host(server)?;
+                }
+                if let Some(prefix) = prefix {
+                    check_subject("prefix", prefix)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Checks a NATS subject or queue group is literal: dot-separated tokens,
+/// none empty, no wildcard (`*`, `>`) and no whitespace.
+pub fn check_subject(what: &'static str, value: &str) -> Result<(), EndpointError> {
+    let problem = if value.is_empty() {
+        Some("is empty")
+    } else if value.split('.').any(str::is_empty) {
+        Some("has an empty token (a leading, trailing or doubled `.`)")
+    } else if value.contains(['*', '>']) {
+        Some("contains a wildcard (`*` or `>`), which would match other hosts' calls")
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("contains whitespace or a control character")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(EndpointError::Token {
+            what,
+            value: value.to_string(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn check_host_port(address: &str) -> Result<(), EndpointError> {
+    if address.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| EndpointError::Address(address.to_string()))?;
+    if port.parse::<u16>().is_err() {
+        return Err(EndpointError::Port(port.to_string()));
+    }
+    check_host(host)
+}
+
+fn check_host(host: &str) -> Result<(), EndpointError> {
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if bracketed.is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+        || host.parse::<std::net::IpAddr>().is_ok()
+    {
+        return Ok(());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(EndpointError::Host(host.to_string()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(a: &str) -> Result<(), EndpointError> {
+        Endpoint::Tcp {
+            address: a.into(),
+        }
+        .check()
+    }
+
+    fn nats(url: &str, prefix: Option<&str>) -> Result<(), EndpointError> {
+        Endpoint::Nats {
+            url: url.into(),
+            prefix: prefix.map(Into::into),
+        }
+        .check()
+    }
+
+    #[test]
+    fn tcp_addresses_parse_without_lookups() {
+        for ok in ["127.0.0.1:7761", "[::1]:80", "localhost:0", "edge-2.example:65535"] {
+            assert_eq!(tcp(ok), Ok(()), "{ok}");
+        }
+        assert!(matches!(tcp("127.0.0.1:99999"), Err(EndpointError::Port(_))));
+        assert!(matches!(tcp("no port"), Err(EndpointError::Address(_))));
+        assert!(matches!(tcp("bad host!:80"), Err(EndpointError::Host(_))));
+        assert!(matches!(tcp(":80"), Err(EndpointError::Host(_))));
+    }
+
+    #[test]
+    fn unix_paths_must_fit_sun_path() {
+        let fits = Endpoint::Unix {
+            path: "a".repeat(SUN_PATH_MAX).into(),
+        };
+        assert_eq!(fits.check(), Ok(()));
+        let long = Endpoint::Unix {
+            path: "a".repeat(SUN_PATH_MAX + 1).into(),
+        };
+        assert!(matches!(long.check(), Err(EndpointError::UnixPath { .. })));
+    }
+
+    #[test]
+    fn nats_urls_and_prefixes_are_literal() {
+        assert_eq!(nats("nats://127.0.0.1:4222", Some("edge-2")), Ok(()));
+        assert_eq!(nats("tls://user:pw@nats.example", Some("a.b")), Ok(()));
+        assert!(matches!(nats("http://x:4222", None), Err(EndpointError::Scheme(_))));
+        assert!(matches!(nats("nats://x:70000", None), Err(EndpointError::Port(_))));
+        for bad in ["*", "a.*.>", "a..b", ".a", "a.", "", "a b"] {
+            assert!(
+                matches!(nats("nats://x", Some(bad)), Err(EndpointError::Token { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}
