@@ -129,7 +129,7 @@ pub enum ComposeError {
         source: BoxError,
     },
     /// Two exported components export the same name.
-    #[error("components `{first}` and `{second}` both export `{name}`; name the components to export with [compose] exports or --exports")]
+    #[error("components `{first}` and `{second}` both export `{name}`; name the components to export")]
     ExportClash {
         /// The export name.
         name: String,

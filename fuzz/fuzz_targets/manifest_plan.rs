@@ -30,8 +30,8 @@ fuzz_target!(|data: &[u8]| {
     let components = components_for(&manifest);
     match plan(&manifest, &components) {
         Ok(p) => {
-            let _ = p.to_table(true);
-            let _ = p.to_table(false);
+            let _ = p.to_table(true, "");
+            let _ = p.to_table(false, "");
             let _ = p.to_dot();
         }
         Err(d) => {

@@ -6,7 +6,7 @@
 //! let deployment = weld_linker::Deployment::load("weld.toml".as_ref())
 //!     .map_err(|d| d.to_string())
 //!     .unwrap();
-//! print!("{}", deployment.plan.to_table(false));
+//! print!("{}", deployment.plan.to_table(false, ""));
 //! ```
 //!
 //! An embedding application can build one from bytes it already holds, and

@@ -8,7 +8,8 @@ use crate::diagnostic::quoted;
 use crate::manifest::Strategy;
 use crate::deployment::Deployment;
 use crate::plan::{HostChoiceError, Resolution, Transport};
-use weld_compose::{ComposeError, Composition, Link, Member, Spec};
+pub use weld_compose::{ComposeError, Composition};
+use weld_compose::{Link, Member, Spec};
 
 /// What to fuse.
 #[derive(Debug, Clone, Default)]

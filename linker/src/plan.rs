@@ -816,8 +816,9 @@ impl Plan {
 
     /// A human-readable table: component, import, transport, peer, reason.
     /// With `all == false`, each component's `wasi:*` imports are folded into
-    /// one row.
-    pub fn to_table(&self, all: bool) -> String {
+    /// one row, whose reason ends with `folded_hint` (how the caller's user
+    /// lists them all) when it is not empty.
+    pub fn to_table(&self, all: bool, folded_hint: &str) -> String {
         let mut rows: Vec<[String; 5]> = Vec::new();
         for c in &self.components {
             let mut wasi = 0;
@@ -834,7 +835,11 @@ impl Plan {
                     format!("wasi:* ({wasi} interfaces)"),
                     "host".into(),
                     "-".into(),
-                    "WASI, provided by the host (wasmtime-wasi); --all lists them".into(),
+                    if folded_hint.is_empty() {
+                        "WASI, provided by the host (wasmtime-wasi)".into()
+                    } else {
+                        format!("WASI, provided by the host (wasmtime-wasi); {folded_hint}")
+                    },
                 ]);
             }
         }

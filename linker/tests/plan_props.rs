@@ -621,8 +621,8 @@ fn check_plan(
     let names: Vec<_> = plan.components.iter().map(|c| c.name.as_str()).collect();
     let declared: Vec<_> = manifest.components.keys().map(String::as_str).collect();
     prop_assert_eq!(names, declared);
-    let _ = plan.to_table(true);
-    let _ = plan.to_table(false);
+    let _ = plan.to_table(true, "");
+    let _ = plan.to_table(false, "");
     let _ = plan.to_dot();
     Ok(())
 }

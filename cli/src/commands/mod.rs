@@ -8,6 +8,7 @@ pub mod run;
 pub mod serve;
 
 use std::process::ExitCode;
+use weld_linker::fuse::ComposeError;
 use weld_linker::plan::HostChoiceError;
 use weld_linker::runtime::RuntimeError;
 use weld_linker::Diagnostics;
@@ -60,6 +61,11 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         }
         if let Some(RuntimeError::NoCommand) = e.downcast_ref::<RuntimeError>() {
             hint = Some(" with --invoke 'component.function(args)'");
+        }
+        if let Some(ComposeError::ExportClash { .. }) =
+            e.downcast_ref::<ComposeError>()
+        {
+            hint = Some(" with [compose] exports or --exports");
         }
         cause = e.source();
     }

@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else if args.dot {
         super::emit(&plan.to_dot());
     } else {
-        super::emit(&plan.to_table(args.all));
+        super::emit(&plan.to_table(args.all, "--all lists them"));
         let links = plan.resolutions.iter().filter(|r| r.peer.is_some()).count();
         let hosts = plan.hosts();
         super::emit(&format!(
