@@ -23,7 +23,7 @@
 use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
-use crate::manifest::{LinkSpec, Manifest, Strategy, TransportChoice};
+use crate::manifest::{InstancePolicy, LinkSpec, Manifest, Strategy, TransportChoice};
 use crate::wrpc::Endpoint;
 use crate::wit;
 use indexmap::IndexMap;
@@ -327,10 +327,25 @@ impl Planner<'_> {
                 .and_then(|s| s.timeout_ms)
                 .filter(|_| transport == Transport::Wrpc),
             explicit: link.is_some(),
-            reason: reason(&peer, import, choice, transport, host_a, host_b, allow_trap),
+            reason: reason(&peer, import, choice, transport, host_a, host_b, allow_trap)
+                + &self.serving_note(&peer, transport),
             peer: Some(peer.name),
             export: Some(peer.export),
         })
+    }
+
+    /// How the peer of a wrpc link serves it: one shared instance runs its
+    /// calls one at a time, which a reader of the plan should see.
+    fn serving_note(&self, peer: &Peer, transport: Transport) -> String {
+        if transport != Transport::Wrpc {
+            return String::new();
+        }
+        match self.manifest.components[&peer.name].get_ref().instances {
+            InstancePolicy::Shared => {
+                format!("; `{}` serves it from one shared instance, one call at a time", peer.name)
+            }
+            InstancePolicy::PerCall => format!("; `{}` serves it from a fresh instance per call", peer.name),
+        }
     }
 
     /// Why the host provides `import` without a link, if it does.
