@@ -328,3 +328,27 @@ fn bench_prints_the_matrix() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--invoke"));
 }
+
+/// `weld bench --load`: throughput and latency per transport and level,
+/// with every call's result checked (none lost, none run twice).
+#[test]
+fn bench_load_reports_throughput_with_nothing_lost() {
+    let out = weld(&[
+        "bench", "--load", "--calls", "300", "--concurrency", "1", "--concurrency", "8", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["load"].as_array().unwrap();
+    // (tcp, unix) × (1, 8).
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for r in rows {
+        assert_eq!(r["calls"], 300, "{r}");
+        assert_eq!((r["lost"].as_u64(), r["duplicated"].as_u64()), (Some(0), Some(0)), "{r}");
+        let p50 = r["p50_us"].as_f64().unwrap();
+        assert!(p50 > 0.0 && p50 <= r["p99_us"].as_f64().unwrap(), "{r}");
+    }
+}

@@ -33,6 +33,17 @@ pub struct Args {
     /// (e.g. `nats://127.0.0.1:4222`).
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+    /// With the bundled fixtures: measure throughput instead — `--calls`
+    /// calls of `driver.add-once` over each wRPC transport, at each
+    /// `--concurrency`, with the calls lost or run twice.
+    #[arg(long, conflicts_with = "manifest")]
+    load: bool,
+    /// Calling threads for `--load` (repeat for several levels).
+    #[arg(long, default_values_t = [1, 64], requires = "load")]
+    concurrency: Vec<usize>,
+    /// Calls per level for `--load`.
+    #[arg(long, default_value_t = 10_000, requires = "load")]
+    calls: usize,
     /// Print JSON.
     #[arg(long, conflicts_with = "markdown")]
     json: bool,
@@ -44,6 +55,20 @@ pub struct Args {
 /// Runs `weld bench`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fail = |m: String| Ok(super::report(&Diagnostic::new(m).into(), args.json));
+    if args.load {
+        return match load_rows(&args) {
+            Ok(rows) if args.json => {
+                let v = serde_json::json!({"version": 1, "ok": true, "load": rows});
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+                Ok(ExitCode::SUCCESS)
+            }
+            Ok(rows) => {
+                super::emit(&bench::load_markdown(&rows));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => fail(e),
+        };
+    }
     let (deployment, calls, with_native) = match &args.manifest {
         Some(m) => {
             if args.invoke.is_empty() {
@@ -125,12 +150,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The bundled pair split over two hosts, `adder` served by a background
-/// `weld serve`, once per wRPC transport on loopback.
-fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String> {
+/// The bundled pair split over two hosts under load, once per wRPC
+/// transport and concurrency level.
+fn load_rows(args: &Args) -> Result<Vec<bench::LoadRow>, String> {
     let (driver, adder) = bundled_fixtures().map_err(|e| e.to_string())?;
-    let scratch = std::env::temp_dir().join(format!("weld-bench-wrpc-{}", std::process::id()));
+    let scratch = std::env::temp_dir().join(format!("weld-bench-load-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let transports = wrpc_transports(args, &scratch)?;
+    let bar = progress(transports.len() * args.concurrency.len());
+    let mut rows = Vec::new();
+    for (name, endpoint) in &transports {
+        let deployment = bench::bundled(driver.clone(), adder.clone(), Some(endpoint))
+            .map_err(|e| format!("{e:#}"))?;
+        for &c in &args.concurrency {
+            step(&bar, format!("{name}: {} calls at concurrency {c}", args.calls));
+            let row = bench::run_load(&deployment, ("a", "b"), name, args.calls, c)
+                .map_err(|e| format!("{e:#}"))?;
+            rows.push(row);
+        }
+    }
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(rows)
+}
+
+/// The loopback wRPC endpoints the bundled series use: TCP on a free port,
+/// a Unix socket in `scratch`, and NATS when `--nats` names a server.
+fn wrpc_transports(args: &Args, scratch: &std::path::Path) -> Result<Vec<(&'static str, String)>, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port for the TCP series: {e}"))?
@@ -154,6 +200,16 @@ fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String>
             format!("{{ transport = \"nats\", url = {url:?}, prefix = \"weld-bench\" }}"),
         ));
     }
+    Ok(transports)
+}
+
+/// The bundled pair split over two hosts, `adder` served by a background
+/// `weld serve`, once per wRPC transport on loopback.
+fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String> {
+    let (driver, adder) = bundled_fixtures().map_err(|e| e.to_string())?;
+    let scratch = std::env::temp_dir().join(format!("weld-bench-wrpc-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    let transports = wrpc_transports(args, &scratch)?;
     let calls = bench::default_wrpc_calls();
     let bar = progress(calls.len() * transports.len());
     let mut rows = Vec::new();

@@ -113,35 +113,17 @@ impl UnitPlan {
         };
 
         // Callee-first order along host-linked links.
-        let mut graph = DiGraph::<usize, ()>::new();
-        let nodes: Vec<_> = (0..roots.len()).map(|u| graph.add_node(u)).collect();
         let mut links: Vec<(usize, &Resolution, usize)> = Vec::new();
         for r in &local {
             if strategy_of(r, force) == Some(Strategy::HostLinked) {
                 let caller = unit_of_component(here[r.component.as_str()]);
                 let callee = unit_of_component(peer_index(r)?);
                 if caller != callee {
-                    graph.update_edge(nodes[callee], nodes[caller], ());
                     links.push((caller, r, callee));
                 }
             }
         }
-        // Kahn's order, lowest unit first among the ready ones, so
-        // independent units keep manifest order (stable `weld run` output).
-        let mut order: Vec<usize> = Vec::with_capacity(roots.len());
-        while order.len() < roots.len() {
-            let next = (0..roots.len())
-                .find(|u| {
-                    !order.contains(u)
-                        && graph
-                            .neighbors_directed(nodes[*u], petgraph::Direction::Incoming)
-                            .all(|d| order.contains(&graph[d]))
-                })
-                .ok_or_else(|| RuntimeError::UnitCycle {
-                    host: host.to_string(),
-                })?;
-            order.push(next);
-        }
+        let order = callee_first(roots.len(), &links, host)?;
         let position = |u: usize| order.iter().position(|o| *o == u).expect("ordered");
         let members: Vec<Vec<String>> = by_root.into_values().collect();
         let units = order.iter().map(|u| members[*u].clone()).collect();
@@ -155,18 +137,18 @@ impl UnitPlan {
                 export: r.export.clone().expect("in-process links have an export"),
                 peer: r.peer.clone().expect("in-process links have a peer"),
             };
+            // Two members of one fused unit may both import it.
             match host_links
                 .iter()
                 .find(|l| l.caller == link.caller && l.import == link.import)
             {
-                // Two members of one fused unit may both import it.
-                Some(l) if l.callee == link.callee && l.export == link.export => {}
-                Some(_) => {
+                Some(l) if l.callee != link.callee || l.export != link.export => {
                     return Err(RuntimeError::TwoExporters {
                         unit: members[caller].clone(),
                         import: link.import,
                     })
                 }
+                Some(_) => {}
                 None => host_links.push(link),
             }
         }
@@ -190,6 +172,36 @@ impl UnitPlan {
         })
     }
 
+}
+
+/// Units in Kahn's order along `links` (caller, _, callee): callees first,
+/// the lowest unit first among the ready ones, so independent units keep
+/// manifest order (stable `weld run` output).
+fn callee_first(
+    count: usize,
+    links: &[(usize, &Resolution, usize)],
+    host: &str,
+) -> Result<Vec<usize>, RuntimeError> {
+    let mut graph = DiGraph::<usize, ()>::new();
+    let nodes: Vec<_> = (0..count).map(|u| graph.add_node(u)).collect();
+    for (caller, _, callee) in links {
+        graph.update_edge(nodes[*callee], nodes[*caller], ());
+    }
+    let mut order: Vec<usize> = Vec::with_capacity(count);
+    while order.len() < count {
+        let next = (0..count)
+            .find(|u| {
+                !order.contains(u)
+                    && graph
+                        .neighbors_directed(nodes[*u], petgraph::Direction::Incoming)
+                        .all(|d| order.contains(&graph[d]))
+            })
+            .ok_or_else(|| RuntimeError::UnitCycle {
+                host: host.to_string(),
+            })?;
+        order.push(next);
+    }
+    Ok(order)
 }
 
 #[cfg(test)]
