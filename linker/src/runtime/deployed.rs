@@ -35,7 +35,11 @@ pub(crate) fn lookup_func(
 }
 
 impl Deployed {
-    pub(crate) fn new(runtime: Runtime, store: Store<HostState>, instances: Vec<Instance>) -> Deployed {
+    pub(crate) fn new(
+        runtime: Runtime,
+        store: Store<HostState>,
+        instances: Vec<Instance>,
+    ) -> Deployed {
         Deployed {
             runtime,
             store,
