@@ -1,10 +1,10 @@
 //! The calling side of wRPC: one [`Remote`] per endpoint, carrying encoded
 //! parameters to a server and decoding its reply.
 //!
-//! Connections come from `wrpc-transport` (TCP, Unix) and
-//! `wrpc-transport-nats` (NATS). TCP and Unix open one connection per call
-//! (that is how wRPC 0.29's framed transports work); the NATS client is made
-//! once per endpoint and reused.
+//! TCP and Unix open one connection per call (that is how wRPC 0.29's framed
+//! transports work) and speak its framing through [`super::bounded`], so a
+//! reply can cost no more memory than the message cap; NATS goes through
+//! `wrpc-transport-nats`, whose client is made once per endpoint and reused.
 //!
 //! Every failure is a [`CallError`] that names the endpoint and says what
 //! happened, so a stub can hand it to the guest as a `wrpc:rpc/error` value.
