@@ -192,11 +192,7 @@ pub fn default_wrpc_calls() -> Vec<BenchCall> {
 /// `{ transport = "tcp", address = "127.0.0.1:7761" }`), split over hosts
 /// `a` (driver) and `b` (adder) linked over wRPC there; `adder` is not
 /// wRPC-safe, so the link allows traps.
-pub fn bundled(
-    driver: Vec<u8>,
-    adder: Vec<u8>,
-    endpoint: Option<&str>,
-) -> anyhow::Result<Deployment> {
+pub fn bundled(driver: Vec<u8>, adder: Vec<u8>, endpoint: Option<&str>) -> anyhow::Result<Deployment> {
     let manifest = match endpoint {
         None => "[components.driver]\n[components.adder]\n".to_string(),
         Some(endpoint) => format!(

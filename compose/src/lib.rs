@@ -396,11 +396,7 @@ fn topo_order(selected: &[String], links: &[Link]) -> Vec<String> {
         });
         // A cycle cannot reach here (the planner refuses them); fall back to
         // manifest order rather than loop forever.
-        let next = ready.unwrap_or_else(|| {
-            (0..selected.len())
-                .find(|i| !order.contains(i))
-                .expect("some left")
-        });
+        let next = ready.unwrap_or_else(|| (0..selected.len()).find(|i| !order.contains(i)).expect("some left"));
         order.push(next);
     }
     order.into_iter().map(|i| selected[i].clone()).collect()

@@ -24,13 +24,13 @@ use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{LinkSpec, Manifest, Strategy, TransportChoice};
-use crate::wit;
 use crate::wrpc::Endpoint;
+use crate::wit;
 use indexmap::IndexMap;
-use petgraph::algo::tarjan_scc;
-use petgraph::graph::DiGraph;
 use serde::Serialize;
 use std::fmt::Write as _;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
 use std::path::PathBuf;
 
 /// Version of the `weld plan --json` schema (see `docs/json.md`).
@@ -678,7 +678,8 @@ fn cycle_path<'a>(
                 path.push(m);
                 return true;
             }
-            if members.contains(&m) && !path.contains(&m) && walk(m, start, edges, members, path) {
+            if members.contains(&m) && !path.contains(&m) && walk(m, start, edges, members, path)
+            {
                 return true;
             }
         }

@@ -2,10 +2,10 @@
 //! strategy and engine configuration against a native Rust floor — on the
 //! user's deployment or the bundled fixtures.
 
-use crate::bench::{self, BenchCall, SERIES};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use crate::bench::{self, BenchCall, SERIES};
 use weld_linker::{Deployment, Diagnostic};
 
 /// Arguments of `weld bench`.

@@ -35,11 +35,7 @@ pub(crate) fn lookup_func(
 }
 
 impl Deployed {
-    pub(crate) fn new(
-        runtime: Runtime,
-        store: Store<HostState>,
-        instances: Vec<Instance>,
-    ) -> Deployed {
+    pub(crate) fn new(runtime: Runtime, store: Store<HostState>, instances: Vec<Instance>) -> Deployed {
         Deployed {
             runtime,
             store,

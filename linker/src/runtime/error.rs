@@ -16,9 +16,7 @@ pub enum RuntimeError {
     Host(#[from] HostChoiceError),
     /// A link of this host names a peer placed elsewhere although it is not
     /// a remote link (a plan not made by weld's planner).
-    #[error(
-        "component `{component}` import `{import}`: its in-process peer is not on host `{host}`"
-    )]
+    #[error("component `{component}` import `{import}`: its in-process peer is not on host `{host}`")]
     PeerNotHere {
         /// The importer.
         component: String,

@@ -211,12 +211,7 @@ impl Runtime {
     /// The type of `function` in `component`'s exported interface `export`
     /// (or at the root when `export` is empty), read from the compiled
     /// unit: no store is made.
-    pub fn func_type(
-        &self,
-        component: &str,
-        export: &str,
-        function: &str,
-    ) -> Option<ComponentFunc> {
+    pub fn func_type(&self, component: &str, export: &str, function: &str) -> Option<ComponentFunc> {
         let unit = self.unit_of(component)?;
         let engine = &self.inner.engine;
         let ty = unit.pre.component().component_type();
@@ -276,13 +271,12 @@ impl Runtime {
                 if target.unit != idx {
                     continue;
                 }
-                let func =
-                    deployed::lookup_func(&mut store, &instance, &target.export, &target.func)
-                        .ok_or_else(|| RuntimeError::MissingExport {
-                            unit: unit.label(),
-                            export: target.export.clone(),
-                            function: target.func.clone(),
-                        })?;
+                let func = deployed::lookup_func(&mut store, &instance, &target.export, &target.func)
+                    .ok_or_else(|| RuntimeError::MissingExport {
+                        unit: unit.label(),
+                        export: target.export.clone(),
+                        function: target.func.clone(),
+                    })?;
                 store.data_mut().slots[slot] = Some(func);
             }
             for (i, target) in p.resources.iter().enumerate() {

@@ -62,7 +62,11 @@ fn strategy_of(r: &Resolution, force: Option<Strategy>) -> Option<Strategy> {
 impl UnitPlan {
     /// The unit plan of `host`'s components; `force` overrides every
     /// in-process link's strategy.
-    pub fn new(plan: &Plan, host: &str, force: Option<Strategy>) -> Result<UnitPlan, RuntimeError> {
+    pub fn new(
+        plan: &Plan,
+        host: &str,
+        force: Option<Strategy>,
+    ) -> Result<UnitPlan, RuntimeError> {
         let here: IndexMap<&str, usize> = plan
             .components
             .iter()
@@ -185,6 +189,7 @@ impl UnitPlan {
             remote,
         })
     }
+
 }
 
 #[cfg(test)]
@@ -261,7 +266,10 @@ mod tests {
             vec![vec!["a", "b"]]
         );
         let p = plan(&[("a", "h"), ("b", "h")], &[("a", "b", IN, FUSED)]);
-        assert_eq!(UnitPlan::new(&p, "h", Some(LINKED)).unwrap().units.len(), 2);
+        assert_eq!(
+            UnitPlan::new(&p, "h", Some(LINKED)).unwrap().units.len(),
+            2
+        );
     }
 
     #[test]

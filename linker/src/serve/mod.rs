@@ -344,3 +344,4 @@ impl Wanted {
         })
     }
 }
+

@@ -52,3 +52,4 @@ impl std::fmt::Display for Endpoint {
         }
     }
 }
+
