@@ -198,3 +198,132 @@ fn an_endpoint_that_cannot_be_served_is_named() {
         "{stderr}"
     );
 }
+
+/// VmRSS of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Whether the server closes `s` within 5 s (EOF or reset), reading
+/// whatever it sends.
+fn closed_by_server(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn hostile_lengths_cost_weld_serve_no_memory_and_name_the_peer() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["serve", m.to_str().unwrap(), "--host", "edge-2", "--json"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld serve");
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("ready"), "{line}");
+    // Warm: one real call, so idle includes what a call costs.
+    assert_eq!(
+        result_of(run(&m, "greet-caller.greet(\"warm\")")),
+        "\"ok: hello, warm\""
+    );
+    let idle = rss_kib(server.id());
+
+    // Three connections at once: a valid header, then a frame declaring
+    // 1 GiB (wrpc-transport 0.29 zero-filled that much per connection).
+    let name = |out: &mut Vec<u8>, s: &str| {
+        leb128(out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    };
+    let mut hostile = Vec::new();
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut bytes = vec![0x00];
+        name(&mut bytes, "demo:greet/greeter@0.1.0");
+        name(&mut bytes, "hello");
+        bytes.push(0x00);
+        leb128(&mut bytes, 1 << 30);
+        bytes.extend_from_slice(&[b'x'; 64]);
+        s.write_all(&bytes).unwrap();
+        hostile.push(s);
+    }
+    // A header declaring a 256 MiB instance name, then nothing more.
+    let mut big_name = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut bytes = vec![0x00];
+    leb128(&mut bytes, 256 << 20);
+    bytes.extend_from_slice(b"demo");
+    big_name.write_all(&bytes).unwrap();
+
+    let peers: Vec<String> = hostile
+        .iter()
+        .chain([&big_name])
+        .map(|s| s.local_addr().unwrap().to_string())
+        .collect();
+    let started = std::time::Instant::now();
+    for s in hostile.iter_mut().chain([&mut big_name]) {
+        assert!(closed_by_server(s), "the server kept a hostile connection");
+    }
+    // Refused on the declared length, well before the 10 s header timeout.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let attacked = rss_kib(server.id());
+    eprintln!("weld serve VmRSS: idle {idle} KiB, after the attacks {attacked} KiB");
+    assert!(
+        attacked < idle + 64 * 1024,
+        "RSS grew from {idle} KiB to {attacked} KiB"
+    );
+
+    // Other calls go on.
+    assert_eq!(
+        result_of(run(&m, "greet-caller.greet(\"after\")")),
+        "\"ok: hello, after\""
+    );
+    signal(&server, "-TERM");
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for peer in &peers[..3] {
+        assert!(
+            stderr.contains(&format!("called by {peer}: bad parameters: the message exceeds the 16777216-byte cap: the peer declared 1073741824 bytes for the next frame")),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!(
+            "refused a wRPC connection from {}: the peer declared 268435456 bytes for the instance name",
+            peers[3]
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("WARN"), "{stderr}");
+}

@@ -5,17 +5,51 @@ use super::worker::{Counters, Job};
 use super::{ServeError, Served};
 use crate::manifest::InstancePolicy;
 use crate::runtime::BoxError;
-use crate::wrpc::client::read_values;
+use crate::wrpc::bounded::{self, Frames};
+use crate::wrpc::client::{read_values, NATS_SUBSCRIPTION_CAPACITY};
 use crate::wrpc::codec::{self, Limits};
 use crate::wrpc::Endpoint;
 use futures::{Stream, StreamExt as _};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use wrpc_transport::Serve;
+
+/// Where a reply goes: a framed socket half (weld writes the frames) or a
+/// transport's own outgoing stream (NATS).
+pub(super) trait Reply: Send + Unpin + 'static {
+    /// Sends the encoded results.
+    fn send(&mut self, bytes: &[u8]) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// Closes the call.
+    fn close(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
+}
+
+/// A transport's outgoing stream, written as is.
+pub(super) struct Raw<O>(O);
+
+impl<O: AsyncWrite + Send + Unpin + 'static> Reply for Raw<O> {
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(bytes).await
+    }
+    async fn close(&mut self) -> std::io::Result<()> {
+        self.0.shutdown().await
+    }
+}
+
+/// A framed socket's write half: the results as one root-path frame.
+pub(super) struct Framed(BoxWrite);
+
+impl Reply for Framed {
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        bounded::write_frame(&mut self.0, bytes).await
+    }
+    async fn close(&mut self) -> std::io::Result<()> {
+        self.0.shutdown().await
+    }
+}
 
 /// Shared by every call task.
 #[derive(Clone)]
@@ -31,25 +65,27 @@ pub(super) struct Dispatch {
     pub queue_group: Arc<str>,
 }
 
-type Invocation<O, I> = (usize, anyhow::Result<(O, I)>);
+/// A served function's index, the caller (for logs) and the call's streams.
+type Invocation<O, I> = (usize, Arc<str>, anyhow::Result<(O, I)>);
 type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
 
 /// Registers every served function with `srv`: one stream of invocations.
 async fn register<S>(
     srv: &S,
     served: &[Served],
-) -> anyhow::Result<Invocations<S::Outgoing, S::Incoming>>
+) -> anyhow::Result<Invocations<Raw<S::Outgoing>, S::Incoming>>
 where
     S: Serve,
     S::Context: Send,
 {
-    let mut streams: Vec<Invocations<S::Outgoing, S::Incoming>> = Vec::new();
+    let mut streams: Vec<Invocations<Raw<S::Outgoing>, S::Incoming>> = Vec::new();
     for (index, s) in served.iter().enumerate() {
         let paths: Arc<[Box<[Option<usize>]>]> = Arc::from(Vec::new());
         let stream = srv.serve(&s.instance, &s.function, paths).await?;
-        streams.push(Box::pin(
-            stream.map(move |r| (index, r.map(|(_, tx, rx)| (tx, rx)))),
-        ));
+        let peer: Arc<str> = Arc::from("a NATS caller");
+        streams.push(Box::pin(stream.map(move |r| {
+            (index, Arc::clone(&peer), r.map(|(_, tx, rx)| (Raw(tx), rx)))
+        })));
     }
     Ok(Box::pin(futures::stream::select_all(streams)))
 }
@@ -81,10 +117,10 @@ pub(super) async fn serve_endpoint(
             let accept = move || {
                 let listener = Arc::clone(&listener);
                 async move {
-                    let (s, _) = listener.accept().await?;
+                    let (s, peer) = listener.accept().await?;
                     let _ = s.set_nodelay(true);
                     let (rx, tx) = s.into_split();
-                    Ok((boxed_write(tx), boxed_read(rx)))
+                    Ok((peer.to_string(), boxed_write(tx), boxed_read(rx)))
                 }
             };
             serve_framed(accept, &bound, dispatch, on_ready, shutdown, grace).await
@@ -98,15 +134,21 @@ pub(super) async fn serve_endpoint(
                 }
                 let _ = std::fs::remove_file(path);
             }
-            let listener =
-                tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
+            let listener = tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
             let listener = Arc::new(listener);
             let accept = move || {
                 let listener = Arc::clone(&listener);
                 async move {
                     let (s, _) = listener.accept().await?;
+                    let peer = match s.peer_cred() {
+                        Ok(c) => match c.pid() {
+                            Some(pid) => format!("unix peer pid {pid} uid {}", c.uid()),
+                            None => format!("unix peer uid {}", c.uid()),
+                        },
+                        Err(_) => "unix peer".to_string(),
+                    };
                     let (rx, tx) = s.into_split();
-                    Ok((boxed_write(tx), boxed_read(rx)))
+                    Ok((peer, boxed_write(tx), boxed_read(rx)))
                 }
             };
             let r = serve_framed(accept, endpoint, dispatch, on_ready, shutdown, grace).await;
@@ -116,6 +158,7 @@ pub(super) async fn serve_endpoint(
         Endpoint::Nats { url, prefix } => {
             let nats = async_nats::ConnectOptions::new()
                 .connection_timeout(Duration::from_secs(5))
+                .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
                 .connect(url.as_str())
                 .await
                 .map_err(|e| bind_err(e.into()))?;
@@ -149,17 +192,18 @@ async fn serve_framed<F, Fut>(
 ) -> Result<(), ServeError>
 where
     F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = std::io::Result<(BoxWrite, BoxRead)>> + Send + 'static,
+    Fut: Future<Output = std::io::Result<Connection>> + Send + 'static,
 {
-    let srv = Arc::new(FramedServer::new());
-    let invocations = register(&*srv, &dispatch.served)
-        .await
-        .map_err(|e| ServeError::Bind {
-            endpoint: bound.to_string(),
-            source: e.into(),
-        })?;
+    let (calls, invocations) = tokio::sync::mpsc::channel(1024);
+    let invocations: Invocations<Framed, Frames<BoxRead>> = Box::pin(tokio_stream_of(invocations));
     let stop = tokio::sync::watch::channel(false).0;
-    let acceptor = tokio::spawn(accept_loop(srv, stop.clone(), accept));
+    let acceptor = tokio::spawn(accept_loop(
+        Arc::clone(&dispatch.served),
+        dispatch.limits.max_bytes,
+        calls,
+        stop.clone(),
+        accept,
+    ));
     on_ready(bound);
     let r = run_dispatch(invocations, dispatch, shutdown, grace).await;
     stop.send_replace(true);
@@ -167,9 +211,17 @@ where
     r
 }
 
+/// The receiving end of a channel as a stream.
+fn tokio_stream_of<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
+}
+
 type BoxRead = Box<dyn AsyncRead + Send + Sync + Unpin>;
 type BoxWrite = Box<dyn AsyncWrite + Send + Sync + Unpin>;
-type FramedServer = wrpc_transport::frame::Server<(), BoxRead, BoxWrite>;
+/// An accepted connection: the peer (for logs) and its two halves.
+type Connection = (String, BoxWrite, BoxRead);
 
 fn boxed_read(r: impl AsyncRead + Send + Sync + Unpin + 'static) -> BoxRead {
     Box::new(r)
@@ -179,30 +231,22 @@ fn boxed_write(w: impl AsyncWrite + Send + Sync + Unpin + 'static) -> BoxWrite {
     Box::new(w)
 }
 
-/// One accepted connection, handed to the framed server's header parser.
-struct OneConnection(Mutex<Option<(BoxWrite, BoxRead)>>);
-
-impl wrpc_transport::frame::Accept for OneConnection {
-    type Context = ();
-    type Outgoing = BoxWrite;
-    type Incoming = BoxRead;
-
-    async fn accept(&self) -> std::io::Result<((), BoxWrite, BoxRead)> {
-        let conn = self.0.lock().ok().and_then(|mut c| c.take());
-        conn.map(|(tx, rx)| ((), tx, rx))
-            .ok_or_else(|| std::io::Error::other("connection already taken"))
-    }
-}
+/// How long a client may take to send its invocation header.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections until `stop`; each connection's header is read in
 /// its own task (with a timeout), so a slow or silent client blocks nobody.
+/// Every connection may bring at most `max_bytes` plus
+/// [`bounded::HEADER_CAP`] bytes, read through weld's bounded framing.
 async fn accept_loop<F, Fut>(
-    srv: Arc<FramedServer>,
+    served: Arc<Vec<Served>>,
+    max_bytes: usize,
+    calls: tokio::sync::mpsc::Sender<Invocation<Framed, Frames<BoxRead>>>,
     stop: tokio::sync::watch::Sender<bool>,
     accept: F,
 ) where
     F: Fn() -> Fut,
-    Fut: Future<Output = std::io::Result<(BoxWrite, BoxRead)>>,
+    Fut: Future<Output = std::io::Result<Connection>>,
 {
     let mut stopped = stop.subscribe();
     loop {
@@ -210,7 +254,7 @@ async fn accept_loop<F, Fut>(
             c = accept() => c,
             _ = stopped.wait_for(|s| *s) => return,
         };
-        let conn = match conn {
+        let (peer, tx, rx) = match conn {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!("accepting a connection failed: {e}");
@@ -218,14 +262,35 @@ async fn accept_loop<F, Fut>(
                 continue;
             }
         };
-        let srv = Arc::clone(&srv);
+        let served = Arc::clone(&served);
+        let calls = calls.clone();
         tokio::spawn(async move {
-            let one = OneConnection(Mutex::new(Some(conn)));
-            match tokio::time::timeout(Duration::from_secs(10), srv.accept(one)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("refused a wRPC connection: {e}"),
-                Err(_) => tracing::warn!("a wRPC client sent no complete header within 10 s"),
-            }
+            let mut frames = Frames::new(rx, bounded::budget_for(max_bytes));
+            let (instance, function) =
+                match tokio::time::timeout(HEADER_TIMEOUT, frames.read_header()).await {
+                    Ok(Ok(names)) => names,
+                    Ok(Err(e)) => {
+                        tracing::warn!("refused a wRPC connection from {peer}: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "{peer} sent no complete wRPC header within {} s",
+                            HEADER_TIMEOUT.as_secs()
+                        );
+                        return;
+                    }
+                };
+            let Some(index) = served
+                .iter()
+                .position(|s| s.instance == instance && s.function == function)
+            else {
+                tracing::warn!("refused a wRPC connection from {peer}: `{instance}#{function}` is not served here");
+                return;
+            };
+            let _ = calls
+                .send((index, Arc::from(peer), Ok((Framed(tx), frames))))
+                .await;
         });
     }
 }
@@ -240,7 +305,7 @@ async fn run_dispatch<O, I>(
     grace: Duration,
 ) -> Result<(), ServeError>
 where
-    O: AsyncWrite + Send + Unpin + 'static,
+    O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
 {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -270,7 +335,7 @@ async fn dispatch_loop<O, I>(
     grace: Duration,
 ) -> Result<(), ServeError>
 where
-    O: AsyncWrite + Send + Unpin + 'static,
+    O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
 {
     let mut calls = tokio::task::JoinSet::new();
@@ -278,11 +343,11 @@ where
     loop {
         tokio::select! {
             next = invocations.next() => match next {
-                Some((index, Ok((tx, rx)))) => {
-                    calls.spawn(handle(dispatch.clone(), index, tx, rx));
+                Some((index, peer, Ok((tx, rx)))) => {
+                    calls.spawn(handle(dispatch.clone(), index, peer, tx, rx));
                 }
-                Some((index, Err(e))) => {
-                    tracing::warn!("invocation of `{}` failed before its parameters: {e:#}", dispatch.served[index].function);
+                Some((index, peer, Err(e))) => {
+                    tracing::warn!("invocation of `{}` from {peer} failed before its parameters: {e:#}", dispatch.served[index].function);
                 }
                 None => break,
             },
@@ -309,13 +374,16 @@ where
 
 /// One call: read and decode the parameters, run the function on a worker,
 /// write the results, close.
-async fn handle<O, I>(d: Dispatch, index: usize, mut tx: O, mut rx: I)
+async fn handle<O, I>(d: Dispatch, index: usize, peer: Arc<str>, mut tx: O, mut rx: I)
 where
-    O: AsyncWrite + Send + Unpin + 'static,
+    O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
 {
     let s = &d.served[index];
-    let what = format!("`{}.{}` (`{}`)", s.instance, s.function, s.component);
+    let what = format!(
+        "`{}.{}` (`{}`) called by {peer}",
+        s.instance, s.function, s.component
+    );
     let Ok(_permit) = d.permits.acquire().await else {
         return;
     };
@@ -347,8 +415,8 @@ where
     match outcome {
         Ok(bytes) => {
             let written = async {
-                tx.write_all(&bytes).await?;
-                tx.shutdown().await
+                tx.send(&bytes).await?;
+                tx.close().await
             }
             .await;
             match written {
@@ -364,8 +432,7 @@ where
         Err(e) => {
             d.stats.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("{what}: {e}; closing the call without a result");
-            let _ = tx.shutdown().await;
+            let _ = tx.close().await;
         }
     }
 }
-

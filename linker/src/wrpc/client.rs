@@ -1,20 +1,21 @@
 //! The calling side of wRPC: one [`Remote`] per endpoint, carrying encoded
 //! parameters to a server and decoding its reply.
 //!
-//! Connections come from `wrpc-transport` (TCP, Unix) and
-//! `wrpc-transport-nats` (NATS). TCP and Unix open one connection per call
-//! (that is how wRPC 0.29's framed transports work); the NATS client is made
-//! once per endpoint and reused.
+//! TCP and Unix open one connection per call (that is how wRPC 0.29's framed
+//! transports work) and speak its framing through [`super::bounded`], so a
+//! reply can cost no more memory than the message cap; NATS goes through
+//! `wrpc-transport-nats`, whose client is made once per endpoint and reused.
 //!
 //! Every failure is a [`CallError`] that names the endpoint and says what
 //! happened, so a stub can hand it to the guest as a `wrpc:rpc/error` value.
 
+use super::bounded::{self, Frames};
 use super::codec::{self, CodecError, Limits};
 use super::Endpoint;
 use bytes::Bytes;
 use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use wasmtime::component::{Type, Val};
 use wrpc_transport::Invoke;
 
@@ -85,6 +86,11 @@ pub enum CallError {
         cause: String,
     },
 }
+
+/// Messages a NATS subscription may queue before the client drops them
+/// (async-nats' default is 65 536, each up to the server's payload cap).
+/// Used by callers and by `weld serve`.
+pub const NATS_SUBSCRIPTION_CAPACITY: usize = 256;
 
 /// The tokio runtime that drives weld's wRPC I/O. Host functions are
 /// synchronous (the store is not async), so stubs block on this runtime;
@@ -192,21 +198,21 @@ impl Remote {
                 Endpoint::Tcp { address } => {
                     let stream = tokio::net::TcpStream::connect(address.as_str())
                         .await
-                        .map_err(|e| CallError::Connect {
-                            endpoint: self.label.clone(),
-                            cause: e.to_string(),
-                        })?;
+                        .map_err(|e| self.connect_error(e))?;
                     // The invocation is written in pieces (header, then the
                     // end of the parameters): without NODELAY, Nagle holds
                     // the second piece back until the first is acknowledged.
                     let _ = stream.set_nodelay(true);
-                    let one = wrpc_transport::frame::tcp::Invocation::from(stream);
-                    self.invoke(&one, (), instance, func, params, results, limits)
+                    let (rx, tx) = stream.into_split();
+                    self.invoke_framed(tx, rx, instance, func, &params, results, limits)
                         .await
                 }
                 Endpoint::Unix { path } => {
-                    let client = wrpc_transport::frame::unix::Client::from(path.as_path());
-                    self.invoke(&client, (), instance, func, params, results, limits)
+                    let stream = tokio::net::UnixStream::connect(path)
+                        .await
+                        .map_err(|e| self.connect_error(e))?;
+                    let (rx, tx) = stream.into_split();
+                    self.invoke_framed(tx, rx, instance, func, &params, results, limits)
                         .await
                 }
                 Endpoint::Nats { url, prefix } => {
@@ -230,6 +236,41 @@ impl Remote {
                 ms: timeout.as_millis(),
             }),
         }
+    }
+
+    fn connect_error(&self, e: std::io::Error) -> CallError {
+        CallError::Connect {
+            endpoint: self.label.clone(),
+            cause: e.to_string(),
+        }
+    }
+
+    /// One invocation over a framed transport (TCP, Unix) with weld's own
+    /// bounded framing: write the invocation, close the send side, read
+    /// the reply through [`Frames`], which may bring at most the message
+    /// cap plus [`bounded::HEADER_CAP`] bytes.
+    #[allow(clippy::too_many_arguments)]
+    async fn invoke_framed(
+        &self,
+        mut tx: impl AsyncWrite + Unpin,
+        rx: impl AsyncRead + Unpin,
+        instance: &str,
+        func: &str,
+        params: &[u8],
+        results: &[Type],
+        limits: &Limits,
+    ) -> Result<Vec<Val>, CallError> {
+        let io = |e: std::io::Error| CallError::Io {
+            endpoint: self.label.clone(),
+            cause: e.to_string(),
+        };
+        let invocation = bounded::invocation(instance, func, params).map_err(io)?;
+        tx.write_all(&invocation).await.map_err(io)?;
+        tx.shutdown().await.map_err(io)?;
+        let mut frames = Frames::new(rx, bounded::budget_for(limits.max_bytes));
+        read_values(&mut frames, results, limits)
+            .await
+            .map_err(|e| e.at(&self.label))
     }
 
     /// One invocation over any wRPC transport: send the parameters, close
@@ -267,6 +308,7 @@ impl Remote {
 async fn nats_client(url: &str, prefix: &str) -> Result<wrpc_transport_nats::Client, String> {
     let nats = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
+        .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
         .connect(url)
         .await
         .map_err(|e| format!("{e}"))?;
@@ -286,6 +328,13 @@ pub(crate) enum ReadError {
     TooLarge(usize),
     /// Not a value of the expected types.
     Bad(CodecError),
+    /// The framed connection brought or declared more than its budget.
+    OverBudget {
+        /// The message cap.
+        max_bytes: usize,
+        /// What the bounded reader said.
+        cause: std::io::Error,
+    },
     /// The stream failed.
     Io(std::io::Error),
 }
@@ -301,6 +350,10 @@ impl ReadError {
                 max_bytes,
             },
             ReadError::Bad(cause) => CallError::BadReply { endpoint, cause },
+            ReadError::OverBudget { max_bytes, .. } => CallError::TooLarge {
+                endpoint,
+                max_bytes,
+            },
             ReadError::Io(e) => CallError::Io {
                 endpoint,
                 cause: e.to_string(),
@@ -316,6 +369,9 @@ impl std::fmt::Display for ReadError {
             ReadError::Truncated(n) => write!(f, "the stream ended after {n} bytes, mid-value"),
             ReadError::TooLarge(max) => write!(f, "the message exceeds the {max}-byte cap"),
             ReadError::Bad(e) => write!(f, "{e}"),
+            ReadError::OverBudget { max_bytes, cause } => {
+                write!(f, "the message exceeds the {max_bytes}-byte cap: {cause}")
+            }
             ReadError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -353,7 +409,16 @@ pub(crate) async fn read_values(
                 Err(e) => return Err(ReadError::Bad(e)),
             }
         }
-        let n = rx.read(&mut chunk).await.map_err(ReadError::Io)?;
+        let n = rx.read(&mut chunk).await.map_err(|cause| {
+            if bounded::wire_error(&cause).is_some_and(|w| w.is_over_budget()) {
+                ReadError::OverBudget {
+                    max_bytes: limits.max_bytes,
+                    cause,
+                }
+            } else {
+                ReadError::Io(cause)
+            }
+        })?;
         if n == 0 {
             if types.is_empty() && buf.is_empty() {
                 return Ok(Vec::new());

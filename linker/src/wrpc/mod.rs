@@ -4,8 +4,11 @@
 //! * [`codec`]: the dynamic, type-directed encoder and decoder of
 //!   [`wasmtime::component::Val`]s in the wRPC value encoding;
 //! * [`endpoint`]: where a peer is reached (TCP, Unix, NATS);
-//! * [`client`]: invoking a remote function over one of them.
+//! * [`client`]: invoking a remote function over one of them;
+//! * [`bounded`]: weld's own reading of the framed transports (TCP, Unix),
+//!   bounded in memory per connection.
 
+pub mod bounded;
 pub mod client;
 pub mod codec;
 pub mod endpoint;

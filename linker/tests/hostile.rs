@@ -1,0 +1,162 @@
+//! Hostile wRPC peers on loopback: lengths declared on the wire cost no
+//! memory before their bytes arrive, on the serving and the calling side.
+//! RSS is read from `/proc/self/status`; the tests of this binary run one
+//! at a time so they do not see each other's memory.
+
+mod common;
+
+use common::{greet, greet_manifest, runtime, serve, tcp};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One RSS-measuring test at a time.
+static ALONE: Mutex<()> = Mutex::new(());
+
+const MIB_KIB: u64 = 1024;
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn name(out: &mut Vec<u8>, s: &str) {
+    leb128(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// An invocation of greet's `hello` whose parameter frame declares 1 GiB.
+fn gigabyte_invocation() -> Vec<u8> {
+    let mut bytes = vec![0x00];
+    name(&mut bytes, "demo:greet/greeter@0.1.0");
+    name(&mut bytes, "hello");
+    bytes.push(0x00);
+    leb128(&mut bytes, 1 << 30);
+    bytes.extend_from_slice(&[b'x'; 64]);
+    bytes
+}
+
+/// Whether the peer closes `s` within 5 s.
+fn closed_by_peer(s: &mut impl Read) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn a_served_unix_socket_refuses_gigabyte_frames_without_committing_them() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = r#"{ transport = "unix", path = "b.sock" }"#;
+    let m = greet_manifest(dir.path(), endpoint, "", "");
+    let server = serve(&m, "b");
+    let rt = runtime(&m, "a");
+    assert_eq!(greet(&rt, "warm"), "ok: hello, warm");
+    let idle = rss_kib();
+
+    let sock = dir.path().join("b.sock");
+    let mut hostile: Vec<_> = (0..3)
+        .map(|_| {
+            let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(&gigabyte_invocation()).unwrap();
+            s
+        })
+        .collect();
+    for s in &mut hostile {
+        assert!(closed_by_peer(s), "the server kept a hostile connection");
+    }
+    let attacked = rss_kib();
+    eprintln!("in-process server VmRSS: idle {idle} KiB, after 3 × 1 GiB frames {attacked} KiB");
+    assert!(
+        attacked < idle + 64 * MIB_KIB,
+        "RSS grew from {idle} KiB to {attacked} KiB"
+    );
+    assert_eq!(greet(&rt, "after"), "ok: hello, after");
+    let stats = server.stop().unwrap();
+    assert_eq!((stats.answered, stats.failed), (2, 3));
+}
+
+#[test]
+fn a_header_declaring_a_huge_instance_name_is_refused_unread() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let m = greet_manifest(dir.path(), &tcp(port), "", "");
+    let server = serve(&m, "b");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut bytes = vec![0x00];
+    leb128(&mut bytes, 256 << 20);
+    bytes.extend_from_slice(b"demo");
+    s.write_all(&bytes).unwrap();
+    let started = Instant::now();
+    assert!(closed_by_peer(&mut s));
+    // Closed on the declared length, not by the 10 s header timeout.
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let rt = runtime(&m, "a");
+    assert_eq!(greet(&rt, "next"), "ok: hello, next");
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_server_replying_with_a_gigabyte_frame_is_an_error_value_and_costs_no_memory() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let m = greet_manifest(dir.path(), &tcp(port), "timeout-ms = 3000", "");
+    let rt = runtime(&m, "a");
+    // A reply frame declaring 1 GiB, then a trickle, then silence.
+    let server = std::thread::spawn(move || {
+        for _ in 0..3 {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf);
+            let mut frame = vec![0x00];
+            leb128(&mut frame, 1 << 30);
+            frame.extend_from_slice(&[b'y'; 64]);
+            let _ = s.write_all(&frame);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let idle = rss_kib();
+    for _ in 0..3 {
+        let seen = greet(&rt, "x");
+        assert!(
+            seen.ends_with(&format!(
+                "failed: the reply from tcp://127.0.0.1:{port} exceeds the 16777216-byte message cap"
+            )),
+            "{seen}"
+        );
+    }
+    let after = rss_kib();
+    eprintln!("caller VmRSS: before {idle} KiB, after 3 × 1 GiB reply frames {after} KiB");
+    assert!(
+        after < idle + (16 + 64) * MIB_KIB,
+        "RSS grew from {idle} KiB to {after} KiB"
+    );
+    server.join().unwrap();
+}
