@@ -327,3 +327,30 @@ fn hostile_lengths_cost_weld_serve_no_memory_and_name_the_peer() {
     );
     assert!(stderr.contains("WARN"), "{stderr}");
 }
+
+/// Every failed call is a `warn` line and, with `--json`, a JSON line
+/// naming the peer and the cause; the stop line counts failures by cause.
+#[test]
+fn failed_calls_are_reported_with_peer_and_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    let (mut server, _) = serve(&m, "edge-2");
+    let mut garbage = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let local = garbage.local_addr().unwrap();
+    std::io::Write::write_all(&mut garbage, b"\x07not a wRPC header").unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    let failed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(failed["event"], "failed", "{line}");
+    assert_eq!(failed["call"]["cause"], "refused", "{line}");
+    assert_eq!(failed["call"]["peer"], local.to_string(), "{line}");
+    drop(garbage);
+    signal(&server, "-TERM");
+    assert!(server.wait().unwrap().success());
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    let stopped: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(stopped["stats"]["refused"], 1, "{line}");
+    assert_eq!(stopped["stats"]["failures"]["refused"], 1, "{line}");
+}

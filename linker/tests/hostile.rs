@@ -160,3 +160,41 @@ fn a_server_replying_with_a_gigabyte_frame_is_an_error_value_and_costs_no_memory
     );
     server.join().unwrap();
 }
+
+/// Clients that send a header and then stall hold no concurrency permit:
+/// twice as many of them as the server has permits do not delay a
+/// legitimate call (before, it waited for their read timeout).
+#[test]
+fn stalled_clients_do_not_take_the_permits_of_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let m = greet_manifest(dir.path(), &tcp(port), "", "");
+    let deployment = weld_linker::Deployment::load(&m).unwrap();
+    let mut options = weld_linker::serve::ServeOptions::new("b");
+    options.max_concurrency = 4;
+    options.read_timeout = Duration::from_secs(8);
+    let server = weld_linker::serve::Server::new(&deployment, options)
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let mut header = vec![0x00];
+    name(&mut header, "demo:greet/greeter@0.1.0");
+    name(&mut header, "hello");
+    let stalled: Vec<_> = (0..8)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(&header).unwrap();
+            s
+        })
+        .collect();
+    // Let the server take every stalled invocation in.
+    std::thread::sleep(Duration::from_millis(300));
+    let rt = runtime(&m, "a");
+    let started = Instant::now();
+    assert_eq!(greet(&rt, "fair"), "ok: hello, fair");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "a legitimate call waited {took:?}");
+    drop(stalled);
+    let stats = server.stop().unwrap();
+    assert_eq!(stats.answered, 1, "{stats:?}");
+}

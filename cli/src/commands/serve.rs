@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use weld_linker::serve::{ServeOptions, Server};
+use weld_linker::serve::{FailureHook, ServeOptions, Server};
 use weld_linker::wrpc::Endpoint;
 use weld_linker::{Deployment, Diagnostic};
 
@@ -25,7 +25,15 @@ pub struct Args {
     /// Largest parameter message accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_message_bytes: usize,
-    /// Print the served functions and the final counts as JSON lines.
+    /// Most TCP or Unix connections open at once.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// How long a client may take to send its invocation header, and then
+    /// its parameters, in milliseconds.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    read_timeout_ms: u64,
+    /// Print the served functions, each failed call and the final counts as
+    /// JSON lines.
     #[arg(long)]
     json: bool,
 }
@@ -41,6 +49,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.endpoint = args.listen.map(|address| Endpoint::Tcp { address });
     options.max_concurrency = args.max_concurrency;
     options.limits.max_bytes = args.max_message_bytes;
+    options.max_connections = args.max_connections;
+    options.read_timeout = std::time::Duration::from_millis(args.read_timeout_ms);
+    if args.json {
+        options.on_failure = Some(FailureHook::new(|failed| {
+            let line = serde_json::json!({ "event": "failed", "call": failed });
+            super::emit(&format!("{line}\n"));
+        }));
+    }
     let server = match Server::new(&deployment, options) {
         Ok(s) => s,
         Err(e) => return fail(super::describe(&e)),
@@ -83,9 +99,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let line = serde_json::json!({ "event": "stopped", "stats": stats });
         super::emit(&format!("{line}\n"));
     } else {
+        let causes: Vec<String> = stats
+            .failures
+            .iter()
+            .map(|(cause, n)| format!("{n} {}", cause.as_str()))
+            .collect();
         eprintln!(
-            "stopped: {} call(s) answered, {} failed",
-            stats.answered, stats.failed
+            "stopped: {} call(s) answered, {} failed{}",
+            stats.answered,
+            stats.failed,
+            if causes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", causes.join(", "))
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

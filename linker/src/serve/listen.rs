@@ -1,7 +1,8 @@
 //! The I/O side of serving: bind the endpoint, take invocations, read and
 //! decode parameters, hand calls to the workers, write the results.
 
-use super::worker::{Counters, Job};
+use super::report::{Cause, FailedCall, Reporter};
+use super::worker::Job;
 use super::{ServeError, Served};
 use crate::manifest::InstancePolicy;
 use crate::runtime::BoxError;
@@ -12,7 +13,6 @@ use crate::wrpc::Endpoint;
 use futures::{Stream, StreamExt as _};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
@@ -39,15 +39,19 @@ impl<O: AsyncWrite + Send + Unpin + 'static> Reply for Raw<O> {
     }
 }
 
-/// A framed socket's write half: the results as one root-path frame.
-pub(super) struct Framed(BoxWrite);
+/// A framed socket's write half: the results as one root-path frame. It
+/// holds its connection's slot until the call ends.
+pub(super) struct Framed {
+    tx: BoxWrite,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
 
 impl Reply for Framed {
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        bounded::write_frame(&mut self.0, bytes).await
+        bounded::write_frame(&mut self.tx, bytes).await
     }
     async fn close(&mut self) -> std::io::Result<()> {
-        self.0.shutdown().await
+        self.tx.shutdown().await
     }
 }
 
@@ -57,10 +61,13 @@ pub(super) struct Dispatch {
     pub served: Arc<Vec<Served>>,
     pub shared: mpsc::Sender<Job>,
     pub pool: mpsc::Sender<Job>,
-    pub stats: Arc<Counters>,
+    pub report: Arc<Reporter>,
     pub limits: Limits,
     pub read_timeout: Duration,
     pub permits: Arc<tokio::sync::Semaphore>,
+    /// One per open connection (TCP, Unix): taken before accepting, given
+    /// back when the call ends.
+    pub connections: Arc<tokio::sync::Semaphore>,
     /// The NATS queue group the host's replicas share.
     pub queue_group: Arc<str>,
 }
@@ -197,13 +204,7 @@ where
     let (calls, invocations) = tokio::sync::mpsc::channel(1024);
     let invocations: Invocations<Framed, Frames<BoxRead>> = Box::pin(tokio_stream_of(invocations));
     let stop = tokio::sync::watch::channel(false).0;
-    let acceptor = tokio::spawn(accept_loop(
-        Arc::clone(&dispatch.served),
-        dispatch.limits.max_bytes,
-        calls,
-        stop.clone(),
-        accept,
-    ));
+    let acceptor = tokio::spawn(accept_loop(dispatch.clone(), calls, stop.clone(), accept));
     on_ready(bound);
     let r = run_dispatch(invocations, dispatch, shutdown, grace).await;
     stop.send_replace(true);
@@ -231,16 +232,13 @@ fn boxed_write(w: impl AsyncWrite + Send + Sync + Unpin + 'static) -> BoxWrite {
     Box::new(w)
 }
 
-/// How long a client may take to send its invocation header.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Accepts connections until `stop`; each connection's header is read in
-/// its own task (with a timeout), so a slow or silent client blocks nobody.
+/// Accepts connections until `stop`, at most `max_connections` open at
+/// once; each connection's header is read in its own task within the read
+/// timeout, so a slow or silent client blocks nobody.
 /// Every connection may bring at most `max_bytes` plus
 /// [`bounded::HEADER_CAP`] bytes, read through weld's bounded framing.
 async fn accept_loop<F, Fut>(
-    served: Arc<Vec<Served>>,
-    max_bytes: usize,
+    d: Dispatch,
     calls: tokio::sync::mpsc::Sender<Invocation<Framed, Frames<BoxRead>>>,
     stop: tokio::sync::watch::Sender<bool>,
     accept: F,
@@ -250,6 +248,15 @@ async fn accept_loop<F, Fut>(
 {
     let mut stopped = stop.subscribe();
     loop {
+        // At the connection cap, wait for a call to end before accepting:
+        // further clients wait in the kernel's backlog, not in weld's memory.
+        let slot = tokio::select! {
+            slot = Arc::clone(&d.connections).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+            _ = stopped.wait_for(|s| *s) => return,
+        };
         let conn = tokio::select! {
             c = accept() => c,
             _ = stopped.wait_for(|s| *s) => return,
@@ -262,34 +269,43 @@ async fn accept_loop<F, Fut>(
                 continue;
             }
         };
-        let served = Arc::clone(&served);
+        let d = d.clone();
         let calls = calls.clone();
         tokio::spawn(async move {
-            let mut frames = Frames::new(rx, bounded::budget_for(max_bytes));
+            let refuse = |message: String| {
+                d.report.failed(FailedCall {
+                    function: None,
+                    component: None,
+                    peer: peer.clone(),
+                    cause: Cause::Refused,
+                    message,
+                })
+            };
+            let mut frames = Frames::new(rx, bounded::budget_for(d.limits.max_bytes));
             let (instance, function) =
-                match tokio::time::timeout(HEADER_TIMEOUT, frames.read_header()).await {
+                match tokio::time::timeout(d.read_timeout, frames.read_header()).await {
                     Ok(Ok(names)) => names,
                     Ok(Err(e)) => {
-                        tracing::warn!("refused a wRPC connection from {peer}: {e}");
-                        return;
+                        return refuse(format!("refused a wRPC connection from {peer}: {e}"))
                     }
                     Err(_) => {
-                        tracing::warn!(
-                            "{peer} sent no complete wRPC header within {} s",
-                            HEADER_TIMEOUT.as_secs()
-                        );
-                        return;
+                        return refuse(format!(
+                            "{peer} sent no complete wRPC header within {} ms",
+                            d.read_timeout.as_millis()
+                        ))
                     }
                 };
-            let Some(index) = served
+            let Some(index) = d
+                .served
                 .iter()
                 .position(|s| s.instance == instance && s.function == function)
             else {
-                tracing::warn!("refused a wRPC connection from {peer}: `{instance}#{function}` is not served here");
-                return;
+                return refuse(format!(
+                    "refused a wRPC connection from {peer}: `{instance}#{function}` is not served here"
+                ));
             };
             let _ = calls
-                .send((index, Arc::from(peer), Ok((Framed(tx), frames))))
+                .send((index, Arc::from(peer), Ok((Framed { tx, _slot: slot }, frames))))
                 .await;
         });
     }
@@ -347,7 +363,14 @@ where
                     calls.spawn(handle(dispatch.clone(), index, peer, tx, rx));
                 }
                 Some((index, peer, Err(e))) => {
-                    tracing::warn!("invocation of `{}` from {peer} failed before its parameters: {e:#}", dispatch.served[index].function);
+                    let s = &dispatch.served[index];
+                    dispatch.report.failed(FailedCall {
+                        function: Some(format!("{}.{}", s.instance, s.function)),
+                        component: Some(s.component.clone()),
+                        peer: peer.to_string(),
+                        cause: Cause::Refused,
+                        message: format!("the invocation failed before its parameters: {e:#}"),
+                    });
                 }
                 None => break,
             },
@@ -373,29 +396,35 @@ where
 }
 
 /// One call: read and decode the parameters, run the function on a worker,
-/// write the results, close.
+/// write the results, close. A concurrency permit is taken only once the
+/// parameters have arrived, so clients that stall before sending them hold
+/// no permit and delay nobody else's call.
 async fn handle<O, I>(d: Dispatch, index: usize, peer: Arc<str>, mut tx: O, mut rx: I)
 where
     O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
 {
     let s = &d.served[index];
-    let what = format!(
-        "`{}.{}` (`{}`) called by {peer}",
-        s.instance, s.function, s.component
-    );
-    let Ok(_permit) = d.permits.acquire().await else {
-        return;
-    };
-    let outcome = async {
+    let outcome: Result<Vec<u8>, (Cause, String)> = async {
         let args =
             match tokio::time::timeout(d.read_timeout, read_values(&mut rx, &s.params, &d.limits))
                 .await
             {
                 Ok(Ok(args)) => args,
-                Ok(Err(e)) => return Err(format!("bad parameters: {e}")),
-                Err(_) => return Err("the parameters did not arrive in time".to_string()),
+                Ok(Err(e)) => return Err((Cause::BadParameters, format!("bad parameters: {e}"))),
+                Err(_) => {
+                    return Err((
+                        Cause::LateParameters,
+                        format!(
+                            "the parameters did not arrive within {} ms",
+                            d.read_timeout.as_millis()
+                        ),
+                    ))
+                }
             };
+        let Ok(_permit) = d.permits.acquire().await else {
+            return Err((Cause::Stopping, "the server is stopping".to_string()));
+        };
         let (reply, result) = tokio::sync::oneshot::channel();
         let job = Job { index, args, reply };
         let queue = match s.policy {
@@ -404,35 +433,34 @@ where
         };
         queue
             .send(job)
-            .map_err(|_| "the server is stopping".to_string())?;
+            .map_err(|_| (Cause::Stopping, "the server is stopping".to_string()))?;
         let results = result
             .await
-            .map_err(|_| "the worker stopped".to_string())??;
+            .map_err(|_| (Cause::Stopping, "the worker stopped".to_string()))??;
         codec::encode_values(&results, &s.wire_results)
-            .map_err(|e| format!("cannot encode the results: {e}"))
+            .map_err(|e| (Cause::Reply, format!("cannot encode the results: {e}")))
     }
     .await;
-    match outcome {
-        Ok(bytes) => {
-            let written = async {
-                tx.send(&bytes).await?;
-                tx.close().await
-            }
-            .await;
-            match written {
-                Ok(()) => {
-                    d.stats.answered.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    d.stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("{what}: sending the results failed: {e}");
-                }
-            }
+    let outcome = match outcome {
+        Ok(bytes) => async {
+            tx.send(&bytes).await?;
+            tx.close().await
         }
-        Err(e) => {
-            d.stats.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("{what}: {e}; closing the call without a result");
+        .await
+        .map_err(|e| (Cause::Reply, format!("sending the results failed: {e}"))),
+        Err(failure) => {
             let _ = tx.close().await;
+            Err(failure)
         }
+    };
+    match outcome {
+        Ok(()) => d.report.answered(),
+        Err((cause, message)) => d.report.failed(FailedCall {
+            function: Some(format!("{}.{}", s.instance, s.function)),
+            component: Some(s.component.clone()),
+            peer: peer.to_string(),
+            cause,
+            message: format!("{message}; the call was closed without a result"),
+        }),
     }
 }

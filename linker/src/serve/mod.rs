@@ -20,9 +20,11 @@
 
 mod background;
 mod listen;
+mod report;
 mod worker;
 
 pub use background::Background;
+pub use report::{Cause, FailedCall, FailureHook, ServeStats};
 
 use crate::deployment::Deployment;
 use crate::manifest::InstancePolicy;
@@ -33,11 +35,11 @@ use crate::wrpc::client::io_runtime;
 use crate::wrpc::codec::Limits;
 use crate::wrpc::Endpoint;
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::Type;
-use worker::{Counters, Job};
+use report::Reporter;
+use worker::Job;
 
 /// Errors of `weld serve`.
 #[derive(Debug, thiserror::Error)]
@@ -100,13 +102,20 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// How long in-flight calls may take to finish after shutdown begins.
     pub grace: Duration,
-    /// How long a caller may take to send its parameters.
+    /// How long a caller may take to send its invocation header, and then
+    /// its parameters (each).
     pub read_timeout: Duration,
+    /// Most TCP or Unix connections open at once; further clients wait in
+    /// the kernel's backlog.
+    pub max_connections: usize,
+    /// Told of every failed call (besides the `warn` log line).
+    pub on_failure: Option<FailureHook>,
 }
 
 impl ServeOptions {
     /// Defaults for `host`: the manifest's endpoint, 64 concurrent calls,
-    /// 16 MiB messages, 30 s grace, 30 s to send parameters.
+    /// 1024 open connections, 16 MiB messages, 30 s grace, 10 s for a
+    /// header and 10 s for parameters.
     pub fn new(host: &str) -> ServeOptions {
         ServeOptions {
             host: host.to_string(),
@@ -114,7 +123,9 @@ impl ServeOptions {
             max_concurrency: 64,
             limits: Limits::DEFAULT,
             grace: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            on_failure: None,
         }
     }
 }
@@ -138,15 +149,6 @@ pub struct Served {
     pub(crate) params: Vec<Type>,
     #[serde(skip)]
     pub(crate) wire_results: Vec<Type>,
-}
-
-/// What a server did, reported when it stops.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct ServeStats {
-    /// Calls answered with a result.
-    pub answered: u64,
-    /// Calls closed without a result (bad parameters, guest error, trap).
-    pub failed: u64,
 }
 
 /// A host's exports, ready to serve.
@@ -215,7 +217,7 @@ impl Server {
         let (shared_tx, shared_rx) = mpsc::channel::<Job>();
         let (pool_tx, pool_rx) = mpsc::channel::<Job>();
         let pool_rx = Arc::new(Mutex::new(pool_rx));
-        let stats = Arc::new(Counters::default());
+        let report = Arc::new(Reporter::new(self.options.on_failure.clone()));
         let served = Arc::new(self.served.clone());
         let mut workers = Vec::new();
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
@@ -243,11 +245,14 @@ impl Server {
             served,
             shared: shared_tx,
             pool: pool_tx,
-            stats: Arc::clone(&stats),
+            report: Arc::clone(&report),
             limits: self.options.limits,
             read_timeout: self.options.read_timeout,
             permits: Arc::new(tokio::sync::Semaphore::new(
                 self.options.max_concurrency.max(1),
+            )),
+            connections: Arc::new(tokio::sync::Semaphore::new(
+                self.options.max_connections.max(1),
             )),
             queue_group: Arc::from(self.queue_group.as_str()),
         };
@@ -263,10 +268,7 @@ impl Server {
             let _ = w.join();
         }
         result?;
-        Ok(ServeStats {
-            answered: stats.answered.load(Ordering::Relaxed),
-            failed: stats.failed.load(Ordering::Relaxed),
-        })
+        Ok(report.stats())
     }
 }
 

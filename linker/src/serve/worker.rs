@@ -1,19 +1,12 @@
 //! Guest workers: calls into wasmtime block, so guests run on their own
 //! threads — one owning the `shared` store, a pool making a store per call.
 
+use super::report::Cause;
 use super::Served;
 use crate::runtime::host::WrpcError;
 use crate::runtime::{Deployed, Runtime};
-use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Mutex};
 use wasmtime::component::{Func, Val};
-
-/// What the calls did, counted as they end.
-#[derive(Default)]
-pub(super) struct Counters {
-    pub answered: AtomicU64,
-    pub failed: AtomicU64,
-}
 
 /// A call handed to a worker.
 pub(super) struct Job {
@@ -22,7 +15,14 @@ pub(super) struct Job {
     /// Its decoded parameters.
     pub args: Vec<Val>,
     /// Where the wire results (or why there are none) go.
-    pub reply: tokio::sync::oneshot::Sender<Result<Vec<Val>, String>>,
+    pub reply: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// The wire results of a call, or why there are none.
+pub(super) type Outcome = Result<Vec<Val>, (Cause, String)>;
+
+fn trap(e: impl std::fmt::Display) -> (Cause, String) {
+    (Cause::Trap, e.to_string())
 }
 
 /// Runs jobs of `shared` components in one store, re-instantiating it if a
@@ -38,7 +38,7 @@ pub(super) fn shared(runtime: &Runtime, served: &[Served], rx: mpsc::Receiver<Jo
                     funcs.iter_mut().for_each(|f| *f = None);
                 }
                 Err(e) => {
-                    let _ = job.reply.send(Err(format!("cannot instantiate: {e}")));
+                    let _ = job.reply.send(Err(trap(format!("cannot instantiate: {e}"))));
                     continue;
                 }
             }
@@ -65,7 +65,7 @@ pub(super) fn pool(runtime: &Runtime, served: &[Served], rx: &Mutex<mpsc::Receiv
         };
         let result = match runtime.instantiate() {
             Ok(mut d) => execute(&mut d, &served[job.index], &mut None, job.args),
-            Err(e) => Err(format!("cannot instantiate: {e}")),
+            Err(e) => Err(trap(format!("cannot instantiate: {e}"))),
         };
         let _ = job.reply.send(result);
     }
@@ -78,19 +78,17 @@ fn execute(
     s: &Served,
     func: &mut Option<Func>,
     args: Vec<Val>,
-) -> Result<Vec<Val>, String> {
+) -> Outcome {
     let full = format!("{}#{}", s.export, s.function);
     let f = match func {
         Some(f) => *f,
         None => {
-            let (f, _) = d.func(&s.component, &full).map_err(|e| e.to_string())?;
+            let (f, _) = d.func(&s.component, &full).map_err(trap)?;
             *func = Some(f);
             f
         }
     };
-    let mut results = d
-        .invoke(&s.component, &full, f, &args)
-        .map_err(|e| e.to_string())?;
+    let mut results = d.invoke(&s.component, &full, f, &args).map_err(trap)?;
     if !s.safe {
         return Ok(results);
     }
@@ -106,14 +104,14 @@ fn execute(
                 }
                 other => format!("{other:?}"),
             };
-            Err(format!(
-                "`{}` `{full}` returned an error: {message}",
-                s.component
+            Err((
+                Cause::GuestError,
+                format!("`{}` `{full}` returned an error: {message}", s.component),
             ))
         }
-        other => Err(format!(
-            "`{}` `{full}` returned {other:?}, not a result",
-            s.component
+        other => Err((
+            Cause::GuestError,
+            format!("`{}` `{full}` returned {other:?}, not a result", s.component),
         )),
     }
 }

@@ -1,0 +1,155 @@
+//! What became of served calls: every failure logged at `warn` with the
+//! function, the peer and the cause, counted by cause, and handed to the
+//! embedder's hook (`weld serve --json` prints one line per failure).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Why a served call (or a connection that never became one) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The connection was refused before a call: a bad or slow header, an
+    /// unknown function, more than the message cap.
+    Refused,
+    /// The parameters were not values of the function's types, or passed
+    /// the message cap.
+    BadParameters,
+    /// The parameters did not arrive within the read timeout.
+    LateParameters,
+    /// The guest returned the `error` of a wRPC-safe function.
+    GuestError,
+    /// The guest trapped (a deadline or a memory cap included) or could not
+    /// be instantiated.
+    Trap,
+    /// The server was stopping.
+    Stopping,
+    /// The results could not be encoded or sent.
+    Reply,
+}
+
+impl Cause {
+    /// The name used in logs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Refused => "refused",
+            Cause::BadParameters => "bad-parameters",
+            Cause::LateParameters => "late-parameters",
+            Cause::GuestError => "guest-error",
+            Cause::Trap => "trap",
+            Cause::Stopping => "stopping",
+            Cause::Reply => "reply",
+        }
+    }
+}
+
+/// One failed call, as logged and handed to a [`FailureHook`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedCall {
+    /// The wRPC instance and function, when the header named a served one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// The component serving it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// Who called: a TCP address, a Unix peer's credentials, or NATS.
+    pub peer: String,
+    /// Why it failed.
+    pub cause: Cause,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// Called for every failed call (for `weld serve --json`, or an embedder's
+/// own metrics). It runs on the I/O thread: keep it short.
+#[derive(Clone)]
+pub struct FailureHook(Arc<dyn Fn(&FailedCall) + Send + Sync>);
+
+impl FailureHook {
+    /// A hook calling `f`.
+    pub fn new(f: impl Fn(&FailedCall) + Send + Sync + 'static) -> FailureHook {
+        FailureHook(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for FailureHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FailureHook(..)")
+    }
+}
+
+/// What a server did, reported when it stops.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ServeStats {
+    /// Calls answered with a result.
+    pub answered: u64,
+    /// Calls closed without a result.
+    pub failed: u64,
+    /// Connections refused before they named a served function.
+    pub refused: u64,
+    /// Failed calls and refused connections, by cause.
+    pub failures: BTreeMap<Cause, u64>,
+}
+
+/// Counts and reports outcomes; shared by every call task.
+#[derive(Default)]
+pub(super) struct Reporter {
+    answered: AtomicU64,
+    failures: Mutex<BTreeMap<Cause, u64>>,
+    hook: Option<FailureHook>,
+}
+
+impl Reporter {
+    pub fn new(hook: Option<FailureHook>) -> Reporter {
+        Reporter {
+            hook,
+            ..Reporter::default()
+        }
+    }
+
+    /// A call answered with its result.
+    pub fn answered(&self) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed call: logged at `warn`, counted, handed to the hook.
+    pub fn failed(&self, call: FailedCall) {
+        match (&call.function, &call.component) {
+            (Some(f), Some(c)) => tracing::warn!(
+                cause = call.cause.as_str(),
+                "`{f}` (`{c}`) called by {}: {}",
+                call.peer,
+                call.message
+            ),
+            // Refused before it named a function: the message names the peer.
+            _ => tracing::warn!(cause = call.cause.as_str(), "{}", call.message),
+        }
+        *self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(call.cause)
+            .or_default() += 1;
+        if let Some(hook) = &self.hook {
+            (hook.0)(&call);
+        }
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> ServeStats {
+        let failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let refused = failures.get(&Cause::Refused).copied().unwrap_or(0);
+        ServeStats {
+            answered: self.answered.load(Ordering::Relaxed),
+            failed: failures.values().sum::<u64>() - refused,
+            refused,
+            failures,
+        }
+    }
+}
