@@ -35,6 +35,8 @@ pub struct Series {
     pub name: &'static str,
     /// The in-process strategy.
     pub strategy: Strategy,
+    /// A deadline on every call (epoch interruption on), in milliseconds.
+    pub deadline_ms: Option<u64>,
     /// The engine settings.
     pub engine: EngineSettings,
 }
@@ -44,6 +46,7 @@ const TUNED: EngineSettings = EngineSettings {
     concurrency: false,
     inlining: true,
     pooling: false,
+    epoch: false,
 };
 
 /// wasmtime's defaults, for comparison.
@@ -51,31 +54,52 @@ const WASMTIME_DEFAULT: EngineSettings = EngineSettings {
     concurrency: true,
     inlining: false,
     pooling: false,
+    epoch: false,
 };
 
 /// The series `weld bench` compares.
-pub const SERIES: [Series; 4] = [
+pub const SERIES: [Series; 6] = [
     Series {
         name: "fused (tuned)",
         strategy: Strategy::Fused,
+        deadline_ms: None,
+        engine: TUNED,
+    },
+    Series {
+        name: "fused (tuned, deadline on)",
+        strategy: Strategy::Fused,
+        deadline_ms: Some(DEADLINE_MS),
         engine: TUNED,
     },
     Series {
         name: "fused (wasmtime default config)",
         strategy: Strategy::Fused,
+        deadline_ms: None,
         engine: WASMTIME_DEFAULT,
     },
     Series {
         name: "host-linked (tuned)",
         strategy: Strategy::HostLinked,
+        deadline_ms: None,
+        engine: TUNED,
+    },
+    Series {
+        name: "host-linked (tuned, deadline on)",
+        strategy: Strategy::HostLinked,
+        deadline_ms: Some(DEADLINE_MS),
         engine: TUNED,
     },
     Series {
         name: "host-linked (wasmtime default config)",
         strategy: Strategy::HostLinked,
+        deadline_ms: None,
         engine: WASMTIME_DEFAULT,
     },
 ];
+
+/// The deadline of the "deadline on" series: long enough never to fire,
+/// so the series measures the epoch checks and the arming of each call.
+const DEADLINE_MS: u64 = 10_000;
 
 /// One measured cell.
 #[derive(Debug, Clone, Serialize)]
@@ -192,7 +216,11 @@ pub fn default_wrpc_calls() -> Vec<BenchCall> {
 /// `{ transport = "tcp", address = "127.0.0.1:7761" }`), split over hosts
 /// `a` (driver) and `b` (adder) linked over wRPC there; `adder` is not
 /// wRPC-safe, so the link allows traps.
-pub fn bundled(driver: Vec<u8>, adder: Vec<u8>, endpoint: Option<&str>) -> anyhow::Result<Deployment> {
+pub fn bundled(
+    driver: Vec<u8>,
+    adder: Vec<u8>,
+    endpoint: Option<&str>,
+) -> anyhow::Result<Deployment> {
     let manifest = match endpoint {
         None => "[components.driver]\n[components.adder]\n".to_string(),
         Some(endpoint) => format!(
@@ -224,6 +252,7 @@ pub fn run_remote(
     let series = Series {
         name,
         strategy: Strategy::Fused,
+        deadline_ms: None,
         engine: TUNED,
     };
     let rows = run(
@@ -318,7 +347,8 @@ pub fn run(
                 host: host.clone(),
                 strategy: Some(s.strategy),
                 engine: Some(s.engine),
-                imports: None,
+                deadline: s.deadline_ms.map(Duration::from_millis),
+                ..RuntimeOptions::default()
             },
         )?;
         let mut app = rt.instantiate()?;

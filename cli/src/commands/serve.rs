@@ -25,12 +25,22 @@ pub struct Args {
     /// Largest parameter message accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_message_bytes: usize,
+    /// After SIGTERM or Ctrl-C, how long in-flight calls may run before
+    /// they are cut, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    grace_ms: u64,
+    /// Deadline of each call into a component whose manifest sets no
+    /// `deadline-ms`, in milliseconds (default: the largest `timeout-ms` of
+    /// the links served).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    deadline_ms: Option<u64>,
     /// Print the served functions and the final counts as JSON lines.
     #[arg(long)]
     json: bool,
 }
 
-/// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls finish first.
+/// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls get the grace
+/// period to finish, then are cut.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let deployment = match Deployment::load(&args.manifest) {
         Ok(d) => d,
@@ -41,6 +51,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.endpoint = args.listen.map(|address| Endpoint::Tcp { address });
     options.max_concurrency = args.max_concurrency;
     options.limits.max_bytes = args.max_message_bytes;
+    options.grace = std::time::Duration::from_millis(args.grace_ms);
+    options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
     let server = match Server::new(&deployment, options) {
         Ok(s) => s,
         Err(e) => return fail(super::describe(&e)),
@@ -83,10 +95,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let line = serde_json::json!({ "event": "stopped", "stats": stats });
         super::emit(&format!("{line}\n"));
     } else {
-        eprintln!(
-            "stopped: {} call(s) answered, {} failed",
-            stats.answered, stats.failed
+        let mut line = format!(
+            "stopped: {} call(s) answered, {} failed, {} cut after the grace period",
+            stats.answered, stats.failed, stats.cut
         );
+        if stats.abandoned_workers > 0 {
+            line.push_str(&format!(
+                " ({} worker(s) stuck in a host call left behind)",
+                stats.abandoned_workers
+            ));
+        }
+        eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

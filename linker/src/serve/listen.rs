@@ -27,6 +27,8 @@ pub(super) struct Dispatch {
     pub limits: Limits,
     pub read_timeout: Duration,
     pub permits: Arc<tokio::sync::Semaphore>,
+    /// Interrupted when the grace period ends with calls in flight.
+    pub runtime: crate::runtime::Runtime,
 }
 
 type Invocation<O, I> = (usize, anyhow::Result<(O, I)>);
@@ -96,8 +98,7 @@ pub(super) async fn serve_endpoint(
                 }
                 let _ = std::fs::remove_file(path);
             }
-            let listener =
-                tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
+            let listener = tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
             let listener = Arc::new(listener);
             let accept = move || {
                 let listener = Arc::clone(&listener);
@@ -290,9 +291,15 @@ where
         );
         let drain = async { while calls.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, drain).await.is_err() {
+            // Cut what is left: running guests trap at their next epoch
+            // check; the call tasks are dropped.
+            let cut = calls.len() as u64;
+            dispatch.stats.cut.fetch_add(cut, Ordering::Relaxed);
             tracing::warn!(
-                "in-flight calls did not finish within the grace period; abandoning them"
+                cut,
+                "in-flight calls did not finish within the grace period; cutting them"
             );
+            dispatch.runtime.interrupt();
             calls.abort_all();
         }
     }
@@ -360,4 +367,3 @@ where
         }
     }
 }
-

@@ -13,6 +13,7 @@ use wasmtime::component::{Func, Val};
 pub(super) struct Counters {
     pub answered: AtomicU64,
     pub failed: AtomicU64,
+    pub cut: AtomicU64,
 }
 
 /// A call handed to a worker.
@@ -45,8 +46,11 @@ pub(super) fn shared(runtime: &Runtime, served: &[Served], rx: mpsc::Receiver<Jo
         }
         let d = deployed.as_mut().expect("instantiated above");
         let result = execute(d, &served[job.index], &mut funcs[job.index], job.args);
-        if result.is_err() && d.is_poisoned() {
-            tracing::warn!("a trap poisoned the shared instance; the next call gets a fresh one");
+        if let (Err(e), true) = (&result, d.is_poisoned()) {
+            tracing::warn!(
+                component = %served[job.index].component,
+                "the shared instance is replaced and its state was lost: {e}"
+            );
             deployed = None;
         }
         let _ = job.reply.send(result);
@@ -117,4 +121,3 @@ fn execute(
         )),
     }
 }
-
