@@ -328,3 +328,51 @@ fn bench_prints_the_matrix() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--invoke"));
 }
+
+#[test]
+fn a_looping_guest_stops_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(&dir, "[components.hog]\npath = \"{hog}\"\n");
+    let started = std::time::Instant::now();
+    let out = weld(&[
+        "run",
+        &m,
+        "--invoke",
+        "hog.hog.spin()",
+        "--deadline-ms",
+        "100",
+    ]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "component `hog` function `demo:hog/hog@0.1.0#spin` exceeded its deadline of 100 ms"
+        ),
+        "{stderr}"
+    );
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn growing_past_max_memory_fails_naming_the_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        &dir,
+        "[components.hog]\npath = \"{hog}\"\nmax-memory = \"8MiB\"\n",
+    );
+    let ok = weld(&["run", &m, "--invoke", "hog.grow(1)"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = weld(&["run", &m, "--invoke", "hog.grow(64)"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("component `hog` function `demo:hog/hog@0.1.0#grow`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("capped at 8 MiB"), "{stderr}");
+}
