@@ -285,8 +285,8 @@ fn bench_prints_the_matrix() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    // 4 payloads × (native + 4 in-process series + wRPC tcp and unix).
-    assert_eq!(rows.len(), 28, "{rows:?}");
+    // 4 payloads × (native + 6 in-process series, 2 with a deadline, + wRPC tcp and unix).
+    assert_eq!(rows.len(), 36, "{rows:?}");
     for r in rows {
         let ns = r["ns_per_call"].as_f64().unwrap();
         assert!(ns > 0.0 && ns.is_finite(), "{r}");
@@ -299,7 +299,7 @@ fn bench_prints_the_matrix() {
         );
     }
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("[16/16]")
+        String::from_utf8_lossy(&out.stderr).contains("[24/24]")
             && String::from_utf8_lossy(&out.stderr).contains("[8/8]"),
         "progress is shown"
     );
