@@ -255,8 +255,8 @@ impl Deployed {
                 return RuntimeError::MemoryCap {
                     component,
                     function,
-                    requested: ByteSize(requested).to_string(),
-                    cap: ByteSize(cap.cap).to_string(),
+                    requested: ByteSize(requested),
+                    cap: ByteSize(cap.cap),
                     set_by: cap.set_by.clone(),
                     path,
                 };

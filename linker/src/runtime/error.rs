@@ -3,6 +3,7 @@
 //! underlying error as its source.
 
 use crate::fuse::FuseError;
+use crate::manifest::ByteSize;
 use crate::plan::HostChoiceError;
 
 /// An error with its cause chain, from wasmtime or a transport.
@@ -142,9 +143,9 @@ pub enum RuntimeError {
         /// The called function.
         function: String,
         /// The size asked for.
-        requested: String,
+        requested: ByteSize,
         /// The cap.
-        cap: String,
+        cap: ByteSize,
         /// The component whose `max-memory` the cap is.
         set_by: String,
         /// The call path through host-linked calls, when known.
