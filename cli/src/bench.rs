@@ -36,6 +36,8 @@ pub struct Series {
     pub name: &'static str,
     /// The in-process strategy.
     pub strategy: Strategy,
+    /// A deadline on every call (epoch interruption on), in milliseconds.
+    pub deadline_ms: Option<u64>,
     /// The engine settings.
     pub engine: EngineSettings,
 }
@@ -45,6 +47,7 @@ const TUNED: EngineSettings = EngineSettings {
     concurrency: false,
     inlining: true,
     pooling: false,
+    epoch: false,
 };
 
 /// wasmtime's defaults, for comparison.
@@ -52,31 +55,52 @@ const WASMTIME_DEFAULT: EngineSettings = EngineSettings {
     concurrency: true,
     inlining: false,
     pooling: false,
+    epoch: false,
 };
 
 /// The series `weld bench` compares.
-pub const SERIES: [Series; 4] = [
+pub const SERIES: [Series; 6] = [
     Series {
         name: "fused (tuned)",
         strategy: Strategy::Fused,
+        deadline_ms: None,
+        engine: TUNED,
+    },
+    Series {
+        name: "fused (tuned, deadline on)",
+        strategy: Strategy::Fused,
+        deadline_ms: Some(DEADLINE_MS),
         engine: TUNED,
     },
     Series {
         name: "fused (wasmtime default config)",
         strategy: Strategy::Fused,
+        deadline_ms: None,
         engine: WASMTIME_DEFAULT,
     },
     Series {
         name: "host-linked (tuned)",
         strategy: Strategy::HostLinked,
+        deadline_ms: None,
+        engine: TUNED,
+    },
+    Series {
+        name: "host-linked (tuned, deadline on)",
+        strategy: Strategy::HostLinked,
+        deadline_ms: Some(DEADLINE_MS),
         engine: TUNED,
     },
     Series {
         name: "host-linked (wasmtime default config)",
         strategy: Strategy::HostLinked,
+        deadline_ms: None,
         engine: WASMTIME_DEFAULT,
     },
 ];
+
+/// The deadline of the "deadline on" series: long enough never to fire,
+/// so the series measures the epoch checks and the arming of each call.
+const DEADLINE_MS: u64 = 10_000;
 
 /// One measured cell.
 #[derive(Debug, Clone, Serialize)]
@@ -193,7 +217,11 @@ pub fn default_wrpc_calls() -> Vec<BenchCall> {
 /// `{ transport = "tcp", address = "127.0.0.1:7761" }`), split over hosts
 /// `a` (driver) and `b` (adder) linked over wRPC there; `adder` is not
 /// wRPC-safe, so the link allows traps.
-pub fn bundled(driver: Vec<u8>, adder: Vec<u8>, endpoint: Option<&str>) -> anyhow::Result<Deployment> {
+pub fn bundled(
+    driver: Vec<u8>,
+    adder: Vec<u8>,
+    endpoint: Option<&str>,
+) -> anyhow::Result<Deployment> {
     let manifest = match endpoint {
         None => "[components.driver]\n[components.adder]\n".to_string(),
         Some(endpoint) => format!(
@@ -225,6 +253,7 @@ pub fn run_remote(
     let series = Series {
         name,
         strategy: Strategy::Fused,
+        deadline_ms: None,
         engine: TUNED,
     };
     let rows = run(
@@ -319,7 +348,8 @@ pub fn run(
                 host: host.clone(),
                 strategy: Some(s.strategy),
                 engine: Some(s.engine),
-                imports: None,
+                deadline: s.deadline_ms.map(Duration::from_millis),
+                ..RuntimeOptions::default()
             },
         )?;
         let mut app = rt.instantiate()?;
@@ -424,7 +454,7 @@ pub fn run_load(
             host: Some(caller.to_string()),
             strategy: Some(Strategy::Fused),
             engine: Some(TUNED),
-            imports: None,
+            ..RuntimeOptions::default()
         },
     )?;
     let concurrency = concurrency.clamp(1, calls.max(1));

@@ -285,8 +285,8 @@ fn bench_prints_the_matrix() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    // 4 payloads × (native + 4 in-process series + wRPC tcp and unix).
-    assert_eq!(rows.len(), 28, "{rows:?}");
+    // 4 payloads × (native + 6 in-process series, 2 with a deadline, + wRPC tcp and unix).
+    assert_eq!(rows.len(), 36, "{rows:?}");
     for r in rows {
         let ns = r["ns_per_call"].as_f64().unwrap();
         assert!(ns > 0.0 && ns.is_finite(), "{r}");
@@ -299,7 +299,7 @@ fn bench_prints_the_matrix() {
         );
     }
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("[16/16]")
+        String::from_utf8_lossy(&out.stderr).contains("[24/24]")
             && String::from_utf8_lossy(&out.stderr).contains("[8/8]"),
         "progress is shown"
     );
@@ -351,4 +351,52 @@ fn bench_load_reports_throughput_with_nothing_lost() {
         let p50 = r["p50_us"].as_f64().unwrap();
         assert!(p50 > 0.0 && p50 <= r["p99_us"].as_f64().unwrap(), "{r}");
     }
+}
+
+#[test]
+fn a_looping_guest_stops_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(&dir, "[components.hog]\npath = \"{hog}\"\n");
+    let started = std::time::Instant::now();
+    let out = weld(&[
+        "run",
+        &m,
+        "--invoke",
+        "hog.hog.spin()",
+        "--deadline-ms",
+        "100",
+    ]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "component `hog` function `demo:hog/hog@0.1.0#spin` exceeded its deadline of 100 ms"
+        ),
+        "{stderr}"
+    );
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn growing_past_max_memory_fails_naming_the_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        &dir,
+        "[components.hog]\npath = \"{hog}\"\nmax-memory = \"8MiB\"\n",
+    );
+    let ok = weld(&["run", &m, "--invoke", "hog.grow(1)"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = weld(&["run", &m, "--invoke", "hog.grow(64)"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("component `hog` function `demo:hog/hog@0.1.0#grow`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("capped at 8 MiB"), "{stderr}");
 }

@@ -354,3 +354,73 @@ fn failed_calls_are_reported_with_peer_and_cause() {
     assert_eq!(stopped["stats"]["refused"], 1, "{line}");
     assert_eq!(stopped["stats"]["failures"]["refused"], 1, "{line}");
 }
+
+#[test]
+fn shutdown_cuts_a_looping_call_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The link's timeout (60 s) is the served default deadline: only the
+    // shutdown can stop the loop within the test's time.
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        &format!(
+            "[components.client]\npath = \"{{hog-client}}\"\nhost = \"a\"\n\
+             [components.hog]\npath = \"{{hog}}\"\nhost = \"b\"\n\
+             [[link]]\nimport = \"client:demo:hog/hog-safe@0.1.0\"\nexport = \"hog\"\ntransport = \"wrpc\"\ntimeout-ms = 60000\n\
+             [hosts.b]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:{port}\" }}\n"
+        ),
+    );
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["serve", m.to_str().unwrap(), "--host", "b", "--json"])
+        .args(["--grace-ms", "500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld serve");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("\"ready\""), "{line}");
+    let mut client = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["run", m.to_str().unwrap(), "--host", "a", "--json"])
+        .args(["--invoke", "client.spin()"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld run");
+    std::thread::sleep(Duration::from_millis(800));
+    signal(&server, "-TERM");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = server.kill();
+            let _ = client.kill();
+            panic!("weld serve did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let mut rest = String::new();
+    stdout.read_line(&mut rest).unwrap();
+    let stopped: serde_json::Value = serde_json::from_str(&rest).unwrap();
+    assert_eq!(stopped["event"], "stopped", "{rest}");
+    assert_eq!(stopped["stats"]["cut"], 1, "{rest}");
+    // The caller gets an error value, not a hang.
+    let out = client.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("ok "), "{text}");
+}

@@ -11,8 +11,8 @@
 //! cargo run --release -p weld-linker --example embed
 //! ```
 
-use wasmtime::error::Context as _;
 use wasmtime::component::Val;
+use wasmtime::error::Context as _;
 use wasmtime::StoreContextMut;
 use weld_linker::runtime::host::HostState;
 use weld_linker::runtime::{HostImports, Runtime, RuntimeOptions};

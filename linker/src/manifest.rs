@@ -29,6 +29,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+/// The largest `deadline-ms` accepted: one hour.
+pub const MAX_DEADLINE_MS: u64 = 3_600_000;
+
 /// The host components run on when the manifest names none.
 pub const DEFAULT_HOST: &str = "default";
 
@@ -94,6 +97,83 @@ pub struct ComponentSpec {
     /// Host directories preopened for the guest, `guest path -> host path`.
     #[serde(default)]
     pub dirs: IndexMap<String, PathBuf>,
+    /// Wall-clock limit on a call into this component, in milliseconds. The
+    /// deadline belongs to the store, so it bounds the whole call tree
+    /// (fused and host-linked callees) while wasm runs.
+    #[serde(default)]
+    pub deadline_ms: Option<Spanned<u64>>,
+    /// Cap on each linear memory (and table) of the store this component
+    /// runs in: `"256MiB"`, `"64KiB"`, `"1GiB"` or a number of bytes.
+    #[serde(default)]
+    pub max_memory: Option<Spanned<ByteSize>>,
+}
+
+/// A size in bytes, written as a number of bytes or a string with a
+/// binary unit (`"512KiB"`, `"256MiB"`, `"1GiB"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `"256MiB"`, `"64 KiB"`, `"1GiB"`, `"4096"` or `"4096B"`.
+    pub fn parse(text: &str) -> Result<ByteSize, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is not a size: write e.g. \"256MiB\""))?;
+        let scale: u64 = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            other => {
+                return Err(format!(
+                    "unknown size unit `{other}` in `{text}`: use B, KiB, MiB or GiB"
+                ))
+            }
+        };
+        n.checked_mul(scale)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{text}` is too large"))
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0;
+        for (unit, scale) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+            if n >= scale && n.is_multiple_of(scale) {
+                return write!(f, "{} {unit}", n / scale);
+            }
+        }
+        write!(f, "{n} bytes")
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size such as \"256MiB\" or a number of bytes")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ByteSize, E> {
+                u64::try_from(n)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("a size cannot be negative ({n})")))
+            }
+            fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(t).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// One `[[link]]`: an import of one component satisfied by another's export.
@@ -352,6 +432,27 @@ impl Manifest {
                     );
                 }
             }
+            if let Some(d) = &spec.get_ref().deadline_ms {
+                if *d.get_ref() == 0 || *d.get_ref() > MAX_DEADLINE_MS {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "component `{name}`: `deadline-ms` must be in 1..={MAX_DEADLINE_MS}"
+                        ))
+                        .at(self.locate(d.span())),
+                    );
+                }
+            }
+            if let Some(m) = &spec.get_ref().max_memory {
+                // Below one wasm page nothing can instantiate.
+                if m.get_ref().0 < 1 << 16 {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "component `{name}`: `max-memory` must be at least 64KiB (one wasm page)"
+                        ))
+                        .at(self.locate(m.span())),
+                    );
+                }
+            }
         }
         for (name, spec) in &self.hosts {
             if !self
@@ -519,6 +620,50 @@ wrpc = { transport = "unix", path = "/tmp/w.sock" }
         let d = &err.0[0];
         assert!(d.message.contains("unknown field `hots`"), "{}", d.message);
         assert_eq!(d.location.as_ref().unwrap().line, 3);
+    }
+
+    #[test]
+    fn guest_limits_parse() {
+        let m = parse(
+            "[components.a]\npath = \"a.wasm\"\ndeadline-ms = 50\nmax-memory = \"256MiB\"\n[components.b]\npath = \"b.wasm\"\nmax-memory = 131072\n",
+        )
+        .unwrap();
+        let a = m.components["a"].get_ref();
+        assert_eq!(a.deadline_ms.as_ref().map(|d| *d.get_ref()), Some(50));
+        assert_eq!(a.max_memory.as_ref().unwrap().get_ref().0, 256 << 20);
+        let b = m.components["b"].get_ref();
+        assert_eq!(b.max_memory.as_ref().unwrap().get_ref().0, 128 << 10);
+        assert_eq!(ByteSize::parse("1GiB"), Ok(ByteSize(1 << 30)));
+        assert_eq!(ByteSize::parse("64 KiB"), Ok(ByteSize(64 << 10)));
+        assert_eq!(ByteSize(256 << 20).to_string(), "256 MiB");
+    }
+
+    #[test]
+    fn bad_guest_limits_are_errors_with_a_position() {
+        let err =
+            parse("[components.a]\npath = \"a.wasm\"\nmax-memory = \"12 parsecs\"\n").unwrap_err();
+        let d = &err.0[0];
+        assert!(
+            d.message.contains("unknown size unit `parsecs`"),
+            "{}",
+            d.message
+        );
+        let at = d.location.as_ref().unwrap();
+        assert_eq!((at.line, at.column), (3, 14), "{}", d.message);
+        let err = parse("[components.a]\npath = \"a.wasm\"\ndeadline-ms = 0\n").unwrap_err();
+        let d = &err.0[0];
+        assert!(
+            d.message.contains("`deadline-ms` must be in"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.location.as_ref().unwrap().line, 3);
+        let err = parse("[components.a]\npath = \"a.wasm\"\nmax-memory = \"1KiB\"\n").unwrap_err();
+        assert!(
+            err.0[0].message.contains("at least 64KiB"),
+            "{}",
+            err.0[0].message
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ fn runtime(d: &Deployment, strategy: Strategy) -> Runtime {
             ..Default::default()
         },
     )
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("{e}: {:?}", std::error::Error::source(&e)))
 }
 
 const BOTH: [Strategy; 2] = [Strategy::Fused, Strategy::HostLinked];
@@ -256,4 +256,107 @@ fn engines_with_the_same_compatibility_hash_do_not_share_components() {
             [Val::U32(2)]
         );
     }
+}
+
+/// `front` (hog-caller) calls `hog`, which loops or grows its memory.
+const HOG: &str = "[components.front]\npath = \"{hog-caller}\"\ndeadline-ms = 100\n[components.hog]\npath = \"{hog}\"\ndeadline-ms = 60000\nmax-memory = \"8MiB\"\n";
+
+#[test]
+fn the_callers_deadline_bounds_the_call_tree() {
+    let (_dir, d) = deployment(HOG);
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        assert!(rt.settings().epoch, "a deadline turns epochs on");
+        let mut app = rt.instantiate().unwrap();
+        let started = std::time::Instant::now();
+        let err = app.call("front", "spin", &[]).unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            matches!(&err, RuntimeError::DeadlineExceeded { component, limit_ms: 100, .. } if component == "front"),
+            "{strategy:?}: {err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("component `front` function `demo:hog/front@0.1.0#spin` exceeded its deadline of 100 ms"),
+            "{text}"
+        );
+        // Not the callee's 60 s: the store's deadline is the caller's.
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{strategy:?} took {took:?}"
+        );
+        assert!(
+            took >= std::time::Duration::from_millis(90),
+            "{strategy:?} took {took:?}"
+        );
+        assert!(app.is_poisoned());
+    }
+}
+
+#[test]
+fn a_default_deadline_applies_where_the_manifest_sets_none() {
+    let (_dir, d) = deployment("[components.hog]\npath = \"{hog}\"\n");
+    let rt = Runtime::new(
+        &d,
+        &RuntimeOptions {
+            deadline: Some(std::time::Duration::from_millis(50)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut app = rt.instantiate().unwrap();
+    // A call that returns is not affected.
+    let size = app.call("hog", "grow", &[Val::U32(1)]).unwrap();
+    assert!(matches!(size[..], [Val::U32(n)] if n >= 1), "{size:?}");
+    let err = app.call("hog", "hog.spin", &[]).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "component `hog` function `demo:hog/hog@0.1.0#spin` exceeded its deadline of 50 ms"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn growing_past_max_memory_names_the_component() {
+    let (_dir, d) = deployment(HOG);
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        // Below the cap: fine, through the caller too.
+        app.call("hog", "grow", &[Val::U32(1)]).unwrap();
+        app.call("front", "grow", &[Val::U32(1)]).unwrap();
+        // Past it: refused, and the guest's trap is reported as the cap.
+        let err = app.call("front", "grow", &[Val::U32(16)]).unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::MemoryCap { component, set_by, .. } if component == "front" && set_by == "hog"),
+            "{strategy:?}: {err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("capped at 8 MiB"), "{text}");
+        assert!(text.contains("set by `hog`"), "{text}");
+    }
+}
+
+#[test]
+fn interrupting_a_runtime_stops_a_looping_guest() {
+    let (_dir, d) = deployment("[components.hog]\npath = \"{hog}\"\n");
+    let rt = Runtime::new(
+        &d,
+        &RuntimeOptions {
+            interruptible: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut app = rt.instantiate().unwrap();
+    let guest = std::thread::spawn(move || app.call("hog", "hog.spin", &[]).unwrap_err());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    rt.interrupt();
+    let err = guest.join().unwrap();
+    assert!(matches!(err, RuntimeError::Interrupted { .. }), "{err}");
+    // Later calls are refused at once.
+    let mut again = rt.instantiate().unwrap();
+    let err = again.call("hog", "grow", &[Val::U32(1)]).unwrap_err();
+    assert!(matches!(err, RuntimeError::Interrupted { .. }), "{err}");
 }

@@ -50,6 +50,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             plan.resolutions.len(),
             links
         ));
+        for note in limit_notes(&deployment) {
+            super::emit(&format!("note: {note}\n"));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `deadline-ms` and `max-memory` mean for this deployment: a limiter
+/// is per store, so the notes say which cap each store really gets.
+fn limit_notes(deployment: &Deployment) -> Vec<String> {
+    let m = &deployment.manifest;
+    let mut notes = Vec::new();
+    for (name, spec) in &m.components {
+        if let Some(d) = &spec.get_ref().deadline_ms {
+            notes.push(format!(
+                "a call into `{name}` is stopped after {} ms, its callees in the store included",
+                d.get_ref()
+            ));
+        }
+    }
+    for host in deployment.plan.hosts() {
+        let capped: Vec<(&String, u64)> = m
+            .components
+            .iter()
+            .filter(|(n, _)| deployment.plan.host_of(n) == Some(host))
+            .filter_map(|(n, s)| Some((n, s.get_ref().max_memory.as_ref()?.get_ref().0)))
+            .collect();
+        if let Some((by, cap)) = capped.iter().min_by_key(|(_, c)| *c) {
+            notes.push(format!(
+                "host `{host}`: each memory of a store is capped at {} (the smallest `max-memory` of the store's components, set by `{by}`); \
+                 a memory limiter is per store and is not told which memory grows",
+                weld_linker::manifest::ByteSize(*cap)
+            ));
+        }
+    }
+    notes
 }

@@ -34,6 +34,10 @@ pub struct Args {
     /// Override the plan's in-process strategy.
     #[arg(long, value_enum)]
     strategy: Option<StrategyArg>,
+    /// Deadline of each call into a component whose manifest sets no
+    /// `deadline-ms`, in milliseconds (default: none).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    deadline_ms: Option<u64>,
     /// Print results as JSON.
     #[arg(long)]
     json: bool,
@@ -52,8 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             StrategyArg::Fused => Strategy::Fused,
             StrategyArg::HostLinked => Strategy::HostLinked,
         }),
-        engine: None,
-        imports: None,
+        deadline: args.deadline_ms.map(std::time::Duration::from_millis),
+        ..RuntimeOptions::default()
     };
     if !args.json {
         eprintln!("preparing {} ...", args.manifest.display());

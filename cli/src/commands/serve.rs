@@ -32,13 +32,23 @@ pub struct Args {
     /// its parameters, in milliseconds.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     read_timeout_ms: u64,
+    /// After SIGTERM or Ctrl-C, how long in-flight calls may run before
+    /// they are cut, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    grace_ms: u64,
+    /// Deadline of each call into a component whose manifest sets no
+    /// `deadline-ms`, in milliseconds (default: the largest `timeout-ms` of
+    /// the links served).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    deadline_ms: Option<u64>,
     /// Print the served functions, each failed call and the final counts as
     /// JSON lines.
     #[arg(long)]
     json: bool,
 }
 
-/// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls finish first.
+/// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls get the grace
+/// period to finish, then are cut.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let deployment = match Deployment::load(&args.manifest) {
         Ok(d) => d,
@@ -57,6 +67,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             super::emit(&format!("{line}\n"));
         }));
     }
+    options.grace = std::time::Duration::from_millis(args.grace_ms);
+    options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
     let server = match Server::new(&deployment, options) {
         Ok(s) => s,
         Err(e) => return fail(super::describe(&e)),
@@ -104,16 +116,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(cause, n)| format!("{n} {}", cause.as_str()))
             .collect();
-        eprintln!(
-            "stopped: {} call(s) answered, {} failed{}",
+        let mut line = format!(
+            "stopped: {} call(s) answered, {} failed{}, {} cut after the grace period",
             stats.answered,
             stats.failed,
             if causes.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", causes.join(", "))
-            }
+            },
+            stats.cut
         );
+        if stats.abandoned_workers > 0 {
+            line.push_str(&format!(
+                " ({} worker(s) stuck in a host call left behind)",
+                stats.abandoned_workers
+            ));
+        }
+        eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

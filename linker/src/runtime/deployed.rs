@@ -2,8 +2,10 @@
 //! into them.
 
 use super::host::HostState;
+use super::limits::Stop;
 use super::{Runtime, RuntimeError};
 use crate::diagnostic::quoted;
+use crate::manifest::ByteSize;
 use crate::wit;
 use wasmtime::component::{Instance, Val};
 use wasmtime::Store;
@@ -35,7 +37,11 @@ pub(crate) fn lookup_func(
 }
 
 impl Deployed {
-    pub(crate) fn new(runtime: Runtime, store: Store<HostState>, instances: Vec<Instance>) -> Deployed {
+    pub(crate) fn new(
+        runtime: Runtime,
+        store: Store<HostState>,
+        instances: Vec<Instance>,
+    ) -> Deployed {
         Deployed {
             runtime,
             store,
@@ -157,6 +163,21 @@ impl Deployed {
                 params.len()
             )));
         }
+        let epoch = self.runtime.inner.settings.epoch;
+        if epoch {
+            if self.runtime.is_interrupted() {
+                return Err(RuntimeError::Interrupted {
+                    component: component.to_string(),
+                    function: full.to_string(),
+                });
+            }
+            let deadline = self.runtime.deadline_ticks(component);
+            let ticks = self.store.data_mut().guard.arm(deadline);
+            self.store.set_epoch_deadline(ticks);
+        }
+        if let Some(cap) = &mut self.store.data_mut().memory_cap {
+            cap.refused = None;
+        }
         let mut results = vec![Val::Bool(false); ty.results().len()];
         match func.call(&mut self.store, params, &mut results) {
             Ok(()) => Ok(results),
@@ -182,15 +203,70 @@ impl Deployed {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(": ");
-                let err = RuntimeError::Trap {
-                    component: component.to_string(),
-                    function: full.to_string(),
-                    path,
-                    message,
-                };
-                self.poisoned = Some(format!("`{component}` function `{full}` trapped"));
+                let err = self.classify(component, full, path, message);
+                self.poisoned = Some(match &err {
+                    RuntimeError::DeadlineExceeded { .. } => {
+                        format!("`{component}` function `{full}` exceeded its deadline")
+                    }
+                    RuntimeError::Interrupted { .. } => {
+                        format!("`{component}` function `{full}` was interrupted")
+                    }
+                    _ => format!("`{component}` function `{full}` trapped"),
+                });
                 Err(err)
             }
+        }
+    }
+
+    /// What stopped a call: the deadline, an interrupt, a refused memory
+    /// growth (recorded by the store as they happen), or a plain trap.
+    fn classify(
+        &mut self,
+        component: &str,
+        full: &str,
+        path: String,
+        message: String,
+    ) -> RuntimeError {
+        let (component, function) = (component.to_string(), full.to_string());
+        let data = self.store.data_mut();
+        match data.guard.stopped.take() {
+            Some(Stop::Deadline) => {
+                let limit_ms = self
+                    .runtime
+                    .deadline_of(&component)
+                    .map_or(0, |d| d.as_millis() as u64);
+                return RuntimeError::DeadlineExceeded {
+                    component,
+                    function,
+                    limit_ms,
+                    path,
+                };
+            }
+            Some(Stop::Interrupted) => {
+                return RuntimeError::Interrupted {
+                    component,
+                    function,
+                }
+            }
+            None => {}
+        }
+        if let Some(cap) = &mut data.memory_cap {
+            if let Some(requested) = cap.refused.take() {
+                return RuntimeError::MemoryCap {
+                    component,
+                    function,
+                    requested: ByteSize(requested),
+                    cap: ByteSize(cap.cap),
+                    set_by: cap.set_by.clone(),
+                    path,
+                };
+            }
+        }
+        RuntimeError::Trap {
+            component,
+            function,
+            path,
+            message,
         }
     }
 

@@ -3,6 +3,11 @@
 //! * `concurrency_support(false)` unless a component uses component-model
 //!   async: every crossing is 2–3× cheaper without it (DESIGN.md).
 //! * `compiler_inlining(Inlining::Yes)`: fused adapters inline into callers.
+//! * `epoch_interruption(true)` only when a deadline or an interrupt is in
+//!   use: it adds a check at loop headers and function entries, so it
+//!   changes the compiled code (and the compatibility hash the compile
+//!   cache is keyed by). One process-wide ticker thread bumps the epoch of
+//!   every such engine each [`TICK`].
 //! * Compiled components are cached in memory (per process) and on disk as
 //!   serialized `Component`s under `$XDG_CACHE_HOME/weld` (or
 //!   `~/.cache/weld`), keyed by the bytes and the engine's compatibility
@@ -24,6 +29,8 @@ pub struct EngineSettings {
     pub inlining: bool,
     /// The pooling allocator, for many short-lived instances.
     pub pooling: bool,
+    /// Epoch interruption, for deadlines and interrupting guests.
+    pub epoch: bool,
 }
 
 impl Default for EngineSettings {
@@ -32,6 +39,7 @@ impl Default for EngineSettings {
             concurrency: false,
             inlining: true,
             pooling: false,
+            epoch: false,
         }
     }
 }
@@ -43,6 +51,7 @@ impl EngineSettings {
             concurrency: true,
             inlining: false,
             pooling: false,
+            epoch: false,
         }
     }
 }
@@ -64,6 +73,7 @@ pub fn engine(settings: EngineSettings) -> wasmtime::Result<Engine> {
     } else {
         Inlining::No
     });
+    config.epoch_interruption(settings.epoch);
     if settings.pooling {
         // Sized for a host's worth of live stores; every slot reserves
         // virtual address space up front, so keep the pool modest.
@@ -72,12 +82,57 @@ pub fn engine(settings: EngineSettings) -> wasmtime::Result<Engine> {
         pool.total_memories(128);
         pool.total_tables(128);
         pool.total_core_instances(256);
-        pool.max_memory_size(64 << 20);
+        pool.max_memory_size(POOL_MAX_MEMORY as usize);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
     let engine = Engine::new(&config)?;
     engines.insert(settings, engine.clone());
+    if settings.epoch {
+        tick(&engine);
+    }
     Ok(engine)
+}
+
+/// The per-memory size of the pooling allocator's slots.
+pub const POOL_MAX_MEMORY: u64 = 64 << 20;
+
+/// How often the ticker bumps the epoch: one tick is one millisecond, the
+/// unit of `deadline-ms`, so a deadline is a number of ticks with no
+/// conversion. Its cost is one thread waking 1000 times a second to do one
+/// atomic increment per epoch engine; the guest pays only the check it
+/// would pay at any tick rate.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Adds `engine` to the engines the process-wide ticker bumps, starting
+/// the ticker on first use. Engines are cached for the life of the
+/// process, so the list only grows (by at most one per settings).
+fn tick(engine: &Engine) {
+    static TICKED: OnceLock<Mutex<Vec<Engine>>> = OnceLock::new();
+    let mut started = false;
+    let ticked = TICKED.get_or_init(|| {
+        started = true;
+        Mutex::new(Vec::new())
+    });
+    ticked
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(engine.clone());
+    if started {
+        let spawned = std::thread::Builder::new()
+            .name("weld-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(TICK);
+                for e in ticked.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    e.increment_epoch();
+                }
+            });
+        if let Err(e) = spawned {
+            // Without a ticker deadlines never fire; say so loudly.
+            tracing::error!(
+                "cannot start the epoch ticker thread; guest deadlines will not fire: {e}"
+            );
+        }
+    }
 }
 
 /// Where serialized components are cached; `WELD_CACHE_DIR` overrides,

@@ -3,6 +3,7 @@
 //! underlying error as its source.
 
 use crate::fuse::FuseError;
+use crate::manifest::ByteSize;
 use crate::plan::HostChoiceError;
 
 /// An error with its cause chain, from wasmtime or a transport.
@@ -16,7 +17,9 @@ pub enum RuntimeError {
     Host(#[from] HostChoiceError),
     /// A link of this host names a peer placed elsewhere although it is not
     /// a remote link (a plan not made by weld's planner).
-    #[error("component `{component}` import `{import}`: its in-process peer is not on host `{host}`")]
+    #[error(
+        "component `{component}` import `{import}`: its in-process peer is not on host `{host}`"
+    )]
     PeerNotHere {
         /// The importer.
         component: String,
@@ -107,6 +110,56 @@ pub enum RuntimeError {
         path: String,
         /// The trap and its backtrace.
         message: String,
+    },
+    /// A call ran past its deadline (its component's `deadline-ms`).
+    #[error("component `{component}` function `{function}` exceeded its deadline of {limit_ms} ms{path}")]
+    DeadlineExceeded {
+        /// The called component (whose deadline it is).
+        component: String,
+        /// The called function.
+        function: String,
+        /// The deadline, in milliseconds.
+        limit_ms: u64,
+        /// The call path through host-linked calls, when known.
+        path: String,
+    },
+    /// The runtime was interrupted (a server shutting down) while or before
+    /// the call ran.
+    #[error(
+        "component `{component}` function `{function}` was interrupted: the runtime is stopping"
+    )]
+    Interrupted {
+        /// The called component.
+        component: String,
+        /// The called function.
+        function: String,
+    },
+    /// A guest trapped after its store refused to grow a memory or table
+    /// past the store's cap.
+    #[error("component `{component}` function `{function}` trapped after growing a memory to {requested} was refused: the store's memories are capped at {cap} (the smallest `max-memory` of its components, set by `{set_by}`){path}")]
+    MemoryCap {
+        /// The called component.
+        component: String,
+        /// The called function.
+        function: String,
+        /// The size asked for.
+        requested: ByteSize,
+        /// The cap.
+        cap: ByteSize,
+        /// The component whose `max-memory` the cap is.
+        set_by: String,
+        /// The call path through host-linked calls, when known.
+        path: String,
+    },
+    /// The pooling allocator's memory slots are smaller than a cap.
+    #[error("component `{component}` has a `max-memory` of {cap}, above the pooling allocator's per-memory limit of {pool}, which would cap it silently")]
+    PoolTooSmall {
+        /// The component.
+        component: String,
+        /// Its cap.
+        cap: String,
+        /// The pool's per-memory size.
+        pool: String,
     },
     /// An earlier trap poisoned the store.
     #[error("the store is poisoned by an earlier trap ({0}); instantiate the deployment again")]

@@ -2,6 +2,7 @@
 //! stderr inherited and environment and directories only as granted, the
 //! `wrpc:rpc/error` resource, and the state host-linked calls need.
 
+use super::limits::{Guard, MemoryCap};
 use crate::manifest::Manifest;
 use std::any::Any;
 use wasmtime::component::{Func, Linker, Resource, ResourceAny, ResourceTable, ResourceType};
@@ -27,6 +28,10 @@ pub struct HostState {
     /// The embedding application's own state, for its own imports
     /// ([`HostImports`](super::HostImports)).
     pub(crate) extension: Option<Box<dyn Any + Send>>,
+    /// The current call's deadline and the interrupt flag.
+    pub(crate) guard: Guard,
+    /// The store's memory cap, when a component sets `max-memory`.
+    pub(crate) memory_cap: Option<MemoryCap>,
 }
 
 impl WasiView for HostState {
@@ -77,6 +82,8 @@ impl HostState {
             free_proxies: Vec::new(),
             callee_resource_types: Vec::new(),
             extension: None,
+            guard: Guard::new(Default::default()),
+            memory_cap: None,
         })
     }
 

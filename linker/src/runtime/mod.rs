@@ -25,6 +25,12 @@
 //! running deployment can move to another thread and outlive the code that
 //! prepared it.
 //!
+//! Guest limits ([`limits`]): a call into a component with a deadline
+//! (its `deadline-ms`, or [`RuntimeOptions::deadline`]) is stopped when the
+//! deadline passes, whatever it calls in the store; a store is capped at the
+//! smallest `max-memory` of its components; [`Runtime::interrupt`] stops
+//! every running guest of a runtime whose engine has epochs on.
+//!
 //! A trap poisons the whole store (wasmtime 45+): the runtime reports the
 //! component, function and call path of the trap and refuses later calls.
 //!
@@ -40,6 +46,7 @@ mod error;
 pub mod host;
 mod hostlinked;
 pub mod invoke;
+mod limits;
 mod link;
 mod remote;
 mod units;
@@ -54,6 +61,7 @@ use engine::EngineSettings;
 use host::HostState;
 use link::{ResourceTarget, SlotTarget, Tables, Unit};
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use units::UnitPlan;
@@ -97,6 +105,12 @@ pub struct RuntimeOptions {
     /// resolves to the host because the deployment was built with them as
     /// provided).
     pub imports: Option<HostImports>,
+    /// The deadline of calls into components whose manifest sets no
+    /// `deadline-ms` (none: such calls run until they return).
+    pub deadline: Option<Duration>,
+    /// Turn epoch interruption on even without deadlines, so that
+    /// [`Runtime::interrupt`] can stop running guests.
+    pub interruptible: bool,
 }
 
 /// A deployment prepared to run on one host: compiled, linked, ready to
@@ -116,6 +130,12 @@ struct Prepared {
     manifest: Manifest,
     components: Vec<String>,
     prepare_time: Duration,
+    /// Deadline in ticks per component, when epochs are on.
+    deadlines: Vec<(String, Option<u64>)>,
+    /// The store's memory cap and the component that sets it.
+    memory_cap: Option<(u64, String)>,
+    /// Set by [`Runtime::interrupt`]; read by every store's epoch callback.
+    interrupt: Arc<AtomicBool>,
 }
 
 impl Runtime {
@@ -126,12 +146,26 @@ impl Runtime {
         let host = plan.choose_host(options.host.as_deref())?;
         let units = UnitPlan::new(plan, &host, options.strategy)?;
         let components: Vec<String> = units.units.iter().flatten().cloned().collect();
-        let settings = options.engine.unwrap_or_else(|| EngineSettings {
+        let deadlines = deadlines(&deployment.manifest, &components, options.deadline);
+        let memory_cap = memory_cap(&deployment.manifest, &components);
+        let mut settings = options.engine.unwrap_or_else(|| EngineSettings {
             concurrency: components
                 .iter()
                 .any(|n| uses_component_async(&deployment.components[n])),
             ..EngineSettings::default()
         });
+        // Deadlines need the epoch checks compiled in, whatever the caller
+        // asked of the engine.
+        settings.epoch |= options.interruptible || deadlines.iter().any(|(_, d)| d.is_some());
+        if let (true, Some((cap, component))) = (settings.pooling, &memory_cap) {
+            if *cap > engine::POOL_MAX_MEMORY {
+                return Err(RuntimeError::PoolTooSmall {
+                    component: component.clone(),
+                    cap: crate::manifest::ByteSize(*cap).to_string(),
+                    pool: crate::manifest::ByteSize(engine::POOL_MAX_MEMORY).to_string(),
+                });
+            }
+        }
         let engine = engine::engine(settings).map_err(|e| RuntimeError::Engine(e.into()))?;
         let compiled = link::compile_units(deployment, &units, options.strategy, &engine)?;
         let mut tables = Tables::default();
@@ -166,6 +200,9 @@ impl Runtime {
                     .map(|c| c.name.clone())
                     .collect(),
                 prepare_time: started.elapsed(),
+                deadlines,
+                memory_cap,
+                interrupt: Arc::default(),
             }),
         })
     }
@@ -178,6 +215,34 @@ impl Runtime {
     /// The engine settings in use.
     pub fn settings(&self) -> EngineSettings {
         self.inner.settings
+    }
+
+    /// The deadline of a call into `component`, if it has one.
+    pub fn deadline_of(&self, component: &str) -> Option<Duration> {
+        self.deadline_ticks(component)
+            .map(|t| engine::TICK * u32::try_from(t).unwrap_or(u32::MAX))
+    }
+
+    fn deadline_ticks(&self, component: &str) -> Option<u64> {
+        self.inner
+            .deadlines
+            .iter()
+            .find(|(c, _)| c == component)
+            .and_then(|(_, d)| *d)
+    }
+
+    /// Stops every guest running in a store of this runtime at its next
+    /// epoch check (within 10 ms), and every later call at its start; the
+    /// calls fail with [`RuntimeError::Interrupted`]. Needs epochs on (a
+    /// deadline, or [`RuntimeOptions::interruptible`]); a guest blocked in
+    /// a host call is stopped when that call returns.
+    pub fn interrupt(&self) {
+        self.inner.interrupt.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Runtime::interrupt`] was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.inner.interrupt.load(Ordering::Relaxed)
     }
 
     /// The engine.
@@ -211,7 +276,12 @@ impl Runtime {
     /// The type of `function` in `component`'s exported interface `export`
     /// (or at the root when `export` is empty), read from the compiled
     /// unit: no store is made.
-    pub fn func_type(&self, component: &str, export: &str, function: &str) -> Option<ComponentFunc> {
+    pub fn func_type(
+        &self,
+        component: &str,
+        export: &str,
+        function: &str,
+    ) -> Option<ComponentFunc> {
         let unit = self.unit_of(component)?;
         let engine = &self.inner.engine;
         let ty = unit.pre.component().component_type();
@@ -255,7 +325,27 @@ impl Runtime {
         let mut state = HostState::new(&p.manifest, &p.components, p.slots.len())
             .map_err(|e| RuntimeError::Store(e.into()))?;
         state.extension = extension;
+        state.guard = limits::Guard::new(Arc::clone(&p.interrupt));
+        state.memory_cap = p
+            .memory_cap
+            .as_ref()
+            .map(|(cap, set_by)| limits::MemoryCap {
+                cap: *cap,
+                set_by: set_by.clone(),
+                refused: None,
+            });
         let mut store = Store::new(&p.engine, state);
+        if store.data().memory_cap.is_some() {
+            store.limiter(|s| s.memory_cap.as_mut().expect("set above"));
+        }
+        if p.settings.epoch {
+            // A new store's deadline is the current epoch: arm it before any
+            // guest code (start functions) runs. Instantiation has no
+            // deadline, only interrupts.
+            store.epoch_deadline_callback(limits::on_epoch);
+            let ticks = store.data_mut().guard.arm(None);
+            store.set_epoch_deadline(ticks);
+        }
         let mut instances: Vec<Instance> = Vec::with_capacity(p.units.len());
         let mut resource_types = vec![None; p.resources.len()];
         for (idx, unit) in p.units.iter().enumerate() {
@@ -271,12 +361,13 @@ impl Runtime {
                 if target.unit != idx {
                     continue;
                 }
-                let func = deployed::lookup_func(&mut store, &instance, &target.export, &target.func)
-                    .ok_or_else(|| RuntimeError::MissingExport {
-                        unit: unit.label(),
-                        export: target.export.clone(),
-                        function: target.func.clone(),
-                    })?;
+                let func =
+                    deployed::lookup_func(&mut store, &instance, &target.export, &target.func)
+                        .ok_or_else(|| RuntimeError::MissingExport {
+                            unit: unit.label(),
+                            export: target.export.clone(),
+                            function: target.func.clone(),
+                        })?;
                 store.data_mut().slots[slot] = Some(func);
             }
             for (i, target) in p.resources.iter().enumerate() {
@@ -295,6 +386,38 @@ impl Runtime {
         store.data_mut().callee_resource_types = resource_types;
         Ok(Deployed::new(self.clone(), store, instances))
     }
+}
+
+/// Each component's deadline in ticks: its `deadline-ms`, else `default`.
+fn deadlines(
+    manifest: &Manifest,
+    components: &[String],
+    default: Option<Duration>,
+) -> Vec<(String, Option<u64>)> {
+    let default = default.map(|d| (d.as_nanos() / engine::TICK.as_nanos()).max(1) as u64);
+    components
+        .iter()
+        .map(|c| {
+            let own = manifest
+                .components
+                .get(c)
+                .and_then(|s| s.get_ref().deadline_ms.as_ref())
+                .map(|d| *d.get_ref());
+            // The key is in ms and a tick is 1 ms.
+            (c.clone(), own.or(default))
+        })
+        .collect()
+}
+
+/// The smallest `max-memory` among `components`, and whose it is.
+fn memory_cap(manifest: &Manifest, components: &[String]) -> Option<(u64, String)> {
+    components
+        .iter()
+        .filter_map(|c| {
+            let cap = manifest.components.get(c)?.get_ref().max_memory.as_ref()?;
+            Some((cap.get_ref().0, c.clone()))
+        })
+        .min_by_key(|(cap, _)| *cap)
 }
 
 /// Whether a component uses component-model async (async functions, futures

@@ -70,6 +70,8 @@ pub(super) struct Dispatch {
     pub connections: Arc<tokio::sync::Semaphore>,
     /// The NATS queue group the host's replicas share.
     pub queue_group: Arc<str>,
+    /// Interrupted when the grace period ends with calls in flight.
+    pub runtime: crate::runtime::Runtime,
 }
 
 /// A served function's index, the caller (for logs) and the call's streams.
@@ -386,9 +388,15 @@ where
         );
         let drain = async { while calls.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, drain).await.is_err() {
+            // Cut what is left: running guests trap at their next epoch
+            // check; the call tasks are dropped.
+            let cut = calls.len() as u64;
+            dispatch.report.cut(cut);
             tracing::warn!(
-                "in-flight calls did not finish within the grace period; abandoning them"
+                cut,
+                "in-flight calls did not finish within the grace period; cutting them"
             );
+            dispatch.runtime.interrupt();
             calls.abort_all();
         }
     }

@@ -10,6 +10,13 @@
 //! state is kept); `per-call` components get a fresh store from the
 //! pre-linked `InstancePre`s for every call, on a pool of workers.
 //!
+//! Guests are bounded: a call into a component without its own
+//! `deadline-ms` gets the largest `timeout-ms` of the links served (past it
+//! every caller has given up). At shutdown, calls still running after the
+//! grace period are cut: the runtime is interrupted (looping guests trap
+//! within 10 ms), and workers still busy a moment later (blocked in a host
+//! call) are left behind rather than joined, so the server returns.
+//!
 //! wRPC 0.29's framing has no error channel, so when a guest returns the
 //! `error` of a wRPC-safe function, or traps, the server logs the cause and
 //! closes the call without a result; the caller's stub reports that as a
@@ -110,6 +117,10 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Told of every failed call (besides the `warn` log line).
     pub on_failure: Option<FailureHook>,
+    /// Deadline of calls into components whose manifest sets no
+    /// `deadline-ms` (default: the largest `timeout-ms` of the links
+    /// served).
+    pub deadline: Option<Duration>,
 }
 
 impl ServeOptions {
@@ -126,6 +137,7 @@ impl ServeOptions {
             read_timeout: Duration::from_secs(10),
             max_connections: 1024,
             on_failure: None,
+            deadline: None,
         }
     }
 }
@@ -170,10 +182,15 @@ impl Server {
         if wanted.is_empty() {
             return Err(ServeError::NothingToServe { host });
         }
+        let deadline = options
+            .deadline
+            .unwrap_or_else(|| default_deadline(deployment, &host));
         let runtime = Runtime::new(
             deployment,
             &RuntimeOptions {
                 host: Some(host),
+                deadline: Some(deadline),
+                interruptible: true,
                 ..RuntimeOptions::default()
             },
         )?;
@@ -219,27 +236,36 @@ impl Server {
         let pool_rx = Arc::new(Mutex::new(pool_rx));
         let report = Arc::new(Reporter::new(self.options.on_failure.clone()));
         let served = Arc::new(self.served.clone());
-        let mut workers = Vec::new();
-        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+        let mut workers = 0;
+        // Each worker says when it ends, so shutdown can wait for them with
+        // a bound instead of joining one stuck in a host call forever.
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let mut spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            let done = done_tx.clone();
+            workers += 1;
             std::thread::Builder::new()
                 .name(name)
-                .spawn(f)
+                .spawn(move || {
+                    let _done = Done(done);
+                    f()
+                })
+                .map(drop)
                 .map_err(ServeError::Thread)
         };
         {
             let (runtime, served) = (self.runtime.clone(), Arc::clone(&served));
-            workers.push(spawn(
+            spawn(
                 "weld-serve-shared".into(),
                 Box::new(move || worker::shared(&runtime, &served, shared_rx)),
-            )?);
+            )?;
         }
         for i in 0..self.options.max_concurrency.clamp(1, 4) {
             let (runtime, served) = (self.runtime.clone(), Arc::clone(&served));
             let rx = Arc::clone(&pool_rx);
-            workers.push(spawn(
+            spawn(
                 format!("weld-serve-{i}"),
                 Box::new(move || worker::pool(&runtime, &served, &rx)),
-            )?);
+            )?;
         }
         let dispatch = listen::Dispatch {
             served,
@@ -255,6 +281,7 @@ impl Server {
                 self.options.max_connections.max(1),
             )),
             queue_group: Arc::from(self.queue_group.as_str()),
+            runtime: self.runtime.clone(),
         };
         let result = io_runtime().block_on(listen::serve_endpoint(
             &self.endpoint,
@@ -263,13 +290,73 @@ impl Server {
             shutdown,
             self.options.grace,
         ));
-        // The dispatcher's senders are gone: the workers finish.
-        for w in workers {
-            let _ = w.join();
+        // The dispatcher's senders are gone: the workers finish their job
+        // and end. One blocked in a host call (a wRPC stub, WASI I/O) is
+        // not reached by the interrupt; it is left behind, not joined.
+        drop(done_tx);
+        let abandoned = wait_for_workers(&done_rx, workers, self.runtime.is_interrupted());
+        if abandoned > 0 {
+            tracing::warn!(
+                workers = abandoned,
+                "worker(s) still busy in a host call after the grace period; leaving them behind"
+            );
         }
         result?;
-        Ok(report.stats())
+        let mut stats = report.stats();
+        stats.abandoned_workers = abandoned as u64;
+        Ok(stats)
     }
+}
+
+/// Sends when dropped: a worker thread has ended (even by panicking).
+struct Done(mpsc::Sender<()>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// How long an interrupted server waits for its workers: an interrupted
+/// guest traps within 10 ms, so a worker not done by then is in a host call.
+const WORKER_LINGER: Duration = Duration::from_secs(1);
+
+/// Waits for `workers` workers to end; without a bound unless calls were
+/// cut (then a worker still running is stuck and waiting could be
+/// forever). Returns how many did not end.
+fn wait_for_workers(done: &mpsc::Receiver<()>, workers: usize, interrupted: bool) -> usize {
+    let until = std::time::Instant::now() + WORKER_LINGER;
+    let mut ended = 0;
+    while ended < workers {
+        let r = if interrupted {
+            done.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
+                .map_err(|_| ())
+        } else {
+            done.recv().map_err(|_| ())
+        };
+        match r {
+            Ok(()) => ended += 1,
+            Err(()) => break,
+        }
+    }
+    workers - ended
+}
+
+/// The deadline of served calls by default: the largest `timeout-ms` of the
+/// links into `host` (past it, every caller has given up).
+fn default_deadline(deployment: &Deployment, host: &str) -> Duration {
+    let plan = &deployment.plan;
+    plan.resolutions
+        .iter()
+        .filter(|r| r.transport == Transport::Wrpc)
+        .filter(|r| r.peer.as_deref().and_then(|p| plan.host_of(p)) == Some(host))
+        .map(|r| {
+            r.timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(crate::wrpc::client::DEFAULT_TIMEOUT)
+        })
+        .max()
+        .unwrap_or(crate::wrpc::client::DEFAULT_TIMEOUT)
 }
 
 /// A function to serve, before its wasmtime types are known.
@@ -349,4 +436,3 @@ impl Wanted {
         })
     }
 }
-

@@ -21,9 +21,12 @@ pub enum Cause {
     LateParameters,
     /// The guest returned the `error` of a wRPC-safe function.
     GuestError,
-    /// The guest trapped (a deadline or a memory cap included) or could not
-    /// be instantiated.
+    /// The guest trapped or could not be instantiated.
     Trap,
+    /// The guest ran past its deadline.
+    Deadline,
+    /// The guest tried to grow memory past its cap.
+    MemoryCap,
     /// The server was stopping.
     Stopping,
     /// The results could not be encoded or sent.
@@ -39,6 +42,8 @@ impl Cause {
             Cause::LateParameters => "late-parameters",
             Cause::GuestError => "guest-error",
             Cause::Trap => "trap",
+            Cause::Deadline => "deadline",
+            Cause::MemoryCap => "memory-cap",
             Cause::Stopping => "stopping",
             Cause::Reply => "reply",
         }
@@ -91,12 +96,17 @@ pub struct ServeStats {
     pub refused: u64,
     /// Failed calls and refused connections, by cause.
     pub failures: BTreeMap<Cause, u64>,
+    /// Calls still in flight when the grace period ended, cut at shutdown.
+    pub cut: u64,
+    /// Workers still busy in a host call after the cut, left behind.
+    pub abandoned_workers: u64,
 }
 
 /// Counts and reports outcomes; shared by every call task.
 #[derive(Default)]
 pub(super) struct Reporter {
     answered: AtomicU64,
+    cut: AtomicU64,
     failures: Mutex<BTreeMap<Cause, u64>>,
     hook: Option<FailureHook>,
 }
@@ -112,6 +122,11 @@ impl Reporter {
     /// A call answered with its result.
     pub fn answered(&self) {
         self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls cut at shutdown, when the grace period ended.
+    pub fn cut(&self, calls: u64) {
+        self.cut.fetch_add(calls, Ordering::Relaxed);
     }
 
     /// A failed call: logged at `warn`, counted, handed to the hook.
@@ -150,6 +165,8 @@ impl Reporter {
             failed: failures.values().sum::<u64>() - refused,
             refused,
             failures,
+            cut: self.cut.load(Ordering::Relaxed),
+            abandoned_workers: 0,
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::report::Cause;
 use super::Served;
 use crate::runtime::host::WrpcError;
-use crate::runtime::{Deployed, Runtime};
+use crate::runtime::{Deployed, Runtime, RuntimeError};
 use std::sync::{mpsc, Mutex};
 use wasmtime::component::{Func, Val};
 
@@ -45,8 +45,12 @@ pub(super) fn shared(runtime: &Runtime, served: &[Served], rx: mpsc::Receiver<Jo
         }
         let d = deployed.as_mut().expect("instantiated above");
         let result = execute(d, &served[job.index], &mut funcs[job.index], job.args);
-        if result.is_err() && d.is_poisoned() {
-            tracing::warn!("a trap poisoned the shared instance; the next call gets a fresh one");
+        if let (Err(e), true) = (&result, d.is_poisoned()) {
+            tracing::warn!(
+                component = %served[job.index].component,
+                "the shared instance is replaced and its state was lost: {}",
+                e.1
+            );
             deployed = None;
         }
         let _ = job.reply.send(result);
@@ -88,7 +92,14 @@ fn execute(
             f
         }
     };
-    let mut results = d.invoke(&s.component, &full, f, &args).map_err(trap)?;
+    let mut results = d
+        .invoke(&s.component, &full, f, &args)
+        .map_err(|e| match e {
+            RuntimeError::DeadlineExceeded { .. } => (Cause::Deadline, e.to_string()),
+            RuntimeError::MemoryCap { .. } => (Cause::MemoryCap, e.to_string()),
+            RuntimeError::Interrupted { .. } => (Cause::Stopping, e.to_string()),
+            e => trap(e),
+        })?;
     if !s.safe {
         return Ok(results);
     }
@@ -115,4 +126,3 @@ fn execute(
         )),
     }
 }
-
