@@ -4,7 +4,8 @@
 /// temporary directory that lives as long as the returned guard.
 pub fn adder_manifest(exporter: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = weld_fixtures::write_manifest(dir.path(), &weld_fixtures::pair_manifest(exporter, None));
+    let path =
+        weld_fixtures::write_manifest(dir.path(), &weld_fixtures::pair_manifest(exporter, None));
     (dir, path)
 }
 

@@ -10,12 +10,12 @@ use anyhow::Context as _;
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use wasmtime::component::Val;
 use weld_linker::manifest::Strategy;
 use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::runtime::invoke::Call;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
 use weld_linker::serve::{ServeOptions, Server};
-use wasmtime::component::Val;
 use weld_linker::{Deployment, PlanOptions};
 
 /// One invocation to time.

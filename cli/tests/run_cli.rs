@@ -334,7 +334,15 @@ fn bench_prints_the_matrix() {
 #[test]
 fn bench_load_reports_throughput_with_nothing_lost() {
     let out = weld(&[
-        "bench", "--load", "--calls", "300", "--concurrency", "1", "--concurrency", "8", "--json",
+        "bench",
+        "--load",
+        "--calls",
+        "300",
+        "--concurrency",
+        "1",
+        "--concurrency",
+        "8",
+        "--json",
     ]);
     assert!(
         out.status.success(),
@@ -347,7 +355,11 @@ fn bench_load_reports_throughput_with_nothing_lost() {
     assert_eq!(rows.len(), 4, "{rows:?}");
     for r in rows {
         assert_eq!(r["calls"], 300, "{r}");
-        assert_eq!((r["lost"].as_u64(), r["duplicated"].as_u64()), (Some(0), Some(0)), "{r}");
+        assert_eq!(
+            (r["lost"].as_u64(), r["duplicated"].as_u64()),
+            (Some(0), Some(0)),
+            "{r}"
+        );
         let p50 = r["p50_us"].as_f64().unwrap();
         assert!(p50 > 0.0 && p50 <= r["p99_us"].as_f64().unwrap(), "{r}");
     }

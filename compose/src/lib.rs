@@ -129,7 +129,9 @@ pub enum ComposeError {
         source: BoxError,
     },
     /// Two exported components export the same name.
-    #[error("components `{first}` and `{second}` both export `{name}`; name the components to export")]
+    #[error(
+        "components `{first}` and `{second}` both export `{name}`; name the components to export"
+    )]
     ExportClash {
         /// The export name.
         name: String,
@@ -396,7 +398,11 @@ fn topo_order(selected: &[String], links: &[Link]) -> Vec<String> {
         });
         // A cycle cannot reach here (the planner refuses them); fall back to
         // manifest order rather than loop forever.
-        let next = ready.unwrap_or_else(|| (0..selected.len()).find(|i| !order.contains(i)).expect("some left"));
+        let next = ready.unwrap_or_else(|| {
+            (0..selected.len())
+                .find(|i| !order.contains(i))
+                .expect("some left")
+        });
         order.push(next);
     }
     order.into_iter().map(|i| selected[i].clone()).collect()

@@ -4,9 +4,9 @@
 //! Used by `weld compose` (build time: `compose` and `in-process` links) and
 //! by the runtime's fused strategy (deploy time: one host's in-process links).
 
+use crate::deployment::Deployment;
 use crate::diagnostic::quoted;
 use crate::manifest::Strategy;
-use crate::deployment::Deployment;
 use crate::plan::{HostChoiceError, Resolution, Transport};
 pub use weld_compose::{ComposeError, Composition};
 use weld_compose::{Link, Member, Spec};

@@ -517,7 +517,9 @@ impl Manifest {
                     .with_help(known(self.components.keys())),
                 );
             }
-            if l.timeout_ms.is_some_and(|t| !(1..=MAX_TIMEOUT_MS).contains(&t)) {
+            if l.timeout_ms
+                .is_some_and(|t| !(1..=MAX_TIMEOUT_MS).contains(&t))
+            {
                 errors.push(
                     Diagnostic::new(format!(
                         "link `timeout-ms` must be from 1 to {MAX_TIMEOUT_MS} (one hour)"

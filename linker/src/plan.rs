@@ -24,13 +24,13 @@ use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{InstancePolicy, LinkSpec, Manifest, Strategy, TransportChoice};
-use crate::wrpc::Endpoint;
 use crate::wit;
+use crate::wrpc::Endpoint;
 use indexmap::IndexMap;
-use serde::Serialize;
-use std::fmt::Write as _;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
+use serde::Serialize;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// Version of the `weld plan --json` schema (see `docs/json.md`).
@@ -342,9 +342,14 @@ impl Planner<'_> {
         }
         match self.manifest.components[&peer.name].get_ref().instances {
             InstancePolicy::Shared => {
-                format!("; `{}` serves it from one shared instance, one call at a time", peer.name)
+                format!(
+                    "; `{}` serves it from one shared instance, one call at a time",
+                    peer.name
+                )
             }
-            InstancePolicy::PerCall => format!("; `{}` serves it from a fresh instance per call", peer.name),
+            InstancePolicy::PerCall => {
+                format!("; `{}` serves it from a fresh instance per call", peer.name)
+            }
         }
     }
 
@@ -693,8 +698,7 @@ fn cycle_path<'a>(
                 path.push(m);
                 return true;
             }
-            if members.contains(&m) && !path.contains(&m) && walk(m, start, edges, members, path)
-            {
+            if members.contains(&m) && !path.contains(&m) && walk(m, start, edges, members, path) {
                 return true;
             }
         }

@@ -193,7 +193,10 @@ fn stalled_clients_do_not_take_the_permits_of_others() {
     let started = Instant::now();
     assert_eq!(greet(&rt, "fair"), "ok: hello, fair");
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(3), "a legitimate call waited {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "a legitimate call waited {took:?}"
+    );
     drop(stalled);
     let stats = server.stop().unwrap();
     assert_eq!(stats.answered, 1, "{stats:?}");

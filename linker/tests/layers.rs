@@ -34,7 +34,9 @@ fn crate_paths(dir: &Path) -> Vec<(String, usize, String)> {
 }
 
 fn assert_only(module: &str, allowed: &[&str]) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(module);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(module);
     let bad: Vec<_> = crate_paths(&src)
         .into_iter()
         .filter(|(_, _, name)| !allowed.contains(&name.as_str()))

@@ -2,10 +2,10 @@
 //! strategy and engine configuration against a native Rust floor — on the
 //! user's deployment or the bundled fixtures.
 
+use crate::bench::{self, BenchCall, SERIES};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use crate::bench::{self, BenchCall, SERIES};
 use weld_linker::{Deployment, Diagnostic};
 
 /// Arguments of `weld bench`.
@@ -163,7 +163,10 @@ fn load_rows(args: &Args) -> Result<Vec<bench::LoadRow>, String> {
         let deployment = bench::bundled(driver.clone(), adder.clone(), Some(endpoint))
             .map_err(|e| format!("{e:#}"))?;
         for &c in &args.concurrency {
-            step(&bar, format!("{name}: {} calls at concurrency {c}", args.calls));
+            step(
+                &bar,
+                format!("{name}: {} calls at concurrency {c}", args.calls),
+            );
             let row = bench::run_load(&deployment, ("a", "b"), name, args.calls, c)
                 .map_err(|e| format!("{e:#}"))?;
             rows.push(row);
@@ -176,7 +179,10 @@ fn load_rows(args: &Args) -> Result<Vec<bench::LoadRow>, String> {
 
 /// The loopback wRPC endpoints the bundled series use: TCP on a free port,
 /// a Unix socket in `scratch`, and NATS when `--nats` names a server.
-fn wrpc_transports(args: &Args, scratch: &std::path::Path) -> Result<Vec<(&'static str, String)>, String> {
+fn wrpc_transports(
+    args: &Args,
+    scratch: &std::path::Path,
+) -> Result<Vec<(&'static str, String)>, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port for the TCP series: {e}"))?

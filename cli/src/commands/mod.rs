@@ -62,9 +62,7 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         if let Some(RuntimeError::NoCommand) = e.downcast_ref::<RuntimeError>() {
             hint = Some(" with --invoke 'component.function(args)'");
         }
-        if let Some(ComposeError::ExportClash { .. }) =
-            e.downcast_ref::<ComposeError>()
-        {
+        if let Some(ComposeError::ExportClash { .. }) = e.downcast_ref::<ComposeError>() {
             hint = Some(" with [compose] exports or --exports");
         }
         cause = e.source();

@@ -94,7 +94,10 @@ pub(crate) fn compile_units(
                 }),
             };
             let composed = crate::fuse::fuse(deployment, &fuse_opts)?;
-            (composed.bytes.into(), composed.exports.into_iter().collect())
+            (
+                composed.bytes.into(),
+                composed.exports.into_iter().collect(),
+            )
         };
         let (component, source) =
             engine::compile(engine, &bytes).map_err(|e| RuntimeError::Compile {
@@ -157,13 +160,12 @@ pub(crate) fn link_unit(
     }
     for (_, r) in units.remote.iter().filter(|(u, _)| *u == idx) {
         let what = format!("import `{}`", r.import);
-        let link = stub_link(deployment, r, &mut tables.remotes).map_err(|e| {
-            RuntimeError::Link {
+        let link =
+            stub_link(deployment, r, &mut tables.remotes).map_err(|e| RuntimeError::Link {
                 unit: label.clone(),
                 what: what.clone(),
                 source: e.into(),
-            }
-        })?;
+            })?;
         remote::define(&mut linker, engine, &c.component, link).map_err(link_err(what))?;
     }
     for l in units.host_links.iter().filter(|l| l.caller == idx) {

@@ -12,9 +12,9 @@
 //! handles it. Any other function (allowed only with `allow-trap`) traps on
 //! failure, with the same message.
 
+use super::host::HostState;
 use crate::wrpc::client::{CallError, Remote};
 use crate::wrpc::codec::{self, Limits};
-use super::host::HostState;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;

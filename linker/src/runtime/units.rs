@@ -62,11 +62,7 @@ fn strategy_of(r: &Resolution, force: Option<Strategy>) -> Option<Strategy> {
 impl UnitPlan {
     /// The unit plan of `host`'s components; `force` overrides every
     /// in-process link's strategy.
-    pub fn new(
-        plan: &Plan,
-        host: &str,
-        force: Option<Strategy>,
-    ) -> Result<UnitPlan, RuntimeError> {
+    pub fn new(plan: &Plan, host: &str, force: Option<Strategy>) -> Result<UnitPlan, RuntimeError> {
         let here: IndexMap<&str, usize> = plan
             .components
             .iter()
@@ -171,7 +167,6 @@ impl UnitPlan {
             remote,
         })
     }
-
 }
 
 /// Units in Kahn's order along `links` (caller, _, callee): callees first,
@@ -278,10 +273,7 @@ mod tests {
             vec![vec!["a", "b"]]
         );
         let p = plan(&[("a", "h"), ("b", "h")], &[("a", "b", IN, FUSED)]);
-        assert_eq!(
-            UnitPlan::new(&p, "h", Some(LINKED)).unwrap().units.len(),
-            2
-        );
+        assert_eq!(UnitPlan::new(&p, "h", Some(LINKED)).unwrap().units.len(), 2);
     }
 
     #[test]

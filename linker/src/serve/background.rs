@@ -62,9 +62,7 @@ impl Background {
             let _ = stop.send(());
         }
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .map_err(|_| ServeError::Panicked)?,
+            Some(t) => t.join().map_err(|_| ServeError::Panicked)?,
             None => Ok(ServeStats::default()),
         }
     }

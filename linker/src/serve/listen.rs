@@ -307,7 +307,11 @@ async fn accept_loop<F, Fut>(
                 ));
             };
             let _ = calls
-                .send((index, Arc::from(peer), Ok((Framed { tx, _slot: slot }, frames))))
+                .send((
+                    index,
+                    Arc::from(peer),
+                    Ok((Framed { tx, _slot: slot }, frames)),
+                ))
                 .await;
         });
     }

@@ -41,11 +41,11 @@ use crate::wit;
 use crate::wrpc::client::io_runtime;
 use crate::wrpc::codec::Limits;
 use crate::wrpc::Endpoint;
+use report::Reporter;
 use std::future::Future;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::Type;
-use report::Reporter;
 use worker::Job;
 
 /// Errors of `weld serve`.

@@ -38,7 +38,9 @@ pub(super) fn shared(runtime: &Runtime, served: &[Served], rx: mpsc::Receiver<Jo
                     funcs.iter_mut().for_each(|f| *f = None);
                 }
                 Err(e) => {
-                    let _ = job.reply.send(Err(trap(format!("cannot instantiate: {e}"))));
+                    let _ = job
+                        .reply
+                        .send(Err(trap(format!("cannot instantiate: {e}"))));
                     continue;
                 }
             }
@@ -77,12 +79,7 @@ pub(super) fn pool(runtime: &Runtime, served: &[Served], rx: &Mutex<mpsc::Receiv
 
 /// Calls one served function; returns what travels back (the ok value of a
 /// wRPC-safe function) or why nothing does.
-fn execute(
-    d: &mut Deployed,
-    s: &Served,
-    func: &mut Option<Func>,
-    args: Vec<Val>,
-) -> Outcome {
+fn execute(d: &mut Deployed, s: &Served, func: &mut Option<Func>, args: Vec<Val>) -> Outcome {
     let full = format!("{}#{}", s.export, s.function);
     let f = match func {
         Some(f) => *f,
@@ -122,7 +119,10 @@ fn execute(
         }
         other => Err((
             Cause::GuestError,
-            format!("`{}` `{full}` returned {other:?}, not a result", s.component),
+            format!(
+                "`{}` `{full}` returned {other:?}, not a result",
+                s.component
+            ),
         )),
     }
 }

@@ -53,7 +53,6 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-
 /// Why an endpoint cannot be served on or called: checked by syntax only
 /// (no name lookup), so a manifest is refused before anything runs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -194,10 +193,7 @@ mod tests {
     use super::*;
 
     fn tcp(a: &str) -> Result<(), EndpointError> {
-        Endpoint::Tcp {
-            address: a.into(),
-        }
-        .check()
+        Endpoint::Tcp { address: a.into() }.check()
     }
 
     fn nats(url: &str, prefix: Option<&str>) -> Result<(), EndpointError> {
@@ -210,10 +206,18 @@ mod tests {
 
     #[test]
     fn tcp_addresses_parse_without_lookups() {
-        for ok in ["127.0.0.1:7761", "[::1]:80", "localhost:0", "edge-2.example:65535"] {
+        for ok in [
+            "127.0.0.1:7761",
+            "[::1]:80",
+            "localhost:0",
+            "edge-2.example:65535",
+        ] {
             assert_eq!(tcp(ok), Ok(()), "{ok}");
         }
-        assert!(matches!(tcp("127.0.0.1:99999"), Err(EndpointError::Port(_))));
+        assert!(matches!(
+            tcp("127.0.0.1:99999"),
+            Err(EndpointError::Port(_))
+        ));
         assert!(matches!(tcp("no port"), Err(EndpointError::Address(_))));
         assert!(matches!(tcp("bad host!:80"), Err(EndpointError::Host(_))));
         assert!(matches!(tcp(":80"), Err(EndpointError::Host(_))));
@@ -235,11 +239,20 @@ mod tests {
     fn nats_urls_and_prefixes_are_literal() {
         assert_eq!(nats("nats://127.0.0.1:4222", Some("edge-2")), Ok(()));
         assert_eq!(nats("tls://user:pw@nats.example", Some("a.b")), Ok(()));
-        assert!(matches!(nats("http://x:4222", None), Err(EndpointError::Scheme(_))));
-        assert!(matches!(nats("nats://x:70000", None), Err(EndpointError::Port(_))));
+        assert!(matches!(
+            nats("http://x:4222", None),
+            Err(EndpointError::Scheme(_))
+        ));
+        assert!(matches!(
+            nats("nats://x:70000", None),
+            Err(EndpointError::Port(_))
+        ));
         for bad in ["*", "a.*.>", "a..b", ".a", "a.", "", "a b"] {
             assert!(
-                matches!(nats("nats://x", Some(bad)), Err(EndpointError::Token { .. })),
+                matches!(
+                    nats("nats://x", Some(bad)),
+                    Err(EndpointError::Token { .. })
+                ),
                 "{bad:?}"
             );
         }
