@@ -201,3 +201,40 @@ fn stalled_clients_do_not_take_the_permits_of_others() {
     let stats = server.stop().unwrap();
     assert_eq!(stats.answered, 1, "{stats:?}");
 }
+
+/// Decoded parameters count against one in-flight budget: a call whose
+/// decoded parameters could never fit is refused (naming the budget), and
+/// smaller calls go on.
+#[test]
+fn decoded_parameters_past_the_in_flight_budget_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = greet_manifest(dir.path(), &tcp(common::free_port()), "", "");
+    let deployment = weld_linker::Deployment::load(&m).unwrap();
+    let mut options = weld_linker::serve::ServeOptions::new("b");
+    options.max_in_flight_bytes = 1 << 20;
+    let refused = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&refused);
+    options.on_failure = Some(weld_linker::serve::FailureHook::new(move |f| {
+        seen.lock().unwrap().push((f.cause, f.message.clone()));
+    }));
+    let server = weld_linker::serve::Server::new(&deployment, options)
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let rt = runtime(&m, "a");
+    let big = "x".repeat(2 << 20);
+    assert!(greet(&rt, &big).starts_with("error: wrpc link"));
+    assert_eq!(greet(&rt, "small"), "ok: hello, small");
+    let stats = server.stop().unwrap();
+    assert_eq!((stats.answered, stats.failed), (1, 1), "{stats:?}");
+    let refused = refused.lock().unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, weld_linker::serve::Cause::OverBudget);
+    assert!(
+        refused[0]
+            .1
+            .contains("more than the server's 1048576-byte in-flight budget"),
+        "{}",
+        refused[0].1
+    );
+}

@@ -25,6 +25,10 @@ pub struct Args {
     /// Largest parameter message accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_message_bytes: usize,
+    /// Most memory the decoded parameters of all calls in flight may hold,
+    /// in bytes (a call waits for its share within the read timeout).
+    #[arg(long, default_value_t = 256 << 20)]
+    max_in_flight_bytes: usize,
     /// Most TCP or Unix connections open at once.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
@@ -60,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.max_concurrency = args.max_concurrency;
     options.limits.max_bytes = args.max_message_bytes;
     options.max_connections = args.max_connections;
+    options.max_in_flight_bytes = args.max_in_flight_bytes;
     options.read_timeout = std::time::Duration::from_millis(args.read_timeout_ms);
     if args.json {
         options.on_failure = Some(FailureHook::new(|failed| {

@@ -70,8 +70,58 @@ pub(super) struct Dispatch {
     pub connections: Arc<tokio::sync::Semaphore>,
     /// The NATS queue group the host's replicas share.
     pub queue_group: Arc<str>,
+    /// The memory decoded parameters of calls in flight may hold.
+    pub budget: Arc<Budget>,
     /// Interrupted when the grace period ends with calls in flight.
     pub runtime: crate::runtime::Runtime,
+}
+
+/// The memory the decoded parameters of all calls in flight may hold,
+/// counted in KiB permits.
+pub(super) struct Budget {
+    kib: tokio::sync::Semaphore,
+    total_kib: u32,
+}
+
+impl Budget {
+    pub fn new(bytes: usize) -> Budget {
+        let total_kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Budget {
+            kib: tokio::sync::Semaphore::new(total_kib as usize),
+            total_kib,
+        }
+    }
+
+    /// Waits for `bytes` of the budget; refuses what could never fit.
+    async fn take(
+        &self,
+        bytes: usize,
+        wait: Duration,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, (Cause, String)> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let total = u64::from(self.total_kib) * 1024;
+        if kib > self.total_kib {
+            return Err((
+                Cause::OverBudget,
+                format!("the decoded parameters take {bytes} bytes, more than the server's {total}-byte in-flight budget"),
+            ));
+        }
+        match tokio::time::timeout(wait, self.kib.acquire_many(kib)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err((Cause::Stopping, "the server is stopping".to_string())),
+            Err(_) => Err((
+                Cause::OverBudget,
+                format!(
+                    "the decoded parameters ({bytes} bytes) found no room in the server's {total}-byte in-flight budget within {} ms",
+                    wait.as_millis()
+                ),
+            )),
+        }
+    }
 }
 
 /// A served function's index, the caller (for logs) and the call's streams.
@@ -434,6 +484,8 @@ where
                     ))
                 }
             };
+        let size: usize = args.iter().map(codec::footprint).sum();
+        let _share = d.budget.take(size, d.read_timeout).await?;
         let Ok(_permit) = d.permits.acquire().await else {
             return Err((Cause::Stopping, "the server is stopping".to_string()));
         };

@@ -117,6 +117,10 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Told of every failed call (besides the `warn` log line).
     pub on_failure: Option<FailureHook>,
+    /// Most memory the decoded parameters of all calls in flight may hold
+    /// together (see [`codec::footprint`](crate::wrpc::codec::footprint));
+    /// a call waits (within the read timeout) for its share.
+    pub max_in_flight_bytes: usize,
     /// Deadline of calls into components whose manifest sets no
     /// `deadline-ms` (default: the largest `timeout-ms` of the links
     /// served).
@@ -137,6 +141,7 @@ impl ServeOptions {
             read_timeout: Duration::from_secs(10),
             max_connections: 1024,
             on_failure: None,
+            max_in_flight_bytes: 256 << 20,
             deadline: None,
         }
     }
@@ -281,6 +286,7 @@ impl Server {
                 self.options.max_connections.max(1),
             )),
             queue_group: Arc::from(self.queue_group.as_str()),
+            budget: Arc::new(listen::Budget::new(self.options.max_in_flight_bytes)),
             runtime: self.runtime.clone(),
         };
         let result = io_runtime().block_on(listen::serve_endpoint(

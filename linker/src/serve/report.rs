@@ -19,6 +19,8 @@ pub enum Cause {
     BadParameters,
     /// The parameters did not arrive within the read timeout.
     LateParameters,
+    /// The decoded parameters did not fit the server's in-flight budget.
+    OverBudget,
     /// The guest returned the `error` of a wRPC-safe function.
     GuestError,
     /// The guest trapped or could not be instantiated.
@@ -40,6 +42,7 @@ impl Cause {
             Cause::Refused => "refused",
             Cause::BadParameters => "bad-parameters",
             Cause::LateParameters => "late-parameters",
+            Cause::OverBudget => "over-budget",
             Cause::GuestError => "guest-error",
             Cause::Trap => "trap",
             Cause::Deadline => "deadline",

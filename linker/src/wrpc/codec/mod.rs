@@ -58,7 +58,7 @@ mod types;
 
 pub use decode::{decode, decode_values};
 pub use encode::{encode, encode_values};
-pub use types::type_name;
+pub use types::{footprint, type_name};
 
 /// Bounds on what decoding may consume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -875,3 +875,21 @@ fn wrpc_codec_decode_arbitrary_bytes() {
         }
     }
 }
+
+#[test]
+fn footprint_counts_names_cloned_into_every_element() {
+    let record = |i: u32| {
+        Val::Record(vec![
+            ("a-rather-long-field-name".to_string(), Val::U32(i)),
+            (
+                "another-long-field-name".to_string(),
+                Val::String("v".into()),
+            ),
+        ])
+    };
+    let one = footprint(&record(0));
+    let list = footprint(&Val::List((0..1000).map(record).collect()));
+    // Each element carries its own copies of the field names.
+    assert!(list >= 1000 * one, "{list} < 1000 × {one}");
+    assert!(one > "a-rather-long-field-name".len() + "another-long-field-name".len());
+}

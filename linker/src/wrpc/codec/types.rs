@@ -156,3 +156,35 @@ pub(super) fn val_kind(val: &Val) -> String {
     };
     format!("{kind} value")
 }
+
+/// The memory a decoded value holds, in bytes: one `Val` per node plus the
+/// heap bytes of its strings, names and vectors. Decoded values can be far
+/// larger than their wire bytes (a record's field names are cloned into
+/// every element of a list of records), so a server budgets on this, not on
+/// the message size.
+pub fn footprint(v: &Val) -> usize {
+    let node = std::mem::size_of::<Val>();
+    let many = |vs: &[Val]| vs.iter().map(footprint).sum::<usize>();
+    node + match v {
+        Val::String(s) | Val::Enum(s) => s.capacity(),
+        Val::List(vs) | Val::Tuple(vs) | Val::FixedLengthList(vs) => many(vs),
+        Val::Record(fields) => fields
+            .iter()
+            .map(|(name, v)| std::mem::size_of::<(String, Val)>() + name.capacity() + footprint(v))
+            .sum(),
+        Val::Variant(case, payload) => case.capacity() + payload.as_deref().map_or(0, footprint),
+        Val::Option(v) => v.as_deref().map_or(0, footprint),
+        Val::Result(r) => match r {
+            Ok(v) | Err(v) => v.as_deref().map_or(0, footprint),
+        },
+        Val::Flags(names) => names
+            .iter()
+            .map(|n| std::mem::size_of::<String>() + n.capacity())
+            .sum(),
+        Val::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| footprint(k) + footprint(v))
+            .sum(),
+        _ => 0,
+    }
+}
