@@ -238,3 +238,38 @@ fn decoded_parameters_past_the_in_flight_budget_are_refused() {
         refused[0].1
     );
 }
+
+/// A server that stalls in the middle of its reply: the caller's link
+/// timeout ends the call with an error value; nothing waits longer.
+#[test]
+fn a_server_stalling_mid_reply_times_out_as_an_error_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let m = greet_manifest(dir.path(), &tcp(port), "timeout-ms = 300", "");
+    let rt = runtime(&m, "a");
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+        // A frame declaring 32 bytes, then 3 of them, then silence.
+        let mut frame = vec![0x00];
+        leb128(&mut frame, 32);
+        frame.extend_from_slice(b"\x1dok");
+        s.write_all(&frame).unwrap();
+        let _ = wait.recv_timeout(Duration::from_secs(10));
+    });
+    let started = Instant::now();
+    let seen = greet(&rt, "x");
+    let took = started.elapsed();
+    assert_eq!(
+        seen,
+        format!("error: wrpc link `greet-caller` → `greet` on host `b` call `demo:greet/greeter@0.1.0.hello` failed: no reply from tcp://127.0.0.1:{port} within 300 ms")
+    );
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    drop(done);
+    server.join().unwrap();
+}
