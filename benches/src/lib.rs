@@ -1,5 +1,8 @@
 //! Shared setup for weld's criterion benches (see `benches/`).
 
+mod floor;
+pub use floor::{native_add, native_echo, native_sum};
+
 /// The manifest of the adder/driver pair, with absolute fixture paths, in a
 /// temporary directory that lives as long as the returned guard.
 pub fn adder_manifest(exporter: &str) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -7,24 +10,6 @@ pub fn adder_manifest(exporter: &str) -> (tempfile::TempDir, std::path::PathBuf)
     let path =
         weld_fixtures::write_manifest(dir.path(), &weld_fixtures::pair_manifest(exporter, None));
     (dir, path)
-}
-
-/// The native floor: a plain Rust function the optimiser cannot inline.
-#[inline(never)]
-pub fn native_add(a: u32, b: u32) -> u32 {
-    a.wrapping_add(b)
-}
-
-/// The native floor: a plain Rust function the optimiser cannot inline.
-#[inline(never)]
-pub fn native_echo(s: &str) -> String {
-    s.to_string()
-}
-
-/// The native floor: a plain Rust function the optimiser cannot inline.
-#[inline(never)]
-pub fn native_sum(xs: &[u8]) -> u64 {
-    xs.iter().map(|&x| u64::from(x)).sum()
 }
 
 /// Benches `run(n)`, a loop inside wasm making `n` calls, as `n` iterations

@@ -6,7 +6,11 @@
 //! the median sample. An invocation may loop inside wasm (`run-add(n)`): its
 //! `inner` count divides the time so the result is per component call.
 
+#[path = "../../benches/src/floor.rs"]
+mod floor;
+
 use anyhow::Context as _;
+use floor::{native_add, native_echo, native_sum};
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -139,24 +143,6 @@ pub fn default_calls() -> Vec<BenchCall> {
             inner: 20,
         },
     ]
-}
-
-/// The native floor: a plain Rust function the optimiser cannot inline.
-#[inline(never)]
-pub fn native_add(a: u32, b: u32) -> u32 {
-    a.wrapping_add(b)
-}
-
-/// The native floor: a plain Rust function the optimiser cannot inline.
-#[inline(never)]
-pub fn native_echo(s: &str) -> String {
-    s.to_string()
-}
-
-/// The native floor: a plain Rust function the optimiser cannot inline.
-#[inline(never)]
-pub fn native_sum(xs: &[u8]) -> u64 {
-    xs.iter().map(|&x| u64::from(x)).sum()
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use weld_fixtures::{leb128, rss_kib};
 
 /// The two-hosts example, moved to a temporary directory with a free port.
 fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
@@ -199,28 +200,6 @@ fn an_endpoint_that_cannot_be_served_is_named() {
     );
 }
 
-/// VmRSS of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-fn leb128(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// Whether the server closes `s` within 5 s (EOF or reset), reading
 /// whatever it sends.
 fn closed_by_server(s: &mut std::net::TcpStream) -> bool {
@@ -259,7 +238,7 @@ fn hostile_lengths_cost_weld_serve_no_memory_and_name_the_peer() {
         result_of(run(&m, "greet-caller.greet(\"warm\")")),
         "\"ok: hello, warm\""
     );
-    let idle = rss_kib(server.id());
+    let idle = rss_kib(&server.id().to_string());
 
     // Three connections at once: a valid header, then a frame declaring
     // 1 GiB (wrpc-transport 0.29 zero-filled that much per connection).
@@ -297,7 +276,7 @@ fn hostile_lengths_cost_weld_serve_no_memory_and_name_the_peer() {
     }
     // Refused on the declared length, well before the 10 s header timeout.
     assert!(started.elapsed() < Duration::from_secs(5));
-    let attacked = rss_kib(server.id());
+    let attacked = rss_kib(&server.id().to_string());
     eprintln!("weld serve VmRSS: idle {idle} KiB, after the attacks {attacked} KiB");
     assert!(
         attacked < idle + 64 * 1024,

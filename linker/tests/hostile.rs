@@ -10,29 +10,12 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use weld_fixtures::{leb128, rss_kib};
 
 /// One RSS-measuring test at a time.
 static ALONE: Mutex<()> = Mutex::new(());
 
 const MIB_KIB: u64 = 1024;
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-fn leb128(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
 
 fn name(out: &mut Vec<u8>, s: &str) {
     leb128(out, s.len() as u64);
@@ -72,7 +55,7 @@ fn a_served_unix_socket_refuses_gigabyte_frames_without_committing_them() {
     let server = serve(&m, "b");
     let rt = runtime(&m, "a");
     assert_eq!(greet(&rt, "warm"), "ok: hello, warm");
-    let idle = rss_kib();
+    let idle = rss_kib("self");
 
     let sock = dir.path().join("b.sock");
     let mut hostile: Vec<_> = (0..3)
@@ -86,7 +69,7 @@ fn a_served_unix_socket_refuses_gigabyte_frames_without_committing_them() {
     for s in &mut hostile {
         assert!(closed_by_peer(s), "the server kept a hostile connection");
     }
-    let attacked = rss_kib();
+    let attacked = rss_kib("self");
     eprintln!("in-process server VmRSS: idle {idle} KiB, after 3 × 1 GiB frames {attacked} KiB");
     assert!(
         attacked < idle + 64 * MIB_KIB,
@@ -142,7 +125,7 @@ fn a_server_replying_with_a_gigabyte_frame_is_an_error_value_and_costs_no_memory
             std::thread::sleep(Duration::from_millis(300));
         }
     });
-    let idle = rss_kib();
+    let idle = rss_kib("self");
     for _ in 0..3 {
         let seen = greet(&rt, "x");
         assert!(
@@ -152,7 +135,7 @@ fn a_server_replying_with_a_gigabyte_frame_is_an_error_value_and_costs_no_memory
             "{seen}"
         );
     }
-    let after = rss_kib();
+    let after = rss_kib("self");
     eprintln!("caller VmRSS: before {idle} KiB, after 3 × 1 GiB reply frames {after} KiB");
     assert!(
         after < idle + (16 + 64) * MIB_KIB,

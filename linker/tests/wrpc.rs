@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 use wasmtime::component::Val;
+use weld_fixtures::leb128;
 use weld_linker::runtime::RuntimeError;
 use weld_linker::serve::{ServeOptions, Server};
 use weld_linker::Deployment;
@@ -207,18 +208,6 @@ fn a_reply_over_the_cap_is_an_error_value() {
         seen.contains("exceeds the 16777216-byte message cap"),
         "{seen}"
     );
-}
-
-fn leb128(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[test]

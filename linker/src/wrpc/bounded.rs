@@ -321,18 +321,6 @@ impl<R: AsyncRead + Unpin> AsyncRead for Frames<R> {
     }
 }
 
-fn leb128(out: &mut Vec<u8>, mut v: u32) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 fn too_long(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
@@ -347,14 +335,14 @@ pub fn invocation(instance: &str, function: &str, params: &[u8]) -> io::Result<V
     let mut out = Vec::with_capacity(17 + instance.len() + function.len() + params.len());
     out.push(0);
     for (what, name) in [("instance name", instance), ("function name", function)] {
-        leb128(
+        write_u32(
             &mut out,
             u32::try_from(name.len()).map_err(|_| too_long(what))?,
         );
         out.extend_from_slice(name.as_bytes());
     }
     out.push(0);
-    leb128(
+    write_u32(
         &mut out,
         u32::try_from(params.len()).map_err(|_| too_long("parameters"))?,
     );
@@ -369,12 +357,17 @@ pub async fn write_frame(tx: &mut (impl AsyncWrite + Unpin), data: &[u8]) -> io:
         return Ok(());
     }
     let mut head = vec![0];
-    leb128(
+    write_u32(
         &mut head,
         u32::try_from(data.len()).map_err(|_| too_long("message"))?,
     );
     tx.write_all(&head).await?;
     tx.write_all(data).await
+}
+
+/// LEB128 of a `u32` length, as the framing writes it.
+fn write_u32(out: &mut Vec<u8>, v: u32) {
+    super::codec::write_uleb(out, u64::from(v));
 }
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ fn mismatch(ty: &Type, val: &Val) -> CodecError {
     }
 }
 
-fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
+/// Unsigned LEB128 of `v`, appended to `out`.
+pub(crate) fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;

@@ -57,6 +57,7 @@ mod tests;
 mod types;
 
 pub use decode::{decode, decode_values};
+pub(crate) use encode::write_uleb;
 pub use encode::{encode, encode_values};
 pub use types::{footprint, type_name};
 
