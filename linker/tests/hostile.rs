@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use weld_fixtures::{leb128, rss_kib};
+use weld_fixtures::{closed_by_peer, leb128, rss_kib};
 
 /// One RSS-measuring test at a time.
 static ALONE: Mutex<()> = Mutex::new(());
@@ -31,19 +31,6 @@ fn gigabyte_invocation() -> Vec<u8> {
     leb128(&mut bytes, 1 << 30);
     bytes.extend_from_slice(&[b'x'; 64]);
     bytes
-}
-
-/// Whether the peer closes `s` within 5 s.
-fn closed_by_peer(s: &mut impl Read) -> bool {
-    let mut buf = [0u8; 64];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
 }
 
 #[test]
