@@ -458,3 +458,61 @@ fn bad_endpoints_and_timeouts_are_refused_at_plan_time() {
         assert!(stderr.contains("1 error"), "{stderr}");
     }
 }
+
+/// `weld plan` on `args`, killed (and the test failed) if it runs past
+/// 10 s: a FIFO or a device must be refused at once, not read.
+fn plan_within_seconds(args: &[&str]) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("weld {args:?} did not finish within 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Paths that are not regular files are refused at once, by name: a FIFO
+/// as the manifest (opening it would block), `/dev/zero` as a component
+/// (reading it would never end), a directory.
+#[test]
+fn fifos_devices_and_directories_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("weld.toml");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (code, stderr) = plan_within_seconds(&["plan", fifo.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("is a FIFO, not a regular file"), "{stderr}");
+
+    let (code, stderr) = plan_within_seconds(&["plan", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("is a directory, not a regular file"),
+        "{stderr}"
+    );
+
+    let c = case("[components.zero]\npath = \"/dev/zero\"\n");
+    let (code, stderr) = plan_within_seconds(&["plan", c.manifest.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "component `zero`: cannot read `/dev/zero`: it is a device, not a regular file"
+        ),
+        "{stderr}"
+    );
+}

@@ -124,9 +124,9 @@ fn read_components(
         };
         let path = manifest.component_path(name).expect("it has a path");
         tracing::debug!(component = %name, path = %path.display(), "reading");
-        match std::fs::read(&path) {
+        match crate::input::read_file(&path, crate::input::MAX_COMPONENT_BYTES) {
             Ok(bytes) => {
-                out.insert(name.clone(), bytes.into());
+                out.insert(name.clone(), Arc::from(bytes));
             }
             Err(e) => errors.push(
                 Diagnostic::new(format!(

@@ -18,8 +18,8 @@ pub enum IntrospectError {
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// Why (not a regular file, too large, an I/O error).
+        source: crate::input::InputError,
     },
     /// The bytes do not start with the wasm magic number.
     #[error("`{path}` is not a WebAssembly file (it does not start with `\\0asm`)")]
@@ -79,10 +79,13 @@ pub struct ComponentInfo {
 impl ComponentInfo {
     /// Reads and decodes a component file.
     pub fn from_file(path: &Path) -> Result<ComponentInfo, IntrospectError> {
-        let bytes = std::fs::read(path).map_err(|source| IntrospectError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes =
+            crate::input::read_file(path, crate::input::MAX_COMPONENT_BYTES).map_err(|source| {
+                IntrospectError::Read {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         ComponentInfo::from_bytes(&path.display().to_string(), &bytes)
     }
 

@@ -12,7 +12,7 @@
 //!
 //! At the bottom, [`wrpc`] is the wire (values, endpoints, calls) and knows
 //! nothing of the layers above; [`wit`] and [`diagnostic`] are small helpers
-//! every layer may use. `docs/architecture.md` walks through the layers and
+//! every layer may use, and [`input`] reads the files a user names. `docs/architecture.md` walks through the layers and
 //! the path of a call.
 //!
 //! ```no_run
@@ -29,6 +29,7 @@ pub mod check;
 pub mod deployment;
 pub mod diagnostic;
 pub mod fuse;
+pub mod input;
 pub mod introspect;
 pub mod manifest;
 pub mod plan;

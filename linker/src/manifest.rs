@@ -277,9 +277,12 @@ pub struct ImportRef {
 impl Manifest {
     /// Reads and validates a manifest file.
     pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
-        let source = std::fs::read_to_string(path).map_err(|e| {
+        let cannot = |e: &dyn std::fmt::Display| {
             Diagnostic::new(format!("cannot read manifest `{}`: {e}", path.display()))
-        })?;
+        };
+        let bytes = crate::input::read_file(path, crate::input::MAX_MANIFEST_BYTES)
+            .map_err(|e| cannot(&e))?;
+        let source = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
         Manifest::parse(path, &source)
     }
 
