@@ -172,7 +172,7 @@ fn a_nats_restart_mid_load_fails_calls_in_the_gap_and_then_recovers() {
             broker.restart();
         },
         // async-nats reconnects with a back-off; give both ends time.
-        Duration::from_secs(6),
+        Duration::from_secs(10),
     );
     assert!(ok_before > 0, "calls went through before the restart");
     assert!(ok > 0, "calls went through again after the restart");
