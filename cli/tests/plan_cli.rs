@@ -516,3 +516,14 @@ fn fifos_devices_and_directories_are_refused_at_once() {
         "{stderr}"
     );
 }
+
+/// Control characters quoted from a manifest (an ESC sequence in a quoted
+/// key) are escaped in diagnostics, never sent to the terminal as they are.
+#[test]
+fn control_characters_in_a_manifest_are_escaped_in_diagnostics() {
+    let stderr = expect_error(
+        "[components.\"a\\u001b[31mred\"]\npath = \"{adder}\"\n",
+        &["a\\u{1b}[31mred"],
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

@@ -99,11 +99,32 @@ impl Diagnostic {
     }
 }
 
+/// `text` with control characters other than newline and tab escaped
+/// (`\u{1b}`): names and lines quoted from a manifest must not drive the
+/// terminal that shows the diagnostic.
+fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
+        write!(f, "error: {}", escaped(&self.message))?;
         if let Some(loc) = &self.location {
-            write!(f, "\n  --> {loc}")?;
+            write!(f, "\n  --> {}", escaped(&loc.to_string()))?;
             if !loc.line_text.is_empty() {
                 let gutter = loc.line.to_string().len();
                 write!(
@@ -111,7 +132,7 @@ impl fmt::Display for Diagnostic {
                     "\n {:gutter$} |\n {} | {}\n {:gutter$} | {:>col$}",
                     "",
                     loc.line,
-                    loc.line_text,
+                    escaped(&loc.line_text),
                     "",
                     "^",
                     col = loc.column
@@ -119,7 +140,7 @@ impl fmt::Display for Diagnostic {
             }
         }
         if let Some(help) = &self.help {
-            for (i, line) in help.lines().enumerate() {
+            for (i, line) in escaped(help).lines().enumerate() {
                 if i == 0 {
                     write!(f, "\n  = help: {line}")?;
                 } else {
