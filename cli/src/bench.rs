@@ -119,30 +119,37 @@ pub struct Row {
     pub samples: usize,
 }
 
-/// The bundled fixtures' loops (the `driver` component calling `adder`).
-pub fn default_calls() -> Vec<BenchCall> {
+/// The bundled loops (the `driver` component calling `adder`), each
+/// making `counts` component calls: `add`, a 32-byte echo, a 1 KiB echo and
+/// a 64 KiB `list<u8>` sum.
+fn bundled_calls([add, echo32, echo1k, sum]: [u64; 4]) -> Vec<BenchCall> {
     vec![
         BenchCall {
             label: "add(u32,u32)".into(),
-            call: "driver.run-add(10000)".into(),
-            inner: 10_000,
+            call: format!("driver.run-add({add})"),
+            inner: add,
         },
         BenchCall {
             label: "echo 32 B".into(),
-            call: format!("driver.run-echo(2000, \"{}\")", "x".repeat(32)),
-            inner: 2000,
+            call: format!("driver.run-echo({echo32}, \"{}\")", "x".repeat(32)),
+            inner: echo32,
         },
         BenchCall {
             label: "echo 1 KiB".into(),
-            call: format!("driver.run-echo(500, \"{}\")", "x".repeat(1024)),
-            inner: 500,
+            call: format!("driver.run-echo({echo1k}, \"{}\")", "x".repeat(1024)),
+            inner: echo1k,
         },
         BenchCall {
             label: "sum list<u8> 64 KiB".into(),
-            call: "driver.run-sum(20, 65536)".into(),
-            inner: 20,
+            call: format!("driver.run-sum({sum}, 65536)"),
+            inner: sum,
         },
     ]
+}
+
+/// The bundled loops for the in-process series.
+pub fn default_calls() -> Vec<BenchCall> {
+    bundled_calls([10_000, 2000, 500, 20])
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -174,28 +181,7 @@ type NativeCase = (&'static str, u64, Box<dyn FnMut()>);
 /// The bundled loops for wRPC series: fewer calls per invocation, since
 /// each call is a network round trip.
 pub fn default_wrpc_calls() -> Vec<BenchCall> {
-    vec![
-        BenchCall {
-            label: "add(u32,u32)".into(),
-            call: "driver.run-add(200)".into(),
-            inner: 200,
-        },
-        BenchCall {
-            label: "echo 32 B".into(),
-            call: format!("driver.run-echo(200, \"{}\")", "x".repeat(32)),
-            inner: 200,
-        },
-        BenchCall {
-            label: "echo 1 KiB".into(),
-            call: format!("driver.run-echo(100, \"{}\")", "x".repeat(1024)),
-            inner: 100,
-        },
-        BenchCall {
-            label: "sum list<u8> 64 KiB".into(),
-            call: "driver.run-sum(5, 65536)".into(),
-            inner: 5,
-        },
-    ]
+    bundled_calls([200, 200, 100, 5])
 }
 
 /// The bundled pair (`driver` calling `adder`), built from the fixture

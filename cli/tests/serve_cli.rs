@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use weld_fixtures::{closed_by_peer, leb128, rss_kib};
+use weld_fixtures::{closed_by_peer, leb128, rss_kib, wrpc_invocation};
 
 /// The two-hosts example, moved to a temporary directory with a free port.
 fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
@@ -226,20 +226,15 @@ fn hostile_lengths_cost_weld_serve_no_memory_and_name_the_peer() {
 
     // Three connections at once: a valid header, then a frame declaring
     // 1 GiB (wrpc-transport 0.29 zero-filled that much per connection).
-    let name = |out: &mut Vec<u8>, s: &str| {
-        leb128(out, s.len() as u64);
-        out.extend_from_slice(s.as_bytes());
-    };
     let mut hostile = Vec::new();
     for _ in 0..3 {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let mut bytes = vec![0x00];
-        name(&mut bytes, "demo:greet/greeter@0.1.0");
-        name(&mut bytes, "hello");
-        bytes.push(0x00);
-        leb128(&mut bytes, 1 << 30);
-        bytes.extend_from_slice(&[b'x'; 64]);
-        s.write_all(&bytes).unwrap();
+        s.write_all(&wrpc_invocation(
+            "demo:greet/greeter@0.1.0",
+            "hello",
+            Some(1 << 30),
+        ))
+        .unwrap();
         hostile.push(s);
     }
     // A header declaring a 256 MiB instance name, then nothing more.

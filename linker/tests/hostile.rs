@@ -10,27 +10,16 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use weld_fixtures::{closed_by_peer, leb128, rss_kib};
+use weld_fixtures::{closed_by_peer, leb128, rss_kib, wrpc_invocation};
 
 /// One RSS-measuring test at a time.
 static ALONE: Mutex<()> = Mutex::new(());
 
 const MIB_KIB: u64 = 1024;
 
-fn name(out: &mut Vec<u8>, s: &str) {
-    leb128(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
 /// An invocation of greet's `hello` whose parameter frame declares 1 GiB.
 fn gigabyte_invocation() -> Vec<u8> {
-    let mut bytes = vec![0x00];
-    name(&mut bytes, "demo:greet/greeter@0.1.0");
-    name(&mut bytes, "hello");
-    bytes.push(0x00);
-    leb128(&mut bytes, 1 << 30);
-    bytes.extend_from_slice(&[b'x'; 64]);
-    bytes
+    wrpc_invocation("demo:greet/greeter@0.1.0", "hello", Some(1 << 30))
 }
 
 #[test]
@@ -147,9 +136,7 @@ fn stalled_clients_do_not_take_the_permits_of_others() {
         .unwrap()
         .spawn()
         .unwrap();
-    let mut header = vec![0x00];
-    name(&mut header, "demo:greet/greeter@0.1.0");
-    name(&mut header, "hello");
+    let header = wrpc_invocation("demo:greet/greeter@0.1.0", "hello", None);
     let stalled: Vec<_> = (0..8)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
