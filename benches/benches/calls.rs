@@ -173,7 +173,10 @@ fn host_import(c: &mut Criterion) {
             .unwrap();
         let (_dir, manifest) = weld_benches::adder_manifest("adder");
         let d = Deployment::load(&manifest).unwrap();
-        let mut store = wasmtime::Store::new(&engine, HostState::new(&d.manifest, &[], 0).unwrap());
+        let mut store = wasmtime::Store::new(
+            &engine,
+            HostState::new(&d.manifest, &[], &Default::default(), 0).unwrap(),
+        );
         let instance = linker.instantiate(&mut store, &component).unwrap();
         let runner = instance
             .get_export_index(&mut store, None, "demo:math/runner@0.1.0")

@@ -25,11 +25,12 @@
 //! ```
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::input::InputLimits;
 use crate::introspect::ComponentInfo;
 use crate::manifest::Manifest;
 use crate::plan::{plan_with, Plan, PlanOptions};
 use indexmap::IndexMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A manifest, its components' bytes and types, and the plan made from them.
@@ -53,8 +54,78 @@ impl Deployment {
 
     /// [`Deployment::load`] with planning options.
     pub fn load_with(path: &Path, options: &PlanOptions) -> Result<Deployment, Diagnostics> {
-        let manifest = Manifest::load(path)?;
-        let bytes = read_components(&manifest, IndexMap::new())?;
+        Deployment::open(&[path.to_path_buf()], options, &InputLimits::default())
+    }
+
+    /// Deploys what a user names: one manifest, or component files deployed
+    /// together on one host. A file is a component when it starts with the
+    /// wasm magic (`\0asm`), whatever its extension; each component is
+    /// named after its file's stem, and imports are linked by interface
+    /// name, as in a manifest without `[[link]]`s.
+    pub fn open(
+        inputs: &[PathBuf],
+        options: &PlanOptions,
+        limits: &InputLimits,
+    ) -> Result<Deployment, Diagnostics> {
+        let mut wasm = Vec::with_capacity(inputs.len());
+        for path in inputs {
+            let is_wasm = crate::input::is_wasm(path)
+                .map_err(|e| Diagnostic::new(format!("cannot read `{}`: {e}", path.display())))?;
+            wasm.push(is_wasm);
+        }
+        match (inputs, wasm.as_slice()) {
+            ([], _) => Err(Diagnostic::new("no manifest or component file given").into()),
+            ([manifest], [false]) => {
+                let manifest = Manifest::load_capped(manifest, limits.manifest_bytes)?;
+                let bytes = read_components(&manifest, IndexMap::new(), limits)?;
+                Deployment::assemble(manifest, bytes, options)
+            }
+            _ => match inputs.iter().zip(&wasm).find(|(_, w)| !**w) {
+                Some((path, _)) => Err(Diagnostic::new(format!(
+                    "`{}` is not a component (it does not start with the wasm magic `\\0asm`); a manifest is given alone, without component files",
+                    path.display()
+                ))
+                .into()),
+                None => Deployment::from_files(inputs, options, limits),
+            },
+        }
+    }
+
+    /// Component files deployed together (see [`Deployment::open`]).
+    fn from_files(
+        paths: &[PathBuf],
+        options: &PlanOptions,
+        limits: &InputLimits,
+    ) -> Result<Deployment, Diagnostics> {
+        let mut files: Vec<(String, PathBuf)> = Vec::with_capacity(paths.len());
+        for (i, path) in paths.iter().enumerate() {
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    Diagnostic::new(format!(
+                        "cannot name a component after `{}`: its file name has no UTF-8 stem",
+                        path.display()
+                    ))
+                })?;
+            if let Some(j) = files.iter().position(|(n, _)| n == name) {
+                return Err(Diagnostic::new(format!(
+                    "`{}` (file {}) and `{}` (file {}) would both be component `{name}` (components are named after their file stems); rename one, or write a manifest",
+                    paths[j].display(),
+                    j + 1,
+                    path.display(),
+                    i + 1
+                ))
+                .into());
+            }
+            let absolute = std::path::absolute(path).map_err(|e| {
+                Diagnostic::new(format!("cannot resolve `{}`: {e}", path.display()))
+            })?;
+            files.push((name.to_string(), absolute));
+        }
+        let manifest = Manifest::for_files(&files)?;
+        let bytes = read_components(&manifest, IndexMap::new(), limits)?;
         Deployment::assemble(manifest, bytes, options)
     }
 
@@ -71,7 +142,7 @@ impl Deployment {
             .into_iter()
             .map(|(name, bytes)| (name, Arc::<[u8]>::from(bytes)))
             .collect();
-        let bytes = read_components(&manifest, given)?;
+        let bytes = read_components(&manifest, given, &InputLimits::default())?;
         Deployment::assemble(manifest, bytes, options)
     }
 
@@ -107,6 +178,7 @@ impl Deployment {
 fn read_components(
     manifest: &Manifest,
     mut given: IndexMap<String, Arc<[u8]>>,
+    limits: &InputLimits,
 ) -> Result<IndexMap<String, Arc<[u8]>>, Diagnostics> {
     let mut out = IndexMap::new();
     let mut errors = Vec::new();
@@ -124,7 +196,7 @@ fn read_components(
         };
         let path = manifest.component_path(name).expect("it has a path");
         tracing::debug!(component = %name, path = %path.display(), "reading");
-        match crate::input::read_file(&path, crate::input::MAX_COMPONENT_BYTES) {
+        match crate::input::read_file(&path, limits.component_bytes) {
             Ok(bytes) => {
                 out.insert(name.clone(), Arc::from(bytes));
             }

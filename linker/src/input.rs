@@ -34,8 +34,57 @@ pub enum InputError {
     },
 }
 
+/// How much weld reads of the files a user names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputLimits {
+    /// The largest manifest, in bytes.
+    pub manifest_bytes: u64,
+    /// The largest component, in bytes.
+    pub component_bytes: u64,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        InputLimits {
+            manifest_bytes: MAX_MANIFEST_BYTES,
+            component_bytes: MAX_COMPONENT_BYTES,
+        }
+    }
+}
+
+/// The magic number that starts every WebAssembly binary, core module or
+/// component.
+pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Whether the regular file at `path` starts with [`WASM_MAGIC`]: weld tells
+/// a component from a manifest by its first bytes, not its extension.
+/// Reads at most four bytes.
+pub fn is_wasm(path: &Path) -> Result<bool, InputError> {
+    let file = open_regular(path)?;
+    let mut head = Vec::with_capacity(4);
+    file.take(4).read_to_end(&mut head)?;
+    Ok(head == WASM_MAGIC)
+}
+
 /// Reads the regular file at `path`, at most `cap` bytes.
 pub fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
+    let file = open_regular(path)?;
+    let meta = file.metadata()?;
+    if meta.len() > cap {
+        return Err(InputError::TooLarge { cap });
+    }
+    // The size may change under us: read one byte past the cap to tell.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(InputError::TooLarge { cap });
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` without blocking and checks that the opened file is a
+/// regular file.
+fn open_regular(path: &Path) -> Result<std::fs::File, InputError> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
@@ -53,19 +102,10 @@ pub fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
     } else {
         None
     };
-    if let Some(what) = what {
-        return Err(InputError::NotRegular(what));
+    match what {
+        Some(what) => Err(InputError::NotRegular(what)),
+        None => Ok(file),
     }
-    if meta.len() > cap {
-        return Err(InputError::TooLarge { cap });
-    }
-    // The size may change under us: read one byte past the cap to tell.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(InputError::TooLarge { cap });
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -94,6 +134,10 @@ mod tests {
             read_file(dir.path(), 100),
             Err(InputError::NotRegular("a directory"))
         ));
+        assert!(matches!(
+            is_wasm(&fifo),
+            Err(InputError::NotRegular("a FIFO"))
+        ));
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
@@ -107,5 +151,10 @@ mod tests {
             read_file(&f, 63),
             Err(InputError::TooLarge { cap: 63 })
         ));
+        assert!(!is_wasm(&f).unwrap());
+        std::fs::write(&f, b"\0asm\x0d\0\x01\0").unwrap();
+        assert!(is_wasm(&f).unwrap());
+        std::fs::write(&f, b"\0as").unwrap();
+        assert!(!is_wasm(&f).unwrap());
     }
 }

@@ -263,6 +263,10 @@ pub struct Manifest {
     pub hosts: IndexMap<String, Spanned<HostSpec>>,
     /// Composition options.
     pub compose: ComposeSpec,
+    /// Written by weld for component files given without a manifest: its
+    /// spans point at no file a user wrote, so diagnostics carry no
+    /// location.
+    generated: bool,
 }
 
 /// The two halves of a link's `import`.
@@ -277,11 +281,15 @@ pub struct ImportRef {
 impl Manifest {
     /// Reads and validates a manifest file.
     pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
+        Manifest::load_capped(path, crate::input::MAX_MANIFEST_BYTES)
+    }
+
+    /// [`Manifest::load`] reading at most `cap` bytes.
+    pub fn load_capped(path: &Path, cap: u64) -> Result<Manifest, Diagnostics> {
         let cannot = |e: &dyn std::fmt::Display| {
             Diagnostic::new(format!("cannot read manifest `{}`: {e}", path.display()))
         };
-        let bytes = crate::input::read_file(path, crate::input::MAX_MANIFEST_BYTES)
-            .map_err(|e| cannot(&e))?;
+        let bytes = crate::input::read_file(path, cap).map_err(|e| cannot(&e))?;
         let source = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
         Manifest::parse(path, &source)
     }
@@ -300,14 +308,38 @@ impl Manifest {
             links: raw.links,
             hosts: raw.hosts,
             compose: raw.compose.unwrap_or_default(),
+            generated: false,
         };
         manifest.validate()?;
         Ok(manifest)
     }
 
-    /// Location of a span of this manifest.
+    /// The manifest of component files deployed together on the default
+    /// host, named by `(name, path)`, with no links: every import is linked
+    /// by interface name.
+    pub fn for_files(files: &[(String, PathBuf)]) -> Result<Manifest, Diagnostics> {
+        let mut text = String::new();
+        for (name, path) in files {
+            let path = path.to_str().ok_or_else(|| {
+                Diagnostic::new(format!(
+                    "component file `{}` has a path that is not UTF-8",
+                    path.display()
+                ))
+            })?;
+            text.push_str(&format!(
+                "[components.{}]\npath = {}\n",
+                toml::Value::String(name.clone()),
+                toml::Value::String(path.to_string())
+            ));
+        }
+        let mut manifest = Manifest::parse(Path::new("<component files>/weld.toml"), &text)?;
+        manifest.generated = true;
+        Ok(manifest)
+    }
+
+    /// Location of a span of this manifest (none in a generated one).
     pub fn locate(&self, span: Range<usize>) -> Option<Location> {
-        Some(Location::from_span(&self.file, &self.source, span))
+        (!self.generated).then(|| Location::from_span(&self.file, &self.source, span))
     }
 
     /// The directory component paths are relative to.

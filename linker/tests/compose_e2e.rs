@@ -26,7 +26,10 @@ fn run_composed(d: &Deployment, calls: &[(&str, &str, Vec<Val>)]) -> Vec<Vec<Val
     let mut linker: Linker<HostState> = Linker::new(&engine);
     add_host_interfaces(&mut linker, &[]).unwrap();
     let names: Vec<String> = d.plan.components.iter().map(|c| c.name.clone()).collect();
-    let mut store = Store::new(&engine, HostState::new(&d.manifest, &names, 0).unwrap());
+    let mut store = Store::new(
+        &engine,
+        HostState::new(&d.manifest, &names, &Default::default(), 0).unwrap(),
+    );
     let instance = linker.instantiate(&mut store, &component).unwrap();
     calls
         .iter()

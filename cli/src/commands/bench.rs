@@ -6,14 +6,16 @@ use crate::bench::{self, BenchCall, SERIES};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use weld_linker::{Deployment, Diagnostic};
+use weld_linker::Diagnostic;
 
 /// Arguments of `weld bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The deployment (default: the bundled `driver` + `adder` pair, which
-    /// needs the fixtures built: `cargo build -p weld-fixtures`).
-    manifest: Option<PathBuf>,
+    /// The deployment: a manifest, or component files deployed together
+    /// (default: the bundled `driver` + `adder` pair, which needs the
+    /// fixtures built: `cargo build -p weld-fixtures`).
+    #[arg(value_name = "MANIFEST|COMPONENT")]
+    inputs: Vec<PathBuf>,
     /// Invocations to time, `component.function(args)`; with a manifest,
     /// required. Append `*N` when one invocation makes N component calls
     /// (e.g. `driver.run-add(10000)*10000`).
@@ -36,7 +38,7 @@ pub struct Args {
     /// With the bundled fixtures: measure throughput instead — `--calls`
     /// calls of `driver.add-once` over each wRPC transport, at each
     /// `--concurrency`, with the calls lost or run twice.
-    #[arg(long, conflicts_with = "manifest")]
+    #[arg(long, conflicts_with = "inputs")]
     load: bool,
     /// Calling threads for `--load` (repeat for several levels).
     #[arg(long, default_values_t = [1, 64], requires = "load")]
@@ -50,6 +52,8 @@ pub struct Args {
     /// Print a Markdown table.
     #[arg(long)]
     markdown: bool,
+    #[command(flatten)]
+    limits: super::LimitArgs,
 }
 
 /// Runs `weld bench`.
@@ -69,43 +73,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => fail(e),
         };
     }
-    let (deployment, calls, with_native) = match &args.manifest {
-        Some(m) => {
-            if args.invoke.is_empty() {
-                return fail("say what to time with --invoke 'component.function(args)'".into());
-            }
-            let mut calls = Vec::new();
-            for text in &args.invoke {
-                let (call, inner) = match text.rsplit_once(")*") {
-                    Some((c, n)) => match n.parse::<u64>() {
-                        Ok(n) if n > 0 => (format!("{c})"), n),
-                        _ => {
-                            return fail(format!(
-                                "`{text}`: the count after `*` must be a positive integer"
-                            ))
-                        }
-                    },
-                    None => (text.clone(), 1),
-                };
-                calls.push(BenchCall {
-                    label: call.clone(),
-                    call,
-                    inner,
-                });
-            }
-            match Deployment::load(m) {
-                Ok(d) => (d, calls, false),
-                Err(d) => return Ok(super::report(&d, args.json)),
-            }
+    let bundled = args.inputs.is_empty();
+    let (deployment, calls, with_native) = if !bundled {
+        if args.invoke.is_empty() {
+            return fail("say what to time with --invoke 'component.function(args)'".into());
         }
-        None => {
-            let (driver, adder) = bundled_fixtures()?;
-            (
-                bench::bundled(driver, adder, None)?,
-                bench::default_calls(),
-                true,
-            )
+        let mut calls = Vec::new();
+        for text in &args.invoke {
+            let (call, inner) = match text.rsplit_once(")*") {
+                Some((c, n)) => match n.parse::<u64>() {
+                    Ok(n) if n > 0 => (format!("{c})"), n),
+                    _ => {
+                        return fail(format!(
+                            "`{text}`: the count after `*` must be a positive integer"
+                        ))
+                    }
+                },
+                None => (text.clone(), 1),
+            };
+            calls.push(BenchCall {
+                label: call.clone(),
+                call,
+                inner,
+            });
         }
+        let options = weld_linker::PlanOptions::default();
+        match super::load(&args.inputs, &args.limits, &options, args.json) {
+            Ok(d) => (d, calls, false),
+            Err(code) => return Ok(code),
+        }
+    } else {
+        let (driver, adder) = bundled_fixtures()?;
+        (
+            bench::bundled(driver, adder, None)?,
+            bench::default_calls(),
+            true,
+        )
     };
     let budget = Duration::from_millis(args.budget_ms);
     let bar = progress(calls.len() * SERIES.len());
@@ -130,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(r) => rows.extend(r),
         Err(e) => return fail(format!("{e:#}")),
     }
-    if args.manifest.is_none() && !args.no_wrpc {
+    if bundled && !args.no_wrpc {
         match remote_rows(&args, budget) {
             Ok(r) => rows.extend(r),
             Err(e) => return fail(e),

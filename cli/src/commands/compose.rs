@@ -4,13 +4,13 @@ use anyhow::Context as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::fuse::{fuse, FuseOptions};
-use weld_linker::{Deployment, Diagnostic};
+use weld_linker::Diagnostic;
 
 /// Arguments of `weld compose`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The deployment manifest.
-    manifest: PathBuf,
+    #[arg(required = true, value_name = "MANIFEST|COMPONENT", help = super::INPUTS_HELP)]
+    inputs: Vec<PathBuf>,
     /// Where to write the composed component.
     #[arg(short, long, required_unless_present = "wac")]
     output: Option<PathBuf>,
@@ -30,13 +30,16 @@ pub struct Args {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    limits: super::LimitArgs,
 }
 
 /// Runs `weld compose`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = match Deployment::load(&args.manifest) {
+    let options = weld_linker::PlanOptions::default();
+    let deployment = match super::load(&args.inputs, &args.limits, &options, args.json) {
         Ok(d) => d,
-        Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
+        Err(code) => return Ok(code),
     };
     let options = FuseOptions {
         only: args.only.clone(),

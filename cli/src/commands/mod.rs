@@ -7,11 +7,78 @@ pub mod plan;
 pub mod run;
 pub mod serve;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::fuse::ComposeError;
+use weld_linker::input::InputLimits;
 use weld_linker::plan::HostChoiceError;
 use weld_linker::runtime::RuntimeError;
 use weld_linker::Diagnostics;
+use weld_linker::{Deployment, PlanOptions};
+
+/// Help of the positional inputs of `plan`, `compose`, `run`, `bench`.
+pub const INPUTS_HELP: &str = "A deployment manifest (weld.toml), or component files deployed \
+together on one host: a file starting with the wasm magic `\\0asm` is a component, whatever \
+its extension. Each component is named after its file stem, and imports link to the exports \
+of the others by interface name";
+
+/// How much weld reads of the files named on the command line.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct LimitArgs {
+    /// Refuse a manifest larger than SIZE (bytes, or `512KiB`, `4MiB`).
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_size)]
+    max_manifest_size: u64,
+    /// Refuse a component larger than SIZE (bytes, or `64MiB`, `1GiB`).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    max_component_size: u64,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    weld_linker::manifest::ByteSize::parse(text).map(|b| b.0)
+}
+
+/// Loads a manifest or component files; on failure prints the diagnostics
+/// and returns the exit code.
+pub fn load(
+    inputs: &[PathBuf],
+    limits: &LimitArgs,
+    options: &PlanOptions,
+    json: bool,
+) -> Result<Deployment, ExitCode> {
+    let limits = InputLimits {
+        manifest_bytes: limits.max_manifest_size,
+        component_bytes: limits.max_component_size,
+    };
+    Deployment::open(inputs, options, &limits).map_err(|d| report(&d, json))
+}
+
+/// The inputs as the user named them, for progress lines.
+pub fn label(inputs: &[PathBuf]) -> String {
+    inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Prints one error that is not a list of problems in the input (no
+/// `N errors` footer) and returns exit code 1.
+pub fn fail(message: &str, json: bool) -> ExitCode {
+    if json {
+        let value = serde_json::json!({
+            "version": weld_linker::plan::PLAN_SCHEMA_VERSION,
+            "ok": false,
+            "errors": [weld_linker::Diagnostic::new(message)],
+        });
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&value).expect("diagnostics serialise")
+        ));
+    } else {
+        eprintln!("error: {message}");
+    }
+    ExitCode::from(1)
+}
 
 /// Writes to stdout; a closed pipe (`weld plan | head`) ends output quietly
 /// instead of panicking.

@@ -7,8 +7,8 @@ use weld_linker::Deployment;
 /// Arguments of `weld plan`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The deployment manifest.
-    manifest: PathBuf,
+    #[arg(required = true, value_name = "MANIFEST|COMPONENT", help = super::INPUTS_HELP)]
+    inputs: Vec<PathBuf>,
     /// Print the plan as JSON (schema: docs/json.md).
     #[arg(long, conflicts_with = "dot")]
     json: bool,
@@ -18,13 +18,16 @@ pub struct Args {
     /// List every `wasi:*` import instead of one row per component.
     #[arg(long)]
     all: bool,
+    #[command(flatten)]
+    limits: super::LimitArgs,
 }
 
 /// Runs `weld plan`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = match Deployment::load(&args.manifest) {
+    let options = weld_linker::PlanOptions::default();
+    let deployment = match super::load(&args.inputs, &args.limits, &options, args.json) {
         Ok(d) => d,
-        Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
+        Err(code) => return Ok(code),
     };
     let plan = &deployment.plan;
     if !args.json {

@@ -1,12 +1,13 @@
-//! `weld run weld.toml --invoke 'driver.run-add(1000)'`: deploy one host's
-//! components in one wasmtime store and call their exports.
+//! `weld run weld.toml --invoke 'driver.run-add(1000)'`, `weld run app.wasm
+//! -- 1 2 add`: deploy one host's components in one wasmtime store, then
+//! run its command or call its exports.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::manifest::Strategy;
 use weld_linker::runtime::invoke::{format_results, Call};
-use weld_linker::runtime::{Runtime, RuntimeOptions};
-use weld_linker::{Deployment, Diagnostic};
+use weld_linker::runtime::{CommandIo, Deployed, Runtime, RuntimeError, RuntimeOptions};
+use weld_linker::PlanOptions;
 
 /// In-process strategy override.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -18,16 +19,39 @@ pub enum StrategyArg {
     HostLinked,
 }
 
+/// The exit status of a run that a guest trapped in, as `wasmtime run`
+/// exits (the status of `abort()`).
+const TRAP_STATUS: u8 = 134;
+
 /// Arguments of `weld run`.
 #[derive(clap::Args)]
+#[command(after_help = "\
+Without --invoke, the component exporting `wasi:cli/run` runs as a command: it gets ARGS \
+(argv[0] is its component name) and weld's stdin, and weld exits with its exit status. \
+Arguments, stdin, --env and --dir belong to the store, so every component of the host sees \
+them. A guest that traps makes weld exit 134, as `wasmtime run` does; weld's own errors exit 1 \
+and usage errors 2.")]
 pub struct Args {
-    /// The deployment manifest.
-    manifest: PathBuf,
+    #[arg(required = true, value_name = "MANIFEST|COMPONENT", help = super::INPUTS_HELP)]
+    inputs: Vec<PathBuf>,
+    /// Arguments for the command (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
     /// Call `component.function(args)` (WAVE syntax); repeat to call several
     /// in order, in the same store. Without it, the component exporting
     /// `wasi:cli/run` is run.
     #[arg(long, short)]
     invoke: Vec<String>,
+    /// Grant an environment variable to every component of the host for
+    /// this run, on top of the manifest's: `K=V`, or `K` for this process's
+    /// value.
+    #[arg(long, value_name = "K=V", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Preopen a host directory for every component of the host for this
+    /// run, on top of the manifest's: `HOST::GUEST`, or `DIR` for the same
+    /// path in both.
+    #[arg(long, value_name = "HOST::GUEST", value_parser = parse_dir)]
+    dir: Vec<(PathBuf, String)>,
     /// The host to run (default: the deployment's only host).
     #[arg(long)]
     host: Option<String>,
@@ -41,15 +65,39 @@ pub struct Args {
     /// Print results as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    limits: super::LimitArgs,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some(("", _)) => Err(format!("`{text}`: the variable has no name")),
+        Some((k, v)) => Ok((k.to_string(), v.to_string())),
+        None => std::env::var(text)
+            .map(|v| (text.to_string(), v))
+            .map_err(|_| format!("`{text}` is not set in this environment; write `{text}=VALUE`")),
+    }
+}
+
+fn parse_dir(text: &str) -> Result<(PathBuf, String), String> {
+    let (host, guest) = text.split_once("::").unwrap_or((text, text));
+    if host.is_empty() || guest.is_empty() {
+        return Err(format!("`{text}`: write `HOST::GUEST` or `DIR`"));
+    }
+    Ok((PathBuf::from(host), guest.to_string()))
 }
 
 /// Runs `weld run`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let deployment = match Deployment::load(&args.manifest) {
+    let deployment = match super::load(
+        &args.inputs,
+        &args.limits,
+        &PlanOptions::default(),
+        args.json,
+    ) {
         Ok(d) => d,
-        Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
+        Err(code) => return Ok(code),
     };
-    let fail = |message: String| Ok(super::report(&Diagnostic::new(message).into(), args.json));
     let options = RuntimeOptions {
         host: args.host.clone(),
         strategy: args.strategy.map(|s| match s {
@@ -57,16 +105,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             StrategyArg::HostLinked => Strategy::HostLinked,
         }),
         deadline: args.deadline_ms.map(std::time::Duration::from_millis),
+        io: CommandIo {
+            args: args.args.clone(),
+            inherit_stdin: true,
+            env: args.env.clone(),
+            dirs: args.dir.clone(),
+        },
         ..RuntimeOptions::default()
     };
-    if !args.json {
-        eprintln!("preparing {} ...", args.manifest.display());
+    // A command prints only what the guest prints, as `wasmtime run` does.
+    let chatty = !args.json && !args.invoke.is_empty();
+    if chatty {
+        eprintln!("preparing {} ...", super::label(&args.inputs));
     }
     let runtime = match Runtime::new(&deployment, &options) {
         Ok(r) => r,
-        Err(e) => return fail(super::describe(&e)),
+        Err(e) => return Ok(failed(&e, args.json)),
     };
-    if !args.json {
+    if chatty {
         eprintln!(
             "host `{}`: {} in {:.1} ms",
             runtime.host(),
@@ -76,44 +132,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut app = match runtime.instantiate() {
         Ok(a) => a,
-        Err(e) => return fail(super::describe(&e)),
+        Err(e) => return Ok(failed(&e, args.json)),
     };
     if args.invoke.is_empty() {
-        return match app.run_command() {
-            Ok((component, ok)) => {
-                if !args.json {
-                    eprintln!(
-                        "`{component}` exited {}",
-                        if ok { "successfully" } else { "with an error" }
-                    );
-                }
-                Ok(if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::from(1)
-                })
-            }
-            Err(e) => fail(super::describe(&e)),
-        };
+        return Ok(match app.run_command() {
+            Ok((_, code)) => exit_status(code),
+            Err(e) => failed(&e, args.json),
+        });
     }
+    invoke_all(&args, &runtime, &mut app)
+}
+
+/// Calls every `--invoke` in order; stops at the first failure.
+fn invoke_all(args: &Args, runtime: &Runtime, app: &mut Deployed) -> anyhow::Result<ExitCode> {
     let mut outputs = Vec::new();
     for text in &args.invoke {
         let call = match Call::parse(text) {
             Ok(c) => c,
-            Err(e) => return fail(e.to_string()),
+            Err(e) => return Ok(super::fail(&super::describe(&e), args.json)),
         };
         let (func, full) = match app.func(&call.component, &call.function) {
             Ok(f) => f,
-            Err(e) => return fail(super::describe(&e)),
+            Err(e) => return Ok(failed(&e, args.json)),
         };
         let params = match call.params(app.store(), &func) {
             Ok(p) => p,
-            Err(e) => return fail(e.to_string()),
+            Err(e) => return Ok(super::fail(&super::describe(&e), args.json)),
         };
         let started = std::time::Instant::now();
         let results = match app.invoke(&call.component, &full, func, &params) {
             Ok(r) => r,
-            Err(e) => return fail(super::describe(&e)),
+            Err(e) => return Ok(failed(&e, args.json)),
         };
         let elapsed = started.elapsed();
         let shown = format_results(&results);
@@ -139,4 +188,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit code for a runtime failure: the guest's own exit status when
+/// it exited, 134 for a trap (with the report), 1 for weld's errors.
+fn failed(error: &RuntimeError, json: bool) -> ExitCode {
+    match error {
+        RuntimeError::Exited { code, .. } => exit_status(*code),
+        RuntimeError::Trap { .. }
+        | RuntimeError::DeadlineExceeded { .. }
+        | RuntimeError::MemoryCap { .. }
+        | RuntimeError::Interrupted { .. } => {
+            super::fail(&super::describe(error), json);
+            ExitCode::from(TRAP_STATUS)
+        }
+        _ => super::fail(&super::describe(error), json),
+    }
+}
+
+/// A guest's exit status as this process's: its low byte, as a Unix shell
+/// sees it.
+fn exit_status(code: i32) -> ExitCode {
+    ExitCode::from(code as u8)
 }

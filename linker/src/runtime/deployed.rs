@@ -182,6 +182,17 @@ impl Deployed {
         match func.call(&mut self.store, params, &mut results) {
             Ok(()) => Ok(results),
             Err(e) => {
+                if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    self.poisoned = Some(format!(
+                        "`{component}` function `{full}` exited with status {}",
+                        exit.0
+                    ));
+                    return Err(RuntimeError::Exited {
+                        component: component.to_string(),
+                        function: full.to_string(),
+                        code: exit.0,
+                    });
+                }
                 // Host-linked calls add "in call a → b ..." context on the
                 // way out: collect it as the call path.
                 let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
@@ -270,21 +281,27 @@ impl Deployed {
         }
     }
 
-    /// Runs a component exporting `wasi:cli/run`; returns whether it
-    /// succeeded.
-    pub fn run_command(&mut self) -> Result<(String, bool), RuntimeError> {
+    /// Runs the component exporting `wasi:cli/run`, as `wasmtime run`
+    /// runs a command: returns the component and its exit status (0 when
+    /// `run` returns `ok`, 1 for `err`, or the status it exits with).
+    pub fn run_command(&mut self) -> Result<(String, i32), RuntimeError> {
         let runner = self
             .runtime
             .inner
             .units
             .iter()
             .flat_map(|u| u.exports.iter())
-            .find(|(e, _)| wit::split_version(e).0 == "wasi:cli/run")
+            .find(|(e, _)| wit::split_version(e).0 == super::RUN_INTERFACE)
             .map(|(e, c)| (e.clone(), c.clone()))
             .ok_or(RuntimeError::NoCommand)?;
-        let results = self.call(&runner.1, &format!("{}#run", runner.0), &[])?;
-        let ok = matches!(results.first(), Some(Val::Result(Ok(_))));
-        Ok((runner.1, ok))
+        match self.call(&runner.1, &format!("{}#run", runner.0), &[]) {
+            Ok(results) => {
+                let ok = matches!(results.first(), Some(Val::Result(Ok(_))));
+                Ok((runner.1, if ok { 0 } else { 1 }))
+            }
+            Err(RuntimeError::Exited { code, .. }) => Ok((runner.1, code)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether a trap has poisoned this store.

@@ -161,6 +161,17 @@ pub enum RuntimeError {
         /// The pool's per-memory size.
         pool: String,
     },
+    /// A guest exited (`wasi:cli/exit`) with a status, as a command does;
+    /// not a failure of weld, and not a trap.
+    #[error("component `{component}` function `{function}` exited with status {code}")]
+    Exited {
+        /// The called component.
+        component: String,
+        /// The called function.
+        function: String,
+        /// The exit status.
+        code: i32,
+    },
     /// An earlier trap poisoned the store.
     #[error("the store is poisoned by an earlier trap ({0}); instantiate the deployment again")]
     Poisoned(String),

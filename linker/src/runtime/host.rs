@@ -1,8 +1,11 @@
 //! What the host gives components: WASI (wasmtime-wasi, p2) with stdout and
-//! stderr inherited and environment and directories only as granted, the
-//! `wrpc:rpc/error` resource, and the state host-linked calls need.
+//! stderr inherited, environment and directories only as granted (by the
+//! manifest, plus a run's [`CommandIo`]), arguments and stdin only as a run
+//! gives them, the `wrpc:rpc/error` resource, and the state host-linked
+//! calls need.
 
 use super::limits::{Guard, MemoryCap};
+use super::CommandIo;
 use crate::manifest::Manifest;
 use std::any::Any;
 use wasmtime::component::{Func, Linker, Resource, ResourceAny, ResourceTable, ResourceType};
@@ -46,14 +49,18 @@ impl WasiView for HostState {
 impl HostState {
     /// State for a store running `components` of `manifest`. WASI grants are
     /// per store: the union of the grants of the components in it (fused
-    /// components share their WASI imports by construction).
+    /// components share their WASI imports by construction), plus `io`'s.
     pub fn new(
         manifest: &Manifest,
         components: &[String],
+        io: &CommandIo,
         slots: usize,
     ) -> wasmtime::Result<HostState> {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.inherit_stdout().inherit_stderr();
+        wasi.inherit_stdout().inherit_stderr().args(&io.args);
+        if io.inherit_stdin {
+            wasi.inherit_stdin();
+        }
         for name in components {
             let Some(spec) = manifest.components.get(name) else {
                 continue;
@@ -72,6 +79,15 @@ impl HostState {
                         )
                     })?;
             }
+        }
+        for (k, v) in &io.env {
+            wasi.env(k, v);
+        }
+        for (host, guest) in &io.dirs {
+            wasi.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadWrite)
+                .map_err(|e| {
+                    wasmtime::format_err!("cannot preopen `{}` as `{guest}`: {e:#}", host.display())
+                })?;
         }
         Ok(HostState {
             wasi: wasi.build(),
@@ -160,6 +176,9 @@ pub fn add_host_interfaces(
     linker: &mut Linker<HostState>,
     wrpc_error_names: &[String],
 ) -> wasmtime::Result<()> {
+    // WASI 0.2.12, whose `wasi:cli/exit` has `exit-with-code` (how a
+    // command exits with a status other than 0 or 1); older 0.2 imports
+    // resolve to it by semver.
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     for name in wrpc_error_names {
         add_wrpc_error(linker, name)?;

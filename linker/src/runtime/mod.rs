@@ -111,6 +111,29 @@ pub struct RuntimeOptions {
     /// Turn epoch interruption on even without deadlines, so that
     /// [`Runtime::interrupt`] can stop running guests.
     pub interruptible: bool,
+    /// Arguments, stdin and extra grants for this run, as `wasmtime run`
+    /// gives a command.
+    pub io: CommandIo,
+}
+
+/// What a run gives its guests beyond the manifest's grants, as
+/// `wasmtime run` gives a command: arguments, stdin, environment variables
+/// and preopened directories.
+///
+/// They belong to the store, not to one component: every component of the
+/// host sees the same arguments, stdin and extra grants. `argv[0]` is the
+/// name of the host's component exporting `wasi:cli/run` (the host's name
+/// when none does), followed by [`CommandIo::args`].
+#[derive(Debug, Clone, Default)]
+pub struct CommandIo {
+    /// Arguments after `argv[0]`.
+    pub args: Vec<String>,
+    /// Whether guests read the process's stdin (otherwise stdin is empty).
+    pub inherit_stdin: bool,
+    /// Environment variables added to every component's grants.
+    pub env: Vec<(String, String)>,
+    /// Host directories preopened for every component: `(host, guest)`.
+    pub dirs: Vec<(std::path::PathBuf, String)>,
 }
 
 /// A deployment prepared to run on one host: compiled, linked, ready to
@@ -136,6 +159,8 @@ struct Prepared {
     memory_cap: Option<(u64, String)>,
     /// Set by [`Runtime::interrupt`]; read by every store's epoch callback.
     interrupt: Arc<AtomicBool>,
+    /// Arguments (`argv[0]` first), stdin and extra grants of every store.
+    io: CommandIo,
 }
 
 impl Runtime {
@@ -167,6 +192,7 @@ impl Runtime {
             }
         }
         let engine = engine::engine(settings).map_err(|e| RuntimeError::Engine(e.into()))?;
+        let io = with_program_name(&options.io, &deployment.components, &components, &host);
         let compiled = link::compile_units(deployment, &units, options.strategy, &engine)?;
         let mut tables = Tables::default();
         let units = compiled
@@ -203,6 +229,7 @@ impl Runtime {
                 deadlines,
                 memory_cap,
                 interrupt: Arc::default(),
+                io,
             }),
         })
     }
@@ -322,7 +349,7 @@ impl Runtime {
         extension: Option<Box<dyn Any + Send>>,
     ) -> Result<Deployed, RuntimeError> {
         let p = &*self.inner;
-        let mut state = HostState::new(&p.manifest, &p.components, p.slots.len())
+        let mut state = HostState::new(&p.manifest, &p.components, &p.io, p.slots.len())
             .map_err(|e| RuntimeError::Store(e.into()))?;
         state.extension = extension;
         state.guard = limits::Guard::new(Arc::clone(&p.interrupt));
@@ -422,6 +449,31 @@ fn memory_cap(manifest: &Manifest, components: &[String]) -> Option<(u64, String
 
 /// Whether a component uses component-model async (async functions, futures
 /// or streams) and so needs `concurrency_support`.
+/// `io` with `argv[0]` first: the component of `components` exporting
+/// `wasi:cli/run`, or the host's name.
+fn with_program_name(
+    io: &CommandIo,
+    infos: &indexmap::IndexMap<String, ComponentInfo>,
+    components: &[String],
+    host: &str,
+) -> CommandIo {
+    let program = components
+        .iter()
+        .find(|c| {
+            infos[c.as_str()]
+                .exports()
+                .iter()
+                .any(|e| crate::wit::split_version(&e.name).0 == RUN_INTERFACE)
+        })
+        .map_or(host, String::as_str);
+    let mut io = io.clone();
+    io.args.insert(0, program.to_string());
+    io
+}
+
+/// The interface a command exports.
+pub(crate) const RUN_INTERFACE: &str = "wasi:cli/run";
+
 fn uses_component_async(info: &ComponentInfo) -> bool {
     use wit_parser::{FunctionKind, TypeDefKind};
     let r = &info.resolve;
