@@ -40,6 +40,36 @@ pub fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
+    read_opened(file, cap).map(|(bytes, _)| bytes)
+}
+
+/// Reads the regular file at `path` as [`read_file`] does, but refuses a
+/// symbolic link (opened with `O_NOFOLLOW`) and also returns the metadata
+/// of the file actually read, so the caller can check its owner and mode
+/// without a race: for files weld wrote itself (the compile cache).
+pub fn read_own_file(path: &Path, cap: u64) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path);
+    let file = match opened {
+        Ok(file) => file,
+        // `O_NOFOLLOW` on a symbolic link fails with `ELOOP`; a loop in
+        // a parent fails the same way, so look before naming it.
+        Err(e)
+            if e.raw_os_error() == Some(libc::ELOOP)
+                && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) =>
+        {
+            return Err(InputError::NotRegular("a symbolic link"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    read_opened(file, cap)
+}
+
+/// Checks that the opened `file` is a regular file and reads at most `cap`
+/// bytes of it.
+fn read_opened(file: std::fs::File, cap: u64) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
     let meta = file.metadata()?;
     let kind = meta.file_type();
     let what = if kind.is_dir() {
@@ -65,7 +95,7 @@ pub fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
     if bytes.len() as u64 > cap {
         return Err(InputError::TooLarge { cap });
     }
-    Ok(bytes)
+    Ok((bytes, meta))
 }
 
 #[cfg(test)]
@@ -107,5 +137,21 @@ mod tests {
             read_file(&f, 63),
             Err(InputError::TooLarge { cap: 63 })
         ));
+    }
+
+    #[test]
+    fn read_own_file_refuses_a_symbolic_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, [7u8; 8]).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert_eq!(read_file(&link, 64).unwrap().len(), 8);
+        assert!(matches!(
+            read_own_file(&link, 64),
+            Err(InputError::NotRegular("a symbolic link"))
+        ));
+        let (bytes, meta) = read_own_file(&f, 64).unwrap();
+        assert_eq!((bytes.len(), meta.len()), (8, 8));
     }
 }
