@@ -60,7 +60,7 @@ pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// a component from a manifest by its first bytes, not its extension.
 /// Reads at most four bytes.
 pub fn is_wasm(path: &Path) -> Result<bool, InputError> {
-    let file = open_regular(path)?;
+    let (file, _) = regular(open(path, 0)?)?;
     let mut head = Vec::with_capacity(4);
     file.take(4).read_to_end(&mut head)?;
     Ok(head == WASM_MAGIC)
@@ -68,27 +68,40 @@ pub fn is_wasm(path: &Path) -> Result<bool, InputError> {
 
 /// Reads the regular file at `path`, at most `cap` bytes.
 pub fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
-    let file = open_regular(path)?;
-    let meta = file.metadata()?;
-    if meta.len() > cap {
-        return Err(InputError::TooLarge { cap });
-    }
-    // The size may change under us: read one byte past the cap to tell.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(cap + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(InputError::TooLarge { cap });
-    }
-    Ok(bytes)
+    read_opened(regular(open(path, 0)?)?, cap).map(|(bytes, _)| bytes)
 }
 
-/// Opens `path` without blocking and checks that the opened file is a
-/// regular file.
-fn open_regular(path: &Path) -> Result<std::fs::File, InputError> {
-    let file = std::fs::OpenOptions::new()
+/// Reads the regular file at `path` as [`read_file`] does, but refuses a
+/// symbolic link (opened with `O_NOFOLLOW`) and also returns the metadata
+/// of the file actually read, so the caller can check its owner and mode
+/// without a race: for files weld wrote itself (the compile cache).
+pub fn read_own_file(path: &Path, cap: u64) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
+    let file = match open(path, libc::O_NOFOLLOW) {
+        Ok(file) => file,
+        // `O_NOFOLLOW` on a symbolic link fails with `ELOOP`; a loop in
+        // a parent fails the same way, so look before naming it.
+        Err(InputError::Io(e))
+            if e.raw_os_error() == Some(libc::ELOOP)
+                && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) =>
+        {
+            return Err(InputError::NotRegular("a symbolic link"));
+        }
+        Err(e) => return Err(e),
+    };
+    read_opened(regular(file)?, cap)
+}
+
+/// Opens `path` for reading without blocking (opening a FIFO would wait
+/// for a writer), with `flags` besides.
+fn open(path: &Path, flags: libc::c_int) -> Result<std::fs::File, InputError> {
+    Ok(std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
+        .custom_flags(libc::O_NONBLOCK | flags)
+        .open(path)?)
+}
+
+/// The opened `file` and its metadata, when it is a regular file.
+fn regular(file: std::fs::File) -> Result<(std::fs::File, std::fs::Metadata), InputError> {
     let meta = file.metadata()?;
     let kind = meta.file_type();
     let what = if kind.is_dir() {
@@ -104,8 +117,25 @@ fn open_regular(path: &Path) -> Result<std::fs::File, InputError> {
     };
     match what {
         Some(what) => Err(InputError::NotRegular(what)),
-        None => Ok(file),
+        None => Ok((file, meta)),
     }
+}
+
+/// Reads at most `cap` bytes of an opened regular file.
+fn read_opened(
+    (file, meta): (std::fs::File, std::fs::Metadata),
+    cap: u64,
+) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
+    if meta.len() > cap {
+        return Err(InputError::TooLarge { cap });
+    }
+    // The size may change under us: read one byte past the cap to tell.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(InputError::TooLarge { cap });
+    }
+    Ok((bytes, meta))
 }
 
 #[cfg(test)]
@@ -156,5 +186,21 @@ mod tests {
         assert!(is_wasm(&f).unwrap());
         std::fs::write(&f, b"\0as").unwrap();
         assert!(!is_wasm(&f).unwrap());
+    }
+
+    #[test]
+    fn read_own_file_refuses_a_symbolic_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, [7u8; 8]).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert_eq!(read_file(&link, 64).unwrap().len(), 8);
+        assert!(matches!(
+            read_own_file(&link, 64),
+            Err(InputError::NotRegular("a symbolic link"))
+        ));
+        let (bytes, meta) = read_own_file(&f, 64).unwrap();
+        assert_eq!((bytes.len(), meta.len()), (8, 8));
     }
 }

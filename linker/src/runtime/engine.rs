@@ -8,14 +8,41 @@
 //!   changes the compiled code (and the compatibility hash the compile
 //!   cache is keyed by). One process-wide ticker thread bumps the epoch of
 //!   every such engine each [`TICK`].
-//! * Compiled components are cached in memory (per process) and on disk as
-//!   serialized `Component`s under `$XDG_CACHE_HOME/weld` (or
-//!   `~/.cache/weld`), keyed by the bytes and the engine's compatibility
-//!   hash, so repeated runs don't recompile.
+//!
+//! # The compile cache
+//!
+//! Compiled components are memoised in memory (per process) and cached on
+//! disk as serialized `Component`s under `$XDG_CACHE_HOME/weld` (or
+//! `~/.cache/weld`; `WELD_CACHE_DIR` overrides, `WELD_CACHE_DIR=off`
+//! disables), so repeated runs don't recompile. Loading an entry runs the
+//! native code in it, so the disk cache keeps these invariants:
+//!
+//! * The directory is created 0700 and used only while it is a real
+//!   directory (not a symbolic link) owned by the current user that group
+//!   and others cannot write; otherwise the process compiles without it,
+//!   after one warning naming the directory and why.
+//! * An entry is named by the hex SHA-256 of weld's version, the engine's
+//!   `precompile_compatibility_hash()` and the component's bytes, and holds
+//!   a header (`weld-cwasm\0`, a format number, that key and the SHA-256 of
+//!   the payload) then the payload (`Component::serialize`). It is written
+//!   0600 to a fresh file in the directory, then renamed into place.
+//! * An entry is read once into memory (no symbolic link followed, a
+//!   regular file owned by the user and not writable by group or others,
+//!   at most 4 GiB) and its header and digest checked on those bytes; only
+//!   then are the same bytes deserialized. Anything else — short, bad
+//!   magic, another key, digest mismatch, deserialize error — is reported
+//!   with a warning, recompiled and overwritten.
+//!
+//! Costs: one SHA-256 of the component's bytes per [`compile`] (also on a
+//! memo hit), one `mkdir` and `lstat` of the directory per miss of the
+//! memo, and on a disk hit one read and one SHA-256 of the entry before
+//! deserializing it (wasmtime copies the bytes into executable memory
+//! anyway; nothing is mapped from the file).
 
-use std::collections::HashMap;
+use sha2::{Digest as _, Sha256};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Inlining};
@@ -136,7 +163,8 @@ fn tick(engine: &Engine) {
 }
 
 /// Where serialized components are cached; `WELD_CACHE_DIR` overrides,
-/// `WELD_CACHE_DIR=off` disables the disk cache.
+/// `WELD_CACHE_DIR=off` disables the disk cache. Read on every call. The
+/// directory is only used if [`load_or_compile`] accepts it.
 pub fn cache_dir() -> Option<PathBuf> {
     match std::env::var_os("WELD_CACHE_DIR") {
         Some(v) if v == "off" => return None,
@@ -160,71 +188,395 @@ pub enum CompileSource {
     Compiled,
 }
 
-/// Compiles `bytes` for `engine`, using the caches.
+/// A cache key: SHA-256 of weld's version, the engine's compatibility hash
+/// and the component's bytes.
+type Key = [u8; 32];
+
+/// Compiles `bytes` for `engine`, using the in-memory memo and the disk
+/// cache under [`cache_dir`].
 pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CompileSource)> {
     // Keyed by bytes and compatibility hash; several engines (pooling or
     // not) can share a hash, and a `Component` only runs in its own engine.
-    type Memo = Mutex<HashMap<(u64, u64), Vec<Component>>>;
+    type Memo = Mutex<HashMap<Key, Vec<Component>>>;
     static COMPILED: OnceLock<Memo> = OnceLock::new();
     let key = cache_key(engine, bytes);
     let memo = COMPILED.get_or_init(Default::default);
-    let remember = |c: &Component| {
-        memo.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_default()
-            .push(c.clone());
-    };
     if let Some(list) = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         if let Some(c) = list.iter().find(|c| Engine::same(c.engine(), engine)) {
             return Ok((c.clone(), CompileSource::Memory));
         }
     }
-    let path = cache_dir().map(|d| d.join(format!("{:016x}{:016x}.cwasm", key.0, key.1)));
-    if let Some(path) = &path {
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` for an
-            // engine with the same compatibility hash (part of the key); a
-            // corrupted or foreign file fails deserialization's own checks.
-            match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(c) => {
-                    remember(&c);
-                    return Ok((c, CompileSource::Disk));
-                }
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e:#}")
-                }
-            }
-        }
+    let (component, source) = match cache_dir() {
+        Some(dir) => load_or_compile_keyed(engine, bytes, &dir, &key)?,
+        None => (Component::new(engine, bytes)?, CompileSource::Compiled),
+    };
+    memo.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default()
+        .push(component.clone());
+    Ok((component, source))
+}
+
+/// The disk layer of [`compile`], with an explicit cache directory and no
+/// memo: loads the verified entry for `bytes` from `dir`, or compiles and
+/// writes one. `dir` is created private (0700) when missing, and refused
+/// (the component is compiled without a cache, with one warning per
+/// directory per process) when it is a symbolic link, is not owned by the
+/// current user, or group or others can write to it. An entry that is
+/// corrupt or not weld's is reported, recompiled and overwritten.
+pub fn load_or_compile(
+    engine: &Engine,
+    bytes: &[u8],
+    dir: &Path,
+) -> wasmtime::Result<(Component, CompileSource)> {
+    load_or_compile_keyed(engine, bytes, dir, &cache_key(engine, bytes))
+}
+
+fn load_or_compile_keyed(
+    engine: &Engine,
+    bytes: &[u8],
+    dir: &Path,
+    key: &Key,
+) -> wasmtime::Result<(Component, CompileSource)> {
+    if !private_dir(dir) {
+        return Ok((Component::new(engine, bytes)?, CompileSource::Compiled));
+    }
+    let path = dir.join(format!("{}.cwasm", hex(key)));
+    match load_entry(engine, &path, key) {
+        Ok(component) => return Ok((component, CompileSource::Disk)),
+        Err(Unusable::Missing) => {}
+        Err(Unusable::Corrupt(why)) => tracing::warn!(
+            "cache entry {} is corrupt ({why}); recompiling",
+            path.display()
+        ),
+        Err(Unusable::Refused(why)) => tracing::warn!(
+            "cache entry {} cannot be used ({why}); recompiling",
+            path.display()
+        ),
     }
     let component = Component::new(engine, bytes)?;
-    if let Some(path) = &path {
-        if let Err(e) = write_cache(path, &component) {
-            tracing::debug!(path = %path.display(), "could not write the compile cache: {e:#}");
-        }
+    if let Err(e) = write_cache(&path, key, &component) {
+        tracing::debug!(path = %path.display(), "could not write the compile cache: {e:#}");
     }
-    remember(&component);
     Ok((component, CompileSource::Compiled))
 }
 
-fn write_cache(path: &std::path::Path, component: &Component) -> wasmtime::Result<()> {
-    let dir = path.parent().expect("cache files live in a directory");
-    std::fs::create_dir_all(dir)?;
-    let bytes = component.serialize()?;
-    // Write then rename: a reader never sees a half-written file.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+/// The largest cache entry weld reads. Compiled code is a few times the
+/// size of the component (at most [`crate::input::MAX_COMPONENT_BYTES`]).
+const MAX_ENTRY_BYTES: u64 = 4 << 30;
+
+/// Why a cache entry was not used.
+enum Unusable {
+    /// There is none yet.
+    Missing,
+    /// It is weld's file, but its bytes are not what weld wrote.
+    Corrupt(String),
+    /// It is not a file weld would have written (a symbolic link, a FIFO,
+    /// another user's file), or it cannot be read.
+    Refused(String),
 }
 
-fn cache_key(engine: &Engine, bytes: &[u8]) -> (u64, u64) {
-    let mut a = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut a);
-    bytes.hash(&mut a);
-    let mut b = std::collections::hash_map::DefaultHasher::new();
-    bytes.len().hash(&mut b);
-    bytes.hash(&mut b);
-    env!("CARGO_PKG_VERSION").hash(&mut b);
-    (a.finish(), b.finish())
+/// Reads the entry at `path` once, verifies it, and deserializes the very
+/// bytes it verified.
+fn load_entry(engine: &Engine, path: &Path, key: &Key) -> Result<Component, Unusable> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (file, meta) = match crate::input::read_own_file(path, MAX_ENTRY_BYTES) {
+        Ok(read) => read,
+        Err(crate::input::InputError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Unusable::Missing)
+        }
+        Err(e) => return Err(Unusable::Refused(e.to_string())),
+    };
+    // The file read, not the name: a file another user could have written
+    // is refused even if the directory was swapped after it was checked.
+    if let Some(why) = not_private(meta.uid(), meta.mode()) {
+        return Err(Unusable::Refused(why));
+    }
+    let payload = verify_entry(&file, key).map_err(|e| Unusable::Corrupt(e.to_string()))?;
+    // SAFETY: `Component::deserialize` runs native code from `payload`, so
+    // the bytes must be a `Component::serialize` output of a compatible
+    // engine. They are: `verify_entry` checked, on these same in-memory
+    // bytes (the file is not read again), that they carry weld's header
+    // for this key (weld's version, this engine's compatibility hash and
+    // this component's bytes) and that their SHA-256 is the one recorded
+    // there when weld serialized them, so a torn write, a flipped bit or
+    // an entry copied from another key is refused before wasmtime sees
+    // it. The digest is not a signature: it does not stop someone who can
+    // write the directory. The directory is private (owned by this user,
+    // not writable by group or others) and so is the file read, so that
+    // is this user, who could as well replace the weld binary.
+    unsafe { Component::deserialize(engine, payload) }
+        .map_err(|e| Unusable::Corrupt(format!("deserialize: {e}")))
+}
+
+/// Creates `dir` (0700) when missing and says whether it may hold the
+/// cache: a directory, not a symbolic link, owned by the current user and
+/// not writable by group or others. A refused directory is refused for the
+/// rest of the process, with one warning.
+fn private_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    static REFUSED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let refused = REFUSED.get_or_init(Default::default);
+    if refused
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(dir)
+    {
+        return false;
+    }
+    let why = match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .and_then(|()| std::fs::symlink_metadata(dir))
+    {
+        Err(e) => Some(format!("cannot create or inspect it: {e}")),
+        Ok(m) if m.file_type().is_symlink() => Some("it is a symbolic link".to_string()),
+        Ok(m) if !m.is_dir() => Some("it is not a directory".to_string()),
+        Ok(m) => not_private(m.uid(), m.mode()),
+    };
+    let Some(why) = why else {
+        return true;
+    };
+    if refused
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(dir.to_path_buf())
+    {
+        tracing::warn!(
+            "compile cache directory {} refused ({why}); compiling without a disk cache",
+            dir.display()
+        );
+    }
+    false
+}
+
+/// Why a file or directory with this owner and mode could hold bytes
+/// someone other than the current user wrote, if it could.
+fn not_private(uid: u32, mode: u32) -> Option<String> {
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if uid != me {
+        Some(format!(
+            "it is owned by uid {uid}, not by the current user (uid {me})"
+        ))
+    } else if mode & 0o022 != 0 {
+        Some(format!(
+            "group or others can write to it (mode {:03o})",
+            mode & 0o777
+        ))
+    } else {
+        None
+    }
+}
+
+/// Writes `component` to `path` as a cache entry (header, then payload):
+/// to a fresh 0600 file in the same directory, then renamed over `path`,
+/// so a reader never sees a half-written entry (and a torn one, after a
+/// crash, fails its digest).
+fn write_cache(path: &Path, key: &Key, component: &Component) -> wasmtime::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let payload = component.serialize()?;
+    let header = entry_header(key, &payload);
+    let tmp = path.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    // `create_new` never follows or reuses what is already at `tmp`.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let written = file
+        .write_all(&header)
+        .and_then(|()| file.write_all(&payload))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(written?)
+}
+
+/// The first bytes of every cache entry.
+const MAGIC: &[u8; 11] = b"weld-cwasm\0";
+/// The entry format; bumped when the header changes.
+const FORMAT: u32 = 1;
+/// Magic, format (little-endian), key, SHA-256 of the payload.
+const HEADER_LEN: usize = MAGIC.len() + 4 + 32 + 32;
+
+/// The header of the entry holding `payload` under `key`.
+fn entry_header(key: &Key, payload: &[u8]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT.to_le_bytes());
+    header.extend_from_slice(key);
+    header.extend_from_slice(&Sha256::digest(payload));
+    header
+}
+
+/// Why an entry's bytes are not an entry weld wrote for the key.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum EntryError {
+    #[error("{0} bytes, shorter than the header")]
+    Short(usize),
+    #[error("bad magic")]
+    Magic,
+    #[error("format {0}, not {FORMAT}")]
+    Format(u32),
+    #[error("written for another key")]
+    Key,
+    #[error("digest mismatch")]
+    Digest,
+}
+
+/// Checks `entry` (header and payload) against `key` and returns the
+/// payload, whose SHA-256 is the one recorded in the header.
+fn verify_entry<'a>(entry: &'a [u8], key: &Key) -> Result<&'a [u8], EntryError> {
+    if entry.len() < HEADER_LEN {
+        return Err(EntryError::Short(entry.len()));
+    }
+    let (header, payload) = entry.split_at(HEADER_LEN);
+    let (magic, rest) = header.split_at(MAGIC.len());
+    let (format, rest) = rest.split_at(4);
+    let (stored_key, digest) = rest.split_at(32);
+    if magic != MAGIC {
+        return Err(EntryError::Magic);
+    }
+    let format = u32::from_le_bytes(format.try_into().expect("4 bytes"));
+    if format != FORMAT {
+        return Err(EntryError::Format(format));
+    }
+    if stored_key != key {
+        return Err(EntryError::Key);
+    }
+    if Sha256::digest(payload).as_slice() != digest {
+        return Err(EntryError::Digest);
+    }
+    Ok(payload)
+}
+
+/// SHA-256 of weld's version, the engine's compatibility hash and `bytes`.
+fn cache_key(engine: &Engine, bytes: &[u8]) -> Key {
+    /// Feeds what a `Hash` impl writes into SHA-256 (`finish` is unused).
+    struct Feed(Sha256);
+    impl Hasher for Feed {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0
+        }
+    }
+    let mut compat = Feed(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut compat);
+    let mut key = Sha256::new();
+    key.update(b"weld-cache-key\0");
+    key.update(env!("CARGO_PKG_VERSION").as_bytes());
+    key.update(b"\0");
+    key.update(compat.0.finalize());
+    key.update(bytes);
+    key.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: Key = [7; 32];
+
+    fn entry(payload: &[u8]) -> Vec<u8> {
+        let mut e = entry_header(&KEY, payload);
+        e.extend_from_slice(payload);
+        e
+    }
+
+    #[test]
+    fn a_written_entry_verifies_to_its_payload() {
+        let payload = b"serialized component".as_slice();
+        assert_eq!(verify_entry(&entry(payload), &KEY), Ok(payload));
+        assert_eq!(verify_entry(&entry(b""), &KEY), Ok(b"".as_slice()));
+    }
+
+    #[test]
+    fn a_truncated_entry_is_refused() {
+        let e = entry(b"serialized component");
+        assert_eq!(
+            verify_entry(&e[..e.len() - 1], &KEY),
+            Err(EntryError::Digest)
+        );
+        assert_eq!(
+            verify_entry(&e[..HEADER_LEN - 1], &KEY),
+            Err(EntryError::Short(HEADER_LEN - 1))
+        );
+        assert_eq!(verify_entry(&[], &KEY), Err(EntryError::Short(0)));
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_payload_is_refused() {
+        let mut e = entry(b"serialized component");
+        let last = e.len() - 1;
+        e[last] ^= 1;
+        assert_eq!(verify_entry(&e, &KEY), Err(EntryError::Digest));
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_digest_is_refused() {
+        let mut e = entry(b"serialized component");
+        e[HEADER_LEN - 1] ^= 0x80;
+        assert_eq!(verify_entry(&e, &KEY), Err(EntryError::Digest));
+    }
+
+    #[test]
+    fn a_wrong_magic_format_or_key_is_refused() {
+        let good = entry(b"serialized component");
+        let mut e = good.clone();
+        e[0] = b'W';
+        assert_eq!(verify_entry(&e, &KEY), Err(EntryError::Magic));
+        let mut e = good.clone();
+        e[MAGIC.len()] = 2;
+        assert_eq!(verify_entry(&e, &KEY), Err(EntryError::Format(2)));
+        assert_eq!(verify_entry(&good, &[8; 32]), Err(EntryError::Key));
+    }
+
+    #[test]
+    fn only_private_places_are_accepted() {
+        // SAFETY: as in `not_private`.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(not_private(me, 0o40700), None);
+        assert_eq!(not_private(me, 0o100644), None);
+        assert!(not_private(me, 0o40770)
+            .unwrap()
+            .contains("group or others"));
+        assert!(not_private(me, 0o40702).unwrap().contains("mode 702"));
+        assert!(not_private(me.wrapping_add(1), 0o40700)
+            .unwrap()
+            .contains("owned by uid"));
+    }
+
+    #[test]
+    fn the_key_covers_the_bytes_and_the_engine() {
+        let plain = engine(EngineSettings::default()).unwrap();
+        let other = engine(EngineSettings::wasmtime_default()).unwrap();
+        let a = cache_key(&plain, b"a");
+        assert_eq!(a, cache_key(&plain, b"a"));
+        assert_ne!(a, cache_key(&plain, b"b"));
+        assert_ne!(a, cache_key(&other, b"a"));
+        assert_eq!(hex(&a).len(), 64);
+    }
 }
