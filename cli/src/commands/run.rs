@@ -98,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut outputs = Vec::new();
     for text in &args.invoke {
-        let call = match Call::parse(text) {
+        let call = match Call::parse_in(text, runtime.components()) {
             Ok(c) => c,
             Err(e) => return fail(e.to_string()),
         };
