@@ -327,7 +327,7 @@ pub fn run(
         let mut app = rt.instantiate()?;
         for c in calls {
             progress(s.name, &c.label);
-            let call = Call::parse(&c.call)?;
+            let call = Call::parse_in(&c.call, rt.components())?;
             let (func, full) = app.func(&call.component, &call.function)?;
             let params = call.params(app.store(), &func)?;
             let (ns, samples) = sample(budget, c.inner, || {

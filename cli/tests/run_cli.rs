@@ -138,13 +138,20 @@ fn run_errors_name_the_place() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["run", m, "-i", "driver.add-once(\"x\", 1)"],
-            "do not match `driver.add-once(a: u32, b: u32)`",
+            "argument 1 (`a`) of `driver.add-once`: `\"x\"` is not a `u32`: a string, not a number",
         ),
         (
             &["run", m, "-i", "driver"],
             "expected `component.function(args)`",
         ),
-        (&["run", m, "-i", "nobody.f()"], "no component `nobody`"),
+        (
+            &["run", m, "-i", "nobody.f()"],
+            "`nobody.f()`: name the component: `component.function(args)`, one of `",
+        ),
+        (
+            &["run", m, "-i", "driver.add-once(1)"],
+            "`driver.add-once(a: u32, b: u32)` expects 2 arguments, got 1",
+        ),
         (
             &["run", m],
             "no component on this host exports `wasi:cli/run`",

@@ -147,7 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn invoke_all(args: &Args, runtime: &Runtime, app: &mut Deployed) -> anyhow::Result<ExitCode> {
     let mut outputs = Vec::new();
     for text in &args.invoke {
-        let call = match Call::parse(text) {
+        let call = match Call::parse_in(text, runtime.components()) {
             Ok(c) => c,
             Err(e) => return Ok(super::fail(&super::describe(&e), args.json)),
         };
