@@ -277,3 +277,70 @@ fn the_size_caps_are_configurable() {
     let out = weld_with_stdin(&["plan", &add, "--max-component-size", "lots"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn invoke_reads_a_large_call_from_a_file_or_stdin() {
+    // 1 MiB of argument: far past what an argv entry may hold (128 KiB).
+    let big = "x".repeat(1 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("call.wave");
+    std::fs::write(&file, format!("driver.echo-once(\"{big}\")")).unwrap();
+    let m = weld_fixtures::workspace_root().join("examples/demo/weld.toml");
+    let m = m.to_str().unwrap();
+    let at_file = format!("@{}", file.display());
+    let out = weld_with_stdin(&["run", m, "-i", &at_file], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim_end().len(), big.len() + 2);
+    let out = weld_with_stdin(
+        &["run", m, "-i", "@-"],
+        format!("driver.echo-once(\"{big}\")").as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim_end().len(), big.len() + 2);
+    // A FIFO is refused at once, not waited on.
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let at_fifo = format!("@{}", fifo.display());
+    let out = weld_with_stdin(&["run", m, "-i", &at_fifo], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("a FIFO"));
+}
+
+#[test]
+fn one_component_needs_no_prefix_and_bad_arguments_point_at_themselves() {
+    let calc_files = [
+        weld_fixtures::path("calculator").display().to_string(),
+        weld_fixtures::path("add").display().to_string(),
+    ];
+    let mut args: Vec<&str> = vec!["run"];
+    args.extend(calc_files.iter().map(String::as_str));
+    args.extend(["-i", "calculator.eval-expression(add, 1, -2)"]);
+    let out = weld_with_stdin(&args, b"");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("argument 3 (`y`) of `calculator.eval-expression`: `-2` is not a `u32`: a negative number"),
+        "{err}"
+    );
+    assert!(!err.contains("1 error"), "{err}");
+    // A composed file is one component: no prefix needed.
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("calc.wasm").display().to_string();
+    let mut compose = vec!["compose"];
+    compose.extend(calc_files.iter().map(String::as_str));
+    compose.extend(["-o", &app]);
+    let out = weld_with_stdin(&compose, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for call in [
+        "eval-expression(add, 40, 2)",
+        "calc.eval-expression(add, 40, 2)",
+        "docs:calculator/calculate@0.1.0#eval-expression(add, 40, 2)",
+    ] {
+        let out = weld_with_stdin(&["run", &app, "-i", call], b"");
+        assert_eq!(text(&out.stdout), "42\n", "{call}: {}", text(&out.stderr));
+    }
+}

@@ -37,10 +37,16 @@ pub struct Args {
     /// Arguments for the command (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
-    /// Call `component.function(args)` (WAVE syntax); repeat to call several
-    /// in order, in the same store. Without it, the component exporting
-    /// `wasi:cli/run` is run.
-    #[arg(long, short)]
+    /// Call `[component.]function(args)`, arguments in WAVE syntax; repeat
+    /// to call several in order, in the same store. The component is the
+    /// text before the first `.` when it names one; with one component it
+    /// may be left out. The function is a bare name (`run-add`),
+    /// `interface.function` (`runner.run-add`) or
+    /// `namespace:package/interface@version#function`: `#` separates the
+    /// interface from the function, so a version's dots stay unambiguous.
+    /// `@FILE` reads the call from FILE (`@-`: stdin), for large arguments.
+    /// Without --invoke, the component exporting `wasi:cli/run` is run.
+    #[arg(long, short, value_name = "CALL")]
     invoke: Vec<String>,
     /// Grant an environment variable to every component of the host for
     /// this run, on top of the manifest's: `K=V`, or `K` for this process's
@@ -146,7 +152,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Calls every `--invoke` in order; stops at the first failure.
 fn invoke_all(args: &Args, runtime: &Runtime, app: &mut Deployed) -> anyhow::Result<ExitCode> {
     let mut outputs = Vec::new();
-    for text in &args.invoke {
+    for given in &args.invoke {
+        let text = match call_text(given) {
+            Ok(t) => t,
+            Err(e) => return Ok(super::fail(&e, args.json)),
+        };
+        let text = &text;
         let call = match Call::parse_in(text, runtime.components()) {
             Ok(c) => c,
             Err(e) => return Ok(super::fail(&super::describe(&e), args.json)),
@@ -188,6 +199,36 @@ fn invoke_all(args: &Args, runtime: &Runtime, app: &mut Deployed) -> anyhow::Res
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The largest call text read from a file or stdin (`--invoke @FILE`).
+const MAX_CALL_BYTES: u64 = 64 << 20;
+
+/// The call text of an `--invoke`: as given, or read from `@FILE` (`@-`:
+/// stdin), at most [`MAX_CALL_BYTES`].
+fn call_text(given: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    let Some(path) = given.strip_prefix('@') else {
+        return Ok(given.to_string());
+    };
+    let bytes = if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_CALL_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read the call from stdin: {e}"))?;
+        if bytes.len() as u64 > MAX_CALL_BYTES {
+            return Err(format!(
+                "the call on stdin is larger than the {MAX_CALL_BYTES}-byte limit"
+            ));
+        }
+        bytes
+    } else {
+        weld_linker::input::read_file(path.as_ref(), MAX_CALL_BYTES)
+            .map_err(|e| format!("cannot read the call from `{path}`: {e}"))?
+    };
+    String::from_utf8(bytes).map_err(|e| format!("the call in `{given}` is not UTF-8: {e}"))
 }
 
 /// The exit code for a runtime failure: the guest's own exit status when
