@@ -293,9 +293,12 @@ impl Runtime {
             .units
             .iter()
             .map(|u| {
-                format!("{} ({:?})", u.label(), u.source)
-                    .replace("Memory", "compiled earlier")
-                    .replace("Disk", "from cache")
+                let source = match u.source {
+                    engine::CompileSource::Memory => "compiled earlier",
+                    engine::CompileSource::Disk => "from cache",
+                    engine::CompileSource::Compiled => "compiled",
+                };
+                format!("{} ({source})", u.label())
             })
             .collect()
     }
