@@ -9,6 +9,15 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+/// The tests of this file take turns: a baseline and its comparison
+/// should be measured under the same load, not one of them beside a
+/// calibration compiling on the other core.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn weld(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weld"))
@@ -57,6 +66,7 @@ const SERIES: &str = "as planned (tuned)";
 
 #[test]
 fn a_baseline_compares_a_deployment_with_itself_and_catches_a_slower_link() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let fused = pair(dir.path(), "fused", "fused");
     let host_linked = pair(dir.path(), "host-linked", "host-linked");
@@ -123,6 +133,7 @@ fn a_baseline_compares_a_deployment_with_itself_and_catches_a_slower_link() {
 
 #[test]
 fn another_machine_or_weld_version_is_a_warning_and_refused_under_strict() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let fused = pair(dir.path(), "fused", "fused");
     let saved = dir.path().join("baseline.json");
@@ -179,6 +190,7 @@ fn another_machine_or_weld_version_is_a_warning_and_refused_under_strict() {
 
 #[test]
 fn a_corrupt_baseline_is_a_clear_error() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let fused = pair(dir.path(), "fused", "fused");
     let file = dir.path().join("corrupt.json");
@@ -213,6 +225,7 @@ fn a_corrupt_baseline_is_a_clear_error() {
 
 #[test]
 fn a_calibrated_plan_estimates_every_link_and_flags_those_over_budget() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let costs = dir.path().join("costs.json");
     let costs = costs.to_str().unwrap();

@@ -274,18 +274,17 @@ impl TransportCosts {
         }
         let line = |a: &Point, b: &Point| {
             let span = (b.bytes - a.bytes).max(1) as f64;
-            let slope = (b.ns - a.ns) / span;
-            // A dearer small payload than a large one is noise; never let
-            // the estimate fall below the nearer point.
-            (a.ns + slope * (bytes as f64 - a.bytes as f64)).max(a.ns.min(b.ns))
+            let slope = ((b.ns - a.ns) / span).max(0.0);
+            a.ns + slope * (bytes as f64 - a.bytes as f64)
         };
-        for w in p.windows(2) {
-            if bytes <= w[1].bytes {
-                return line(&w[0], &w[1]);
-            }
-        }
-        let n = p.len();
-        line(&p[n - 2], &p[n - 1]).max(p[n - 1].ns)
+        let segment = p
+            .windows(2)
+            .find(|w| bytes <= w[1].bytes)
+            .unwrap_or(&p[p.len() - 2..]);
+        // A larger payload that measured cheaper than a smaller one is
+        // noise: the slope is never negative, and no call costs less than
+        // the scalar crossing.
+        line(&segment[0], &segment[1]).max(first.ns)
     }
 }
 
@@ -528,8 +527,9 @@ mod tests {
         let far = c.interpolate(65544 * 2);
         assert!((far - (27_000.0 + slope * 65544.0)).abs() < 1e-6, "{far}");
         // A noisy calibration where a bigger payload measured cheaper.
-        let noisy = costs(&[(12, 300.0), (64, 250.0)], None);
-        assert_eq!(noisy.interpolate(1000), 300.0);
+        let noisy = costs(&[(12, 300.0), (64, 250.0), (2048, 200.0)], None);
+        assert_eq!(noisy.interpolate(40), 300.0);
+        assert_eq!(noisy.interpolate(100_000), 300.0);
     }
 
     fn info(wit: &str) -> ComponentInfo {
@@ -573,7 +573,8 @@ mod tests {
         assert_eq!(get.bytes, 4 + 32 + 33);
         assert!(get.resource);
         // The resource figure (700) replaces the scalar crossing (300).
-        assert!(get.cost_ns > 700.0 && get.cost_ns < 700.0 + 600.0 - 300.0, "{get:?}");
+        let expected = c.interpolate(69) + 700.0 - 300.0;
+        assert!((get.cost_ns - expected).abs() < 1e-9, "{get:?}");
     }
 
     fn file(body: &str) -> String {

@@ -230,6 +230,7 @@ mod tests {
                     timeout_ms: None,
                     explicit: false,
                     reason: String::new(),
+                    cost: None,
                 })
                 .collect(),
             warnings: Vec::new(),
