@@ -145,7 +145,7 @@ fn draw_panel(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_label_formatter(&|x| format_ns(*x))
+        .x_label_formatter(&|x| tick(*x))
         .x_label_style(("sans-serif", 11).into_font())
         .draw()
         .map_err(draw_err)?;
@@ -192,9 +192,27 @@ fn draw_panel(
     Ok(())
 }
 
+/// An axis label: `format_ns` without trailing zeros (`10 ns`, `1 µs`).
+fn tick(ns: f64) -> String {
+    let text = format_ns(ns);
+    match text.split_once(' ') {
+        Some((number, unit)) if number.contains('.') => {
+            format!("{} {unit}", number.trim_end_matches('0').trim_end_matches('.'))
+        }
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick(10.0), "10 ns");
+        assert_eq!(tick(1000.0), "1 µs");
+        assert_eq!(tick(2.5e6), "2.5 ms");
+    }
 
     #[test]
     fn nothing_to_draw_is_an_error() {
