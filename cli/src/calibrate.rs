@@ -132,12 +132,8 @@ pub fn costed_plan(
 ) -> Result<Costed, String> {
     let calibration = Calibration::read(path).map_err(|e| e.to_string())?;
     let mut plan = deployment.plan.clone();
-    let mut notes = weld_linker::cost::annotate(
-        &mut plan,
-        &deployment.components,
-        &calibration,
-        budget_ns,
-    );
+    let mut notes =
+        weld_linker::cost::annotate(&mut plan, &deployment.components, &calibration, budget_ns);
     let a = calibration.assumptions;
     notes.insert(
         0,
@@ -200,7 +196,10 @@ mod tests {
         assert_eq!(keys, [CostKey::HostLinked, CostKey::WrpcUnix]);
         let hl = c.transport(CostKey::HostLinked).unwrap();
         assert_eq!(
-            hl.points.iter().map(|p| (p.bytes, p.ns)).collect::<Vec<_>>(),
+            hl.points
+                .iter()
+                .map(|p| (p.bytes, p.ns))
+                .collect::<Vec<_>>(),
             [(12, 300.0), (64, 600.0)]
         );
         assert_eq!(hl.resource_ns, Some(700.0));

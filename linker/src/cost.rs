@@ -199,12 +199,11 @@ impl Calibration {
     /// Reads a calibration file (at most [`MAX_COSTS_BYTES`]).
     pub fn read(path: &Path) -> Result<Calibration, CostError> {
         let label = path.display().to_string();
-        let bytes = crate::input::read_file(path, MAX_COSTS_BYTES).map_err(|source| {
-            CostError::Read {
+        let bytes =
+            crate::input::read_file(path, MAX_COSTS_BYTES).map_err(|source| CostError::Read {
                 path: label.clone(),
                 source,
-            }
-        })?;
+            })?;
         Calibration::from_slice(&label, &bytes)
     }
 
@@ -423,9 +422,9 @@ struct Size {
 
 impl Size {
     fn add(&mut self, resolve: &Resolve, assume: &Assumptions, ty: &Type) {
-        self.bytes = self
-            .bytes
-            .saturating_add(value_bytes(resolve, assume, ty, &mut self.resource));
+        self.bytes =
+            self.bytes
+                .saturating_add(value_bytes(resolve, assume, ty, &mut self.resource));
     }
 }
 
@@ -517,7 +516,10 @@ mod tests {
 
     #[test]
     fn interpolation_is_linear_in_bytes_and_never_below_the_crossing() {
-        let c = costs(&[(12, 300.0), (64, 600.0), (2048, 800.0), (65544, 27_000.0)], None);
+        let c = costs(
+            &[(12, 300.0), (64, 600.0), (2048, 800.0), (65544, 27_000.0)],
+            None,
+        );
         assert_eq!(c.interpolate(0), 300.0);
         assert_eq!(c.interpolate(12), 300.0);
         assert!((c.interpolate(38) - 450.0).abs() < 1e-9);
@@ -586,7 +588,9 @@ mod tests {
 
     #[test]
     fn a_calibration_is_checked_when_read() {
-        let ok = file(r#"{"key":"fused","points":[{"class":"b","bytes":64,"ns":2.0},{"class":"a","bytes":12,"ns":1.0}]}"#);
+        let ok = file(
+            r#"{"key":"fused","points":[{"class":"b","bytes":64,"ns":2.0},{"class":"a","bytes":12,"ns":1.0}]}"#,
+        );
         let cal = Calibration::from_slice("c.json", ok.as_bytes()).unwrap();
         assert_eq!(cal.transport(CostKey::Fused).unwrap().points[0].bytes, 12);
         assert!(cal.transport(CostKey::WrpcTcp).is_none());
@@ -597,7 +601,10 @@ mod tests {
                 .to_string()
         };
         let e = err("{\"format\": \"weld-costs\",\n \"version\": 1,\n ]");
-        assert!(e.starts_with("costs file `c.json` is not a weld calibration: "), "{e}");
+        assert!(
+            e.starts_with("costs file `c.json` is not a weld calibration: "),
+            "{e}"
+        );
         assert!(e.contains("line 3 column 2"), "{e}");
         let e = err(r#"{"format":"weld-bench-baseline","version":1}"#);
         assert!(e.contains("not \"weld-costs\""), "{e}");
@@ -605,7 +612,9 @@ mod tests {
         assert!(e.contains("format version 7"), "{e}");
         let e = err(&file(r#"{"key":"fused","points":[]}"#));
         assert!(e.contains("`fused` has no points"), "{e}");
-        let e = err(&file(r#"{"key":"fused","points":[{"class":"a","bytes":1,"ns":-1}]}"#));
+        let e = err(&file(
+            r#"{"key":"fused","points":[{"class":"a","bytes":1,"ns":-1}]}"#,
+        ));
         assert!(e.contains("not a positive number"), "{e}");
         let e = err(&file(r#"{"key":"carrier-pigeon","points":[]}"#));
         assert!(e.contains("unknown variant `carrier-pigeon`"), "{e}");

@@ -897,7 +897,12 @@ impl Plan {
             r.reason.clone(),
         ];
         if costed {
-            row.insert(4, r.cost.as_ref().map_or("-".into(), crate::cost::LinkCost::label));
+            row.insert(
+                4,
+                r.cost
+                    .as_ref()
+                    .map_or("-".into(), crate::cost::LinkCost::label),
+            );
         }
         row
     }

@@ -5,7 +5,9 @@
 //! calibration for `weld plan --costs` (`crate::calibrate`).
 
 use crate::bench::{self, BenchCall, Row, Series, PLANNED, SERIES, WRPC_SERIES};
-use crate::regress::baseline::{self, Baseline, DeploymentInfo, Environment, SeriesInfo};
+use crate::regress::baseline::{
+    self, Baseline, DeploymentInfo, Difference, Environment, SeriesInfo,
+};
 use crate::regress::{self as regress, chart, compare};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -121,7 +123,7 @@ fn parse_threshold(text: &str) -> Result<f64, String> {
 }
 
 /// What one run measures: the deployment, its invocations, the series.
-struct Plan {
+struct Matrix {
     deployment: weld_linker::Deployment,
     calls: Vec<BenchCall>,
     native: bool,
@@ -129,14 +131,18 @@ struct Plan {
     wrpc: Vec<Series>,
 }
 
-impl Plan {
+impl Matrix {
     /// How the series measured are recorded in a baseline.
     fn series_infos(&self) -> Vec<SeriesInfo> {
         let mut out = Vec::new();
         if self.native {
             out.push(regress::native_info());
         }
-        out.extend(self.in_process.iter().map(|s| regress::series_info(s, "in-process")));
+        out.extend(
+            self.in_process
+                .iter()
+                .map(|s| regress::series_info(s, "in-process")),
+        );
         out.extend(self.wrpc.iter().map(|s| regress::series_info(s, "wrpc")));
         out
     }
@@ -184,60 +190,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
-    let plan = match plan(&args) {
+    let matrix = match matrix_of(&args) {
         Ok(p) => p,
         Err(Stop::Code(code)) => return Ok(code),
         Err(Stop::Message(m)) => return fail(m),
     };
-    let differences = old.as_ref().map_or_else(Vec::new, |b| {
-        baseline::differences(b, &Environment::current(), &plan.series_infos())
-    });
-    if let (Some(path), false) = (&args.baseline, differences.is_empty()) {
-        let list: Vec<String> = differences.iter().map(ToString::to_string).collect();
-        if args.strict {
-            return fail(format!(
-                "baseline `{}` was measured in other circumstances, and --strict refuses to compare: {}",
-                path.display(),
-                list.join("; ")
-            ));
-        }
-        for d in &list {
-            eprintln!(
-                "warning: baseline `{}` was measured in other circumstances: {d}",
-                path.display()
-            );
-        }
-        eprintln!("warning: figures from different circumstances may differ by more than the change measured; compare on one machine, or pass --strict to refuse");
-    }
-    let rows = match measure(&args, &plan) {
+    let differences = match circumstances(&args, old.as_ref(), &matrix) {
+        Ok(d) => d,
+        Err(m) => return fail(m),
+    };
+    let rows = match measure(&args, &matrix) {
         Ok(rows) => rows,
         Err(m) => return fail(m),
     };
-    if let Some(path) = &args.save_baseline {
-        let info = DeploymentInfo {
-            inputs: args.inputs.iter().map(|p| p.display().to_string()).collect(),
-            host: args.host.clone(),
-            components: regress::digests(&plan.deployment),
-        };
-        let b = regress::baseline_of(&rows, plan.series_infos(), info, args.budget_ms);
-        if let Err(e) = b.write(path) {
-            return fail(e.to_string());
-        }
-        eprintln!("baseline written to {} ({} cells)", path.display(), b.cells.len());
-    }
-    if let Some(path) = &args.svg {
-        let title = if args.inputs.is_empty() {
-            "weld bench: the bundled matrix".to_string()
-        } else {
-            format!("weld bench {}", super::label(&args.inputs))
-        };
-        let drawn = chart::svg(&rows, old.as_ref(), &title).map_err(|e| e.to_string());
-        if let Err(e) = drawn.and_then(|svg| {
-            std::fs::write(path, svg)
-                .map_err(|e| format!("cannot write the chart `{}`: {e}", path.display()))
-        }) {
-            return fail(e);
-        }
+    if let Err(m) = save(&args, &matrix, &rows, old.as_ref()) {
+        return fail(m);
     }
     let report = old
         .as_ref()
@@ -249,14 +216,79 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Why [`plan`] stopped: diagnostics already printed, or a message.
+/// How the baseline's circumstances differ from now's: one warning each,
+/// or, under `--strict`, the refusal.
+fn circumstances(
+    args: &Args,
+    old: Option<&Baseline>,
+    matrix: &Matrix,
+) -> Result<Vec<Difference>, String> {
+    let (Some(old), Some(path)) = (old, &args.baseline) else {
+        return Ok(Vec::new());
+    };
+    let differences = baseline::differences(old, &Environment::current(), &matrix.series_infos());
+    if differences.is_empty() {
+        return Ok(differences);
+    }
+    let list: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    if args.strict {
+        return Err(format!(
+            "baseline `{}` was measured in other circumstances, and --strict refuses to compare: {}",
+            path.display(),
+            list.join("; ")
+        ));
+    }
+    for d in &list {
+        eprintln!(
+            "warning: baseline `{}` was measured in other circumstances: {d}",
+            path.display()
+        );
+    }
+    eprintln!("warning: figures from different circumstances may differ by more than the change measured; compare on one machine, or pass --strict to refuse");
+    Ok(differences)
+}
+
+/// Writes what was asked for besides the report: the baseline, the chart.
+fn save(args: &Args, matrix: &Matrix, rows: &[Row], old: Option<&Baseline>) -> Result<(), String> {
+    if let Some(path) = &args.save_baseline {
+        let info = DeploymentInfo {
+            inputs: args
+                .inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            host: args.host.clone(),
+            components: regress::digests(&matrix.deployment),
+        };
+        let b = regress::baseline_of(rows, matrix.series_infos(), info, args.budget_ms);
+        b.write(path).map_err(|e| e.to_string())?;
+        eprintln!(
+            "baseline written to {} ({} cells)",
+            path.display(),
+            b.cells.len()
+        );
+    }
+    if let Some(path) = &args.svg {
+        let title = if args.inputs.is_empty() {
+            "weld bench: the bundled matrix".to_string()
+        } else {
+            format!("weld bench {}", super::label(&args.inputs))
+        };
+        let svg = chart::svg(rows, old, &title).map_err(|e| e.to_string())?;
+        std::fs::write(path, svg)
+            .map_err(|e| format!("cannot write the chart `{}`: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Why [`matrix_of`] stopped: diagnostics already printed, or a message.
 enum Stop {
     Code(ExitCode),
     Message(String),
 }
 
 /// The deployment, invocations and series the arguments ask for.
-fn plan(args: &Args) -> Result<Plan, Stop> {
+fn matrix_of(args: &Args) -> Result<Matrix, Stop> {
     let bundled = args.inputs.is_empty();
     let wanted = |key: &str| {
         if args.series.is_empty() {
@@ -299,11 +331,10 @@ fn plan(args: &Args) -> Result<Plan, Stop> {
         Vec::new()
     };
     if bundled {
-        let (driver, adder) =
-            bundled_fixtures().map_err(|e| Stop::Message(format!("{e:#}")))?;
-        let deployment = bench::bundled(driver, adder, None)
-            .map_err(|e| Stop::Message(format!("{e:#}")))?;
-        return Ok(Plan {
+        let (driver, adder) = bundled_fixtures().map_err(|e| Stop::Message(format!("{e:#}")))?;
+        let deployment =
+            bench::bundled(driver, adder, None).map_err(|e| Stop::Message(format!("{e:#}")))?;
+        return Ok(Matrix {
             deployment,
             calls: bench::default_calls(),
             native: wanted("native"),
@@ -338,7 +369,7 @@ fn plan(args: &Args) -> Result<Plan, Stop> {
     let options = weld_linker::PlanOptions::default();
     let deployment =
         super::load(&args.inputs, &args.limits, &options, args.json).map_err(Stop::Code)?;
-    Ok(Plan {
+    Ok(Matrix {
         deployment,
         calls,
         native: false,
@@ -347,21 +378,21 @@ fn plan(args: &Args) -> Result<Plan, Stop> {
     })
 }
 
-/// Measures every cell of `plan`, grouped by payload for reading.
-fn measure(args: &Args, plan: &Plan) -> Result<Vec<Row>, String> {
+/// Measures every cell of the matrix, grouped by payload for reading.
+fn measure(args: &Args, matrix: &Matrix) -> Result<Vec<Row>, String> {
     let budget = Duration::from_millis(args.budget_ms);
-    let mut rows = if plan.native {
+    let mut rows = if matrix.native {
         eprintln!("measuring the native floor ...");
         bench::native_rows(budget)
     } else {
         Vec::new()
     };
-    let bar = progress(plan.calls.len() * plan.in_process.len());
+    let bar = progress(matrix.calls.len() * matrix.in_process.len());
     let measured = bench::run(
-        &plan.deployment,
+        &matrix.deployment,
         args.host.clone(),
-        &plan.calls,
-        &plan.in_process,
+        &matrix.calls,
+        &matrix.in_process,
         budget,
         |series, payload| {
             step(&bar, format!("{series}: {payload}"));
@@ -369,11 +400,11 @@ fn measure(args: &Args, plan: &Plan) -> Result<Vec<Row>, String> {
     );
     bar.finish_and_clear();
     rows.extend(measured.map_err(|e| format!("{e:#}"))?);
-    if !plan.wrpc.is_empty() {
-        rows.extend(remote_rows(args, &plan.wrpc, budget)?);
+    if !matrix.wrpc.is_empty() {
+        rows.extend(remote_rows(args, &matrix.wrpc, budget)?);
     }
     let mut ordered = Vec::new();
-    for c in &plan.calls {
+    for c in &matrix.calls {
         ordered.extend(rows.iter().filter(|r| r.payload == c.label).cloned());
     }
     Ok(ordered)
@@ -526,10 +557,9 @@ pub(crate) fn remote_rows(
     for (series, endpoint) in transports {
         let deployment = bench::bundled(driver.clone(), adder.clone(), Some(&endpoint))
             .map_err(|e| format!("{e:#}"))?;
-        let measured =
-            bench::run_remote(&deployment, "a", "b", series, &calls, budget, |s, p| {
-                step(&bar, format!("{s}: {p}"));
-            });
+        let measured = bench::run_remote(&deployment, "a", "b", series, &calls, budget, |s, p| {
+            step(&bar, format!("{s}: {p}"));
+        });
         rows.extend(measured.map_err(|e| format!("{e:#}"))?);
     }
     bar.finish_and_clear();
@@ -566,4 +596,3 @@ pub(crate) fn step(bar: &indicatif::ProgressBar, message: String) {
     }
     bar.set_message(message);
 }
-

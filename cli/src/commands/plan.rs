@@ -38,10 +38,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let costed = match &args.costs {
-        Some(path) => match crate::calibrate::costed_plan(&deployment, path, args.budget_ns.map(|n| n as f64)) {
-            Ok(c) => Some(c),
-            Err(e) => return Ok(super::fail(&e, args.json)),
-        },
+        Some(path) => {
+            match crate::calibrate::costed_plan(&deployment, path, args.budget_ns.map(|n| n as f64))
+            {
+                Ok(c) => Some(c),
+                Err(e) => return Ok(super::fail(&e, args.json)),
+            }
+        }
         None => None,
     };
     let plan = costed.as_ref().map_or(&deployment.plan, |c| &c.plan);

@@ -81,12 +81,10 @@ impl Environment {
 /// `model name` of the first CPU in `/proc/cpuinfo` (Linux; read bounded).
 fn cpu_model() -> Option<String> {
     let bytes = weld_linker::input::read_file(Path::new("/proc/cpuinfo"), 4 << 20).ok()?;
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .find_map(|l| {
-            let (key, value) = l.split_once(':')?;
-            (key.trim() == "model name").then(|| value.trim().to_string())
-        })
+    String::from_utf8_lossy(&bytes).lines().find_map(|l| {
+        let (key, value) = l.split_once(':')?;
+        (key.trim() == "model name").then(|| value.trim().to_string())
+    })
 }
 
 /// The deployment measured.
@@ -288,15 +286,20 @@ impl Baseline {
     /// make a file nobody can read, one line in all a diff nobody can).
     pub fn to_json(&self) -> String {
         let mut head = serde_json::to_value(self).expect("a baseline serialises");
-        head.as_object_mut()
-            .expect("an object")
-            .remove("cells");
+        head.as_object_mut().expect("an object").remove("cells");
         let head = serde_json::to_string_pretty(&head).expect("a baseline serialises");
-        let head = head.strip_suffix("\n}").expect("a pretty object ends with }");
+        let head = head
+            .strip_suffix("\n}")
+            .expect("a pretty object ends with }");
         let cells: Vec<String> = self
             .cells
             .iter()
-            .map(|c| format!("    {}", serde_json::to_string(c).expect("a cell serialises")))
+            .map(|c| {
+                format!(
+                    "    {}",
+                    serde_json::to_string(c).expect("a cell serialises")
+                )
+            })
             .collect();
         format!("{head},\n  \"cells\": [\n{}\n  ]\n}}\n", cells.join(",\n"))
     }
@@ -505,13 +508,22 @@ mod tests {
         let e = error("{\"rows\": []}");
         assert!(e.contains("not a weld bench baseline"), "{e}");
         let e = error("[1, 2]");
-        assert!(e.starts_with("baseline `b.json` is corrupt: invalid type"), "{e}");
+        assert!(
+            e.starts_with("baseline `b.json` is corrupt: invalid type"),
+            "{e}"
+        );
         // Another version.
         let e = error(&text.replace("\"version\": 1", "\"version\": 9"));
-        assert!(e.contains("format version 9; this weld reads version 1"), "{e}");
+        assert!(
+            e.contains("format version 9; this weld reads version 1"),
+            "{e}"
+        );
         // A cell without samples, or with a sample that is no time.
         let e = error(&text.replace("[61.0]", "[]"));
-        assert!(e.contains("cell 1 (`echo 32 B` / `fused (tuned)`): no samples"), "{e}");
+        assert!(
+            e.contains("cell 1 (`echo 32 B` / `fused (tuned)`): no samples"),
+            "{e}"
+        );
         let e = error(&text.replace("[61.0]", "[61.0,-2.0]"));
         assert!(e.contains("sample 1 is -2"), "{e}");
     }

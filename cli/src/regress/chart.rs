@@ -70,7 +70,11 @@ pub fn svg(rows: &[Row], baseline: Option<&Baseline>, title: &str) -> Result<Str
             series.push(&r.series);
         }
     }
-    let then = |r: &Row| baseline.and_then(|b| b.cell(&r.payload, &r.series)).map(|c| c.median_ns);
+    let then = |r: &Row| {
+        baseline
+            .and_then(|b| b.cell(&r.payload, &r.series))
+            .map(|c| c.median_ns)
+    };
     // One x range for every panel, in whole decades, so bars compare
     // across payloads.
     let values = rows
@@ -197,7 +201,10 @@ fn tick(ns: f64) -> String {
     let text = format_ns(ns);
     match text.split_once(' ') {
         Some((number, unit)) if number.contains('.') => {
-            format!("{} {unit}", number.trim_end_matches('0').trim_end_matches('.'))
+            format!(
+                "{} {unit}",
+                number.trim_end_matches('0').trim_end_matches('.')
+            )
         }
         _ => text,
     }
@@ -228,7 +235,12 @@ mod tests {
         ];
         let text = svg(&rows, None, "weld bench").unwrap();
         assert!(text.starts_with("<svg"), "{}", &text[..100]);
-        for name in ["fused (tuned)", "wRPC tcp (loopback)", "add(u32,u32)", "echo 32 B"] {
+        for name in [
+            "fused (tuned)",
+            "wRPC tcp (loopback)",
+            "add(u32,u32)",
+            "echo 32 B",
+        ] {
             assert!(text.contains(name), "{name}");
         }
     }

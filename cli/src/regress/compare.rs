@@ -83,10 +83,13 @@ pub fn compare(
         };
         let change = stats::compare(&then.samples_ns, &r.times, stats::RESAMPLES, stats::SEED)
             .expect("both sides have samples: checked when read and measured");
-        cells.push(cell(&r.payload, &r.series, &change, threshold_pct, [
-            then.samples_ns.len(),
-            r.times.len(),
-        ]));
+        cells.push(cell(
+            &r.payload,
+            &r.series,
+            &change,
+            threshold_pct,
+            [then.samples_ns.len(), r.times.len()],
+        ));
     }
     for c in &baseline.cells {
         if !rows
@@ -292,7 +295,9 @@ mod tests {
     }
 
     fn spread(base: f64) -> Vec<f64> {
-        (0..40).map(|i| base * (1.0 + f64::from(i % 7) / 100.0)).collect()
+        (0..40)
+            .map(|i| base * (1.0 + f64::from(i % 7) / 100.0))
+            .collect()
     }
 
     #[test]
@@ -311,7 +316,14 @@ mod tests {
         let verdicts: Vec<_> = r
             .cells
             .iter()
-            .map(|c| (c.payload.as_str(), c.series.as_str(), c.verdict, c.missing_in))
+            .map(|c| {
+                (
+                    c.payload.as_str(),
+                    c.series.as_str(),
+                    c.verdict,
+                    c.missing_in,
+                )
+            })
             .collect();
         assert_eq!(
             verdicts,
@@ -329,10 +341,16 @@ mod tests {
             "{s}"
         );
         let md = r.to_markdown();
-        assert!(md.contains("| add | host-linked (tuned) | 309.0 ns | 618.0 ns | +100.0% |"), "{md}");
+        assert!(
+            md.contains("| add | host-linked (tuned) | 309.0 ns | 618.0 ns | +100.0% |"),
+            "{md}"
+        );
         assert!(md.contains("| **regressed** |"), "{md}");
         let text = r.to_text();
-        assert!(text.lines().next().unwrap().starts_with("PAYLOAD  SERIES"), "{text}");
+        assert!(
+            text.lines().next().unwrap().starts_with("PAYLOAD  SERIES"),
+            "{text}"
+        );
         assert!(text.contains("missing (now)"), "{text}");
     }
 }

@@ -16,8 +16,7 @@ pub mod stats;
 
 use crate::bench::{Row, Series};
 use baseline::{
-    round_ns, Baseline, Cell, ComponentDigest, DeploymentInfo, EngineInfo, Environment,
-    SeriesInfo,
+    round_ns, Baseline, Cell, ComponentDigest, DeploymentInfo, EngineInfo, Environment, SeriesInfo,
 };
 use sha2::Digest as _;
 use weld_linker::Deployment;
