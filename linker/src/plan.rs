@@ -21,7 +21,7 @@
 #![warn(clippy::too_many_lines)]
 
 use crate::check::{check_interface, Side};
-use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{plural, quoted, Diagnostic, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{InstancePolicy, LinkSpec, Manifest, Strategy, TransportChoice};
 use crate::wit;
@@ -851,7 +851,7 @@ impl Plan {
             if wasi > 0 {
                 rows.push([
                     c.name.clone(),
-                    format!("wasi:* ({wasi} interfaces)"),
+                    format!("wasi:* ({})", plural(wasi, "interface")),
                     "host".into(),
                     "-".into(),
                     if folded_hint.is_empty() {

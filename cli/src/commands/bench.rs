@@ -6,7 +6,7 @@ use crate::bench::{self, BenchCall, SERIES};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use weld_linker::Diagnostic;
+use weld_linker::diagnostic::plural;
 
 /// Arguments of `weld bench`.
 #[derive(clap::Args)]
@@ -58,7 +58,7 @@ pub struct Args {
 
 /// Runs `weld bench`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let fail = |m: String| Ok(super::report(&Diagnostic::new(m).into(), args.json));
+    let fail = |m: String| Ok(super::fail(m, args.json));
     if args.load {
         return match load_rows(&args) {
             Ok(rows) if args.json => {
@@ -103,12 +103,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(code) => return Ok(code),
         }
     } else {
-        let (driver, adder) = bundled_fixtures()?;
-        (
-            bench::bundled(driver, adder, None)?,
-            bench::default_calls(),
-            true,
-        )
+        let bundled =
+            bundled_fixtures().and_then(|(driver, adder)| bench::bundled(driver, adder, None));
+        match bundled {
+            Ok(d) => (d, bench::default_calls(), true),
+            Err(e) => return fail(format!("{e:#}")),
+        }
     };
     let budget = Duration::from_millis(args.budget_ms);
     let bar = progress(calls.len() * SERIES.len());
@@ -168,7 +168,7 @@ fn load_rows(args: &Args) -> Result<Vec<bench::LoadRow>, String> {
         for &c in &args.concurrency {
             step(
                 &bar,
-                format!("{name}: {} calls at concurrency {c}", args.calls),
+                format!("{name}: {} at concurrency {c}", plural(args.calls, "call")),
             );
             let row = bench::run_load(&deployment, ("a", "b"), name, args.calls, c)
                 .map_err(|e| format!("{e:#}"))?;

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::introspect::ComponentInfo;
-use weld_linker::Diagnostic;
 
 /// Arguments of `weld inspect`.
 #[derive(clap::Args)]
@@ -19,12 +18,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let info = match ComponentInfo::from_file(&args.file) {
         Ok(info) => info,
-        Err(e) => {
-            return Ok(super::report(
-                &Diagnostic::new(e.to_string()).into(),
-                args.json,
-            ))
-        }
+        Err(e) => return Ok(super::fail(e.to_string(), args.json)),
     };
     if args.json {
         let mut value = serde_json::to_value(info.describe())?;

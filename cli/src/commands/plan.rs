@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use weld_linker::diagnostic::plural;
 use weld_linker::Deployment;
 
 /// Arguments of `weld plan`.
@@ -46,12 +47,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let links = plan.resolutions.iter().filter(|r| r.peer.is_some()).count();
         let hosts = plan.hosts();
         super::emit(&format!(
-            "\nplan complete: {} components on {} host{}, {} imports resolved ({} links)\n",
-            plan.components.len(),
-            hosts.len(),
-            if hosts.len() == 1 { "" } else { "s" },
-            plan.resolutions.len(),
-            links
+            "\nplan complete: {} on {}, {} resolved ({})\n",
+            plural(plan.components.len(), "component"),
+            plural(hosts.len(), "host"),
+            plural(plan.resolutions.len(), "import"),
+            plural(links, "link"),
         ));
         for note in limit_notes(&deployment) {
             super::emit(&format!("note: {note}\n"));
