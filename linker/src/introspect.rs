@@ -54,6 +54,127 @@ pub enum IntrospectError {
     },
 }
 
+/// Why a provider's WIT could not be read or does not serve what it says.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderWitError {
+    /// A WIT file (or the folder) could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file or folder.
+        path: String,
+        /// Why.
+        #[source]
+        source: crate::input::InputError,
+    },
+    /// A folder holds more WIT files than weld reads.
+    #[error("`{path}` holds more than {max} WIT files")]
+    TooManyFiles {
+        /// The folder.
+        path: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The WIT does not parse or resolve.
+    #[error("invalid WIT in `{path}`: {reason}")]
+    Invalid {
+        /// The file or folder.
+        path: String,
+        /// wit-parser's explanation.
+        reason: String,
+    },
+    /// An interface the provider is said to serve is not in its WIT.
+    #[error("`{interface}` is not defined by `{path}` (it defines {defined})")]
+    Missing {
+        /// The interface.
+        interface: String,
+        /// The file or folder.
+        path: String,
+        /// The interfaces it does define.
+        defined: String,
+    },
+}
+
+/// The most WIT files weld reads for one provider (its folder and `deps/`).
+pub const MAX_WIT_FILES: usize = 256;
+
+/// The largest WIT file weld reads.
+pub const MAX_WIT_BYTES: u64 = 4 << 20;
+
+/// The WIT sources of a provider, one source map per package: the main
+/// package first, then each package under `deps/`.
+fn provider_sources(path: &Path) -> Result<Vec<wit_parser::SourceMap>, ProviderWitError> {
+    let read_err = |p: &Path, source| ProviderWitError::Read {
+        path: p.display().to_string(),
+        source,
+    };
+    // `stat` does not block on a FIFO; reading goes through `read_file`.
+    let is_dir = std::fs::metadata(path)
+        .map_err(|e| read_err(path, e.into()))?
+        .is_dir();
+    let mut count = 0usize;
+    let mut read = |file: &Path, map: &mut wit_parser::SourceMap| {
+        count += 1;
+        if count > MAX_WIT_FILES {
+            return Err(ProviderWitError::TooManyFiles {
+                path: path.display().to_string(),
+                max: MAX_WIT_FILES,
+            });
+        }
+        let bytes =
+            crate::input::read_file(file, MAX_WIT_BYTES).map_err(|e| read_err(file, e))?;
+        let text = String::from_utf8(bytes).map_err(|_| ProviderWitError::Invalid {
+            path: file.display().to_string(),
+            reason: "it is not UTF-8".into(),
+        })?;
+        map.push(file, text);
+        Ok(())
+    };
+    if !is_dir {
+        let mut map = wit_parser::SourceMap::new();
+        read(path, &mut map)?;
+        return Ok(vec![map]);
+    }
+    let mut main = wit_parser::SourceMap::new();
+    for file in wit_files(path).map_err(|e| read_err(path, e.into()))? {
+        read(&file, &mut main)?;
+    }
+    let mut out = vec![main];
+    let deps = path.join("deps");
+    if deps.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(&deps)
+            .map_err(|e| read_err(&deps, e.into()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for dep in entries {
+            let mut map = wit_parser::SourceMap::new();
+            if dep.is_dir() {
+                for file in wit_files(&dep).map_err(|e| read_err(&dep, e.into()))? {
+                    read(&file, &mut map)?;
+                }
+            } else if dep.extension().is_some_and(|e| e == "wit") {
+                read(&dep, &mut map)?;
+            } else {
+                continue;
+            }
+            out.push(map);
+        }
+    }
+    Ok(out)
+}
+
+/// The `.wit` files of a folder, sorted.
+fn wit_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wit"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// The WebAssembly features weld's wasmtime engines enable, so that a
 /// component that plans also compiles.
 ///
@@ -175,6 +296,72 @@ impl ComponentInfo {
                 reason: format!("{e:#}"),
             }),
         }
+    }
+
+    /// The description of an external wRPC server that serves `exports`,
+    /// defined by the WIT at `path`: a file, or a folder of `.wit` files
+    /// whose dependencies sit under `deps/` (a folder or a file per
+    /// package), as wit-parser lays them out. Every file is read as
+    /// [`crate::input::read_file`] reads (regular files only, at most
+    /// [`MAX_WIT_BYTES`] each, [`MAX_WIT_FILES`] in all), then parsed in
+    /// memory. The result is a component whose world exports `exports`, so
+    /// the planner checks an importer against it as against a component.
+    pub fn from_provider_wit(
+        name: &str,
+        path: &Path,
+        exports: &[String],
+    ) -> Result<ComponentInfo, ProviderWitError> {
+        let label = path.display().to_string();
+        let invalid = |e: &dyn std::fmt::Display| ProviderWitError::Invalid {
+            path: label.clone(),
+            reason: format!("{e:#}"),
+        };
+        let mut resolve = Resolve::default();
+        let groups = provider_sources(path)?
+            .into_iter()
+            .map(|map| map.parse().map_err(|(map, e)| invalid(&e.render(&map))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut groups = groups.into_iter();
+        let main = groups.next().expect("the main package is always read");
+        if let Err(e) = resolve.push_groups(main, groups.collect()) {
+            return Err(invalid(&resolve.render_error(&e.into())));
+        }
+        for interface in exports {
+            let defined = resolve
+                .interfaces
+                .iter()
+                .any(|(id, _)| resolve.id_of(id).as_deref() == Some(interface.as_str()));
+            if !defined {
+                let all = resolve
+                    .interfaces
+                    .iter()
+                    .filter_map(|(id, _)| resolve.id_of(id))
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>();
+                return Err(ProviderWitError::Missing {
+                    interface: interface.clone(),
+                    path: label,
+                    defined: if all.is_empty() {
+                        "no interfaces".into()
+                    } else {
+                        all.join(", ")
+                    },
+                });
+            }
+        }
+        // A world of weld's own that exports what the provider serves.
+        let mut text = format!("package weld:provider-{name};\nworld provider {{\n");
+        for interface in exports {
+            text.push_str(&format!("  export {interface};\n"));
+        }
+        text.push_str("}\n");
+        let package = resolve
+            .push_source("<provider world>", &text)
+            .map_err(|e| invalid(&resolve.render_error(&e)))?;
+        let world = resolve
+            .select_world(&[package], Some("provider"))
+            .map_err(|e| invalid(&e))?;
+        Ok(ComponentInfo { resolve, world })
     }
 
     /// Builds the description of a component from WIT text and a world name,

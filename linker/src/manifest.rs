@@ -223,6 +223,25 @@ pub struct HostSpec {
     /// Default in-process strategy for links whose both ends are here.
     #[serde(default)]
     pub strategy: Option<Strategy>,
+    /// Interfaces `weld serve` serves to callers outside the manifest, as
+    /// `component:interface` (the component on this host, the interface one
+    /// of its exports), whether or not a link calls them.
+    #[serde(default)]
+    pub expose: Vec<Spanned<String>>,
+}
+
+/// `[providers.NAME]`: an external wRPC server weld does not run, known by
+/// the WIT it serves and the host it is reached at.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProviderSpec {
+    /// A WIT file, or a folder of WIT files with its dependencies under
+    /// `deps/`, relative to the manifest.
+    pub wit: Spanned<PathBuf>,
+    /// The interfaces it serves, by full name (`acme:billing/charge@0.1.0`).
+    pub exports: Vec<Spanned<String>>,
+    /// The host it is reached at: `[hosts.NAME].wrpc` says where.
+    pub host: Spanned<String>,
 }
 
 /// `[compose]`: options for `weld compose`.
@@ -245,6 +264,8 @@ struct RawManifest {
     #[serde(default)]
     hosts: IndexMap<String, Spanned<HostSpec>>,
     #[serde(default)]
+    providers: IndexMap<String, Spanned<ProviderSpec>>,
+    #[serde(default)]
     compose: Option<ComposeSpec>,
 }
 
@@ -261,6 +282,8 @@ pub struct Manifest {
     pub links: Vec<Spanned<LinkSpec>>,
     /// Hosts by name.
     pub hosts: IndexMap<String, Spanned<HostSpec>>,
+    /// External wRPC servers by name.
+    pub providers: IndexMap<String, Spanned<ProviderSpec>>,
     /// Composition options.
     pub compose: ComposeSpec,
     /// Written by weld for component files given without a manifest: its
@@ -307,6 +330,7 @@ impl Manifest {
             components: raw.components,
             links: raw.links,
             hosts: raw.hosts,
+            providers: raw.providers,
             compose: raw.compose.unwrap_or_default(),
             generated: false,
         };
@@ -358,13 +382,27 @@ impl Manifest {
         Some(self.base_dir().join(path.get_ref()))
     }
 
-    /// The host a component runs on.
+    /// The host a component runs on, or a provider is reached at.
     pub fn host_of(&self, name: &str) -> &str {
+        if let Some(p) = self.providers.get(name) {
+            return p.get_ref().host.get_ref();
+        }
         self.components
             .get(name)
             .and_then(|c| c.get_ref().host.as_ref())
             .map(|h| h.get_ref().as_str())
             .unwrap_or(DEFAULT_HOST)
+    }
+
+    /// The WIT path of a provider, resolved against the manifest's folder.
+    pub fn provider_wit(&self, name: &str) -> Option<PathBuf> {
+        let p = self.providers.get(name)?;
+        Some(self.base_dir().join(p.get_ref().wit.get_ref()))
+    }
+
+    /// Whether `name` is a provider (not a component weld runs).
+    pub fn is_provider(&self, name: &str) -> bool {
+        self.providers.contains_key(name)
     }
 
     /// The wRPC endpoint of a host: the manifest's, or TCP on the default
@@ -432,6 +470,120 @@ impl Manifest {
         }
     }
 
+    /// Checks each provider: its name, that its host declares where it
+    /// serves and runs no component, and that it names what it serves.
+    fn validate_providers(&self, errors: &mut Vec<Diagnostic>) {
+        for (name, spec) in &self.providers {
+            let at = self.locate(spec.span());
+            let p = spec.get_ref();
+            let host = p.host.get_ref();
+            if !valid_name(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider name `{name}` must be letters, digits, `-` or `_`"
+                    ))
+                    .at(at.clone()),
+                );
+            }
+            if self.components.contains_key(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "`{name}` is both a component and a provider; give them different names"
+                    ))
+                    .at(at.clone()),
+                );
+            }
+            if self
+                .hosts
+                .get(host)
+                .and_then(|h| h.get_ref().wrpc.as_ref())
+                .is_none()
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}`: host `{host}` does not say where it serves wRPC"
+                    ))
+                    .at(self.locate(p.host.span()))
+                    .with_help(format!(
+                        "declare it, e.g.\n[hosts.{host}]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:7762\" }}"
+                    )),
+                );
+            }
+            if let Some((c, _)) = self
+                .components
+                .iter()
+                .find(|(c, _)| self.host_of(c) == host.as_str())
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}`: host `{host}` is where an external server runs, but component `{c}` is placed on it too"
+                    ))
+                    .at(self.locate(p.host.span()))
+                    .with_help("place components on hosts weld runs, and providers on hosts of their own"),
+                );
+            }
+            if p.exports.is_empty() {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}` exports nothing: list the interfaces it serves"
+                    ))
+                    .at(at),
+                );
+            }
+            for e in &p.exports {
+                if !crate::wit::is_interface_name(e.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "provider `{name}`: `{}` is not an interface name like `acme:billing/charge@0.1.0`",
+                            e.get_ref()
+                        ))
+                        .at(self.locate(e.span())),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks each `expose` entry names a component placed on that host.
+    fn validate_exposed(&self, errors: &mut Vec<Diagnostic>) {
+        for (host, spec) in &self.hosts {
+            for e in &spec.get_ref().expose {
+                let at = self.locate(e.span());
+                let Some(r) = Manifest::split_import(e.get_ref()) else {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}` must be `<component>:<interface>`",
+                            e.get_ref()
+                        ))
+                        .at(at),
+                    );
+                    continue;
+                };
+                if !self.components.contains_key(&r.component) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}` names unknown component `{}`",
+                            e.get_ref(),
+                            r.component
+                        ))
+                        .at(at)
+                        .with_help(known(self.components.keys())),
+                    );
+                } else if self.host_of(&r.component) != host {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}`: component `{}` runs on host `{}`",
+                            e.get_ref(),
+                            r.component,
+                            self.host_of(&r.component)
+                        ))
+                        .at(at),
+                    );
+                }
+            }
+        }
+    }
+
     /// Splits a link's `import` into component and interface.
     pub fn split_import(import: &str) -> Option<ImportRef> {
         let (component, interface) = import.split_once(':')?;
@@ -494,6 +646,10 @@ impl Manifest {
                 .components
                 .values()
                 .any(|c| c.get_ref().host.as_ref().map(|h| h.get_ref()) == Some(name))
+                && !self
+                    .providers
+                    .values()
+                    .any(|p| p.get_ref().host.get_ref() == name)
                 && name != DEFAULT_HOST
             {
                 errors.push(
@@ -528,12 +684,13 @@ impl Manifest {
                     }
                     let key = (r.component.clone(), r.interface.clone());
                     if let Some(first) = seen.get(&key) {
-                        let first = self.locate(first.clone()).unwrap();
+                        let first = self
+                            .locate(first.clone())
+                            .map_or_else(String::new, |l| format!(" (first at line {})", l.line));
                         errors.push(
                             Diagnostic::new(format!(
-                                "import `{}` is linked twice (first at line {})",
+                                "import `{}` is linked twice{first}",
                                 l.import.get_ref(),
-                                first.line
                             ))
                             .at(self.locate(l.import.span())),
                         );
@@ -542,14 +699,16 @@ impl Manifest {
                     }
                 }
             }
-            if !self.components.contains_key(l.export.get_ref()) {
+            if !self.components.contains_key(l.export.get_ref())
+                && !self.providers.contains_key(l.export.get_ref())
+            {
                 errors.push(
                     Diagnostic::new(format!(
                         "link export names unknown component `{}`",
                         l.export.get_ref()
                     ))
                     .at(self.locate(l.export.span()))
-                    .with_help(known(self.components.keys())),
+                    .with_help(known(self.components.keys().chain(self.providers.keys()))),
                 );
             }
             if l.timeout_ms
@@ -564,6 +723,8 @@ impl Manifest {
             }
         }
         self.validate_hosts(&mut errors);
+        self.validate_providers(&mut errors);
+        self.validate_exposed(&mut errors);
         if let Some(exports) = &self.compose.exports {
             for e in exports {
                 if !self.components.contains_key(e.get_ref()) {

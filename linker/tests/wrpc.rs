@@ -288,7 +288,7 @@ fn only_planned_functions_are_served() {
         .err()
         .unwrap()
         .to_string();
-    assert_eq!(err, "no wrpc link of the plan calls into host `a`: there is nothing to serve (`weld plan` shows the links)");
+    assert_eq!(err, "no wrpc link of the plan calls into host `a` and it exposes nothing: there is nothing to serve (`weld plan` shows the links)");
 }
 
 #[test]

@@ -53,6 +53,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             plural(plan.resolutions.len(), "import"),
             plural(links, "link"),
         ));
+        for p in &plan.providers {
+            super::emit(&format!(
+                "provider `{}`: an external wRPC server at {} (host `{}`), serving {}\n",
+                p.name,
+                p.endpoint,
+                p.host,
+                p.exports.join(", ")
+            ));
+        }
+        for e in &plan.exposed {
+            super::emit(&format!(
+                "host `{}` exposes `{}` of `{}` to callers outside the manifest ({})\n",
+                e.host,
+                e.interface,
+                e.component,
+                plural(e.functions.len(), "function")
+            ));
+        }
         for note in limit_notes(&deployment) {
             super::emit(&format!("note: {note}\n"));
         }

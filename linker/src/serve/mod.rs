@@ -2,7 +2,9 @@
 //!
 //! Only what the plan names is served: for every `wrpc` link whose callee is
 //! placed on the host, the functions of the linked interface, under the
-//! instance name the caller imports. Nothing else on the host is reachable.
+//! instance name the caller imports; and every interface the host
+//! `expose`s, under its exact name (a caller importing another version of
+//! it does not match). Nothing else on the host is reachable.
 //!
 //! Threads: I/O runs on weld's wRPC runtime ([`io_runtime`]); guest code runs
 //! on worker threads, because calls into wasmtime block. Components with the
@@ -55,7 +57,7 @@ pub enum ServeError {
     #[error(transparent)]
     Host(#[from] HostChoiceError),
     /// No remote link of the plan calls into the host.
-    #[error("no wrpc link of the plan calls into host `{host}`: there is nothing to serve (`weld plan` shows the links)")]
+    #[error("no wrpc link of the plan calls into host `{host}` and it exposes nothing: there is nothing to serve (`weld plan` shows the links)")]
     NothingToServe {
         /// The host.
         host: String,
@@ -375,8 +377,41 @@ struct Wanted {
 }
 
 /// What remote links into `host` call: each function of each linked
-/// interface, once, under the caller's import name.
+/// interface, once, under the caller's import name; then each function of
+/// each interface the host exposes, under the interface's own name.
 fn wanted(deployment: &Deployment, host: &str) -> Vec<Wanted> {
+    let plan = &deployment.plan;
+    let mut wanted: Vec<Wanted> = linked(deployment, host);
+    for e in plan.exposed.iter().filter(|e| e.host == host) {
+        let info = &deployment.components[&e.component];
+        let Some(iface) = info
+            .exports()
+            .into_iter()
+            .find(|x| x.name == e.interface)
+            .and_then(|x| x.interface)
+        else {
+            continue; // the planner checked it
+        };
+        for (name, f) in &info.resolve.interfaces[iface].functions {
+            if !wanted
+                .iter()
+                .any(|w| w.instance == e.interface && &w.function == name)
+            {
+                wanted.push(Wanted {
+                    instance: e.interface.clone(),
+                    function: name.clone(),
+                    component: e.component.clone(),
+                    export: e.interface.clone(),
+                    safe: wit::is_wrpc_safe(&info.resolve, f),
+                });
+            }
+        }
+    }
+    wanted
+}
+
+/// What the `wrpc` links into `host` call.
+fn linked(deployment: &Deployment, host: &str) -> Vec<Wanted> {
     let plan = &deployment.plan;
     let mut wanted: Vec<Wanted> = Vec::new();
     for r in &plan.resolutions {
