@@ -120,8 +120,7 @@ fn provider_sources(path: &Path) -> Result<Vec<wit_parser::SourceMap>, ProviderW
                 max: MAX_WIT_FILES,
             });
         }
-        let bytes =
-            crate::input::read_file(file, MAX_WIT_BYTES).map_err(|e| read_err(file, e))?;
+        let bytes = crate::input::read_file(file, MAX_WIT_BYTES).map_err(|e| read_err(file, e))?;
         let text = String::from_utf8(bytes).map_err(|_| ProviderWitError::Invalid {
             path: file.display().to_string(),
             reason: "it is not UTF-8".into(),

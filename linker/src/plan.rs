@@ -210,7 +210,12 @@ pub fn plan(
     manifest: &Manifest,
     components: &IndexMap<String, ComponentInfo>,
 ) -> Result<Plan, Diagnostics> {
-    plan_with(manifest, components, &IndexMap::new(), &PlanOptions::default())
+    plan_with(
+        manifest,
+        components,
+        &IndexMap::new(),
+        &PlanOptions::default(),
+    )
 }
 
 /// [`plan`] with the providers' types (read from their WIT) and options.
@@ -245,7 +250,12 @@ pub fn plan_with(
                 host: manifest.host_of(name).to_string(),
                 endpoint: manifest.endpoint_of(manifest.host_of(name)),
                 wit: manifest.provider_wit(name).expect("a provider"),
-                exports: spec.get_ref().exports.iter().map(|e| e.get_ref().clone()).collect(),
+                exports: spec
+                    .get_ref()
+                    .exports
+                    .iter()
+                    .map(|e| e.get_ref().clone())
+                    .collect(),
             })
             .collect(),
         exposed,

@@ -1,0 +1,130 @@
+//! `weld plan` and `weld run` with providers and exposed interfaces.
+
+use std::process::{Command, Output};
+
+fn weld(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(args)
+        .env("WELD_CACHE_DIR", "off")
+        .output()
+        .expect("run weld")
+}
+
+fn manifest(dir: &tempfile::TempDir) -> String {
+    let wit = weld_fixtures::workspace_root().join("fixtures/wit/greet");
+    weld_fixtures::write_manifest(
+        dir.path(),
+        &format!(
+            r#"
+[components.greet-caller]
+path = "{{greet-caller}}"
+host = "a"
+
+[components.kv]
+path = "{{kv}}"
+host = "a"
+
+[providers.greet-svc]
+wit = {wit:?}
+exports = ["demo:greet/greeter@0.1.0"]
+host = "svc"
+
+[hosts.svc]
+wrpc = {{ transport = "tcp", address = "127.0.0.1:1" }}
+
+[hosts.a]
+wrpc = {{ transport = "tcp", address = "127.0.0.1:2" }}
+expose = ["greet-caller:demo:greet/front@0.1.0"]
+"#
+        ),
+    )
+    .display()
+    .to_string()
+}
+
+#[test]
+fn plan_shows_providers_and_exposed_interfaces_in_table_json_and_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(&dir);
+    let out = weld(&["plan", &m]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("greet-svc (provider) @ tcp://127.0.0.1:1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("provider `greet-svc`: an external wRPC server at tcp://127.0.0.1:1 (host `svc`), serving demo:greet/greeter@0.1.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("host `a` exposes `demo:greet/front@0.1.0` of `greet-caller` to callers outside the manifest (1 function)"),
+        "{stdout}"
+    );
+    // One host of components: the provider's host is not one weld runs.
+    assert!(stdout.contains("on 1 host,"), "{stdout}");
+
+    let out = weld(&["plan", &m, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = v["resolutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["import"] == "demo:greet/greeter@0.1.0")
+        .unwrap();
+    assert_eq!(r["provider"], true);
+    assert_eq!(r["transport"], "wrpc");
+    assert_eq!(v["providers"][0]["name"], "greet-svc");
+    assert_eq!(v["providers"][0]["exports"][0], "demo:greet/greeter@0.1.0");
+    assert_eq!(v["exposed"][0]["interface"], "demo:greet/front@0.1.0");
+    assert_eq!(v["exposed"][0]["functions"][0], "greet");
+
+    let out = weld(&["plan", &m, "--dot"]);
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.contains("\"greet-svc\" [shape=component"), "{dot}");
+    assert!(dot.contains("exposed"), "{dot}");
+}
+
+#[test]
+fn run_needs_no_host_beside_a_provider_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(&dir);
+    // Nothing listens on 127.0.0.1:1: the guest gets the error value.
+    let out = weld(&["run", &m, "-i", "greet-caller.greet(\"x\")"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("\"error: "), "{stdout}");
+    assert!(stdout.contains("greet-svc"), "{stdout}");
+}
+
+#[test]
+fn exposing_an_interface_with_resources_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(&dir);
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(
+        &m,
+        text.replace(
+            "expose = [\"greet-caller:demo:greet/front@0.1.0\"]",
+            "expose = [\"kv:demo:kv/store@0.1.0\"]",
+        ),
+    )
+    .unwrap();
+    let out = weld(&["plan", &m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "expose `kv:demo:kv/store@0.1.0`: cannot serve it: the interface defines resource"
+        ),
+        "{stderr}"
+    );
+}
