@@ -128,3 +128,38 @@ fn exposing_an_interface_with_resources_is_refused_by_name() {
         "{stderr}"
     );
 }
+
+/// WIT without comments and blank lines, each line trimmed.
+fn normalized(wit: &str) -> Vec<String> {
+    wit.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn inspect_wire_prints_what_a_native_peer_generates_bindings_from() {
+    let out = weld(&[
+        "inspect",
+        "--wire",
+        weld_fixtures::path("greet").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wire = String::from_utf8_lossy(&out.stdout);
+    // The interop peer's hand-written wire view of the same greeter.
+    let by_hand = std::fs::read_to_string(
+        weld_fixtures::workspace_root().join("interop/wit/greet-wire/greet.wit"),
+    )
+    .unwrap();
+    assert_eq!(normalized(&wire), normalized(&by_hand), "{wire}");
+    // And it is WIT a parser accepts.
+    let mut resolve = wit_parser::Resolve::default();
+    resolve
+        .push_str("wire.wit", &wire)
+        .expect("the wire view parses");
+}

@@ -459,6 +459,84 @@ impl ComponentInfo {
         }
     }
 
+    /// The *wire view* of the component's exported interfaces, as WIT: what
+    /// a wRPC client or server that is not weld generates bindings from.
+    /// A wRPC-safe function (`result<T, wrpc:rpc/error.error>`) carries only
+    /// its ok value on the wire, so it is printed returning `T`; other
+    /// functions are printed as they are. The `error` type an interface
+    /// `use`s only for that is dropped. Printed: the packages of the
+    /// exported interfaces, and those their types come from.
+    pub fn wire_wit(&self) -> String {
+        let mut resolve = self.resolve.clone();
+        let exported: Vec<InterfaceId> = self
+            .exports()
+            .into_iter()
+            .filter_map(|e| e.interface)
+            .filter(|id| {
+                resolve.interfaces[*id]
+                    .package
+                    .is_some_and(|p| resolve.packages[p].name.namespace != "root")
+            })
+            .collect();
+        if exported.is_empty() {
+            return "// the component exports no interfaces\n".to_string();
+        }
+        for &id in &exported {
+            let rewritten: Vec<(String, Option<wit_parser::Type>)> = resolve.interfaces[id]
+                .functions
+                .iter()
+                .filter_map(|(name, f)| wit::wrpc_safe_ok(&resolve, f).map(|ok| (name.clone(), ok)))
+                .collect();
+            let all_safe = rewritten.len() == resolve.interfaces[id].functions.len();
+            for (name, ok) in rewritten {
+                resolve.interfaces[id].functions[&name].result = ok;
+            }
+            if all_safe {
+                let errors: Vec<String> = resolve.interfaces[id]
+                    .types
+                    .iter()
+                    .filter(|(_, ty)| wit::is_wrpc_error_use(&resolve, **ty))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for name in errors {
+                    resolve.interfaces[id].types.shift_remove(&name);
+                }
+            }
+        }
+        // The exported interfaces' packages, then those their types use.
+        let mut packages: Vec<wit_parser::PackageId> = Vec::new();
+        let mut queue = exported.clone();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = queue.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(p) = resolve.interfaces[id].package {
+                if !packages.contains(&p) {
+                    packages.push(p);
+                }
+            }
+            for ty in resolve.interfaces[id].types.values() {
+                if let wit_parser::TypeDefKind::Type(wit_parser::Type::Id(other)) =
+                    resolve.types[*ty].kind
+                {
+                    if let wit_parser::TypeOwner::Interface(i) = resolve.types[other].owner {
+                        queue.push(i);
+                    }
+                }
+            }
+        }
+        let main = packages[0];
+        let mut printer = wit_component::WitPrinter::default();
+        match printer.print(&resolve, main, &packages[1..]) {
+            Ok(()) => format!(
+                "// The wire view of this component's exports: a wRPC-safe function's\n// `result<T, wrpc:rpc/error.error>` carries only `T` on the wire.\n{}",
+                printer.output
+            ),
+            Err(e) => format!("// could not print the wire view: {e:#}\n"),
+        }
+    }
+
     /// A structured description for `weld inspect --json`.
     pub fn describe(&self) -> ComponentDescription {
         let describe_items = |items: Vec<Item>| -> Vec<ItemDescription> {

@@ -259,6 +259,16 @@ pub fn wrpc_safe_ok(resolve: &Resolve, f: &Function) -> Option<Option<Type>> {
     }
 }
 
+/// Whether `ty` is an interface's `use` of `wrpc:rpc/error.error`.
+pub fn is_wrpc_error_use(resolve: &Resolve, ty: TypeId) -> bool {
+    match resolve.types[ty].kind {
+        TypeDefKind::Type(Type::Id(other)) => {
+            is_wrpc_error_resource(resolve, other) || is_wrpc_error_use(resolve, other)
+        }
+        _ => false,
+    }
+}
+
 /// Whether a function may be carried over wRPC without trapping its caller:
 /// exactly one result, `result<T, error>` with `error` the own handle of
 /// `wrpc:rpc/error.error`.

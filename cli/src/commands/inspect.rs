@@ -10,8 +10,13 @@ pub struct Args {
     /// The component file.
     file: PathBuf,
     /// Print structured JSON instead of WIT.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "wire")]
     json: bool,
+    /// Print the wire view of the exported interfaces: a wRPC-safe
+    /// function's `result<T, error>` as `T`, what travels over wRPC. A
+    /// wRPC client or server that is not weld generates bindings from it.
+    #[arg(long)]
+    wire: bool,
 }
 
 /// Runs `weld inspect`.
@@ -25,6 +30,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         value["version"] = 1.into();
         value["ok"] = true.into();
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+    } else if args.wire {
+        super::emit(&info.wire_wit());
     } else {
         super::emit(&info.wit_text());
     }
