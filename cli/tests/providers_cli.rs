@@ -163,3 +163,122 @@ fn inspect_wire_prints_what_a_native_peer_generates_bindings_from() {
         .push_str("wire.wit", &wire)
         .expect("the wire view parses");
 }
+
+/// A platform team's shared definitions: `platform/platform.toml` holds the
+/// provider (its WIT path relative to that file) and includes
+/// `platform/hosts.toml`, which holds the hosts.
+fn platform(dir: &std::path::Path, hosts: &str) {
+    let p = dir.join("platform");
+    std::fs::create_dir_all(&p).unwrap();
+    let wit = weld_fixtures::workspace_root().join("fixtures/wit/greet");
+    let local_wit = p.join("wit");
+    std::fs::create_dir_all(&local_wit).unwrap();
+    for entry in ["greet.wit"] {
+        std::fs::copy(wit.join(entry), local_wit.join(entry)).unwrap();
+    }
+    for dep in ["io", "wrpc-rpc"] {
+        let to = local_wit.join("deps").join(dep);
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(
+            wit.join("deps").join(dep).join("error.wit"),
+            to.join("error.wit"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        p.join("platform.toml"),
+        "include = [\"hosts.toml\"]\n\n[providers.greet-svc]\nwit = \"wit\"\nexports = [\"demo:greet/greeter@0.1.0\"]\nhost = \"svc\"\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("hosts.toml"), hosts).unwrap();
+}
+
+const HOSTS: &str = "[hosts.svc]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:1\" }\n\n[hosts.unused]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:3\" }\n";
+
+fn deployment(dir: &std::path::Path, extra: &str) -> String {
+    weld_fixtures::write_manifest(
+        dir,
+        &format!("include = [\"platform/platform.toml\"]\n\n[components.greet-caller]\npath = \"{{greet-caller}}\"\n{extra}"),
+    )
+    .display()
+    .to_string()
+}
+
+#[test]
+fn platform_definitions_are_included_and_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    platform(dir.path(), HOSTS);
+    let m = deployment(dir.path(), "");
+    let out = weld(&["plan", &m]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("greet-svc (provider) @ tcp://127.0.0.1:1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_include_cycle_is_an_error_naming_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    platform(
+        dir.path(),
+        &format!("include = [\"platform.toml\"]\n{HOSTS}"),
+    );
+    let m = deployment(dir.path(), "");
+    let out = weld(&["plan", &m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("include cycle: "), "{stderr}");
+    assert!(
+        stderr.contains("platform.toml` includes `") && stderr.contains("hosts.toml` includes `"),
+        "{stderr}"
+    );
+    // Placed at the include that closes the cycle, in the file holding it.
+    assert!(stderr.contains("hosts.toml:1:"), "{stderr}");
+}
+
+#[test]
+fn a_definition_in_two_files_names_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    platform(dir.path(), HOSTS);
+    let m = deployment(
+        dir.path(),
+        "\n[hosts.svc]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:9\" }\n",
+    );
+    let out = weld(&["plan", &m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("host `svc` is defined twice: at "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("weld.toml:") && stderr.contains("hosts.toml:1:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn diagnostics_point_into_the_included_file() {
+    let dir = tempfile::tempdir().unwrap();
+    platform(
+        dir.path(),
+        "[hosts.svc]\nwrpc = { transport = \"tcp\", address = \"not an address\" }\n",
+    );
+    let m = deployment(dir.path(), "");
+    let out = weld(&["plan", &m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("hosts.toml:2:"), "{stderr}");
+    // An included file holds platform definitions only.
+    platform(dir.path(), "[components.x]\npath = \"x.wasm\"\n");
+    let out = weld(&["plan", &m]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid included file"), "{stderr}");
+    assert!(stderr.contains("hosts.toml:1:"), "{stderr}");
+}

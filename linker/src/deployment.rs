@@ -248,7 +248,8 @@ fn read_providers(manifest: &Manifest) -> Result<IndexMap<String, ComponentInfo>
                     _ => spec.wit.span(),
                 };
                 errors.push(
-                    Diagnostic::new(format!("provider `{name}`: {e}")).at(manifest.locate(span)),
+                    Diagnostic::new(format!("provider `{name}`: {e}"))
+                        .at(manifest.locate_provider(name, span)),
                 );
             }
         }

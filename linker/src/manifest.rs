@@ -258,6 +258,8 @@ pub struct ComposeSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawManifest {
     #[serde(default)]
+    include: Vec<Spanned<PathBuf>>,
+    #[serde(default)]
     components: IndexMap<String, Spanned<ComponentSpec>>,
     #[serde(default, rename = "link")]
     links: Vec<Spanned<LinkSpec>>,
@@ -268,6 +270,31 @@ struct RawManifest {
     #[serde(default)]
     compose: Option<ComposeSpec>,
 }
+
+/// An included file: platform definitions (`[hosts]`, `[providers]`)
+/// written once and shared by deployments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPlatform {
+    #[serde(default)]
+    include: Vec<Spanned<PathBuf>>,
+    #[serde(default)]
+    hosts: IndexMap<String, Spanned<HostSpec>>,
+    #[serde(default)]
+    providers: IndexMap<String, Spanned<ProviderSpec>>,
+}
+
+/// A file a manifest includes, kept to place diagnostics in it.
+#[derive(Debug, Clone)]
+pub struct Included {
+    /// The file.
+    pub file: PathBuf,
+    /// Its text.
+    pub source: String,
+}
+
+/// The most files one manifest may include, directly or not.
+pub const MAX_INCLUDED: usize = 64;
 
 /// A parsed and validated deployment manifest.
 #[derive(Debug, Clone)]
@@ -290,6 +317,12 @@ pub struct Manifest {
     /// spans point at no file a user wrote, so diagnostics carry no
     /// location.
     generated: bool,
+    /// The files included (directly or not), in the order read.
+    pub included: Vec<Included>,
+    /// Which included file (index + 1; 0: this file) defines each host.
+    host_origin: IndexMap<String, usize>,
+    /// Which included file (index + 1; 0: this file) defines each provider.
+    provider_origin: IndexMap<String, usize>,
 }
 
 /// The two halves of a link's `import`.
@@ -324,18 +357,187 @@ impl Manifest {
             let location = e.span().map(|s| Location::from_span(file, source, s));
             Diagnostic::new(format!("invalid manifest: {}", e.message().trim_end())).at(location)
         })?;
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             file: file.to_path_buf(),
             source: source.to_string(),
             components: raw.components,
             links: raw.links,
+            host_origin: raw.hosts.keys().map(|h| (h.clone(), 0)).collect(),
+            provider_origin: raw.providers.keys().map(|p| (p.clone(), 0)).collect(),
             hosts: raw.hosts,
             providers: raw.providers,
             compose: raw.compose.unwrap_or_default(),
             generated: false,
+            included: Vec::new(),
         };
+        let mut chain = vec![file.to_path_buf()];
+        manifest.include(0, &raw.include, &mut chain)?;
         manifest.validate()?;
         Ok(manifest)
+    }
+
+    /// Reads the files `entries` (of the file at `origin`) name, and the
+    /// files they include, depth first; `chain` is the path of includes
+    /// that led here, to name a cycle.
+    fn include(
+        &mut self,
+        origin: usize,
+        entries: &[Spanned<PathBuf>],
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<(), Diagnostics> {
+        for entry in entries {
+            let at = self.locate_in(origin, entry.span());
+            let path = self.dir_of(origin).join(entry.get_ref());
+            let same = |p: &PathBuf| {
+                p == &path
+                    || std::fs::canonicalize(p)
+                        .ok()
+                        .is_some_and(|c| std::fs::canonicalize(&path).is_ok_and(|d| d == c))
+            };
+            if chain.iter().any(same) {
+                let names: Vec<String> = chain
+                    .iter()
+                    .chain(std::iter::once(&path))
+                    .map(|p| format!("`{}`", p.display()))
+                    .collect();
+                return Err(Diagnostic::new(format!(
+                    "include cycle: {}",
+                    names.join(" includes ")
+                ))
+                .at(at)
+                .into());
+            }
+            if self.included.len() >= MAX_INCLUDED {
+                return Err(
+                    Diagnostic::new(format!("more than {MAX_INCLUDED} included files"))
+                        .at(at)
+                        .into(),
+                );
+            }
+            let cannot = |e: &dyn std::fmt::Display| {
+                Diagnostic::new(format!("cannot read included `{}`: {e}", path.display()))
+                    .at(at.clone())
+            };
+            let bytes = crate::input::read_file(&path, crate::input::MAX_MANIFEST_BYTES)
+                .map_err(|e| cannot(&e))?;
+            let source = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
+            let raw: RawPlatform = toml::from_str(&source).map_err(|e| {
+                let location = e.span().map(|s| Location::from_span(&path, &source, s));
+                Diagnostic::new(format!(
+                    "invalid included file (it may hold `include`, `[hosts]` and `[providers]`): {}",
+                    e.message().trim_end()
+                ))
+                .at(location)
+            })?;
+            self.included.push(Included {
+                file: path.clone(),
+                source,
+            });
+            let here = self.included.len();
+            let mut errors = Vec::new();
+            for (name, spec) in raw.hosts {
+                match self.host_origin.get(&name) {
+                    Some(&first) => errors.push(self.defined_twice(
+                        "host",
+                        &name,
+                        first,
+                        &self.hosts[&name],
+                        here,
+                        &spec,
+                    )),
+                    None => {
+                        self.host_origin.insert(name.clone(), here);
+                        self.hosts.insert(name, spec);
+                    }
+                }
+            }
+            for (name, spec) in raw.providers {
+                match self.provider_origin.get(&name) {
+                    Some(&first) => errors.push(self.defined_twice(
+                        "provider",
+                        &name,
+                        first,
+                        &self.providers[&name],
+                        here,
+                        &spec,
+                    )),
+                    None => {
+                        self.provider_origin.insert(name.clone(), here);
+                        self.providers.insert(name, spec);
+                    }
+                }
+            }
+            if !errors.is_empty() {
+                return Err(Diagnostics(errors));
+            }
+            chain.push(path);
+            self.include(here, &raw.include, chain)?;
+            chain.pop();
+        }
+        Ok(())
+    }
+
+    /// "host `x` is defined twice", at the second definition, naming the
+    /// first.
+    fn defined_twice<T>(
+        &self,
+        what: &str,
+        name: &str,
+        first: usize,
+        first_spec: &Spanned<T>,
+        second: usize,
+        second_spec: &Spanned<T>,
+    ) -> Diagnostic {
+        let place = |origin: usize, span: Range<usize>| {
+            self.locate_in(origin, span).map_or_else(
+                || self.file_of(origin).display().to_string(),
+                |l| l.to_string(),
+            )
+        };
+        Diagnostic::new(format!(
+            "{what} `{name}` is defined twice: at {} and at {}",
+            place(first, first_spec.span()),
+            place(second, second_spec.span())
+        ))
+        .at(self.locate_in(second, second_spec.span()))
+    }
+
+    /// The file at `origin` (0: this manifest; i: the i-th included).
+    fn file_of(&self, origin: usize) -> &Path {
+        match origin {
+            0 => &self.file,
+            i => &self.included[i - 1].file,
+        }
+    }
+
+    /// The folder paths in the file at `origin` are relative to.
+    fn dir_of(&self, origin: usize) -> PathBuf {
+        self.file_of(origin)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// Location of a span of the file at `origin`.
+    fn locate_in(&self, origin: usize, span: Range<usize>) -> Option<Location> {
+        match origin {
+            0 => self.locate(span),
+            i => {
+                let inc = &self.included[i - 1];
+                Some(Location::from_span(&inc.file, &inc.source, span))
+            }
+        }
+    }
+
+    /// Location of a span inside the definition of host `host` (in
+    /// whichever file defines it).
+    pub fn locate_host(&self, host: &str, span: Range<usize>) -> Option<Location> {
+        self.locate_in(self.host_origin.get(host).copied().unwrap_or(0), span)
+    }
+
+    /// Location of a span inside the definition of provider `name`.
+    pub fn locate_provider(&self, name: &str, span: Range<usize>) -> Option<Location> {
+        self.locate_in(self.provider_origin.get(name).copied().unwrap_or(0), span)
     }
 
     /// The manifest of component files deployed together on the default
@@ -397,7 +599,8 @@ impl Manifest {
     /// The WIT path of a provider, resolved against the manifest's folder.
     pub fn provider_wit(&self, name: &str) -> Option<PathBuf> {
         let p = self.providers.get(name)?;
-        Some(self.base_dir().join(p.get_ref().wit.get_ref()))
+        let origin = self.provider_origin.get(name).copied().unwrap_or(0);
+        Some(self.dir_of(origin).join(p.get_ref().wit.get_ref()))
     }
 
     /// Whether `name` is a provider (not a component weld runs).
@@ -420,7 +623,9 @@ impl Manifest {
                 prefix: Some(prefix.unwrap_or_else(|| host.to_string())),
             },
             Some(Endpoint::Unix { path }) => Endpoint::Unix {
-                path: self.base_dir().join(path),
+                path: self
+                    .dir_of(self.host_origin.get(host).copied().unwrap_or(0))
+                    .join(path),
             },
             Some(tcp) => tcp,
         }
@@ -444,14 +649,15 @@ impl Manifest {
             if let Some(q) = &spec.queue_group {
                 if let Err(e) = crate::wrpc::endpoint::check_subject("queue group", q.get_ref()) {
                     errors.push(
-                        Diagnostic::new(format!("host `{host}`: {e}")).at(self.locate(q.span())),
+                        Diagnostic::new(format!("host `{host}`: {e}"))
+                            .at(self.locate_host(host, q.span())),
                     );
                 }
             }
             let Some(declared) = &spec.wrpc else {
                 continue;
             };
-            let at = self.locate(declared.span());
+            let at = self.locate_host(host, declared.span());
             let endpoint = self.endpoint_of(host);
             if let Err(e) = endpoint.check() {
                 errors.push(Diagnostic::new(format!("host `{host}`: {e}")).at(at));
@@ -474,7 +680,7 @@ impl Manifest {
     /// serves and runs no component, and that it names what it serves.
     fn validate_providers(&self, errors: &mut Vec<Diagnostic>) {
         for (name, spec) in &self.providers {
-            let at = self.locate(spec.span());
+            let at = self.locate_provider(name, spec.span());
             let p = spec.get_ref();
             let host = p.host.get_ref();
             if !valid_name(name) {
@@ -503,7 +709,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "provider `{name}`: host `{host}` does not say where it serves wRPC"
                     ))
-                    .at(self.locate(p.host.span()))
+                    .at(self.locate_provider(name, p.host.span()))
                     .with_help(format!(
                         "declare it, e.g.\n[hosts.{host}]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:7762\" }}"
                     )),
@@ -518,7 +724,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "provider `{name}`: host `{host}` is where an external server runs, but component `{c}` is placed on it too"
                     ))
-                    .at(self.locate(p.host.span()))
+                    .at(self.locate_provider(name, p.host.span()))
                     .with_help("place components on hosts weld runs, and providers on hosts of their own"),
                 );
             }
@@ -537,7 +743,7 @@ impl Manifest {
                             "provider `{name}`: `{}` is not an interface name like `acme:billing/charge@0.1.0`",
                             e.get_ref()
                         ))
-                        .at(self.locate(e.span())),
+                        .at(self.locate_provider(name, e.span())),
                     );
                 }
             }
@@ -548,7 +754,7 @@ impl Manifest {
     fn validate_exposed(&self, errors: &mut Vec<Diagnostic>) {
         for (host, spec) in &self.hosts {
             for e in &spec.get_ref().expose {
-                let at = self.locate(e.span());
+                let at = self.locate_host(host, e.span());
                 let Some(r) = Manifest::split_import(e.get_ref()) else {
                     errors.push(
                         Diagnostic::new(format!(
@@ -641,7 +847,8 @@ impl Manifest {
                 }
             }
         }
-        for (name, spec) in &self.hosts {
+        // A host an included platform file defines need not be used here.
+        for (name, spec) in self.hosts.iter().filter(|(h, _)| self.host_origin[*h] == 0) {
             if !self
                 .components
                 .values()
@@ -654,7 +861,7 @@ impl Manifest {
             {
                 errors.push(
                     Diagnostic::new(format!("host `{name}` has no components"))
-                        .at(self.locate(spec.span()))
+                        .at(self.locate_host(name, spec.span()))
                         .with_help("place a component on it with `host = \"...\"`, or remove it"),
                 );
             }

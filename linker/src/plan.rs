@@ -289,7 +289,7 @@ impl Planner<'_> {
         let mut out = Vec::new();
         for (host, spec) in &self.manifest.hosts {
             for entry in &spec.get_ref().expose {
-                let at = self.manifest.locate(entry.span());
+                let at = self.manifest.locate_host(host, entry.span());
                 let Some(r) = Manifest::split_import(entry.get_ref()) else {
                     continue; // reported by the manifest
                 };
