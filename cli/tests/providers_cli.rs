@@ -170,21 +170,7 @@ fn inspect_wire_prints_what_a_native_peer_generates_bindings_from() {
 fn platform(dir: &std::path::Path, hosts: &str) {
     let p = dir.join("platform");
     std::fs::create_dir_all(&p).unwrap();
-    let wit = weld_fixtures::workspace_root().join("fixtures/wit/greet");
-    let local_wit = p.join("wit");
-    std::fs::create_dir_all(&local_wit).unwrap();
-    for entry in ["greet.wit"] {
-        std::fs::copy(wit.join(entry), local_wit.join(entry)).unwrap();
-    }
-    for dep in ["io", "wrpc-rpc"] {
-        let to = local_wit.join("deps").join(dep);
-        std::fs::create_dir_all(&to).unwrap();
-        std::fs::copy(
-            wit.join("deps").join(dep).join("error.wit"),
-            to.join("error.wit"),
-        )
-        .unwrap();
-    }
+    weld_fixtures::copy_wit("greet", &p.join("wit"));
     std::fs::write(
         p.join("platform.toml"),
         "include = [\"hosts.toml\"]\n\n[providers.greet-svc]\nwit = \"wit\"\nexports = [\"demo:greet/greeter@0.1.0\"]\nhost = \"svc\"\n",

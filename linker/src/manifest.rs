@@ -16,7 +16,16 @@
 //!
 //! [hosts.edge-2]
 //! wrpc = { transport = "tcp", address = "127.0.0.1:7761" }
+//! expose = ["adder:demo:math/adder@0.1.0"]  # served to callers outside the manifest
+//!
+//! [providers.billing]                       # an external wRPC server weld does not run
+//! wit = "wit/billing"
+//! exports = ["acme:billing/charge@0.1.0"]
+//! host = "billing-svc"                      # reached at [hosts.billing-svc].wrpc
 //! ```
+//!
+//! `include = ["platform.toml"]` reads `[hosts]` and `[providers]` from
+//! other files (relative to the including one; nested, cycles refused).
 //!
 //! Parsing is strict: unknown keys are errors, and every error carries the
 //! file, line and column it was found at.

@@ -120,17 +120,8 @@ fn plan_errors(manifest: &Path) -> String {
 fn a_provider_whose_wit_differs_is_refused_at_the_position() {
     let dir = tempfile::tempdir().unwrap();
     let wit = dir.path().join("wit");
-    std::fs::create_dir_all(wit.join("deps")).unwrap();
+    weld_fixtures::copy_wit("greet", &wit);
     let root = greet_wit();
-    for dep in ["io", "wrpc-rpc"] {
-        let to = wit.join("deps").join(dep);
-        std::fs::create_dir_all(&to).unwrap();
-        std::fs::copy(
-            root.join("deps").join(dep).join("error.wit"),
-            to.join("error.wit"),
-        )
-        .unwrap();
-    }
     let greet = std::fs::read_to_string(root.join("greet.wit")).unwrap();
     let write = |text: &str| std::fs::write(wit.join("greet.wit"), text).unwrap();
     let endpoint = tcp(free_port());

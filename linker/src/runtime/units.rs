@@ -229,9 +229,12 @@ mod tests {
                     allow_trap: false,
                     timeout_ms: None,
                     explicit: false,
+                    provider: false,
                     reason: String::new(),
                 })
                 .collect(),
+            providers: Vec::new(),
+            exposed: Vec::new(),
             warnings: Vec::new(),
         }
     }
