@@ -443,39 +443,24 @@ impl Manifest {
                 source,
             });
             let here = self.included.len();
-            let mut errors = Vec::new();
-            for (name, spec) in raw.hosts {
-                match self.host_origin.get(&name) {
-                    Some(&first) => errors.push(self.defined_twice(
-                        "host",
-                        &name,
-                        first,
-                        &self.hosts[&name],
-                        here,
-                        &spec,
-                    )),
-                    None => {
-                        self.host_origin.insert(name.clone(), here);
-                        self.hosts.insert(name, spec);
-                    }
-                }
-            }
-            for (name, spec) in raw.providers {
-                match self.provider_origin.get(&name) {
-                    Some(&first) => errors.push(self.defined_twice(
-                        "provider",
-                        &name,
-                        first,
-                        &self.providers[&name],
-                        here,
-                        &spec,
-                    )),
-                    None => {
-                        self.provider_origin.insert(name.clone(), here);
-                        self.providers.insert(name, spec);
-                    }
-                }
-            }
+            let twice_hosts = merge(raw.hosts, here, &mut self.hosts, &mut self.host_origin);
+            let twice_providers = merge(
+                raw.providers,
+                here,
+                &mut self.providers,
+                &mut self.provider_origin,
+            );
+            let mut errors: Vec<Diagnostic> = twice_hosts
+                .into_iter()
+                .map(|(name, first, span)| {
+                    let first_span = self.hosts[&name].span();
+                    self.defined_twice("host", &name, (first, first_span), (here, span))
+                })
+                .collect();
+            errors.extend(twice_providers.into_iter().map(|(name, first, span)| {
+                let first_span = self.providers[&name].span();
+                self.defined_twice("provider", &name, (first, first_span), (here, span))
+            }));
             if !errors.is_empty() {
                 return Err(Diagnostics(errors));
             }
@@ -488,16 +473,14 @@ impl Manifest {
 
     /// "host `x` is defined twice", at the second definition, naming the
     /// first.
-    fn defined_twice<T>(
+    fn defined_twice(
         &self,
         what: &str,
         name: &str,
-        first: usize,
-        first_spec: &Spanned<T>,
-        second: usize,
-        second_spec: &Spanned<T>,
+        first: (usize, Range<usize>),
+        second: (usize, Range<usize>),
     ) -> Diagnostic {
-        let place = |origin: usize, span: Range<usize>| {
+        let place = |(origin, span): (usize, Range<usize>)| {
             self.locate_in(origin, span).map_or_else(
                 || self.file_of(origin).display().to_string(),
                 |l| l.to_string(),
@@ -505,10 +488,10 @@ impl Manifest {
         };
         Diagnostic::new(format!(
             "{what} `{name}` is defined twice: at {} and at {}",
-            place(first, first_spec.span()),
-            place(second, second_spec.span())
+            place(first),
+            place(second.clone())
         ))
-        .at(self.locate_in(second, second_spec.span()))
+        .at(self.locate_in(second.0, second.1))
     }
 
     /// The file at `origin` (0: this manifest; i: the i-th included).
@@ -961,6 +944,28 @@ impl Manifest {
             Err(Diagnostics(errors))
         }
     }
+}
+
+/// Adds the definitions of the file at `here` to `into`, remembering
+/// where each came from; returns those already defined, with the origin of
+/// the first definition and the span of the second.
+fn merge<T>(
+    defs: IndexMap<String, Spanned<T>>,
+    here: usize,
+    into: &mut IndexMap<String, Spanned<T>>,
+    origin: &mut IndexMap<String, usize>,
+) -> Vec<(String, usize, Range<usize>)> {
+    let mut twice = Vec::new();
+    for (name, spec) in defs {
+        match origin.get(&name) {
+            Some(&first) => twice.push((name, first, spec.span())),
+            None => {
+                origin.insert(name.clone(), here);
+                into.insert(name, spec);
+            }
+        }
+    }
+    twice
 }
 
 fn valid_name(name: &str) -> bool {
