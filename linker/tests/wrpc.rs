@@ -519,3 +519,34 @@ fn nats_replicas_share_calls_and_run_each_once() {
         "replica counts: {a:?} and {b:?}"
     );
 }
+
+/// Common signatures get typed stubs (no `Val` per byte); the others the
+/// dynamic path. Each shape's calls are checked end to end by the tests
+/// above and by the interop suite against the native peer.
+#[test]
+fn stubs_take_the_typed_path_for_common_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::math_manifest(dir.path(), &common::tcp(common::free_port()));
+    let rt = common::runtime(&m, "a");
+    let typed = rt.typed_stubs();
+    for f in ["add", "echo", "sum"] {
+        assert!(
+            typed.contains(&format!("demo:math/adder@0.1.0#{f}").as_str()),
+            "{f}: {typed:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::greet_manifest(dir.path(), &common::tcp(common::free_port()), "", "");
+    let rt = common::runtime(&m, "a");
+    // `result<string, error>`: the wRPC-safe shape.
+    assert!(rt.typed_stubs().contains(&"demo:greet/greeter@0.1.0#hello"));
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::types_manifest(dir.path(), &common::tcp(common::free_port()));
+    let rt = common::runtime(&m, "a");
+    let typed = rt.typed_stubs();
+    assert!(typed.contains(&"demo:types/all@0.1.0#id-u32"), "{typed:?}");
+    assert!(
+        !typed.iter().any(|t| t.ends_with("#id-record")),
+        "{typed:?}"
+    );
+}

@@ -6,6 +6,10 @@
 //! function of the same name on the remote instance named like the import,
 //! and decodes the reply.
 //!
+//! Common signatures (scalars, strings, `list<u8>`; see [`typed`]) get a
+//! typed host function instead: the arguments go from the guest's values
+//! straight to the wire, with no `Val` tree (a `list<u8>` is one copy).
+//!
 //! For a wRPC-safe function (`result<T, wrpc:rpc/error.error>`) only `T`
 //! travels; a transport failure becomes an `error` resource whose
 //! `to-debug-string` names the link, the endpoint and the cause, so the guest
@@ -40,13 +44,14 @@ pub(crate) struct StubLink {
     pub limits: Limits,
 }
 
-/// Defines every function of `link.import` in `linker` as a wRPC call.
+/// Defines every function of `link.import` in `linker` as a wRPC call;
+/// returns the functions (`import#function`) that got a typed stub.
 pub(crate) fn define(
     linker: &mut Linker<HostState>,
     engine: &Engine,
     caller: &Component,
     link: StubLink,
-) -> wasmtime::Result<()> {
+) -> wasmtime::Result<Vec<String>> {
     let ty = caller.component_type();
     let item = ty
         .imports(engine)
@@ -69,6 +74,7 @@ pub(crate) fn define(
         .collect();
     let link = Arc::new(link);
     let mut inst = linker.instance(&link.import)?;
+    let mut typed_stubs = Vec::new();
     for (name, params, results) in funcs {
         let safe = link.safe.get(&name).copied().unwrap_or(false);
         let Some(wire_results) = crate::wrpc::wire_results(safe, results) else {
@@ -76,6 +82,17 @@ pub(crate) fn define(
         };
         let link = Arc::clone(&link);
         let what = format!("wrpc link {} call `{}.{name}`", link.label, link.import);
+        let call = typed::Call {
+            link: Arc::clone(&link),
+            func: name.clone(),
+            what: what.clone(),
+            wire_results: wire_results.clone(),
+            safe,
+        };
+        if typed::define(&mut inst, &name, &params, call)? {
+            typed_stubs.push(format!("{}#{name}", link.import));
+            continue;
+        }
         let func = name.clone();
         inst.func_new(&name, move |mut store, _ty, args, out| {
             let outcome = codec::encode_values(args, &params)
@@ -115,5 +132,171 @@ pub(crate) fn define(
             }
         })?;
     }
-    Ok(())
+    Ok(typed_stubs)
+}
+
+/// Typed stubs for common signatures: parameters are lifted into Rust
+/// values (a `list<u8>` in one copy) and written with the typed codec
+/// ([`crate::wrpc::codec::typed`]); any other signature takes the dynamic
+/// path above.
+pub(crate) mod typed {
+    use super::HostState;
+    use crate::runtime::host::WrpcError;
+    use crate::wrpc::codec::typed::WireList;
+    use bytes::Bytes;
+    use std::sync::Arc;
+    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Resource};
+    use wasmtime::component::{ComponentType, Type, Val};
+
+    /// One function of a link, as its stub calls it.
+    pub(crate) struct Call {
+        pub link: Arc<super::StubLink>,
+        pub func: String,
+        pub what: String,
+        pub wire_results: Vec<Type>,
+        pub safe: bool,
+    }
+
+    impl Call {
+        /// Sends the encoded parameters; returns the one wire result, or
+        /// why the call failed (in words the guest or the trap shows).
+        fn run<T: FromVal>(&self, params: Result<Vec<u8>, String>) -> Result<T, String> {
+            let failed = |e: &dyn std::fmt::Display| format!("{} failed: {e}", self.what);
+            let params = params.map_err(|e| failed(&e))?;
+            let link = &self.link;
+            let mut vals = link
+                .remote
+                .call_blocking(
+                    &link.import,
+                    &self.func,
+                    Bytes::from(params),
+                    &self.wire_results,
+                    &link.limits,
+                    link.timeout,
+                )
+                .map_err(|e| failed(&e))?;
+            vals.pop()
+                .and_then(T::from_val)
+                .ok_or_else(|| failed(&"the reply does not have the result's type"))
+        }
+    }
+
+    /// A wire result as the Rust value the guest gets.
+    pub(crate) trait FromVal: Sized {
+        fn from_val(val: Val) -> Option<Self>;
+    }
+
+    impl FromVal for u32 {
+        fn from_val(val: Val) -> Option<Self> {
+            match val {
+                Val::U32(v) => Some(v),
+                _ => None,
+            }
+        }
+    }
+
+    impl FromVal for u64 {
+        fn from_val(val: Val) -> Option<Self> {
+            match val {
+                Val::U64(v) => Some(v),
+                _ => None,
+            }
+        }
+    }
+
+    impl FromVal for String {
+        fn from_val(val: Val) -> Option<Self> {
+            match val {
+                Val::String(v) => Some(v),
+                _ => None,
+            }
+        }
+    }
+
+    impl FromVal for Vec<u8> {
+        fn from_val(val: Val) -> Option<Self> {
+            match val {
+                Val::List(xs) => xs
+                    .into_iter()
+                    .map(|x| match x {
+                        Val::U8(b) => Some(b),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => None,
+            }
+        }
+    }
+
+    /// Defines `name` with a typed stub if its parameters and its one wire
+    /// result are among the shapes below; returns whether it did.
+    pub(crate) fn define(
+        inst: &mut LinkerInstance<'_, HostState>,
+        name: &str,
+        params: &[Type],
+        call: Call,
+    ) -> wasmtime::Result<bool> {
+        macro_rules! results {
+            ($p:ty) => {
+                if <$p>::matches(params) {
+                    let wire = &call.wire_results;
+                    if <(u32,)>::matches(wire) {
+                        stub::<$p, u32>(inst, name, call)?;
+                    } else if <(u64,)>::matches(wire) {
+                        stub::<$p, u64>(inst, name, call)?;
+                    } else if <(String,)>::matches(wire) {
+                        stub::<$p, String>(inst, name, call)?;
+                    } else if <(Vec<u8>,)>::matches(wire) {
+                        stub::<$p, Vec<u8>>(inst, name, call)?;
+                    } else {
+                        return Ok(false);
+                    }
+                    return Ok(true);
+                }
+            };
+        }
+        results!((u32, u32));
+        results!((u64, u64));
+        results!((u32,));
+        results!((u64,));
+        results!(());
+        results!((String,));
+        results!((Vec<u8>,));
+        Ok(false)
+    }
+
+    /// The typed host function of one shape: `result<T, error>` for a
+    /// wRPC-safe function (a failure is an `error` the guest gets), `T`
+    /// otherwise (a failure traps: the link allows traps).
+    fn stub<P, T>(
+        inst: &mut LinkerInstance<'_, HostState>,
+        name: &str,
+        call: Call,
+    ) -> wasmtime::Result<()>
+    where
+        P: ComponentNamedList + Lift + WireList + Send + Sync + 'static,
+        T: FromVal + ComponentType + Lower + Send + Sync + 'static,
+    {
+        if call.safe {
+            inst.func_wrap(name, move |mut store, params: P| {
+                match call.run::<T>(params.encode().map_err(|e| e.to_string())) {
+                    Ok(v) => Ok((Ok::<T, Resource<WrpcError>>(v),)),
+                    Err(message) => {
+                        tracing::warn!("{message}");
+                        let error = store.data_mut().new_wrpc_error(message)?;
+                        Ok((Err(error),))
+                    }
+                }
+            })
+        } else {
+            inst.func_wrap(name, move |_store, params: P| {
+                call.run::<T>(params.encode().map_err(|e| e.to_string()))
+                    .map(|v| (v,))
+                    .map_err(|message| {
+                        tracing::warn!("{message}");
+                        wasmtime::format_err!("{message} (the link allows traps)")
+                    })
+            })
+        }
+    }
 }
