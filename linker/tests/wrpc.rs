@@ -550,3 +550,25 @@ fn stubs_take_the_typed_path_for_common_shapes() {
         "{typed:?}"
     );
 }
+
+/// The server takes the typed path for the same shapes as the stubs.
+#[test]
+fn the_server_takes_the_typed_path_for_common_shapes() {
+    use weld_linker::serve::{ServeOptions, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::math_manifest(dir.path(), &common::tcp(common::free_port()));
+    let d = weld_linker::Deployment::load(&m).unwrap();
+    let server = Server::new(&d, ServeOptions::new("b")).unwrap();
+    for s in server.served() {
+        assert!(s.typed, "{}: {s:?}", s.function);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::types_manifest(dir.path(), &common::tcp(common::free_port()));
+    let d = weld_linker::Deployment::load(&m).unwrap();
+    let server = Server::new(&d, ServeOptions::new("b")).unwrap();
+    let by_name = |f: &str| server.served().iter().find(|s| s.function == f).unwrap().typed;
+    assert!(by_name("id-u32"));
+    assert!(by_name("id-string"));
+    assert!(!by_name("id-record"));
+    assert!(!by_name("id-list-u32"));
+}

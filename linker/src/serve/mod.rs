@@ -30,6 +30,7 @@
 mod background;
 mod listen;
 mod report;
+mod typed;
 mod worker;
 
 pub use background::Background;
@@ -164,10 +165,25 @@ pub struct Served {
     pub safe: bool,
     /// `shared` or `per-call`.
     pub policy: InstancePolicy,
+    /// Whether calls take the typed fast path (no `Val` trees; see the
+    /// `typed` module), by the function's shape.
+    pub typed: bool,
     #[serde(skip)]
     pub(crate) params: Vec<Type>,
     #[serde(skip)]
     pub(crate) wire_results: Vec<Type>,
+    #[serde(skip)]
+    pub(crate) shape: Option<Shape>,
+}
+
+/// A served function's typed way through a call.
+#[derive(Clone)]
+pub(crate) struct Shape(pub(crate) Arc<dyn typed::TypedCall>);
+
+impl std::fmt::Debug for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shape(..)")
+    }
 }
 
 /// A host's exports, ready to serve.
@@ -465,6 +481,7 @@ impl Wanted {
         let policy = deployment.manifest.components[&self.component]
             .get_ref()
             .instances;
+        let shape = typed::shape(&params, &wire_results, self.safe).map(Shape);
         Ok(Served {
             instance: self.instance,
             function: self.function,
@@ -472,8 +489,10 @@ impl Wanted {
             export: self.export,
             safe: self.safe,
             policy,
+            typed: shape.is_some(),
             params,
             wire_results,
+            shape,
         })
     }
 }

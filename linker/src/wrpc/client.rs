@@ -385,6 +385,22 @@ pub(crate) async fn read_values(
     types: &[Type],
     limits: &Limits,
 ) -> Result<Vec<Val>, ReadError> {
+    read_with(rx, limits, types.is_empty(), |buf| {
+        codec::decode_values(types, buf, limits)
+    })
+    .await
+    .map(|(vals, _)| vals)
+}
+
+/// [`read_values`] with any decoder (the typed fast paths' too): returns
+/// the decoded message and its size in bytes. `empty` says whether a
+/// message of no bytes is complete when the peer closes the stream.
+pub(crate) async fn read_with<T>(
+    rx: &mut (impl AsyncRead + Unpin),
+    limits: &Limits,
+    empty: bool,
+    mut decode: impl FnMut(&[u8]) -> Result<T, CodecError>,
+) -> Result<(T, usize), ReadError> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     // Decoding is retried only once the bytes the last attempt lacked have
@@ -394,8 +410,8 @@ pub(crate) async fn read_values(
         // A call with no results is complete when the peer closes the
         // stream, not before: the function must have run.
         if !buf.is_empty() && buf.len() >= ready_at {
-            match codec::decode_values(types, &buf, limits) {
-                Ok(vals) => return Ok(vals),
+            match decode(&buf) {
+                Ok(vals) => return Ok((vals, buf.len())),
                 Err(CodecError::Truncated { offset, needed, .. }) => {
                     ready_at = offset.saturating_add(needed);
                     // A declared length past the cap can never fit.
@@ -420,8 +436,8 @@ pub(crate) async fn read_values(
             }
         })?;
         if n == 0 {
-            if types.is_empty() && buf.is_empty() {
-                return Ok(Vec::new());
+            if empty && buf.is_empty() {
+                return decode(&buf).map(|v| (v, 0)).map_err(ReadError::Bad);
             }
             return Err(if buf.is_empty() {
                 ReadError::Empty
