@@ -6,6 +6,7 @@
 
 mod bench;
 mod commands;
+mod external;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -566,7 +566,14 @@ fn the_server_takes_the_typed_path_for_common_shapes() {
     let m = common::types_manifest(dir.path(), &common::tcp(common::free_port()));
     let d = weld_linker::Deployment::load(&m).unwrap();
     let server = Server::new(&d, ServeOptions::new("b")).unwrap();
-    let by_name = |f: &str| server.served().iter().find(|s| s.function == f).unwrap().typed;
+    let by_name = |f: &str| {
+        server
+            .served()
+            .iter()
+            .find(|s| s.function == f)
+            .unwrap()
+            .typed
+    };
     assert!(by_name("id-u32"));
     assert!(by_name("id-string"));
     assert!(!by_name("id-record"));

@@ -43,6 +43,18 @@ pub struct Args {
     /// Calling threads for `--load` (repeat for several levels).
     #[arg(long, default_values_t = [1, 64], requires = "load")]
     concurrency: Vec<usize>,
+    /// With the bundled fixtures: measure latency as a caller in another
+    /// process sees it — the native wRPC peer calling `weld serve`, against
+    /// the same peer serving natively (the floor) and `wrpc-wasmtime` when
+    /// installed — over TCP and Unix, in interleaved rounds.
+    #[arg(long, conflicts_with_all = ["inputs", "load"])]
+    external: bool,
+    /// Rounds for `--external`.
+    #[arg(long, default_value_t = 5, requires = "external")]
+    rounds: usize,
+    /// Calls per server per round for `--external`.
+    #[arg(long, default_value_t = 1000, requires = "external")]
+    round_calls: usize,
     /// Calls per level for `--load`.
     #[arg(long, default_value_t = 10_000, requires = "load")]
     calls: usize,
@@ -72,6 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Err(e) => fail(e),
         };
+    }
+    if args.external {
+        return external(&args);
     }
     let bundled = args.inputs.is_empty();
     let (deployment, calls, with_native) = if !bundled {
@@ -233,6 +248,39 @@ fn remote_rows(args: &Args, budget: Duration) -> Result<Vec<bench::Row>, String>
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(rows)
+}
+
+/// `weld bench --external`.
+fn external(args: &Args) -> anyhow::Result<ExitCode> {
+    let adder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wasm/adder.wasm");
+    if !adder.is_file() {
+        return Ok(super::fail(
+            format!(
+                "the bundled fixtures are not built ({}); run `cargo build -p weld-fixtures`",
+                adder.display()
+            ),
+            args.json,
+        ));
+    }
+    let bar = progress(crate::external::cells(args.rounds.max(1)));
+    let measured = crate::external::run(&adder, args.rounds.max(1), args.round_calls.max(1), |m| {
+        step(&bar, m)
+    });
+    bar.finish_and_clear();
+    let (rows, notes) = match measured {
+        Ok(r) => r,
+        Err(e) => return Ok(super::fail(format!("{e:#}"), args.json)),
+    };
+    if args.json {
+        let v = serde_json::json!({"version": 1, "ok": true, "external": rows, "notes": notes});
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    } else {
+        super::emit(&crate::external::markdown(&rows));
+        for n in notes {
+            eprintln!("note: {n}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The bundled fixtures' bytes (`driver`, `adder`), next to the workspace
