@@ -142,11 +142,11 @@ pub(crate) fn define(
 pub(crate) mod typed {
     use super::HostState;
     use crate::runtime::host::WrpcError;
-    use crate::wrpc::codec::typed::WireList;
+    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
     use bytes::Bytes;
     use std::sync::Arc;
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Resource};
-    use wasmtime::component::{ComponentType, Type, Val};
+    use wasmtime::component::{ComponentType, Type};
 
     /// One function of a link, as its stub calls it.
     pub(crate) struct Call {
@@ -158,111 +158,58 @@ pub(crate) mod typed {
     }
 
     impl Call {
-        /// Sends the encoded parameters; returns the one wire result, or
-        /// why the call failed (in words the guest or the trap shows).
-        fn run<T: FromVal>(&self, params: Result<Vec<u8>, String>) -> Result<T, String> {
+        /// Sends the encoded parameters; returns the one wire result, read
+        /// with the typed codec, or why the call failed (in words the guest
+        /// or the trap shows).
+        fn run<T: Wire + Send>(&self, params: Result<Vec<u8>, String>) -> Result<T, String> {
             let failed = |e: &dyn std::fmt::Display| format!("{} failed: {e}", self.what);
             let params = params.map_err(|e| failed(&e))?;
             let link = &self.link;
-            let mut vals = link
-                .remote
-                .call_blocking(
+            let limits = link.limits;
+            link.remote
+                .call_blocking_with(
                     &link.import,
                     &self.func,
                     Bytes::from(params),
-                    &self.wire_results,
-                    &link.limits,
+                    &limits,
                     link.timeout,
+                    false,
+                    |buf| <(T,)>::decode(buf, &limits),
                 )
-                .map_err(|e| failed(&e))?;
-            vals.pop()
-                .and_then(T::from_val)
-                .ok_or_else(|| failed(&"the reply does not have the result's type"))
-        }
-    }
-
-    /// A wire result as the Rust value the guest gets.
-    pub(crate) trait FromVal: Sized {
-        fn from_val(val: Val) -> Option<Self>;
-    }
-
-    impl FromVal for u32 {
-        fn from_val(val: Val) -> Option<Self> {
-            match val {
-                Val::U32(v) => Some(v),
-                _ => None,
-            }
-        }
-    }
-
-    impl FromVal for u64 {
-        fn from_val(val: Val) -> Option<Self> {
-            match val {
-                Val::U64(v) => Some(v),
-                _ => None,
-            }
-        }
-    }
-
-    impl FromVal for String {
-        fn from_val(val: Val) -> Option<Self> {
-            match val {
-                Val::String(v) => Some(v),
-                _ => None,
-            }
-        }
-    }
-
-    impl FromVal for Vec<u8> {
-        fn from_val(val: Val) -> Option<Self> {
-            match val {
-                Val::List(xs) => xs
-                    .into_iter()
-                    .map(|x| match x {
-                        Val::U8(b) => Some(b),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => None,
-            }
+                .map(|(v,)| v)
+                .map_err(|e| failed(&e))
         }
     }
 
     /// Defines `name` with a typed stub if its parameters and its one wire
-    /// result are among the shapes below; returns whether it did.
+    /// result are a shape of the catalogue ([`dispatch`]); returns whether
+    /// it did.
     pub(crate) fn define(
         inst: &mut LinkerInstance<'_, HostState>,
         name: &str,
         params: &[Type],
         call: Call,
     ) -> wasmtime::Result<bool> {
-        macro_rules! results {
-            ($p:ty) => {
-                if <$p>::matches(params) {
-                    let wire = &call.wire_results;
-                    if <(u32,)>::matches(wire) {
-                        stub::<$p, u32>(inst, name, call)?;
-                    } else if <(u64,)>::matches(wire) {
-                        stub::<$p, u64>(inst, name, call)?;
-                    } else if <(String,)>::matches(wire) {
-                        stub::<$p, String>(inst, name, call)?;
-                    } else if <(Vec<u8>,)>::matches(wire) {
-                        stub::<$p, Vec<u8>>(inst, name, call)?;
-                    } else {
-                        return Ok(false);
-                    }
-                    return Ok(true);
-                }
-            };
+        struct Define<'a, 'b> {
+            inst: &'a mut LinkerInstance<'b, HostState>,
+            name: &'a str,
+            call: Call,
         }
-        results!((u32, u32));
-        results!((u64, u64));
-        results!((u32,));
-        results!((u64,));
-        results!(());
-        results!((String,));
-        results!((Vec<u8>,));
-        Ok(false)
+        impl ShapeVisitor for Define<'_, '_> {
+            type Output = wasmtime::Result<()>;
+            fn visit<P, T>(self) -> Self::Output
+            where
+                P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+                T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static,
+            {
+                stub::<P, T>(self.inst, self.name, self.call)
+            }
+        }
+        let wire = call.wire_results.clone();
+        match dispatch(params, &wire, Define { inst, name, call }) {
+            Some(defined) => defined.map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// The typed host function of one shape: `result<T, error>` for a
@@ -275,7 +222,7 @@ pub(crate) mod typed {
     ) -> wasmtime::Result<()>
     where
         P: ComponentNamedList + Lift + WireList + Send + Sync + 'static,
-        T: FromVal + ComponentType + Lower + Send + Sync + 'static,
+        T: Wire + ComponentType + Lower + Send + Sync + 'static,
     {
         if call.safe {
             inst.func_wrap(name, move |mut store, params: P| {

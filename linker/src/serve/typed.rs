@@ -9,7 +9,7 @@
 use super::report::Cause;
 use crate::runtime::host::WrpcError;
 use crate::runtime::{Deployed, RuntimeError};
-use crate::wrpc::codec::typed::{Wire, WireList};
+use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
 use crate::wrpc::codec::{CodecError, Limits};
 use std::any::Any;
 use std::marker::PhantomData;
@@ -49,37 +49,26 @@ pub(crate) fn failure(e: RuntimeError) -> Failure {
 
 /// The typed way through a function whose parameters are `params` and
 /// whose one wire result is `wire_results`, if its shape is in the
-/// catalogue.
+/// catalogue ([`dispatch`]).
 pub(crate) fn shape(
     params: &[Type],
     wire_results: &[Type],
     safe: bool,
 ) -> Option<Arc<dyn TypedCall>> {
-    macro_rules! results {
-        ($p:ty) => {
-            if <$p>::matches(params) {
-                return if <(u32,)>::matches(wire_results) {
-                    Some(Arc::new(Shape::<$p, u32>::new(safe)))
-                } else if <(u64,)>::matches(wire_results) {
-                    Some(Arc::new(Shape::<$p, u64>::new(safe)))
-                } else if <(String,)>::matches(wire_results) {
-                    Some(Arc::new(Shape::<$p, String>::new(safe)))
-                } else if <(Vec<u8>,)>::matches(wire_results) {
-                    Some(Arc::new(Shape::<$p, Vec<u8>>::new(safe)))
-                } else {
-                    None
-                };
-            }
-        };
+    struct Build {
+        safe: bool,
     }
-    results!((u32, u32));
-    results!((u64, u64));
-    results!((u32,));
-    results!((u64,));
-    results!(());
-    results!((String,));
-    results!((Vec<u8>,));
-    None
+    impl ShapeVisitor for Build {
+        type Output = Arc<dyn TypedCall>;
+        fn visit<P, T>(self) -> Self::Output
+        where
+            P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+            T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static,
+        {
+            Arc::new(Shape::<P, T>::new(self.safe))
+        }
+    }
+    dispatch(params, wire_results, Build { safe })
 }
 
 /// Parameters `P`, one result `T` (inside `result<T, error>` when safe).

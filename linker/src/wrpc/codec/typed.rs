@@ -12,7 +12,7 @@
 use super::decode::Reader;
 use super::encode::{write_len, write_sleb, write_uleb};
 use super::{CodecError, Limits};
-use wasmtime::component::Type;
+use wasmtime::component::{ComponentNamedList, ComponentType, Lift, Lower, Type};
 
 /// A Rust type with a wRPC encoding.
 pub trait Wire: Sized {
@@ -161,3 +161,53 @@ macro_rules! wire_list {
 wire_list!();
 wire_list!(A);
 wire_list!(A, B);
+
+/// What a caller builds for one shape of the catalogue: parameters `P`
+/// and one wire result `T`, both usable in either direction (lifted from
+/// and lowered into a guest).
+pub trait ShapeVisitor {
+    /// What it builds.
+    type Output;
+    /// Builds it for parameters `P` and wire result `T`.
+    fn visit<P, T>(self) -> Self::Output
+    where
+        P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+        T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static;
+}
+
+/// The catalogue of typed shapes, the one place it is written down:
+/// parameters `()`, `(u32)`, `(u64)`, `(u32, u32)`, `(u64, u64)`,
+/// `(string)` or `(list<u8>)`, and one wire result `u32`, `u64`, `string`
+/// or `list<u8>`. Calls `visitor` with the shape of `params` and
+/// `wire_results` when it is one of them.
+pub fn dispatch<V: ShapeVisitor>(
+    params: &[Type],
+    wire_results: &[Type],
+    visitor: V,
+) -> Option<V::Output> {
+    macro_rules! results {
+        ($p:ty) => {
+            if <$p>::matches(params) {
+                return if <(u32,)>::matches(wire_results) {
+                    Some(visitor.visit::<$p, u32>())
+                } else if <(u64,)>::matches(wire_results) {
+                    Some(visitor.visit::<$p, u64>())
+                } else if <(String,)>::matches(wire_results) {
+                    Some(visitor.visit::<$p, String>())
+                } else if <(Vec<u8>,)>::matches(wire_results) {
+                    Some(visitor.visit::<$p, Vec<u8>>())
+                } else {
+                    None
+                };
+            }
+        };
+    }
+    results!((u32, u32));
+    results!((u64, u64));
+    results!((u32,));
+    results!((u64,));
+    results!(());
+    results!((String,));
+    results!((Vec<u8>,));
+    None
+}
