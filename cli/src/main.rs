@@ -8,6 +8,7 @@
 mod bench;
 mod calibrate;
 mod commands;
+mod external;
 mod regress;
 
 use clap::{Parser, Subcommand};

@@ -344,3 +344,21 @@ fn one_component_needs_no_prefix_and_bad_arguments_point_at_themselves() {
         assert_eq!(text(&out.stdout), "42\n", "{call}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn bench_takes_component_files() {
+    let files = tutorial();
+    let mut args: Vec<&str> = vec!["bench"];
+    args.extend(files[1..].iter().map(String::as_str));
+    args.extend([
+        "-i",
+        "calculator.eval-expression(add, 1, 2)",
+        "--budget-ms",
+        "20",
+        "--json",
+    ]);
+    let out = weld_with_stdin(&args, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["rows"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
+}

@@ -202,6 +202,100 @@ fn core_module_instead_of_component() {
     );
 }
 
+/// A tiny component exporting `f: func() -> s32`, lifted from a core
+/// function whose body is `i32.const 0` or, when `valid` is false,
+/// `i64.const 0`: well-formed bytes and a well-typed component, but a
+/// function body that does not type-check.
+fn lifted_component(valid: bool) -> Vec<u8> {
+    use wasm_encoder::{
+        Alias, CanonicalFunctionSection, CanonicalOption, CodeSection, Component,
+        ComponentAliasSection, ComponentExportKind, ComponentExportSection, ComponentTypeSection,
+        ComponentValType, ExportKind, ExportSection, Function, FunctionSection, InstanceSection,
+        Module, ModuleArg, ModuleSection, PrimitiveValType, TypeSection, ValType,
+    };
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    module.section(&types);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    module.section(&funcs);
+    let mut exports = ExportSection::new();
+    exports.export("f", ExportKind::Func, 0);
+    module.section(&exports);
+    let mut body = Function::new([]);
+    if valid {
+        body.instructions().i32_const(0).end();
+    } else {
+        body.instructions().i64_const(0).end();
+    }
+    let mut code = CodeSection::new();
+    code.function(&body);
+    module.section(&code);
+
+    let mut component = Component::new();
+    component.section(&ModuleSection(&module));
+    let mut instances = InstanceSection::new();
+    instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+    component.section(&instances);
+    let mut aliases = ComponentAliasSection::new();
+    aliases.alias(Alias::CoreInstanceExport {
+        instance: 0,
+        kind: ExportKind::Func,
+        name: "f",
+    });
+    component.section(&aliases);
+    let mut types = ComponentTypeSection::new();
+    types
+        .function()
+        .params(Vec::<(&str, ComponentValType)>::new())
+        .result(Some(PrimitiveValType::S32.into()));
+    component.section(&types);
+    let mut canon = CanonicalFunctionSection::new();
+    canon.lift(0, 0, Vec::<CanonicalOption>::new());
+    component.section(&canon);
+    let mut exports = ComponentExportSection::new();
+    exports.export("f", ComponentExportKind::Func, 0, None);
+    component.section(&exports);
+    component.finish()
+}
+
+/// A function body that does not validate fails `weld plan` (not only the
+/// compile of `weld run`), naming the component, its file and the offset;
+/// the same component with a well-typed body plans.
+#[test]
+fn invalid_function_body_fails_plan() {
+    let c = case("[components.bad]\npath = \"bad.wasm\"\n");
+    let file = c.manifest.parent().unwrap().join("bad.wasm");
+
+    std::fs::write(&file, lifted_component(true)).unwrap();
+    let (code, stdout, stderr) = plan(&c);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("plan complete: 1 component on 1 host"),
+        "{stdout}"
+    );
+
+    std::fs::write(&file, lifted_component(false)).unwrap();
+    let (code, stdout, stderr) = plan(&c);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "component `bad`: `{}` is not a valid component: type mismatch",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(at byte offset "), "{stderr}");
+    assert!(stderr.contains("weld.toml:2:8"), "{stderr}");
+
+    let out = weld(&["inspect", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("type mismatch"), "{stderr}");
+}
+
 #[test]
 fn unknown_component_in_link() {
     expect_error(

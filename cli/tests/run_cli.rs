@@ -420,3 +420,47 @@ fn growing_past_max_memory_fails_naming_the_component() {
     );
     assert!(stderr.contains("capped at 8 MiB"), "{stderr}");
 }
+
+/// `weld bench --external`: the native peer in its own process calls the
+/// floor server and `weld serve`; every row has a ratio to the floor.
+#[test]
+fn bench_external_measures_against_the_native_floor() {
+    // The tests build the native peer on first use.
+    let peer = weld_fixtures::peer::binary();
+    let out = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args([
+            "bench",
+            "--external",
+            "--rounds",
+            "1",
+            "--round-calls",
+            "20",
+            "--json",
+        ])
+        .env("WELD_WRPC_PEER", &peer)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["external"].as_array().unwrap();
+    for transport in ["tcp", "unix"] {
+        for function in ["add", "sum"] {
+            let of = |server: &str| {
+                rows.iter()
+                    .find(|r| {
+                        r["transport"] == transport
+                            && r["function"] == function
+                            && r["server"].as_str().unwrap().starts_with(server)
+                    })
+                    .unwrap_or_else(|| panic!("{transport} {function} {server}: {v}"))
+            };
+            assert_eq!(of("floor")["vs_floor"], 1.0);
+            assert!(of("weld serve (shared)")["p50_us"].as_f64().unwrap() > 0.0);
+            assert!(of("weld serve (per-call)")["vs_floor"].as_f64().unwrap() > 0.0);
+        }
+    }
+}

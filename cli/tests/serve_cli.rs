@@ -154,7 +154,7 @@ fn serving_a_host_nothing_calls_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
-            "no wrpc link of the plan calls into host `edge-1`: there is nothing to serve"
+            "no wrpc link of the plan calls into host `edge-1` and it exposes nothing: there is nothing to serve"
         ),
         "{stderr}"
     );

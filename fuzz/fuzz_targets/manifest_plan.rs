@@ -1,5 +1,5 @@
 //! Arbitrary bytes → `Manifest::parse` → `plan` against a fixed catalogue of
-//! components described in WIT. Nothing here may panic.
+//! components (and providers) described in WIT. Nothing here may panic.
 //!
 //! A declared component whose name is a catalogue label (`adder`, `driver`,
 //! `greeter`, ...) gets that entry; any other name gets the catalogue's
@@ -10,12 +10,12 @@
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use weld_linker::manifest::Manifest;
-use weld_linker::plan::plan;
+use weld_linker::plan::plan_with;
 
 // Shared with `linker/tests/plan_props.rs`.
 #[path = "../../fixtures/catalogue/wit_catalogue.rs"]
 mod wit_catalogue;
-use wit_catalogue::components_for;
+use wit_catalogue::{components_for, providers_for};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -28,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let components = components_for(&manifest);
-    match plan(&manifest, &components) {
+    let providers = providers_for(&manifest);
+    match plan_with(&manifest, &components, &providers, &Default::default()) {
         Ok(p) => {
             let _ = p.to_table(true, "");
             let _ = p.to_table(false, "");

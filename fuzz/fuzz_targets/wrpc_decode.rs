@@ -3,6 +3,10 @@
 //! must decode or fail with an error, never panic, and within the limits;
 //! whatever decodes must re-encode and decode to the same values.
 //!
+//! Where a type list is a shape of the typed fast paths' catalogue, the
+//! typed decoder must accept exactly what the dynamic one accepts, and its
+//! re-encoding must be the dynamic re-encoding byte for byte.
+//!
 //! The first input byte picks the type list, the rest is the message.
 #![no_main]
 
@@ -10,7 +14,44 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Type};
+use weld_linker::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
 use weld_linker::wrpc::codec::{decode_values, encode_values, Limits};
+
+/// Decodes a message as the shape's parameters `P` (the type list is
+/// checked as parameters; a result list of one value is the `(T,)` shape),
+/// returning its re-encoding.
+struct Typed<'a> {
+    message: &'a [u8],
+    limits: Limits,
+    as_result: bool,
+}
+
+impl ShapeVisitor for Typed<'_> {
+    type Output = Option<Vec<u8>>;
+    fn visit<P, T>(self) -> Self::Output
+    where
+        P: WireList
+            + wasmtime::component::ComponentNamedList
+            + wasmtime::component::Lift
+            + wasmtime::component::Lower
+            + Send
+            + Sync
+            + 'static,
+        T: Wire
+            + wasmtime::component::ComponentType
+            + wasmtime::component::Lift
+            + wasmtime::component::Lower
+            + Send
+            + Sync
+            + 'static,
+    {
+        if self.as_result {
+            <(T,)>::decode(self.message, &self.limits).ok().map(|v| v.encode().expect("re-encodes"))
+        } else {
+            P::decode(self.message, &self.limits).ok().map(|v| v.encode().expect("re-encodes"))
+        }
+    }
+}
 
 /// The type lists: each function's parameters, then each one's results.
 fn type_lists() -> &'static Vec<Vec<Type>> {
@@ -49,10 +90,23 @@ fuzz_target!(|data: &[u8]| {
         max_bytes: 64 * 1024,
         max_depth: 32,
     };
-    if let Ok(vals) = decode_values(types, message, &limits) {
-        let bytes = encode_values(&vals, types).expect("decoded values re-encode");
+    let dynamic = decode_values(types, message, &limits);
+    if let Ok(vals) = &dynamic {
+        let bytes = encode_values(vals, types).expect("decoded values re-encode");
         let again = decode_values(types, &bytes, &Limits::DEFAULT).expect("the re-encoding decodes");
         // Debug, not PartialEq: a decoded NaN must compare equal to itself.
         assert_eq!(format!("{vals:?}"), format!("{again:?}"));
+    }
+    // As parameters (any result shape will do), then as one result.
+    let as_params = dispatch(types, &[Type::U32], Typed { message, limits, as_result: false });
+    let as_result = dispatch(&[], types, Typed { message, limits, as_result: true });
+    for typed in [as_params, as_result].into_iter().flatten() {
+        match (&dynamic, typed) {
+            (Ok(vals), Some(bytes)) => {
+                assert_eq!(bytes, encode_values(vals, types).expect("re-encodes"))
+            }
+            (Err(_), None) => {}
+            (d, t) => panic!("the typed and dynamic decoders disagree: {d:?} vs {t:?}"),
+        }
     }
 });

@@ -59,6 +59,36 @@ where
             json::result("count", &count.to_string());
             Ok(ExitCode::SUCCESS)
         }
+        Suite::Bench { func, calls, bytes } => {
+            let xs = Bytes::from(vec![7u8; bytes]);
+            let want = 7 * bytes as u64;
+            let one = || async {
+                match func.as_str() {
+                    "add" => match timed(adder::add(wrpc, cx(), 40, 2)).await? {
+                        42 => Ok(()),
+                        other => anyhow::bail!("add(40, 2) returned {other}"),
+                    },
+                    "sum" => match timed(adder::sum(wrpc, cx(), &xs)).await? {
+                        got if got == want => Ok(()),
+                        other => anyhow::bail!("sum returned {other}, not {want}"),
+                    },
+                    other => anyhow::bail!("no bench `{other}`: use add or sum"),
+                }
+            };
+            for _ in 0..calls.div_ceil(10) {
+                one().await?;
+            }
+            let mut ns = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                let started = std::time::Instant::now();
+                one().await?;
+                ns.push(started.elapsed().as_nanos() as u64);
+            }
+            ns.sort_unstable();
+            let list: Vec<String> = ns.iter().map(u64::to_string).collect();
+            json::result(&func, &format!("[{}]", list.join(",")));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

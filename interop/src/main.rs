@@ -148,6 +148,18 @@ pub enum Suite {
     },
     /// demo:greet/greeter@0.1.0 (wire view): count().
     Count,
+    /// Latency of sequential calls of demo:math/adder@0.1.0: `add(40, 2)`
+    /// (`add`) or `sum` of a `BYTES`-byte list (`sum`); prints one JSON line
+    /// with the sorted per-call nanoseconds.
+    Bench {
+        /// `add` or `sum`.
+        func: String,
+        /// Calls to time (after 10% as many untimed warm-up calls).
+        calls: usize,
+        /// The list's size for `sum`.
+        #[arg(long, default_value_t = 65536)]
+        bytes: usize,
+    },
 }
 
 /// Connects to a NATS server; failing fast rather than retrying forever, so a

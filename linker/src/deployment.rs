@@ -40,6 +40,8 @@ pub struct Deployment {
     pub manifest: Manifest,
     /// Each component's introspected types, by name.
     pub components: IndexMap<String, ComponentInfo>,
+    /// Each provider's types, read from its WIT, by name.
+    pub providers: IndexMap<String, ComponentInfo>,
     /// The plan.
     pub plan: Plan,
     /// Each component's bytes, read once.
@@ -152,10 +154,12 @@ impl Deployment {
         options: &PlanOptions,
     ) -> Result<Deployment, Diagnostics> {
         let components = introspect(&manifest, &bytes)?;
-        let plan = plan_with(&manifest, &components, options)?;
+        let providers = read_providers(&manifest)?;
+        let plan = plan_with(&manifest, &components, &providers, options)?;
         Ok(Deployment {
             manifest,
             components,
+            providers,
             plan,
             bytes,
         })
@@ -213,6 +217,42 @@ fn read_components(
         errors.push(Diagnostic::new(format!(
             "bytes were given for component `{name}`, which the manifest does not declare"
         )));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Diagnostics(errors))
+    }
+}
+
+/// Reads every provider's WIT; reports every unreadable or incomplete one
+/// at once, at the manifest entry that names the problem.
+fn read_providers(manifest: &Manifest) -> Result<IndexMap<String, ComponentInfo>, Diagnostics> {
+    let mut out = IndexMap::new();
+    let mut errors = Vec::new();
+    for (name, spec) in &manifest.providers {
+        let spec = spec.get_ref();
+        let path = manifest.provider_wit(name).expect("a provider");
+        let exports: Vec<String> = spec.exports.iter().map(|e| e.get_ref().clone()).collect();
+        match ComponentInfo::from_provider_wit(name, &path, &exports) {
+            Ok(info) => {
+                out.insert(name.clone(), info);
+            }
+            Err(e) => {
+                let span = match &e {
+                    crate::introspect::ProviderWitError::Missing { interface, .. } => spec
+                        .exports
+                        .iter()
+                        .find(|x| x.get_ref() == interface)
+                        .map_or(spec.wit.span(), |x| x.span()),
+                    _ => spec.wit.span(),
+                };
+                errors.push(
+                    Diagnostic::new(format!("provider `{name}`: {e}"))
+                        .at(manifest.locate_provider(name, span)),
+                );
+            }
+        }
     }
     if errors.is_empty() {
         Ok(out)

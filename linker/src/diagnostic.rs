@@ -162,6 +162,23 @@ pub fn quoted<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
         .join(", ")
 }
 
+/// A count and its noun, singular for one: `plural(1, "link")` is
+/// "1 link", `plural(4, "link")` "4 links" — how every weld message counts
+/// things. The plural adds an `s`, right for every noun weld counts.
+///
+/// ```
+/// use weld_linker::diagnostic::plural;
+/// assert_eq!(plural(1, "component"), "1 component");
+/// assert_eq!(plural(0, "error"), "0 errors");
+/// ```
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// All the diagnostics of one run; weld reports every error at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

@@ -16,7 +16,16 @@
 //!
 //! [hosts.edge-2]
 //! wrpc = { transport = "tcp", address = "127.0.0.1:7761" }
+//! expose = ["adder:demo:math/adder@0.1.0"]  # served to callers outside the manifest
+//!
+//! [providers.billing]                       # an external wRPC server weld does not run
+//! wit = "wit/billing"
+//! exports = ["acme:billing/charge@0.1.0"]
+//! host = "billing-svc"                      # reached at [hosts.billing-svc].wrpc
 //! ```
+//!
+//! `include = ["platform.toml"]` reads `[hosts]` and `[providers]` from
+//! other files (relative to the including one; nested, cycles refused).
 //!
 //! Parsing is strict: unknown keys are errors, and every error carries the
 //! file, line and column it was found at.
@@ -223,6 +232,25 @@ pub struct HostSpec {
     /// Default in-process strategy for links whose both ends are here.
     #[serde(default)]
     pub strategy: Option<Strategy>,
+    /// Interfaces `weld serve` serves to callers outside the manifest, as
+    /// `component:interface` (the component on this host, the interface one
+    /// of its exports), whether or not a link calls them.
+    #[serde(default)]
+    pub expose: Vec<Spanned<String>>,
+}
+
+/// `[providers.NAME]`: an external wRPC server weld does not run, known by
+/// the WIT it serves and the host it is reached at.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProviderSpec {
+    /// A WIT file, or a folder of WIT files with its dependencies under
+    /// `deps/`, relative to the manifest.
+    pub wit: Spanned<PathBuf>,
+    /// The interfaces it serves, by full name (`acme:billing/charge@0.1.0`).
+    pub exports: Vec<Spanned<String>>,
+    /// The host it is reached at: `[hosts.NAME].wrpc` says where.
+    pub host: Spanned<String>,
 }
 
 /// `[compose]`: options for `weld compose`.
@@ -239,14 +267,43 @@ pub struct ComposeSpec {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawManifest {
     #[serde(default)]
+    include: Vec<Spanned<PathBuf>>,
+    #[serde(default)]
     components: IndexMap<String, Spanned<ComponentSpec>>,
     #[serde(default, rename = "link")]
     links: Vec<Spanned<LinkSpec>>,
     #[serde(default)]
     hosts: IndexMap<String, Spanned<HostSpec>>,
     #[serde(default)]
+    providers: IndexMap<String, Spanned<ProviderSpec>>,
+    #[serde(default)]
     compose: Option<ComposeSpec>,
 }
+
+/// An included file: platform definitions (`[hosts]`, `[providers]`)
+/// written once and shared by deployments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPlatform {
+    #[serde(default)]
+    include: Vec<Spanned<PathBuf>>,
+    #[serde(default)]
+    hosts: IndexMap<String, Spanned<HostSpec>>,
+    #[serde(default)]
+    providers: IndexMap<String, Spanned<ProviderSpec>>,
+}
+
+/// A file a manifest includes, kept to place diagnostics in it.
+#[derive(Debug, Clone)]
+pub struct Included {
+    /// The file.
+    pub file: PathBuf,
+    /// Its text.
+    pub source: String,
+}
+
+/// The most files one manifest may include, directly or not.
+pub const MAX_INCLUDED: usize = 64;
 
 /// A parsed and validated deployment manifest.
 #[derive(Debug, Clone)]
@@ -261,12 +318,20 @@ pub struct Manifest {
     pub links: Vec<Spanned<LinkSpec>>,
     /// Hosts by name.
     pub hosts: IndexMap<String, Spanned<HostSpec>>,
+    /// External wRPC servers by name.
+    pub providers: IndexMap<String, Spanned<ProviderSpec>>,
     /// Composition options.
     pub compose: ComposeSpec,
     /// Written by weld for component files given without a manifest: its
     /// spans point at no file a user wrote, so diagnostics carry no
     /// location.
     generated: bool,
+    /// The files included (directly or not), in the order read.
+    pub included: Vec<Included>,
+    /// Which included file (index + 1; 0: this file) defines each host.
+    host_origin: IndexMap<String, usize>,
+    /// Which included file (index + 1; 0: this file) defines each provider.
+    provider_origin: IndexMap<String, usize>,
 }
 
 /// The two halves of a link's `import`.
@@ -301,17 +366,170 @@ impl Manifest {
             let location = e.span().map(|s| Location::from_span(file, source, s));
             Diagnostic::new(format!("invalid manifest: {}", e.message().trim_end())).at(location)
         })?;
-        let manifest = Manifest {
+        let mut manifest = Manifest {
             file: file.to_path_buf(),
             source: source.to_string(),
             components: raw.components,
             links: raw.links,
+            host_origin: raw.hosts.keys().map(|h| (h.clone(), 0)).collect(),
+            provider_origin: raw.providers.keys().map(|p| (p.clone(), 0)).collect(),
             hosts: raw.hosts,
+            providers: raw.providers,
             compose: raw.compose.unwrap_or_default(),
             generated: false,
+            included: Vec::new(),
         };
+        let mut chain = vec![file.to_path_buf()];
+        manifest.include(0, &raw.include, &mut chain)?;
         manifest.validate()?;
         Ok(manifest)
+    }
+
+    /// Reads the files `entries` (of the file at `origin`) name, and the
+    /// files they include, depth first; `chain` is the path of includes
+    /// that led here, to name a cycle.
+    fn include(
+        &mut self,
+        origin: usize,
+        entries: &[Spanned<PathBuf>],
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<(), Diagnostics> {
+        for entry in entries {
+            let at = self.locate_in(origin, entry.span());
+            let path = self.dir_of(origin).join(entry.get_ref());
+            let same = |p: &PathBuf| {
+                p == &path
+                    || std::fs::canonicalize(p)
+                        .ok()
+                        .is_some_and(|c| std::fs::canonicalize(&path).is_ok_and(|d| d == c))
+            };
+            if chain.iter().any(same) {
+                let names: Vec<String> = chain
+                    .iter()
+                    .chain(std::iter::once(&path))
+                    .map(|p| format!("`{}`", p.display()))
+                    .collect();
+                return Err(Diagnostic::new(format!(
+                    "include cycle: {}",
+                    names.join(" includes ")
+                ))
+                .at(at)
+                .into());
+            }
+            if self.included.len() >= MAX_INCLUDED {
+                return Err(
+                    Diagnostic::new(format!("more than {MAX_INCLUDED} included files"))
+                        .at(at)
+                        .into(),
+                );
+            }
+            let cannot = |e: &dyn std::fmt::Display| {
+                Diagnostic::new(format!("cannot read included `{}`: {e}", path.display()))
+                    .at(at.clone())
+            };
+            let bytes = crate::input::read_file(&path, crate::input::MAX_MANIFEST_BYTES)
+                .map_err(|e| cannot(&e))?;
+            let source = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
+            let raw: RawPlatform = toml::from_str(&source).map_err(|e| {
+                let location = e.span().map(|s| Location::from_span(&path, &source, s));
+                Diagnostic::new(format!(
+                    "invalid included file (it may hold `include`, `[hosts]` and `[providers]`): {}",
+                    e.message().trim_end()
+                ))
+                .at(location)
+            })?;
+            self.included.push(Included {
+                file: path.clone(),
+                source,
+            });
+            let here = self.included.len();
+            let twice_hosts = merge(raw.hosts, here, &mut self.hosts, &mut self.host_origin);
+            let twice_providers = merge(
+                raw.providers,
+                here,
+                &mut self.providers,
+                &mut self.provider_origin,
+            );
+            let mut errors: Vec<Diagnostic> = twice_hosts
+                .into_iter()
+                .map(|(name, first, span)| {
+                    let first_span = self.hosts[&name].span();
+                    self.defined_twice("host", &name, (first, first_span), (here, span))
+                })
+                .collect();
+            errors.extend(twice_providers.into_iter().map(|(name, first, span)| {
+                let first_span = self.providers[&name].span();
+                self.defined_twice("provider", &name, (first, first_span), (here, span))
+            }));
+            if !errors.is_empty() {
+                return Err(Diagnostics(errors));
+            }
+            chain.push(path);
+            self.include(here, &raw.include, chain)?;
+            chain.pop();
+        }
+        Ok(())
+    }
+
+    /// "host `x` is defined twice", at the second definition, naming the
+    /// first.
+    fn defined_twice(
+        &self,
+        what: &str,
+        name: &str,
+        first: (usize, Range<usize>),
+        second: (usize, Range<usize>),
+    ) -> Diagnostic {
+        let place = |(origin, span): (usize, Range<usize>)| {
+            self.locate_in(origin, span).map_or_else(
+                || self.file_of(origin).display().to_string(),
+                |l| l.to_string(),
+            )
+        };
+        Diagnostic::new(format!(
+            "{what} `{name}` is defined twice: at {} and at {}",
+            place(first),
+            place(second.clone())
+        ))
+        .at(self.locate_in(second.0, second.1))
+    }
+
+    /// The file at `origin` (0: this manifest; i: the i-th included).
+    fn file_of(&self, origin: usize) -> &Path {
+        match origin {
+            0 => &self.file,
+            i => &self.included[i - 1].file,
+        }
+    }
+
+    /// The folder paths in the file at `origin` are relative to.
+    fn dir_of(&self, origin: usize) -> PathBuf {
+        self.file_of(origin)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// Location of a span of the file at `origin`.
+    fn locate_in(&self, origin: usize, span: Range<usize>) -> Option<Location> {
+        match origin {
+            0 => self.locate(span),
+            i => {
+                let inc = &self.included[i - 1];
+                Some(Location::from_span(&inc.file, &inc.source, span))
+            }
+        }
+    }
+
+    /// Location of a span inside the definition of host `host` (in
+    /// whichever file defines it).
+    pub fn locate_host(&self, host: &str, span: Range<usize>) -> Option<Location> {
+        self.locate_in(self.host_origin.get(host).copied().unwrap_or(0), span)
+    }
+
+    /// Location of a span inside the definition of provider `name`.
+    pub fn locate_provider(&self, name: &str, span: Range<usize>) -> Option<Location> {
+        self.locate_in(self.provider_origin.get(name).copied().unwrap_or(0), span)
     }
 
     /// The manifest of component files deployed together on the default
@@ -358,13 +576,28 @@ impl Manifest {
         Some(self.base_dir().join(path.get_ref()))
     }
 
-    /// The host a component runs on.
+    /// The host a component runs on, or a provider is reached at.
     pub fn host_of(&self, name: &str) -> &str {
+        if let Some(p) = self.providers.get(name) {
+            return p.get_ref().host.get_ref();
+        }
         self.components
             .get(name)
             .and_then(|c| c.get_ref().host.as_ref())
             .map(|h| h.get_ref().as_str())
             .unwrap_or(DEFAULT_HOST)
+    }
+
+    /// The WIT path of a provider, resolved against the manifest's folder.
+    pub fn provider_wit(&self, name: &str) -> Option<PathBuf> {
+        let p = self.providers.get(name)?;
+        let origin = self.provider_origin.get(name).copied().unwrap_or(0);
+        Some(self.dir_of(origin).join(p.get_ref().wit.get_ref()))
+    }
+
+    /// Whether `name` is a provider (not a component weld runs).
+    pub fn is_provider(&self, name: &str) -> bool {
+        self.providers.contains_key(name)
     }
 
     /// The wRPC endpoint of a host: the manifest's, or TCP on the default
@@ -382,7 +615,9 @@ impl Manifest {
                 prefix: Some(prefix.unwrap_or_else(|| host.to_string())),
             },
             Some(Endpoint::Unix { path }) => Endpoint::Unix {
-                path: self.base_dir().join(path),
+                path: self
+                    .dir_of(self.host_origin.get(host).copied().unwrap_or(0))
+                    .join(path),
             },
             Some(tcp) => tcp,
         }
@@ -406,14 +641,15 @@ impl Manifest {
             if let Some(q) = &spec.queue_group {
                 if let Err(e) = crate::wrpc::endpoint::check_subject("queue group", q.get_ref()) {
                     errors.push(
-                        Diagnostic::new(format!("host `{host}`: {e}")).at(self.locate(q.span())),
+                        Diagnostic::new(format!("host `{host}`: {e}"))
+                            .at(self.locate_host(host, q.span())),
                     );
                 }
             }
             let Some(declared) = &spec.wrpc else {
                 continue;
             };
-            let at = self.locate(declared.span());
+            let at = self.locate_host(host, declared.span());
             let endpoint = self.endpoint_of(host);
             if let Err(e) = endpoint.check() {
                 errors.push(Diagnostic::new(format!("host `{host}`: {e}")).at(at));
@@ -428,6 +664,120 @@ impl Manifest {
                     .with_help("give each host its own address, socket path or NATS prefix"),
                 ),
                 None => seen.push((endpoint, host)),
+            }
+        }
+    }
+
+    /// Checks each provider: its name, that its host declares where it
+    /// serves and runs no component, and that it names what it serves.
+    fn validate_providers(&self, errors: &mut Vec<Diagnostic>) {
+        for (name, spec) in &self.providers {
+            let at = self.locate_provider(name, spec.span());
+            let p = spec.get_ref();
+            let host = p.host.get_ref();
+            if !valid_name(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider name `{name}` must be letters, digits, `-` or `_`"
+                    ))
+                    .at(at.clone()),
+                );
+            }
+            if self.components.contains_key(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "`{name}` is both a component and a provider; give them different names"
+                    ))
+                    .at(at.clone()),
+                );
+            }
+            if self
+                .hosts
+                .get(host)
+                .and_then(|h| h.get_ref().wrpc.as_ref())
+                .is_none()
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}`: host `{host}` does not say where it serves wRPC"
+                    ))
+                    .at(self.locate_provider(name, p.host.span()))
+                    .with_help(format!(
+                        "declare it, e.g.\n[hosts.{host}]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:7762\" }}"
+                    )),
+                );
+            }
+            if let Some((c, _)) = self
+                .components
+                .iter()
+                .find(|(c, _)| self.host_of(c) == host.as_str())
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}`: host `{host}` is where an external server runs, but component `{c}` is placed on it too"
+                    ))
+                    .at(self.locate_provider(name, p.host.span()))
+                    .with_help("place components on hosts weld runs, and providers on hosts of their own"),
+                );
+            }
+            if p.exports.is_empty() {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}` exports nothing: list the interfaces it serves"
+                    ))
+                    .at(at),
+                );
+            }
+            for e in &p.exports {
+                if !crate::wit::is_interface_name(e.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "provider `{name}`: `{}` is not an interface name like `acme:billing/charge@0.1.0`",
+                            e.get_ref()
+                        ))
+                        .at(self.locate_provider(name, e.span())),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks each `expose` entry names a component placed on that host.
+    fn validate_exposed(&self, errors: &mut Vec<Diagnostic>) {
+        for (host, spec) in &self.hosts {
+            for e in &spec.get_ref().expose {
+                let at = self.locate_host(host, e.span());
+                let Some(r) = Manifest::split_import(e.get_ref()) else {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}` must be `<component>:<interface>`",
+                            e.get_ref()
+                        ))
+                        .at(at),
+                    );
+                    continue;
+                };
+                if !self.components.contains_key(&r.component) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}` names unknown component `{}`",
+                            e.get_ref(),
+                            r.component
+                        ))
+                        .at(at)
+                        .with_help(known(self.components.keys())),
+                    );
+                } else if self.host_of(&r.component) != host {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}`: component `{}` runs on host `{}`",
+                            e.get_ref(),
+                            r.component,
+                            self.host_of(&r.component)
+                        ))
+                        .at(at),
+                    );
+                }
             }
         }
     }
@@ -489,16 +839,21 @@ impl Manifest {
                 }
             }
         }
-        for (name, spec) in &self.hosts {
+        // A host an included platform file defines need not be used here.
+        for (name, spec) in self.hosts.iter().filter(|(h, _)| self.host_origin[*h] == 0) {
             if !self
                 .components
                 .values()
                 .any(|c| c.get_ref().host.as_ref().map(|h| h.get_ref()) == Some(name))
+                && !self
+                    .providers
+                    .values()
+                    .any(|p| p.get_ref().host.get_ref() == name)
                 && name != DEFAULT_HOST
             {
                 errors.push(
                     Diagnostic::new(format!("host `{name}` has no components"))
-                        .at(self.locate(spec.span()))
+                        .at(self.locate_host(name, spec.span()))
                         .with_help("place a component on it with `host = \"...\"`, or remove it"),
                 );
             }
@@ -528,12 +883,13 @@ impl Manifest {
                     }
                     let key = (r.component.clone(), r.interface.clone());
                     if let Some(first) = seen.get(&key) {
-                        let first = self.locate(first.clone()).unwrap();
+                        let first = self
+                            .locate(first.clone())
+                            .map_or_else(String::new, |l| format!(" (first at line {})", l.line));
                         errors.push(
                             Diagnostic::new(format!(
-                                "import `{}` is linked twice (first at line {})",
+                                "import `{}` is linked twice{first}",
                                 l.import.get_ref(),
-                                first.line
                             ))
                             .at(self.locate(l.import.span())),
                         );
@@ -542,14 +898,16 @@ impl Manifest {
                     }
                 }
             }
-            if !self.components.contains_key(l.export.get_ref()) {
+            if !self.components.contains_key(l.export.get_ref())
+                && !self.providers.contains_key(l.export.get_ref())
+            {
                 errors.push(
                     Diagnostic::new(format!(
                         "link export names unknown component `{}`",
                         l.export.get_ref()
                     ))
                     .at(self.locate(l.export.span()))
-                    .with_help(known(self.components.keys())),
+                    .with_help(known(self.components.keys().chain(self.providers.keys()))),
                 );
             }
             if l.timeout_ms
@@ -564,6 +922,8 @@ impl Manifest {
             }
         }
         self.validate_hosts(&mut errors);
+        self.validate_providers(&mut errors);
+        self.validate_exposed(&mut errors);
         if let Some(exports) = &self.compose.exports {
             for e in exports {
                 if !self.components.contains_key(e.get_ref()) {
@@ -584,6 +944,28 @@ impl Manifest {
             Err(Diagnostics(errors))
         }
     }
+}
+
+/// Adds the definitions of the file at `here` to `into`, remembering
+/// where each came from; returns those already defined, with the origin of
+/// the first definition and the span of the second.
+fn merge<T>(
+    defs: IndexMap<String, Spanned<T>>,
+    here: usize,
+    into: &mut IndexMap<String, Spanned<T>>,
+    origin: &mut IndexMap<String, usize>,
+) -> Vec<(String, usize, Range<usize>)> {
+    let mut twice = Vec::new();
+    for (name, spec) in defs {
+        match origin.get(&name) {
+            Some(&first) => twice.push((name, first, spec.span())),
+            None => {
+                origin.insert(name.clone(), here);
+                into.insert(name, spec);
+            }
+        }
+    }
+    twice
 }
 
 fn valid_name(name: &str) -> bool {

@@ -21,7 +21,7 @@
 #![warn(clippy::too_many_lines)]
 
 use crate::check::{check_interface, Side};
-use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{plural, quoted, Diagnostic, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{InstancePolicy, LinkSpec, Manifest, Strategy, TransportChoice};
 use crate::wit;
@@ -80,6 +80,34 @@ pub struct PlannedComponent {
     pub path: Option<PathBuf>,
 }
 
+/// An external wRPC server a deployment links to.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedProvider {
+    /// Name from the manifest.
+    pub name: String,
+    /// The host it is reached at.
+    pub host: String,
+    /// Where it serves.
+    pub endpoint: Endpoint,
+    /// The WIT it is known by.
+    pub wit: PathBuf,
+    /// The interfaces it serves.
+    pub exports: Vec<String>,
+}
+
+/// An interface a host serves to callers outside the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exposed {
+    /// The host serving it.
+    pub host: String,
+    /// The component implementing it.
+    pub component: String,
+    /// The interface, served under exactly this name.
+    pub interface: String,
+    /// Its functions, in WIT order.
+    pub functions: Vec<String>,
+}
+
 /// The resolution of one import of one component.
 #[derive(Debug, Clone, Serialize)]
 pub struct Resolution {
@@ -109,6 +137,10 @@ pub struct Resolution {
     pub timeout_ms: Option<u64>,
     /// Whether a `[[link]]` asked for it (otherwise matched by name).
     pub explicit: bool,
+    /// Whether the peer is a provider: an external wRPC server weld does
+    /// not run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub provider: bool,
     /// Why this resolution, in one line.
     pub reason: String,
     /// The estimated cost of a call (`weld plan --costs`; see
@@ -126,6 +158,12 @@ pub struct Plan {
     pub manifest: PathBuf,
     /// Components in manifest order.
     pub components: Vec<PlannedComponent>,
+    /// Providers (external wRPC servers) in manifest order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<PlannedProvider>,
+    /// Interfaces hosts serve to callers outside the manifest (`expose`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<Exposed>,
     /// Resolutions, grouped by component in manifest order, then by import
     /// order within each component.
     pub resolutions: Vec<Resolution>,
@@ -165,6 +203,7 @@ pub enum HostChoiceError {
 struct Planner<'a> {
     manifest: &'a Manifest,
     components: &'a IndexMap<String, ComponentInfo>,
+    providers: &'a IndexMap<String, ComponentInfo>,
     options: &'a PlanOptions,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
@@ -175,30 +214,55 @@ pub fn plan(
     manifest: &Manifest,
     components: &IndexMap<String, ComponentInfo>,
 ) -> Result<Plan, Diagnostics> {
-    plan_with(manifest, components, &PlanOptions::default())
+    plan_with(
+        manifest,
+        components,
+        &IndexMap::new(),
+        &PlanOptions::default(),
+    )
 }
 
-/// [`plan`] with options.
+/// [`plan`] with the providers' types (read from their WIT) and options.
 pub fn plan_with(
     manifest: &Manifest,
     components: &IndexMap<String, ComponentInfo>,
+    providers: &IndexMap<String, ComponentInfo>,
     options: &PlanOptions,
 ) -> Result<Plan, Diagnostics> {
     let mut p = Planner {
         manifest,
         components,
+        providers,
         options,
         errors: Vec::new(),
         warnings: Vec::new(),
     };
     let resolutions = p.resolve_all();
     p.check_cycles(&resolutions);
+    let exposed = p.exposed();
     if !p.errors.is_empty() {
         return Err(Diagnostics(p.errors));
     }
     Ok(Plan {
         version: PLAN_SCHEMA_VERSION,
         manifest: manifest.file.clone(),
+        providers: manifest
+            .providers
+            .iter()
+            .map(|(name, spec)| PlannedProvider {
+                name: name.clone(),
+                host: manifest.host_of(name).to_string(),
+                endpoint: manifest.endpoint_of(manifest.host_of(name)),
+                wit: manifest.provider_wit(name).expect("a provider"),
+                exports: spec
+                    .get_ref()
+                    .exports
+                    .iter()
+                    .map(|e| e.get_ref().clone())
+                    .collect(),
+            })
+            .collect(),
+        exposed,
         components: manifest
             .components
             .keys()
@@ -214,6 +278,87 @@ pub fn plan_with(
 }
 
 impl Planner<'_> {
+    /// The types of a component or a provider.
+    fn info(&self, name: &str) -> &ComponentInfo {
+        self.components
+            .get(name)
+            .or_else(|| self.providers.get(name))
+            .expect("peers are components or providers")
+    }
+
+    /// Each host's `expose` entries, checked: the component exports the
+    /// interface under exactly that name, and it can be served (no
+    /// resources, no async functions).
+    fn exposed(&mut self) -> Vec<Exposed> {
+        let mut out = Vec::new();
+        for (host, spec) in &self.manifest.hosts {
+            for entry in &spec.get_ref().expose {
+                let at = self.manifest.locate_host(host, entry.span());
+                let Some(r) = Manifest::split_import(entry.get_ref()) else {
+                    continue; // reported by the manifest
+                };
+                let Some(info) = self.components.get(&r.component) else {
+                    continue;
+                };
+                let label = format!("host `{host}` expose `{}`", entry.get_ref());
+                let exports = info.exports();
+                let Some(iface) = exports
+                    .iter()
+                    .find(|e| e.name == r.interface)
+                    .and_then(|e| e.interface)
+                else {
+                    let names = quoted(
+                        exports
+                            .iter()
+                            .filter(|e| e.kind == ItemKind::Interface)
+                            .map(|e| &e.name),
+                    );
+                    self.errors.push(
+                        Diagnostic::new(format!(
+                            "{label}: `{}` does not export `{}` (an exposed interface is served under its exact name)",
+                            r.component, r.interface
+                        ))
+                        .at(at)
+                        .with_help(if names.is_empty() {
+                            format!("`{}` exports no interfaces", r.component)
+                        } else {
+                            format!("`{}` exports {names}", r.component)
+                        }),
+                    );
+                    continue;
+                };
+                let resolve = &info.resolve;
+                if let Some(res) = wit::resources_of(resolve, iface).first() {
+                    self.errors.push(
+                        Diagnostic::new(format!(
+                            "{label}: cannot serve it: the interface defines resource `{res}`, and resource handles cannot cross wRPC"
+                        ))
+                        .at(at),
+                    );
+                    continue;
+                }
+                let functions = &resolve.interfaces[iface].functions;
+                if let Some(f) = functions.values().find(|f| f.kind.is_async()) {
+                    self.errors.push(
+                        Diagnostic::new(format!(
+                            "{label}: cannot serve it: `{}` is an async function, which weld does not serve over wRPC",
+                            wit::display_name(f)
+                        ))
+                        .at(at),
+                    );
+                    continue;
+                }
+                out.push(Exposed {
+                    host: host.clone(),
+                    component: r.component,
+                    interface: r.interface,
+                    functions: functions.keys().cloned().collect(),
+                });
+            }
+        }
+        out
+    }
+
     fn link_location(&self, link: &toml::Spanned<LinkSpec>) -> Option<Location> {
         self.manifest.locate(link.span())
     }
@@ -331,6 +476,7 @@ impl Planner<'_> {
                 .and_then(|s| s.timeout_ms)
                 .filter(|_| transport == Transport::Wrpc),
             explicit: link.is_some(),
+            provider: self.manifest.is_provider(&peer.name),
             reason: reason(&peer, import, choice, transport, host_a, host_b, allow_trap)
                 + &self.serving_note(&peer, transport),
             peer: Some(peer.name),
@@ -344,6 +490,12 @@ impl Planner<'_> {
     fn serving_note(&self, peer: &Peer, transport: Transport) -> String {
         if transport != Transport::Wrpc {
             return String::new();
+        }
+        if self.manifest.is_provider(&peer.name) {
+            return format!(
+                "; `{}` is an external wRPC server weld does not run",
+                peer.name
+            );
         }
         match self.manifest.components[&peer.name].get_ref().instances {
             InstancePolicy::Shared => {
@@ -382,7 +534,11 @@ impl Planner<'_> {
         if let Some(link) = link {
             let name = link.get_ref().export.get_ref().clone();
             let at = manifest.locate(link.get_ref().export.span());
-            let Some(info) = self.components.get(&name) else {
+            let Some(info) = self
+                .components
+                .get(&name)
+                .or_else(|| self.providers.get(&name))
+            else {
                 self.errors.push(
                     Diagnostic::new(format!("{edge}: linked component `{name}` was not loaded"))
                         .at(at),
@@ -413,6 +569,7 @@ impl Planner<'_> {
         let mut candidates: Vec<(String, String)> = self
             .components
             .iter()
+            .chain(self.providers)
             .filter(|(n, _)| n.as_str() != component)
             .filter_map(|(n, info)| info.find_export(import).map(|e| (n.clone(), e.name)))
             .collect();
@@ -428,7 +585,7 @@ impl Planner<'_> {
             0 => {
                 self.errors.push(
                     Diagnostic::new(format!("{edge}: no component exports it")).with_help(format!(
-                        "add a component that exports `{import}` to the manifest, or link the import with a [[link]] entry"
+                        "add a component (or a provider) that exports `{import}` to the manifest, or link the import with a [[link]] entry"
                     )),
                 );
                 None
@@ -456,7 +613,7 @@ impl Planner<'_> {
         let (component, import) = (edge.component, edge.import);
         let edge = &edge.label;
         let importer = &self.components[component];
-        let exporter = &self.components[&peer.name];
+        let exporter = self.info(&peer.name);
         let exported = exporter
             .exports()
             .into_iter()
@@ -518,6 +675,17 @@ impl Planner<'_> {
             .or(peer.location.clone());
         let via = peer.via(edge.import);
         let name = &peer.name;
+        if manifest.is_provider(name) && transport != Transport::Wrpc {
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "{} linked to {via}: `{transport}` cannot reach provider `{name}`: it is an external wRPC server that weld does not run, so it has no code to compose or call in-process",
+                    edge.label
+                ))
+                .at(at)
+                .with_help("use `transport = \"wrpc\"` (or `auto`)"),
+            );
+            return None;
+        }
         if matches!(transport, Transport::InProcess | Transport::Compose) && !same_host {
             self.errors.push(
                 Diagnostic::new(format!(
@@ -792,6 +960,7 @@ impl Resolution {
             allow_trap: false,
             timeout_ms: None,
             explicit: false,
+            provider: false,
             reason: reason.to_string(),
             cost: None,
         }
@@ -831,12 +1000,18 @@ impl Plan {
         self.components.iter().map(|c| c.host.as_str()).collect()
     }
 
-    /// The host a component runs on.
+    /// The host a component runs on, or a provider is reached at.
     pub fn host_of(&self, component: &str) -> Option<&str> {
         self.components
             .iter()
             .find(|c| c.name == component)
             .map(|c| c.host.as_str())
+            .or_else(|| {
+                self.providers
+                    .iter()
+                    .find(|p| p.name == component)
+                    .map(|p| p.host.as_str())
+            })
     }
 
     /// A human-readable table: component, import, transport, peer, reason
@@ -859,7 +1034,7 @@ impl Plan {
             if wasi > 0 {
                 let mut row = vec![
                     c.name.clone(),
-                    format!("wasi:* ({wasi} interfaces)"),
+                    format!("wasi:* ({})", plural(wasi, "interface")),
                     "host".into(),
                     "-".into(),
                     if folded_hint.is_empty() {
@@ -885,6 +1060,7 @@ impl Plan {
             (t, _) => t.to_string(),
         };
         let peer = match (&r.peer, &r.endpoint) {
+            (Some(p), Some(e)) if r.provider => format!("{p} (provider) @ {e}"),
             (Some(p), Some(e)) => format!("{p} @ {e}"),
             (Some(p), None) => p.clone(),
             (None, _) => "-".to_string(),
@@ -952,6 +1128,25 @@ impl Plan {
                 let _ = writeln!(out, "    {};", q(c));
             }
             out.push_str("  }\n");
+        }
+        for p in &self.providers {
+            let _ = writeln!(
+                out,
+                "  {} [shape=component, style=dashed, label={}];",
+                q(&p.name),
+                q(&format!("{} (provider)\nhost {}", p.name, p.host))
+            );
+        }
+        for e in &self.exposed {
+            let outside = format!("outside {}", e.host);
+            let _ = writeln!(
+                out,
+                "  {} [shape=plaintext, label=\"callers outside the manifest\"];\n  {} -> {} [label={}, style=dotted];",
+                q(&outside),
+                q(&outside),
+                q(&e.component),
+                q(&format!("{}\nexposed", e.interface))
+            );
         }
         for r in &self.resolutions {
             if let Some(peer) = &r.peer {

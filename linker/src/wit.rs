@@ -17,6 +17,30 @@ pub fn split_version(name: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether `name` has the shape of a full interface name:
+/// `namespace:package/interface`, optionally `@version`.
+///
+/// ```
+/// use weld_linker::wit::is_interface_name;
+/// assert!(is_interface_name("acme:billing/charge@0.1.0"));
+/// assert!(is_interface_name("acme:billing/charge"));
+/// assert!(!is_interface_name("charge"));
+/// assert!(!is_interface_name("acme:/charge"));
+/// ```
+pub fn is_interface_name(name: &str) -> bool {
+    let (base, version) = split_version(name);
+    let Some((package, interface)) = base.split_once('/') else {
+        return false;
+    };
+    let Some((namespace, package)) = package.split_once(':') else {
+        return false;
+    };
+    [namespace, package, interface]
+        .iter()
+        .all(|p| !p.is_empty() && !p.contains([':', '/', '@']))
+        && version.is_none_or(|v| semver::Version::parse(v).is_ok())
+}
+
 /// Whether two interface names denote semver-compatible versions of one
 /// interface: the same unversioned name and versions on the same
 /// compatibility track (same major; for `0.x`, the same minor; for `0.0.x`,
@@ -232,6 +256,16 @@ pub fn wrpc_safe_ok(resolve: &Resolve, f: &Function) -> Option<Option<Type>> {
             Some(r.ok)
         }
         _ => None,
+    }
+}
+
+/// Whether `ty` is an interface's `use` of `wrpc:rpc/error.error`.
+pub fn is_wrpc_error_use(resolve: &Resolve, ty: TypeId) -> bool {
+    match resolve.types[ty].kind {
+        TypeDefKind::Type(Type::Id(other)) => {
+            is_wrpc_error_resource(resolve, other) || is_wrpc_error_use(resolve, other)
+        }
+        _ => false,
     }
 }
 

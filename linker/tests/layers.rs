@@ -63,6 +63,7 @@ fn the_runtime_does_not_reach_up_into_serving() {
             "wrpc",
             "wit",
             "diagnostic",
+            "input",
             "manifest",
             "introspect",
             "plan",

@@ -288,7 +288,7 @@ fn only_planned_functions_are_served() {
         .err()
         .unwrap()
         .to_string();
-    assert_eq!(err, "no wrpc link of the plan calls into host `a`: there is nothing to serve (`weld plan` shows the links)");
+    assert_eq!(err, "no wrpc link of the plan calls into host `a` and it exposes nothing: there is nothing to serve (`weld plan` shows the links)");
 }
 
 #[test]
@@ -518,4 +518,64 @@ fn nats_replicas_share_calls_and_run_each_once() {
         (calls, 0),
         "replica counts: {a:?} and {b:?}"
     );
+}
+
+/// Common signatures get typed stubs (no `Val` per byte); the others the
+/// dynamic path. Each shape's calls are checked end to end by the tests
+/// above and by the interop suite against the native peer.
+#[test]
+fn stubs_take_the_typed_path_for_common_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::math_manifest(dir.path(), &common::tcp(common::free_port()));
+    let rt = common::runtime(&m, "a");
+    let typed = rt.typed_stubs();
+    for f in ["add", "echo", "sum"] {
+        assert!(
+            typed.contains(&format!("demo:math/adder@0.1.0#{f}").as_str()),
+            "{f}: {typed:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::greet_manifest(dir.path(), &common::tcp(common::free_port()), "", "");
+    let rt = common::runtime(&m, "a");
+    // `result<string, error>`: the wRPC-safe shape.
+    assert!(rt.typed_stubs().contains(&"demo:greet/greeter@0.1.0#hello"));
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::types_manifest(dir.path(), &common::tcp(common::free_port()));
+    let rt = common::runtime(&m, "a");
+    let typed = rt.typed_stubs();
+    assert!(typed.contains(&"demo:types/all@0.1.0#id-u32"), "{typed:?}");
+    assert!(
+        !typed.iter().any(|t| t.ends_with("#id-record")),
+        "{typed:?}"
+    );
+}
+
+/// The server takes the typed path for the same shapes as the stubs.
+#[test]
+fn the_server_takes_the_typed_path_for_common_shapes() {
+    use weld_linker::serve::{ServeOptions, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::math_manifest(dir.path(), &common::tcp(common::free_port()));
+    let d = weld_linker::Deployment::load(&m).unwrap();
+    let server = Server::new(&d, ServeOptions::new("b")).unwrap();
+    for s in server.served() {
+        assert!(s.typed, "{}: {s:?}", s.function);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = common::types_manifest(dir.path(), &common::tcp(common::free_port()));
+    let d = weld_linker::Deployment::load(&m).unwrap();
+    let server = Server::new(&d, ServeOptions::new("b")).unwrap();
+    let by_name = |f: &str| {
+        server
+            .served()
+            .iter()
+            .find(|s| s.function == f)
+            .unwrap()
+            .typed
+    };
+    assert!(by_name("id-u32"));
+    assert!(by_name("id-string"));
+    assert!(!by_name("id-record"));
+    assert!(!by_name("id-list-u32"));
 }

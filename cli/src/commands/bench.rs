@@ -12,7 +12,7 @@ use crate::regress::{self as regress, chart, compare};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use weld_linker::Diagnostic;
+use weld_linker::diagnostic::plural;
 
 /// The `--series` keys, in the order the matrix prints them.
 const SERIES_KEYS: [&str; 11] = [
@@ -92,7 +92,7 @@ pub struct Args {
     /// With the bundled fixtures: measure what a call costs per transport
     /// and payload class on this machine and write it to FILE, for
     /// `weld plan --costs FILE`.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["inputs", "load", "baseline", "save_baseline", "series", "svg"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["inputs", "load", "external", "baseline", "save_baseline", "series", "svg"])]
     calibrate: Option<PathBuf>,
     /// With the bundled fixtures: measure throughput instead — `--calls`
     /// calls of `driver.add-once` over each wRPC transport, at each
@@ -102,6 +102,18 @@ pub struct Args {
     /// Calling threads for `--load` (repeat for several levels).
     #[arg(long, default_values_t = [1, 64], requires = "load")]
     concurrency: Vec<usize>,
+    /// With the bundled fixtures: measure latency as a caller in another
+    /// process sees it — the native wRPC peer calling `weld serve`, against
+    /// the same peer serving natively (the floor) and `wrpc-wasmtime` when
+    /// installed — over TCP and Unix, in interleaved rounds.
+    #[arg(long, conflicts_with_all = ["inputs", "load", "baseline", "save_baseline", "series", "svg"])]
+    external: bool,
+    /// Rounds for `--external`.
+    #[arg(long, default_value_t = 5, requires = "external")]
+    rounds: usize,
+    /// Calls per server per round for `--external`.
+    #[arg(long, default_value_t = 1000, requires = "external")]
+    round_calls: usize,
     /// Calls per level for `--load`.
     #[arg(long, default_value_t = 10_000, requires = "load")]
     calls: usize,
@@ -150,7 +162,7 @@ impl Matrix {
 
 /// Runs `weld bench`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let fail = |m: String| Ok(super::report(&Diagnostic::new(m).into(), args.json));
+    let fail = |m: String| Ok(super::fail(m, args.json));
     if args.load {
         return match load_rows(&args) {
             Ok(rows) if args.json => {
@@ -164,6 +176,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Err(e) => fail(e),
         };
+    }
+    if args.external {
+        return external(&args);
     }
     if let Some(file) = &args.calibrate {
         return match calibrate(&args, file) {
@@ -491,7 +506,7 @@ fn load_rows(args: &Args) -> Result<Vec<bench::LoadRow>, String> {
         for &c in &args.concurrency {
             step(
                 &bar,
-                format!("{name}: {} calls at concurrency {c}", args.calls),
+                format!("{name}: {} at concurrency {c}", plural(args.calls, "call")),
             );
             let row = bench::run_load(&deployment, ("a", "b"), name, args.calls, c)
                 .map_err(|e| format!("{e:#}"))?;
@@ -565,6 +580,39 @@ pub(crate) fn remote_rows(
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(rows)
+}
+
+/// `weld bench --external`.
+fn external(args: &Args) -> anyhow::Result<ExitCode> {
+    let adder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wasm/adder.wasm");
+    if !adder.is_file() {
+        return Ok(super::fail(
+            format!(
+                "the bundled fixtures are not built ({}); run `cargo build -p weld-fixtures`",
+                adder.display()
+            ),
+            args.json,
+        ));
+    }
+    let bar = progress(crate::external::cells(args.rounds.max(1)));
+    let measured = crate::external::run(&adder, args.rounds.max(1), args.round_calls.max(1), |m| {
+        step(&bar, m)
+    });
+    bar.finish_and_clear();
+    let (rows, notes) = match measured {
+        Ok(r) => r,
+        Err(e) => return Ok(super::fail(format!("{e:#}"), args.json)),
+    };
+    if args.json {
+        let v = serde_json::json!({"version": 1, "ok": true, "external": rows, "notes": notes});
+        super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    } else {
+        super::emit(&crate::external::markdown(&rows));
+        for n in notes {
+            eprintln!("note: {n}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The bundled fixtures' bytes (`driver`, `adder`).

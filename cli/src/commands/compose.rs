@@ -1,10 +1,9 @@
 //! `weld compose weld.toml -o app.wasm`: fuse a deployment into one component.
 
-use anyhow::Context as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use weld_linker::diagnostic::plural;
 use weld_linker::fuse::{fuse, FuseOptions};
-use weld_linker::Diagnostic;
 
 /// Arguments of `weld compose`.
 #[derive(clap::Args)]
@@ -14,17 +13,19 @@ pub struct Args {
     /// Where to write the composed component.
     #[arg(short, long, required_unless_present = "wac")]
     output: Option<PathBuf>,
-    /// Print the equivalent WAC source instead of (or besides, with -o)
-    /// writing the component.
-    #[arg(long)]
-    wac: bool,
+    /// Print the equivalent WAC source, or write it to FILE, instead of
+    /// (or besides, with -o) writing the component. Its second line is the
+    /// `wac compose` command that reproduces the composition.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    wac: Option<Option<PathBuf>>,
     /// Compose only these components (comma-separated manifest names).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Compose the components of this host (default: the only host).
     #[arg(long)]
     host: Option<String>,
-    /// Export the exports of these components instead of the roots.
+    /// Export the exports of these components instead of the roots
+    /// (comma-separated manifest names).
     #[arg(long, value_delimiter = ',')]
     exports: Option<Vec<String>>,
     /// Print a JSON summary on stdout.
@@ -34,6 +35,9 @@ pub struct Args {
     limits: super::LimitArgs,
 }
 
+/// The file name the WAC source is saved as when it goes to stdout.
+const WAC_FILE: &str = "composition.wac";
+
 /// Runs `weld compose`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = weld_linker::PlanOptions::default();
@@ -42,44 +46,49 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let options = FuseOptions {
-        only: args.only.clone(),
+        only: names(args.only.as_deref()),
         host: args.host.clone(),
-        exports: args.exports.clone(),
+        exports: names(args.exports.as_deref()),
         fuse: None,
     };
     let composed = match fuse(&deployment, &options) {
         Ok(c) => c,
-        Err(e) => {
-            return Ok(super::report(
-                &Diagnostic::new(super::describe(&e)).into(),
-                args.json,
-            ))
-        }
+        Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     };
     if let Some(out) = &args.output {
-        // Write beside the target and rename, so a failure never leaves a
-        // half-written component behind.
-        let tmp = out.with_extension("wasm.partial");
-        std::fs::write(&tmp, &composed.bytes)
-            .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-        std::fs::rename(&tmp, out).with_context(|| format!("cannot write `{}`", out.display()))?;
+        if let Err(e) = write_atomically(out, &composed.bytes) {
+            return Ok(super::fail(e, args.json));
+        }
+    }
+    let wac_file = args.wac.clone().flatten();
+    if let Some(file) = &wac_file {
+        let source = composed.wac_source(&file.display().to_string(), None);
+        if let Err(e) = write_atomically(file, source.as_bytes()) {
+            return Ok(super::fail(e, args.json));
+        }
     }
     if args.json {
         let value = serde_json::json!({
             "version": 1,
             "ok": true,
             "output": args.output,
+            "wac": wac_file,
             "bytes": composed.bytes.len(),
             "fused": composed.fused,
             "links": composed.links.iter().map(|(c, i, p)| serde_json::json!({"component": c, "import": i, "peer": p})).collect::<Vec<_>>(),
             "exports": composed.exports.iter().map(|(e, c)| serde_json::json!({"name": e, "from": c})).collect::<Vec<_>>(),
             "imports": composed.imports,
+            "warnings": composed.warnings.iter().map(|w| serde_json::json!({"message": w.to_string()})).collect::<Vec<_>>(),
         });
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
         return Ok(ExitCode::SUCCESS);
     }
-    if args.wac {
-        super::emit(&composed.wac);
+    for w in &composed.warnings {
+        eprintln!("warning: {w}");
+    }
+    let wac_to_stdout = matches!(args.wac, Some(None));
+    if wac_to_stdout {
+        super::emit(&composed.wac_source(WAC_FILE, Some(&save_command(&args, &options))));
         if args.output.is_none() {
             return Ok(ExitCode::SUCCESS);
         }
@@ -88,8 +97,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     use std::fmt::Write as _;
     let _ = writeln!(
         report,
-        "fused {} components: {}",
-        composed.fused.len(),
+        "fused {}: {}",
+        plural(composed.fused.len(), "component"),
         composed.fused.join(", ")
     );
     for (c, i, p) in &composed.links {
@@ -106,16 +115,68 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.output {
         let _ = writeln!(
             report,
-            "wrote {} ({} bytes)",
+            "wrote {} ({})",
             out.display(),
-            composed.bytes.len()
+            plural(composed.bytes.len(), "byte")
         );
     }
+    if let Some(file) = &wac_file {
+        let _ = writeln!(report, "wrote {} (WAC source)", file.display());
+    }
     // The summary goes to stderr when stdout carries the WAC source.
-    if args.wac {
+    if wac_to_stdout {
         eprint!("{report}");
     } else {
         super::emit(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Comma-separated names as given: each trimmed, empty ones dropped, so
+/// `--exports 'calculator, command'` names two components.
+fn names(list: Option<&[String]>) -> Option<Vec<String>> {
+    list.map(|list| {
+        list.iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// The `weld compose` command that saves this composition's WAC source as
+/// [`WAC_FILE`]: the same inputs and selection.
+fn save_command(args: &Args, options: &FuseOptions) -> Vec<String> {
+    let mut words = vec!["weld".to_string(), "compose".to_string()];
+    words.extend(args.inputs.iter().map(|p| p.display().to_string()));
+    if let Some(only) = &options.only {
+        words.extend(["--only".to_string(), only.join(",")]);
+    }
+    if let Some(host) = &options.host {
+        words.extend(["--host".to_string(), host.clone()]);
+    }
+    if let Some(exports) = &options.exports {
+        words.extend(["--exports".to_string(), exports.join(",")]);
+    }
+    words.extend(["--wac".to_string(), WAC_FILE.to_string()]);
+    words
+}
+
+/// Writes `bytes` beside `path` and renames it into place, so a failure
+/// never leaves a half-written file behind.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = match path.file_name() {
+        Some(name) => {
+            let mut name = name.to_os_string();
+            name.push(".partial");
+            path.with_file_name(name)
+        }
+        None => path.with_extension("partial"),
+    };
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write `{}`: {e}", path.display())
+        })
 }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::introspect::ComponentInfo;
-use weld_linker::Diagnostic;
 
 /// Arguments of `weld inspect`.
 #[derive(clap::Args)]
@@ -11,26 +10,28 @@ pub struct Args {
     /// The component file.
     file: PathBuf,
     /// Print structured JSON instead of WIT.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "wire")]
     json: bool,
+    /// Print the wire view of the exported interfaces: a wRPC-safe
+    /// function's `result<T, error>` as `T`, what travels over wRPC. A
+    /// wRPC client or server that is not weld generates bindings from it.
+    #[arg(long)]
+    wire: bool,
 }
 
 /// Runs `weld inspect`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let info = match ComponentInfo::from_file(&args.file) {
         Ok(info) => info,
-        Err(e) => {
-            return Ok(super::report(
-                &Diagnostic::new(e.to_string()).into(),
-                args.json,
-            ))
-        }
+        Err(e) => return Ok(super::fail(e.to_string(), args.json)),
     };
     if args.json {
         let mut value = serde_json::to_value(info.describe())?;
         value["version"] = 1.into();
         value["ok"] = true.into();
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+    } else if args.wire {
+        super::emit(&info.wire_wit());
     } else {
         super::emit(&info.wit_text());
     }

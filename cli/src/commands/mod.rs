@@ -9,12 +9,12 @@ pub mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use weld_linker::diagnostic::plural;
 use weld_linker::fuse::ComposeError;
 use weld_linker::input::InputLimits;
 use weld_linker::plan::HostChoiceError;
 use weld_linker::runtime::RuntimeError;
-use weld_linker::Diagnostics;
-use weld_linker::{Deployment, PlanOptions};
+use weld_linker::{Deployment, Diagnostic, Diagnostics, PlanOptions};
 
 /// Help of the positional inputs of `plan`, `compose`, `run`, `bench`.
 pub const INPUTS_HELP: &str = "A deployment manifest (weld.toml), or component files deployed \
@@ -61,25 +61,6 @@ pub fn label(inputs: &[PathBuf]) -> String {
         .join(" ")
 }
 
-/// Prints one error that is not a list of problems in the input (no
-/// `N errors` footer) and returns exit code 1.
-pub fn fail(message: &str, json: bool) -> ExitCode {
-    if json {
-        let value = serde_json::json!({
-            "version": weld_linker::plan::PLAN_SCHEMA_VERSION,
-            "ok": false,
-            "errors": [weld_linker::Diagnostic::new(message)],
-        });
-        emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&value).expect("diagnostics serialise")
-        ));
-    } else {
-        eprintln!("error: {message}");
-    }
-    ExitCode::from(1)
-}
-
 /// Writes to stdout; a closed pipe (`weld plan | head`) ends output quietly
 /// instead of panicking.
 pub fn emit(text: &str) {
@@ -91,25 +72,44 @@ pub fn emit(text: &str) {
     }
 }
 
-/// Prints diagnostics (as text on stderr, or as JSON on stdout) and returns
-/// the failure exit code.
+/// Prints diagnostics — the problems found in the input, every one at
+/// once — as text on stderr followed by their count, or as JSON on stdout,
+/// and returns the failure exit code.
 pub fn report(diagnostics: &Diagnostics, json: bool) -> ExitCode {
     if json {
-        let value = serde_json::json!({
-            "version": weld_linker::plan::PLAN_SCHEMA_VERSION,
-            "ok": false,
-            "errors": diagnostics.0,
-        });
-        emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&value).expect("diagnostics serialise")
-        ));
+        emit_errors(diagnostics);
     } else {
         eprintln!("{diagnostics}");
-        let n = diagnostics.0.len();
-        eprintln!("\n{n} error{}", if n == 1 { "" } else { "s" });
+        eprintln!("\n{}", plural(diagnostics.0.len(), "error"));
     }
     ExitCode::from(1)
+}
+
+/// Prints one failure — a runtime or I/O error, not a list of problems in
+/// the input — as `error: <message>` on stderr (no count under it), or as
+/// the same JSON error document as [`report`] on stdout, and returns the
+/// failure exit code.
+pub fn fail(message: impl Into<String>, json: bool) -> ExitCode {
+    let error = Diagnostic::new(message);
+    if json {
+        emit_errors(&error.into());
+    } else {
+        eprintln!("{error}");
+    }
+    ExitCode::from(1)
+}
+
+/// The JSON error document (`docs/json.md`) on stdout.
+fn emit_errors(diagnostics: &Diagnostics) {
+    let value = serde_json::json!({
+        "version": weld_linker::plan::PLAN_SCHEMA_VERSION,
+        "ok": false,
+        "errors": diagnostics.0,
+    });
+    emit(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).expect("diagnostics serialise")
+    ));
 }
 
 /// A library error as one line: its message and every cause, joined by

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use weld_linker::diagnostic::plural;
 use weld_linker::Deployment;
 
 /// Arguments of `weld plan`.
@@ -67,13 +68,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let links = plan.resolutions.iter().filter(|r| r.peer.is_some()).count();
         let hosts = plan.hosts();
         super::emit(&format!(
-            "\nplan complete: {} components on {} host{}, {} imports resolved ({} links)\n",
-            plan.components.len(),
-            hosts.len(),
-            if hosts.len() == 1 { "" } else { "s" },
-            plan.resolutions.len(),
-            links
+            "\nplan complete: {} on {}, {} resolved ({})\n",
+            plural(plan.components.len(), "component"),
+            plural(hosts.len(), "host"),
+            plural(plan.resolutions.len(), "import"),
+            plural(links, "link"),
         ));
+        for p in &plan.providers {
+            super::emit(&format!(
+                "provider `{}`: an external wRPC server at {} (host `{}`), serving {}\n",
+                p.name,
+                p.endpoint,
+                p.host,
+                p.exports.join(", ")
+            ));
+        }
+        for e in &plan.exposed {
+            super::emit(&format!(
+                "host `{}` exposes `{}` of `{}` to callers outside the manifest ({})\n",
+                e.host,
+                e.interface,
+                e.component,
+                plural(e.functions.len(), "function")
+            ));
+        }
         for note in limit_notes(&deployment) {
             super::emit(&format!("note: {note}\n"));
         }

@@ -155,12 +155,12 @@ fn invoke_all(args: &Args, runtime: &Runtime, app: &mut Deployed) -> anyhow::Res
     for given in &args.invoke {
         let text = match call_text(given) {
             Ok(t) => t,
-            Err(e) => return Ok(super::fail(&e, args.json)),
+            Err(e) => return Ok(super::fail(e, args.json)),
         };
         let text = &text;
         let call = match Call::parse_in(text, runtime.components()) {
             Ok(c) => c,
-            Err(e) => return Ok(super::fail(&super::describe(&e), args.json)),
+            Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
         };
         let (func, full) = match app.func(&call.component, &call.function) {
             Ok(f) => f,
@@ -168,7 +168,7 @@ fn invoke_all(args: &Args, runtime: &Runtime, app: &mut Deployed) -> anyhow::Res
         };
         let params = match call.params(app.store(), &func) {
             Ok(p) => p,
-            Err(e) => return Ok(super::fail(&super::describe(&e), args.json)),
+            Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
         };
         let started = std::time::Instant::now();
         let results = match app.invoke(&call.component, &full, func, &params) {
@@ -240,10 +240,10 @@ fn failed(error: &RuntimeError, json: bool) -> ExitCode {
         | RuntimeError::DeadlineExceeded { .. }
         | RuntimeError::MemoryCap { .. }
         | RuntimeError::Interrupted { .. } => {
-            super::fail(&super::describe(error), json);
+            super::fail(super::describe(error), json);
             ExitCode::from(TRAP_STATUS)
         }
-        _ => super::fail(&super::describe(error), json),
+        _ => super::fail(super::describe(error), json),
     }
 }
 

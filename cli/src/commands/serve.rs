@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use weld_linker::diagnostic::plural;
 use weld_linker::serve::{FailureHook, ServeOptions, Server};
 use weld_linker::wrpc::Endpoint;
-use weld_linker::{Deployment, Diagnostic};
+use weld_linker::Deployment;
 
 /// Arguments of `weld serve`.
 #[derive(clap::Args)]
@@ -58,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(d) => d,
         Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
     };
-    let fail = |message: String| Ok(super::report(&Diagnostic::new(message).into(), args.json));
+    let fail = |message: String| Ok(super::fail(message, args.json));
     let mut options = ServeOptions::new(&args.host);
     options.endpoint = args.listen.map(|address| Endpoint::Tcp { address });
     options.max_concurrency = args.max_concurrency;
@@ -122,8 +123,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|(cause, n)| format!("{n} {}", cause.as_str()))
             .collect();
         let mut line = format!(
-            "stopped: {} call(s) answered, {} failed{}, {} cut after the grace period",
-            stats.answered,
+            "stopped: {} answered, {} failed{}, {} cut after the grace period",
+            plural(stats.answered as usize, "call"),
             stats.failed,
             if causes.is_empty() {
                 String::new()
@@ -134,8 +135,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         if stats.abandoned_workers > 0 {
             line.push_str(&format!(
-                " ({} worker(s) stuck in a host call left behind)",
-                stats.abandoned_workers
+                " ({} stuck in a host call left behind)",
+                plural(stats.abandoned_workers as usize, "worker")
             ));
         }
         eprintln!("{line}");

@@ -163,6 +163,48 @@ impl Deployed {
                 params.len()
             )));
         }
+        let mut results = vec![Val::Bool(false); ty.results().len()];
+        self.guarded(component, full, |store| {
+            func.call(&mut *store, params, &mut results)
+        })?;
+        Ok(results)
+    }
+
+    /// [`Deployed::invoke`] with Rust values of a known signature: no
+    /// [`Val`] trees (the typed fast path of `weld serve`). The function's
+    /// type is checked against `P` and `R` on every call.
+    pub fn invoke_typed<P, R>(
+        &mut self,
+        component: &str,
+        full: &str,
+        func: wasmtime::component::Func,
+        params: P,
+    ) -> Result<R, RuntimeError>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Send + Sync,
+        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync,
+    {
+        if let Some(p) = &self.poisoned {
+            return Err(RuntimeError::Poisoned(p.clone()));
+        }
+        let typed = func.typed::<P, R>(&self.store).map_err(|e| {
+            RuntimeError::BadArguments(format!(
+                "component `{component}` function `{full}` does not have the expected type: {e:#}"
+            ))
+        })?;
+        self.guarded(component, full, |store| typed.call(&mut *store, params))
+    }
+
+    /// Runs `call` into the guest under the store's limits: the deadline
+    /// of `component` armed, the memory cap's record cleared; a failure is
+    /// classified (exit, deadline, interrupt, memory cap, trap) and
+    /// poisons the store.
+    fn guarded<T>(
+        &mut self,
+        component: &str,
+        full: &str,
+        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, RuntimeError> {
         let epoch = self.runtime.inner.settings.epoch;
         if epoch {
             if self.runtime.is_interrupted() {
@@ -178,9 +220,8 @@ impl Deployed {
         if let Some(cap) = &mut self.store.data_mut().memory_cap {
             cap.refused = None;
         }
-        let mut results = vec![Val::Bool(false); ty.results().len()];
-        match func.call(&mut self.store, params, &mut results) {
-            Ok(()) => Ok(results),
+        match call(&mut self.store) {
+            Ok(v) => Ok(v),
             Err(e) => {
                 if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
                     self.poisoned = Some(format!(

@@ -55,6 +55,8 @@ pub(crate) struct Unit {
     pub exports: IndexMap<String, String>,
     pub pre: InstancePre<HostState>,
     pub source: CompileSource,
+    /// The remote imports (`import#function`) with typed stubs.
+    pub typed_stubs: Vec<String>,
 }
 
 impl Unit {
@@ -146,6 +148,7 @@ pub(crate) fn link_unit(
         }
     };
     let mut linker: Linker<HostState> = Linker::new(engine);
+    let mut typed_stubs = Vec::new();
     let wrpc_errors: Vec<String> = c
         .component
         .component_type()
@@ -166,7 +169,9 @@ pub(crate) fn link_unit(
                 what: what.clone(),
                 source: e.into(),
             })?;
-        remote::define(&mut linker, engine, &c.component, link).map_err(link_err(what))?;
+        typed_stubs.extend(
+            remote::define(&mut linker, engine, &c.component, link).map_err(link_err(what))?,
+        );
     }
     for l in units.host_links.iter().filter(|l| l.caller == idx) {
         hostlinked::define(&mut linker, engine, &c.component, l, tables)
@@ -180,6 +185,7 @@ pub(crate) fn link_unit(
         exports: c.exports,
         pre,
         source: c.source,
+        typed_stubs,
     })
 }
 

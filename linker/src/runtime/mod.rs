@@ -287,6 +287,16 @@ impl Runtime {
         &self.inner.components
     }
 
+    /// The remote imports (`import#function`) whose stubs take the typed
+    /// fast path (see the `remote` module); the others take the dynamic one.
+    pub fn typed_stubs(&self) -> Vec<&str> {
+        self.inner
+            .units
+            .iter()
+            .flat_map(|u| u.typed_stubs.iter().map(String::as_str))
+            .collect()
+    }
+
     /// A one-line description per unit: members, strategy, compile source.
     pub fn describe(&self) -> Vec<String> {
         self.inner

@@ -6,6 +6,10 @@
 //! function of the same name on the remote instance named like the import,
 //! and decodes the reply.
 //!
+//! Common signatures (scalars, strings, `list<u8>`; see [`typed`]) get a
+//! typed host function instead: the arguments go from the guest's values
+//! straight to the wire, with no `Val` tree (a `list<u8>` is one copy).
+//!
 //! For a wRPC-safe function (`result<T, wrpc:rpc/error.error>`) only `T`
 //! travels; a transport failure becomes an `error` resource whose
 //! `to-debug-string` names the link, the endpoint and the cause, so the guest
@@ -40,13 +44,14 @@ pub(crate) struct StubLink {
     pub limits: Limits,
 }
 
-/// Defines every function of `link.import` in `linker` as a wRPC call.
+/// Defines every function of `link.import` in `linker` as a wRPC call;
+/// returns the functions (`import#function`) that got a typed stub.
 pub(crate) fn define(
     linker: &mut Linker<HostState>,
     engine: &Engine,
     caller: &Component,
     link: StubLink,
-) -> wasmtime::Result<()> {
+) -> wasmtime::Result<Vec<String>> {
     let ty = caller.component_type();
     let item = ty
         .imports(engine)
@@ -69,6 +74,7 @@ pub(crate) fn define(
         .collect();
     let link = Arc::new(link);
     let mut inst = linker.instance(&link.import)?;
+    let mut typed_stubs = Vec::new();
     for (name, params, results) in funcs {
         let safe = link.safe.get(&name).copied().unwrap_or(false);
         let Some(wire_results) = crate::wrpc::wire_results(safe, results) else {
@@ -76,6 +82,17 @@ pub(crate) fn define(
         };
         let link = Arc::clone(&link);
         let what = format!("wrpc link {} call `{}.{name}`", link.label, link.import);
+        let call = typed::Call {
+            link: Arc::clone(&link),
+            func: name.clone(),
+            what: what.clone(),
+            wire_results: wire_results.clone(),
+            safe,
+        };
+        if typed::define(&mut inst, &name, &params, call)? {
+            typed_stubs.push(format!("{}#{name}", link.import));
+            continue;
+        }
         let func = name.clone();
         inst.func_new(&name, move |mut store, _ty, args, out| {
             let outcome = codec::encode_values(args, &params)
@@ -115,5 +132,118 @@ pub(crate) fn define(
             }
         })?;
     }
-    Ok(())
+    Ok(typed_stubs)
+}
+
+/// Typed stubs for common signatures: parameters are lifted into Rust
+/// values (a `list<u8>` in one copy) and written with the typed codec
+/// ([`crate::wrpc::codec::typed`]); any other signature takes the dynamic
+/// path above.
+pub(crate) mod typed {
+    use super::HostState;
+    use crate::runtime::host::WrpcError;
+    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
+    use bytes::Bytes;
+    use std::sync::Arc;
+    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Resource};
+    use wasmtime::component::{ComponentType, Type};
+
+    /// One function of a link, as its stub calls it.
+    pub(crate) struct Call {
+        pub link: Arc<super::StubLink>,
+        pub func: String,
+        pub what: String,
+        pub wire_results: Vec<Type>,
+        pub safe: bool,
+    }
+
+    impl Call {
+        /// Sends the encoded parameters; returns the one wire result, read
+        /// with the typed codec, or why the call failed (in words the guest
+        /// or the trap shows).
+        fn run<T: Wire + Send>(&self, params: Result<Vec<u8>, String>) -> Result<T, String> {
+            let failed = |e: &dyn std::fmt::Display| format!("{} failed: {e}", self.what);
+            let params = params.map_err(|e| failed(&e))?;
+            let link = &self.link;
+            let limits = link.limits;
+            link.remote
+                .call_blocking_with(
+                    &link.import,
+                    &self.func,
+                    Bytes::from(params),
+                    &limits,
+                    link.timeout,
+                    false,
+                    |buf| <(T,)>::decode(buf, &limits),
+                )
+                .map(|(v,)| v)
+                .map_err(|e| failed(&e))
+        }
+    }
+
+    /// Defines `name` with a typed stub if its parameters and its one wire
+    /// result are a shape of the catalogue ([`dispatch`]); returns whether
+    /// it did.
+    pub(crate) fn define(
+        inst: &mut LinkerInstance<'_, HostState>,
+        name: &str,
+        params: &[Type],
+        call: Call,
+    ) -> wasmtime::Result<bool> {
+        struct Define<'a, 'b> {
+            inst: &'a mut LinkerInstance<'b, HostState>,
+            name: &'a str,
+            call: Call,
+        }
+        impl ShapeVisitor for Define<'_, '_> {
+            type Output = wasmtime::Result<()>;
+            fn visit<P, T>(self) -> Self::Output
+            where
+                P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+                T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static,
+            {
+                stub::<P, T>(self.inst, self.name, self.call)
+            }
+        }
+        let wire = call.wire_results.clone();
+        match dispatch(params, &wire, Define { inst, name, call }) {
+            Some(defined) => defined.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The typed host function of one shape: `result<T, error>` for a
+    /// wRPC-safe function (a failure is an `error` the guest gets), `T`
+    /// otherwise (a failure traps: the link allows traps).
+    fn stub<P, T>(
+        inst: &mut LinkerInstance<'_, HostState>,
+        name: &str,
+        call: Call,
+    ) -> wasmtime::Result<()>
+    where
+        P: ComponentNamedList + Lift + WireList + Send + Sync + 'static,
+        T: Wire + ComponentType + Lower + Send + Sync + 'static,
+    {
+        if call.safe {
+            inst.func_wrap(name, move |mut store, params: P| {
+                match call.run::<T>(params.encode().map_err(|e| e.to_string())) {
+                    Ok(v) => Ok((Ok::<T, Resource<WrpcError>>(v),)),
+                    Err(message) => {
+                        tracing::warn!("{message}");
+                        let error = store.data_mut().new_wrpc_error(message)?;
+                        Ok((Err(error),))
+                    }
+                }
+            })
+        } else {
+            inst.func_wrap(name, move |_store, params: P| {
+                call.run::<T>(params.encode().map_err(|e| e.to_string()))
+                    .map(|v| (v,))
+                    .map_err(|message| {
+                        tracing::warn!("{message}");
+                        wasmtime::format_err!("{message} (the link allows traps)")
+                    })
+            })
+        }
+    }
 }

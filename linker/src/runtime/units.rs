@@ -229,10 +229,13 @@ mod tests {
                     allow_trap: false,
                     timeout_ms: None,
                     explicit: false,
+                    provider: false,
                     reason: String::new(),
                     cost: None,
                 })
                 .collect(),
+            providers: Vec::new(),
+            exposed: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -2,12 +2,12 @@
 //! decode parameters, hand calls to the workers, write the results.
 
 use super::report::{Cause, FailedCall, Reporter};
-use super::worker::Job;
+use super::worker::{Args, Job, Results};
 use super::{ServeError, Served};
 use crate::manifest::InstancePolicy;
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
-use crate::wrpc::client::{read_values, NATS_SUBSCRIPTION_CAPACITY};
+use crate::wrpc::client::{read_values, read_with, NATS_SUBSCRIPTION_CAPACITY};
 use crate::wrpc::codec::{self, Limits};
 use crate::wrpc::Endpoint;
 use futures::{Stream, StreamExt as _};
@@ -468,23 +468,35 @@ where
 {
     let s = &d.served[index];
     let outcome: Result<Vec<u8>, (Cause, String)> = async {
-        let args =
-            match tokio::time::timeout(d.read_timeout, read_values(&mut rx, &s.params, &d.limits))
+        let read = async {
+            match &s.shape {
+                // The typed path: Rust values, sized by their bytes.
+                Some(shape) => read_with(&mut rx, &d.limits, s.params.is_empty(), |b| {
+                    shape.0.decode(b, &d.limits)
+                })
                 .await
-            {
-                Ok(Ok(args)) => args,
-                Ok(Err(e)) => return Err((Cause::BadParameters, format!("bad parameters: {e}"))),
-                Err(_) => {
-                    return Err((
-                        Cause::LateParameters,
-                        format!(
-                            "the parameters did not arrive within {} ms",
-                            d.read_timeout.as_millis()
-                        ),
-                    ))
-                }
-            };
-        let size: usize = args.iter().map(codec::footprint).sum();
+                .map(|(params, size)| (Args::Typed(params), size)),
+                None => read_values(&mut rx, &s.params, &d.limits)
+                    .await
+                    .map(|args| {
+                        let size = args.iter().map(codec::footprint).sum();
+                        (Args::Vals(args), size)
+                    }),
+            }
+        };
+        let (args, size) = match tokio::time::timeout(d.read_timeout, read).await {
+            Ok(Ok(args)) => args,
+            Ok(Err(e)) => return Err((Cause::BadParameters, format!("bad parameters: {e}"))),
+            Err(_) => {
+                return Err((
+                    Cause::LateParameters,
+                    format!(
+                        "the parameters did not arrive within {} ms",
+                        d.read_timeout.as_millis()
+                    ),
+                ))
+            }
+        };
         let _share = d.budget.take(size, d.read_timeout).await?;
         let Ok(_permit) = d.permits.acquire().await else {
             return Err((Cause::Stopping, "the server is stopping".to_string()));
@@ -501,8 +513,11 @@ where
         let results = result
             .await
             .map_err(|_| (Cause::Stopping, "the worker stopped".to_string()))??;
-        codec::encode_values(&results, &s.wire_results)
-            .map_err(|e| (Cause::Reply, format!("cannot encode the results: {e}")))
+        match results {
+            Results::Bytes(bytes) => Ok(bytes),
+            Results::Vals(vals) => codec::encode_values(&vals, &s.wire_results)
+                .map_err(|e| (Cause::Reply, format!("cannot encode the results: {e}"))),
+        }
     }
     .await;
     let outcome = match outcome {

@@ -2,7 +2,9 @@
 //!
 //! Only what the plan names is served: for every `wrpc` link whose callee is
 //! placed on the host, the functions of the linked interface, under the
-//! instance name the caller imports. Nothing else on the host is reachable.
+//! instance name the caller imports; and every interface the host
+//! `expose`s, under its exact name (a caller importing another version of
+//! it does not match). Nothing else on the host is reachable.
 //!
 //! Threads: I/O runs on weld's wRPC runtime ([`io_runtime`]); guest code runs
 //! on worker threads, because calls into wasmtime block. Components with the
@@ -28,6 +30,7 @@
 mod background;
 mod listen;
 mod report;
+mod typed;
 mod worker;
 
 pub use background::Background;
@@ -55,7 +58,7 @@ pub enum ServeError {
     #[error(transparent)]
     Host(#[from] HostChoiceError),
     /// No remote link of the plan calls into the host.
-    #[error("no wrpc link of the plan calls into host `{host}`: there is nothing to serve (`weld plan` shows the links)")]
+    #[error("no wrpc link of the plan calls into host `{host}` and it exposes nothing: there is nothing to serve (`weld plan` shows the links)")]
     NothingToServe {
         /// The host.
         host: String,
@@ -162,10 +165,25 @@ pub struct Served {
     pub safe: bool,
     /// `shared` or `per-call`.
     pub policy: InstancePolicy,
+    /// Whether calls take the typed fast path (no `Val` trees; see the
+    /// `typed` module), by the function's shape.
+    pub typed: bool,
     #[serde(skip)]
     pub(crate) params: Vec<Type>,
     #[serde(skip)]
     pub(crate) wire_results: Vec<Type>,
+    #[serde(skip)]
+    pub(crate) shape: Option<Shape>,
+}
+
+/// A served function's typed way through a call.
+#[derive(Clone)]
+pub(crate) struct Shape(pub(crate) Arc<dyn typed::TypedCall>);
+
+impl std::fmt::Debug for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shape(..)")
+    }
 }
 
 /// A host's exports, ready to serve.
@@ -375,8 +393,41 @@ struct Wanted {
 }
 
 /// What remote links into `host` call: each function of each linked
-/// interface, once, under the caller's import name.
+/// interface, once, under the caller's import name; then each function of
+/// each interface the host exposes, under the interface's own name.
 fn wanted(deployment: &Deployment, host: &str) -> Vec<Wanted> {
+    let plan = &deployment.plan;
+    let mut wanted: Vec<Wanted> = linked(deployment, host);
+    for e in plan.exposed.iter().filter(|e| e.host == host) {
+        let info = &deployment.components[&e.component];
+        let Some(iface) = info
+            .exports()
+            .into_iter()
+            .find(|x| x.name == e.interface)
+            .and_then(|x| x.interface)
+        else {
+            continue; // the planner checked it
+        };
+        for (name, f) in &info.resolve.interfaces[iface].functions {
+            if !wanted
+                .iter()
+                .any(|w| w.instance == e.interface && &w.function == name)
+            {
+                wanted.push(Wanted {
+                    instance: e.interface.clone(),
+                    function: name.clone(),
+                    component: e.component.clone(),
+                    export: e.interface.clone(),
+                    safe: wit::is_wrpc_safe(&info.resolve, f),
+                });
+            }
+        }
+    }
+    wanted
+}
+
+/// What the `wrpc` links into `host` call.
+fn linked(deployment: &Deployment, host: &str) -> Vec<Wanted> {
     let plan = &deployment.plan;
     let mut wanted: Vec<Wanted> = Vec::new();
     for r in &plan.resolutions {
@@ -430,6 +481,7 @@ impl Wanted {
         let policy = deployment.manifest.components[&self.component]
             .get_ref()
             .instances;
+        let shape = typed::shape(&params, &wire_results, self.safe).map(Shape);
         Ok(Served {
             instance: self.instance,
             function: self.function,
@@ -437,8 +489,10 @@ impl Wanted {
             export: self.export,
             safe: self.safe,
             policy,
+            typed: shape.is_some(),
             params,
             wire_results,
+            shape,
         })
     }
 }

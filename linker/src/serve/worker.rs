@@ -2,9 +2,10 @@
 //! threads — one owning the `shared` store, a pool making a store per call.
 
 use super::report::Cause;
+use super::typed::{failure, Params};
 use super::Served;
 use crate::runtime::host::WrpcError;
-use crate::runtime::{Deployed, Runtime, RuntimeError};
+use crate::runtime::{Deployed, Runtime};
 use std::sync::{mpsc, Mutex};
 use wasmtime::component::{Func, Val};
 
@@ -13,13 +14,29 @@ pub(super) struct Job {
     /// Which served function.
     pub index: usize,
     /// Its decoded parameters.
-    pub args: Vec<Val>,
+    pub args: Args,
     /// Where the wire results (or why there are none) go.
     pub reply: tokio::sync::oneshot::Sender<Outcome>,
 }
 
+/// Decoded parameters: `Val`s, or Rust values of the function's shape.
+pub(super) enum Args {
+    /// The dynamic path.
+    Vals(Vec<Val>),
+    /// The typed fast path.
+    Typed(Params),
+}
+
+/// What travels back: `Val`s still to encode, or the encoded bytes.
+pub(super) enum Results {
+    /// The dynamic path.
+    Vals(Vec<Val>),
+    /// The typed fast path, already encoded.
+    Bytes(Vec<u8>),
+}
+
 /// The wire results of a call, or why there are none.
-pub(super) type Outcome = Result<Vec<Val>, (Cause, String)>;
+pub(super) type Outcome = Result<Results, (Cause, String)>;
 
 fn trap(e: impl std::fmt::Display) -> (Cause, String) {
     (Cause::Trap, e.to_string())
@@ -79,7 +96,7 @@ pub(super) fn pool(runtime: &Runtime, served: &[Served], rx: &Mutex<mpsc::Receiv
 
 /// Calls one served function; returns what travels back (the ok value of a
 /// wRPC-safe function) or why nothing does.
-fn execute(d: &mut Deployed, s: &Served, func: &mut Option<Func>, args: Vec<Val>) -> Outcome {
+fn execute(d: &mut Deployed, s: &Served, func: &mut Option<Func>, args: Args) -> Outcome {
     let full = format!("{}#{}", s.export, s.function);
     let f = match func {
         Some(f) => *f,
@@ -89,19 +106,22 @@ fn execute(d: &mut Deployed, s: &Served, func: &mut Option<Func>, args: Vec<Val>
             f
         }
     };
-    let mut results = d
-        .invoke(&s.component, &full, f, &args)
-        .map_err(|e| match e {
-            RuntimeError::DeadlineExceeded { .. } => (Cause::Deadline, e.to_string()),
-            RuntimeError::MemoryCap { .. } => (Cause::MemoryCap, e.to_string()),
-            RuntimeError::Interrupted { .. } => (Cause::Stopping, e.to_string()),
-            e => trap(e),
-        })?;
+    let args = match (args, &s.shape) {
+        (Args::Typed(params), Some(shape)) => {
+            return shape
+                .0
+                .call(d, &s.component, &full, f, params)
+                .map(Results::Bytes)
+        }
+        (Args::Vals(args), _) => args,
+        (Args::Typed(_), None) => return Err(trap("typed parameters for a dynamic function")),
+    };
+    let mut results = d.invoke(&s.component, &full, f, &args).map_err(failure)?;
     if !s.safe {
-        return Ok(results);
+        return Ok(Results::Vals(results));
     }
     match results.pop() {
-        Some(Val::Result(Ok(v))) => Ok(v.map(|v| vec![*v]).unwrap_or_default()),
+        Some(Val::Result(Ok(v))) => Ok(Results::Vals(v.map(|v| vec![*v]).unwrap_or_default())),
         Some(Val::Result(Err(Some(e)))) => {
             let message = match *e {
                 Val::Resource(any) => {

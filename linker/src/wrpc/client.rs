@@ -154,7 +154,34 @@ impl Remote {
         limits: &Limits,
         timeout: Duration,
     ) -> Result<Vec<Val>, CallError> {
-        let call = || self.block_on(self.call(instance, func, params, results, limits, timeout));
+        let decode = |buf: &[u8]| codec::decode_values(results, buf, limits);
+        self.call_blocking_with(
+            instance,
+            func,
+            params,
+            limits,
+            timeout,
+            results.is_empty(),
+            decode,
+        )
+    }
+
+    /// [`Remote::call_blocking`] with any decoder of the reply (the typed
+    /// fast paths'); `empty` says whether a reply of no bytes is complete.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call_blocking_with<T: Send>(
+        &self,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        limits: &Limits,
+        timeout: Duration,
+        empty: bool,
+        decode: impl FnMut(&[u8]) -> Result<T, CodecError> + Send,
+    ) -> Result<T, CallError> {
+        let call = || {
+            self.block_on(self.call_with(instance, func, params, limits, timeout, empty, decode))
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope.spawn(call).join().unwrap_or_else(|_| {
@@ -193,6 +220,36 @@ impl Remote {
         limits: &Limits,
         timeout: Duration,
     ) -> Result<Vec<Val>, CallError> {
+        let decode = |buf: &[u8]| codec::decode_values(results, buf, limits);
+        self.call_with(
+            instance,
+            func,
+            params,
+            limits,
+            timeout,
+            results.is_empty(),
+            decode,
+        )
+        .await
+    }
+
+    /// [`Remote::call`] with any decoder of the reply.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_with<T>(
+        &self,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        limits: &Limits,
+        timeout: Duration,
+        empty: bool,
+        decode: impl FnMut(&[u8]) -> Result<T, CodecError>,
+    ) -> Result<T, CallError> {
+        let reply = Reply {
+            limits,
+            empty,
+            decode,
+        };
         let call = async {
             match &self.endpoint {
                 Endpoint::Tcp { address } => {
@@ -204,7 +261,7 @@ impl Remote {
                     // the second piece back until the first is acknowledged.
                     let _ = stream.set_nodelay(true);
                     let (rx, tx) = stream.into_split();
-                    self.invoke_framed(tx, rx, instance, func, &params, results, limits)
+                    self.invoke_framed(tx, rx, instance, func, &params, reply)
                         .await
                 }
                 Endpoint::Unix { path } => {
@@ -212,7 +269,7 @@ impl Remote {
                         .await
                         .map_err(|e| self.connect_error(e))?;
                     let (rx, tx) = stream.into_split();
-                    self.invoke_framed(tx, rx, instance, func, &params, results, limits)
+                    self.invoke_framed(tx, rx, instance, func, &params, reply)
                         .await
                 }
                 Endpoint::Nats { url, prefix } => {
@@ -224,7 +281,7 @@ impl Remote {
                             endpoint: self.label.clone(),
                             cause,
                         })?;
-                    self.invoke(client, None, instance, func, params, results, limits)
+                    self.invoke(client, None, instance, func, params, reply)
                         .await
                 }
             }
@@ -250,16 +307,15 @@ impl Remote {
     /// the reply through [`Frames`], which may bring at most the message
     /// cap plus [`bounded::HEADER_CAP`] bytes.
     #[allow(clippy::too_many_arguments)]
-    async fn invoke_framed(
+    async fn invoke_framed<T>(
         &self,
         mut tx: impl AsyncWrite + Unpin,
         rx: impl AsyncRead + Unpin,
         instance: &str,
         func: &str,
         params: &[u8],
-        results: &[Type],
-        limits: &Limits,
-    ) -> Result<Vec<Val>, CallError> {
+        reply: Reply<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
+    ) -> Result<T, CallError> {
         let io = |e: std::io::Error| CallError::Io {
             endpoint: self.label.clone(),
             cause: e.to_string(),
@@ -267,25 +323,25 @@ impl Remote {
         let invocation = bounded::invocation(instance, func, params).map_err(io)?;
         tx.write_all(&invocation).await.map_err(io)?;
         tx.shutdown().await.map_err(io)?;
-        let mut frames = Frames::new(rx, bounded::budget_for(limits.max_bytes));
-        read_values(&mut frames, results, limits)
+        let mut frames = Frames::new(rx, bounded::budget_for(reply.limits.max_bytes));
+        read_with(&mut frames, reply.limits, reply.empty, reply.decode)
             .await
+            .map(|(v, _)| v)
             .map_err(|e| e.at(&self.label))
     }
 
     /// One invocation over any wRPC transport: send the parameters, close
     /// the send side (a native server waits for that), read the results.
     #[allow(clippy::too_many_arguments)]
-    async fn invoke<T: Invoke>(
+    async fn invoke<C: Invoke, T>(
         &self,
-        client: &T,
-        cx: T::Context,
+        client: &C,
+        cx: C::Context,
         instance: &str,
         func: &str,
         params: Bytes,
-        results: &[Type],
-        limits: &Limits,
-    ) -> Result<Vec<Val>, CallError> {
+        reply: Reply<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
+    ) -> Result<T, CallError> {
         const NO_PATHS: [&[Option<usize>]; 0] = [];
         let (mut tx, mut rx) = client
             .invoke(cx, instance, func, params, NO_PATHS)
@@ -298,10 +354,19 @@ impl Remote {
             endpoint: self.label.clone(),
             cause: e.to_string(),
         })?;
-        read_values(&mut rx, results, limits)
+        read_with(&mut rx, reply.limits, reply.empty, reply.decode)
             .await
+            .map(|(v, _)| v)
             .map_err(|e| e.at(&self.label))
     }
+}
+
+/// How a reply is read: its cap, whether no bytes is a complete reply, and
+/// the decoder (the dynamic codec, or a typed fast path).
+struct Reply<'a, D> {
+    limits: &'a Limits,
+    empty: bool,
+    decode: D,
 }
 
 /// Connects to NATS once; the wRPC client subscribes to its reply inbox.
@@ -385,6 +450,22 @@ pub(crate) async fn read_values(
     types: &[Type],
     limits: &Limits,
 ) -> Result<Vec<Val>, ReadError> {
+    read_with(rx, limits, types.is_empty(), |buf| {
+        codec::decode_values(types, buf, limits)
+    })
+    .await
+    .map(|(vals, _)| vals)
+}
+
+/// [`read_values`] with any decoder (the typed fast paths' too): returns
+/// the decoded message and its size in bytes. `empty` says whether a
+/// message of no bytes is complete when the peer closes the stream.
+pub(crate) async fn read_with<T>(
+    rx: &mut (impl AsyncRead + Unpin),
+    limits: &Limits,
+    empty: bool,
+    mut decode: impl FnMut(&[u8]) -> Result<T, CodecError>,
+) -> Result<(T, usize), ReadError> {
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     // Decoding is retried only once the bytes the last attempt lacked have
@@ -394,8 +475,8 @@ pub(crate) async fn read_values(
         // A call with no results is complete when the peer closes the
         // stream, not before: the function must have run.
         if !buf.is_empty() && buf.len() >= ready_at {
-            match codec::decode_values(types, &buf, limits) {
-                Ok(vals) => return Ok(vals),
+            match decode(&buf) {
+                Ok(vals) => return Ok((vals, buf.len())),
                 Err(CodecError::Truncated { offset, needed, .. }) => {
                     ready_at = offset.saturating_add(needed);
                     // A declared length past the cap can never fit.
@@ -420,8 +501,8 @@ pub(crate) async fn read_values(
             }
         })?;
         if n == 0 {
-            if types.is_empty() && buf.is_empty() {
-                return Ok(Vec::new());
+            if empty && buf.is_empty() {
+                return decode(&buf).map(|v| (v, 0)).map_err(ReadError::Bad);
             }
             return Err(if buf.is_empty() {
                 ReadError::Empty

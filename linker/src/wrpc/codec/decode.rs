@@ -45,8 +45,9 @@ pub fn decode_values(
     Ok(vals)
 }
 
-/// A cursor over the input that knows the limits.
-struct Reader<'a> {
+/// A cursor over the input that knows the limits (also the typed fast
+/// paths' reader, so both read with the same checks).
+pub struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
     /// `min(input.len(), max_bytes)`: reading stops here.
@@ -55,6 +56,44 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader of a whole message: refused at once when it is longer
+    /// than `limits.max_bytes`, as [`decode_values`] refuses it.
+    pub(crate) fn whole(input: &'a [u8], limits: &Limits) -> Result<Self, CodecError> {
+        if input.len() > limits.max_bytes {
+            return Err(CodecError::LimitExceeded {
+                offset: limits.max_bytes,
+                max_bytes: limits.max_bytes,
+            });
+        }
+        Ok(Reader::new(input, limits))
+    }
+
+    /// Checks that the message was read to its end.
+    pub(crate) fn finish(&self) -> Result<(), CodecError> {
+        if self.pos != self.input.len() {
+            return Err(CodecError::TrailingBytes {
+                offset: self.pos,
+                count: self.input.len() - self.pos,
+            });
+        }
+        Ok(())
+    }
+
+    /// An `f64`, its NaNs canonical.
+    pub(crate) fn f64(&mut self) -> Result<f64, CodecError> {
+        let bytes = self.take(8, "f64")?;
+        let v = f64::from_le_bytes(bytes.try_into().expect("eight bytes"));
+        Ok(if v.is_nan() { f64::NAN } else { v })
+    }
+
+    /// A `list<u8>`: its count, checked against what remains before
+    /// anything is allocated, then its bytes in one copy.
+    pub(crate) fn bytes(&mut self) -> Result<Vec<u8>, CodecError> {
+        let count = self.u32("list length")? as usize;
+        self.check_count(count, &Type::U8)?;
+        Ok(self.take(count, "u8")?.to_vec())
+    }
+
     fn new(input: &'a [u8], limits: &Limits) -> Self {
         Reader {
             input,
@@ -110,7 +149,7 @@ impl<'a> Reader<'a> {
     /// Unsigned LEB128 of an `bits`-bit integer (`core:uN`): at most
     /// ⌈bits/7⌉ bytes, and the last possible byte may not carry bits beyond
     /// `bits`.
-    fn uleb(&mut self, bits: u32, ty: &'static str) -> Result<u64, CodecError> {
+    pub(crate) fn uleb(&mut self, bits: u32, ty: &'static str) -> Result<u64, CodecError> {
         let start = self.pos;
         let max_len = bits.div_ceil(7);
         let mut value = 0u64;
@@ -135,7 +174,7 @@ impl<'a> Reader<'a> {
     /// Signed LEB128 of an `bits`-bit integer (`core:sN`): at most ⌈bits/7⌉
     /// bytes, and the unused bits of the last possible byte must repeat the
     /// sign bit.
-    fn sleb(&mut self, bits: u32, ty: &'static str) -> Result<i64, CodecError> {
+    pub(crate) fn sleb(&mut self, bits: u32, ty: &'static str) -> Result<i64, CodecError> {
         let start = self.pos;
         let max_len = bits.div_ceil(7);
         let mut value = 0u64;
@@ -209,11 +248,7 @@ impl<'a> Reader<'a> {
                 let v = f32::from_le_bytes(bytes.try_into().expect("took 4 bytes"));
                 Val::Float32(if v.is_nan() { f32::NAN } else { v })
             }
-            Type::Float64 => {
-                let bytes = self.take(8, "f64")?;
-                let v = f64::from_le_bytes(bytes.try_into().expect("took 8 bytes"));
-                Val::Float64(if v.is_nan() { f64::NAN } else { v })
-            }
+            Type::Float64 => Val::Float64(self.f64()?),
             Type::Char => Val::Char(self.char()?),
             Type::String => Val::String(self.string()?),
             Type::List(list) => {
@@ -339,7 +374,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&mut self) -> Result<String, CodecError> {
+    pub(crate) fn string(&mut self) -> Result<String, CodecError> {
         let len = self.u32("string length")? as usize;
         let start = self.pos;
         let bytes = self.take(len, "string bytes")?;

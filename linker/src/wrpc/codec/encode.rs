@@ -59,7 +59,7 @@ pub(crate) fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-fn write_sleb(out: &mut Vec<u8>, mut v: i64) {
+pub(crate) fn write_sleb(out: &mut Vec<u8>, mut v: i64) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7; // arithmetic shift keeps the sign
@@ -72,7 +72,7 @@ fn write_sleb(out: &mut Vec<u8>, mut v: i64) {
     }
 }
 
-fn write_len(out: &mut Vec<u8>, len: usize) -> Result<(), CodecError> {
+pub(crate) fn write_len(out: &mut Vec<u8>, len: usize) -> Result<(), CodecError> {
     let n = u32::try_from(len).map_err(|_| CodecError::TooLong {
         path: String::new(),
         len,

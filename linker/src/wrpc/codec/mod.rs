@@ -54,6 +54,7 @@ mod decode;
 mod encode;
 #[cfg(test)]
 mod tests;
+pub mod typed;
 mod types;
 
 pub use decode::{decode, decode_values};

@@ -893,3 +893,92 @@ fn footprint_counts_names_cloned_into_every_element() {
     assert!(list >= 1000 * one, "{list} < 1000 × {one}");
     assert!(one > "a-rather-long-field-name".len() + "another-long-field-name".len());
 }
+
+/// `list<u8>`, from the adder fixture's `sum`.
+fn list_u8() -> Type {
+    func("adder:demo:math/adder@0.1.0#sum").params[0].clone()
+}
+
+/// The typed fast path writes exactly the dynamic codec's bytes, and reads
+/// back what it wrote; on arbitrary bytes it agrees with the dynamic
+/// decoder on what is valid and on the values.
+fn typed_agrees<L: typed::WireList + PartialEq + std::fmt::Debug>(
+    values: L,
+    vals: Vec<Val>,
+    types: &[Type],
+    noise: &[u8],
+) -> Result<(), TestCaseError> {
+    prop_assert!(L::matches(types));
+    let typed_bytes = values.encode().unwrap();
+    let dynamic = encode_values(&vals, types).unwrap();
+    prop_assert_eq!(&typed_bytes, &dynamic);
+    let limits = Limits::default();
+    prop_assert_eq!(L::decode(&typed_bytes, &limits).unwrap(), values);
+    let typed = L::decode(noise, &limits);
+    let dynamic = decode_values(types, noise, &limits);
+    prop_assert_eq!(
+        typed.is_ok(),
+        dynamic.is_ok(),
+        "{:?} vs {:?}",
+        typed,
+        dynamic
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config::with_cases(512))]
+
+    #[test]
+    fn typed_scalars_match_the_dynamic_codec(a: u32, b: u64, c: i32, d: i64, noise in vec(any::<u8>(), 0..12)) {
+        typed_agrees((a, a.wrapping_mul(3)), vec![Val::U32(a), Val::U32(a.wrapping_mul(3))], &[ty("u32"), ty("u32")], &noise)?;
+        typed_agrees((b,), vec![Val::U64(b)], &[ty("u64")], &noise)?;
+        typed_agrees((c, d), vec![Val::S32(c), Val::S64(d)], &[ty("s32"), ty("s64")], &noise)?;
+        typed_agrees((), vec![], &[], &noise)?;
+    }
+
+    #[test]
+    fn typed_floats_match_the_dynamic_codec(x: f64, noise in vec(any::<u8>(), 0..10)) {
+        // NaN != NaN: compare the bytes only for NaN.
+        let bytes = typed::WireList::encode(&(x,)).unwrap();
+        prop_assert_eq!(&bytes, &encode_values(&[Val::Float64(x)], &[ty("f64")]).unwrap());
+        if !x.is_nan() {
+            typed_agrees((x,), vec![Val::Float64(x)], &[ty("f64")], &noise)?;
+        }
+    }
+
+    #[test]
+    fn typed_strings_and_bytes_match_the_dynamic_codec(s in ".{0,40}", xs in vec(any::<u8>(), 0..300), noise in vec(any::<u8>(), 0..40)) {
+        typed_agrees((s.clone(),), vec![Val::String(s)], &[ty("string")], &noise)?;
+        let vals = vec![Val::List(xs.iter().map(|x| Val::U8(*x)).collect())];
+        typed_agrees((xs,), vals, &[list_u8()], &noise)?;
+    }
+}
+
+#[test]
+fn typed_lists_are_bounded_like_the_dynamic_ones() {
+    use typed::WireList;
+    let limits = Limits {
+        max_bytes: 64,
+        ..Limits::default()
+    };
+    // A list that claims 4 GiB in five bytes: refused before allocating.
+    let claim = [0xff, 0xff, 0xff, 0xff, 0x0f];
+    assert!(matches!(
+        <(Vec<u8>,)>::decode(&claim, &limits),
+        Err(CodecError::LimitExceeded { .. } | CodecError::Truncated { .. })
+    ));
+    // Longer than the cap: refused whole.
+    let long = vec![0u8; 65];
+    assert!(matches!(
+        <(Vec<u8>,)>::decode(&long, &limits),
+        Err(CodecError::LimitExceeded { .. })
+    ));
+    // Trailing bytes are an error, as for the dynamic decoder.
+    assert!(matches!(
+        <(u32,)>::decode(&[1, 2], &limits),
+        Err(CodecError::TrailingBytes { .. })
+    ));
+    assert!(!<(u32,)>::matches(&[list_u8()]));
+    assert!(<(Vec<u8>,)>::matches(&[list_u8()]));
+}

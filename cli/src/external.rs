@@ -1,0 +1,356 @@
+//! `weld bench --external`: the latency a caller in another process sees.
+//!
+//! One client process — the native wRPC 0.17 peer (`interop/`'s
+//! `wrpc-peer`, wRPC's own TCP and Unix clients) — makes sequential calls of
+//! `demo:math/adder` against each server in turn, in interleaved rounds:
+//!
+//! * the **floor**: the same peer serving the function natively, no wasm —
+//!   what the client, the transport and a minimal server cost;
+//! * `weld serve` of the `adder` component, `shared` and `per-call`, the
+//!   interface exposed to callers outside the manifest;
+//! * the reference server, `wrpc-wasmtime` 0.17 (an instance per call),
+//!   when it is on `PATH` (never installed by weld; the row says when it is
+//!   absent).
+//!
+//! The server runs in this process, the client in its own, so neither
+//! flatters the other. Each round gives each server's p50; a row reports the
+//! median of the rounds' p50s, their spread and the ratio to the floor's.
+
+use anyhow::Context as _;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use weld_linker::serve::{ServeOptions, Server};
+use weld_linker::{Deployment, PlanOptions};
+
+/// One measured server over one transport, for one function.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExternalRow {
+    /// `tcp` or `unix`.
+    pub transport: &'static str,
+    /// `add` (scalars) or `sum` (a 64 KiB `list<u8>`).
+    pub function: &'static str,
+    /// Which server.
+    pub server: String,
+    /// Median over rounds of each round's p50, in microseconds.
+    pub p50_us: f64,
+    /// The smallest and largest round p50, in microseconds.
+    pub spread_us: (f64, f64),
+    /// `p50_us` over the floor's (the native server's) in the same run.
+    pub vs_floor: f64,
+    /// `p50_us` minus the floor's, in microseconds.
+    pub over_floor_us: f64,
+}
+
+/// The servers of one transport, started fresh for each round.
+enum Target {
+    Native,
+    Weld(&'static str),
+    Reference(PathBuf),
+}
+
+impl Target {
+    fn label(&self) -> String {
+        match self {
+            Target::Native => "floor: native wRPC 0.17 server".into(),
+            Target::Weld(policy) => format!("weld serve ({policy})"),
+            Target::Reference(_) => "wrpc-wasmtime 0.17 (instance per call)".into(),
+        }
+    }
+}
+
+/// A running server; stopped on drop.
+enum Running {
+    Child(Child),
+    Weld(Option<weld_linker::serve::Background>),
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        match self {
+            Running::Child(c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            Running::Weld(b) => {
+                if let Some(b) = b.take() {
+                    let _ = b.stop();
+                }
+            }
+        }
+    }
+}
+
+/// The native peer: `WELD_WRPC_PEER`, or the one the tests build.
+fn peer_binary() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("WELD_WRPC_PEER").map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/weld-interop/release/wrpc-peer")
+        },
+        PathBuf::from,
+    );
+    anyhow::ensure!(
+        path.is_file(),
+        "the native wRPC peer is not built ({}); build it with `cargo build --release --manifest-path interop/Cargo.toml --target-dir target/weld-interop`, or set WELD_WRPC_PEER",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// `wrpc-wasmtime` on `PATH`, if installed.
+fn reference_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("wrpc-wasmtime"))
+        .find(|p| p.is_file())
+}
+
+/// How many measurements [`run`] makes for `rounds` rounds: each server of
+/// each transport, for both functions, once per round.
+pub fn cells(rounds: usize) -> usize {
+    let servers = 3 * 2 + usize::from(reference_binary().is_some());
+    rounds * 2 * servers
+}
+
+/// Runs `rounds` interleaved rounds of `calls` calls per server.
+pub fn run(
+    adder: &Path,
+    rounds: usize,
+    calls: usize,
+    mut progress: impl FnMut(String),
+) -> anyhow::Result<(Vec<ExternalRow>, Vec<String>)> {
+    let peer = peer_binary()?;
+    let mut notes = Vec::new();
+    let reference = reference_binary();
+    if reference.is_none() {
+        notes.push("wrpc-wasmtime is not on PATH: the reference server is not measured (`cargo install wrpc@0.17.0 --no-default-features --features bin-wasmtime,net --bin wrpc-wasmtime`)".to_string());
+    }
+    let scratch = tempfile_dir()?;
+    let mut rows = Vec::new();
+    for transport in ["tcp", "unix"] {
+        let mut targets = vec![
+            Target::Native,
+            Target::Weld("shared"),
+            Target::Weld("per-call"),
+        ];
+        if let (Some(r), "tcp") = (&reference, transport) {
+            targets.push(Target::Reference(r.clone()));
+        }
+        for function in ["add", "sum"] {
+            // p50 per round, per target.
+            let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+            for round in 0..rounds {
+                for (i, target) in targets.iter().enumerate() {
+                    progress(format!(
+                        "{transport} {function} round {}/{rounds}: {}",
+                        round + 1,
+                        target.label()
+                    ));
+                    let endpoint = endpoint(transport, &scratch, round * 10 + i)?;
+                    let _server = start(target, &peer, adder, &endpoint)?;
+                    let mut ns = call(&peer, &endpoint, function, calls)?;
+                    ns.sort_unstable();
+                    p50s[i].push(ns[ns.len() / 2] as f64 / 1e3);
+                }
+            }
+            let summary: Vec<(f64, (f64, f64))> = p50s.iter().map(|v| median_spread(v)).collect();
+            let floor = summary[0].0;
+            for (target, (p50, spread)) in targets.iter().zip(summary) {
+                rows.push(ExternalRow {
+                    transport,
+                    function,
+                    server: target.label(),
+                    p50_us: p50,
+                    spread_us: spread,
+                    vs_floor: p50 / floor,
+                    over_floor_us: p50 - floor,
+                });
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok((rows, notes))
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("weld-bench-external-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A fresh endpoint: a free loopback port, or a socket path in `scratch`.
+fn endpoint(transport: &str, scratch: &Path, n: usize) -> anyhow::Result<(String, String)> {
+    Ok(match transport {
+        "tcp" => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let addr = format!("127.0.0.1:{port}");
+            (
+                format!(r#"{{ transport = "tcp", address = "{addr}" }}"#),
+                addr,
+            )
+        }
+        _ => {
+            let path = scratch.join(format!("s{n}.sock"));
+            let path = path.display().to_string();
+            (
+                format!(r#"{{ transport = "unix", path = {path:?} }}"#),
+                path,
+            )
+        }
+    })
+}
+
+/// The peer's flag for an endpoint.
+fn peer_flag(manifest_endpoint: &str) -> &'static str {
+    if manifest_endpoint.contains("\"tcp\"") {
+        "--tcp"
+    } else {
+        "--unix"
+    }
+}
+
+/// Starts `target` at `endpoint`; returns once it accepts calls.
+fn start(
+    target: &Target,
+    peer: &Path,
+    adder: &Path,
+    (manifest_endpoint, address): &(String, String),
+) -> anyhow::Result<Running> {
+    match target {
+        Target::Native => {
+            let mut child = Command::new(peer)
+                .args(["serve", peer_flag(manifest_endpoint), address])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", peer.display()))?;
+            let stdout = child.stdout.take().expect("piped");
+            let mut line = String::new();
+            std::io::BufReader::new(stdout).read_line(&mut line)?;
+            anyhow::ensure!(
+                line.contains("ready"),
+                "the native peer did not start: {line}"
+            );
+            Ok(Running::Child(child))
+        }
+        Target::Weld(policy) => {
+            let manifest = format!(
+                "[components.adder]\nhost = \"b\"\ninstances = \"{policy}\"\n\n[hosts.b]\nwrpc = {manifest_endpoint}\nexpose = [\"adder:demo:math/adder@0.1.0\"]\n"
+            );
+            let bytes = std::fs::read(adder)?;
+            let deployment = Deployment::from_memory(
+                &manifest,
+                [("adder".to_string(), bytes)],
+                &PlanOptions::default(),
+            )
+            .map_err(|d| anyhow::anyhow!("{d}"))?;
+            let server = Server::new(&deployment, ServeOptions::new("b"))
+                .and_then(Server::spawn)
+                .context("starting weld serve")?;
+            Ok(Running::Weld(Some(server)))
+        }
+        Target::Reference(bin) => {
+            // wrpc 0.17's CLI: `tcp serve IMPORT EXPORT WORKLOAD`, listening
+            // on its first address.
+            let child = Command::new(bin)
+                .args(["tcp", "serve", address, address])
+                .arg(adder)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", bin.display()))?;
+            wait_for_tcp(address)?;
+            Ok(Running::Child(child))
+        }
+    }
+}
+
+/// Waits (at most 30 s) until `address` accepts connections.
+fn wait_for_tcp(address: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(address).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("nothing listens on {address} after 30 s")
+}
+
+/// Runs the peer's bench suite: sorted nanoseconds per call.
+fn call(
+    peer: &Path,
+    (manifest_endpoint, address): &(String, String),
+    function: &str,
+    calls: usize,
+) -> anyhow::Result<Vec<u64>> {
+    let out = Command::new(peer)
+        .args([
+            "call",
+            peer_flag(manifest_endpoint),
+            address,
+            "bench",
+            function,
+        ])
+        .arg(calls.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", peer.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "the peer's calls failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .with_context(|| format!("the peer printed {stdout}"))?;
+    let ns: Vec<u64> = v["result"]
+        .as_array()
+        .context("no samples")?
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    anyhow::ensure!(!ns.is_empty(), "no samples");
+    Ok(ns)
+}
+
+/// The median of `v` and its range.
+fn median_spread(v: &[f64]) -> (f64, (f64, f64)) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let median = if s.len() % 2 == 1 {
+        s[s.len() / 2]
+    } else {
+        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
+    };
+    (median, (s[0], s[s.len() - 1]))
+}
+
+/// A Markdown table of the rows.
+pub fn markdown(rows: &[ExternalRow]) -> String {
+    let mut out = String::from(
+        "| transport | call | server | p50 (median of rounds) | spread | vs floor | over floor |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1} µs | {:.1}–{:.1} µs | {:.2}× | {:+.1} µs |\n",
+            r.transport,
+            if r.function == "add" {
+                "add(u32, u32)"
+            } else {
+                "sum(64 KiB list<u8>)"
+            },
+            r.server,
+            r.p50_us,
+            r.spread_us.0,
+            r.spread_us.1,
+            r.vs_floor,
+            r.over_floor_us
+        ));
+    }
+    out
+}
