@@ -5,6 +5,8 @@
 //! Each cell runs its invocation repeatedly for a time budget and reports
 //! the median sample. An invocation may loop inside wasm (`run-add(n)`): its
 //! `inner` count divides the time so the result is per component call.
+//! Every sample is kept ([`Row::times`]): a baseline stores them, and a
+//! comparison resamples them (`crate::regress`).
 
 #[path = "../../benches/src/floor.rs"]
 mod floor;
@@ -36,10 +38,13 @@ pub struct BenchCall {
 /// One series: a strategy and an engine configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Series {
+    /// Its short name on the command line (`--series fused-tuned`).
+    pub key: &'static str,
     /// Its name in the table.
     pub name: &'static str,
-    /// The in-process strategy.
-    pub strategy: Strategy,
+    /// The in-process strategy forced on every link, or `None` for the
+    /// strategies the plan chose (the manifest's).
+    pub strategy: Option<Strategy>,
     /// A deadline on every call (epoch interruption on), in milliseconds.
     pub deadline_ms: Option<u64>,
     /// The engine settings.
@@ -47,7 +52,7 @@ pub struct Series {
 }
 
 /// weld's own engine settings (what `weld run` chooses for these fixtures).
-const TUNED: EngineSettings = EngineSettings {
+pub const TUNED: EngineSettings = EngineSettings {
     concurrency: false,
     inlining: true,
     pooling: false,
@@ -65,42 +70,60 @@ const WASMTIME_DEFAULT: EngineSettings = EngineSettings {
 /// The series `weld bench` compares.
 pub const SERIES: [Series; 6] = [
     Series {
+        key: "fused-tuned",
         name: "fused (tuned)",
-        strategy: Strategy::Fused,
+        strategy: Some(Strategy::Fused),
         deadline_ms: None,
         engine: TUNED,
     },
     Series {
+        key: "fused-tuned-deadline",
         name: "fused (tuned, deadline on)",
-        strategy: Strategy::Fused,
+        strategy: Some(Strategy::Fused),
         deadline_ms: Some(DEADLINE_MS),
         engine: TUNED,
     },
     Series {
+        key: "fused-default",
         name: "fused (wasmtime default config)",
-        strategy: Strategy::Fused,
+        strategy: Some(Strategy::Fused),
         deadline_ms: None,
         engine: WASMTIME_DEFAULT,
     },
     Series {
+        key: "host-linked-tuned",
         name: "host-linked (tuned)",
-        strategy: Strategy::HostLinked,
+        strategy: Some(Strategy::HostLinked),
         deadline_ms: None,
         engine: TUNED,
     },
     Series {
+        key: "host-linked-tuned-deadline",
         name: "host-linked (tuned, deadline on)",
-        strategy: Strategy::HostLinked,
+        strategy: Some(Strategy::HostLinked),
         deadline_ms: Some(DEADLINE_MS),
         engine: TUNED,
     },
     Series {
+        key: "host-linked-default",
         name: "host-linked (wasmtime default config)",
-        strategy: Strategy::HostLinked,
+        strategy: Some(Strategy::HostLinked),
         deadline_ms: None,
         engine: WASMTIME_DEFAULT,
     },
 ];
+
+/// The deployment as its manifest plans it: each in-process link with its
+/// own strategy, weld's engine. Not in [`SERIES`] (on the bundled pair it
+/// is `fused (tuned)` again); chosen with `--series planned`, it is the
+/// series that follows a change of the manifest.
+pub const PLANNED: Series = Series {
+    key: "planned",
+    name: "as planned (tuned)",
+    strategy: None,
+    deadline_ms: None,
+    engine: TUNED,
+};
 
 /// The deadline of the "deadline on" series: long enough never to fire,
 /// so the series measures the epoch checks and the arming of each call.
@@ -117,6 +140,12 @@ pub struct Row {
     pub ns_per_call: f64,
     /// Samples taken.
     pub samples: usize,
+    /// Component calls per sample (the invocation's `*N`).
+    #[serde(skip)]
+    pub inner: u64,
+    /// Every sample, in nanoseconds per component call, in the order taken.
+    #[serde(skip)]
+    pub times: Vec<f64>,
 }
 
 /// The bundled loops (the `driver` component calling `adder`), each
@@ -152,27 +181,44 @@ pub fn default_calls() -> Vec<BenchCall> {
     bundled_calls([10_000, 2000, 500, 20])
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
+/// The fewest samples a cell takes, whatever its budget: enough for a
+/// comparison's interval to say something of a slow cell (with five, one
+/// interrupted sample in the baseline hides even a doubling).
+pub const MIN_SAMPLES: usize = 10;
 
-/// Samples `f` (which makes `inner` calls) for about `budget`.
+/// The most samples a cell takes.
+pub const MAX_SAMPLES: usize = 10_000;
+
+/// Samples `f` (which makes `inner` calls) for about `budget`: every
+/// sample's nanoseconds per call.
 fn sample<E>(
     budget: Duration,
     inner: u64,
     mut f: impl FnMut() -> Result<(), E>,
-) -> Result<(f64, usize), E> {
+) -> Result<Vec<f64>, E> {
     f()?; // warm-up
     let mut times = Vec::new();
     let start = Instant::now();
-    while times.len() < 5 || (start.elapsed() < budget && times.len() < 10_000) {
+    while times.len() < MIN_SAMPLES || (start.elapsed() < budget && times.len() < MAX_SAMPLES) {
         let t = Instant::now();
         f()?;
         times.push(t.elapsed().as_nanos() as f64 / inner as f64);
     }
-    let n = times.len();
-    Ok((median(times), n))
+    Ok(times)
+}
+
+impl Row {
+    /// A measured cell from its samples.
+    pub fn new(payload: &str, series: &str, inner: u64, times: Vec<f64>) -> Row {
+        Row {
+            payload: payload.to_string(),
+            series: series.to_string(),
+            ns_per_call: crate::regress::stats::median(&times),
+            samples: times.len(),
+            inner,
+            times,
+        }
+    }
 }
 
 /// A native payload: label, calls per run, the run.
@@ -182,6 +228,23 @@ type NativeCase = (&'static str, u64, Box<dyn FnMut()>);
 /// each call is a network round trip.
 pub fn default_wrpc_calls() -> Vec<BenchCall> {
     bundled_calls([200, 200, 100, 5])
+}
+
+/// The bytes of bundled fixture components, next to the workspace this
+/// binary was built from.
+pub fn fixtures<const N: usize>(names: [&str; N]) -> anyhow::Result<[Vec<u8>; N]> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wasm");
+    let mut out = Vec::with_capacity(N);
+    for name in names {
+        match std::fs::read(dir.join(format!("{name}.wasm"))) {
+            Ok(bytes) => out.push(bytes),
+            Err(_) => anyhow::bail!(
+                "the bundled fixtures are not built ({}); run `cargo build -p weld-fixtures`, or pass a manifest",
+                dir.display()
+            ),
+        }
+    }
+    Ok(out.try_into().expect("one per name"))
 }
 
 /// The bundled pair (`driver` calling `adder`), built from the fixture
@@ -208,13 +271,32 @@ pub fn bundled(
     .map_err(|d| anyhow::anyhow!("{d}"))
 }
 
+/// The wRPC series over each transport: `(key, name)`.
+pub const WRPC_SERIES: [(&str, &str); 3] = [
+    ("wrpc-tcp", "wRPC tcp (loopback)"),
+    ("wrpc-unix", "wRPC unix"),
+    ("wrpc-nats", "wRPC nats"),
+];
+
+/// A wRPC series: the caller's host runs fused with weld's engine; the
+/// link to the served host is the transport.
+pub const fn wrpc_series(key: &'static str, name: &'static str) -> Series {
+    Series {
+        key,
+        name,
+        strategy: Some(Strategy::Fused),
+        deadline_ms: None,
+        engine: TUNED,
+    }
+}
+
 /// Serves `callee` of `deployment` on a background thread and times `calls`
-/// from host `caller` against it: one wRPC series named `name`.
+/// from host `caller` against it: one wRPC `series` ([`wrpc_series`]).
 pub fn run_remote(
     deployment: &Deployment,
     caller: &str,
     callee: &str,
-    name: &'static str,
+    series: Series,
     calls: &[BenchCall],
     budget: Duration,
     progress: impl FnMut(&str, &str),
@@ -222,12 +304,6 @@ pub fn run_remote(
     let server = Server::new(deployment, ServeOptions::new(callee))
         .and_then(Server::spawn)
         .with_context(|| format!("serving host `{callee}`"))?;
-    let series = Series {
-        name,
-        strategy: Strategy::Fused,
-        deadline_ms: None,
-        engine: TUNED,
-    };
     let rows = run(
         deployment,
         Some(caller.to_string()),
@@ -289,16 +365,11 @@ pub fn native_rows(budget: Duration) -> Vec<Row> {
         ),
     ];
     for (label, inner, mut f) in cases {
-        let Ok((ns, samples)) = sample(budget, inner, || {
+        let Ok(times) = sample(budget, inner, || {
             f();
             Ok::<(), std::convert::Infallible>(())
         });
-        rows.push(Row {
-            payload: label.to_string(),
-            series: "native".into(),
-            ns_per_call: ns,
-            samples,
-        });
+        rows.push(Row::new(label, "native", inner, times));
     }
     rows
 }
@@ -318,7 +389,7 @@ pub fn run(
             deployment,
             &RuntimeOptions {
                 host: host.clone(),
-                strategy: Some(s.strategy),
+                strategy: s.strategy,
                 engine: Some(s.engine),
                 deadline: s.deadline_ms.map(Duration::from_millis),
                 ..RuntimeOptions::default()
@@ -330,16 +401,11 @@ pub fn run(
             let call = Call::parse_in(&c.call, rt.components())?;
             let (func, full) = app.func(&call.component, &call.function)?;
             let params = call.params(app.store(), &func)?;
-            let (ns, samples) = sample(budget, c.inner, || {
+            let times = sample(budget, c.inner, || {
                 app.invoke(&call.component, &full, func, &params)
                     .map(|_| ())
             })?;
-            rows.push(Row {
-                payload: c.label.clone(),
-                series: s.name.to_string(),
-                ns_per_call: ns,
-                samples,
-            });
+            rows.push(Row::new(&c.label, s.name, c.inner, times));
         }
     }
     Ok(rows)
@@ -374,15 +440,7 @@ pub fn to_markdown(rows: &[Row]) -> String {
     out
 }
 
-fn format_ns(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{ns:.1} ns")
-    }
-}
+use weld_linker::cost::format_ns;
 
 /// One load measurement: `calls` calls of `driver.add-once` from
 /// `concurrency` threads against a served `adder`.

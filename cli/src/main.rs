@@ -2,11 +2,14 @@
 //!
 //! The binary is a thin shell: each subcommand lives in `commands/` and calls
 //! into `weld-linker` / `weld-compose`. Exit codes: 0 success, 1 the input is
-//! wrong (the message says where), 2 usage errors.
+//! wrong (the message says where), 2 usage errors, 3 `weld bench --baseline`
+//! found a regression.
 
 mod bench;
+mod calibrate;
 mod commands;
 mod external;
+mod regress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

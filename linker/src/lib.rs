@@ -12,8 +12,9 @@
 //!
 //! At the bottom, [`wrpc`] is the wire (values, endpoints, calls) and knows
 //! nothing of the layers above; [`wit`] and [`diagnostic`] are small helpers
-//! every layer may use, and [`input`] reads the files a user names. `docs/architecture.md` walks through the layers and
-//! the path of a call.
+//! every layer may use, and [`input`] reads the files a user names; [`cost`]
+//! estimates what a planned link's calls cost from a calibration.
+//! `docs/architecture.md` walks through the layers and the path of a call.
 //!
 //! ```no_run
 //! use weld_linker::runtime::{Runtime, RuntimeOptions};
@@ -26,6 +27,7 @@
 //! ```
 
 pub mod check;
+pub mod cost;
 pub mod deployment;
 pub mod diagnostic;
 pub mod fuse;

@@ -143,6 +143,10 @@ pub struct Resolution {
     pub provider: bool,
     /// Why this resolution, in one line.
     pub reason: String,
+    /// The estimated cost of a call (`weld plan --costs`; see
+    /// [`crate::cost`]); absent otherwise.
+    #[serde(flatten)]
+    pub cost: Option<crate::cost::LinkCost>,
 }
 
 /// A complete plan: every import of every component resolved.
@@ -477,6 +481,7 @@ impl Planner<'_> {
                 + &self.serving_note(&peer, transport),
             peer: Some(peer.name),
             export: Some(peer.export),
+            cost: None,
         })
     }
 
@@ -957,6 +962,7 @@ impl Resolution {
             explicit: false,
             provider: false,
             reason: reason.to_string(),
+            cost: None,
         }
     }
 }
@@ -1008,12 +1014,14 @@ impl Plan {
             })
     }
 
-    /// A human-readable table: component, import, transport, peer, reason.
+    /// A human-readable table: component, import, transport, peer, reason
+    /// (and the estimated cost, once [`crate::cost::annotate`] has set one).
     /// With `all == false`, each component's `wasi:*` imports are folded into
     /// one row, whose reason ends with `folded_hint` (how the caller's user
     /// lists them all) when it is not empty.
     pub fn to_table(&self, all: bool, folded_hint: &str) -> String {
-        let mut rows: Vec<[String; 5]> = Vec::new();
+        let costed = self.resolutions.iter().any(|r| r.cost.is_some());
+        let mut rows: Vec<Vec<String>> = Vec::new();
         for c in &self.components {
             let mut wasi = 0;
             for r in self.imports_of(&c.name) {
@@ -1021,10 +1029,10 @@ impl Plan {
                     wasi += 1;
                     continue;
                 }
-                rows.push(Self::row(r));
+                rows.push(Self::row(r, costed));
             }
             if wasi > 0 {
-                rows.push([
+                let mut row = vec![
                     c.name.clone(),
                     format!("wasi:* ({})", plural(wasi, "interface")),
                     "host".into(),
@@ -1034,13 +1042,17 @@ impl Plan {
                     } else {
                         format!("WASI, provided by the host (wasmtime-wasi); {folded_hint}")
                     },
-                ]);
+                ];
+                if costed {
+                    row.insert(4, "-".into());
+                }
+                rows.push(row);
             }
         }
-        Self::render_table(&rows)
+        Self::render_table(&rows, costed)
     }
 
-    fn row(r: &Resolution) -> [String; 5] {
+    fn row(r: &Resolution, costed: bool) -> Vec<String> {
         let transport = match (r.transport, r.strategy) {
             (Transport::InProcess, Some(Strategy::HostLinked)) => {
                 "in-process (host-linked)".to_string()
@@ -1053,23 +1065,36 @@ impl Plan {
             (Some(p), None) => p.clone(),
             (None, _) => "-".to_string(),
         };
-        [
+        let mut row = vec![
             r.component.clone(),
             r.import.clone(),
             transport,
             peer,
             r.reason.clone(),
-        ]
+        ];
+        if costed {
+            row.insert(
+                4,
+                r.cost
+                    .as_ref()
+                    .map_or("-".into(), crate::cost::LinkCost::label),
+            );
+        }
+        row
     }
 
     /// Columns separated by two spaces, headers in capitals, no borders:
     /// easy to read and to `grep`/`awk`.
-    fn render_table(rows: &[[String; 5]]) -> String {
+    fn render_table(rows: &[Vec<String>], costed: bool) -> String {
+        let mut header = vec!["COMPONENT", "IMPORT", "TRANSPORT", "PEER", "REASON"];
+        if costed {
+            header.insert(4, "COST");
+        }
         let mut table = comfy_table::Table::new();
         table
             .load_preset(comfy_table::presets::NOTHING)
             .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
-            .set_header(["COMPONENT", "IMPORT", "TRANSPORT", "PEER", "REASON"])
+            .set_header(header)
             .add_rows(rows.iter().cloned());
         for column in table.column_iter_mut() {
             column.set_padding((0, 2));
@@ -1125,17 +1150,25 @@ impl Plan {
         }
         for r in &self.resolutions {
             if let Some(peer) = &r.peer {
-                let style = match r.transport {
+                let mut style = match r.transport {
                     Transport::Wrpc => ", style=dashed",
                     Transport::Compose => ", style=bold",
                     _ => "",
-                };
+                }
+                .to_string();
+                let mut label = format!("{}\n{}", r.import, r.transport);
+                if let Some(cost) = &r.cost {
+                    label = format!("{label}\n{}", cost.label());
+                    if cost.over_budget == Some(true) {
+                        style.push_str(", color=red, fontcolor=red");
+                    }
+                }
                 let _ = writeln!(
                     out,
                     "  {} -> {} [label={}{style}];",
                     q(&r.component),
                     q(peer),
-                    q(&format!("{}\n{}", r.import, r.transport))
+                    q(&label)
                 );
             }
         }

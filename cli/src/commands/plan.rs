@@ -19,6 +19,14 @@ pub struct Args {
     /// List every `wasi:*` import instead of one row per component.
     #[arg(long)]
     all: bool,
+    /// Estimate every link's cost per call from a calibration written by
+    /// `weld bench --calibrate FILE` (a `cost_ns` in the JSON, a COST
+    /// column, a DOT edge label).
+    #[arg(long, value_name = "FILE")]
+    costs: Option<PathBuf>,
+    /// Flag links whose estimated cost per call exceeds N nanoseconds.
+    #[arg(long, value_name = "N", requires = "costs")]
+    budget_ns: Option<u64>,
     #[command(flatten)]
     limits: super::LimitArgs,
 }
@@ -30,7 +38,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
-    let plan = &deployment.plan;
+    let costed = match &args.costs {
+        Some(path) => {
+            match crate::calibrate::costed_plan(&deployment, path, args.budget_ns.map(|n| n as f64))
+            {
+                Ok(c) => Some(c),
+                Err(e) => return Ok(super::fail(&e, args.json)),
+            }
+        }
+        None => None,
+    };
+    let plan = costed.as_ref().map_or(&deployment.plan, |c| &c.plan);
     if !args.json {
         for w in &plan.warnings {
             eprintln!("{}", w.to_string().replacen("error:", "warning:", 1));
@@ -39,6 +57,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut value = serde_json::to_value(plan)?;
         value["ok"] = true.into();
+        if let Some(c) = &costed {
+            value["costs"] = c.basis.clone();
+        }
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
     } else if args.dot {
         super::emit(&plan.to_dot());
@@ -72,6 +93,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ));
         }
         for note in limit_notes(&deployment) {
+            super::emit(&format!("note: {note}\n"));
+        }
+        for note in costed.iter().flat_map(|c| &c.notes) {
             super::emit(&format!("note: {note}\n"));
         }
     }

@@ -231,6 +231,7 @@ mod tests {
                     explicit: false,
                     provider: false,
                     reason: String::new(),
+                    cost: None,
                 })
                 .collect(),
             providers: Vec::new(),
