@@ -28,11 +28,14 @@ pub fn series_info(s: &Series, transport: &str) -> SeriesInfo {
         name: s.name.to_string(),
         key: s.key.to_string(),
         transport: transport.to_string(),
-        strategy: Some(s.strategy.map_or("planned", |st| match st {
-            weld_linker::manifest::Strategy::Fused => "fused",
-            weld_linker::manifest::Strategy::HostLinked => "host-linked",
-        }))
-        .map(str::to_string),
+        strategy: Some(
+            s.strategy
+                .map_or("planned", |st| match st {
+                    weld_linker::manifest::Strategy::Fused => "fused",
+                    weld_linker::manifest::Strategy::HostLinked => "host-linked",
+                })
+                .to_string(),
+        ),
         deadline_ms: s.deadline_ms,
         engine: Some(EngineInfo {
             concurrency: s.engine.concurrency,
