@@ -114,6 +114,92 @@ pub fn cells(rounds: usize) -> usize {
     rounds * 2 * servers
 }
 
+/// A bare exchange on a fresh connection, in this process: connect, write
+/// `payload` bytes, close the sending side, read them back, close — what
+/// any one-connection-per-call protocol pays before doing any work. A
+/// thread echoes; returns the sorted nanoseconds per exchange.
+fn bare_echo(
+    transport: &str,
+    scratch: &Path,
+    payload: usize,
+    calls: usize,
+) -> anyhow::Result<Vec<u64>> {
+    fn echo(mut s: impl std::io::Read + std::io::Write) {
+        let mut buf = Vec::new();
+        if s.read_to_end(&mut buf).is_ok() {
+            let _ = s.write_all(&buf);
+        }
+    }
+    fn exchange(
+        mut s: impl std::io::Read + std::io::Write,
+        data: &[u8],
+        back: &mut Vec<u8>,
+        close: impl FnOnce(&mut dyn std::io::Write),
+    ) -> std::io::Result<()> {
+        s.write_all(data)?;
+        close(&mut s);
+        back.clear();
+        s.read_to_end(back)?;
+        Ok(())
+    }
+    let data = vec![7u8; payload];
+    let mut back = Vec::with_capacity(payload);
+    let mut ns = Vec::with_capacity(calls);
+    let warm = calls.div_ceil(10);
+    match transport {
+        "tcp" => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let total = calls + warm;
+            let server = std::thread::spawn(move || {
+                for s in listener.incoming().take(total).flatten() {
+                    let _ = s.set_nodelay(true);
+                    echo(s);
+                }
+            });
+            for i in 0..total {
+                let started = std::time::Instant::now();
+                let s = std::net::TcpStream::connect(addr)?;
+                s.set_nodelay(true)?;
+                let half = s.try_clone()?;
+                exchange(s, &data, &mut back, |_| {
+                    let _ = half.shutdown(std::net::Shutdown::Write);
+                })?;
+                if i >= warm {
+                    ns.push(started.elapsed().as_nanos() as u64);
+                }
+            }
+            let _ = server.join();
+        }
+        _ => {
+            let path = scratch.join("bare.sock");
+            let _ = std::fs::remove_file(&path);
+            let listener = std::os::unix::net::UnixListener::bind(&path)?;
+            let total = calls + warm;
+            let server = std::thread::spawn(move || {
+                for s in listener.incoming().take(total).flatten() {
+                    echo(s);
+                }
+            });
+            for i in 0..total {
+                let started = std::time::Instant::now();
+                let s = std::os::unix::net::UnixStream::connect(&path)?;
+                let half = s.try_clone()?;
+                exchange(s, &data, &mut back, |_| {
+                    let _ = half.shutdown(std::net::Shutdown::Write);
+                })?;
+                if i >= warm {
+                    ns.push(started.elapsed().as_nanos() as u64);
+                }
+            }
+            let _ = server.join();
+        }
+    }
+    anyhow::ensure!(back.len() == payload, "the echo came back short");
+    ns.sort_unstable();
+    Ok(ns)
+}
+
 /// Runs `rounds` interleaved rounds of `calls` calls per server.
 pub fn run(
     adder: &Path,
@@ -155,8 +241,25 @@ pub fn run(
                     p50s[i].push(ns[ns.len() / 2] as f64 / 1e3);
                 }
             }
+            // The bare exchange carrying what the call carries.
+            let payload = if function == "add" { 5 } else { 64 * 1024 };
+            let mut bare = Vec::new();
+            for _ in 0..rounds {
+                let ns = bare_echo(transport, &scratch, payload, calls)?;
+                bare.push(ns[ns.len() / 2] as f64 / 1e3);
+            }
             let summary: Vec<(f64, (f64, f64))> = p50s.iter().map(|v| median_spread(v)).collect();
             let floor = summary[0].0;
+            let (bare_p50, bare_spread) = median_spread(&bare);
+            rows.push(ExternalRow {
+                transport,
+                function,
+                server: format!("reference: bare echo of {payload} B on a fresh connection"),
+                p50_us: bare_p50,
+                spread_us: bare_spread,
+                vs_floor: bare_p50 / floor,
+                over_floor_us: bare_p50 - floor,
+            });
             for (target, (p50, spread)) in targets.iter().zip(summary) {
                 rows.push(ExternalRow {
                     transport,

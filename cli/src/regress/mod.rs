@@ -29,12 +29,12 @@ pub fn series_info(s: &Series, transport: &str) -> SeriesInfo {
         key: s.key.to_string(),
         transport: transport.to_string(),
         strategy: Some(
-            match s.strategy {
-                None => "planned",
-                Some(weld_linker::manifest::Strategy::Fused) => "fused",
-                Some(weld_linker::manifest::Strategy::HostLinked) => "host-linked",
-            }
-            .to_string(),
+            s.strategy
+                .map_or("planned", |st| match st {
+                    weld_linker::manifest::Strategy::Fused => "fused",
+                    weld_linker::manifest::Strategy::HostLinked => "host-linked",
+                })
+                .to_string(),
         ),
         deadline_ms: s.deadline_ms,
         engine: Some(EngineInfo {
