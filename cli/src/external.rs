@@ -114,6 +114,23 @@ pub fn cells(rounds: usize) -> usize {
     rounds * 2 * servers
 }
 
+/// A connection that can close its sending side.
+trait Conn: std::io::Read + std::io::Write + Send + 'static {
+    fn half_close(&self) -> std::io::Result<()>;
+}
+
+impl Conn for std::net::TcpStream {
+    fn half_close(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl Conn for std::os::unix::net::UnixStream {
+    fn half_close(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
 /// A bare exchange on a fresh connection, in this process: connect, write
 /// `payload` bytes, close the sending side, read them back, close — what
 /// any one-connection-per-call protocol pays before doing any work. A
@@ -124,79 +141,82 @@ fn bare_echo(
     payload: usize,
     calls: usize,
 ) -> anyhow::Result<Vec<u64>> {
-    fn echo(mut s: impl std::io::Read + std::io::Write) {
-        let mut buf = Vec::new();
-        if s.read_to_end(&mut buf).is_ok() {
-            let _ = s.write_all(&buf);
-        }
-    }
-    fn exchange(
-        mut s: impl std::io::Read + std::io::Write,
-        data: &[u8],
-        back: &mut Vec<u8>,
-        close: impl FnOnce(&mut dyn std::io::Write),
-    ) -> std::io::Result<()> {
-        s.write_all(data)?;
-        close(&mut s);
-        back.clear();
-        s.read_to_end(back)?;
-        Ok(())
-    }
-    let data = vec![7u8; payload];
-    let mut back = Vec::with_capacity(payload);
-    let mut ns = Vec::with_capacity(calls);
     let warm = calls.div_ceil(10);
-    match transport {
-        "tcp" => {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-            let addr = listener.local_addr()?;
-            let total = calls + warm;
-            let server = std::thread::spawn(move || {
-                for s in listener.incoming().take(total).flatten() {
-                    let _ = s.set_nodelay(true);
-                    echo(s);
-                }
-            });
-            for i in 0..total {
-                let started = std::time::Instant::now();
+    let total = calls + warm;
+    let ns = if transport == "tcp" {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let server = echo_server(
+            std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s))),
+            total,
+        );
+        let ns = exchanges(
+            || {
                 let s = std::net::TcpStream::connect(addr)?;
                 s.set_nodelay(true)?;
-                let half = s.try_clone()?;
-                exchange(s, &data, &mut back, |_| {
-                    let _ = half.shutdown(std::net::Shutdown::Write);
-                })?;
-                if i >= warm {
-                    ns.push(started.elapsed().as_nanos() as u64);
-                }
-            }
-            let _ = server.join();
-        }
-        _ => {
-            let path = scratch.join("bare.sock");
-            let _ = std::fs::remove_file(&path);
-            let listener = std::os::unix::net::UnixListener::bind(&path)?;
-            let total = calls + warm;
-            let server = std::thread::spawn(move || {
-                for s in listener.incoming().take(total).flatten() {
-                    echo(s);
-                }
-            });
-            for i in 0..total {
-                let started = std::time::Instant::now();
-                let s = std::os::unix::net::UnixStream::connect(&path)?;
-                let half = s.try_clone()?;
-                exchange(s, &data, &mut back, |_| {
-                    let _ = half.shutdown(std::net::Shutdown::Write);
-                })?;
-                if i >= warm {
-                    ns.push(started.elapsed().as_nanos() as u64);
-                }
-            }
-            let _ = server.join();
-        }
-    }
-    anyhow::ensure!(back.len() == payload, "the echo came back short");
+                Ok(s)
+            },
+            payload,
+            total,
+        );
+        let _ = server.join();
+        ns?
+    } else {
+        let path = scratch.join("bare.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path)?;
+        let server = echo_server(
+            std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s))),
+            total,
+        );
+        let ns = exchanges(
+            || std::os::unix::net::UnixStream::connect(&path),
+            payload,
+            total,
+        );
+        let _ = server.join();
+        ns?
+    };
+    // The first tenth warms up.
+    let mut ns = ns[warm..].to_vec();
     ns.sort_unstable();
+    Ok(ns)
+}
+
+/// Echoes `total` connections, each read to its end and written back.
+fn echo_server<C: Conn>(
+    incoming: impl Iterator<Item = std::io::Result<C>> + Send + 'static,
+    total: usize,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for mut c in incoming.take(total).flatten() {
+            let mut buf = Vec::new();
+            if c.read_to_end(&mut buf).is_ok() {
+                let _ = c.write_all(&buf);
+            }
+        }
+    })
+}
+
+/// Times `total` exchanges of `payload` bytes, in order.
+fn exchanges<C: Conn>(
+    connect: impl Fn() -> std::io::Result<C>,
+    payload: usize,
+    total: usize,
+) -> anyhow::Result<Vec<u64>> {
+    let data = vec![7u8; payload];
+    let mut back = Vec::with_capacity(payload);
+    let mut ns = Vec::with_capacity(total);
+    for _ in 0..total {
+        let started = std::time::Instant::now();
+        let mut c = connect()?;
+        c.write_all(&data)?;
+        c.half_close()?;
+        back.clear();
+        c.read_to_end(&mut back)?;
+        ns.push(started.elapsed().as_nanos() as u64);
+        anyhow::ensure!(back.len() == payload, "the echo came back short");
+    }
     Ok(ns)
 }
 

@@ -104,13 +104,14 @@ fn a_baseline_compares_a_deployment_with_itself_and_catches_a_slower_link() {
     assert_eq!(cells[0]["calls_per_sample"], 1000);
     assert!(cells[0]["samples_ns"].as_array().unwrap().len() >= 5);
 
-    // The same deployment again: no regression. (A wide threshold: this
-    // checks the plumbing on a machine other tests are loading; what the
-    // default threshold does with noise is tested on synthetic samples
-    // and measured by scripts/false-positives.)
+    // The same deployment again: no regression. (A wide threshold, 11×:
+    // this checks the plumbing on a machine other tests are loading, where
+    // a 1 ns cell has been seen to move by more than half; what the default
+    // threshold does with noise is tested on synthetic samples and measured
+    // by scripts/false-positives.)
     let out = bench(
         &fused,
-        &["--baseline", saved, "--threshold", "50", "--json"],
+        &["--baseline", saved, "--threshold", "1000", "--json"],
     );
     assert_eq!(
         out.status.code(),
@@ -121,7 +122,7 @@ fn a_baseline_compares_a_deployment_with_itself_and_catches_a_slower_link() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let c = &v["comparison"];
-    assert_eq!(c["threshold_pct"], 50.0);
+    assert_eq!(c["threshold_pct"], 1000.0);
     assert_eq!(c["differences"].as_array().unwrap().len(), 0, "{c}");
     let cell = &c["cells"][0];
     assert_eq!(
@@ -199,7 +200,7 @@ fn another_machine_or_weld_version_is_a_warning_and_refused_under_strict() {
             "--baseline",
             saved,
             "--threshold",
-            "50",
+            "1000",
             "--svg",
             svg.to_str().unwrap(),
         ],
