@@ -377,10 +377,11 @@ fn start(
             Ok(Running::Weld(Some(server)))
         }
         Target::Reference(bin) => {
-            // wrpc 0.17's CLI: `tcp serve IMPORT EXPORT WORKLOAD`, listening
-            // on its first address.
+            // wrpc 0.17's CLI: `tcp serve --import ADDR --export ADDR
+            // WORKLOAD`; both addresses the same, so it listens there
+            // whichever one it binds.
             let child = Command::new(bin)
-                .args(["tcp", "serve", address, address])
+                .args(["tcp", "serve", "--import", address, "--export", address])
                 .arg(adder)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
