@@ -303,50 +303,47 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Where one server of a round listens.
+struct Where {
+    /// The manifest's `wrpc = { … }` value.
+    manifest: String,
+    /// The address or socket path.
+    address: String,
+    /// The native peer's flag for it.
+    peer_flag: &'static str,
+}
+
 /// A fresh endpoint: a free loopback port, or a socket path in `scratch`.
-fn endpoint(transport: &str, scratch: &Path, n: usize) -> anyhow::Result<(String, String)> {
+fn endpoint(transport: &str, scratch: &Path, n: usize) -> anyhow::Result<Where> {
     Ok(match transport {
         "tcp" => {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
                 .port();
-            let addr = format!("127.0.0.1:{port}");
-            (
-                format!(r#"{{ transport = "tcp", address = "{addr}" }}"#),
-                addr,
-            )
+            let address = format!("127.0.0.1:{port}");
+            Where {
+                manifest: format!(r#"{{ transport = "tcp", address = "{address}" }}"#),
+                address,
+                peer_flag: "--tcp",
+            }
         }
         _ => {
-            let path = scratch.join(format!("s{n}.sock"));
-            let path = path.display().to_string();
-            (
-                format!(r#"{{ transport = "unix", path = {path:?} }}"#),
-                path,
-            )
+            let address = scratch.join(format!("s{n}.sock")).display().to_string();
+            Where {
+                manifest: format!(r#"{{ transport = "unix", path = {address:?} }}"#),
+                address,
+                peer_flag: "--unix",
+            }
         }
     })
 }
 
-/// The peer's flag for an endpoint.
-fn peer_flag(manifest_endpoint: &str) -> &'static str {
-    if manifest_endpoint.contains("\"tcp\"") {
-        "--tcp"
-    } else {
-        "--unix"
-    }
-}
-
 /// Starts `target` at `endpoint`; returns once it accepts calls.
-fn start(
-    target: &Target,
-    peer: &Path,
-    adder: &Path,
-    (manifest_endpoint, address): &(String, String),
-) -> anyhow::Result<Running> {
+fn start(target: &Target, peer: &Path, adder: &Path, at: &Where) -> anyhow::Result<Running> {
     match target {
         Target::Native => {
             let mut child = Command::new(peer)
-                .args(["serve", peer_flag(manifest_endpoint), address])
+                .args(["serve", at.peer_flag, &at.address])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -362,7 +359,8 @@ fn start(
         }
         Target::Weld(policy) => {
             let manifest = format!(
-                "[components.adder]\nhost = \"b\"\ninstances = \"{policy}\"\n\n[hosts.b]\nwrpc = {manifest_endpoint}\nexpose = [\"adder:demo:math/adder@0.1.0\"]\n"
+                "[components.adder]\nhost = \"b\"\ninstances = \"{policy}\"\n\n[hosts.b]\nwrpc = {}\nexpose = [\"adder:demo:math/adder@0.1.0\"]\n",
+                at.manifest
             );
             let bytes = std::fs::read(adder)?;
             let deployment = Deployment::from_memory(
@@ -381,13 +379,20 @@ fn start(
             // WORKLOAD`; both addresses the same, so it listens there
             // whichever one it binds.
             let child = Command::new(bin)
-                .args(["tcp", "serve", "--import", address, "--export", address])
+                .args([
+                    "tcp",
+                    "serve",
+                    "--import",
+                    &at.address,
+                    "--export",
+                    &at.address,
+                ])
                 .arg(adder)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .with_context(|| format!("starting {}", bin.display()))?;
-            wait_for_tcp(address)?;
+            wait_for_tcp(&at.address)?;
             Ok(Running::Child(child))
         }
     }
@@ -406,20 +411,9 @@ fn wait_for_tcp(address: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the peer's bench suite: sorted nanoseconds per call.
-fn call(
-    peer: &Path,
-    (manifest_endpoint, address): &(String, String),
-    function: &str,
-    calls: usize,
-) -> anyhow::Result<Vec<u64>> {
+fn call(peer: &Path, at: &Where, function: &str, calls: usize) -> anyhow::Result<Vec<u64>> {
     let out = Command::new(peer)
-        .args([
-            "call",
-            peer_flag(manifest_endpoint),
-            address,
-            "bench",
-            function,
-        ])
+        .args(["call", at.peer_flag, &at.address, "bench", function])
         .arg(calls.to_string())
         .stdin(Stdio::null())
         .output()

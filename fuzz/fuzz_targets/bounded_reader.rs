@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         if frames.read_header().await.is_err() {
             return;
         }
-        // As `read_values` does: fixed chunks into a buffer that grows only
+        // As `read_with` does: fixed chunks into a buffer that grows only
         // by what arrived.
         let mut chunk = vec![0u8; 64 * 1024];
         let mut total = 0usize;

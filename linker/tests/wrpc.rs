@@ -560,7 +560,7 @@ fn the_server_takes_the_typed_path_for_common_shapes() {
     let d = weld_linker::Deployment::load(&m).unwrap();
     let server = Server::new(&d, ServeOptions::new("b")).unwrap();
     for s in server.served() {
-        assert!(s.typed, "{}: {s:?}", s.function);
+        assert!(s.typed(), "{}: {s:?}", s.function);
     }
     let dir = tempfile::tempdir().unwrap();
     let m = common::types_manifest(dir.path(), &common::tcp(common::free_port()));
@@ -572,7 +572,7 @@ fn the_server_takes_the_typed_path_for_common_shapes() {
             .iter()
             .find(|s| s.function == f)
             .unwrap()
-            .typed
+            .typed()
     };
     assert!(by_name("id-u32"));
     assert!(by_name("id-string"));

@@ -142,6 +142,7 @@ pub(crate) fn define(
 pub(crate) mod typed {
     use super::HostState;
     use crate::runtime::host::WrpcError;
+    use crate::wrpc::client::Message;
     use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
     use bytes::Bytes;
     use std::sync::Arc;
@@ -171,10 +172,8 @@ pub(crate) mod typed {
                     &link.import,
                     &self.func,
                     Bytes::from(params),
-                    &limits,
                     link.timeout,
-                    false,
-                    |buf| <(T,)>::decode(buf, &limits),
+                    Message::new(&limits, false, |buf: &[u8]| <(T,)>::decode(buf, &limits)),
                 )
                 .map(|(v,)| v)
                 .map_err(|e| failed(&e))

@@ -7,7 +7,7 @@ use super::{ServeError, Served};
 use crate::manifest::InstancePolicy;
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
-use crate::wrpc::client::{read_values, read_with, NATS_SUBSCRIPTION_CAPACITY};
+use crate::wrpc::client::{read_with, Message, NATS_SUBSCRIPTION_CAPACITY};
 use crate::wrpc::codec::{self, Limits};
 use crate::wrpc::Endpoint;
 use futures::{Stream, StreamExt as _};
@@ -471,14 +471,17 @@ where
         let read = async {
             match &s.shape {
                 // The typed path: Rust values, sized by their bytes.
-                Some(shape) => read_with(&mut rx, &d.limits, s.params.is_empty(), |b| {
-                    shape.0.decode(b, &d.limits)
-                })
-                .await
-                .map(|(params, size)| (Args::Typed(params), size)),
-                None => read_values(&mut rx, &s.params, &d.limits)
+                Some(shape) => {
+                    let message = Message::new(&d.limits, s.params.is_empty(), |b: &[u8]| {
+                        shape.0.decode(b, &d.limits)
+                    });
+                    read_with(&mut rx, message)
+                        .await
+                        .map(|(params, size)| (Args::Typed(params), size))
+                }
+                None => read_with(&mut rx, Message::values(&s.params, &d.limits))
                     .await
-                    .map(|args| {
+                    .map(|(args, _)| {
                         let size = args.iter().map(codec::footprint).sum();
                         (Args::Vals(args), size)
                     }),

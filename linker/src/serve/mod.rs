@@ -165,15 +165,26 @@ pub struct Served {
     pub safe: bool,
     /// `shared` or `per-call`.
     pub policy: InstancePolicy,
-    /// Whether calls take the typed fast path (no `Val` trees; see the
-    /// `typed` module), by the function's shape.
-    pub typed: bool,
     #[serde(skip)]
     pub(crate) params: Vec<Type>,
     #[serde(skip)]
     pub(crate) wire_results: Vec<Type>,
-    #[serde(skip)]
+    /// The typed way through a call, when the function's shape has one;
+    /// serialized as `typed`, whether it does.
+    #[serde(rename = "typed", serialize_with = "has_shape")]
     pub(crate) shape: Option<Shape>,
+}
+
+impl Served {
+    /// Whether calls take the typed fast path (no `Val` trees; see the
+    /// `typed` module), by the function's shape.
+    pub fn typed(&self) -> bool {
+        self.shape.is_some()
+    }
+}
+
+fn has_shape<S: serde::Serializer>(shape: &Option<Shape>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(shape.is_some())
 }
 
 /// A served function's typed way through a call.
@@ -408,20 +419,14 @@ fn wanted(deployment: &Deployment, host: &str) -> Vec<Wanted> {
         else {
             continue; // the planner checked it
         };
-        for (name, f) in &info.resolve.interfaces[iface].functions {
-            if !wanted
-                .iter()
-                .any(|w| w.instance == e.interface && &w.function == name)
-            {
-                wanted.push(Wanted {
-                    instance: e.interface.clone(),
-                    function: name.clone(),
-                    component: e.component.clone(),
-                    export: e.interface.clone(),
-                    safe: wit::is_wrpc_safe(&info.resolve, f),
-                });
-            }
-        }
+        add_functions(
+            &mut wanted,
+            info,
+            iface,
+            &e.interface,
+            &e.component,
+            &e.interface,
+        );
     }
     wanted
 }
@@ -444,22 +449,35 @@ fn linked(deployment: &Deployment, host: &str) -> Vec<Wanted> {
         let Some(iface) = info.import_interface(&r.import) else {
             continue;
         };
-        for (name, f) in &info.resolve.interfaces[iface].functions {
-            if !wanted
-                .iter()
-                .any(|w| w.instance == r.import && &w.function == name)
-            {
-                wanted.push(Wanted {
-                    instance: r.import.clone(),
-                    function: name.clone(),
-                    component: peer.clone(),
-                    export: export.clone(),
-                    safe: wit::is_wrpc_safe(&info.resolve, f),
-                });
-            }
-        }
+        add_functions(&mut wanted, info, iface, &r.import, peer, export);
     }
     wanted
+}
+
+/// Adds each function of `iface` (of `info`'s WIT) served as `instance`
+/// by `component`'s `export`, unless it is there already.
+fn add_functions(
+    wanted: &mut Vec<Wanted>,
+    info: &crate::introspect::ComponentInfo,
+    iface: wit_parser::InterfaceId,
+    instance: &str,
+    component: &str,
+    export: &str,
+) {
+    for (name, f) in &info.resolve.interfaces[iface].functions {
+        if !wanted
+            .iter()
+            .any(|w| w.instance == instance && &w.function == name)
+        {
+            wanted.push(Wanted {
+                instance: instance.to_string(),
+                function: name.clone(),
+                component: component.to_string(),
+                export: export.to_string(),
+                safe: wit::is_wrpc_safe(&info.resolve, f),
+            });
+        }
+    }
 }
 
 impl Wanted {
@@ -489,7 +507,6 @@ impl Wanted {
             export: self.export,
             safe: self.safe,
             policy,
-            typed: shape.is_some(),
             params,
             wire_results,
             shape,

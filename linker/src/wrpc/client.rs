@@ -154,34 +154,26 @@ impl Remote {
         limits: &Limits,
         timeout: Duration,
     ) -> Result<Vec<Val>, CallError> {
-        let decode = |buf: &[u8]| codec::decode_values(results, buf, limits);
         self.call_blocking_with(
             instance,
             func,
             params,
-            limits,
             timeout,
-            results.is_empty(),
-            decode,
+            Message::values(results, limits),
         )
     }
 
-    /// [`Remote::call_blocking`] with any decoder of the reply (the typed
-    /// fast paths'); `empty` says whether a reply of no bytes is complete.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Remote::call_blocking`] reading the reply as `reply` says (the
+    /// typed fast paths' decoder, or [`Message::values`]).
     pub fn call_blocking_with<T: Send>(
         &self,
         instance: &str,
         func: &str,
         params: Bytes,
-        limits: &Limits,
         timeout: Duration,
-        empty: bool,
-        decode: impl FnMut(&[u8]) -> Result<T, CodecError> + Send,
+        reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError> + Send>,
     ) -> Result<T, CallError> {
-        let call = || {
-            self.block_on(self.call_with(instance, func, params, limits, timeout, empty, decode))
-        };
+        let call = || self.block_on(self.call_with(instance, func, params, timeout, reply));
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope.spawn(call).join().unwrap_or_else(|_| {
@@ -220,36 +212,25 @@ impl Remote {
         limits: &Limits,
         timeout: Duration,
     ) -> Result<Vec<Val>, CallError> {
-        let decode = |buf: &[u8]| codec::decode_values(results, buf, limits);
         self.call_with(
             instance,
             func,
             params,
-            limits,
             timeout,
-            results.is_empty(),
-            decode,
+            Message::values(results, limits),
         )
         .await
     }
 
-    /// [`Remote::call`] with any decoder of the reply.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Remote::call`] reading the reply as `reply` says.
     async fn call_with<T>(
         &self,
         instance: &str,
         func: &str,
         params: Bytes,
-        limits: &Limits,
         timeout: Duration,
-        empty: bool,
-        decode: impl FnMut(&[u8]) -> Result<T, CodecError>,
+        reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
-        let reply = Reply {
-            limits,
-            empty,
-            decode,
-        };
         let call = async {
             match &self.endpoint {
                 Endpoint::Tcp { address } => {
@@ -314,7 +295,7 @@ impl Remote {
         instance: &str,
         func: &str,
         params: &[u8],
-        reply: Reply<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
+        reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
         let io = |e: std::io::Error| CallError::Io {
             endpoint: self.label.clone(),
@@ -324,7 +305,7 @@ impl Remote {
         tx.write_all(&invocation).await.map_err(io)?;
         tx.shutdown().await.map_err(io)?;
         let mut frames = Frames::new(rx, bounded::budget_for(reply.limits.max_bytes));
-        read_with(&mut frames, reply.limits, reply.empty, reply.decode)
+        read_with(&mut frames, reply)
             .await
             .map(|(v, _)| v)
             .map_err(|e| e.at(&self.label))
@@ -340,7 +321,7 @@ impl Remote {
         instance: &str,
         func: &str,
         params: Bytes,
-        reply: Reply<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
+        reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
         const NO_PATHS: [&[Option<usize>]; 0] = [];
         let (mut tx, mut rx) = client
@@ -354,19 +335,44 @@ impl Remote {
             endpoint: self.label.clone(),
             cause: e.to_string(),
         })?;
-        read_with(&mut rx, reply.limits, reply.empty, reply.decode)
+        read_with(&mut rx, reply)
             .await
             .map(|(v, _)| v)
             .map_err(|e| e.at(&self.label))
     }
 }
 
-/// How a reply is read: its cap, whether no bytes is a complete reply, and
-/// the decoder (the dynamic codec, or a typed fast path).
-struct Reply<'a, D> {
+/// How a message (a reply, or a served call's parameters) is read: its
+/// cap, whether no bytes is a complete message, and the decoder (the
+/// dynamic codec, or a typed fast path).
+pub struct Message<'a, D> {
     limits: &'a Limits,
     empty: bool,
     decode: D,
+}
+
+impl<'a, D> Message<'a, D> {
+    /// A message read by `decode` within `limits`; `empty` says whether no
+    /// bytes at all is a complete message (a function with no results).
+    pub fn new(limits: &'a Limits, empty: bool, decode: D) -> Self {
+        Message {
+            limits,
+            empty,
+            decode,
+        }
+    }
+}
+
+impl<'a> Message<'a, ()> {
+    /// One value per type of `types`, with the dynamic codec.
+    pub fn values(
+        types: &'a [Type],
+        limits: &'a Limits,
+    ) -> Message<'a, impl FnMut(&[u8]) -> Result<Vec<Val>, CodecError> + Send + 'a> {
+        Message::new(limits, types.is_empty(), move |buf: &[u8]| {
+            codec::decode_values(types, buf, limits)
+        })
+    }
 }
 
 /// Connects to NATS once; the wRPC client subscribes to its reply inbox.
@@ -442,30 +448,19 @@ impl std::fmt::Display for ReadError {
     }
 }
 
-/// Reads one value per type from `rx`. Decodes as bytes arrive, so a peer
-/// that keeps its stream open after the values is still answered, and a
-/// malformed message is refused without waiting for the rest.
-pub(crate) async fn read_values(
-    rx: &mut (impl AsyncRead + Unpin),
-    types: &[Type],
-    limits: &Limits,
-) -> Result<Vec<Val>, ReadError> {
-    read_with(rx, limits, types.is_empty(), |buf| {
-        codec::decode_values(types, buf, limits)
-    })
-    .await
-    .map(|(vals, _)| vals)
-}
-
-/// [`read_values`] with any decoder (the typed fast paths' too): returns
-/// the decoded message and its size in bytes. `empty` says whether a
-/// message of no bytes is complete when the peer closes the stream.
+/// Reads one message from `rx` as `reply` says: decoded as bytes arrive, so
+/// a peer that keeps its stream open after the values is still answered,
+/// and a malformed message is refused without waiting for the rest.
+/// Returns the decoded message and its size in bytes.
 pub(crate) async fn read_with<T>(
     rx: &mut (impl AsyncRead + Unpin),
-    limits: &Limits,
-    empty: bool,
-    mut decode: impl FnMut(&[u8]) -> Result<T, CodecError>,
+    reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
 ) -> Result<(T, usize), ReadError> {
+    let Message {
+        limits,
+        empty,
+        mut decode,
+    } = reply;
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     // Decoding is retried only once the bytes the last attempt lacked have
