@@ -362,3 +362,23 @@ fn bench_takes_component_files() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["rows"].as_array().is_some_and(|r| !r.is_empty()), "{v}");
 }
+
+#[test]
+fn a_call_file_past_its_cap_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("call.wave");
+    // 64 MiB + 1, sparse: refused by its size, nothing read.
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let m = weld_fixtures::workspace_root().join("examples/demo/weld.toml");
+    let at = format!("@{}", file.display());
+    let out = weld_with_stdin(&["run", m.to_str().unwrap(), "-i", &at], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("larger than the 67108864-byte limit"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -268,3 +268,28 @@ fn diagnostics_point_into_the_included_file() {
     assert!(stderr.contains("invalid included file"), "{stderr}");
     assert!(stderr.contains("hosts.toml:1:"), "{stderr}");
 }
+
+#[test]
+fn an_include_chain_past_the_cap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = weld_linker::manifest::MAX_INCLUDED;
+    for i in 0..=cap {
+        std::fs::write(
+            dir.path().join(format!("p{i}.toml")),
+            format!("include = [\"p{}.toml\"]\n", i + 1),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join(format!("p{}.toml", cap + 1)), "").unwrap();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        "include = [\"p0.toml\"]\n[components.greet-caller]\npath = \"{greet-caller}\"\n",
+    );
+    let out = weld(&["plan", m.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("more than {cap} included files")),
+        "{stderr}"
+    );
+}

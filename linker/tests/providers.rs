@@ -316,3 +316,30 @@ expose = ["greet:demo:greet/greeter@0.2.0"]
     let err = plan_errors(&m);
     assert!(err.contains("names unknown component `nobody`"), "{err}");
 }
+
+#[test]
+fn a_provider_wit_over_the_file_caps_is_refused_before_reading() {
+    use weld_linker::introspect::{MAX_WIT_BYTES, MAX_WIT_FILES};
+    let dir = tempfile::tempdir().unwrap();
+    // One file a byte past the size cap (sparse: nothing is written).
+    let big = dir.path().join("big.wit");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(MAX_WIT_BYTES + 1)
+        .unwrap();
+    let m = provider_manifest(dir.path(), &tcp(free_port()), &big, GREETER);
+    let err = plan_errors(&m);
+    assert!(err.contains("larger than the"), "{err}");
+    // A folder with one WIT file more than the count cap.
+    let many = dir.path().join("many");
+    std::fs::create_dir_all(&many).unwrap();
+    for i in 0..=MAX_WIT_FILES {
+        std::fs::write(many.join(format!("f{i:03}.wit")), "").unwrap();
+    }
+    let m = provider_manifest(dir.path(), &tcp(free_port()), &many, GREETER);
+    let err = plan_errors(&m);
+    assert!(
+        err.contains(&format!("holds more than {MAX_WIT_FILES} WIT files")),
+        "{err}"
+    );
+}
