@@ -39,7 +39,7 @@ fn deploy(c: &mut Criterion) {
         &deployment,
         &RuntimeOptions {
             engine: Some(EngineSettings {
-                pooling: true,
+                pooling: Some(weld_linker::runtime::engine::PoolLimits::BENCH),
                 ..EngineSettings::default()
             }),
             ..Default::default()

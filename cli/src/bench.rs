@@ -55,7 +55,7 @@ pub struct Series {
 pub const TUNED: EngineSettings = EngineSettings {
     concurrency: false,
     inlining: true,
-    pooling: false,
+    pooling: None,
     epoch: false,
 };
 
@@ -63,7 +63,7 @@ pub const TUNED: EngineSettings = EngineSettings {
 const WASMTIME_DEFAULT: EngineSettings = EngineSettings {
     concurrency: true,
     inlining: false,
-    pooling: false,
+    pooling: None,
     epoch: false,
 };
 

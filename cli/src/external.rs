@@ -392,22 +392,27 @@ fn start(target: &Target, peer: &Path, adder: &Path, at: &Where) -> anyhow::Resu
                 .stderr(Stdio::null())
                 .spawn()
                 .with_context(|| format!("starting {}", bin.display()))?;
-            wait_for_tcp(&at.address)?;
-            Ok(Running::Child(child))
+            let running = Running::Child(child);
+            wait_for_calls(peer, at)?;
+            Ok(running)
         }
     }
 }
 
-/// Waits (at most 30 s) until `address` accepts connections.
-fn wait_for_tcp(address: &str) -> anyhow::Result<()> {
+/// Waits (at most 30 s) until a call succeeds: `wrpc-wasmtime` listens
+/// before it has registered its functions, and drops connections accepted
+/// in between, so an open port is not yet a served function.
+fn wait_for_calls(peer: &Path, at: &Where) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect(address).is_ok() {
-            return Ok(());
+    loop {
+        match call(peer, at, "add", 1) {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(e.context(format!("no call succeeded on {} within 30 s", at.address)))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    anyhow::bail!("nothing listens on {address} after 30 s")
 }
 
 /// Runs the peer's bench suite: sorted nanoseconds per call.

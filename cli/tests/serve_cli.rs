@@ -1,7 +1,7 @@
 //! `weld serve` and `weld run` as two processes, as the README walks
 //! through: the bundled two-host example on a free port.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -368,11 +368,22 @@ fn shutdown_cuts_a_looping_call_after_the_grace_period() {
     let took = started.elapsed();
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
+    // The cut call is reported as failed (the worker answers it once the
+    // interrupt reaches the guest), then the server stops.
     let mut rest = String::new();
-    stdout.read_line(&mut rest).unwrap();
-    let stopped: serde_json::Value = serde_json::from_str(&rest).unwrap();
+    stdout.read_to_string(&mut rest).unwrap();
+    let events: Vec<serde_json::Value> = rest
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stopped = events.last().expect("a stopped event");
     assert_eq!(stopped["event"], "stopped", "{rest}");
     assert_eq!(stopped["stats"]["cut"], 1, "{rest}");
+    for failed in &events[..events.len() - 1] {
+        assert_eq!(failed["event"], "failed", "{rest}");
+        assert_eq!(failed["call"]["cause"], "stopping", "{rest}");
+        assert_eq!(failed["call"]["component"], "hog", "{rest}");
+    }
     // The caller gets an error value, not a hang.
     let out = client.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -234,9 +234,9 @@ fn unknown_functions_and_components_are_named() {
 
 #[test]
 fn engines_with_the_same_compatibility_hash_do_not_share_components() {
-    use weld_linker::runtime::engine::EngineSettings;
+    use weld_linker::runtime::engine::{EngineSettings, PoolLimits};
     let (_dir, d) = deployment(ADDER);
-    for pooling in [false, true, false] {
+    for pooling in [None, Some(PoolLimits::BENCH), None] {
         let engine = EngineSettings {
             pooling,
             ..EngineSettings::default()
@@ -248,7 +248,7 @@ fn engines_with_the_same_compatibility_hash_do_not_share_components() {
                 ..Default::default()
             },
         )
-        .unwrap_or_else(|e| panic!("pooling={pooling}: {e}"));
+        .unwrap_or_else(|e| panic!("pooling={pooling:?}: {e}"));
         let mut app = rt.instantiate().unwrap();
         assert_eq!(
             app.call("driver", "add-once", &[Val::U32(1), Val::U32(1)])

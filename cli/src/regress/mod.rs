@@ -40,7 +40,7 @@ pub fn series_info(s: &Series, transport: &str) -> SeriesInfo {
         engine: Some(EngineInfo {
             concurrency: s.engine.concurrency,
             inlining: s.engine.inlining,
-            pooling: s.engine.pooling,
+            pooling: s.engine.pooling.is_some(),
             epoch: s.engine.epoch || s.deadline_ms.is_some(),
         }),
     }

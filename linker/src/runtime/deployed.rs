@@ -16,7 +16,9 @@ use wasmtime::Store;
 pub struct Deployed {
     runtime: Runtime,
     store: Store<HostState>,
-    instances: Vec<Instance>,
+    /// Per unit; `None` for a unit this store did not instantiate (see
+    /// [`Runtime::instantiate_for`]).
+    instances: Vec<Option<Instance>>,
     poisoned: Option<String>,
 }
 
@@ -40,7 +42,7 @@ impl Deployed {
     pub(crate) fn new(
         runtime: Runtime,
         store: Store<HostState>,
-        instances: Vec<Instance>,
+        instances: Vec<Option<Instance>>,
     ) -> Deployed {
         Deployed {
             runtime,
@@ -93,7 +95,11 @@ impl Deployed {
                 None => (None, function.to_string()),
             },
         };
-        let instance = self.instances[unit];
+        let Some(instance) = self.instances[unit] else {
+            return Err(RuntimeError::NoSuchFunction(format!(
+                "component `{component}` is not instantiated in this store (it was made for another component)"
+            )));
+        };
         let mut found = Vec::new();
         for e in &exports {
             let matches_iface = match &want_iface {

@@ -47,6 +47,8 @@ use std::sync::{Mutex, OnceLock};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Inlining};
 
+pub use super::pool::PoolLimits;
+
 /// The engine settings weld varies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EngineSettings {
@@ -54,8 +56,9 @@ pub struct EngineSettings {
     pub concurrency: bool,
     /// Cross-module inlining (fused adapters).
     pub inlining: bool,
-    /// The pooling allocator, for many short-lived instances.
-    pub pooling: bool,
+    /// The pooling allocator, for many short-lived instances, and its size
+    /// (see [`PoolLimits`]).
+    pub pooling: Option<PoolLimits>,
     /// Epoch interruption, for deadlines and interrupting guests.
     pub epoch: bool,
 }
@@ -65,7 +68,7 @@ impl Default for EngineSettings {
         EngineSettings {
             concurrency: false,
             inlining: true,
-            pooling: false,
+            pooling: None,
             epoch: false,
         }
     }
@@ -77,7 +80,7 @@ impl EngineSettings {
         EngineSettings {
             concurrency: true,
             inlining: false,
-            pooling: false,
+            pooling: None,
             epoch: false,
         }
     }
@@ -101,16 +104,8 @@ pub fn engine(settings: EngineSettings) -> wasmtime::Result<Engine> {
         Inlining::No
     });
     config.epoch_interruption(settings.epoch);
-    if settings.pooling {
-        // Sized for a host's worth of live stores; every slot reserves
-        // virtual address space up front, so keep the pool modest.
-        let mut pool = wasmtime::PoolingAllocationConfig::default();
-        pool.total_component_instances(64);
-        pool.total_memories(128);
-        pool.total_tables(128);
-        pool.total_core_instances(256);
-        pool.max_memory_size(POOL_MAX_MEMORY as usize);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    if let Some(pool) = &settings.pooling {
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.config()));
     }
     let engine = Engine::new(&config)?;
     engines.insert(settings, engine.clone());
@@ -119,9 +114,6 @@ pub fn engine(settings: EngineSettings) -> wasmtime::Result<Engine> {
     }
     Ok(engine)
 }
-
-/// The per-memory size of the pooling allocator's slots.
-pub const POOL_MAX_MEMORY: u64 = 64 << 20;
 
 /// How often the ticker bumps the epoch: one tick is one millisecond, the
 /// unit of `deadline-ms`, so a deadline is a number of ticks with no

@@ -48,6 +48,7 @@ mod hostlinked;
 pub mod invoke;
 mod limits;
 mod link;
+mod pool;
 mod remote;
 mod units;
 
@@ -57,7 +58,7 @@ pub use error::{BoxError, RuntimeError};
 use crate::deployment::Deployment;
 use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{Manifest, Strategy};
-use engine::EngineSettings;
+use engine::{EngineSettings, PoolLimits};
 use host::HostState;
 use link::{ResourceTarget, SlotTarget, Tables, Unit};
 use std::any::Any;
@@ -114,6 +115,11 @@ pub struct RuntimeOptions {
     /// Arguments, stdin and extra grants for this run, as `wasmtime run`
     /// gives a command.
     pub io: CommandIo,
+    /// Instantiate from a pooling allocator holding this many live stores
+    /// at once, sized from the host's components (see [`PoolLimits`]);
+    /// a host whose components cannot be pooled without capping a memory
+    /// keeps the on-demand allocator. Overrides `engine`'s pooling.
+    pub pool_stores: Option<u32>,
 }
 
 /// What a run gives its guests beyond the manifest's grants, as
@@ -148,6 +154,9 @@ struct Prepared {
     settings: EngineSettings,
     host: String,
     units: Vec<Unit>,
+    /// Per unit, the units a store needs to call it: itself and every unit
+    /// it reaches through host-linked imports, in instantiation order.
+    needs: Vec<Vec<usize>>,
     slots: Vec<SlotTarget>,
     resources: Vec<ResourceTarget>,
     manifest: Manifest,
@@ -182,17 +191,21 @@ impl Runtime {
         // Deadlines need the epoch checks compiled in, whatever the caller
         // asked of the engine.
         settings.epoch |= options.interruptible || deadlines.iter().any(|(_, d)| d.is_some());
-        if let (true, Some((cap, component))) = (settings.pooling, &memory_cap) {
-            if *cap > engine::POOL_MAX_MEMORY {
+        if let Some(stores) = options.pool_stores {
+            settings.pooling = pool_limits(deployment, &units, &components, stores);
+        }
+        if let (Some(pool), Some((cap, component))) = (settings.pooling, &memory_cap) {
+            if *cap > pool.max_memory {
                 return Err(RuntimeError::PoolTooSmall {
                     component: component.clone(),
                     cap: crate::manifest::ByteSize(*cap).to_string(),
-                    pool: crate::manifest::ByteSize(engine::POOL_MAX_MEMORY).to_string(),
+                    pool: crate::manifest::ByteSize(pool.max_memory).to_string(),
                 });
             }
         }
         let engine = engine::engine(settings).map_err(|e| RuntimeError::Engine(e.into()))?;
         let io = with_program_name(&options.io, &deployment.components, &components, &host);
+        let needs = units.needs();
         let compiled = link::compile_units(deployment, &units, options.strategy, &engine)?;
         let mut tables = Tables::default();
         let units = compiled
@@ -216,6 +229,7 @@ impl Runtime {
                 settings,
                 host,
                 units,
+                needs,
                 slots: tables.slots,
                 resources: tables.resources,
                 manifest: deployment.manifest.clone(),
@@ -354,12 +368,42 @@ impl Runtime {
         self.instantiate_with(None)
     }
 
+    /// Makes a fresh store with only what calling `component` needs: its
+    /// unit and the units it calls through host-linked imports, not the
+    /// rest of the host. Cheaper than [`Runtime::instantiate`] when a host
+    /// has several units; calls into another component of the host fail
+    /// with [`RuntimeError::NoSuchFunction`].
+    pub fn instantiate_for(&self, component: &str) -> Result<Deployed, RuntimeError> {
+        let p = &*self.inner;
+        let unit = p
+            .units
+            .iter()
+            .position(|u| u.members.iter().any(|m| m == component))
+            .ok_or_else(|| {
+                RuntimeError::NoSuchFunction(format!(
+                    "no component `{component}` on host `{}`",
+                    p.host
+                ))
+            })?;
+        self.instantiate_units(None, &p.needs[unit])
+    }
+
     /// [`Runtime::instantiate`] with the embedding application's own state
     /// in the store, reachable from its imports through
     /// [`HostState::extension`].
     pub fn instantiate_with(
         &self,
         extension: Option<Box<dyn Any + Send>>,
+    ) -> Result<Deployed, RuntimeError> {
+        let all: Vec<usize> = (0..self.inner.units.len()).collect();
+        self.instantiate_units(extension, &all)
+    }
+
+    /// A fresh store with `units` (callees first) instantiated.
+    fn instantiate_units(
+        &self,
+        extension: Option<Box<dyn Any + Send>>,
+        units: &[usize],
     ) -> Result<Deployed, RuntimeError> {
         let p = &*self.inner;
         let mut state = HostState::new(&p.manifest, &p.components, &p.io, p.slots.len())
@@ -386,9 +430,10 @@ impl Runtime {
             let ticks = store.data_mut().guard.arm(None);
             store.set_epoch_deadline(ticks);
         }
-        let mut instances: Vec<Instance> = Vec::with_capacity(p.units.len());
+        let mut instances: Vec<Option<Instance>> = vec![None; p.units.len()];
         let mut resource_types = vec![None; p.resources.len()];
-        for (idx, unit) in p.units.iter().enumerate() {
+        for &idx in units {
+            let unit = &p.units[idx];
             let instance =
                 unit.pre
                     .instantiate(&mut store)
@@ -421,7 +466,7 @@ impl Runtime {
                     })
                     .and_then(|r| instance.get_resource(&mut store, r));
             }
-            instances.push(instance);
+            instances[idx] = Some(instance);
         }
         store.data_mut().callee_resource_types = resource_types;
         Ok(Deployed::new(self.clone(), store, instances))
@@ -447,6 +492,34 @@ fn deadlines(
             (c.clone(), own.or(default))
         })
         .collect()
+}
+
+/// A pool for `stores` live stores of `components`: memory slots as large
+/// as the largest `max-memory` among them, or the 32-bit space when one has
+/// none.
+fn pool_limits(
+    deployment: &Deployment,
+    units: &UnitPlan,
+    components: &[String],
+    stores: u32,
+) -> Option<PoolLimits> {
+    let max_memory = components
+        .iter()
+        .map(|c| {
+            deployment
+                .manifest
+                .components
+                .get(c)
+                .and_then(|s| s.get_ref().max_memory.as_ref())
+                .map_or(1 << 32, |cap| cap.get_ref().0)
+        })
+        .max()?;
+    PoolLimits::for_components(
+        components.iter().map(|c| &**deployment.bytes(c)),
+        u32::try_from(units.units.len()).unwrap_or(u32::MAX),
+        stores,
+        max_memory,
+    )
 }
 
 /// The smallest `max-memory` among `components`, and whose it is.

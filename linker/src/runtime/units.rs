@@ -60,6 +60,29 @@ fn strategy_of(r: &Resolution, force: Option<Strategy>) -> Option<Strategy> {
 }
 
 impl UnitPlan {
+    /// Per unit, itself and every unit it reaches through host-linked
+    /// imports, in instantiation (callee-first) order.
+    pub fn needs(&self) -> Vec<Vec<usize>> {
+        (0..self.units.len())
+            .map(|start| {
+                let mut reached = vec![false; self.units.len()];
+                let mut stack = vec![start];
+                while let Some(u) = stack.pop() {
+                    if std::mem::replace(&mut reached[u], true) {
+                        continue;
+                    }
+                    stack.extend(
+                        self.host_links
+                            .iter()
+                            .filter(|l| l.caller == u)
+                            .map(|l| l.callee),
+                    );
+                }
+                (0..self.units.len()).filter(|&u| reached[u]).collect()
+            })
+            .collect()
+    }
+
     /// The unit plan of `host`'s components; `force` overrides every
     /// in-process link's strategy.
     pub fn new(plan: &Plan, host: &str, force: Option<Strategy>) -> Result<UnitPlan, RuntimeError> {
@@ -267,6 +290,28 @@ mod tests {
         for l in &u.host_links {
             assert!(l.callee < l.caller, "{l:?}");
         }
+    }
+
+    #[test]
+    fn a_unit_needs_itself_and_what_it_reaches() {
+        // a → b → c host-linked; d alone.
+        let p = plan(
+            &[("a", "h"), ("b", "h"), ("c", "h"), ("d", "h")],
+            &[("a", "b", IN, LINKED), ("b", "c", IN, LINKED)],
+        );
+        let u = UnitPlan::new(&p, "h", None).unwrap();
+        let index = |name: &str| u.units.iter().position(|m| m[0] == name).unwrap();
+        let needs = u.needs();
+        let names = |unit: usize| -> Vec<&str> {
+            needs[unit]
+                .iter()
+                .map(|&i| u.units[i][0].as_str())
+                .collect()
+        };
+        assert_eq!(names(index("a")), ["c", "b", "a"]);
+        assert_eq!(names(index("b")), ["c", "b"]);
+        assert_eq!(names(index("c")), ["c"]);
+        assert_eq!(names(index("d")), ["d"]);
     }
 
     #[test]

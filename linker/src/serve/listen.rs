@@ -2,7 +2,7 @@
 //! decode parameters, hand calls to the workers, write the results.
 
 use super::report::{Cause, FailedCall, Reporter};
-use super::worker::{Args, Job, Results};
+use super::worker::{Answer, Args, Job, Outcome, PerCallQueue};
 use super::{ServeError, Served};
 use crate::manifest::InstancePolicy;
 use crate::runtime::BoxError;
@@ -60,7 +60,7 @@ impl Reply for Framed {
 pub(super) struct Dispatch {
     pub served: Arc<Vec<Served>>,
     pub shared: mpsc::Sender<Job>,
-    pub pool: mpsc::Sender<Job>,
+    pub pool: Arc<PerCallQueue>,
     pub report: Arc<Reporter>,
     pub limits: Limits,
     pub read_timeout: Duration,
@@ -74,12 +74,65 @@ pub(super) struct Dispatch {
     pub budget: Arc<Budget>,
     /// Interrupted when the grace period ends with calls in flight.
     pub runtime: crate::runtime::Runtime,
+    /// Calls handed to a worker and not yet answered.
+    pub in_flight: Arc<InFlight>,
+}
+
+/// Counts calls between their hand-off to a worker and their reply, so
+/// shutdown can wait for them; the worker answers without waking the I/O
+/// thread, so nothing else tracks them.
+#[derive(Default)]
+pub(super) struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One call in flight, until dropped.
+pub(super) struct Ticket(Arc<InFlight>);
+
+impl InFlight {
+    fn ticket(self: &Arc<Self>) -> Ticket {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ticket(Arc::clone(self))
+    }
+
+    fn len(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Returns once no call is in flight.
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a last ticket dropped in
+            // between still wakes this.
+            notified.as_mut().enable();
+            if self.len() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 /// The memory the decoded parameters of all calls in flight may hold,
 /// counted in KiB permits.
 pub(super) struct Budget {
-    kib: tokio::sync::Semaphore,
+    kib: Arc<tokio::sync::Semaphore>,
     total_kib: u32,
 }
 
@@ -89,7 +142,7 @@ impl Budget {
             .unwrap_or(u32::MAX)
             .max(1);
         Budget {
-            kib: tokio::sync::Semaphore::new(total_kib as usize),
+            kib: Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
             total_kib,
         }
     }
@@ -99,7 +152,7 @@ impl Budget {
         &self,
         bytes: usize,
         wait: Duration,
-    ) -> Result<tokio::sync::SemaphorePermit<'_>, (Cause, String)> {
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, (Cause, String)> {
         let kib = u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .max(1);
@@ -110,7 +163,7 @@ impl Budget {
                 format!("the decoded parameters take {bytes} bytes, more than the server's {total}-byte in-flight budget"),
             ));
         }
-        match tokio::time::timeout(wait, self.kib.acquire_many(kib)).await {
+        match tokio::time::timeout(wait, Arc::clone(&self.kib).acquire_many_owned(kib)).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err((Cause::Stopping, "the server is stopping".to_string())),
             Err(_) => Err((
@@ -177,7 +230,7 @@ pub(super) async fn serve_endpoint(
                 let listener = Arc::clone(&listener);
                 async move {
                     let (s, peer) = listener.accept().await?;
-                    let _ = s.set_nodelay(true);
+                    bounded::one_message(&s);
                     let (rx, tx) = s.into_split();
                     Ok((peer.to_string(), boxed_write(tx), boxed_read(rx)))
                 }
@@ -435,16 +488,20 @@ where
         }
     }
     drop(invocations);
-    if !calls.is_empty() {
+    let in_flight = &dispatch.in_flight;
+    if !calls.is_empty() || in_flight.len() > 0 {
         tracing::info!(
-            in_flight = calls.len(),
+            in_flight = calls.len().max(in_flight.len()),
             "shutting down: waiting for in-flight calls"
         );
-        let drain = async { while calls.join_next().await.is_some() {} };
+        let drain = async {
+            while calls.join_next().await.is_some() {}
+            in_flight.idle().await;
+        };
         if tokio::time::timeout(grace, drain).await.is_err() {
             // Cut what is left: running guests trap at their next epoch
             // check; the call tasks are dropped.
-            let cut = calls.len() as u64;
+            let cut = calls.len().max(in_flight.len()) as u64;
             dispatch.report.cut(cut);
             tracing::warn!(
                 cut,
@@ -457,17 +514,17 @@ where
     Ok(())
 }
 
-/// One call: read and decode the parameters, run the function on a worker,
-/// write the results, close. A concurrency permit is taken only once the
-/// parameters have arrived, so clients that stall before sending them hold
-/// no permit and delay nobody else's call.
-async fn handle<O, I>(d: Dispatch, index: usize, peer: Arc<str>, mut tx: O, mut rx: I)
+/// One call: read and decode the parameters, hand the function to a
+/// worker, which runs it and answers ([`finish`]). A concurrency permit is
+/// taken only once the parameters have arrived, so clients that stall
+/// before sending them hold no permit and delay nobody else's call.
+async fn handle<O, I>(d: Dispatch, index: usize, peer: Arc<str>, tx: O, mut rx: I)
 where
     O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
 {
     let s = &d.served[index];
-    let outcome: Result<Vec<u8>, (Cause, String)> = async {
+    let prepared = async {
         let read = async {
             match &s.shape {
                 // The typed path: Rust values, sized by their bytes.
@@ -500,49 +557,103 @@ where
                 ))
             }
         };
-        let _share = d.budget.take(size, d.read_timeout).await?;
-        let Ok(_permit) = d.permits.acquire().await else {
+        let share = d.budget.take(size, d.read_timeout).await?;
+        let Ok(permit) = Arc::clone(&d.permits).acquire_owned().await else {
             return Err((Cause::Stopping, "the server is stopping".to_string()));
         };
-        let (reply, result) = tokio::sync::oneshot::channel();
-        let job = Job { index, args, reply };
-        let queue = match s.policy {
-            InstancePolicy::Shared => &d.shared,
-            InstancePolicy::PerCall => &d.pool,
-        };
-        queue
-            .send(job)
-            .map_err(|_| (Cause::Stopping, "the server is stopping".to_string()))?;
-        let results = result
-            .await
-            .map_err(|_| (Cause::Stopping, "the worker stopped".to_string()))??;
-        match results {
-            Results::Bytes(bytes) => Ok(bytes),
-            Results::Vals(vals) => codec::encode_values(&vals, &s.wire_results)
-                .map_err(|e| (Cause::Reply, format!("cannot encode the results: {e}"))),
-        }
+        Ok((args, (share, permit)))
     }
     .await;
-    let outcome = match outcome {
-        Ok(bytes) => async {
-            tx.send(&bytes).await?;
-            tx.close().await
-        }
-        .await
-        .map_err(|e| (Cause::Reply, format!("sending the results failed: {e}"))),
-        Err(failure) => {
-            let _ = tx.close().await;
-            Err(failure)
-        }
+    drop(rx);
+    let (args, held) = match prepared {
+        Ok(p) => p,
+        Err(failure) => return d.ending(index, peer).finish(tx, Err(failure)).await,
     };
-    match outcome {
-        Ok(()) => d.report.answered(),
-        Err((cause, message)) => d.report.failed(FailedCall {
-            function: Some(format!("{}.{}", s.instance, s.function)),
-            component: Some(s.component.clone()),
-            peer: peer.to_string(),
-            cause,
-            message: format!("{message}; the call was closed without a result"),
-        }),
+    let ticket = d.in_flight.ticket();
+    let (shared, pool) = (d.shared.clone(), Arc::clone(&d.pool));
+    // The answer holds what the call holds, and nothing of the queues: a
+    // reply still being written does not keep a worker's queue open.
+    let ending = d.ending(index, peer);
+    let answer = Answer::new(move |outcome| {
+        Box::pin(async move {
+            ending.finish(tx, outcome).await;
+            drop((held, ticket));
+        })
+    });
+    let job = Job {
+        index,
+        args,
+        answer,
+    };
+    // A closed queue drops the job, and its answer ends the call as
+    // `stopping`.
+    match s.policy {
+        InstancePolicy::Shared => drop(shared.send(job)),
+        InstancePolicy::PerCall => pool.submit(job),
+    }
+}
+
+impl Dispatch {
+    /// What ending call `index` from `peer` needs.
+    fn ending(&self, index: usize, peer: Arc<str>) -> Ending {
+        Ending {
+            served: Arc::clone(&self.served),
+            index,
+            peer,
+            report: Arc::clone(&self.report),
+            timeout: self.read_timeout,
+        }
+    }
+}
+
+/// The end of one call: which it is, who called, where to report.
+struct Ending {
+    served: Arc<Vec<Served>>,
+    index: usize,
+    peer: Arc<str>,
+    report: Arc<Reporter>,
+    /// How long the caller may take to take the reply: one that stops
+    /// reading holds its call's permits no longer than this.
+    timeout: Duration,
+}
+
+impl Ending {
+    /// Sends the results (or closes the call without them) and reports.
+    async fn finish<O: Reply>(self, mut tx: O, outcome: Outcome) {
+        let s = &self.served[self.index];
+        let outcome = match outcome {
+            Ok(bytes) => {
+                let send = async {
+                    tx.send(&bytes).await?;
+                    tx.close().await
+                };
+                match tokio::time::timeout(self.timeout, send).await {
+                    Ok(r) => {
+                        r.map_err(|e| (Cause::Reply, format!("sending the results failed: {e}")))
+                    }
+                    Err(_) => Err((
+                        Cause::Reply,
+                        format!(
+                            "the caller did not take the results within {} ms",
+                            self.timeout.as_millis()
+                        ),
+                    )),
+                }
+            }
+            Err(failure) => {
+                let _ = tokio::time::timeout(self.timeout, tx.close()).await;
+                Err(failure)
+            }
+        };
+        match outcome {
+            Ok(()) => self.report.answered(),
+            Err((cause, message)) => self.report.failed(FailedCall {
+                function: Some(format!("{}.{}", s.instance, s.function)),
+                component: Some(s.component.clone()),
+                peer: self.peer.to_string(),
+                cause,
+                message: format!("{message}; the call was closed without a result"),
+            }),
+        }
     }
 }

@@ -46,7 +46,7 @@ use crate::wrpc::codec::Limits;
 use crate::wrpc::Endpoint;
 use report::Reporter;
 use std::future::Future;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use wasmtime::component::Type;
 use worker::Job;
@@ -222,9 +222,10 @@ impl Server {
         let runtime = Runtime::new(
             deployment,
             &RuntimeOptions {
-                host: Some(host),
                 deadline: Some(deadline),
                 interruptible: true,
+                pool_stores: pool_stores(deployment, &host, &wanted, &options),
+                host: Some(host),
                 ..RuntimeOptions::default()
             },
         )?;
@@ -243,6 +244,12 @@ impl Server {
             queue_group: deployment.manifest.queue_group_of(&options.host),
             options,
         })
+    }
+
+    /// The prepared host: its engine settings say whether per-call stores
+    /// come from a pool, and how large.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// What this server serves, in plan order.
@@ -266,8 +273,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<ServeStats, ServeError> {
         let (shared_tx, shared_rx) = mpsc::channel::<Job>();
-        let (pool_tx, pool_rx) = mpsc::channel::<Job>();
-        let pool_rx = Arc::new(Mutex::new(pool_rx));
+        let per_call = Arc::new(worker::PerCallQueue::default());
         let report = Arc::new(Reporter::new(self.options.on_failure.clone()));
         let served = Arc::new(self.served.clone());
         let mut workers = 0;
@@ -293,18 +299,18 @@ impl Server {
                 Box::new(move || worker::shared(&runtime, &served, shared_rx)),
             )?;
         }
-        for i in 0..self.options.max_concurrency.clamp(1, 4) {
+        for i in 0..per_call_workers(&self.options) {
             let (runtime, served) = (self.runtime.clone(), Arc::clone(&served));
-            let rx = Arc::clone(&pool_rx);
+            let queue = Arc::clone(&per_call);
             spawn(
                 format!("weld-serve-{i}"),
-                Box::new(move || worker::pool(&runtime, &served, &rx)),
+                Box::new(move || worker::pool(&runtime, &served, &queue)),
             )?;
         }
         let dispatch = listen::Dispatch {
             served,
             shared: shared_tx,
-            pool: pool_tx,
+            pool: Arc::clone(&per_call),
             report: Arc::clone(&report),
             limits: self.options.limits,
             read_timeout: self.options.read_timeout,
@@ -317,6 +323,7 @@ impl Server {
             queue_group: Arc::from(self.queue_group.as_str()),
             budget: Arc::new(listen::Budget::new(self.options.max_in_flight_bytes)),
             runtime: self.runtime.clone(),
+            in_flight: Arc::default(),
         };
         let result = io_runtime().block_on(listen::serve_endpoint(
             &self.endpoint,
@@ -325,9 +332,11 @@ impl Server {
             shutdown,
             self.options.grace,
         ));
-        // The dispatcher's senders are gone: the workers finish their job
-        // and end. One blocked in a host call (a wRPC stub, WASI I/O) is
-        // not reached by the interrupt; it is left behind, not joined.
+        // The dispatcher's senders are gone and the per-call queue closes:
+        // the workers finish their job and end. One blocked in a host call
+        // (a wRPC stub, WASI I/O) is not reached by the interrupt; it is
+        // left behind, not joined.
+        per_call.close();
         drop(done_tx);
         let abandoned = wait_for_workers(&done_rx, workers, self.runtime.is_interrupted());
         if abandoned > 0 {
@@ -341,6 +350,40 @@ impl Server {
         stats.abandoned_workers = abandoned as u64;
         Ok(stats)
     }
+}
+
+/// Guest worker threads making a store per call: more would only queue for
+/// the same cores.
+fn per_call_workers(options: &ServeOptions) -> usize {
+    options.max_concurrency.clamp(1, 4)
+}
+
+/// How many stores a server keeps live at once, when any served component
+/// is `per-call` (then its stores come from a pool sized for them; see
+/// [`PoolLimits`](crate::runtime::engine::PoolLimits)): the shared store,
+/// and for each per-call worker one store in use and one ready per per-call
+/// component.
+fn pool_stores(
+    deployment: &Deployment,
+    host: &str,
+    wanted: &[Wanted],
+    options: &ServeOptions,
+) -> Option<u32> {
+    let per_call = deployment
+        .plan
+        .components
+        .iter()
+        .filter(|c| c.host == host)
+        .filter(|c| {
+            deployment.manifest.components[&c.name].get_ref().instances == InstancePolicy::PerCall
+        })
+        .filter(|c| wanted.iter().any(|w| w.component == c.name))
+        .count();
+    if per_call == 0 {
+        return None;
+    }
+    let stores = 1 + per_call_workers(options) * (per_call + 1);
+    u32::try_from(stores).ok()
 }
 
 /// Sends when dropped: a worker thread has ended (even by panicking).

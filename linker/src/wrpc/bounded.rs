@@ -350,18 +350,45 @@ pub fn invocation(instance: &str, function: &str, params: &[u8]) -> io::Result<V
     Ok(out)
 }
 
+/// Sets up a TCP connection that sends one message and then shuts its
+/// sending side, as every wRPC connection does (the invocation one way,
+/// the reply the other): corked, so the message leaves in full segments
+/// and the FIN rides on its last one. Without the cork (`TCP_NODELAY`), the
+/// data and the FIN are two segments, and often two wake-ups of the
+/// reader; with neither, Nagle could hold a second write back for an
+/// acknowledgement. Falls back to `TCP_NODELAY` where corking is refused.
+pub fn one_message(stream: &tokio::net::TcpStream) {
+    if socket2::SockRef::from(stream).set_tcp_cork(true).is_err() {
+        let _ = stream.set_nodelay(true);
+    }
+}
+
 /// Writes `data` as one root-path frame (nothing when it is empty, as
-/// `wrpc-transport` does for an empty write).
+/// `wrpc-transport` does for an empty write). Head and data go out in one
+/// vectored write where the socket takes them: with `TCP_NODELAY`, two
+/// writes would be two segments and, often, two wake-ups of the reader.
 pub async fn write_frame(tx: &mut (impl AsyncWrite + Unpin), data: &[u8]) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
-    let mut head = vec![0];
+    let mut head = Vec::with_capacity(6);
+    head.push(0);
     write_u32(
         &mut head,
         u32::try_from(data.len()).map_err(|_| too_long("message"))?,
     );
-    tx.write_all(&head).await?;
+    let (mut head, mut data) = (&head[..], data);
+    while !head.is_empty() {
+        let n = tx
+            .write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(data)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        data = &data[n - from_head..];
+    }
     tx.write_all(data).await
 }
 

@@ -237,10 +237,7 @@ impl Remote {
                     let stream = tokio::net::TcpStream::connect(address.as_str())
                         .await
                         .map_err(|e| self.connect_error(e))?;
-                    // The invocation is written in pieces (header, then the
-                    // end of the parameters): without NODELAY, Nagle holds
-                    // the second piece back until the first is acknowledged.
-                    let _ = stream.set_nodelay(true);
+                    bounded::one_message(&stream);
                     let (rx, tx) = stream.into_split();
                     self.invoke_framed(tx, rx, instance, func, &params, reply)
                         .await
