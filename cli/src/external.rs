@@ -31,6 +31,8 @@ pub struct ExternalRow {
     pub transport: &'static str,
     /// `add` (scalars) or `sum` (a 64 KiB `list<u8>`).
     pub function: &'static str,
+    /// Calls the client keeps in flight at once.
+    pub concurrency: usize,
     /// Which server.
     pub server: String,
     /// Median over rounds of each round's p50, in microseconds.
@@ -41,6 +43,9 @@ pub struct ExternalRow {
     pub vs_floor: f64,
     /// `p50_us` minus the floor's, in microseconds.
     pub over_floor_us: f64,
+    /// Median over rounds of calls completed per second (timed calls over
+    /// the wall time they took together).
+    pub calls_per_s: f64,
 }
 
 /// The servers of one transport, started fresh for each round.
@@ -109,9 +114,13 @@ fn reference_binary() -> Option<PathBuf> {
 
 /// How many measurements [`run`] makes for `rounds` rounds: each server of
 /// each transport, for both functions, once per round.
-pub fn cells(rounds: usize) -> usize {
-    let servers = 3 * 2 + usize::from(reference_binary().is_some());
-    rounds * 2 * servers
+pub fn cells(rounds: usize, nats: Option<&str>) -> usize {
+    let reference = usize::from(reference_binary().is_some());
+    transports(nats)
+        .into_iter()
+        .map(|t| cases(t).len() * (3 + if t == "tcp" { reference } else { 0 }))
+        .sum::<usize>()
+        * rounds
 }
 
 /// A connection that can close its sending side.
@@ -220,11 +229,33 @@ fn exchanges<C: Conn>(
     Ok(ns)
 }
 
-/// Runs `rounds` interleaved rounds of `calls` calls per server.
+/// What is measured over one transport: each function, at each number of
+/// calls in flight.
+fn cases(transport: &str) -> &'static [(&'static str, usize)] {
+    match transport {
+        // The throughput target is over TCP at 64 calls in flight.
+        "tcp" => &[("add", 1), ("sum", 1), ("add", 64)],
+        _ => &[("add", 1), ("sum", 1)],
+    }
+}
+
+/// The transports measured: TCP and Unix, and NATS through the server at
+/// `nats` when given.
+fn transports(nats: Option<&str>) -> Vec<&'static str> {
+    let mut t = vec!["tcp", "unix"];
+    if nats.is_some() {
+        t.push("nats");
+    }
+    t
+}
+
+/// Runs `rounds` interleaved rounds of `calls` calls per server, over TCP,
+/// Unix and (with `nats`, a server's URL) NATS.
 pub fn run(
     adder: &Path,
     rounds: usize,
     calls: usize,
+    nats: Option<&str>,
     mut progress: impl FnMut(String),
 ) -> anyhow::Result<(Vec<ExternalRow>, Vec<String>)> {
     let peer = peer_binary()?;
@@ -235,7 +266,7 @@ pub fn run(
     }
     let scratch = tempfile_dir()?;
     let mut rows = Vec::new();
-    for transport in ["tcp", "unix"] {
+    for transport in transports(nats) {
         let mut targets = vec![
             Target::Native,
             Target::Weld("shared"),
@@ -244,57 +275,110 @@ pub fn run(
         if let (Some(r), "tcp") = (&reference, transport) {
             targets.push(Target::Reference(r.clone()));
         }
-        for function in ["add", "sum"] {
-            // p50 per round, per target.
+        for &(function, concurrency) in cases(transport) {
+            // p50 and calls per second per round, per target.
             let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+            let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
             for round in 0..rounds {
                 for (i, target) in targets.iter().enumerate() {
                     progress(format!(
-                        "{transport} {function} round {}/{rounds}: {}",
+                        "{transport} {function} ×{concurrency} round {}/{rounds}: {}",
                         round + 1,
                         target.label()
                     ));
-                    let endpoint = endpoint(transport, &scratch, round * 10 + i)?;
+                    let endpoint = endpoint(transport, &scratch, nats, round * 10 + i)?;
                     let _server = start(target, &peer, adder, &endpoint)?;
-                    let mut ns = call(&peer, &endpoint, function, calls)?;
-                    ns.sort_unstable();
-                    p50s[i].push(ns[ns.len() / 2] as f64 / 1e3);
+                    let m = call(&peer, &endpoint, function, calls, concurrency)?;
+                    p50s[i].push(m.p50_us());
+                    rates[i].push(m.calls_per_s());
                 }
-            }
-            // The bare exchange carrying what the call carries.
-            let payload = if function == "add" { 5 } else { 64 * 1024 };
-            let mut bare = Vec::new();
-            for _ in 0..rounds {
-                let ns = bare_echo(transport, &scratch, payload, calls)?;
-                bare.push(ns[ns.len() / 2] as f64 / 1e3);
             }
             let summary: Vec<(f64, (f64, f64))> = p50s.iter().map(|v| median_spread(v)).collect();
             let floor = summary[0].0;
-            let (bare_p50, bare_spread) = median_spread(&bare);
-            rows.push(ExternalRow {
+            let row = |server: String, (p50, spread): (f64, (f64, f64)), rate: f64| ExternalRow {
                 transport,
                 function,
-                server: format!("reference: bare echo of {payload} B on a fresh connection"),
-                p50_us: bare_p50,
-                spread_us: bare_spread,
-                vs_floor: bare_p50 / floor,
-                over_floor_us: bare_p50 - floor,
-            });
-            for (target, (p50, spread)) in targets.iter().zip(summary) {
-                rows.push(ExternalRow {
-                    transport,
-                    function,
-                    server: target.label(),
-                    p50_us: p50,
-                    spread_us: spread,
-                    vs_floor: p50 / floor,
-                    over_floor_us: p50 - floor,
-                });
+                concurrency,
+                server,
+                p50_us: p50,
+                spread_us: spread,
+                vs_floor: p50 / floor,
+                over_floor_us: p50 - floor,
+                calls_per_s: rate,
+            };
+            if concurrency == 1 {
+                let (label, bare) =
+                    bare_rows(transport, function, &scratch, &peer, nats, rounds, calls)?;
+                let rate: Vec<f64> = bare.iter().map(|m| m.calls_per_s()).collect();
+                let p50: Vec<f64> = bare.iter().map(Measured::p50_us).collect();
+                rows.push(row(label, median_spread(&p50), median_spread(&rate).0));
+            }
+            for ((target, summary), rate) in targets.iter().zip(summary).zip(&rates) {
+                rows.push(row(target.label(), summary, median_spread(rate).0));
             }
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok((rows, notes))
+}
+
+/// The reference floor of a transport, once per round: a bare exchange
+/// carrying what the call carries on a fresh connection (TCP, Unix), or a
+/// bare async-nats request/reply (NATS, from the peer's process).
+fn bare_rows(
+    transport: &str,
+    function: &str,
+    scratch: &Path,
+    peer: &Path,
+    nats: Option<&str>,
+    rounds: usize,
+    calls: usize,
+) -> anyhow::Result<(String, Vec<Measured>)> {
+    let mut measured = Vec::new();
+    if let ("nats", Some(url)) = (transport, nats) {
+        let at = Where {
+            manifest: String::new(),
+            address: url.to_string(),
+            peer_flag: "--nats",
+            prefix: None,
+        };
+        for _ in 0..rounds {
+            measured.push(call(peer, &at, "raw", calls, 1)?);
+        }
+        return Ok((
+            "reference: bare async-nats request/reply of 9 B".to_string(),
+            measured,
+        ));
+    }
+    let payload = if function == "add" { 5 } else { 64 * 1024 };
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        let ns = bare_echo(transport, scratch, payload, calls)?;
+        measured.push(Measured {
+            ns,
+            wall_ns: started.elapsed().as_nanos(),
+        });
+    }
+    Ok((
+        format!("reference: bare echo of {payload} B on a fresh connection"),
+        measured,
+    ))
+}
+
+/// One client run: sorted nanoseconds per call, and the wall time of all.
+struct Measured {
+    ns: Vec<u64>,
+    wall_ns: u128,
+}
+
+impl Measured {
+    fn p50_us(&self) -> f64 {
+        self.ns[self.ns.len() / 2] as f64 / 1e3
+    }
+
+    fn calls_per_s(&self) -> f64 {
+        self.ns.len() as f64 / (self.wall_ns.max(1) as f64 / 1e9)
+    }
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -311,11 +395,31 @@ struct Where {
     address: String,
     /// The native peer's flag for it.
     peer_flag: &'static str,
+    /// The NATS subject prefix.
+    prefix: Option<String>,
 }
 
-/// A fresh endpoint: a free loopback port, or a socket path in `scratch`.
-fn endpoint(transport: &str, scratch: &Path, n: usize) -> anyhow::Result<Where> {
+/// A fresh endpoint: a free loopback port, a socket path in `scratch`, or
+/// a subject prefix of its own on the NATS server at `nats`.
+fn endpoint(
+    transport: &str,
+    scratch: &Path,
+    nats: Option<&str>,
+    n: usize,
+) -> anyhow::Result<Where> {
     Ok(match transport {
+        "nats" => {
+            let url = nats.context("NATS needs a server's URL")?;
+            let prefix = format!("weld-external-{}-{n}", std::process::id());
+            Where {
+                manifest: format!(
+                    r#"{{ transport = "nats", url = {url:?}, prefix = {prefix:?} }}"#
+                ),
+                address: url.to_string(),
+                peer_flag: "--nats",
+                prefix: Some(prefix),
+            }
+        }
         "tcp" => {
             let port = std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
@@ -325,6 +429,7 @@ fn endpoint(transport: &str, scratch: &Path, n: usize) -> anyhow::Result<Where> 
                 manifest: format!(r#"{{ transport = "tcp", address = "{address}" }}"#),
                 address,
                 peer_flag: "--tcp",
+                prefix: None,
             }
         }
         _ => {
@@ -333,6 +438,7 @@ fn endpoint(transport: &str, scratch: &Path, n: usize) -> anyhow::Result<Where> 
                 manifest: format!(r#"{{ transport = "unix", path = {address:?} }}"#),
                 address,
                 peer_flag: "--unix",
+                prefix: None,
             }
         }
     })
@@ -344,6 +450,7 @@ fn start(target: &Target, peer: &Path, adder: &Path, at: &Where) -> anyhow::Resu
         Target::Native => {
             let mut child = Command::new(peer)
                 .args(["serve", at.peer_flag, &at.address])
+                .args(at.prefix_args())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -405,7 +512,7 @@ fn start(target: &Target, peer: &Path, adder: &Path, at: &Where) -> anyhow::Resu
 fn wait_for_calls(peer: &Path, at: &Where) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match call(peer, at, "add", 1) {
+        match call(peer, at, "add", 1, 1) {
             Ok(_) => return Ok(()),
             Err(e) if std::time::Instant::now() >= deadline => {
                 return Err(e.context(format!("no call succeeded on {} within 30 s", at.address)))
@@ -415,11 +522,30 @@ fn wait_for_calls(peer: &Path, at: &Where) -> anyhow::Result<()> {
     }
 }
 
-/// Runs the peer's bench suite: sorted nanoseconds per call.
-fn call(peer: &Path, at: &Where, function: &str, calls: usize) -> anyhow::Result<Vec<u64>> {
+impl Where {
+    /// The peer's `--prefix` for a NATS endpoint.
+    fn prefix_args(&self) -> Vec<&str> {
+        match &self.prefix {
+            Some(p) => vec!["--prefix", p],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Runs the peer's bench suite, `concurrency` calls in flight.
+fn call(
+    peer: &Path,
+    at: &Where,
+    function: &str,
+    calls: usize,
+    concurrency: usize,
+) -> anyhow::Result<Measured> {
     let out = Command::new(peer)
-        .args(["call", at.peer_flag, &at.address, "bench", function])
+        .args(["call", at.peer_flag, &at.address])
+        .args(at.prefix_args())
+        .args(["bench", function])
         .arg(calls.to_string())
+        .args(["--concurrency", &concurrency.to_string()])
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running {}", peer.display()))?;
@@ -431,14 +557,16 @@ fn call(peer: &Path, at: &Where, function: &str, calls: usize) -> anyhow::Result
     );
     let v: serde_json::Value = serde_json::from_str(stdout.trim())
         .with_context(|| format!("the peer printed {stdout}"))?;
-    let ns: Vec<u64> = v["result"]
+    let mut ns: Vec<u64> = v["result"]
         .as_array()
         .context("no samples")?
         .iter()
         .filter_map(serde_json::Value::as_u64)
         .collect();
     anyhow::ensure!(!ns.is_empty(), "no samples");
-    Ok(ns)
+    ns.sort_unstable();
+    let wall_ns = v["wall_ns"].as_u64().context("no wall time")?.into();
+    Ok(Measured { ns, wall_ns })
 }
 
 /// The median of `v` and its range.
@@ -453,20 +581,24 @@ fn median_spread(v: &[f64]) -> (f64, (f64, f64)) {
     (median, (s[0], s[s.len() - 1]))
 }
 
-/// A Markdown table of the rows.
+/// Markdown tables of the rows: latency one call at a time, then
+/// throughput with calls in flight.
 pub fn markdown(rows: &[ExternalRow]) -> String {
+    let call = |r: &ExternalRow| {
+        if r.function == "add" {
+            "add(u32, u32)"
+        } else {
+            "sum(64 KiB list<u8>)"
+        }
+    };
     let mut out = String::from(
         "| transport | call | server | p50 (median of rounds) | spread | vs floor | over floor |\n|---|---|---|---|---|---|---|\n",
     );
-    for r in rows {
+    for r in rows.iter().filter(|r| r.concurrency == 1) {
         out.push_str(&format!(
             "| {} | {} | {} | {:.1} µs | {:.1}–{:.1} µs | {:.2}× | {:+.1} µs |\n",
             r.transport,
-            if r.function == "add" {
-                "add(u32, u32)"
-            } else {
-                "sum(64 KiB list<u8>)"
-            },
+            call(r),
             r.server,
             r.p50_us,
             r.spread_us.0,
@@ -474,6 +606,32 @@ pub fn markdown(rows: &[ExternalRow]) -> String {
             r.vs_floor,
             r.over_floor_us
         ));
+    }
+    let loaded: Vec<&ExternalRow> = rows.iter().filter(|r| r.concurrency > 1).collect();
+    if !loaded.is_empty() {
+        out.push_str(
+            "\n| transport | call | in flight | server | calls/s (median of rounds) | p50 | vs floor (calls/s) |\n|---|---|---|---|---|---|---|\n",
+        );
+        for r in &loaded {
+            let floor = loaded
+                .iter()
+                .find(|f| {
+                    (f.transport, f.function, f.concurrency)
+                        == (r.transport, r.function, r.concurrency)
+                        && f.vs_floor == 1.0
+                })
+                .map_or(f64::NAN, |f| f.calls_per_s);
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {:.0} | {:.1} µs | {:.2}× |\n",
+                r.transport,
+                call(r),
+                r.concurrency,
+                r.server,
+                r.calls_per_s,
+                r.p50_us,
+                r.calls_per_s / floor
+            ));
+        }
     }
     out
 }

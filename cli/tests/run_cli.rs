@@ -422,11 +422,14 @@ fn growing_past_max_memory_fails_naming_the_component() {
 }
 
 /// `weld bench --external`: the native peer in its own process calls the
-/// floor server and `weld serve`; every row has a ratio to the floor.
+/// floor server and `weld serve` over TCP, Unix and NATS; every row has a
+/// ratio to the floor, a bare exchange (a bare NATS request/reply) is
+/// measured beside them, and over TCP 64 calls in flight give throughput.
 #[test]
 fn bench_external_measures_against_the_native_floor() {
     // The tests build the native peer on first use.
     let peer = weld_fixtures::peer::binary();
+    let broker = weld_fixtures::nats::NatsServer::start();
     let out = Command::new(env!("CARGO_BIN_EXE_weld"))
         .args([
             "bench",
@@ -434,7 +437,9 @@ fn bench_external_measures_against_the_native_floor() {
             "--rounds",
             "1",
             "--round-calls",
-            "20",
+            "64",
+            "--nats",
+            broker.url(),
             "--json",
         ])
         .env("WELD_WRPC_PEER", &peer)
@@ -447,20 +452,45 @@ fn bench_external_measures_against_the_native_floor() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["external"].as_array().unwrap();
-    for transport in ["tcp", "unix"] {
+    let of = |transport: &str, function: &str, concurrency: u64, server: &str| {
+        rows.iter()
+            .find(|r| {
+                r["transport"] == transport
+                    && r["function"] == function
+                    && r["concurrency"] == concurrency
+                    && r["server"].as_str().unwrap().starts_with(server)
+            })
+            .unwrap_or_else(|| panic!("{transport} {function} ×{concurrency} {server}: {v}"))
+    };
+    for transport in ["tcp", "unix", "nats"] {
         for function in ["add", "sum"] {
-            let of = |server: &str| {
-                rows.iter()
-                    .find(|r| {
-                        r["transport"] == transport
-                            && r["function"] == function
-                            && r["server"].as_str().unwrap().starts_with(server)
-                    })
-                    .unwrap_or_else(|| panic!("{transport} {function} {server}: {v}"))
-            };
-            assert_eq!(of("floor")["vs_floor"], 1.0);
-            assert!(of("weld serve (shared)")["p50_us"].as_f64().unwrap() > 0.0);
-            assert!(of("weld serve (per-call)")["vs_floor"].as_f64().unwrap() > 0.0);
+            assert_eq!(of(transport, function, 1, "floor")["vs_floor"], 1.0);
+            assert!(
+                of(transport, function, 1, "reference: bare")["p50_us"]
+                    .as_f64()
+                    .unwrap()
+                    > 0.0
+            );
+            assert!(
+                of(transport, function, 1, "weld serve (shared)")["p50_us"]
+                    .as_f64()
+                    .unwrap()
+                    > 0.0
+            );
+            assert!(
+                of(transport, function, 1, "weld serve (per-call)")["vs_floor"]
+                    .as_f64()
+                    .unwrap()
+                    > 0.0
+            );
         }
+    }
+    for server in ["floor", "weld serve (shared)", "weld serve (per-call)"] {
+        assert!(
+            of("tcp", "add", 64, server)["calls_per_s"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
     }
 }

@@ -24,6 +24,15 @@ pub async fn run(target: Target, suite: Suite) -> anyhow::Result<ExitCode> {
     match target {
         Target::Tcp(addr) => run_suite(&wrpc::transport::tcp::Client::from(addr), suite).await,
         Target::Unix(path) => run_suite(&wrpc::transport::unix::Client::from(path), suite).await,
+        Target::Nats { url, .. } if matches!(&suite, Suite::Bench { func, .. } if func == "raw") => {
+            let Suite::Bench {
+                calls, concurrency, ..
+            } = suite
+            else {
+                unreachable!("matched above")
+            };
+            raw_nats(&url, calls, concurrency).await
+        }
         Target::Nats { url, prefix } => {
             let client = crate::connect_nats(&url, &prefix).await?;
             run_suite(&client, suite).await
@@ -59,7 +68,12 @@ where
             json::result("count", &count.to_string());
             Ok(ExitCode::SUCCESS)
         }
-        Suite::Bench { func, calls, bytes } => {
+        Suite::Bench {
+            func,
+            calls,
+            bytes,
+            concurrency,
+        } => {
             let xs = Bytes::from(vec![7u8; bytes]);
             let want = 7 * bytes as u64;
             let one = || async {
@@ -75,21 +89,87 @@ where
                     other => anyhow::bail!("no bench `{other}`: use add or sum"),
                 }
             };
-            for _ in 0..calls.div_ceil(10) {
-                one().await?;
-            }
-            let mut ns = Vec::with_capacity(calls);
-            for _ in 0..calls {
+            bench(&func, calls, concurrency, one).await
+        }
+    }
+}
+
+/// Times `calls` calls of `one` (after 10% as many untimed warm-up calls),
+/// `concurrency` at a time; prints the sorted nanoseconds per call and the
+/// wall time of them all.
+pub async fn bench<F, Fut>(
+    func: &str,
+    calls: usize,
+    concurrency: usize,
+    one: F,
+) -> anyhow::Result<ExitCode>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let concurrency = concurrency.max(1);
+    for _ in 0..calls.div_ceil(10) {
+        one().await?;
+    }
+    let started = std::time::Instant::now();
+    let lanes = (0..concurrency).map(|lane| {
+        let one = &one;
+        async move {
+            let mut ns = Vec::new();
+            for _ in (lane..calls).step_by(concurrency) {
                 let started = std::time::Instant::now();
                 one().await?;
                 ns.push(started.elapsed().as_nanos() as u64);
             }
-            ns.sort_unstable();
-            let list: Vec<String> = ns.iter().map(u64::to_string).collect();
-            json::result(&func, &format!("[{}]", list.join(",")));
-            Ok(ExitCode::SUCCESS)
+            anyhow::Ok(ns)
         }
+    });
+    let mut ns: Vec<u64> = Vec::with_capacity(calls);
+    for lane in futures::future::join_all(lanes).await {
+        ns.extend(lane?);
     }
+    let wall = started.elapsed().as_nanos();
+    ns.sort_unstable();
+    let list: Vec<String> = ns.iter().map(u64::to_string).collect();
+    println!(
+        "{{\"func\":{},\"result\":[{}],\"wall_ns\":{wall}}}",
+        json::string(func),
+        list.join(",")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The NATS floor: `calls` bare request/replies of 9 bytes through the
+/// server at `url`, answered by a responder on its own connection.
+pub async fn raw_nats(url: &str, calls: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
+    use futures::StreamExt as _;
+    let responder = async_nats::connect(url).await?;
+    let requester = async_nats::connect(url).await?;
+    let subject = format!("weld-floor.{}", std::process::id());
+    let mut requests = responder.subscribe(subject.clone()).await?;
+    responder.flush().await?;
+    let answering = tokio::spawn(async move {
+        while let Some(m) = requests.next().await {
+            if let Some(reply) = m.reply {
+                let _ = responder.publish(reply, m.payload).await;
+            }
+        }
+    });
+    let payload = Bytes::from_static(&[7; 9]);
+    let one = || async {
+        let reply = timed(async {
+            requester
+                .request(subject.clone(), payload.clone())
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .await?;
+        anyhow::ensure!(reply.payload.len() == 9, "the reply came back short");
+        Ok(())
+    };
+    let code = bench("raw", calls, concurrency, one).await;
+    answering.abort();
+    code
 }
 
 /// Applies [`CALL_TIMEOUT`] to one invocation.

@@ -151,14 +151,22 @@ pub enum Suite {
     /// Latency of sequential calls of demo:math/adder@0.1.0: `add(40, 2)`
     /// (`add`) or `sum` of a `BYTES`-byte list (`sum`); prints one JSON line
     /// with the sorted per-call nanoseconds.
+    ///
+    /// `raw` (NATS only) times a bare async-nats request/reply of 9 bytes
+    /// through the same server instead, answered by a responder in this
+    /// process: the floor of any protocol over NATS.
     Bench {
-        /// `add` or `sum`.
+        /// `add`, `sum` or `raw`.
         func: String,
         /// Calls to time (after 10% as many untimed warm-up calls).
         calls: usize,
         /// The list's size for `sum`.
         #[arg(long, default_value_t = 65536)]
         bytes: usize,
+        /// Calls in flight at once; the line then also carries `wall_ns`,
+        /// the time all the timed calls took together.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
     },
 }
 

@@ -63,7 +63,8 @@ pub struct Args {
     #[arg(long)]
     no_wrpc: bool,
     /// With the bundled fixtures: also measure wRPC over this NATS server
-    /// (e.g. `nats://127.0.0.1:4222`).
+    /// (e.g. `nats://127.0.0.1:4222`); with --external, NATS beside TCP and
+    /// Unix, against a bare request/reply through the same server.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
     /// Save every cell's samples, and what they were measured on, to FILE
@@ -105,7 +106,8 @@ pub struct Args {
     /// With the bundled fixtures: measure latency as a caller in another
     /// process sees it — the native wRPC peer calling `weld serve`, against
     /// the same peer serving natively (the floor) and `wrpc-wasmtime` when
-    /// installed — over TCP and Unix, in interleaved rounds.
+    /// installed — over TCP and Unix (and NATS with --nats), in interleaved
+    /// rounds; over TCP also with 64 calls in flight (throughput).
     #[arg(long, conflicts_with_all = ["inputs", "load", "baseline", "save_baseline", "series", "svg"])]
     external: bool,
     /// Rounds for `--external`.
@@ -594,10 +596,15 @@ fn external(args: &Args) -> anyhow::Result<ExitCode> {
             args.json,
         ));
     }
-    let bar = progress(crate::external::cells(args.rounds.max(1)));
-    let measured = crate::external::run(&adder, args.rounds.max(1), args.round_calls.max(1), |m| {
-        step(&bar, m)
-    });
+    let nats = args.nats.as_deref();
+    let bar = progress(crate::external::cells(args.rounds.max(1), nats));
+    let measured = crate::external::run(
+        &adder,
+        args.rounds.max(1),
+        args.round_calls.max(1),
+        nats,
+        |m| step(&bar, m),
+    );
     bar.finish_and_clear();
     let (rows, notes) = match measured {
         Ok(r) => r,
