@@ -46,6 +46,12 @@ pub struct ExternalRow {
     /// Median over rounds of calls completed per second (timed calls over
     /// the wall time they took together).
     pub calls_per_s: f64,
+    /// Median over rounds of the CPU time the server's process spent per
+    /// call (user and system, warm-up calls included in both), in
+    /// microseconds; `None` for the bare references. On a machine whose
+    /// cores the client shares, this is what a server costs, whatever the
+    /// client's own cost caps throughput at.
+    pub server_cpu_us: Option<f64>,
 }
 
 /// The servers of one transport, started fresh for each round.
@@ -85,6 +91,56 @@ impl Drop for Running {
             }
         }
     }
+}
+
+impl Running {
+    /// CPU time (user and system) the server's process has spent so far:
+    /// the child's, from `/proc`, or this process's, where weld serves.
+    fn cpu(&self) -> anyhow::Result<Duration> {
+        match self {
+            Running::Child(c) => child_cpu(c.id()),
+            Running::Weld(_) => Ok(own_cpu()),
+        }
+    }
+}
+
+/// `utime + stime` of process `pid`, from `/proc/PID/stat`.
+fn child_cpu(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name, which may hold spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("a malformed /proc stat line")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 here.
+    let ticks: u64 = fields
+        .get(11..13)
+        .context("a short /proc stat line")?
+        .iter()
+        .map(|f| f.parse::<u64>())
+        .sum::<Result<u64, _>>()?;
+    // SAFETY: sysconf reads a constant.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .unwrap_or(100)
+        .max(1);
+    Ok(Duration::from_nanos(
+        ticks.saturating_mul(1_000_000_000) / hz,
+    ))
+}
+
+/// This process's CPU time (user and system).
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// The native peer: `WELD_WRPC_PEER`, or the one the tests build.
@@ -279,6 +335,7 @@ pub fn run(
             // p50 and calls per second per round, per target.
             let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
             let mut rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+            let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
             for round in 0..rounds {
                 for (i, target) in targets.iter().enumerate() {
                     progress(format!(
@@ -287,15 +344,23 @@ pub fn run(
                         target.label()
                     ));
                     let endpoint = endpoint(transport, &scratch, nats, round * 10 + i)?;
-                    let _server = start(target, &peer, adder, &endpoint)?;
+                    let server = start(target, &peer, adder, &endpoint)?;
+                    let before = server.cpu()?;
                     let m = call(&peer, &endpoint, function, calls, concurrency)?;
+                    let spent = server.cpu()?.saturating_sub(before);
                     p50s[i].push(m.p50_us());
                     rates[i].push(m.calls_per_s());
+                    // The peer makes a tenth as many warm-up calls first.
+                    let made = calls + calls.div_ceil(10);
+                    cpus[i].push(spent.as_secs_f64() * 1e6 / made as f64);
                 }
             }
             let summary: Vec<(f64, (f64, f64))> = p50s.iter().map(|v| median_spread(v)).collect();
             let floor = summary[0].0;
-            let row = |server: String, (p50, spread): (f64, (f64, f64)), rate: f64| ExternalRow {
+            let row = |server: String,
+                       (p50, spread): (f64, (f64, f64)),
+                       rate: f64,
+                       cpu: Option<f64>| ExternalRow {
                 transport,
                 function,
                 concurrency,
@@ -305,16 +370,29 @@ pub fn run(
                 vs_floor: p50 / floor,
                 over_floor_us: p50 - floor,
                 calls_per_s: rate,
+                server_cpu_us: cpu,
             };
             if concurrency == 1 {
                 let (label, bare) =
                     bare_rows(transport, function, &scratch, &peer, nats, rounds, calls)?;
                 let rate: Vec<f64> = bare.iter().map(|m| m.calls_per_s()).collect();
                 let p50: Vec<f64> = bare.iter().map(Measured::p50_us).collect();
-                rows.push(row(label, median_spread(&p50), median_spread(&rate).0));
+                rows.push(row(
+                    label,
+                    median_spread(&p50),
+                    median_spread(&rate).0,
+                    None,
+                ));
             }
-            for ((target, summary), rate) in targets.iter().zip(summary).zip(&rates) {
-                rows.push(row(target.label(), summary, median_spread(rate).0));
+            for (((target, summary), rate), cpu) in
+                targets.iter().zip(summary).zip(&rates).zip(&cpus)
+            {
+                rows.push(row(
+                    target.label(),
+                    summary,
+                    median_spread(rate).0,
+                    Some(median_spread(cpu).0),
+                ));
             }
         }
     }
@@ -584,6 +662,10 @@ fn median_spread(v: &[f64]) -> (f64, (f64, f64)) {
 /// Markdown tables of the rows: latency one call at a time, then
 /// throughput with calls in flight.
 pub fn markdown(rows: &[ExternalRow]) -> String {
+    let cpu = |r: &ExternalRow| match r.server_cpu_us {
+        Some(us) => format!("{us:.1} µs"),
+        None => "–".to_string(),
+    };
     let call = |r: &ExternalRow| {
         if r.function == "add" {
             "add(u32, u32)"
@@ -592,11 +674,11 @@ pub fn markdown(rows: &[ExternalRow]) -> String {
         }
     };
     let mut out = String::from(
-        "| transport | call | server | p50 (median of rounds) | spread | vs floor | over floor |\n|---|---|---|---|---|---|---|\n",
+        "| transport | call | server | p50 (median of rounds) | spread | vs floor | over floor | server CPU/call |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows.iter().filter(|r| r.concurrency == 1) {
         out.push_str(&format!(
-            "| {} | {} | {} | {:.1} µs | {:.1}–{:.1} µs | {:.2}× | {:+.1} µs |\n",
+            "| {} | {} | {} | {:.1} µs | {:.1}–{:.1} µs | {:.2}× | {:+.1} µs | {} |\n",
             r.transport,
             call(r),
             r.server,
@@ -604,13 +686,14 @@ pub fn markdown(rows: &[ExternalRow]) -> String {
             r.spread_us.0,
             r.spread_us.1,
             r.vs_floor,
-            r.over_floor_us
+            r.over_floor_us,
+            cpu(r)
         ));
     }
     let loaded: Vec<&ExternalRow> = rows.iter().filter(|r| r.concurrency > 1).collect();
     if !loaded.is_empty() {
         out.push_str(
-            "\n| transport | call | in flight | server | calls/s (median of rounds) | p50 | vs floor (calls/s) |\n|---|---|---|---|---|---|---|\n",
+            "\n| transport | call | in flight | server | calls/s (median of rounds) | p50 | vs floor (calls/s) | server CPU/call |\n|---|---|---|---|---|---|---|---|\n",
         );
         for r in &loaded {
             let floor = loaded
@@ -622,14 +705,15 @@ pub fn markdown(rows: &[ExternalRow]) -> String {
                 })
                 .map_or(f64::NAN, |f| f.calls_per_s);
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {:.0} | {:.1} µs | {:.2}× |\n",
+                "| {} | {} | {} | {} | {:.0} | {:.1} µs | {:.2}× | {} |\n",
                 r.transport,
                 call(r),
                 r.concurrency,
                 r.server,
                 r.calls_per_s,
                 r.p50_us,
-                r.calls_per_s / floor
+                r.calls_per_s / floor,
+                cpu(r)
             ));
         }
     }
