@@ -12,7 +12,7 @@
 use super::bounded::{self, Frames};
 use super::codec::{self, CodecError, Limits};
 use super::Endpoint;
-use bytes::Bytes;
+use bytes::{BufMut as _, Bytes};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -458,8 +458,10 @@ pub(crate) async fn read_with<T>(
         empty,
         mut decode,
     } = reply;
+    // Read straight into the message, at most 64 KiB and never past the
+    // cap at a time: no scratch buffer to zero per message.
+    const STEP: usize = 64 * 1024;
     let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
     // Decoding is retried only once the bytes the last attempt lacked have
     // arrived, so a large message is not re-scanned on every chunk.
     let mut ready_at = 1;
@@ -482,7 +484,9 @@ pub(crate) async fn read_with<T>(
                 Err(e) => return Err(ReadError::Bad(e)),
             }
         }
-        let n = rx.read(&mut chunk).await.map_err(|cause| {
+        let room = (limits.max_bytes - buf.len()).saturating_add(1).min(STEP);
+        buf.reserve(room.min(ready_at.saturating_sub(buf.len()).max(512)));
+        let n = rx.read_buf(&mut (&mut buf).limit(room)).await.map_err(|cause| {
             if bounded::wire_error(&cause).is_some_and(|w| w.is_over_budget()) {
                 ReadError::OverBudget {
                     max_bytes: limits.max_bytes,
@@ -502,9 +506,8 @@ pub(crate) async fn read_with<T>(
                 ReadError::Truncated(buf.len())
             });
         }
-        if buf.len() + n > limits.max_bytes {
+        if buf.len() > limits.max_bytes {
             return Err(ReadError::TooLarge(limits.max_bytes));
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
