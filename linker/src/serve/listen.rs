@@ -9,14 +9,13 @@ use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
 use crate::wrpc::client::{read_with, Message, NATS_SUBSCRIPTION_CAPACITY};
 use crate::wrpc::codec::{self, Limits};
-use crate::wrpc::Endpoint;
+use crate::wrpc::{nats, Endpoint};
 use futures::{Stream, StreamExt as _};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
-use wrpc_transport::Serve;
 
 /// Where a reply goes: a framed socket half (weld writes the frames) or a
 /// transport's own outgoing stream (NATS).
@@ -27,15 +26,13 @@ pub(super) trait Reply: Send + Unpin + 'static {
     fn close(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
 }
 
-/// A transport's outgoing stream, written as is.
-pub(super) struct Raw<O>(O);
-
-impl<O: AsyncWrite + Send + Unpin + 'static> Reply for Raw<O> {
+/// The results side of a NATS call.
+impl Reply for nats::Results {
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.0.write_all(bytes).await
+        nats::Results::send(self, bytes).await
     }
     async fn close(&mut self) -> std::io::Result<()> {
-        self.0.shutdown().await
+        nats::Results::close(self).await
     }
 }
 
@@ -181,24 +178,47 @@ impl Budget {
 type Invocation<O, I> = (usize, Arc<str>, anyhow::Result<(O, I)>);
 type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
 
-/// Registers every served function with `srv`: one stream of invocations.
-async fn register<S>(
-    srv: &S,
+/// Subscribes to every served function on `nats` (in the host's queue
+/// group, so one replica takes each call): one stream of accepted
+/// invocations.
+async fn nats_invocations(
+    nats: &async_nats::Client,
+    prefix: &str,
     served: &[Served],
-) -> anyhow::Result<Invocations<Raw<S::Outgoing>, S::Incoming>>
-where
-    S: Serve,
-    S::Context: Send,
-{
-    let mut streams: Vec<Invocations<Raw<S::Outgoing>, S::Incoming>> = Vec::new();
+    queue_group: &str,
+) -> Result<Invocations<nats::Results, nats::Params>, async_nats::Error> {
+    let inbox = Arc::new(nats::Inbox::open(nats).await?);
+    let mut streams: Vec<Invocations<nats::Results, nats::Params>> = Vec::new();
     for (index, s) in served.iter().enumerate() {
-        let paths: Arc<[Box<[Option<usize>]>]> = Arc::from(Vec::new());
-        let stream = srv.serve(&s.instance, &s.function, paths).await?;
-        let peer: Arc<str> = Arc::from("a NATS caller");
-        streams.push(Box::pin(stream.map(move |r| {
-            (index, Arc::clone(&peer), r.map(|(_, tx, rx)| (Raw(tx), rx)))
+        let subject = wrpc_transport_nats::invocation_subject(prefix, &s.instance, &s.function);
+        let sub = nats
+            .queue_subscribe(subject, queue_group.to_string())
+            .await?;
+        let inbox = Arc::clone(&inbox);
+        streams.push(Box::pin(sub.then(move |message| {
+            let inbox = Arc::clone(&inbox);
+            async move {
+                match inbox.accept(message).await {
+                    Ok(Some((results, params))) => {
+                        let peer: Arc<str> = Arc::from(format!("NATS caller {}", results.caller()));
+                        (index, peer, Ok((results, params)))
+                    }
+                    Ok(None) => (
+                        index,
+                        Arc::from("a NATS publisher"),
+                        Err(anyhow::anyhow!("the invocation names no reply subject")),
+                    ),
+                    Err(e) => (
+                        index,
+                        Arc::from("a NATS caller"),
+                        Err(anyhow::anyhow!("accepting the invocation failed: {e}")),
+                    ),
+                }
+            }
         })));
     }
+    // Every subscription is in place before the server says it is ready.
+    nats.flush().await?;
     Ok(Box::pin(futures::stream::select_all(streams)))
 }
 
@@ -274,19 +294,16 @@ pub(super) async fn serve_endpoint(
                 .connect(url.as_str())
                 .await
                 .map_err(|e| bind_err(e.into()))?;
-            let client =
-                // Replicas of a host share one queue group, so NATS hands
-                // each call to one of them: no call runs twice.
-                wrpc_transport_nats::Client::new(
-                    nats,
-                    prefix.clone().unwrap_or_default(),
-                    Some(Arc::clone(&dispatch.queue_group)),
-                )
-                    .await
-                    .map_err(|e| bind_err(e.into()))?;
-            let invocations = register(&client, &dispatch.served)
-                .await
-                .map_err(|e| bind_err(e.into()))?;
+            // Replicas of a host share one queue group, so NATS hands each
+            // call to one of them: no call runs twice.
+            let invocations = nats_invocations(
+                &nats,
+                prefix.as_deref().unwrap_or_default(),
+                &dispatch.served,
+                &dispatch.queue_group,
+            )
+            .await
+            .map_err(bind_err)?;
             on_ready(endpoint);
             run_dispatch(invocations, dispatch, shutdown, grace).await
         }

@@ -486,16 +486,19 @@ pub(crate) async fn read_with<T>(
         }
         let room = (limits.max_bytes - buf.len()).saturating_add(1).min(STEP);
         buf.reserve(room.min(ready_at.saturating_sub(buf.len()).max(512)));
-        let n = rx.read_buf(&mut (&mut buf).limit(room)).await.map_err(|cause| {
-            if bounded::wire_error(&cause).is_some_and(|w| w.is_over_budget()) {
-                ReadError::OverBudget {
-                    max_bytes: limits.max_bytes,
-                    cause,
+        let n = rx
+            .read_buf(&mut (&mut buf).limit(room))
+            .await
+            .map_err(|cause| {
+                if bounded::wire_error(&cause).is_some_and(|w| w.is_over_budget()) {
+                    ReadError::OverBudget {
+                        max_bytes: limits.max_bytes,
+                        cause,
+                    }
+                } else {
+                    ReadError::Io(cause)
                 }
-            } else {
-                ReadError::Io(cause)
-            }
-        })?;
+            })?;
         if n == 0 {
             if empty && buf.is_empty() {
                 return decode(&buf).map(|v| (v, 0)).map_err(ReadError::Bad);

@@ -6,12 +6,14 @@
 //! * [`endpoint`]: where a peer is reached (TCP, Unix, NATS);
 //! * [`client`]: invoking a remote function over one of them;
 //! * [`bounded`]: weld's own reading of the framed transports (TCP, Unix),
-//!   bounded in memory per connection.
+//!   bounded in memory per connection;
+//! * [`nats`]: the serving side of the NATS protocol, over `async-nats`.
 
 pub mod bounded;
 pub mod client;
 pub mod codec;
 pub mod endpoint;
+pub mod nats;
 
 pub use endpoint::Endpoint;
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the wRPC integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use wasmtime::component::Val;

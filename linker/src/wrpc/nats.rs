@@ -1,0 +1,228 @@
+//! The serving side of wRPC's NATS protocol (as `wrpc-transport-nats` 0.31
+//! and so wrpc 0.17 speak it), written over `async-nats` directly.
+//!
+//! One invocation: the caller publishes the parameters to
+//! `[prefix.]wrpc.0.0.1.<instance>.<function>` with a reply subject `R`;
+//! the server answers with an empty *accept* to `R` whose reply subject
+//! `S` is where the rest of the parameters (when they did not fit the first
+//! message) and their end go, as `S.params`; the results go to `R.results`
+//! in messages of at most the server's payload cap, then an empty message
+//! ends them.
+//!
+//! What weld does differently from `wrpc-transport-nats`'s server, on the
+//! same wire:
+//! * no flush after the accept: the accept leaves with the connection's
+//!   next write, not after a round trip to the connection task;
+//! * invocations are taken as they come, not one at a time behind that
+//!   flush;
+//! * parameters that came whole in the first message (the caller puts as
+//!   many as fit there) are not waited on: nothing is subscribed for them,
+//!   and the caller's end-of-parameters message is dropped by the broker's
+//!   routing to a subject nobody reads. A zero-parameter call is answered
+//!   without waiting for the caller's reply to the accept: one round trip,
+//!   not two.
+//!
+//! The rest of a message too large for one NATS message arrives through
+//! one wildcard subscription on the server's inbox, routed by subject to
+//! the call reading it, at most [`CONTINUATION_QUEUE`] messages queued per
+//! call (a caller flooding past that loses its call, not the server's
+//! memory).
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// Messages of one call's parameters that may wait to be read.
+pub const CONTINUATION_QUEUE: usize = 16;
+
+type Routes = Arc<Mutex<HashMap<String, tokio::sync::mpsc::Sender<Bytes>>>>;
+
+/// The server's inbox: where callers send the rest of their parameters.
+pub struct Inbox {
+    nats: async_nats::Client,
+    prefix: String,
+    next: AtomicU64,
+    routes: Routes,
+    router: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.router.abort();
+    }
+}
+
+impl Inbox {
+    /// Subscribes to a fresh inbox of `nats` and routes what arrives there.
+    /// Must run on a tokio runtime (it spawns the router).
+    pub async fn open(nats: &async_nats::Client) -> Result<Inbox, async_nats::Error> {
+        let prefix = nats.new_inbox();
+        let mut sub = nats.subscribe(format!("{prefix}.>")).await?;
+        let routes: Routes = Arc::default();
+        let router = tokio::spawn({
+            let routes = Arc::clone(&routes);
+            async move {
+                while let Some(m) = sub.next().await {
+                    let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(tx) = routes.get(m.subject.as_str()) {
+                        // A call not keeping up (or gone) is cut off: its
+                        // reader sees the end and fails as truncated.
+                        if tx.try_send(m.payload).is_err() {
+                            routes.remove(m.subject.as_str());
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Inbox {
+            nats: nats.clone(),
+            prefix,
+            next: AtomicU64::new(0),
+            routes,
+            router,
+        })
+    }
+
+    /// Accepts the invocation `message`: publishes the accept and returns
+    /// where its results go and a reader of its parameters. `None` when the
+    /// message names no reply subject (it is not a wRPC invocation).
+    pub async fn accept(
+        &self,
+        message: async_nats::Message,
+    ) -> Result<Option<(Results, Params)>, async_nats::Error> {
+        let Some(reply) = message.reply else {
+            return Ok(None);
+        };
+        let here = format!(
+            "{}.{}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
+        // The caller sends in the first message as many parameter bytes as
+        // fit beside its reply subject: less than that is all of them.
+        let room = self
+            .nats
+            .server_info()
+            .max_payload
+            .saturating_sub(reply.len());
+        let more = (message.payload.len() >= room).then(|| {
+            let key = format!("{here}.params");
+            let (tx, rx) = tokio::sync::mpsc::channel(CONTINUATION_QUEUE);
+            self.routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.clone(), tx);
+            Continuation {
+                rx,
+                key,
+                routes: Arc::clone(&self.routes),
+            }
+        });
+        // Registered before the accept goes out: nothing sent after it is
+        // missed.
+        self.nats
+            .publish_with_reply(reply.clone(), here, Bytes::new())
+            .await?;
+        Ok(Some((
+            Results {
+                nats: self.nats.clone(),
+                subject: format!("{reply}.results"),
+                caller: reply.to_string(),
+            },
+            Params {
+                first: message.payload,
+                more,
+            },
+        )))
+    }
+}
+
+/// Where a call's results go.
+pub struct Results {
+    nats: async_nats::Client,
+    subject: String,
+    caller: String,
+}
+
+impl Results {
+    /// The caller's reply subject (it names the caller in logs).
+    pub fn caller(&self) -> &str {
+        &self.caller
+    }
+
+    /// Publishes `bytes`, in messages of at most the server's payload cap.
+    pub async fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let max = self.nats.server_info().max_payload.max(1);
+        for chunk in bytes.chunks(max) {
+            self.nats
+                .publish(self.subject.clone(), Bytes::copy_from_slice(chunk))
+                .await
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the results: an empty message.
+    pub async fn close(&self) -> std::io::Result<()> {
+        self.nats
+            .publish(self.subject.clone(), Bytes::new())
+            .await
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// A call's parameters: the invocation's payload, then (when it was full)
+/// what arrives at the call's subject until an empty message.
+pub struct Params {
+    first: Bytes,
+    more: Option<Continuation>,
+}
+
+/// The rest of a call's parameters, routed from the inbox; unrouted when
+/// dropped.
+struct Continuation {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    key: String,
+    routes: Routes,
+}
+
+impl Drop for Continuation {
+    fn drop(&mut self) {
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+impl AsyncRead for Params {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            if !self.first.is_empty() {
+                let n = self.first.len().min(buf.remaining());
+                buf.put_slice(&self.first.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            let Some(more) = &mut self.more else {
+                return Poll::Ready(Ok(()));
+            };
+            match more.rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                // An empty message ends the parameters; so does a caller
+                // cut off for flooding (what was read is then truncated).
+                Poll::Ready(None) => self.more = None,
+                Poll::Ready(Some(chunk)) if chunk.is_empty() => self.more = None,
+                Poll::Ready(Some(chunk)) => self.first = chunk,
+            }
+        }
+    }
+}
