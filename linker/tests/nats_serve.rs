@@ -93,6 +93,22 @@ fn parameters_larger_than_one_nats_message_are_read_whole() {
     );
     let stats = server.stop().unwrap();
     assert_eq!(stats.failed, 0, "{stats:?}");
+
+    // weld's stub against the native wRPC server: the rest of the list
+    // follows the server's accept.
+    let _peer = weld_fixtures::peer::Peer::serve_nats(broker.url(), "native-big");
+    let dir = tempfile::tempdir().unwrap();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        &weld_fixtures::pair_manifest("adder", Some(&nats(broker.url(), "native-big"))),
+    );
+    let rt = runtime(&m, "a");
+    let mut d = rt.instantiate().unwrap();
+    let list = Val::List(vec![Val::U8(2); 3_000_000]);
+    assert_eq!(
+        d.call("driver", "runner.sum-once", &[list]).unwrap(),
+        [Val::U64(6_000_000)]
+    );
 }
 
 /// A message on an invocation subject without a reply subject is refused

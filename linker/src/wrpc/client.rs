@@ -17,7 +17,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use wasmtime::component::{Type, Val};
-use wrpc_transport::Invoke;
 
 /// Per-call timeout of a wrpc link when the manifest gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -121,7 +120,7 @@ thread_local! {
 pub struct Remote {
     endpoint: Endpoint,
     label: String,
-    nats: tokio::sync::OnceCell<wrpc_transport_nats::Client>,
+    nats: tokio::sync::OnceCell<super::nats::Caller>,
 }
 
 impl Remote {
@@ -259,7 +258,7 @@ impl Remote {
                             endpoint: self.label.clone(),
                             cause,
                         })?;
-                    self.invoke(client, None, instance, func, params, reply)
+                    self.invoke_nats(client, instance, func, params, reply)
                         .await
                 }
             }
@@ -308,34 +307,37 @@ impl Remote {
             .map_err(|e| e.at(&self.label))
     }
 
-    /// One invocation over any wRPC transport: send the parameters, close
-    /// the send side (a native server waits for that), read the results.
-    #[allow(clippy::too_many_arguments)]
-    async fn invoke<C: Invoke, T>(
+    /// One invocation over NATS: publish the parameters, read the results
+    /// as they are routed back (see [`super::nats::Caller`]).
+    async fn invoke_nats<T>(
         &self,
-        client: &C,
-        cx: C::Context,
+        caller: &super::nats::Caller,
         instance: &str,
         func: &str,
         params: Bytes,
         reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
-        const NO_PATHS: [&[Option<usize>]; 0] = [];
-        let (mut tx, mut rx) = client
-            .invoke(cx, instance, func, params, NO_PATHS)
-            .await
-            .map_err(|e| CallError::Connect {
-                endpoint: self.label.clone(),
-                cause: format!("{e:#}"),
-            })?;
-        tx.shutdown().await.map_err(|e| CallError::Io {
-            endpoint: self.label.clone(),
-            cause: e.to_string(),
-        })?;
+        let mut rx =
+            caller
+                .invoke(instance, func, params)
+                .await
+                .map_err(|e| CallError::Connect {
+                    endpoint: self.label.clone(),
+                    cause: format!("{e:#}"),
+                })?;
         read_with(&mut rx, reply)
             .await
             .map(|(v, _)| v)
-            .map_err(|e| e.at(&self.label))
+            .map_err(|e| match e {
+                // NATS found nobody subscribed: nothing was called.
+                ReadError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    CallError::Connect {
+                        endpoint: self.label.clone(),
+                        cause: io.to_string(),
+                    }
+                }
+                e => e.at(&self.label),
+            })
     }
 }
 
@@ -372,15 +374,15 @@ impl<'a> Message<'a, ()> {
     }
 }
 
-/// Connects to NATS once; the wRPC client subscribes to its reply inbox.
-async fn nats_client(url: &str, prefix: &str) -> Result<wrpc_transport_nats::Client, String> {
+/// Connects to NATS once, and subscribes to the caller's reply inbox.
+async fn nats_client(url: &str, prefix: &str) -> Result<super::nats::Caller, String> {
     let nats = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
         .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
         .connect(url)
         .await
         .map_err(|e| format!("{e}"))?;
-    wrpc_transport_nats::Client::new(nats, prefix.to_string(), None)
+    super::nats::Caller::open(nats, prefix)
         .await
         .map_err(|e| format!("{e:#}"))
 }

@@ -226,3 +226,232 @@ impl AsyncRead for Params {
         }
     }
 }
+
+/// What the caller's inbox routes to one call.
+enum Delivery {
+    /// The server's accept (or the broker's status instead of one): where
+    /// the rest of the parameters go.
+    Accept {
+        to: Option<async_nats::Subject>,
+        status: Option<async_nats::StatusCode>,
+    },
+    /// Part of the results; empty at their end.
+    Results(Bytes),
+}
+
+type CallRoutes = Arc<Mutex<HashMap<u64, tokio::sync::mpsc::Sender<Delivery>>>>;
+
+/// The calling side: one connection and one inbox subscription for every
+/// call to an endpoint, each call's accept and results routed to it by the
+/// call's number in its reply subject `<inbox>.<n>`.
+///
+/// Against `wrpc-transport-nats`'s client, on the same wire: no flush
+/// after the invocation, and the results read from the router's channel
+/// directly, without a second demultiplexing task in between.
+pub struct Caller {
+    nats: async_nats::Client,
+    prefix: String,
+    inbox: String,
+    next: AtomicU64,
+    routes: CallRoutes,
+    router: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        self.router.abort();
+    }
+}
+
+impl Caller {
+    /// A caller of the functions under `prefix` over `nats`. Must run on a
+    /// tokio runtime whose tasks keep running between calls (it spawns the
+    /// router).
+    pub async fn open(nats: async_nats::Client, prefix: &str) -> Result<Caller, async_nats::Error> {
+        let inbox = nats.new_inbox();
+        let mut sub = nats.subscribe(format!("{inbox}.>")).await?;
+        // The subscription is in place before any invocation names it.
+        nats.flush().await?;
+        let routes: CallRoutes = Arc::default();
+        let router = tokio::spawn({
+            let (routes, skip) = (Arc::clone(&routes), inbox.len() + 1);
+            async move {
+                while let Some(m) = sub.next().await {
+                    let Some(rest) = m.subject.get(skip..) else {
+                        continue;
+                    };
+                    let (id, results) = match rest.split_once('.') {
+                        Some((id, "results")) => (id, true),
+                        Some(_) => continue,
+                        None => (rest, false),
+                    };
+                    let Ok(id) = id.parse::<u64>() else {
+                        continue;
+                    };
+                    let delivery = if results {
+                        Delivery::Results(m.payload)
+                    } else {
+                        Delivery::Accept {
+                            to: m.reply,
+                            status: m.status,
+                        }
+                    };
+                    let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(tx) = routes.get(&id) {
+                        // A reply flooding past the queue loses its call.
+                        if tx.try_send(delivery).is_err() {
+                            routes.remove(&id);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Caller {
+            nats,
+            prefix: prefix.to_string(),
+            inbox,
+            next: AtomicU64::new(0),
+            routes,
+            router,
+        })
+    }
+
+    /// Invokes `function` of `instance` with the encoded `params`; the
+    /// results are read from what is returned.
+    pub async fn invoke(
+        &self,
+        instance: &str,
+        function: &str,
+        params: Bytes,
+    ) -> Result<Reply, async_nats::Error> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let reply = format!("{}.{id}", self.inbox);
+        let (tx, rx) = tokio::sync::mpsc::channel(CONTINUATION_QUEUE);
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        let route = Route {
+            id,
+            routes: Arc::clone(&self.routes),
+        };
+        // As many parameter bytes as fit beside the reply subject go with
+        // the invocation; the rest after the accept.
+        let room = self
+            .nats
+            .server_info()
+            .max_payload
+            .saturating_sub(reply.len())
+            .max(1);
+        let mut first = params;
+        let rest = if first.len() > room {
+            first.split_off(room)
+        } else {
+            Bytes::new()
+        };
+        let subject = wrpc_transport_nats::invocation_subject(&self.prefix, instance, function);
+        self.nats.publish_with_reply(subject, reply, first).await?;
+        Ok(Reply {
+            rx,
+            rest: Some(rest),
+            nats: self.nats.clone(),
+            results: Bytes::new(),
+            done: false,
+            _route: route,
+        })
+    }
+}
+
+/// Unroutes a call when dropped.
+struct Route {
+    id: u64,
+    routes: CallRoutes,
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// One call's results, read as they arrive. Reading also answers the
+/// server's accept: the rest of the parameters, then their end, go to
+/// where the accept says (a wRPC server reads its parameters to that end).
+pub struct Reply {
+    rx: tokio::sync::mpsc::Receiver<Delivery>,
+    /// Parameters still to send once the accept comes; `None` once sent.
+    rest: Option<Bytes>,
+    nats: async_nats::Client,
+    results: Bytes,
+    done: bool,
+    _route: Route,
+}
+
+impl Reply {
+    /// Sends `rest` and the end of the parameters to `to`, in messages of
+    /// at most the server's payload cap, on a task of its own: the caller
+    /// goes on reading results meanwhile.
+    fn send_rest(&self, to: async_nats::Subject, rest: Bytes) {
+        let nats = self.nats.clone();
+        let subject = format!("{to}.params");
+        tokio::spawn(async move {
+            let max = nats.server_info().max_payload.max(1);
+            let mut rest = rest;
+            while !rest.is_empty() {
+                let chunk = rest.split_to(rest.len().min(max));
+                if nats.publish(subject.clone(), chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = nats.publish(subject, Bytes::new()).await;
+        });
+    }
+}
+
+impl AsyncRead for Reply {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            if !self.results.is_empty() {
+                let n = self.results.len().min(buf.remaining());
+                buf.put_slice(&self.results.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            match self.rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Cut off (a flood) or never answered: what was read is
+                // all there is.
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Delivery::Results(chunk))) if chunk.is_empty() => self.done = true,
+                Poll::Ready(Some(Delivery::Results(chunk))) => self.results = chunk,
+                Poll::Ready(Some(Delivery::Accept { status, to })) => {
+                    if status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionRefused,
+                            "no server is subscribed to the function (NATS: no responders)",
+                        )));
+                    }
+                    match (to, self.rest.take()) {
+                        (Some(to), Some(rest)) => self.send_rest(to, rest),
+                        (None, Some(_)) => {
+                            return Poll::Ready(Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                "the server's accept names no subject for the parameters",
+                            )))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
