@@ -57,6 +57,7 @@ pub struct ExternalRow {
 /// The servers of one transport, started fresh for each round.
 enum Target {
     Native,
+    Minimal,
     Weld(&'static str),
     Reference(PathBuf),
 }
@@ -65,6 +66,9 @@ impl Target {
     fn label(&self) -> String {
         match self {
             Target::Native => "floor: native wRPC 0.17 server".into(),
+            Target::Minimal => {
+                "reference: minimal wRPC responder (one thread, blocking I/O, no wasm)".into()
+            }
             Target::Weld(policy) => format!("weld serve ({policy})"),
             Target::Reference(_) => "wrpc-wasmtime 0.17 (instance per call)".into(),
         }
@@ -74,6 +78,7 @@ impl Target {
 /// A running server; stopped on drop.
 enum Running {
     Child(Child),
+    Minimal(Option<Minimal>),
     Weld(Option<weld_linker::serve::Background>),
 }
 
@@ -89,6 +94,11 @@ impl Drop for Running {
                     let _ = b.stop();
                 }
             }
+            Running::Minimal(m) => {
+                if let Some(m) = m.take() {
+                    m.stop();
+                }
+            }
         }
     }
 }
@@ -99,9 +109,142 @@ impl Running {
     fn cpu(&self) -> anyhow::Result<Duration> {
         match self {
             Running::Child(c) => child_cpu(c.id()),
-            Running::Weld(_) => Ok(own_cpu()),
+            Running::Weld(_) | Running::Minimal(_) => Ok(own_cpu()),
         }
     }
+}
+
+/// The least a wRPC server can be: one thread answering `add` and `sum`
+/// with blocking I/O, parsing just the invocation and its one parameter
+/// frame — what the client and the transport cost with almost no server.
+struct Minimal {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    wake: Box<dyn Fn() + Send>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Minimal {
+    fn start(at: &Where) -> anyhow::Result<Minimal> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        fn serve<C: Conn>(
+            incoming: impl Iterator<Item = std::io::Result<C>> + Send + 'static,
+            stop: std::sync::Arc<AtomicBool>,
+        ) -> std::thread::JoinHandle<()> {
+            std::thread::spawn(move || {
+                for c in incoming {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Ok(mut c) = c {
+                        let _ = respond(&mut c);
+                    }
+                }
+            })
+        }
+        Ok(if at.peer_flag == "--tcp" {
+            let listener = std::net::TcpListener::bind(&at.address)?;
+            let address = at.address.clone();
+            Minimal {
+                thread: serve(
+                    std::iter::from_fn(move || {
+                        Some(listener.accept().map(|(s, _)| {
+                            let _ = s.set_nodelay(true);
+                            s
+                        }))
+                    }),
+                    std::sync::Arc::clone(&stop),
+                ),
+                wake: Box::new(move || drop(std::net::TcpStream::connect(&address))),
+                stop,
+            }
+        } else {
+            // A socket file left by an earlier round's server.
+            let _ = std::fs::remove_file(&at.address);
+            let listener = std::os::unix::net::UnixListener::bind(&at.address)?;
+            let path = at.address.clone();
+            Minimal {
+                thread: serve(
+                    std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s))),
+                    std::sync::Arc::clone(&stop),
+                ),
+                wake: Box::new(move || drop(std::os::unix::net::UnixStream::connect(&path))),
+                stop,
+            }
+        })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (self.wake)();
+        let _ = self.thread.join();
+    }
+}
+
+/// Reads one invocation of `add` or `sum` from `c` and answers it.
+fn respond<C: Conn>(c: &mut C) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(reply) = minimal_reply(&buf) {
+            c.write_all(&reply)?;
+            return c.half_close();
+        }
+        let n = c.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The reply frame to the invocation in `b`, once it is all there.
+fn minimal_reply(b: &[u8]) -> Option<Vec<u8>> {
+    fn uleb(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    fn put(out: &mut Vec<u8>, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                return out.push(byte);
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut at = 1; // the version byte
+    let instance = uleb(b, &mut at)? as usize;
+    at += instance;
+    let function = uleb(b, &mut at)? as usize;
+    let name = b.get(at..at + function)?;
+    at += function;
+    let _path = uleb(b, &mut at)?;
+    let len = uleb(b, &mut at)? as usize;
+    let data = b.get(at..at + len)?;
+    let mut p = 0;
+    let mut value = Vec::new();
+    match name {
+        b"add" => put(&mut value, uleb(data, &mut p)? + uleb(data, &mut p)?),
+        _ => {
+            let n = uleb(data, &mut p)? as usize;
+            let sum: u64 = data.get(p..p + n)?.iter().map(|&x| u64::from(x)).sum();
+            put(&mut value, sum);
+        }
+    }
+    let mut reply = vec![0];
+    put(&mut reply, value.len() as u64);
+    reply.extend_from_slice(&value);
+    Some(reply)
 }
 
 /// `utime + stime` of process `pid`, from `/proc/PID/stat`.
@@ -174,7 +317,14 @@ pub fn cells(rounds: usize, nats: Option<&str>) -> usize {
     let reference = usize::from(reference_binary().is_some());
     transports(nats)
         .into_iter()
-        .map(|t| cases(t).len() * (3 + if t == "tcp" { reference } else { 0 }))
+        .map(|t| {
+            let servers = match t {
+                "tcp" => 4 + reference,
+                "unix" => 4,
+                _ => 3,
+            };
+            cases(t).len() * servers
+        })
         .sum::<usize>()
         * rounds
 }
@@ -328,6 +478,9 @@ pub fn run(
             Target::Weld("shared"),
             Target::Weld("per-call"),
         ];
+        if transport != "nats" {
+            targets.push(Target::Minimal);
+        }
         if let (Some(r), "tcp") = (&reference, transport) {
             targets.push(Target::Reference(r.clone()));
         }
@@ -559,6 +712,7 @@ fn start(target: &Target, peer: &Path, adder: &Path, at: &Where) -> anyhow::Resu
                 .context("starting weld serve")?;
             Ok(Running::Weld(Some(server)))
         }
+        Target::Minimal => Ok(Running::Minimal(Some(Minimal::start(at)?))),
         Target::Reference(bin) => {
             // wrpc 0.17's CLI: `tcp serve --import ADDR --export ADDR
             // WORKLOAD`; both addresses the same, so it listens there

@@ -483,6 +483,12 @@ fn bench_external_measures_against_the_native_floor() {
                     .unwrap()
                     > 0.0
             );
+            if transport != "nats" {
+                // The minimal responder answers the peer's calls, so its
+                // parsing of the invocation is right.
+                let minimal = of(transport, function, 1, "reference: minimal");
+                assert!(minimal["p50_us"].as_f64().unwrap() > 0.0, "{minimal}");
+            }
         }
     }
     for server in ["floor", "weld serve (shared)", "weld serve (per-call)"] {
