@@ -352,15 +352,12 @@ pub fn invocation(instance: &str, function: &str, params: &[u8]) -> io::Result<V
 
 /// Sets up a TCP connection that sends one message and then shuts its
 /// sending side, as every wRPC connection does (the invocation one way,
-/// the reply the other): corked, so the message leaves in full segments
-/// and the FIN rides on its last one. Without the cork (`TCP_NODELAY`), the
-/// data and the FIN are two segments, and often two wake-ups of the
-/// reader; with neither, Nagle could hold a second write back for an
-/// acknowledgement. Falls back to `TCP_NODELAY` where corking is refused.
+/// the reply the other): `TCP_NODELAY`, so the message is not held back
+/// for an acknowledgement. (Corking instead, so the FIN rides on the last
+/// data segment, was measured: 8 segments a call instead of 10, no change
+/// in scalar latency, 64 KiB calls ~3 % slower; not kept.)
 pub fn one_message(stream: &tokio::net::TcpStream) {
-    if socket2::SockRef::from(stream).set_tcp_cork(true).is_err() {
-        let _ = stream.set_nodelay(true);
-    }
+    let _ = stream.set_nodelay(true);
 }
 
 /// Writes `data` as one root-path frame (nothing when it is empty, as

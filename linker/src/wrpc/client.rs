@@ -389,7 +389,7 @@ async fn nats_client(url: &str, prefix: &str) -> Result<super::nats::Caller, Str
 
 /// Why reading a message failed, before the endpoint is known.
 #[derive(Debug)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     /// Nothing arrived before the stream ended.
     Empty,
     /// The stream ended mid-value.
@@ -451,7 +451,7 @@ impl std::fmt::Display for ReadError {
 /// a peer that keeps its stream open after the values is still answered,
 /// and a malformed message is refused without waiting for the rest.
 /// Returns the decoded message and its size in bytes.
-pub(crate) async fn read_with<T>(
+pub async fn read_with<T>(
     rx: &mut (impl AsyncRead + Unpin),
     reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
 ) -> Result<(T, usize), ReadError> {
