@@ -210,3 +210,32 @@ fn a_caller_that_never_takes_its_reply_is_given_up_on() {
     let stats = server.stop().unwrap();
     assert_eq!((stats.answered, stats.failed), (1, 1), "{stats:?}");
 }
+
+/// An embedder's own pool whose slots are smaller than a component's
+/// `max-memory` is refused, naming both, rather than lowering the cap.
+#[test]
+fn a_pool_smaller_than_a_cap_is_refused() {
+    use weld_linker::runtime::engine::{EngineSettings, PoolLimits};
+    let dir = tempfile::tempdir().unwrap();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        "[components.hog]\npath = \"{hog}\"\nmax-memory = \"128MiB\"\n",
+    );
+    let Err(err) = Runtime::new(
+        &Deployment::load(&m).unwrap(),
+        &RuntimeOptions {
+            engine: Some(EngineSettings {
+                pooling: Some(PoolLimits::BENCH),
+                ..EngineSettings::default()
+            }),
+            ..Default::default()
+        },
+    ) else {
+        panic!("a 64 MiB pool took a 128 MiB cap");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("`hog`") && err.contains("128") && err.contains("64"),
+        "{err}"
+    );
+}
