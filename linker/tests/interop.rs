@@ -100,17 +100,7 @@ fn weld_stubs_call_a_native_wrpc_server_over_nats() {
 /// Runs the peer's client suite against `endpoint_args`; asserts success and
 /// returns its stdout.
 fn peer_call(endpoint_args: &[&str], suite: &[&str]) -> String {
-    let mut args: Vec<&str> = endpoint_args.to_vec();
-    args.extend_from_slice(suite);
-    let out = weld_fixtures::peer::call(&args);
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "wrpc-peer call {}: {stdout}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    common::peer_ok(&[endpoint_args, suite].concat())
 }
 
 /// weld serves types, adder and greet on host `b` of three manifests that

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{nats, runtime, serve};
+use common::{nats, peer_ok as peer, runtime, serve};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::Val;
@@ -22,18 +22,6 @@ fn exposed_greet(dir: &std::path::Path, endpoint: &str) -> std::path::PathBuf {
              [hosts.b]\nwrpc = {endpoint}\nexpose = [\"greet:demo:greet/greeter@0.1.0\"]\n"
         ),
     )
-}
-
-fn peer(args: &[&str]) -> String {
-    let out = weld_fixtures::peer::call(args);
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "wrpc-peer call {}: {stdout}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
 }
 
 /// The native client's zero-parameter `count` and `hello` over NATS: weld

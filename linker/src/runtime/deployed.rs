@@ -71,17 +71,7 @@ impl Deployed {
         function: &str,
     ) -> Result<(wasmtime::component::Func, String), RuntimeError> {
         let p = &*self.runtime.inner;
-        let unit = p
-            .units
-            .iter()
-            .position(|u| u.members.iter().any(|m| m == component))
-            .ok_or_else(|| {
-                RuntimeError::NoSuchFunction(format!(
-                    "no component `{component}` on host `{}` (components here: {})",
-                    p.host,
-                    quoted(&p.components)
-                ))
-            })?;
+        let unit = self.runtime.unit_index(component)?;
         let exports: Vec<String> = p.units[unit]
             .exports
             .iter()

@@ -357,10 +357,25 @@ impl Runtime {
     }
 
     fn unit_of(&self, component: &str) -> Option<&Unit> {
-        self.inner
-            .units
+        self.unit_index(component)
+            .ok()
+            .map(|i| &self.inner.units[i])
+    }
+
+    /// The index of `component`'s unit, or an error naming the host's
+    /// components.
+    pub(crate) fn unit_index(&self, component: &str) -> Result<usize, RuntimeError> {
+        let p = &*self.inner;
+        p.units
             .iter()
-            .find(|u| u.members.iter().any(|m| m == component))
+            .position(|u| u.members.iter().any(|m| m == component))
+            .ok_or_else(|| {
+                RuntimeError::NoSuchFunction(format!(
+                    "no component `{component}` on host `{}` (components here: {})",
+                    p.host,
+                    crate::diagnostic::quoted(&p.components)
+                ))
+            })
     }
 
     /// Makes a fresh store and instantiates every unit, callees first.
@@ -374,18 +389,8 @@ impl Runtime {
     /// has several units; calls into another component of the host fail
     /// with [`RuntimeError::NoSuchFunction`].
     pub fn instantiate_for(&self, component: &str) -> Result<Deployed, RuntimeError> {
-        let p = &*self.inner;
-        let unit = p
-            .units
-            .iter()
-            .position(|u| u.members.iter().any(|m| m == component))
-            .ok_or_else(|| {
-                RuntimeError::NoSuchFunction(format!(
-                    "no component `{component}` on host `{}`",
-                    p.host
-                ))
-            })?;
-        self.instantiate_units(None, &p.needs[unit])
+        let unit = self.unit_index(component)?;
+        self.instantiate_units(None, &self.inner.needs[unit])
     }
 
     /// [`Runtime::instantiate`] with the embedding application's own state

@@ -40,50 +40,127 @@ use tokio::io::{AsyncRead, ReadBuf};
 /// Messages of one call's parameters that may wait to be read.
 pub const CONTINUATION_QUEUE: usize = 16;
 
-type Routes = Arc<Mutex<HashMap<String, tokio::sync::mpsc::Sender<Bytes>>>>;
+type Routes<T> = Arc<Mutex<HashMap<u64, tokio::sync::mpsc::Sender<T>>>>;
 
-/// The server's inbox: where callers send the rest of their parameters.
-pub struct Inbox {
-    nats: async_nats::Client,
-    prefix: String,
+/// One subscription on a fresh inbox of a connection: each message whose
+/// subject is `<inbox>.<n>[.<rest>]` goes to call `n`, as `read` makes it
+/// of the message, through a queue of at most [`CONTINUATION_QUEUE`]
+/// messages. A call that does not keep up (a peer flooding it) is cut off,
+/// not buffered for.
+struct Router<T> {
+    inbox: String,
     next: AtomicU64,
-    routes: Routes,
-    router: tokio::task::JoinHandle<()>,
+    routes: Routes<T>,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Inbox {
+impl<T> Drop for Router<T> {
     fn drop(&mut self) {
-        self.router.abort();
+        self.task.abort();
     }
 }
 
-impl Inbox {
-    /// Subscribes to a fresh inbox of `nats` and routes what arrives there.
-    /// Must run on a tokio runtime (it spawns the router).
-    pub async fn open(nats: &async_nats::Client) -> Result<Inbox, async_nats::Error> {
-        let prefix = nats.new_inbox();
-        let mut sub = nats.subscribe(format!("{prefix}.>")).await?;
-        let routes: Routes = Arc::default();
-        let router = tokio::spawn({
-            let routes = Arc::clone(&routes);
+impl<T: Send + 'static> Router<T> {
+    /// Subscribes (and flushes, so the subscription is in place before any
+    /// subject of the inbox is handed out). Must run on a tokio runtime
+    /// whose tasks keep running: it spawns the routing task.
+    async fn open(
+        nats: &async_nats::Client,
+        read: impl Fn(Option<&str>, async_nats::Message) -> Option<T> + Send + 'static,
+    ) -> Result<Router<T>, async_nats::Error> {
+        let inbox = nats.new_inbox();
+        let mut sub = nats.subscribe(format!("{inbox}.>")).await?;
+        nats.flush().await?;
+        let routes: Routes<T> = Arc::default();
+        let task = tokio::spawn({
+            let (routes, skip) = (Arc::clone(&routes), inbox.len() + 1);
             async move {
                 while let Some(m) = sub.next().await {
+                    // The subject is a cheap handle; a copy frees `m`.
+                    let subject = m.subject.clone();
+                    let Some(tail) = subject.get(skip..) else {
+                        continue;
+                    };
+                    let (n, rest) = match tail.split_once('.') {
+                        Some((n, rest)) => (n, Some(rest)),
+                        None => (tail, None),
+                    };
+                    let Ok(n) = n.parse::<u64>() else {
+                        continue;
+                    };
+                    let Some(item) = read(rest, m) else {
+                        continue;
+                    };
                     let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(tx) = routes.get(m.subject.as_str()) {
-                        // A call not keeping up (or gone) is cut off: its
-                        // reader sees the end and fails as truncated.
-                        if tx.try_send(m.payload).is_err() {
-                            routes.remove(m.subject.as_str());
+                    if let Some(tx) = routes.get(&n) {
+                        if tx.try_send(item).is_err() {
+                            routes.remove(&n);
                         }
                     }
                 }
             }
         });
-        Ok(Inbox {
-            nats: nats.clone(),
-            prefix,
+        Ok(Router {
+            inbox,
             next: AtomicU64::new(0),
             routes,
+            task,
+        })
+    }
+
+    /// A fresh subject of the inbox, `<inbox>.<n>`, and call `n`'s number.
+    fn subject(&self) -> (String, u64) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        (format!("{}.{n}", self.inbox), n)
+    }
+
+    /// Routes call `n`'s messages to the returned queue, until it drops.
+    fn route(&self, n: u64) -> Route<T> {
+        let (tx, rx) = tokio::sync::mpsc::channel(CONTINUATION_QUEUE);
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(n, tx);
+        Route {
+            rx,
+            n,
+            routes: Arc::clone(&self.routes),
+        }
+    }
+}
+
+/// One call's queue of routed messages; unrouted when dropped.
+struct Route<T> {
+    rx: tokio::sync::mpsc::Receiver<T>,
+    n: u64,
+    routes: Routes<T>,
+}
+
+impl<T> Drop for Route<T> {
+    fn drop(&mut self) {
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.n);
+    }
+}
+
+/// The server's inbox: where callers send the rest of their parameters.
+pub struct Inbox {
+    nats: async_nats::Client,
+    router: Router<Bytes>,
+}
+
+impl Inbox {
+    /// Subscribes to a fresh inbox of `nats` and routes what arrives there
+    /// (`<subject>.params`). Must run on a tokio runtime.
+    pub async fn open(nats: &async_nats::Client) -> Result<Inbox, async_nats::Error> {
+        let router = Router::open(nats, |rest, m| {
+            (rest == Some("params")).then_some(m.payload)
+        })
+        .await?;
+        Ok(Inbox {
+            nats: nats.clone(),
             router,
         })
     }
@@ -98,11 +175,7 @@ impl Inbox {
         let Some(reply) = message.reply else {
             return Ok(None);
         };
-        let here = format!(
-            "{}.{}",
-            self.prefix,
-            self.next.fetch_add(1, Ordering::Relaxed)
-        );
+        let (here, n) = self.router.subject();
         // The caller sends in the first message as many parameter bytes as
         // fit beside its reply subject: less than that is all of them.
         let room = self
@@ -110,19 +183,7 @@ impl Inbox {
             .server_info()
             .max_payload
             .saturating_sub(reply.len());
-        let more = (message.payload.len() >= room).then(|| {
-            let key = format!("{here}.params");
-            let (tx, rx) = tokio::sync::mpsc::channel(CONTINUATION_QUEUE);
-            self.routes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key.clone(), tx);
-            Continuation {
-                rx,
-                key,
-                routes: Arc::clone(&self.routes),
-            }
-        });
+        let more = (message.payload.len() >= room).then(|| self.router.route(n));
         // Registered before the accept goes out: nothing sent after it is
         // missed.
         self.nats
@@ -180,24 +241,17 @@ impl Results {
 /// what arrives at the call's subject until an empty message.
 pub struct Params {
     first: Bytes,
-    more: Option<Continuation>,
+    more: Option<Route<Bytes>>,
 }
 
-/// The rest of a call's parameters, routed from the inbox; unrouted when
-/// dropped.
-struct Continuation {
-    rx: tokio::sync::mpsc::Receiver<Bytes>,
-    key: String,
-    routes: Routes,
-}
-
-impl Drop for Continuation {
-    fn drop(&mut self) {
-        self.routes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
+/// Moves what of `bytes` fits into `buf`; whether there was any.
+fn hand_over(bytes: &mut Bytes, buf: &mut ReadBuf<'_>) -> bool {
+    if bytes.is_empty() {
+        return false;
     }
+    let n = bytes.len().min(buf.remaining());
+    buf.put_slice(&bytes.split_to(n));
+    true
 }
 
 impl AsyncRead for Params {
@@ -207,9 +261,7 @@ impl AsyncRead for Params {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         loop {
-            if !self.first.is_empty() {
-                let n = self.first.len().min(buf.remaining());
-                buf.put_slice(&self.first.split_to(n));
+            if hand_over(&mut self.first, buf) {
                 return Poll::Ready(Ok(()));
             }
             let Some(more) = &mut self.more else {
@@ -239,79 +291,35 @@ enum Delivery {
     Results(Bytes),
 }
 
-type CallRoutes = Arc<Mutex<HashMap<u64, tokio::sync::mpsc::Sender<Delivery>>>>;
-
 /// The calling side: one connection and one inbox subscription for every
 /// call to an endpoint, each call's accept and results routed to it by the
 /// call's number in its reply subject `<inbox>.<n>`.
 ///
 /// Against `wrpc-transport-nats`'s client, on the same wire: no flush
-/// after the invocation, and the results read from the router's channel
+/// after the invocation, and the results read from the router's queue
 /// directly, without a second demultiplexing task in between.
 pub struct Caller {
     nats: async_nats::Client,
     prefix: String,
-    inbox: String,
-    next: AtomicU64,
-    routes: CallRoutes,
-    router: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Caller {
-    fn drop(&mut self) {
-        self.router.abort();
-    }
+    router: Router<Delivery>,
 }
 
 impl Caller {
     /// A caller of the functions under `prefix` over `nats`. Must run on a
-    /// tokio runtime whose tasks keep running between calls (it spawns the
-    /// router).
+    /// tokio runtime whose tasks keep running between calls.
     pub async fn open(nats: async_nats::Client, prefix: &str) -> Result<Caller, async_nats::Error> {
-        let inbox = nats.new_inbox();
-        let mut sub = nats.subscribe(format!("{inbox}.>")).await?;
-        // The subscription is in place before any invocation names it.
-        nats.flush().await?;
-        let routes: CallRoutes = Arc::default();
-        let router = tokio::spawn({
-            let (routes, skip) = (Arc::clone(&routes), inbox.len() + 1);
-            async move {
-                while let Some(m) = sub.next().await {
-                    let Some(rest) = m.subject.get(skip..) else {
-                        continue;
-                    };
-                    let (id, results) = match rest.split_once('.') {
-                        Some((id, "results")) => (id, true),
-                        Some(_) => continue,
-                        None => (rest, false),
-                    };
-                    let Ok(id) = id.parse::<u64>() else {
-                        continue;
-                    };
-                    let delivery = if results {
-                        Delivery::Results(m.payload)
-                    } else {
-                        Delivery::Accept {
-                            to: m.reply,
-                            status: m.status,
-                        }
-                    };
-                    let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(tx) = routes.get(&id) {
-                        // A reply flooding past the queue loses its call.
-                        if tx.try_send(delivery).is_err() {
-                            routes.remove(&id);
-                        }
-                    }
-                }
-            }
-        });
+        let router = Router::open(&nats, |rest, m| match rest {
+            None => Some(Delivery::Accept {
+                to: m.reply,
+                status: m.status,
+            }),
+            Some("results") => Some(Delivery::Results(m.payload)),
+            Some(_) => None,
+        })
+        .await?;
         Ok(Caller {
             nats,
             prefix: prefix.to_string(),
-            inbox,
-            next: AtomicU64::new(0),
-            routes,
             router,
         })
     }
@@ -324,17 +332,8 @@ impl Caller {
         function: &str,
         params: Bytes,
     ) -> Result<Reply, async_nats::Error> {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let reply = format!("{}.{id}", self.inbox);
-        let (tx, rx) = tokio::sync::mpsc::channel(CONTINUATION_QUEUE);
-        self.routes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tx);
-        let route = Route {
-            id,
-            routes: Arc::clone(&self.routes),
-        };
+        let (reply, n) = self.router.subject();
+        let route = self.router.route(n);
         // As many parameter bytes as fit beside the reply subject go with
         // the invocation; the rest after the accept.
         let room = self
@@ -352,28 +351,12 @@ impl Caller {
         let subject = wrpc_transport_nats::invocation_subject(&self.prefix, instance, function);
         self.nats.publish_with_reply(subject, reply, first).await?;
         Ok(Reply {
-            rx,
+            route,
             rest: Some(rest),
             nats: self.nats.clone(),
             results: Bytes::new(),
             done: false,
-            _route: route,
         })
-    }
-}
-
-/// Unroutes a call when dropped.
-struct Route {
-    id: u64,
-    routes: CallRoutes,
-}
-
-impl Drop for Route {
-    fn drop(&mut self) {
-        self.routes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
     }
 }
 
@@ -381,13 +364,12 @@ impl Drop for Route {
 /// server's accept: the rest of the parameters, then their end, go to
 /// where the accept says (a wRPC server reads its parameters to that end).
 pub struct Reply {
-    rx: tokio::sync::mpsc::Receiver<Delivery>,
+    route: Route<Delivery>,
     /// Parameters still to send once the accept comes; `None` once sent.
     rest: Option<Bytes>,
     nats: async_nats::Client,
     results: Bytes,
     done: bool,
-    _route: Route,
 }
 
 impl Reply {
@@ -418,15 +400,13 @@ impl AsyncRead for Reply {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         loop {
-            if !self.results.is_empty() {
-                let n = self.results.len().min(buf.remaining());
-                buf.put_slice(&self.results.split_to(n));
+            if hand_over(&mut self.results, buf) {
                 return Poll::Ready(Ok(()));
             }
             if self.done {
                 return Poll::Ready(Ok(()));
             }
-            match self.rx.poll_recv(cx) {
+            match self.route.rx.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 // Cut off (a flood) or never answered: what was read is
                 // all there is.

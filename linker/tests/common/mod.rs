@@ -105,3 +105,16 @@ wrpc = ENDPOINT
 pub fn math_manifest(dir: &Path, endpoint: &str) -> PathBuf {
     weld_fixtures::write_manifest(dir, &weld_fixtures::pair_manifest("adder", Some(endpoint)))
 }
+
+/// Runs `wrpc-peer call ARGS`; asserts it succeeded and returns its stdout.
+pub fn peer_ok(args: &[&str]) -> String {
+    let out = weld_fixtures::peer::call(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "wrpc-peer call {}: {stdout}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
