@@ -5,7 +5,10 @@
 //!
 //! The groups match `calls.rs` (`add`, `echo-32B`, `echo-1KiB`,
 //! `sum-list-64KiB`), so criterion's report puts the wRPC series beside the
-//! in-process ones.
+//! in-process ones. `add` also has the `per-call` server over TCP (a store
+//! from the pool per call), and each transport's floor in the same run: a
+//! bare exchange of 5 bytes on a fresh TCP or Unix connection, and a bare
+//! `async-nats` request/reply through the same broker.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::time::Duration;
@@ -74,6 +77,7 @@ fn wrpc(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("wrpc", transport), |b| {
             weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n,)).unwrap())
         });
+        floor(&mut group, transport, dir.path(), nats.url());
         group.finish();
 
         for (group_name, text) in [("echo-32B", &s32), ("echo-1KiB", &s1k)] {
@@ -114,5 +118,119 @@ fn wrpc(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, wrpc);
+/// The floor of `transport` in `group`: a bare exchange of 5 bytes on a
+/// fresh connection (TCP, Unix) or a bare request/reply (NATS).
+fn floor(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    transport: &str,
+    dir: &std::path::Path,
+    nats_url: &str,
+) {
+    let data = [7u8; 5];
+    let mut back = Vec::new();
+    let id = BenchmarkId::new("floor", transport);
+    match transport {
+        "tcp" => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            weld_benches::echo_server(std::iter::from_fn(move || {
+                Some(listener.accept().map(|(s, _)| s))
+            }));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let c = std::net::TcpStream::connect(addr).unwrap();
+                    c.set_nodelay(true).unwrap();
+                    weld_benches::exchange(c, &data, &mut back).unwrap()
+                })
+            });
+        }
+        "unix" => {
+            let path = dir.join("floor.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            weld_benches::echo_server(std::iter::from_fn(move || {
+                Some(listener.accept().map(|(s, _)| s))
+            }));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+                    weld_benches::exchange(c, &data, &mut back).unwrap()
+                })
+            });
+        }
+        _ => {
+            use futures::StreamExt as _;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let (requester, subject) = rt.block_on(async {
+                let responder = async_nats::connect(nats_url).await.unwrap();
+                let requester = async_nats::connect(nats_url).await.unwrap();
+                let mut requests = responder.subscribe("weld-bench.floor").await.unwrap();
+                responder.flush().await.unwrap();
+                tokio::spawn(async move {
+                    while let Some(m) = requests.next().await {
+                        if let Some(reply) = m.reply {
+                            let _ = responder.publish(reply, m.payload).await;
+                        }
+                    }
+                });
+                (requester, "weld-bench.floor")
+            });
+            let payload = bytes::Bytes::from_static(&[7; 9]);
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    rt.block_on(requester.request(subject, payload.clone()))
+                        .unwrap()
+                })
+            });
+        }
+    }
+}
+
+/// `add` over TCP against a `per-call` server: a store per call, from the
+/// pool, made ahead of the call.
+fn per_call(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#);
+    let manifest = weld_fixtures::write_manifest(
+        dir.path(),
+        &weld_fixtures::pair_manifest("adder", Some(&endpoint))
+            .replace("host = \"b\"\n", "host = \"b\"\ninstances = \"per-call\"\n"),
+    );
+    let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
+    let server = Server::new(&deployment, ServeOptions::new("b"))
+        .and_then(Server::spawn)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rt = Runtime::new(
+        &deployment,
+        &RuntimeOptions {
+            host: Some("a".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut app = rt.instantiate().unwrap();
+    let mut group = c.benchmark_group("add");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
+    let (func, _) = app.func("driver", "run-add").unwrap();
+    let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
+    group.bench_function(BenchmarkId::new("wrpc-per-call", "tcp"), |b| {
+        weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n,)).unwrap())
+    });
+    group.finish();
+    drop(app);
+    server.stop().unwrap_or_else(|e| panic!("{e}"));
+}
+
+criterion_group!(benches, wrpc, per_call);
 criterion_main!(benches);

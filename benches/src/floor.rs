@@ -1,7 +1,10 @@
-//! The native floors of weld's benches: plain Rust functions the optimiser
-//! cannot inline. One file, compiled into the criterion benches
-//! (`weld-benches`) and the `weld bench` harness (`weld-cli`, by path), so
-//! both measure the same floor.
+//! The floors of weld's benches: plain Rust functions the optimiser cannot
+//! inline, and a bare exchange on a fresh connection (what any
+//! one-connection-per-call protocol pays before doing any work). One file,
+//! compiled into the criterion benches (`weld-benches`) and the `weld
+//! bench` harness (`weld-cli`, by path), so both measure the same floor.
+
+use std::io::{Read, Write};
 
 /// The native floor of `add(u32, u32)`.
 #[inline(never)]
@@ -19,4 +22,50 @@ pub fn native_echo(s: &str) -> String {
 #[inline(never)]
 pub fn native_sum(xs: &[u8]) -> u64 {
     xs.iter().map(|&x| u64::from(x)).sum()
+}
+
+/// A connection that can close its sending side.
+pub trait Conn: Read + Write + Send + 'static {
+    /// Shuts the sending side.
+    fn half_close(&self) -> std::io::Result<()>;
+}
+
+impl Conn for std::net::TcpStream {
+    fn half_close(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl Conn for std::os::unix::net::UnixStream {
+    fn half_close(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// Echoes the connections of `incoming` on a thread of its own, each read
+/// to its end and written back, until `incoming` ends.
+pub fn echo_server<C: Conn>(
+    incoming: impl Iterator<Item = std::io::Result<C>> + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for mut c in incoming.flatten() {
+            let mut buf = Vec::new();
+            if c.read_to_end(&mut buf).is_ok() {
+                let _ = c.write_all(&buf);
+            }
+        }
+    })
+}
+
+/// One bare exchange on `c`: write `data`, close the sending side, read the
+/// echo into `back` to its end.
+pub fn exchange<C: Conn>(mut c: C, data: &[u8], back: &mut Vec<u8>) -> std::io::Result<()> {
+    c.write_all(data)?;
+    c.half_close()?;
+    back.clear();
+    c.read_to_end(back)?;
+    if back.len() != data.len() {
+        return Err(std::io::Error::other("the echo came back short"));
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@
 //! comparison resamples them (`crate::regress`).
 
 #[path = "../../benches/src/floor.rs"]
-mod floor;
+pub(crate) mod floor;
 
 use anyhow::Context as _;
 use floor::{native_add, native_echo, native_sum};

@@ -16,6 +16,7 @@
 //! flatters the other. Each round gives each server's p50; a row reports the
 //! median of the rounds' p50s, their spread and the ratio to the floor's.
 
+use crate::bench::floor::{echo_server, exchange, Conn};
 use anyhow::Context as _;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -329,23 +330,6 @@ pub fn cells(rounds: usize, nats: Option<&str>) -> usize {
         * rounds
 }
 
-/// A connection that can close its sending side.
-trait Conn: std::io::Read + std::io::Write + Send + 'static {
-    fn half_close(&self) -> std::io::Result<()>;
-}
-
-impl Conn for std::net::TcpStream {
-    fn half_close(&self) -> std::io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
-impl Conn for std::os::unix::net::UnixStream {
-    fn half_close(&self) -> std::io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
 /// A bare exchange on a fresh connection, in this process: connect, write
 /// `payload` bytes, close the sending side, read them back, close — what
 /// any one-connection-per-call protocol pays before doing any work. A
@@ -362,8 +346,7 @@ fn bare_echo(
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let server = echo_server(
-            std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s))),
-            total,
+            std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s))).take(total),
         );
         let ns = exchanges(
             || {
@@ -381,8 +364,7 @@ fn bare_echo(
         let _ = std::fs::remove_file(&path);
         let listener = std::os::unix::net::UnixListener::bind(&path)?;
         let server = echo_server(
-            std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s))),
-            total,
+            std::iter::from_fn(move || Some(listener.accept().map(|(s, _)| s))).take(total),
         );
         let ns = exchanges(
             || std::os::unix::net::UnixStream::connect(&path),
@@ -398,21 +380,6 @@ fn bare_echo(
     Ok(ns)
 }
 
-/// Echoes `total` connections, each read to its end and written back.
-fn echo_server<C: Conn>(
-    incoming: impl Iterator<Item = std::io::Result<C>> + Send + 'static,
-    total: usize,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        for mut c in incoming.take(total).flatten() {
-            let mut buf = Vec::new();
-            if c.read_to_end(&mut buf).is_ok() {
-                let _ = c.write_all(&buf);
-            }
-        }
-    })
-}
-
 /// Times `total` exchanges of `payload` bytes, in order.
 fn exchanges<C: Conn>(
     connect: impl Fn() -> std::io::Result<C>,
@@ -424,13 +391,8 @@ fn exchanges<C: Conn>(
     let mut ns = Vec::with_capacity(total);
     for _ in 0..total {
         let started = std::time::Instant::now();
-        let mut c = connect()?;
-        c.write_all(&data)?;
-        c.half_close()?;
-        back.clear();
-        c.read_to_end(&mut back)?;
+        exchange(connect()?, &data, &mut back)?;
         ns.push(started.elapsed().as_nanos() as u64);
-        anyhow::ensure!(back.len() == payload, "the echo came back short");
     }
     Ok(ns)
 }
