@@ -71,7 +71,8 @@ pub struct FailedCall {
 }
 
 /// Called for every failed call (for `weld serve --json`, or an embedder's
-/// own metrics). It runs on the I/O thread: keep it short.
+/// own metrics). It runs on the thread that ends the call (the I/O thread,
+/// or the guest worker that wrote the reply): keep it short.
 #[derive(Clone)]
 pub struct FailureHook(Arc<dyn Fn(&FailedCall) + Send + Sync>);
 
