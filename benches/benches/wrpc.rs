@@ -13,22 +13,20 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::time::Duration;
 use wasmtime::component::Val;
-use weld_linker::runtime::{Runtime, RuntimeOptions};
-use weld_linker::serve::{ServeOptions, Server};
+use weld_linker::runtime::{Deployed, Runtime, RuntimeOptions};
+use weld_linker::serve::{Background, ServeOptions, Server};
 use weld_linker::Deployment;
+
+/// `tcp` at a free loopback port, as host `b`'s `wrpc = ...` table.
+fn tcp() -> String {
+    let port = weld_fixtures::peer::free_port();
+    format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#)
+}
 
 /// One transport: its name and the `wrpc = ...` table of host `b`.
 fn transports(dir: &std::path::Path, nats_url: &str) -> Vec<(&'static str, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     vec![
-        (
-            "tcp",
-            format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#),
-        ),
+        ("tcp", tcp()),
         (
             "unix",
             format!(
@@ -49,43 +47,14 @@ fn wrpc(c: &mut Criterion) {
     let s32 = "0123456789abcdef0123456789abcdef".to_string();
     let s1k = "x".repeat(1024);
     for (transport, endpoint) in transports(dir.path(), nats.url()) {
-        let manifest = weld_fixtures::write_manifest(
-            dir.path(),
-            &weld_fixtures::pair_manifest("adder", Some(&endpoint)),
-        );
-        let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
-        let server = Server::new(&deployment, ServeOptions::new("b"))
-            .and_then(Server::spawn)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let rt = Runtime::new(
-            &deployment,
-            &RuntimeOptions {
-                host: Some("a".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let mut app = rt.instantiate().unwrap();
-
-        let mut group = c.benchmark_group("add");
-        group
-            .measurement_time(Duration::from_secs(3))
-            .warm_up_time(Duration::from_secs(1))
-            .sample_size(20);
-        let (func, _) = app.func("driver", "run-add").unwrap();
-        let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
-        group.bench_function(BenchmarkId::new("wrpc", transport), |b| {
-            weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n,)).unwrap())
-        });
+        let (server, mut app) = serve_pair(dir.path(), &endpoint, "");
+        let mut group = remote_group(c, "add", 20);
+        bench_add(&mut group, BenchmarkId::new("wrpc", transport), &mut app);
         floor(&mut group, transport, dir.path(), nats.url());
         group.finish();
 
         for (group_name, text) in [("echo-32B", &s32), ("echo-1KiB", &s1k)] {
-            let mut group = c.benchmark_group(group_name);
-            group
-                .measurement_time(Duration::from_secs(3))
-                .warm_up_time(Duration::from_secs(1))
-                .sample_size(20);
+            let mut group = remote_group(c, group_name, 20);
             let (func, _) = app.func("driver", "run-echo").unwrap();
             // Written by each call; allocated once, outside the timing.
             let mut out = [Val::U64(0)];
@@ -102,11 +71,7 @@ fn wrpc(c: &mut Criterion) {
             group.finish();
         }
 
-        let mut group = c.benchmark_group("sum-list-64KiB");
-        group
-            .measurement_time(Duration::from_secs(3))
-            .warm_up_time(Duration::from_secs(1))
-            .sample_size(10);
+        let mut group = remote_group(c, "sum-list-64KiB", 10);
         let (func, _) = app.func("driver", "run-sum").unwrap();
         let typed = func.typed::<(u32, u32), (u64,)>(app.store()).unwrap();
         group.bench_function(BenchmarkId::new("wrpc", transport), |b| {
@@ -193,16 +158,26 @@ fn floor(
 /// pool, made ahead of the call.
 fn per_call(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#);
+    let (server, mut app) = serve_pair(dir.path(), &tcp(), "instances = \"per-call\"\n");
+    let mut group = remote_group(c, "add", 20);
+    bench_add(
+        &mut group,
+        BenchmarkId::new("wrpc-per-call", "tcp"),
+        &mut app,
+    );
+    group.finish();
+    drop(app);
+    server.stop().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `driver` on host `a` calling `adder` on host `b` (with `adder_extra`
+/// added to its manifest table) over `endpoint`; `b` served on a thread.
+/// Returns the server and a store of host `a`.
+fn serve_pair(dir: &std::path::Path, endpoint: &str, adder_extra: &str) -> (Background, Deployed) {
     let manifest = weld_fixtures::write_manifest(
-        dir.path(),
-        &weld_fixtures::pair_manifest("adder", Some(&endpoint))
-            .replace("host = \"b\"\n", "host = \"b\"\ninstances = \"per-call\"\n"),
+        dir,
+        &weld_fixtures::pair_manifest("adder", Some(endpoint))
+            .replace("host = \"b\"\n", &format!("host = \"b\"\n{adder_extra}")),
     );
     let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
     let server = Server::new(&deployment, ServeOptions::new("b"))
@@ -216,20 +191,34 @@ fn per_call(c: &mut Criterion) {
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut app = rt.instantiate().unwrap();
-    let mut group = c.benchmark_group("add");
+    (server, rt.instantiate().unwrap())
+}
+
+/// A group of remote calls: 3 s of measurement after 1 s of warm-up.
+fn remote_group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    samples: usize,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1))
-        .sample_size(20);
+        .sample_size(samples);
+    group
+}
+
+/// Times `driver.run-add` as `id`.
+fn bench_add(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    app: &mut Deployed,
+) {
     let (func, _) = app.func("driver", "run-add").unwrap();
     let typed = func.typed::<(u32,), (u32,)>(app.store()).unwrap();
-    group.bench_function(BenchmarkId::new("wrpc-per-call", "tcp"), |b| {
+    group.bench_function(id, |b| {
         weld_benches::bench_wasm_loop(b, |n| typed.call(app.store(), (n,)).unwrap())
     });
-    group.finish();
-    drop(app);
-    server.stop().unwrap_or_else(|e| panic!("{e}"));
 }
 
 criterion_group!(benches, wrpc, per_call);

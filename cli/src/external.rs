@@ -315,19 +315,30 @@ fn reference_binary() -> Option<PathBuf> {
 /// How many measurements [`run`] makes for `rounds` rounds: each server of
 /// each transport, for both functions, once per round.
 pub fn cells(rounds: usize, nats: Option<&str>) -> usize {
-    let reference = usize::from(reference_binary().is_some());
+    let reference = reference_binary();
     transports(nats)
         .into_iter()
-        .map(|t| {
-            let servers = match t {
-                "tcp" => 4 + reference,
-                "unix" => 4,
-                _ => 3,
-            };
-            cases(t).len() * servers
-        })
+        .map(|t| cases(t).len() * targets(t, reference.as_deref()).len())
         .sum::<usize>()
         * rounds
+}
+
+/// The servers measured over `transport`: the minimal responder where
+/// weld frames the bytes itself (not NATS), the reference server over TCP
+/// when `reference` is installed.
+fn targets(transport: &str, reference: Option<&Path>) -> Vec<Target> {
+    let mut targets = vec![
+        Target::Native,
+        Target::Weld("shared"),
+        Target::Weld("per-call"),
+    ];
+    if transport != "nats" {
+        targets.push(Target::Minimal);
+    }
+    if let (Some(r), "tcp") = (reference, transport) {
+        targets.push(Target::Reference(r.to_path_buf()));
+    }
+    targets
 }
 
 /// A bare exchange on a fresh connection, in this process: connect, write
@@ -435,17 +446,7 @@ pub fn run(
     let scratch = tempfile_dir()?;
     let mut rows = Vec::new();
     for transport in transports(nats) {
-        let mut targets = vec![
-            Target::Native,
-            Target::Weld("shared"),
-            Target::Weld("per-call"),
-        ];
-        if transport != "nats" {
-            targets.push(Target::Minimal);
-        }
-        if let (Some(r), "tcp") = (&reference, transport) {
-            targets.push(Target::Reference(r.clone()));
-        }
+        let targets = targets(transport, reference.as_deref());
         for &(function, concurrency) in cases(transport) {
             // p50 and calls per second per round, per target.
             let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];

@@ -587,7 +587,6 @@ where
         Err(failure) => return d.ending(index, peer).finish(tx, Err(failure)).await,
     };
     let ticket = d.in_flight.ticket();
-    let (shared, pool) = (d.shared.clone(), Arc::clone(&d.pool));
     // The answer holds what the call holds, and nothing of the queues: a
     // reply still being written does not keep a worker's queue open.
     let ending = d.ending(index, peer);
@@ -605,8 +604,8 @@ where
     // A closed queue drops the job, and its answer ends the call as
     // `stopping`.
     match s.policy {
-        InstancePolicy::Shared => drop(shared.send(job)),
-        InstancePolicy::PerCall => pool.submit(job),
+        InstancePolicy::Shared => drop(d.shared.send(job)),
+        InstancePolicy::PerCall => d.pool.submit(job),
     }
 }
 
