@@ -186,8 +186,8 @@ pub fn default_calls() -> Vec<BenchCall> {
 /// interrupted sample in the baseline hides even a doubling).
 pub const MIN_SAMPLES: usize = 10;
 
-/// The most samples a cell takes.
-pub const MAX_SAMPLES: usize = 10_000;
+/// The most samples a cell takes (a baseline holds no more).
+pub const MAX_SAMPLES: usize = crate::regress::baseline::MAX_CELL_SAMPLES;
 
 /// Samples `f` (which makes `inner` calls) for about `budget`: every
 /// sample's nanoseconds per call.

@@ -160,8 +160,9 @@ impl Minimal {
                 stop,
             }
         } else {
-            // A socket file left by an earlier round's server.
-            let _ = std::fs::remove_file(&at.address);
+            // A socket file left by an earlier round's server; anything
+            // else at the path is the user's and is refused.
+            weld_linker::serve::clear_stale_socket(std::path::Path::new(&at.address))?;
             let listener = std::os::unix::net::UnixListener::bind(&at.address)?;
             let path = at.address.clone();
             Minimal {

@@ -232,3 +232,37 @@ fn a_failure_is_one_error_without_a_count() {
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("1 error"), "{stderr}");
 }
+
+/// The tutorial's three components: the count and list of what is left
+/// imported are what the artifact imports (semver-compatible WASI imports
+/// of the parts are one import of the whole).
+#[test]
+fn left_imported_is_what_the_artifact_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.wasm");
+    let files: Vec<String> = ["command", "calculator", "add"]
+        .iter()
+        .map(|n| weld_fixtures::path(n).display().to_string())
+        .collect();
+    let mut args = vec!["compose"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["-o", app.to_str().unwrap()]);
+    let out = weld(&args);
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{report}");
+    let inspected = weld(&["inspect", "--json", app.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    let imports: Vec<&str> = v["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        report.contains(&format!("left imported ({}):", imports.len())),
+        "{report}\nthe artifact imports {imports:?}"
+    );
+    for i in &imports {
+        assert!(report.contains(&format!("  {i}\n")), "{i}: {report}");
+    }
+}

@@ -11,11 +11,13 @@ fn weld(args: &[&str]) -> Output {
 }
 
 fn manifest(dir: &tempfile::TempDir) -> String {
-    let wit = weld_fixtures::workspace_root().join("fixtures/wit/greet");
+    let wits = weld_fixtures::workspace_root().join("fixtures/wit");
+    let wit = wits.join("greet");
     weld_fixtures::write_manifest(
         dir.path(),
         &format!(
-            r#"
+            r#"allow-dirs = [{wits:?}]
+
 [components.greet-caller]
 path = "{{greet-caller}}"
 host = "a"
@@ -291,5 +293,54 @@ fn an_include_chain_past_the_cap_is_refused() {
     assert!(
         stderr.contains(&format!("more than {cap} included files")),
         "{stderr}"
+    );
+}
+
+#[test]
+fn an_include_outside_the_manifest_folder_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("deploy");
+    std::fs::create_dir(&inner).unwrap();
+    // A secret beside the deployment's folder, and a link to it inside.
+    let secret = dir.path().join("secret.toml");
+    std::fs::write(&secret, "password TOPSECRET-VALUE\n").unwrap();
+    std::os::unix::fs::symlink(&secret, inner.join("link.toml")).unwrap();
+    for (include, shown) in [
+        ("/proc/self/environ", "/proc/self/environ"),
+        ("../secret.toml", "../secret.toml"),
+        ("link.toml", "link.toml"),
+    ] {
+        let m = weld_fixtures::write_manifest(
+            &inner,
+            &format!(
+                "include = [{include:?}]\n[components.greet-caller]\npath = \"{{greet-caller}}\"\n"
+            ),
+        );
+        let out = weld(&["plan", m.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("included `{}", inner.join(shown).display()))
+                || stderr.contains(&format!("included `{shown}`")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("is outside the folders a manifest may read from"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("TOPSECRET"), "{stderr}");
+        assert!(!stderr.contains("PATH="), "{stderr}");
+    }
+    // The top-level manifest may allow a folder; then the file is read.
+    let m = weld_fixtures::write_manifest(
+        &inner,
+        "allow-dirs = [\"..\"]\ninclude = [\"../secret.toml\"]\n[components.greet-caller]\npath = \"{greet-caller}\"\n",
+    );
+    let out = weld(&["plan", m.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("is outside the folders"), "{stderr}");
+    assert!(
+        stderr.contains("TOPSECRET-VALUE"),
+        "read once allowed: {stderr}"
     );
 }

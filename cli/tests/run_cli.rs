@@ -321,6 +321,7 @@ fn bench_prints_the_matrix() {
         "5",
         "-i",
         "driver.run-add(100)*100",
+        "--matrix",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -329,7 +330,8 @@ fn bench_prints_the_matrix() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("| driver.run-add(100) | fused (tuned) |"),
+        stdout.contains("| driver.run-add(100) | fused (tuned) |")
+            && stdout.contains("| driver.run-add(100) | as planned (tuned) |"),
         "{stdout}"
     );
     let out = weld(&["bench", m.to_str().unwrap()]);
@@ -499,4 +501,150 @@ fn bench_external_measures_against_the_native_floor() {
                 > 0.0
         );
     }
+}
+
+/// A wRPC-safe interface (it `use`s `wrpc:rpc/error`) links host-linked as
+/// it does fused, and the callee's error value reaches the caller: the
+/// caller → relay link is host-linked, the relay's own import goes over
+/// wRPC to an address where nothing listens.
+#[test]
+fn host_linked_links_carry_wrpc_safe_interfaces_and_their_errors() {
+    let caller = weld_fixtures::path("greet-caller").display().to_string();
+    let greet = weld_fixtures::path("greet").display().to_string();
+    for strategy in ["fused", "host-linked"] {
+        let out = weld(&[
+            "run",
+            &caller,
+            &greet,
+            "--strategy",
+            strategy,
+            "-i",
+            "greet-caller.greet(\"x\")",
+        ]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{strategy}: {stderr}");
+        assert!(stdout.contains("ok: hello, x"), "{strategy}: {stdout}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = weld_fixtures::peer::free_port();
+    for strategy in ["fused", "host-linked"] {
+        let m = manifest(
+            &dir,
+            &format!(
+                r#"
+[components.greet-caller]
+path = "{{greet-caller}}"
+host = "a"
+[components.greet-relay]
+path = "{{greet-relay}}"
+host = "a"
+[components.greet]
+path = "{{greet}}"
+host = "b"
+[hosts.b]
+wrpc = {{ transport = "tcp", address = "127.0.0.1:{port}" }}
+[[link]]
+import = "greet-caller:demo:greet/greeter@0.1.0"
+export = "greet-relay"
+strategy = "{strategy}"
+[[link]]
+import = "greet-relay:demo:greet/greeter@0.1.0"
+export = "greet"
+"#
+            ),
+        );
+        let out = weld(&["run", &m, "--host", "a", "-i", "greet-caller.greet(\"x\")"]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{strategy}: {stderr}");
+        assert!(stdout.contains("error: "), "{strategy}: {stdout}");
+        assert!(!stdout.contains("ok:"), "{strategy}: {stdout}");
+    }
+}
+
+/// A wrong argument or an unknown function is reported from the
+/// component's types before anything compiles: no "preparing" line (it is
+/// printed just before compiling starts).
+#[test]
+fn call_errors_are_reported_before_compiling() {
+    let calc = weld_fixtures::path("calculator").display().to_string();
+    let add = weld_fixtures::path("add").display().to_string();
+    for (call, expected) in [
+        (
+            "calculator.eval-expression(add, 1, -2)",
+            "argument 3 (`y`) of `calculator.eval-expression`: `-2` is not a `u32`: a negative number",
+        ),
+        (
+            "calculator.no-such(1)",
+            "component `calculator` exports no function `no-such`",
+        ),
+    ] {
+        let out = weld(&["run", &calc, &add, "-i", call]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{call}: {stderr}");
+        assert!(!stderr.contains("preparing"), "{call}: {stderr}");
+    }
+    // A right call still runs.
+    let out = weld(&[
+        "run",
+        &calc,
+        &add,
+        "-i",
+        "calculator.eval-expression(add, 1, 2)",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A component file whose stem is no valid name (`my.app.wasm`, the
+/// tutorial's `calculator.composed.wasm`) runs under a derived name,
+/// printed once; no diagnostic points into the generated manifest.
+#[test]
+fn a_dotted_file_name_runs_under_a_derived_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("my.app.wasm");
+    std::fs::copy(weld_fixtures::path("add"), &app).unwrap();
+    let calc = weld_fixtures::path("calculator").display().to_string();
+    let app = app.display().to_string();
+    let out = weld(&["run", &calc, &app, "-i", "my-app.add(40, 2)"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "42", "{stdout}");
+    assert_eq!(
+        stderr
+            .matches(&format!("note: `{app}` is component `my-app`"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("<component files>"), "{stderr}");
+    // Two files that derive the same name are named, not merged.
+    let other = dir.path().join("my-app.wasm");
+    std::fs::copy(weld_fixtures::path("add"), &other).unwrap();
+    let out = weld(&[
+        "run",
+        &app,
+        other.to_str().unwrap(),
+        "-i",
+        "my-app.add(1, 2)",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("would both be component `my-app`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("<component files>"), "{stderr}");
 }

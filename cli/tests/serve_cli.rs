@@ -10,11 +10,7 @@ use weld_fixtures::{closed_by_peer, leb128, rss_kib, wrpc_invocation};
 /// The two-hosts example, moved to a temporary directory with a free port.
 fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
     let root = weld_fixtures::workspace_root();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = weld_fixtures::peer::free_port();
     let toml = std::fs::read_to_string(root.join("examples/two-hosts/weld.toml"))
         .unwrap()
         .replace("127.0.0.1:7761", &format!("127.0.0.1:{port}"))
@@ -201,6 +197,30 @@ fn an_endpoint_that_cannot_be_served_is_named() {
 }
 
 #[test]
+fn a_unix_socket_path_that_names_a_file_is_refused_and_the_file_kept() {
+    // The socket path names the manifest itself: once, weld deleted it.
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    let text = std::fs::read_to_string(&m).unwrap().replace(
+        &format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#),
+        &format!(
+            r#"{{ transport = "unix", path = {:?} }}"#,
+            m.to_str().unwrap()
+        ),
+    );
+    std::fs::write(&m, &text).unwrap();
+    let stderr = serve_fails(&m);
+    assert!(
+        stderr.contains(&format!(
+            "`{}` is a regular file, not a socket",
+            m.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&m).unwrap(), text);
+}
+
+#[test]
 fn hostile_lengths_cost_weld_serve_no_memory_and_name_the_peer() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
@@ -305,23 +325,50 @@ fn failed_calls_are_reported_with_peer_and_cause() {
     assert_eq!(failed["call"]["cause"], "refused", "{line}");
     assert_eq!(failed["call"]["peer"], local.to_string(), "{line}");
     drop(garbage);
+
+    // An instance name that would forge a log line and colour the log.
+    let forged = "evil\nFORGED-LINE\r\0\u{1b}[31m";
+    let mut liar = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut liar, &wrpc_invocation(forged, "hello", Some(0))).unwrap();
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    let failed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(failed["event"], "failed", "{line}");
+    drop(liar);
+
     signal(&server, "-TERM");
-    assert!(server.wait().unwrap().success());
+    let status = server.wait().unwrap();
+    assert!(status.success());
     line.clear();
     lines.read_line(&mut line).unwrap();
     let stopped: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(stopped["stats"]["refused"], 1, "{line}");
-    assert_eq!(stopped["stats"]["failures"]["refused"], 1, "{line}");
+    // Both connections were refused before naming a served function.
+    assert_eq!(stopped["stats"]["refused"], 2, "{line}");
+    assert_eq!(stopped["stats"]["failures"]["refused"], 2, "{line}");
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    // The name is in the log, escaped, on the line of its failure; stderr
+    // is a pipe, so nothing is coloured.
+    assert!(
+        stderr.contains("evil\\u{a}FORGED-LINE\\u{d}\\u{0}\\u{1b}[31m"),
+        "{stderr}"
+    );
+    assert!(!stderr.lines().any(|l| l.starts_with("FORGED")), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\0'),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn shutdown_cuts_a_looping_call_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = weld_fixtures::peer::free_port();
     // The link's timeout (60 s) is the served default deadline: only the
     // shutdown can stop the loop within the test's time.
     let m = weld_fixtures::write_manifest(
@@ -393,4 +440,53 @@ fn shutdown_cuts_a_looping_call_after_the_grace_period() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!text.contains("ok "), "{text}");
+}
+
+#[test]
+fn an_open_file_limit_below_the_connection_cap_lowers_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    // 128 files in all, hard and soft: room for ~50 connections, not 1024.
+    let mut server = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -n 128 && exec \"$0\" serve \"$1\" --host edge-2 --read-timeout-ms 1000",
+            env!("CARGO_BIN_EXE_weld"),
+            m.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("ready;") {
+        line.clear();
+        assert!(ready.read_line(&mut line).unwrap() > 0, "no ready line");
+    }
+    // 150 silent connections: past the limit, had the cap stayed 1024.
+    let idle: Vec<_> = (0..150)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // The silent ones time out after 1 s each; a real call gets through.
+    assert_eq!(
+        result_of(run(&m, "greet-caller.greet(\"x\")")),
+        "\"ok: hello, x\""
+    );
+    drop(idle);
+    signal(&server, "-TERM");
+    let out = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the open-file limit leaves room for "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not 1024"), "{stderr}");
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
+    // The stop line counts refused connections apart from failed calls.
+    assert!(
+        stderr.contains("stopped: 1 call answered, 0 failed, ")
+            && stderr.contains(" connections refused, 0 cut after the grace period"),
+        "{stderr}"
+    );
 }

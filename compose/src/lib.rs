@@ -446,13 +446,10 @@ fn build(spec: &Spec) -> Result<Composition, ComposeError> {
             }),
         })
         .map_err(|e| ComposeError::Encode(e.into()))?;
-    let imports: Vec<String> = {
-        let mut seen = IndexSet::new();
-        for (name, _, _) in graph.imports() {
-            seen.insert(name.to_string());
-        }
-        seen.into_iter().collect()
-    };
+    // What the artifact imports, read back from its bytes: the graph's
+    // import list counts semver-compatible imports (two WASI patch
+    // versions) once each, the encoded component merges them.
+    let imports = top_level_imports(&bytes).map_err(ComposeError::Invalid)?;
 
     let wac = render_wac(&links, &order, &exports);
     let deps = order
@@ -553,6 +550,30 @@ fn render_wac(links: &[&Link], order: &[String], exports: &[(String, String)]) -
         let _ = writeln!(out, "export {}[\"{name}\"];", wac_id(from));
     }
     out
+}
+
+/// The names a component imports at its top level (not those of the
+/// components and modules nested in it), in order.
+///
+/// # Errors
+/// The bytes do not parse as a component.
+pub fn top_level_imports(bytes: &[u8]) -> Result<Vec<String>, wasmparser::BinaryReaderError> {
+    let mut depth = 0usize;
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    names.push(import?.name.full_name().into_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
 }
 
 /// Validates an encoded component with wasmparser.

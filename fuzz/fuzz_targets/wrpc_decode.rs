@@ -89,6 +89,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits {
         max_bytes: 64 * 1024,
         max_depth: 32,
+        ..Limits::DEFAULT
     };
     let dynamic = decode_values(types, message, &limits);
     if let Ok(vals) = &dynamic {

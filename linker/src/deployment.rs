@@ -46,6 +46,10 @@ pub struct Deployment {
     pub plan: Plan,
     /// Each component's bytes, read once.
     bytes: IndexMap<String, Arc<[u8]>>,
+    /// Component files given without a manifest whose stem is not a valid
+    /// name, with the name weld gave them: `(name, file)`. A front end
+    /// says so once, so the user knows what to call in `--invoke`.
+    pub renamed: Vec<(String, PathBuf)>,
 }
 
 impl Deployment {
@@ -100,17 +104,21 @@ impl Deployment {
         limits: &InputLimits,
     ) -> Result<Deployment, Diagnostics> {
         let mut files: Vec<(String, PathBuf)> = Vec::with_capacity(paths.len());
+        let mut renamed = Vec::new();
         for (i, path) in paths.iter().enumerate() {
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .filter(|s| !s.is_empty())
+            let stem = path.file_stem().and_then(|s| s.to_str());
+            let name = stem
+                .and_then(crate::manifest::name_from_stem)
                 .ok_or_else(|| {
                     Diagnostic::new(format!(
-                        "cannot name a component after `{}`: its file name has no UTF-8 stem",
+                        "cannot name a component after `{}`: its file name has no UTF-8 stem with a letter or digit",
                         path.display()
                     ))
                 })?;
+            if stem != Some(name.as_str()) {
+                renamed.push((name.clone(), path.clone()));
+            }
+            let name = name.as_str();
             if let Some(j) = files.iter().position(|(n, _)| n == name) {
                 return Err(Diagnostic::new(format!(
                     "`{}` (file {}) and `{}` (file {}) would both be component `{name}` (components are named after their file stems); rename one, or write a manifest",
@@ -128,7 +136,9 @@ impl Deployment {
         }
         let manifest = Manifest::for_files(&files)?;
         let bytes = read_components(&manifest, IndexMap::new(), limits)?;
-        Deployment::assemble(manifest, bytes, options)
+        let mut deployment = Deployment::assemble(manifest, bytes, options)?;
+        deployment.renamed = renamed;
+        Ok(deployment)
     }
 
     /// A deployment from manifest text and component bytes held in memory.
@@ -162,6 +172,7 @@ impl Deployment {
             providers,
             plan,
             bytes,
+            renamed: Vec::new(),
         })
     }
 

@@ -102,22 +102,67 @@ impl Diagnostic {
 /// `text` with control characters other than newline and tab escaped
 /// (`\u{1b}`): names and lines quoted from a manifest must not drive the
 /// terminal that shows the diagnostic.
-fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, |c| c == '\n' || c == '\t')
+}
+
+/// `text` with every control character escaped, newline, carriage return
+/// and NUL included: for a string from a peer or a file put into one log
+/// line, which must not be able to forge another line or colour it.
+///
+/// ```
+/// use weld_linker::diagnostic::one_line;
+/// assert_eq!(one_line("a\nINFO forged\u{1b}[31m"), "a\\u{a}INFO forged\\u{1b}[31m");
+/// assert_eq!(one_line("plain"), "plain");
+/// ```
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(text, |_| false)
+}
+
+fn escape_controls(text: &str, keep: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    let escape = |c: char| c.is_control() && !keep(c);
+    if !text.chars().any(escape) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        if escape(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Characters of a source line shown around the caret: a line of any
+/// length (a minified manifest, a 70 000-character string) is cut to a
+/// window so the caret display stays one screen wide.
+const EXCERPT_CHARS: usize = 100;
+
+/// The part of `line` shown under a diagnostic and the caret's offset in it
+/// (0-based characters) for 1-based `column`: the whole line when it is
+/// short, otherwise a window of [`EXCERPT_CHARS`] around the column with
+/// `…` where text was cut.
+fn excerpt(line: &str, column: usize) -> (String, usize) {
+    let chars = line.chars().count();
+    let at = column.saturating_sub(1).min(chars);
+    if chars <= EXCERPT_CHARS {
+        return (line.to_string(), at);
+    }
+    let start = at.saturating_sub(EXCERPT_CHARS / 2);
+    let end = (start + EXCERPT_CHARS).min(chars);
+    let mut text = String::new();
+    let mut caret = at - start;
+    if start > 0 {
+        text.push('…');
+        caret += 1;
+    }
+    text.extend(line.chars().skip(start).take(end - start));
+    if end < chars {
+        text.push('…');
+    }
+    (text, caret)
 }
 
 impl fmt::Display for Diagnostic {
@@ -127,15 +172,15 @@ impl fmt::Display for Diagnostic {
             write!(f, "\n  --> {}", escaped(&loc.to_string()))?;
             if !loc.line_text.is_empty() {
                 let gutter = loc.line.to_string().len();
+                let (text, caret) = excerpt(&loc.line_text, loc.column);
                 write!(
                     f,
-                    "\n {:gutter$} |\n {} | {}\n {:gutter$} | {:>col$}",
+                    "\n {:gutter$} |\n {} | {}\n {:gutter$} | {}^",
                     "",
                     loc.line,
-                    escaped(&loc.line_text),
+                    escaped(&text),
                     "",
-                    "^",
-                    col = loc.column
+                    " ".repeat(caret),
                 )?;
             }
         }
@@ -212,6 +257,30 @@ mod tests {
         assert_eq!((loc.line, loc.column), (2, 2));
         assert_eq!(loc.line_text, "bb = 2");
         assert_eq!(loc.to_string(), "w.toml:2:2");
+    }
+
+    #[test]
+    fn a_column_past_any_width_is_shown_in_a_window() {
+        // Column 70 004 once panicked: a format width is at most 65 535.
+        let src = format!("a = \"{}\n", "x".repeat(70_000));
+        let loc = Location::from_offset(Path::new("m.toml"), &src, 70_004);
+        assert_eq!(loc.column, 70_005);
+        let shown = Diagnostic::new("bad").at(Some(loc)).to_string();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines.iter().all(|l| l.chars().count() < 130), "{shown}");
+        // The caret sits under the character the column names.
+        let text = lines[3].split_once(" | ").unwrap().1;
+        let caret = lines[4].split_once(" | ").unwrap().1;
+        assert_eq!(caret.chars().count(), text.chars().count());
+        assert!(text.starts_with('…') && !text.ends_with('…'), "{text}");
+        let short = Diagnostic::new("bad")
+            .at(Some(Location::from_offset(
+                Path::new("m.toml"),
+                "ab = 1\n",
+                3,
+            )))
+            .to_string();
+        assert!(short.ends_with(" |    ^"), "{short}");
     }
 
     #[test]

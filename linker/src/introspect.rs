@@ -163,13 +163,27 @@ fn provider_sources(path: &Path) -> Result<Vec<wit_parser::SourceMap>, ProviderW
     Ok(out)
 }
 
-/// The `.wit` files of a folder, sorted.
+/// The `.wit` files of a folder, sorted. A file that is a symbolic link
+/// leading out of the folder is refused: the folder was checked to lie
+/// where a manifest may read (`manifest` module docs), its links were not.
 fn wit_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let root = std::fs::canonicalize(dir)?;
     let mut files: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "wit"))
         .collect();
+    for file in &files {
+        if std::fs::canonicalize(file).is_ok_and(|real| !real.starts_with(&root)) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "`{}` is a link that leads out of the folder",
+                    file.display()
+                ),
+            ));
+        }
+    }
     files.sort();
     Ok(files)
 }

@@ -27,6 +27,12 @@
 //! `include = ["platform.toml"]` reads `[hosts]` and `[providers]` from
 //! other files (relative to the including one; nested, cycles refused).
 //!
+//! Text files a manifest names — included files and providers' WIT, whose
+//! lines a diagnostic may quote — must lie (after following symbolic links)
+//! in the folder tree of the top-level manifest, or of a folder its
+//! top-level `allow-dirs = ["../platform"]` names: a manifest from an
+//! untrusted change cannot make weld read and print `/proc/self/environ`.
+//!
 //! Parsing is strict: unknown keys are errors, and every error carries the
 //! file, line and column it was found at.
 
@@ -269,6 +275,8 @@ struct RawManifest {
     #[serde(default)]
     include: Vec<Spanned<PathBuf>>,
     #[serde(default)]
+    allow_dirs: Vec<Spanned<PathBuf>>,
+    #[serde(default)]
     components: IndexMap<String, Spanned<ComponentSpec>>,
     #[serde(default, rename = "link")]
     links: Vec<Spanned<LinkSpec>>,
@@ -332,6 +340,9 @@ pub struct Manifest {
     host_origin: IndexMap<String, usize>,
     /// Which included file (index + 1; 0: this file) defines each provider.
     provider_origin: IndexMap<String, usize>,
+    /// The folders (canonical) whose trees included files and providers'
+    /// WIT may be read from: the top-level manifest's and `allow-dirs`.
+    read_roots: Vec<PathBuf>,
 }
 
 /// The two halves of a link's `import`.
@@ -362,8 +373,17 @@ impl Manifest {
     /// Parses and validates manifest text; `file` is used in messages and to
     /// resolve relative component paths.
     pub fn parse(file: &Path, source: &str) -> Result<Manifest, Diagnostics> {
+        Manifest::parse_as(file, source, false)
+    }
+
+    /// [`Manifest::parse`]; a `generated` manifest's diagnostics carry no
+    /// location (they would point into a file nobody wrote).
+    fn parse_as(file: &Path, source: &str, generated: bool) -> Result<Manifest, Diagnostics> {
         let raw: RawManifest = toml::from_str(source).map_err(|e| {
-            let location = e.span().map(|s| Location::from_span(file, source, s));
+            let location = e
+                .span()
+                .filter(|_| !generated)
+                .map(|s| Location::from_span(file, source, s));
             Diagnostic::new(format!("invalid manifest: {}", e.message().trim_end())).at(location)
         })?;
         let mut manifest = Manifest {
@@ -376,13 +396,88 @@ impl Manifest {
             hosts: raw.hosts,
             providers: raw.providers,
             compose: raw.compose.unwrap_or_default(),
-            generated: false,
+            generated,
             included: Vec::new(),
+            read_roots: Vec::new(),
         };
+        manifest.read_roots = manifest.read_roots(&raw.allow_dirs)?;
         let mut chain = vec![file.to_path_buf()];
         manifest.include(0, &raw.include, &mut chain)?;
         manifest.validate()?;
         Ok(manifest)
+    }
+
+    /// The canonical folders text files may be read from: this manifest's
+    /// own and those `allow_dirs` names (relative to it).
+    fn read_roots(&self, allow_dirs: &[Spanned<PathBuf>]) -> Result<Vec<PathBuf>, Diagnostics> {
+        let here = self.dir_of(0);
+        let here = if here.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            here
+        };
+        let mut roots = Vec::new();
+        let mut errors = Vec::new();
+        // This folder may be gone (a pseudo-name for in-memory text): then
+        // no file can be read from it either.
+        if let Ok(dir) = std::fs::canonicalize(&here) {
+            roots.push(dir);
+        }
+        for dir in allow_dirs {
+            match std::fs::canonicalize(here.join(dir.get_ref())) {
+                Ok(d) if d.is_dir() => roots.push(d),
+                Ok(_) => errors.push(
+                    Diagnostic::new(format!(
+                        "`allow-dirs` names `{}`, which is not a folder",
+                        dir.get_ref().display()
+                    ))
+                    .at(self.locate(dir.span())),
+                ),
+                Err(e) => errors.push(
+                    Diagnostic::new(format!(
+                        "`allow-dirs` names `{}`: {e}",
+                        dir.get_ref().display()
+                    ))
+                    .at(self.locate(dir.span())),
+                ),
+            }
+        }
+        if errors.is_empty() {
+            Ok(roots)
+        } else {
+            Err(Diagnostics(errors))
+        }
+    }
+
+    /// Refuses a text file outside the folders weld may read from (see the
+    /// module docs), before anything of it is read. `what` names the entry
+    /// ("included", "WIT of provider `p`"). A path that does not exist
+    /// passes: reading it fails with its own error.
+    ///
+    /// # Errors
+    /// A diagnostic naming the path as written and the folders allowed,
+    /// never anything of the file.
+    fn confined(&self, what: &str, path: &Path, at: Option<Location>) -> Result<(), Diagnostic> {
+        let Ok(real) = std::fs::canonicalize(path) else {
+            return Ok(());
+        };
+        if self.read_roots.iter().any(|root| real.starts_with(root)) {
+            return Ok(());
+        }
+        let roots: Vec<String> = self
+            .read_roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
+        Err(Diagnostic::new(format!(
+            "{what} `{}` is outside the folders a manifest may read from ({})",
+            path.display(),
+            crate::diagnostic::quoted(&roots)
+        ))
+        .at(at)
+        .with_help(
+            "move it under the manifest's folder, or name its folder in the top-level manifest's `allow-dirs`",
+        ))
     }
 
     /// Reads the files `entries` (of the file at `origin`) name, and the
@@ -423,6 +518,7 @@ impl Manifest {
                         .into(),
                 );
             }
+            self.confined("included", &path, at.clone())?;
             let cannot = |e: &dyn std::fmt::Display| {
                 Diagnostic::new(format!("cannot read included `{}`: {e}", path.display()))
                     .at(at.clone())
@@ -550,9 +646,7 @@ impl Manifest {
                 toml::Value::String(path.to_string())
             ));
         }
-        let mut manifest = Manifest::parse(Path::new("<component files>/weld.toml"), &text)?;
-        manifest.generated = true;
-        Ok(manifest)
+        Manifest::parse_as(Path::new("<component files>/weld.toml"), &text, true)
     }
 
     /// Location of a span of this manifest (none in a generated one).
@@ -674,6 +768,14 @@ impl Manifest {
         for (name, spec) in &self.providers {
             let at = self.locate_provider(name, spec.span());
             let p = spec.get_ref();
+            let wit = self.provider_wit(name).expect("a provider");
+            if let Err(e) = self.confined(
+                &format!("the WIT of provider `{name}`"),
+                &wit,
+                self.locate_provider(name, p.wit.span()),
+            ) {
+                errors.push(e);
+            }
             let host = p.host.get_ref();
             if !valid_name(name) {
                 errors.push(
@@ -966,6 +1068,32 @@ fn merge<T>(
         }
     }
     twice
+}
+
+/// A valid component name for a file stem such as `calculator.composed`
+/// (from the component-model tutorial) or `my app`: every character other
+/// than a letter, digit, `-` or `_` becomes `-`. `None` when nothing valid
+/// is left.
+///
+/// ```
+/// use weld_linker::manifest::name_from_stem;
+/// assert_eq!(name_from_stem("calculator.composed").as_deref(), Some("calculator-composed"));
+/// assert_eq!(name_from_stem("adder").as_deref(), Some("adder"));
+/// assert_eq!(name_from_stem("..."), None);
+/// ```
+pub fn name_from_stem(stem: &str) -> Option<String> {
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches('-');
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 fn valid_name(name: &str) -> bool {

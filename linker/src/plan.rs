@@ -582,6 +582,20 @@ impl Planner<'_> {
                     location: None,
                 })
             }
+            0 if import.starts_with("wasi:") => {
+                // Refused here, not when the runtime fails to link it.
+                self.errors.push(
+                    Diagnostic::new(format!(
+                        "{edge}: weld's host does not provide this WASI interface, and no component exports it"
+                    ))
+                    .with_help(format!(
+                        "the host provides WASI {}.x: {}; add a component that exports `{import}` to the manifest",
+                        wit::HOST_WASI_VERSION,
+                        wit::HOST_WASI_INTERFACES.join(", ")
+                    )),
+                );
+                None
+            }
             0 => {
                 self.errors.push(
                     Diagnostic::new(format!("{edge}: no component exports it")).with_help(format!(

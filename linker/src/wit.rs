@@ -79,10 +79,67 @@ pub fn semver_compatible(a: &str, b: &str) -> bool {
     }
 }
 
+/// The WASI interfaces weld's host provides: what
+/// `wasmtime_wasi::p2::add_to_linker_sync` of the pinned wasmtime-wasi adds
+/// (WIT 0.2.12; wasmtime links any `0.2.x` import to it). `wasi:http`,
+/// `wasi:keyvalue` and the rest are not among them.
+pub const HOST_WASI_INTERFACES: [&str; 27] = [
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+];
+
+/// The WASI version [`HOST_WASI_INTERFACES`] are provided at.
+pub const HOST_WASI_VERSION: &str = "0.2";
+
+/// Whether `name` is a WASI interface weld's host provides: one of
+/// [`HOST_WASI_INTERFACES`] at a `0.2.x` version.
+///
+/// ```
+/// use weld_linker::wit::is_host_wasi;
+/// assert!(is_host_wasi("wasi:cli/stdout@0.2.6"));
+/// assert!(!is_host_wasi("wasi:http/types@0.2.6"));
+/// assert!(!is_host_wasi("wasi:cli/stdout@0.3.0"));
+/// ```
+pub fn is_host_wasi(name: &str) -> bool {
+    let Some((interface, version)) = name.split_once('@') else {
+        return false;
+    };
+    HOST_WASI_INTERFACES.contains(&interface)
+        && semver::Version::parse(version)
+            .is_ok_and(|v| v.major == 0 && v.minor == 2 && v.pre.is_empty())
+}
+
 /// Whether an import is provided by the host rather than by a component:
-/// `wasi:*` (wasmtime-wasi) and the wRPC error interface (weld itself).
+/// the WASI interfaces of [`is_host_wasi`] (wasmtime-wasi) and the wRPC
+/// error interface (weld itself). Any other `wasi:*` import needs a
+/// component that exports it, like any interface.
 pub fn is_host_interface(name: &str) -> bool {
-    name.starts_with("wasi:") || semver_compatible(name, WRPC_ERROR_INTERFACE)
+    is_host_wasi(name) || semver_compatible(name, WRPC_ERROR_INTERFACE)
 }
 
 /// Follows `type x = y` aliases to the defining type.
@@ -316,6 +373,11 @@ mod tests {
     #[test]
     fn host_interfaces() {
         assert!(is_host_interface("wasi:cli/stdout@0.2.6"));
+        assert!(is_host_interface("wasi:io/streams@0.2.0"));
+        assert!(!is_host_interface("wasi:http/types@0.2.0"));
+        assert!(!is_host_interface("wasi:http/incoming-handler@0.2.6"));
+        assert!(!is_host_interface("wasi:cli/environment@0.3.0"));
+        assert!(!is_host_interface("wasi:cli/environment"));
         assert!(is_host_interface("wrpc:rpc/error@0.1.0"));
         assert!(!is_host_interface("demo:math/adder@0.1.0"));
     }

@@ -941,3 +941,72 @@ fn root_function_export_named_like_an_inline_import() {
         }
     }
 }
+
+/// A `wasi:*` interface the host does not provide (`wasi:http`, WASI 0.3)
+/// is refused at plan time naming it and listing what the host provides;
+/// the ones it provides resolve to the host; a component exporting the
+/// missing one satisfies it like any interface.
+#[test]
+fn only_the_wasi_the_host_provides_resolves_to_the_host() {
+    let handler = ComponentInfo::from_wit(
+        r#"package demo:h@0.1.0;
+package wasi:http@0.2.6 { interface types { type t = u32; } }
+package wasi:cli@0.3.0 { interface environment { get-arguments: func() -> list<string>; } }
+package wasi:clocks@0.2.6 { interface wall-clock { now: func() -> u64; } }
+world w {
+  import wasi:http/types@0.2.6;
+  import wasi:cli/environment@0.3.0;
+  import wasi:clocks/wall-clock@0.2.6;
+}"#,
+        "w",
+    )
+    .unwrap();
+    let components: IndexMap<String, ComponentInfo> = [("handler".to_string(), handler.clone())]
+        .into_iter()
+        .collect();
+    let manifest = parse("[components.handler]\npath = \"h.wasm\"\n").unwrap();
+    let d = plan(&manifest, &components).unwrap_err().to_string();
+    for refused in ["wasi:http/types@0.2.6", "wasi:cli/environment@0.3.0"] {
+        assert!(
+            d.contains(&format!(
+                "component `handler` import `{refused}`: weld's host does not provide this WASI interface"
+            )),
+            "{d}"
+        );
+    }
+    assert!(!d.contains("wasi:clocks/wall-clock@0.2.6`:"), "{d}");
+    assert!(
+        d.contains("the host provides WASI 0.2.x: wasi:cli/environment, "),
+        "{d}"
+    );
+
+    // A component that exports the missing interfaces provides them.
+    let http = ComponentInfo::from_wit(
+        r#"package demo:p@0.1.0;
+package wasi:http@0.2.6 { interface types { type t = u32; } }
+package wasi:cli@0.3.0 { interface environment { get-arguments: func() -> list<string>; } }
+world w { export wasi:http/types@0.2.6; export wasi:cli/environment@0.3.0; }"#,
+        "w",
+    )
+    .unwrap();
+    let components: IndexMap<String, ComponentInfo> =
+        [("handler".to_string(), handler), ("virt".to_string(), http)]
+            .into_iter()
+            .collect();
+    let manifest =
+        parse("[components.handler]\npath = \"h.wasm\"\n[components.virt]\npath = \"v.wasm\"\n")
+            .unwrap();
+    let p = plan(&manifest, &components).unwrap_or_else(|d| panic!("{d}"));
+    let peers: Vec<_> = p
+        .imports_of("handler")
+        .map(|r| (r.import.as_str(), r.peer.as_deref()))
+        .collect();
+    assert!(
+        peers.contains(&("wasi:http/types@0.2.6", Some("virt"))),
+        "{peers:?}"
+    );
+    assert!(
+        peers.contains(&("wasi:clocks/wall-clock@0.2.6", None)),
+        "{peers:?}"
+    );
+}

@@ -16,10 +16,11 @@ use weld_linker::Deployment;
 /// greet-caller on host `a`; the greeter is provider `greet-svc` on host
 /// `svc`, known by `wit` (a file or folder) and served at `endpoint`.
 fn provider_manifest(dir: &Path, endpoint: &str, wit: &Path, exports: &str) -> PathBuf {
+    let allow = allow_fixture_wit();
     weld_fixtures::write_manifest(
         dir,
         &format!(
-            r#"
+            r#"{allow}
 [components.greet-caller]
 path = "{{greet-caller}}"
 host = "a"
@@ -38,6 +39,15 @@ wrpc = {endpoint}
 
 fn greet_wit() -> PathBuf {
     weld_fixtures::workspace_root().join("fixtures/wit/greet")
+}
+
+/// The line that lets a manifest in a temporary folder name the fixtures'
+/// WIT, which lies outside it.
+fn allow_fixture_wit() -> String {
+    format!(
+        "allow-dirs = [{:?}]\n",
+        weld_fixtures::workspace_root().join("fixtures/wit")
+    )
 }
 
 const GREETER: &str = r#""demo:greet/greeter@0.1.0""#;
@@ -96,7 +106,17 @@ fn a_provider_over_unix_known_by_one_wit_file() {
         r#"{{ transport = "unix", path = {:?} }}"#,
         sock.display().to_string()
     );
-    check(&endpoint, &wit, || drop(peer));
+    // The manifest beside the WIT file: a manifest reads WIT only in its
+    // own folder tree (or those it allows).
+    let m = provider_manifest(dir.path(), &endpoint, &wit, GREETER);
+    let rt = runtime(&m);
+    assert_eq!(greet(&rt, "provider"), "ok: hello, provider");
+    drop(peer);
+    let seen = greet(&rt, "provider");
+    assert!(
+        seen.starts_with("error: ") && seen.contains("greet-svc"),
+        "{seen}"
+    );
 }
 
 #[test]
@@ -165,7 +185,7 @@ fn a_provider_is_reached_over_wrpc_only() {
     let m = weld_fixtures::write_manifest(
         dir.path(),
         &format!(
-            r#"
+            r#"{}
 [components.greet-caller]
 path = "{{greet-caller}}"
 
@@ -182,6 +202,7 @@ import = "greet-caller:demo:greet/greeter@0.1.0"
 export = "greet-svc"
 transport = "in-process"
 "#,
+            allow_fixture_wit(),
             greet_wit()
         ),
     );
@@ -200,7 +221,7 @@ fn a_provider_host_must_say_where_and_hold_no_component() {
     let m = weld_fixtures::write_manifest(
         dir.path(),
         &format!(
-            r#"
+            r#"{}
 [components.greet-caller]
 path = "{{greet-caller}}"
 host = "svc"
@@ -210,6 +231,7 @@ wit = {:?}
 exports = [{GREETER}]
 host = "svc"
 "#,
+            allow_fixture_wit(),
             greet_wit()
         ),
     );

@@ -51,13 +51,17 @@ pub struct Args {
     /// Time budget per cell, in milliseconds.
     #[arg(long, default_value_t = 300)]
     budget_ms: u64,
-    /// Measure only these series (repeat for several). Default: every
-    /// series but `planned`; `planned` runs the deployment as its manifest
-    /// plans it (each link's own strategy), the series to compare across a
-    /// change of the manifest. `native` and `wrpc-*` need the bundled
-    /// fixtures.
+    /// Measure only these series (repeat for several). Default with a
+    /// deployment: `planned`, the deployment as its manifest plans it (each
+    /// link's own strategy), so a baseline catches a change of the
+    /// manifest; with the bundled fixtures: every series but `planned`.
+    /// `native` and `wrpc-*` need the bundled fixtures.
     #[arg(long, value_name = "KEY", value_parser = clap::builder::PossibleValuesParser::new(SERIES_KEYS))]
     series: Vec<String>,
+    /// With a deployment: measure every in-process strategy (fused and
+    /// host-linked, tuned and default) beside `planned`.
+    #[arg(long, conflicts_with = "series")]
+    matrix: bool,
     /// With the bundled fixtures: skip the wRPC series (loopback TCP and
     /// Unix, plus NATS with --nats).
     #[arg(long)]
@@ -308,7 +312,9 @@ enum Stop {
 fn matrix_of(args: &Args) -> Result<Matrix, Stop> {
     let bundled = args.inputs.is_empty();
     let wanted = |key: &str| {
-        if args.series.is_empty() {
+        if args.series.is_empty() && !bundled {
+            key == "planned" || (args.matrix && key != "native" && !key.starts_with("wrpc-"))
+        } else if args.series.is_empty() {
             key != "planned"
                 && !(key.starts_with("wrpc-") && args.no_wrpc)
                 && (key != "wrpc-nats" || args.nats.is_some())

@@ -49,7 +49,16 @@ pub fn load(
         manifest_bytes: limits.max_manifest_size,
         component_bytes: limits.max_component_size,
     };
-    Deployment::open(inputs, options, &limits).map_err(|d| report(&d, json))
+    let deployment = Deployment::open(inputs, options, &limits).map_err(|d| report(&d, json))?;
+    if !json {
+        for (name, file) in &deployment.renamed {
+            eprintln!(
+                "note: `{}` is component `{name}` (a component name is letters, digits, `-` and `_`)",
+                weld_linker::diagnostic::one_line(&file.display().to_string())
+            );
+        }
+    }
+    Ok(deployment)
 }
 
 /// The inputs as the user named them, for progress lines.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use weld_linker::manifest::Strategy;
 use weld_linker::runtime::invoke::{format_results, Call};
 use weld_linker::runtime::{CommandIo, Deployed, Runtime, RuntimeError, RuntimeOptions};
-use weld_linker::PlanOptions;
+use weld_linker::{Deployment, PlanOptions};
 
 /// In-process strategy override.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -119,6 +119,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         ..RuntimeOptions::default()
     };
+    // Every call is read and checked against the component's types before
+    // anything compiles: a typo costs milliseconds, not a compile.
+    let mut calls = Vec::with_capacity(args.invoke.len());
+    for given in &args.invoke {
+        let text = match call_text(given) {
+            Ok(t) => t,
+            Err(e) => return Ok(super::fail(e, args.json)),
+        };
+        if let Err(e) = precheck(&deployment, args.host.as_deref(), &text) {
+            return Ok(super::fail(e, args.json));
+        }
+        calls.push(text);
+    }
     // A command prints only what the guest prints, as `wasmtime run` does.
     let chatty = !args.json && !args.invoke.is_empty();
     if chatty {
@@ -146,18 +159,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(e) => failed(&e, args.json),
         });
     }
-    invoke_all(&args, &runtime, &mut app)
+    invoke_all(&args, &calls, &runtime, &mut app)
 }
 
-/// Calls every `--invoke` in order; stops at the first failure.
-fn invoke_all(args: &Args, runtime: &Runtime, app: &mut Deployed) -> anyhow::Result<ExitCode> {
+/// Checks the call `text` against the types of the component it names,
+/// on the host that will run (see `weld_linker::runtime::precheck`). A
+/// host that cannot be chosen is left for the runtime to report.
+fn precheck(deployment: &Deployment, host: Option<&str>, text: &str) -> Result<(), String> {
+    let Ok(host) = deployment.plan.choose_host(host) else {
+        return Ok(());
+    };
+    let here: Vec<&String> = deployment
+        .manifest
+        .components
+        .keys()
+        .filter(|c| deployment.manifest.host_of(c) == host)
+        .collect();
+    let call = Call::parse_in(text, &here).map_err(|e| super::describe(&e))?;
+    match deployment.components.get(&call.component) {
+        Some(info) => {
+            weld_linker::runtime::precheck::check_call(info, &call).map_err(|e| super::describe(&e))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Calls every `--invoke` (their texts, in order); stops at the first
+/// failure.
+fn invoke_all(
+    args: &Args,
+    calls: &[String],
+    runtime: &Runtime,
+    app: &mut Deployed,
+) -> anyhow::Result<ExitCode> {
     let mut outputs = Vec::new();
-    for given in &args.invoke {
-        let text = match call_text(given) {
-            Ok(t) => t,
-            Err(e) => return Ok(super::fail(e, args.json)),
-        };
-        let text = &text;
+    for text in calls {
         let call = match Call::parse_in(text, runtime.components()) {
             Ok(c) => c,
             Err(e) => return Ok(super::fail(super::describe(&e), args.json)),

@@ -117,13 +117,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let line = serde_json::json!({ "event": "stopped", "stats": stats });
         super::emit(&format!("{line}\n"));
     } else {
+        // Refused connections named no call: counted apart from the
+        // failed calls, so the causes in brackets add up to "failed".
         let causes: Vec<String> = stats
             .failures
             .iter()
+            .filter(|(cause, _)| **cause != weld_linker::serve::Cause::Refused)
             .map(|(cause, n)| format!("{n} {}", cause.as_str()))
             .collect();
         let mut line = format!(
-            "stopped: {} answered, {} failed{}, {} cut after the grace period",
+            "stopped: {} answered, {} failed{}, {} refused, {} cut after the grace period",
             plural(stats.answered as usize, "call"),
             stats.failed,
             if causes.is_empty() {
@@ -131,6 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 format!(" ({})", causes.join(", "))
             },
+            plural(stats.refused as usize, "connection"),
             stats.cut
         );
         if stats.abandoned_workers > 0 {

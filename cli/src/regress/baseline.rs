@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use weld_linker::diagnostic::one_line;
 use weld_linker::input::InputError;
 
 /// The `format` of a baseline file.
@@ -17,6 +18,11 @@ pub const FORMAT: &str = "weld-bench-baseline";
 
 /// The version of the format this weld writes and reads.
 pub const VERSION: u32 = 1;
+
+/// The most samples a baseline cell may hold: as many as `weld bench`
+/// takes. The comparison resamples every cell thousands of times, so a
+/// hand-made cell of millions of samples would take minutes.
+pub const MAX_CELL_SAMPLES: usize = 10_000;
 
 /// The largest baseline weld reads. A bundled-matrix baseline at the
 /// default budget is about 2 MB (a cell keeps at most 10 000 samples).
@@ -184,7 +190,11 @@ pub enum BaselineError {
         problem: String,
     },
     /// A cell that cannot be compared.
-    #[error("baseline `{path}` is corrupt: cell {index} (`{payload}` / `{series}`): {problem}")]
+    #[error(
+        "baseline `{path}` is corrupt: cell {index} (`{}` / `{}`): {problem}",
+        one_line(payload),
+        one_line(series)
+    )]
     Cell {
         /// The file.
         path: String,
@@ -257,6 +267,11 @@ impl Baseline {
         for (index, cell) in baseline.cells.iter().enumerate() {
             let problem = if cell.samples_ns.is_empty() {
                 Some("no samples".to_string())
+            } else if cell.samples_ns.len() > MAX_CELL_SAMPLES {
+                Some(format!(
+                    "{} samples, more than the {MAX_CELL_SAMPLES} weld bench takes and compares",
+                    cell.samples_ns.len()
+                ))
             } else {
                 cell.samples_ns
                     .iter()
@@ -547,6 +562,22 @@ mod tests {
         );
         let e = error(&text.replace("[61.0]", "[61.0,-2.0]"));
         assert!(e.contains("sample 1 is -2"), "{e}");
+        // A cell past the cap is refused, with the limit, before any
+        // comparison resamples it.
+        let many = vec!["61.0"; MAX_CELL_SAMPLES + 1].join(",");
+        let e = error(&text.replace("[61.0]", &format!("[{many}]")));
+        assert!(
+            e.contains(
+                "cell 1 (`echo 32 B` / `fused (tuned)`): 10001 samples, more than the 10000"
+            ),
+            "{e}"
+        );
+        let at_cap = vec!["61.0"; MAX_CELL_SAMPLES].join(",");
+        assert!(Baseline::from_slice(
+            "b.json",
+            text.replace("[61.0]", &format!("[{at_cap}]")).as_bytes()
+        )
+        .is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::bench::Row;
 use serde::Serialize;
 use std::fmt::Write as _;
 use weld_linker::cost::format_ns;
+use weld_linker::diagnostic::one_line;
 
 /// One cell's comparison.
 #[derive(Debug, Clone, Serialize)]
@@ -168,8 +169,8 @@ impl Report {
             .map(|c| {
                 format!(
                     "`{}` / `{}` {}",
-                    c.payload,
-                    c.series,
+                    one_line(&c.payload),
+                    one_line(&c.series),
                     signed_pct(c.change_pct.unwrap_or(0.0))
                 )
             })
@@ -213,7 +214,18 @@ impl Report {
             ]);
         for c in &self.cells {
             let [a, b, d, e, f, g] = Self::columns(c);
-            table.add_row([c.payload.clone(), c.series.clone(), a, b, d, e, f, g]);
+            // Names come from a baseline file: shown with their control
+            // characters escaped, so a file cannot drive the terminal.
+            table.add_row([
+                one_line(&c.payload).into_owned(),
+                one_line(&c.series).into_owned(),
+                a,
+                b,
+                d,
+                e,
+                f,
+                g,
+            ]);
         }
         for column in table.column_iter_mut() {
             column.set_padding((0, 2));
@@ -242,8 +254,8 @@ impl Report {
             let _ = writeln!(
                 out,
                 "| {} | {} | {a} | {b} | {d} | {e} | {f} | {g} |",
-                c.payload.replace('|', "\\|"),
-                c.series
+                one_line(&c.payload).replace('|', "\\|"),
+                one_line(&c.series).replace('|', "\\|")
             );
         }
         let _ = writeln!(out, "\n{}", self.summary());
@@ -298,6 +310,20 @@ mod tests {
         (0..40)
             .map(|i| base * (1.0 + f64::from(i % 7) / 100.0))
             .collect()
+    }
+
+    #[test]
+    fn names_from_a_baseline_are_shown_escaped() {
+        let b = baseline(vec![cell("x\n\u{1b}[31mFORGED", "s|\r", spread(1.0))]);
+        let r = compare(&b, &[], 10.0, vec![]);
+        for shown in [r.to_text(), r.to_markdown()] {
+            assert!(
+                !shown.contains('\u{1b}') && !shown.contains('\r'),
+                "{shown}"
+            );
+            assert!(shown.contains("x\\u{a}\\u{1b}[31mFORGED"), "{shown}");
+            assert!(!shown.lines().any(|l| l.starts_with("FORGED")), "{shown}");
+        }
     }
 
     #[test]

@@ -22,6 +22,60 @@ pub struct Deployed {
     poisoned: Option<String>,
 }
 
+/// Finds `function` of `component`, whose exported interfaces are
+/// `exports`: `iface#func`, `name.func` (an interface by its short name) or
+/// `func` (at the root, or in the one interface that has it). `lookup`
+/// finds `func` in interface `export` (`""`: the root). The one matching
+/// rule, for the running instance and for the check of a call before
+/// anything compiles.
+pub(crate) fn find_function<F>(
+    component: &str,
+    function: &str,
+    exports: &[String],
+    mut lookup: impl FnMut(&str, &str) -> Option<F>,
+) -> Result<(F, String), RuntimeError> {
+    let (want_iface, want_func) = match function.rsplit_once('#') {
+        Some((i, f)) => (Some(i), f),
+        None => match function.rsplit_once('.') {
+            Some((i, f)) => (Some(i), f),
+            None => (None, function),
+        },
+    };
+    let mut found = Vec::new();
+    for e in exports {
+        let matches_iface = match want_iface {
+            None => true,
+            Some(i) => {
+                e == i
+                    || wit::split_version(e).0.rsplit('/').next() == Some(i)
+                    || wit::split_version(e).0 == i
+            }
+        };
+        if !matches_iface {
+            continue;
+        }
+        if let Some(f) = lookup(e, want_func) {
+            found.push((f, format!("{e}#{want_func}")));
+        }
+    }
+    if want_iface.is_none() {
+        if let Some(f) = lookup("", want_func) {
+            found.push((f, want_func.to_string()));
+        }
+    }
+    match found.len() {
+        1 => Ok(found.pop().expect("one")),
+        0 => Err(RuntimeError::NoSuchFunction(format!(
+            "component `{component}` exports no function `{function}` (its exports: {})",
+            quoted(exports)
+        ))),
+        _ => Err(RuntimeError::NoSuchFunction(format!(
+            "function `{function}` of component `{component}` is ambiguous: {}; qualify it as `interface#function`",
+            quoted(found.iter().map(|(_, n)| n))
+        ))),
+    }
+}
+
 /// Finds `func` in the exported interface `export` (or at the root when
 /// `export` is empty).
 pub(crate) fn lookup_func(
@@ -78,51 +132,15 @@ impl Deployed {
             .filter(|(_, from)| *from == component)
             .map(|(e, _)| e.clone())
             .collect();
-        let (want_iface, want_func) = match function.rsplit_once('#') {
-            Some((i, f)) => (Some(i.to_string()), f.to_string()),
-            None => match function.rsplit_once('.') {
-                Some((i, f)) => (Some(i.to_string()), f.to_string()),
-                None => (None, function.to_string()),
-            },
-        };
         let Some(instance) = self.instances[unit] else {
             return Err(RuntimeError::NoSuchFunction(format!(
                 "component `{component}` is not instantiated in this store (it was made for another component)"
             )));
         };
-        let mut found = Vec::new();
-        for e in &exports {
-            let matches_iface = match &want_iface {
-                None => true,
-                Some(i) => {
-                    e == i
-                        || wit::split_version(e).0.rsplit('/').next() == Some(i.as_str())
-                        || wit::split_version(e).0 == i
-                }
-            };
-            if !matches_iface {
-                continue;
-            }
-            if let Some(f) = lookup_func(&mut self.store, &instance, e, &want_func) {
-                found.push((f, format!("{e}#{want_func}")));
-            }
-        }
-        if want_iface.is_none() {
-            if let Some(f) = instance.get_func(&mut self.store, &want_func) {
-                found.push((f, want_func.clone()));
-            }
-        }
-        match found.len() {
-            1 => Ok(found.pop().unwrap()),
-            0 => Err(RuntimeError::NoSuchFunction(format!(
-                "component `{component}` exports no function `{function}` (its exports: {})",
-                quoted(&exports)
-            ))),
-            _ => Err(RuntimeError::NoSuchFunction(format!(
-                "function `{function}` of component `{component}` is ambiguous: {}; qualify it as `interface#function`",
-                quoted(found.iter().map(|(_, n)| n))
-            ))),
-        }
+        let store = &mut self.store;
+        find_function(component, function, &exports, |export, func| {
+            lookup_func(store, &instance, export, func)
+        })
     }
 
     /// Calls `component`'s exported `function` with `params`.

@@ -186,21 +186,27 @@ pub fn add_host_interfaces(
     Ok(())
 }
 
+/// Defines the host's `wrpc:rpc/error.error` resource type as `name` in
+/// `inst`: in `wrpc:rpc/error` itself, and in a host-linked interface that
+/// `use`s it.
+pub(crate) fn define_wrpc_error_resource(
+    inst: &mut wasmtime::component::LinkerInstance<'_, HostState>,
+    name: &str,
+) -> wasmtime::Result<()> {
+    inst.resource(name, ResourceType::host::<WrpcError>(), |mut store, rep| {
+        let _ = store
+            .data_mut()
+            .table
+            .delete(Resource::<WrpcError>::new_own(rep));
+        Ok(())
+    })
+}
+
 /// Defines `wrpc:rpc/error` under the (possibly semver-different) name the
 /// component imports.
 fn add_wrpc_error(linker: &mut Linker<HostState>, name: &str) -> wasmtime::Result<()> {
     let mut inst = linker.instance(name)?;
-    inst.resource(
-        "error",
-        ResourceType::host::<WrpcError>(),
-        |mut store, rep| {
-            let _ = store
-                .data_mut()
-                .table
-                .delete(Resource::<WrpcError>::new_own(rep));
-            Ok(())
-        },
-    )?;
+    define_wrpc_error_resource(&mut inst, "error")?;
     inst.func_wrap(
         "[method]error.to-debug-string",
         |store: wasmtime::StoreContextMut<'_, HostState>, (this,): (Resource<WrpcError>,)| {

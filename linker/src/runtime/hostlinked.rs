@@ -11,6 +11,12 @@
 //!   handle (an owned one leaves the table);
 //! * when the caller drops a proxy, the real handle is dropped, which runs the
 //!   callee's destructor.
+//!
+//! The one exception is `wrpc:rpc/error.error`, which a wRPC-safe interface
+//! `use`s: it is the host's own resource in caller and callee alike, so the
+//! interface names that same host type and its handles pass through as they
+//! are (a proxy type there would not be the type the caller's interface
+//! aliases, and linking would fail with "mismatched resource types").
 
 use super::host::HostState;
 use super::link::{ResourceTarget, SlotTarget, Tables};
@@ -48,12 +54,17 @@ pub(crate) fn define(
         .exports(engine)
         .map(|(n, i)| (n.to_string(), i.ty))
         .collect();
+    let wrpc_error = wrpc_error_type(caller, engine);
 
     // Resources first: functions refer to them.
     let mut ids: Vec<u32> = Vec::new();
     let mut inst = linker.instance(import)?;
     for (name, item) in &items {
-        if let ComponentItem::Resource(_) = item {
+        if let ComponentItem::Resource(rt) = item {
+            if Some(*rt) == wrpc_error {
+                super::host::define_wrpc_error_resource(&mut inst, name)?;
+                continue;
+            }
             let id = resources.len() as u32;
             resources.push(ResourceTarget {
                 unit: callee,
@@ -116,6 +127,23 @@ pub(crate) fn define(
         }
     }
     Ok(())
+}
+
+/// The type of the `wrpc:rpc/error.error` resource `caller` imports, if it
+/// imports that interface (under any semver-compatible name).
+fn wrpc_error_type(caller: &Component, engine: &Engine) -> Option<ResourceType> {
+    let ty = caller.component_type();
+    let (_, item) = ty
+        .imports(engine)
+        .find(|(n, _)| crate::wit::semver_compatible(n, crate::wit::WRPC_ERROR_INTERFACE))?;
+    let ComponentItem::ComponentInstance(instance) = item.ty else {
+        return None;
+    };
+    let error = instance.exports(engine).find_map(|(n, i)| match i.ty {
+        ComponentItem::Resource(rt) if n == "error" => Some(rt),
+        _ => None,
+    });
+    error
 }
 
 fn is_proxy(any: &ResourceAny, ids: &[u32]) -> bool {

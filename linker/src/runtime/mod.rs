@@ -49,6 +49,7 @@ pub mod invoke;
 mod limits;
 mod link;
 mod pool;
+pub mod precheck;
 mod remote;
 mod units;
 

@@ -258,15 +258,11 @@ pub(super) async fn serve_endpoint(
             serve_framed(accept, &bound, dispatch, on_ready, shutdown, grace).await
         }
         Endpoint::Unix { path } => {
-            // A socket file nobody listens on is left from a crash: replace
-            // it. One somebody listens on is a second server: refuse.
-            if path.exists() {
-                if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                    return Err(bind_err("another server is listening there".into()));
-                }
-                let _ = std::fs::remove_file(path);
-            }
+            clear_stale_socket(path).map_err(|e| bind_err(e.into()))?;
             let listener = tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
+            // The file this server made, so that the clean-up at the end
+            // removes it and nothing that replaced it meanwhile.
+            let made = socket_identity(path);
             let listener = Arc::new(listener);
             let accept = move || {
                 let listener = Arc::clone(&listener);
@@ -284,7 +280,9 @@ pub(super) async fn serve_endpoint(
                 }
             };
             let r = serve_framed(accept, endpoint, dispatch, on_ready, shutdown, grace).await;
-            let _ = std::fs::remove_file(path);
+            if made.is_some() && socket_identity(path) == made {
+                let _ = std::fs::remove_file(path);
+            }
             r
         }
         Endpoint::Nats { url, prefix } => {
@@ -671,5 +669,134 @@ impl Ending {
                 message: format!("{message}; the call was closed without a result"),
             }),
         }
+    }
+}
+
+/// Why a Unix socket path cannot be bound, checked before binding: weld
+/// removes a file there only when it is a socket that nobody listens on
+/// (left by a crash), never a file of the user's.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketPathError {
+    /// Something other than a socket is at the path.
+    #[error("`{path}` is a {kind}, not a socket: weld removes only a stale socket; choose another path or remove it")]
+    NotASocket {
+        /// The path.
+        path: String,
+        /// What is there: "regular file", "directory", "symbolic link", …
+        kind: &'static str,
+    },
+    /// A live server answers on the socket.
+    #[error("another server is listening on `{path}`")]
+    InUse {
+        /// The path.
+        path: String,
+    },
+    /// The path could not be inspected or the stale socket removed.
+    #[error("cannot prepare `{path}`")]
+    Io {
+        /// The path.
+        path: String,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Makes `path` free for a new socket: nothing there is fine; a stale
+/// socket (one nobody answers on) is removed.
+///
+/// # Errors
+/// [`SocketPathError::NotASocket`] for any other kind of file (a symbolic
+/// link is not followed: it is refused, whatever it points at),
+/// [`SocketPathError::InUse`] for a socket a server answers on.
+pub fn clear_stale_socket(path: &std::path::Path) -> Result<(), SocketPathError> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let shown = || path.display().to_string();
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(SocketPathError::Io {
+                path: shown(),
+                source,
+            })
+        }
+    };
+    let ft = meta.file_type();
+    if !ft.is_socket() {
+        let kind = if ft.is_dir() {
+            "directory"
+        } else if ft.is_symlink() {
+            "symbolic link"
+        } else if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_file() {
+            "regular file"
+        } else {
+            "device or other special file"
+        };
+        return Err(SocketPathError::NotASocket {
+            path: shown(),
+            kind,
+        });
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(SocketPathError::InUse { path: shown() });
+    }
+    std::fs::remove_file(path).map_err(|source| SocketPathError::Io {
+        path: shown(),
+        source,
+    })
+}
+
+/// The device and inode of the socket at `path`, if a socket is there.
+fn socket_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.file_type().is_socket().then(|| (m.dev(), m.ino()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_stale_socket_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |n: &str| dir.path().join(n);
+        assert!(clear_stale_socket(&at("none")).is_ok());
+
+        std::fs::write(at("data"), "keep me").unwrap();
+        std::fs::create_dir(at("dir")).unwrap();
+        // A link to a stale socket is still a link: not followed.
+        let stale = at("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        std::os::unix::fs::symlink(&stale, at("link")).unwrap();
+        let fifo = std::ffi::CString::new(at("fifo").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        for (name, what) in [
+            ("data", "regular file"),
+            ("dir", "directory"),
+            ("link", "symbolic link"),
+            ("fifo", "FIFO"),
+        ] {
+            let e = clear_stale_socket(&at(name)).unwrap_err();
+            assert!(
+                matches!(e, SocketPathError::NotASocket { kind, .. } if kind == what),
+                "{name}: {e}"
+            );
+            assert!(at(name).symlink_metadata().is_ok(), "{name} was removed");
+        }
+        assert_eq!(std::fs::read_to_string(at("data")).unwrap(), "keep me");
+
+        clear_stale_socket(&stale).unwrap();
+        assert!(!stale.exists());
+
+        let live = at("live.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        let e = clear_stale_socket(&live).unwrap_err();
+        assert!(matches!(e, SocketPathError::InUse { .. }), "{e}");
+        assert!(live.exists());
     }
 }

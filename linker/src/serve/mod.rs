@@ -28,12 +28,14 @@
 #![warn(clippy::too_many_lines)]
 
 mod background;
+mod fds;
 mod listen;
 mod report;
 mod typed;
 mod worker;
 
 pub use background::Background;
+pub use listen::{clear_stale_socket, SocketPathError};
 pub use report::{Cause, FailedCall, FailureHook, ServeStats};
 
 use crate::deployment::Deployment;
@@ -317,9 +319,9 @@ impl Server {
             permits: Arc::new(tokio::sync::Semaphore::new(
                 self.options.max_concurrency.max(1),
             )),
-            connections: Arc::new(tokio::sync::Semaphore::new(
+            connections: Arc::new(tokio::sync::Semaphore::new(fds::connection_cap(
                 self.options.max_connections.max(1),
-            )),
+            ))),
             queue_group: Arc::from(self.queue_group.as_str()),
             budget: Arc::new(listen::Budget::new(self.options.max_in_flight_bytes)),
             runtime: self.runtime.clone(),

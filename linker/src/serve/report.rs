@@ -2,6 +2,7 @@
 //! function, the peer and the cause, counted by cause, and handed to the
 //! embedder's hook (`weld serve --json` prints one line per failure).
 
+use crate::diagnostic::one_line;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,17 +134,20 @@ impl Reporter {
         self.cut.fetch_add(calls, Ordering::Relaxed);
     }
 
-    /// A failed call: logged at `warn`, counted, handed to the hook.
+    /// A failed call: logged at `warn`, counted, handed to the hook. What a
+    /// peer sent (names, messages) is logged on one line with its control
+    /// characters escaped, so it cannot forge or colour log lines.
     pub fn failed(&self, call: FailedCall) {
+        let message = one_line(&call.message);
         match (&call.function, &call.component) {
             (Some(f), Some(c)) => tracing::warn!(
                 cause = call.cause.as_str(),
-                "`{f}` (`{c}`) called by {}: {}",
-                call.peer,
-                call.message
+                "`{}` (`{c}`) called by {}: {message}",
+                one_line(f),
+                one_line(&call.peer),
             ),
             // Refused before it named a function: the message names the peer.
-            _ => tracing::warn!(cause = call.cause.as_str(), "{}", call.message),
+            _ => tracing::warn!(cause = call.cause.as_str(), "{message}"),
         }
         *self
             .failures

@@ -25,24 +25,24 @@ pub fn decode_values(
     input: &[u8],
     limits: &Limits,
 ) -> Result<Vec<Val>, CodecError> {
-    if input.len() > limits.max_bytes {
-        return Err(CodecError::LimitExceeded {
-            offset: limits.max_bytes,
-            max_bytes: limits.max_bytes,
-        });
-    }
-    let mut reader = Reader::new(input, limits);
+    decode_values_measured(types, input, limits).map(|(vals, _)| vals)
+}
+
+/// [`decode_values`], also returning the decoded values' memory as
+/// [`super::footprint`] counts it (counted while they were built, within
+/// [`Limits::max_footprint`]).
+pub fn decode_values_measured(
+    types: &[Type],
+    input: &[u8],
+    limits: &Limits,
+) -> Result<(Vec<Val>, usize), CodecError> {
+    let mut reader = Reader::whole(input, limits)?;
     let mut vals = Vec::with_capacity(types.len());
     for ty in types {
         vals.push(reader.value(ty, 1)?);
     }
-    if reader.pos != input.len() {
-        return Err(CodecError::TrailingBytes {
-            offset: reader.pos,
-            count: input.len() - reader.pos,
-        });
-    }
-    Ok(vals)
+    reader.finish()?;
+    Ok((vals, reader.footprint()))
 }
 
 /// A cursor over the input that knows the limits (also the typed fast
@@ -53,6 +53,9 @@ pub struct Reader<'a> {
     /// `min(input.len(), max_bytes)`: reading stops here.
     end: usize,
     limits: Limits,
+    /// The memory of the values built so far, as [`super::footprint`]
+    /// counts it.
+    footprint: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -100,7 +103,37 @@ impl<'a> Reader<'a> {
             pos: 0,
             end: input.len().min(limits.max_bytes),
             limits: *limits,
+            footprint: 0,
         }
+    }
+
+    /// The memory of the values decoded so far.
+    pub(crate) fn footprint(&self) -> usize {
+        self.footprint
+    }
+
+    /// Counts `bytes` more of decoded memory, refused past the cap.
+    fn grow(&mut self, bytes: usize) -> Result<(), CodecError> {
+        let total = self.footprint.saturating_add(bytes);
+        if total > self.limits.max_footprint {
+            return Err(CodecError::FootprintExceeded {
+                offset: self.pos,
+                max_footprint: self.limits.max_footprint,
+            });
+        }
+        self.footprint = total;
+        Ok(())
+    }
+
+    /// Whether `more` bytes would still fit under the cap (nothing counted).
+    fn room_for(&self, more: usize) -> Result<(), CodecError> {
+        if self.footprint.saturating_add(more) > self.limits.max_footprint {
+            return Err(CodecError::FootprintExceeded {
+                offset: self.pos,
+                max_footprint: self.limits.max_footprint,
+            });
+        }
+        Ok(())
     }
 
     fn remaining(&self) -> usize {
@@ -233,6 +266,9 @@ impl<'a> Reader<'a> {
                 max_depth: self.limits.max_depth,
             });
         }
+        // Every value is one node; a list's elements are nodes of their own
+        // (inside the list's allocation), as `footprint` counts them.
+        self.grow(std::mem::size_of::<Val>())?;
         Ok(match ty {
             Type::Bool => Val::Bool(self.tag("bool")?),
             Type::U8 => Val::U8(self.byte("u8")?),
@@ -250,11 +286,16 @@ impl<'a> Reader<'a> {
             }
             Type::Float64 => Val::Float64(self.f64()?),
             Type::Char => Val::Char(self.char()?),
-            Type::String => Val::String(self.string()?),
+            Type::String => {
+                let s = self.string()?;
+                self.grow(s.capacity())?;
+                Val::String(s)
+            }
             Type::List(list) => {
                 let count = self.u32("list length")? as usize;
                 let elem_ty = list.ty();
                 self.check_count(count, &elem_ty)?;
+                self.room_for(count.saturating_mul(std::mem::size_of::<Val>()))?;
                 let mut elems = Vec::with_capacity(count);
                 for _ in 0..count {
                     elems.push(self.value(&elem_ty, depth + 1)?);
@@ -265,6 +306,11 @@ impl<'a> Reader<'a> {
                 let fields = record.fields();
                 let mut vals = Vec::with_capacity(fields.len());
                 for field in fields {
+                    // The name is cloned into every record: counted too.
+                    self.grow(
+                        std::mem::size_of::<(String, Val)>() + field.name.len()
+                            - std::mem::size_of::<Val>(),
+                    )?;
                     let v = self.value(&field.ty, depth + 1)?;
                     vals.push((field.name.to_string(), v));
                 }
@@ -282,6 +328,7 @@ impl<'a> Reader<'a> {
                 let mut cases = variant.cases();
                 let index = self.discriminant("variant", cases.len())?;
                 let case = cases.nth(index).expect("index checked against the count");
+                self.grow(case.name.len())?;
                 let payload = match &case.ty {
                     Some(ty) => Some(Box::new(self.value(ty, depth + 1)?)),
                     None => None,
@@ -292,6 +339,7 @@ impl<'a> Reader<'a> {
                 let mut names = enum_ty.names();
                 let index = self.discriminant("enum", names.len())?;
                 let name = names.nth(index).expect("index checked against the count");
+                self.grow(name.len())?;
                 Val::Enum(name.to_string())
             }
             Type::Option(option) => {
@@ -315,11 +363,16 @@ impl<'a> Reader<'a> {
                 let bits = self.take(names.len().div_ceil(8), "flags")?;
                 // Bits past the last flag carry nothing: the grammar only
                 // reads bits `0..n`.
-                let set = names
+                let set: Vec<String> = names
                     .enumerate()
                     .filter(|(i, _)| bits[i / 8] & (1 << (i % 8)) != 0)
                     .map(|(_, name)| name.to_string())
                     .collect();
+                self.grow(
+                    set.iter()
+                        .map(|n| std::mem::size_of::<String>() + n.len())
+                        .sum(),
+                )?;
                 Val::Flags(set)
             }
             other => {

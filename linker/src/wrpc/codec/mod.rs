@@ -57,7 +57,7 @@ mod tests;
 pub mod typed;
 mod types;
 
-pub use decode::{decode, decode_values};
+pub use decode::{decode, decode_values, decode_values_measured};
 pub(crate) use encode::write_uleb;
 pub use encode::{encode, encode_values};
 pub use types::{footprint, type_name};
@@ -73,13 +73,22 @@ pub struct Limits {
     /// the elements of a top-level `list<u8>` depth 2, and so on. Deeper is
     /// [`CodecError::DepthExceeded`].
     pub max_depth: usize,
+    /// Most memory a dynamically decoded message may take, counted as
+    /// [`footprint`] counts it while the values are built (a list's room is
+    /// checked before it is allocated). One wire byte can become a whole
+    /// `Val` (an empty list in a `list<list<T>>`), so the decoded tree of a
+    /// hostile message is many times its bytes; past this it is
+    /// [`CodecError::FootprintExceeded`]. Typed fast paths build compact
+    /// Rust values and are bounded by `max_bytes`.
+    pub max_footprint: usize,
 }
 
 impl Limits {
-    /// 16 MiB of input, nesting depth 128.
+    /// 16 MiB of input, nesting depth 128, 128 MiB decoded.
     pub const DEFAULT: Limits = Limits {
         max_bytes: 16 << 20,
         max_depth: 128,
+        max_footprint: 128 << 20,
     };
 }
 
@@ -142,6 +151,12 @@ pub enum CodecError {
     /// Decoding would read more than [`Limits::max_bytes`].
     #[error("input exceeds the decoding limit of {max_bytes} bytes at byte {offset}")]
     LimitExceeded { offset: usize, max_bytes: usize },
+    /// The decoded values would take more memory than
+    /// [`Limits::max_footprint`].
+    #[error(
+        "the decoded value exceeds the limit of {max_footprint} bytes in memory at byte {offset}"
+    )]
+    FootprintExceeded { offset: usize, max_footprint: usize },
     /// A LEB128 integer with too many bytes or a value out of its range.
     #[error("invalid LEB128 {ty} at byte {offset}: too many bytes or value out of range")]
     InvalidLeb128 { offset: usize, ty: &'static str },

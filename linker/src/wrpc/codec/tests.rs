@@ -639,6 +639,7 @@ fn wrpc_codec_limits() {
             &Limits {
                 max_bytes: 100,
                 max_depth,
+                ..Limits::DEFAULT
             },
         )
     };
@@ -658,6 +659,7 @@ fn wrpc_codec_limits() {
     let small = Limits {
         max_bytes: 3,
         max_depth: 8,
+        ..Limits::DEFAULT
     };
     let hello = [5, b'h', b'e', b'l', b'l', b'o'];
     assert_eq!(
@@ -812,9 +814,12 @@ fn wrpc_codec_roundtrip_every_fixture_type() {
             .run(&arb_val(&t), |v| {
                 let mut bytes = Vec::new();
                 encode(&v, &t, &mut bytes).map_err(fail)?;
-                let back =
-                    decode_values(std::slice::from_ref(&t), &bytes, &limits).map_err(fail)?;
+                let (back, measured) =
+                    decode_values_measured(std::slice::from_ref(&t), &bytes, &limits)
+                        .map_err(fail)?;
                 prop_assert_eq!(&back[0], &v);
+                // Counted while built, as `footprint` counts the result.
+                prop_assert_eq!(measured, footprint(&back[0]));
                 bytes.push(0x5a);
                 let mut input = &bytes[..];
                 prop_assert_eq!(decode(&t, &mut input, &limits).map_err(fail)?, v);
@@ -843,6 +848,7 @@ fn wrpc_codec_decode_arbitrary_bytes() {
     let limits = Limits {
         max_bytes: 1 << 12,
         max_depth: 16,
+        ..Limits::DEFAULT
     };
     let check = |t: &Type, bytes: &[u8]| -> Result<(), TestCaseError> {
         let _ = decode_values(std::slice::from_ref(t), bytes, &limits);
@@ -981,4 +987,35 @@ fn typed_lists_are_bounded_like_the_dynamic_ones() {
     ));
     assert!(!<(u32,)>::matches(&[list_u8()]));
     assert!(<(Vec<u8>,)>::matches(&[list_u8()]));
+}
+
+/// A message of empty inner lists: one wire byte per `Val`. Its decoded
+/// tree is bounded by `max_footprint`, checked as it is built (and before
+/// a list's room is allocated), not after.
+#[test]
+fn decoded_memory_is_bounded_while_it_is_built() {
+    let t = ty("list-list-string");
+    let count: usize = 1 << 20;
+    let mut bytes = Vec::new();
+    write_uleb(&mut bytes, count as u64);
+    bytes.resize(bytes.len() + count, 0);
+    let node = std::mem::size_of::<Val>();
+    let limits = Limits {
+        max_footprint: 8 << 20,
+        ..Limits::DEFAULT
+    };
+    let err = decode_values(std::slice::from_ref(&t), &bytes, &limits).unwrap_err();
+    assert!(
+        matches!(err, CodecError::FootprintExceeded { max_footprint, .. } if max_footprint == 8 << 20),
+        "{err}"
+    );
+    // Within a cap that holds it, it decodes, and the count is exact.
+    let roomy = Limits {
+        max_footprint: (count + 2) * node,
+        ..Limits::DEFAULT
+    };
+    let (vals, measured) =
+        decode_values_measured(std::slice::from_ref(&t), &bytes, &roomy).unwrap();
+    assert_eq!(measured, footprint(&vals[0]));
+    assert_eq!(measured, (count + 1) * node);
 }

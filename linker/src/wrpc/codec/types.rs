@@ -170,7 +170,10 @@ pub fn footprint(v: &Val) -> usize {
         Val::List(vs) | Val::Tuple(vs) | Val::FixedLengthList(vs) => many(vs),
         Val::Record(fields) => fields
             .iter()
-            .map(|(name, v)| std::mem::size_of::<(String, Val)>() + name.capacity() + footprint(v))
+            // The field's `Val` is inside the pair: counted by `footprint(v)`.
+            .map(|(name, v)| {
+                std::mem::size_of::<(String, Val)>() - node + name.capacity() + footprint(v)
+            })
             .sum(),
         Val::Variant(case, payload) => case.capacity() + payload.as_deref().map_or(0, footprint),
         Val::Option(v) => v.as_deref().map_or(0, footprint),
