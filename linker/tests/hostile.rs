@@ -230,3 +230,92 @@ fn a_server_stalling_mid_reply_times_out_as_an_error_value() {
     drop(done);
     server.join().unwrap();
 }
+
+/// 64 calls into a looping component (callers that give up after 1 s, a
+/// 250 ms deadline) once held every permit of the host and delayed a call
+/// to another component by 20 s. Each component now has its own permits
+/// and workers: the other answers within its own latency plus 100 ms, and
+/// the stuck calls that waited past their deadline are not run at all.
+#[test]
+fn stuck_calls_into_one_component_do_not_delay_another() {
+    // 64 caller stores would show in the others' RSS readings.
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        &format!(
+            r#"
+[components.client]
+path = "{{hog-client}}"
+host = "a"
+[components.greet-caller]
+path = "{{greet-caller}}"
+host = "a"
+[components.hog]
+path = "{{hog}}"
+host = "b"
+deadline-ms = 250
+[components.greet]
+path = "{{greet}}"
+host = "b"
+[[link]]
+import = "client:demo:hog/hog-safe@0.1.0"
+export = "hog"
+transport = "wrpc"
+timeout-ms = 1000
+[[link]]
+import = "greet-caller:demo:greet/greeter@0.1.0"
+export = "greet"
+[hosts.b]
+wrpc = {}
+"#,
+            tcp(common::free_port())
+        ),
+    );
+    let deployment = weld_linker::Deployment::load(&m).unwrap();
+    let server =
+        weld_linker::serve::Server::new(&deployment, weld_linker::serve::ServeOptions::new("b"))
+            .unwrap()
+            .spawn()
+            .unwrap();
+    let rt = common::runtime(&m, "a");
+    // Its own latency, warm.
+    assert_eq!(greet(&rt, "warm"), "ok: hello, warm");
+    let started = std::time::Instant::now();
+    assert_eq!(greet(&rt, "quiet"), "ok: hello, quiet");
+    let quiet = started.elapsed();
+
+    std::thread::scope(|s| {
+        for _ in 0..64 {
+            let rt = &rt;
+            s.spawn(move || {
+                let mut d = rt.instantiate().unwrap();
+                let out = d.call("client", "client.spin", &[]).unwrap();
+                // The caller gives up (timeout) or the server cuts the
+                // loop (deadline): either way an error, never "ok".
+                assert!(!format!("{out:?}").contains("\"ok\""), "{out:?}");
+            });
+        }
+        // Every stuck call has arrived and holds or waits for hog's turn.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        assert_eq!(greet(&rt, "busy"), "ok: hello, busy");
+        let busy = started.elapsed();
+        assert!(
+            busy < quiet + std::time::Duration::from_millis(100),
+            "greet took {busy:?} beside 64 stuck calls, {quiet:?} alone"
+        );
+    });
+    let stats = server.stop().unwrap();
+    let deadline = stats
+        .failures
+        .get(&weld_linker::serve::Cause::Deadline)
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(
+        deadline, 64,
+        "every stuck call ended by its deadline: {stats:?}"
+    );
+    // Hog's worker ran a few 250 ms loops, not 64 of them.
+    assert_eq!(stats.answered, 3, "{stats:?}");
+}

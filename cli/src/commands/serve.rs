@@ -20,7 +20,9 @@ pub struct Args {
     /// picks a free port; the address bound is printed).
     #[arg(long, value_name = "IP:PORT")]
     listen: Option<String>,
-    /// Most calls handled at once.
+    /// Most calls of one served component handled at once (each component
+    /// has its own; four times as many may wait, then calls are refused as
+    /// `busy`).
     #[arg(long, default_value_t = 64)]
     max_concurrency: usize,
     /// Largest parameter message accepted, in bytes.

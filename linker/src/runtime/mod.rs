@@ -394,6 +394,33 @@ impl Runtime {
         self.instantiate_units(None, &self.inner.needs[unit])
     }
 
+    /// Makes a fresh store with what calling any of `components` needs (the
+    /// union of what [`Runtime::instantiate_for`] holds for each): the
+    /// store of a group of `shared` components served together.
+    ///
+    /// # Errors
+    /// A component not on this host, or a failed instantiation.
+    pub fn instantiate_for_all(&self, components: &[&str]) -> Result<Deployed, RuntimeError> {
+        let mut units: Vec<usize> = Vec::new();
+        for c in components {
+            units.extend_from_slice(self.units_for(c)?);
+        }
+        // Unit indices are in callee-first order: sorted, the union is too.
+        units.sort_unstable();
+        units.dedup();
+        self.instantiate_units(None, &units)
+    }
+
+    /// The units a store needs to call `component`: its own and those it
+    /// reaches through host-linked imports, callee-first.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NoSuchFunction`] for a component not on this host.
+    pub fn units_for(&self, component: &str) -> Result<&[usize], RuntimeError> {
+        let unit = self.unit_index(component)?;
+        Ok(&self.inner.needs[unit])
+    }
+
     /// [`Runtime::instantiate`] with the embedding application's own state
     /// in the store, reachable from its imports through
     /// [`HostState::extension`].

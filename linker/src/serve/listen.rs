@@ -1,10 +1,10 @@
 //! The I/O side of serving: bind the endpoint, take invocations, read and
 //! decode parameters, hand calls to the workers, write the results.
 
+use super::lanes::Lanes;
 use super::report::{Cause, FailedCall, Reporter};
-use super::worker::{Answer, Args, Job, Outcome, PerCallQueue};
+use super::worker::{Answer, Args, Job, Outcome};
 use super::{ServeError, Served};
-use crate::manifest::InstancePolicy;
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
 use crate::wrpc::client::{read_with, Message, NATS_SUBSCRIPTION_CAPACITY};
@@ -13,7 +13,7 @@ use crate::wrpc::{nats, Endpoint};
 use futures::{Stream, StreamExt as _};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 
@@ -56,12 +56,11 @@ impl Reply for Framed {
 #[derive(Clone)]
 pub(super) struct Dispatch {
     pub served: Arc<Vec<Served>>,
-    pub shared: mpsc::Sender<Job>,
-    pub pool: Arc<PerCallQueue>,
+    /// Each served component's admission and workers.
+    pub lanes: Arc<Lanes>,
     pub report: Arc<Reporter>,
     pub limits: Limits,
     pub read_timeout: Duration,
-    pub permits: Arc<tokio::sync::Semaphore>,
     /// One per open connection (TCP, Unix): taken before accepting, given
     /// back when the call ends.
     pub connections: Arc<tokio::sync::Semaphore>,
@@ -572,15 +571,16 @@ where
                 ))
             }
         };
+        // The call's deadline counts from here: waiting for the budget, a
+        // permit of its component and a worker is part of it.
+        let arrived = std::time::Instant::now();
         let share = d.budget.take(size, d.read_timeout).await?;
-        let Ok(permit) = Arc::clone(&d.permits).acquire_owned().await else {
-            return Err((Cause::Stopping, "the server is stopping".to_string()));
-        };
-        Ok((args, (share, permit)))
+        let permit = d.lanes.of(index).admit(arrived).await?;
+        Ok((args, arrived, (share, permit)))
     }
     .await;
     drop(rx);
-    let (args, held) = match prepared {
+    let (args, arrived, held) = match prepared {
         Ok(p) => p,
         Err(failure) => return d.ending(index, peer).finish(tx, Err(failure)).await,
     };
@@ -594,17 +594,17 @@ where
             drop((held, ticket));
         })
     });
+    let lane = d.lanes.of(index);
     let job = Job {
         index,
         args,
         answer,
+        arrived,
+        deadline: lane.deadline,
     };
     // A closed queue drops the job, and its answer ends the call as
     // `stopping`.
-    match s.policy {
-        InstancePolicy::Shared => drop(d.shared.send(job)),
-        InstancePolicy::PerCall => d.pool.submit(job),
-    }
+    lane.submit(job);
 }
 
 impl Dispatch {

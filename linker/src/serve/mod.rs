@@ -29,6 +29,7 @@
 
 mod background;
 mod fds;
+mod lanes;
 mod listen;
 mod report;
 mod typed;
@@ -51,7 +52,6 @@ use std::future::Future;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use wasmtime::component::Type;
-use worker::Job;
 
 /// Errors of `weld serve`.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,10 @@ pub struct ServeOptions {
     /// Serve here instead of the host's endpoint in the manifest (tests use
     /// port 0).
     pub endpoint: Option<Endpoint>,
-    /// Most calls handled at once; more wait.
+    /// Most calls of one served component handled at once; more wait
+    /// (up to four times as many, within the call's deadline), then are
+    /// refused as [`Cause::Busy`]. Each component has its own, so one
+    /// component's stuck calls cannot hold another's.
     pub max_concurrency: usize,
     /// Cap on the parameters of one call.
     pub limits: Limits,
@@ -206,6 +209,11 @@ pub struct Server {
     served: Vec<Served>,
     queue_group: String,
     options: ServeOptions,
+    /// The deadline of calls into each served component that sets its own
+    /// (`deadline-ms`).
+    deadlines: std::collections::HashMap<String, Duration>,
+    /// The deadline of calls into the others.
+    default_deadline: Duration,
 }
 
 impl Server {
@@ -239,12 +247,24 @@ impl Server {
             .endpoint
             .clone()
             .unwrap_or_else(|| deployment.manifest.endpoint_of(&options.host));
+        let deadlines = served
+            .iter()
+            .filter_map(|s| {
+                let ms = deployment.manifest.components[&s.component]
+                    .get_ref()
+                    .deadline_ms
+                    .as_ref()?;
+                Some((s.component.clone(), Duration::from_millis(*ms.get_ref())))
+            })
+            .collect();
         Ok(Server {
             runtime,
             endpoint,
             served,
             queue_group: deployment.manifest.queue_group_of(&options.host),
             options,
+            deadlines,
+            default_deadline: deadline,
         })
     }
 
@@ -274,8 +294,6 @@ impl Server {
         on_ready: impl FnOnce(&Endpoint),
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<ServeStats, ServeError> {
-        let (shared_tx, shared_rx) = mpsc::channel::<Job>();
-        let per_call = Arc::new(worker::PerCallQueue::default());
         let report = Arc::new(Reporter::new(self.options.on_failure.clone()));
         let served = Arc::new(self.served.clone());
         let mut workers = 0;
@@ -294,31 +312,23 @@ impl Server {
                 .map(drop)
                 .map_err(ServeError::Thread)
         };
-        {
-            let (runtime, served) = (self.runtime.clone(), Arc::clone(&served));
-            spawn(
-                "weld-serve-shared".into(),
-                Box::new(move || worker::shared(&runtime, &served, shared_rx)),
-            )?;
-        }
-        for i in 0..per_call_workers(&self.options) {
-            let (runtime, served) = (self.runtime.clone(), Arc::clone(&served));
-            let queue = Arc::clone(&per_call);
-            spawn(
-                format!("weld-serve-{i}"),
-                Box::new(move || worker::pool(&runtime, &served, &queue)),
-            )?;
-        }
+        let deadlines = &self.deadlines;
+        let lanes = Arc::new(lanes::start(
+            &self.runtime,
+            &served,
+            &lanes::LaneSettings {
+                concurrency: self.options.max_concurrency,
+                per_call_workers: per_call_workers(&self.options),
+                deadline: &|c| deadlines.get(c).copied().unwrap_or(self.default_deadline),
+            },
+            &mut spawn,
+        )?);
         let dispatch = listen::Dispatch {
             served,
-            shared: shared_tx,
-            pool: Arc::clone(&per_call),
+            lanes: Arc::clone(&lanes),
             report: Arc::clone(&report),
             limits: self.options.limits,
             read_timeout: self.options.read_timeout,
-            permits: Arc::new(tokio::sync::Semaphore::new(
-                self.options.max_concurrency.max(1),
-            )),
             connections: Arc::new(tokio::sync::Semaphore::new(fds::connection_cap(
                 self.options.max_connections.max(1),
             ))),
@@ -338,7 +348,8 @@ impl Server {
         // the workers finish their job and end. One blocked in a host call
         // (a wRPC stub, WASI I/O) is not reached by the interrupt; it is
         // left behind, not joined.
-        per_call.close();
+        lanes.close();
+        drop(lanes);
         drop(done_tx);
         let abandoned = wait_for_workers(&done_rx, workers, self.runtime.is_interrupted());
         if abandoned > 0 {
@@ -357,14 +368,15 @@ impl Server {
 /// Guest worker threads making a store per call: more would only queue for
 /// the same cores.
 fn per_call_workers(options: &ServeOptions) -> usize {
-    options.max_concurrency.clamp(1, 4)
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    options.max_concurrency.clamp(1, (2 * cores).max(4))
 }
 
 /// How many stores a server keeps live at once, when any served component
 /// is `per-call` (then its stores come from a pool sized for them; see
-/// [`PoolLimits`](crate::runtime::engine::PoolLimits)): the shared store,
-/// and for each per-call worker one store in use and one ready per per-call
-/// component.
+/// [`PoolLimits`](crate::runtime::engine::PoolLimits)): a store per group
+/// of `shared` components (at most one per served component), and for
+/// each worker of each per-call component one store in use and one ready.
 fn pool_stores(
     deployment: &Deployment,
     host: &str,
@@ -384,7 +396,13 @@ fn pool_stores(
     if per_call == 0 {
         return None;
     }
-    let stores = 1 + per_call_workers(options) * (per_call + 1);
+    let shared = wanted
+        .iter()
+        .map(|w| w.component.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        .saturating_sub(per_call);
+    let stores = shared.max(1) + 2 * per_call_workers(options) * per_call;
     u32::try_from(stores).ok()
 }
 

@@ -22,6 +22,8 @@ pub enum Cause {
     LateParameters,
     /// The decoded parameters did not fit the server's in-flight budget.
     OverBudget,
+    /// Too many calls of the component were waiting already.
+    Busy,
     /// The guest returned the `error` of a wRPC-safe function.
     GuestError,
     /// The guest trapped or could not be instantiated.
@@ -44,6 +46,7 @@ impl Cause {
             Cause::BadParameters => "bad-parameters",
             Cause::LateParameters => "late-parameters",
             Cause::OverBudget => "over-budget",
+            Cause::Busy => "busy",
             Cause::GuestError => "guest-error",
             Cause::Trap => "trap",
             Cause::Deadline => "deadline",

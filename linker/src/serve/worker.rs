@@ -21,6 +21,29 @@ pub(super) struct Job {
     pub args: Args,
     /// What to do with the outcome: the worker replies itself.
     pub answer: Answer,
+    /// When its parameters had arrived: its deadline counts from then.
+    pub arrived: std::time::Instant,
+    /// The deadline of a call into its component.
+    pub deadline: std::time::Duration,
+}
+
+impl Job {
+    /// Ends the job as `deadline` when its deadline passed while it
+    /// waited for a worker: a call nobody waits for any more is not run.
+    /// Returns the job when it may run.
+    fn unexpired(self) -> Option<Job> {
+        let waited = self.arrived.elapsed();
+        if waited < self.deadline {
+            return Some(self);
+        }
+        let message = format!(
+            "waited {} ms for a worker, its whole {} ms deadline; not run",
+            waited.as_millis(),
+            self.deadline.as_millis()
+        );
+        self.answer.send(Err((Cause::Deadline, message)));
+        None
+    }
 }
 
 /// Decoded parameters: `Val`s, or Rust values of the function's shape.
@@ -89,14 +112,23 @@ fn trap(e: impl std::fmt::Display) -> (Cause, String) {
     (Cause::Trap, e.to_string())
 }
 
-/// Runs jobs of `shared` components in one store, re-instantiating it if a
-/// trap poisons it.
-pub(super) fn shared(runtime: &Runtime, served: &[Served], rx: mpsc::Receiver<Job>) {
+/// Runs jobs of the `shared` components `group` in one store (holding
+/// what calling them needs), re-instantiating it if a trap poisons it.
+pub(super) fn shared(
+    runtime: &Runtime,
+    served: &[Served],
+    group: &[String],
+    rx: mpsc::Receiver<Job>,
+) {
+    let group: Vec<&str> = group.iter().map(String::as_str).collect();
     let mut deployed: Option<Deployed> = None;
     let mut funcs: Vec<Option<Func>> = vec![None; served.len()];
     while let Ok(job) = rx.recv() {
+        let Some(job) = job.unexpired() else {
+            continue;
+        };
         if deployed.is_none() {
-            match runtime.instantiate() {
+            match runtime.instantiate_for_all(&group) {
                 Ok(d) => {
                     deployed = Some(d);
                     funcs.iter_mut().for_each(|f| *f = None);
@@ -210,6 +242,9 @@ pub(super) fn pool(runtime: &Runtime, served: &[Served], queue: &PerCallQueue) {
             .expect("a served component")
     };
     while let Some(job) = queue.next() {
+        let Some(job) = job.unexpired() else {
+            continue;
+        };
         let component = &served[job.index].component;
         let slot = first(component);
         let made = match ready[slot].take() {
