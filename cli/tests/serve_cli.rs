@@ -490,3 +490,144 @@ fn an_open_file_limit_below_the_connection_cap_lowers_the_cap() {
         "{stderr}"
     );
 }
+
+/// The peak memory of a process, from `/proc/PID/status`.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// 12 connections each sending 6 MB of empty lists as a
+/// `list<list<string>>` (one wire byte, one `Val` each): once 1.78 GB of
+/// decoded values with the default 256 MiB budget. Bytes are reserved as
+/// they arrive and values are built only within what the budget has left,
+/// so the server's peak stays within the budget plus 64 MiB, and a real
+/// call is answered after.
+#[test]
+fn empty_lists_cannot_take_the_server_past_its_budget() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = weld_fixtures::peer::free_port();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        &format!(
+            "[components.types]\npath = \"{{types}}\"\nhost = \"b\"\n\
+             [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\n\
+             [hosts.b]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:{port}\" }}\n\
+             expose = [\"types:demo:types/all@0.1.0\", \"greet:demo:greet/greeter@0.1.0\"]\n"
+        ),
+    );
+    let (server, _) = serve(&m, "b");
+    let idle = rss_kib(&server.id().to_string());
+    let count: u64 = 6_000_000;
+    let mut message = wrpc_invocation("demo:types/all@0.1.0", "id-list-list-string", None);
+    let mut data = Vec::new();
+    leb128(&mut data, count);
+    data.resize(data.len() + count as usize, 0);
+    message.push(0x00);
+    leb128(&mut message, data.len() as u64);
+    message.extend_from_slice(&data);
+    let hostile: Vec<_> = (0..12)
+        .map(|_| {
+            let message = message.clone();
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let _ = s.write_all(&message);
+                assert!(closed_by_peer(&mut s), "the server kept a hostile call");
+            })
+        })
+        .collect();
+    for h in hostile {
+        h.join().unwrap();
+    }
+    let peak = peak_kib(server.id());
+    eprintln!("weld serve: idle {idle} KiB, peak {peak} KiB");
+    assert!(
+        peak < idle + (256 + 64) * 1024,
+        "peak {peak} KiB from idle {idle} KiB"
+    );
+    // A real call goes on: greet's `hello` over the same server.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut call = wrpc_invocation("demo:greet/greeter@0.1.0", "hello", None);
+    call.extend_from_slice(&[0x00, 0x03, 0x02, b'h', b'i']);
+    s.write_all(&call).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    assert!(reply.windows(9).any(|w| w == b"hello, hi"), "{reply:?}");
+    signal(&server, "-TERM");
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // Refused for their decoded size, each of the 12, before it was built.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("the decoded value exceeds the limit of")
+            .count(),
+        12,
+        "{stderr}"
+    );
+}
+
+/// 60 connections each holding 15 MiB of a 16 MiB string: half-sent
+/// parameters once escaped the budget (920 MiB; the ceiling was
+/// `--max-connections` × the message cap, 16 GiB). Every byte is reserved
+/// before it is read, so the peak stays within the budget plus 64 MiB.
+#[test]
+fn half_sent_parameters_count_against_the_budget() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (m, port) = two_hosts(&dir);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["serve", m.to_str().unwrap(), "--host", "edge-2", "--json"])
+        .args(["--read-timeout-ms", "3000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("ready"), "{line}");
+    let idle = rss_kib(&server.id().to_string());
+    let declared: u64 = 16 << 20;
+    let mut head = wrpc_invocation("demo:greet/greeter@0.1.0", "hello", None);
+    let mut data = Vec::new();
+    leb128(&mut data, declared - 4);
+    head.push(0x00);
+    leb128(&mut head, declared);
+    head.extend_from_slice(&data);
+    let chunk = vec![b'x'; 15 << 20];
+    let senders: Vec<_> = (0..60)
+        .map(|_| {
+            let (head, chunk) = (head.clone(), chunk.clone());
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+                // Blocks once the server stops reading; ends when the read
+                // timeout closes the connection.
+                let _ = s.write_all(&head).and_then(|()| s.write_all(&chunk));
+                std::thread::sleep(Duration::from_millis(500));
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let held = rss_kib(&server.id().to_string());
+    for s in senders {
+        s.join().unwrap();
+    }
+    let peak = peak_kib(server.id());
+    eprintln!("weld serve: idle {idle} KiB, holding {held} KiB, peak {peak} KiB");
+    assert!(
+        peak < idle + (256 + 64) * 1024,
+        "peak {peak} KiB from idle {idle} KiB"
+    );
+    signal(&server, "-TERM");
+    assert!(server.wait().unwrap().success());
+}

@@ -57,6 +57,16 @@ pub struct Args {
 /// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls get the grace
 /// period to finish, then are cut.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Parameter buffers of up to the message cap come and go with hostile
+    // peers: glibc's dynamic mmap threshold would move them into the heap,
+    // whose freed blocks it keeps, so what the in-flight budget counts
+    // would take up to twice its memory. Buffers of 1 MiB and more stay
+    // mapped and go back to the system when freed.
+    // SAFETY: mallopt only changes the allocator's tuning.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let deployment = match Deployment::load(&args.manifest) {
         Ok(d) => d,
         Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),

@@ -1,14 +1,15 @@
 //! The I/O side of serving: bind the endpoint, take invocations, read and
 //! decode parameters, hand calls to the workers, write the results.
 
+use super::budget::{Budget, PastBudget};
 use super::lanes::Lanes;
 use super::report::{Cause, FailedCall, Reporter};
 use super::worker::{Answer, Args, Job, Outcome};
 use super::{ServeError, Served};
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
-use crate::wrpc::client::{read_with, Message, NATS_SUBSCRIPTION_CAPACITY};
-use crate::wrpc::codec::{self, Limits};
+use crate::wrpc::client::{read_with, Message, ReadError, NATS_SUBSCRIPTION_CAPACITY};
+use crate::wrpc::codec::{self, CodecError, Limits};
 use crate::wrpc::{nats, Endpoint};
 use futures::{Stream, StreamExt as _};
 use std::future::Future;
@@ -121,54 +122,6 @@ impl Drop for Ticket {
             == 1
         {
             self.0.idle.notify_waiters();
-        }
-    }
-}
-
-/// The memory the decoded parameters of all calls in flight may hold,
-/// counted in KiB permits.
-pub(super) struct Budget {
-    kib: Arc<tokio::sync::Semaphore>,
-    total_kib: u32,
-}
-
-impl Budget {
-    pub fn new(bytes: usize) -> Budget {
-        let total_kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .max(1);
-        Budget {
-            kib: Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
-            total_kib,
-        }
-    }
-
-    /// Waits for `bytes` of the budget; refuses what could never fit.
-    async fn take(
-        &self,
-        bytes: usize,
-        wait: Duration,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, (Cause, String)> {
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .max(1);
-        let total = u64::from(self.total_kib) * 1024;
-        if kib > self.total_kib {
-            return Err((
-                Cause::OverBudget,
-                format!("the decoded parameters take {bytes} bytes, more than the server's {total}-byte in-flight budget"),
-            ));
-        }
-        match tokio::time::timeout(wait, Arc::clone(&self.kib).acquire_many_owned(kib)).await {
-            Ok(Ok(permit)) => Ok(permit),
-            Ok(Err(_)) => Err((Cause::Stopping, "the server is stopping".to_string())),
-            Err(_) => Err((
-                Cause::OverBudget,
-                format!(
-                    "the decoded parameters ({bytes} bytes) found no room in the server's {total}-byte in-flight budget within {} ms",
-                    wait.as_millis()
-                ),
-            )),
         }
     }
 }
@@ -532,12 +485,15 @@ where
 /// worker, which runs it and answers ([`finish`]). A concurrency permit is
 /// taken only once the parameters have arrived, so clients that stall
 /// before sending them hold no permit and delay nobody else's call.
-async fn handle<O, I>(d: Dispatch, index: usize, peer: Arc<str>, tx: O, mut rx: I)
+async fn handle<O, I>(d: Dispatch, index: usize, peer: Arc<str>, tx: O, rx: I)
 where
     O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
 {
     let s = &d.served[index];
+    // Every byte of the parameters is reserved in the budget before it is
+    // read: parameters held half-sent count too.
+    let mut rx = d.budget.meter(rx);
     let prepared = async {
         let read = async {
             match &s.shape {
@@ -550,16 +506,34 @@ where
                         .await
                         .map(|(params, size)| (Args::Typed(params), size))
                 }
-                None => read_with(&mut rx, Message::values(&s.params, &d.limits))
-                    .await
-                    .map(|(args, _)| {
-                        let size = args.iter().map(codec::footprint).sum();
-                        (Args::Vals(args), size)
-                    }),
+                // The dynamic path decodes only within what the budget has
+                // left (and the per-call cap): the values are built inside
+                // the budget, not past it while waiting for a share.
+                None => {
+                    let message = Message::new(&d.limits, s.params.is_empty(), |b: &[u8]| {
+                        let limits = Limits {
+                            max_footprint: d.limits.max_footprint.min(d.budget.available()),
+                            ..d.limits
+                        };
+                        codec::decode_values_measured(&s.params, b, &limits)
+                    });
+                    read_with(&mut rx, message)
+                        .await
+                        .map(|((args, footprint), _)| (Args::Vals(args), footprint))
+                }
             }
         };
         let (args, size) = match tokio::time::timeout(d.read_timeout, read).await {
             Ok(Ok(args)) => args,
+            Ok(Err(ReadError::Bad(e @ CodecError::FootprintExceeded { .. }))) => {
+                return Err((
+                    Cause::OverBudget,
+                    format!("bad parameters: {e} (the per-call cap, or what the server's in-flight budget had left)"),
+                ))
+            }
+            Ok(Err(ReadError::Io(e))) if e.get_ref().is_some_and(|e| e.is::<PastBudget>()) => {
+                return Err((Cause::OverBudget, e.to_string()))
+            }
             Ok(Err(e)) => return Err((Cause::BadParameters, format!("bad parameters: {e}"))),
             Err(_) => {
                 return Err((
@@ -574,6 +548,9 @@ where
         // The call's deadline counts from here: waiting for the budget, a
         // permit of its component and a worker is part of it.
         let arrived = std::time::Instant::now();
+        // The bytes are gone once decoded: their reservation becomes the
+        // values' share (taken at once: nothing ran in between).
+        rx.release();
         let share = d.budget.take(size, d.read_timeout).await?;
         let permit = d.lanes.of(index).admit(arrived).await?;
         Ok((args, arrived, (share, permit)))

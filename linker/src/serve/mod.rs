@@ -28,6 +28,7 @@
 #![warn(clippy::too_many_lines)]
 
 mod background;
+mod budget;
 mod fds;
 mod lanes;
 mod listen;
@@ -333,7 +334,7 @@ impl Server {
                 self.options.max_connections.max(1),
             ))),
             queue_group: Arc::from(self.queue_group.as_str()),
-            budget: Arc::new(listen::Budget::new(self.options.max_in_flight_bytes)),
+            budget: Arc::new(budget::Budget::new(self.options.max_in_flight_bytes)),
             runtime: self.runtime.clone(),
             in_flight: Arc::default(),
         };
