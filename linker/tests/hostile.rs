@@ -319,3 +319,76 @@ wrpc = {}
     // Hog's worker ran a few 250 ms loops, not 64 of them.
     assert_eq!(stats.answered, 3, "{stats:?}");
 }
+
+/// A reply of 16 MiB of empty lists (within the reply cap) to a
+/// `list<list<string>>` call: one wire byte per `Val`, once 140 → 770 MB
+/// of `weld run`. The caller's decoder builds values only within its
+/// footprint cap, and refuses this one before building it.
+#[test]
+fn a_reply_of_empty_lists_is_refused_before_it_is_built() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = wasmtime::Engine::default();
+    let component =
+        wasmtime::component::Component::from_file(&engine, weld_fixtures::path("types")).unwrap();
+    let ty = component.component_type();
+    let all = ty.get_export(&engine, "demo:types/all@0.1.0").unwrap().ty;
+    let wasmtime::component::types::ComponentItem::ComponentInstance(all) = all else {
+        panic!("an instance");
+    };
+    let wasmtime::component::types::ComponentItem::ComponentFunc(f) =
+        all.get_export(&engine, "id-list-list-string").unwrap().ty
+    else {
+        panic!("a function");
+    };
+    let results: Vec<_> = f.results().collect();
+    let limits = weld_linker::wrpc::codec::Limits::DEFAULT;
+    let count = limits.max_bytes as u64 - 4;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+        let mut data = Vec::new();
+        leb128(&mut data, count);
+        data.resize(data.len() + count as usize, 0);
+        let mut frame = vec![0x00];
+        leb128(&mut frame, data.len() as u64);
+        frame.extend_from_slice(&data);
+        let _ = s.write_all(&frame);
+    });
+    let remote = weld_linker::wrpc::client::Remote::new(weld_linker::wrpc::Endpoint::Tcp {
+        address: format!("127.0.0.1:{port}"),
+    });
+    let idle = rss_kib("self");
+    // Peak RSS from here on (`5` resets VmHWM to the current RSS).
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let e = remote
+        .call_blocking(
+            "demo:types/all@0.1.0",
+            "id-list-list-string",
+            bytes::Bytes::from_static(&[0x00]),
+            &results,
+            &limits,
+            Duration::from_secs(5),
+        )
+        .unwrap_err()
+        .to_string();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    eprintln!(
+        "caller VmRSS before {idle} KiB; peak during a 16 MiB reply of empty lists {peak} KiB"
+    );
+    assert!(e.contains("the decoded value exceeds the limit of"), "{e}");
+    assert!(
+        peak < idle + (16 + 64) * MIB_KIB,
+        "peak RSS {peak} KiB from {idle} KiB"
+    );
+    server.join().unwrap();
+}
