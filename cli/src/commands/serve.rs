@@ -149,6 +149,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             plural(stats.refused as usize, "connection"),
             stats.cut
         );
+        if stats.dropped > 0 {
+            line.push_str(&format!(
+                ", {} NATS messages dropped unanswered",
+                stats.dropped
+            ));
+        }
         if stats.abandoned_workers > 0 {
             line.push_str(&format!(
                 " ({} stuck in a host call left behind)",

@@ -27,13 +27,21 @@ pub(super) trait Reply: Send + Unpin + 'static {
     fn close(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
 }
 
-/// The results side of a NATS call.
-impl Reply for nats::Results {
+/// The results side of a NATS call. It holds one of the server's call
+/// slots (`--max-connections`, shared with TCP and Unix) from the
+/// invocation until the call ends, so calls waiting for their parameters
+/// are bounded as open connections are.
+pub(super) struct NatsReply {
+    results: nats::Results,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Reply for NatsReply {
     async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        nats::Results::send(self, bytes).await
+        self.results.send(bytes).await
     }
     async fn close(&mut self) -> std::io::Result<()> {
-        nats::Results::close(self).await
+        self.results.close().await
     }
 }
 
@@ -134,26 +142,45 @@ type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
 /// group, so one replica takes each call): one stream of accepted
 /// invocations.
 async fn nats_invocations(
+    calls: &async_nats::Client,
     nats: &async_nats::Client,
     prefix: &str,
-    served: &[Served],
-    queue_group: &str,
-) -> Result<Invocations<nats::Results, nats::Params>, async_nats::Error> {
+    dispatch: &Dispatch,
+    seen: Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Invocations<NatsReply, nats::Params>, async_nats::Error> {
     let inbox = Arc::new(nats::Inbox::open(nats).await?);
-    let mut streams: Vec<Invocations<nats::Results, nats::Params>> = Vec::new();
-    for (index, s) in served.iter().enumerate() {
+    let mut streams: Vec<Invocations<NatsReply, nats::Params>> = Vec::new();
+    for (index, s) in dispatch.served.iter().enumerate() {
         let subject = wrpc_transport_nats::invocation_subject(prefix, &s.instance, &s.function);
-        let sub = nats
-            .queue_subscribe(subject, queue_group.to_string())
+        let sub = calls
+            .queue_subscribe(subject, dispatch.queue_group.to_string())
             .await?;
-        let inbox = Arc::clone(&inbox);
-        streams.push(Box::pin(sub.then(move |message| {
-            let inbox = Arc::clone(&inbox);
+        let (inbox, slots, report, seen) = (
+            Arc::clone(&inbox),
+            Arc::clone(&dispatch.connections),
+            Arc::clone(&dispatch.report),
+            Arc::clone(&seen),
+        );
+        streams.push(Box::pin(sub.filter_map(move |message| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (inbox, slots, report) =
+                (Arc::clone(&inbox), Arc::clone(&slots), Arc::clone(&report));
             async move {
-                match inbox.accept(message).await {
+                // Past the cap, an invocation is dropped before it is
+                // accepted (its caller times out): waiting would only let
+                // the broker's backlog grow.
+                let Ok(slot) = slots.try_acquire_owned() else {
+                    report.dropped("the server holds as many calls as its connection cap allows");
+                    return None;
+                };
+                Some(match inbox.accept(message).await {
                     Ok(Some((results, params))) => {
                         let peer: Arc<str> = Arc::from(format!("NATS caller {}", results.caller()));
-                        (index, peer, Ok((results, params)))
+                        let reply = NatsReply {
+                            results,
+                            _slot: slot,
+                        };
+                        (index, peer, Ok((reply, params)))
                     }
                     Ok(None) => (
                         index,
@@ -165,12 +192,12 @@ async fn nats_invocations(
                         Arc::from("a NATS caller"),
                         Err(anyhow::anyhow!("accepting the invocation failed: {e}")),
                     ),
-                }
+                })
             }
         })));
     }
     // Every subscription is in place before the server says it is ready.
-    nats.flush().await?;
+    calls.flush().await?;
     Ok(Box::pin(futures::stream::select_all(streams)))
 }
 
@@ -238,24 +265,55 @@ pub(super) async fn serve_endpoint(
             r
         }
         Endpoint::Nats { url, prefix } => {
-            let nats = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(5))
-                .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
-                .connect(url.as_str())
+            let connect = |report: Option<Arc<Reporter>>| {
+                let mut options = async_nats::ConnectOptions::new()
+                    .connection_timeout(Duration::from_secs(5))
+                    .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY);
+                if let Some(report) = report {
+                    // The client drops what a subscription cannot queue
+                    // (a flood) with an event, which may itself be lost:
+                    // logged here, counted exactly at the end.
+                    options = options.event_callback(move |event| {
+                        let report = Arc::clone(&report);
+                        async move {
+                            if let async_nats::Event::SlowConsumer(_) = event {
+                                report.flooded();
+                            }
+                        }
+                    });
+                }
+                options.connect(url.as_str())
+            };
+            // One connection for the inbox, the accepts and the results;
+            // one that only takes invocations, so what it received counts
+            // them all, dropped or not.
+            let nats = connect(None).await.map_err(|e| bind_err(e.into()))?;
+            let calls = connect(Some(Arc::clone(&dispatch.report)))
                 .await
                 .map_err(|e| bind_err(e.into()))?;
+            let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let report = Arc::clone(&dispatch.report);
             // Replicas of a host share one queue group, so NATS hands each
             // call to one of them: no call runs twice.
             let invocations = nats_invocations(
+                &calls,
                 &nats,
                 prefix.as_deref().unwrap_or_default(),
-                &dispatch.served,
-                &dispatch.queue_group,
+                &dispatch,
+                Arc::clone(&seen),
             )
             .await
             .map_err(bind_err)?;
             on_ready(endpoint);
-            run_dispatch(invocations, dispatch, shutdown, grace).await
+            let served = run_dispatch(invocations, dispatch, shutdown, grace).await;
+            // Every invocation received but never seen by weld was dropped
+            // by the client (or left queued at shutdown): unanswered.
+            let received = calls
+                .statistics()
+                .in_messages
+                .load(std::sync::atomic::Ordering::Relaxed);
+            report.lost(received.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
+            served
         }
     }
 }

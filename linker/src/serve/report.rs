@@ -108,13 +108,24 @@ pub struct ServeStats {
     pub cut: u64,
     /// Workers still busy in a host call after the cut, left behind.
     pub abandoned_workers: u64,
+    /// NATS messages dropped unanswered: invocations past the cap on calls
+    /// in flight, and messages the NATS client dropped because the server
+    /// did not keep up (a flood).
+    pub dropped: u64,
 }
+
+/// How often a flood of dropped messages is logged: one line per period,
+/// with the count since the last.
+const DROP_LOG_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Counts and reports outcomes; shared by every call task.
 #[derive(Default)]
 pub(super) struct Reporter {
     answered: AtomicU64,
     cut: AtomicU64,
+    dropped: AtomicU64,
+    /// When dropped messages were last logged, and how many since.
+    drop_log: Mutex<(Option<std::time::Instant>, u64)>,
     failures: Mutex<BTreeMap<Cause, u64>>,
     hook: Option<FailureHook>,
 }
@@ -130,6 +141,47 @@ impl Reporter {
     /// A call answered with its result.
     pub fn answered(&self) {
         self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A NATS message dropped unanswered, for `why`: counted, and logged at
+    /// `warn` at most once per [`DROP_LOG_PERIOD`] (a flood must not flood
+    /// the log), with the count since the last line.
+    pub fn dropped(&self, why: &str) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.log_drop(why);
+    }
+
+    /// The NATS client dropped a message the server did not take in time:
+    /// logged as [`Reporter::dropped`] is, counted by [`Reporter::lost`]
+    /// at the end (the client's drop events can themselves be lost).
+    pub fn flooded(&self) {
+        self.log_drop("the server did not keep up with a flood of messages");
+    }
+
+    /// `n` invocations received but never taken (the client dropped them,
+    /// or they were queued at shutdown): counted as dropped.
+    pub fn lost(&self, n: u64) {
+        if n > 0 {
+            self.dropped.fetch_add(n, Ordering::Relaxed);
+            tracing::warn!(dropped = n, "{n} NATS invocation(s) were received but dropped unanswered (a flood, or queued at shutdown)");
+        }
+    }
+
+    fn log_drop(&self, why: &str) {
+        let mut log = self.drop_log.lock().unwrap_or_else(|e| e.into_inner());
+        log.1 += 1;
+        let now = std::time::Instant::now();
+        if log
+            .0
+            .is_none_or(|at| now.duration_since(at) >= DROP_LOG_PERIOD)
+        {
+            tracing::warn!(
+                dropped = log.1,
+                "dropped {} NATS message(s) unanswered: {why}",
+                log.1
+            );
+            *log = (Some(now), 0);
+        }
     }
 
     /// Calls cut at shutdown, when the grace period ended.
@@ -178,6 +230,7 @@ impl Reporter {
             failures,
             cut: self.cut.load(Ordering::Relaxed),
             abandoned_workers: 0,
+            dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
 }

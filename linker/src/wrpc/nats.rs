@@ -43,13 +43,20 @@ pub const CONTINUATION_QUEUE: usize = 16;
 type Routes<T> = Arc<Mutex<HashMap<u64, tokio::sync::mpsc::Sender<T>>>>;
 
 /// One subscription on a fresh inbox of a connection: each message whose
-/// subject is `<inbox>.<n>[.<rest>]` goes to call `n`, as `read` makes it
-/// of the message, through a queue of at most [`CONTINUATION_QUEUE`]
-/// messages. A call that does not keep up (a peer flooding it) is cut off,
-/// not buffered for.
+/// subject is `<inbox>.<key>[.<rest>]` goes to the call of `key`, as `read`
+/// makes it of the message, through a queue of at most
+/// [`CONTINUATION_QUEUE`] messages. A call that does not keep up (a peer
+/// flooding it) is cut off, not buffered for.
+///
+/// A call's key is unguessable: SipHash, under the process's secret random
+/// keys (`RandomState`), of a counter. A third party that learns the inbox
+/// from a call of its own (it is in every accept) cannot name the subject
+/// of anyone else's call: with sequential numbers it could, and truncate
+/// their parameters by publishing an empty message there.
 struct Router<T> {
     inbox: String,
     next: AtomicU64,
+    secret: std::hash::RandomState,
     routes: Routes<T>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -85,7 +92,7 @@ impl<T: Send + 'static> Router<T> {
                         Some((n, rest)) => (n, Some(rest)),
                         None => (tail, None),
                     };
-                    let Ok(n) = n.parse::<u64>() else {
+                    let Ok(n) = u64::from_str_radix(n, 16) else {
                         continue;
                     };
                     let Some(item) = read(rest, m) else {
@@ -103,15 +110,19 @@ impl<T: Send + 'static> Router<T> {
         Ok(Router {
             inbox,
             next: AtomicU64::new(0),
+            secret: std::hash::RandomState::new(),
             routes,
             task,
         })
     }
 
-    /// A fresh subject of the inbox, `<inbox>.<n>`, and call `n`'s number.
+    /// A fresh subject of the inbox, `<inbox>.<key>` (16 hex digits), and
+    /// the call's key.
     fn subject(&self) -> (String, u64) {
+        use std::hash::BuildHasher as _;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        (format!("{}.{n}", self.inbox), n)
+        let key = self.secret.hash_one(n);
+        (format!("{}.{key:016x}", self.inbox), key)
     }
 
     /// Routes call `n`'s messages to the returned queue, until it drops.
@@ -293,7 +304,7 @@ enum Delivery {
 
 /// The calling side: one connection and one inbox subscription for every
 /// call to an endpoint, each call's accept and results routed to it by the
-/// call's number in its reply subject `<inbox>.<n>`.
+/// call's unguessable key in its reply subject `<inbox>.<key>`.
 ///
 /// Against `wrpc-transport-nats`'s client, on the same wire: no flush
 /// after the invocation, and the results read from the router's queue
