@@ -15,7 +15,9 @@ use std::sync::OnceLock;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Type};
 use weld_linker::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
-use weld_linker::wrpc::codec::{decode_values, encode_values, Limits};
+use weld_linker::wrpc::codec::{
+    decode_values, decode_values_measured, encode_values, footprint, CodecError, Limits,
+};
 
 /// Decodes a message as the shape's parameters `P` (the type list is
 /// checked as parameters; a result list of one value is the `(T,)` shape),
@@ -92,6 +94,20 @@ fuzz_target!(|data: &[u8]| {
         ..Limits::DEFAULT
     };
     let dynamic = decode_values(types, message, &limits);
+    // Decoded memory: counted while built as `footprint` counts the
+    // result, never past the cap (a small one here, so it is reached).
+    let small = Limits {
+        max_footprint: 16 * 1024,
+        ..limits
+    };
+    match decode_values_measured(types, message, &small) {
+        Ok((vals, measured)) => {
+            assert_eq!(measured, vals.iter().map(footprint).sum::<usize>());
+            assert!(measured <= small.max_footprint);
+        }
+        Err(CodecError::FootprintExceeded { .. }) => {}
+        Err(e) => assert_eq!(Err::<(), _>(e), dynamic.as_ref().map(drop).map_err(Clone::clone)),
+    }
     if let Ok(vals) = &dynamic {
         let bytes = encode_values(vals, types).expect("decoded values re-encode");
         let again = decode_values(types, &bytes, &Limits::DEFAULT).expect("the re-encoding decodes");
