@@ -198,6 +198,7 @@ fn calls_awaiting_parameters_are_capped_and_the_rest_dropped_and_counted() {
     let subject = "pending.wrpc.0.0.1.demo:greet/greeter@0.1.0.hello";
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sent = 300;
+    let started = Instant::now();
     rt.block_on(async {
         let client = async_nats::connect(broker.url()).await.unwrap();
         let reply = "stalled.reply";
@@ -213,6 +214,7 @@ fn calls_awaiting_parameters_are_capped_and_the_rest_dropped_and_counted() {
             client.flush().await.unwrap();
         }
     });
+    let publishing = started.elapsed();
     // The stalled calls are given up on after the read timeout.
     std::thread::sleep(Duration::from_millis(2000));
     let out = peer(&[
@@ -230,7 +232,11 @@ fn calls_awaiting_parameters_are_capped_and_the_rest_dropped_and_counted() {
         .get(&Cause::LateParameters)
         .copied()
         .unwrap_or(0);
-    assert!(late <= 50, "{stats:?}");
+    // At most 50 held at once: each batch of 50 frees its slots only at
+    // its read timeout (a loaded machine may publish slower than that).
+    let batches = 1 + (publishing.as_millis() / 1500) as u64;
+    assert!(late <= 50 * batches, "{stats:?} in {publishing:?}");
+    assert!(stats.dropped > 0, "{stats:?}");
     assert_eq!(stats.dropped + late, sent, "{stats:?}");
     assert_eq!(stats.answered, 1, "{stats:?}");
 }
