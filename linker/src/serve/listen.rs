@@ -143,12 +143,11 @@ type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
 /// invocations.
 async fn nats_invocations(
     calls: &async_nats::Client,
-    nats: &async_nats::Client,
+    inbox: Arc<nats::Inbox>,
     prefix: &str,
     dispatch: &Dispatch,
     seen: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<Invocations<NatsReply, nats::Params>, async_nats::Error> {
-    let inbox = Arc::new(nats::Inbox::open(nats).await?);
     let mut streams: Vec<Invocations<NatsReply, nats::Params>> = Vec::new();
     for (index, s) in dispatch.served.iter().enumerate() {
         let subject = wrpc_transport_nats::invocation_subject(prefix, &s.instance, &s.function);
@@ -284,20 +283,21 @@ pub(super) async fn serve_endpoint(
                 }
                 options.connect(url.as_str())
             };
-            // One connection for the inbox, the accepts and the results;
-            // one that only takes invocations, so what it received counts
-            // them all, dropped or not.
-            let nats = connect(None).await.map_err(|e| bind_err(e.into()))?;
-            let calls = connect(Some(Arc::clone(&dispatch.report)))
+            // One connection for everything (a second one for invocations
+            // alone added a task hop to every call: NATS `add` 0.70× → 0.83×
+            // of the floor). What it received, less the invocations weld
+            // took and what reached its inbox, is what the client dropped.
+            let nats = connect(Some(Arc::clone(&dispatch.report)))
                 .await
                 .map_err(|e| bind_err(e.into()))?;
+            let inbox = Arc::new(nats::Inbox::open(&nats).await.map_err(bind_err)?);
             let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let report = Arc::clone(&dispatch.report);
             // Replicas of a host share one queue group, so NATS hands each
             // call to one of them: no call runs twice.
             let invocations = nats_invocations(
-                &calls,
                 &nats,
+                Arc::clone(&inbox),
                 prefix.as_deref().unwrap_or_default(),
                 &dispatch,
                 Arc::clone(&seen),
@@ -308,11 +308,12 @@ pub(super) async fn serve_endpoint(
             let served = run_dispatch(invocations, dispatch, shutdown, grace).await;
             // Every invocation received but never seen by weld was dropped
             // by the client (or left queued at shutdown): unanswered.
-            let received = calls
+            let received = nats
                 .statistics()
                 .in_messages
                 .load(std::sync::atomic::Ordering::Relaxed);
-            report.lost(received.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
+            let taken = seen.load(std::sync::atomic::Ordering::Relaxed) + inbox.received();
+            report.lost(received.saturating_sub(taken));
             served
         }
     }

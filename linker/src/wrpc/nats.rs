@@ -57,6 +57,8 @@ struct Router<T> {
     inbox: String,
     next: AtomicU64,
     secret: std::hash::RandomState,
+    /// Messages the subscription delivered (routed or not).
+    received: Arc<AtomicU64>,
     routes: Routes<T>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -79,10 +81,13 @@ impl<T: Send + 'static> Router<T> {
         let mut sub = nats.subscribe(format!("{inbox}.>")).await?;
         nats.flush().await?;
         let routes: Routes<T> = Arc::default();
+        let received = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn({
             let (routes, skip) = (Arc::clone(&routes), inbox.len() + 1);
+            let received = Arc::clone(&received);
             async move {
                 while let Some(m) = sub.next().await {
+                    received.fetch_add(1, Ordering::Relaxed);
                     // The subject is a cheap handle; a copy frees `m`.
                     let subject = m.subject.clone();
                     let Some(tail) = subject.get(skip..) else {
@@ -111,6 +116,7 @@ impl<T: Send + 'static> Router<T> {
             inbox,
             next: AtomicU64::new(0),
             secret: std::hash::RandomState::new(),
+            received,
             routes,
             task,
         })
@@ -174,6 +180,12 @@ impl Inbox {
             nats: nats.clone(),
             router,
         })
+    }
+
+    /// How many messages arrived at the inbox (the rest of parameters, and
+    /// anything else published there), as delivered by the client.
+    pub fn received(&self) -> u64 {
+        self.router.received.load(Ordering::Relaxed)
     }
 
     /// Accepts the invocation `message`: publishes the accept and returns
