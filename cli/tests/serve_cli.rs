@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use weld_fixtures::{closed_by_peer, leb128, rss_kib, wrpc_invocation};
+use weld_fixtures::{closed_by_peer, leb128, peak_kib, rss_kib, wrpc_invocation};
 
 /// The two-hosts example, moved to a temporary directory with a free port.
 fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
@@ -491,16 +491,6 @@ fn an_open_file_limit_below_the_connection_cap_lowers_the_cap() {
     );
 }
 
-/// The peak memory of a process, from `/proc/PID/status`.
-fn peak_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
-}
-
 /// 12 connections each sending 6 MB of empty lists as a
 /// `list<list<string>>` (one wire byte, one `Val` each): once 1.78 GB of
 /// decoded values with the default 256 MiB budget. Bytes are reserved as
@@ -545,7 +535,7 @@ fn empty_lists_cannot_take_the_server_past_its_budget() {
     for h in hostile {
         h.join().unwrap();
     }
-    let peak = peak_kib(server.id());
+    let peak = peak_kib(&server.id().to_string());
     eprintln!("weld serve: idle {idle} KiB, peak {peak} KiB");
     assert!(
         peak < idle + (256 + 64) * 1024,
@@ -622,7 +612,7 @@ fn half_sent_parameters_count_against_the_budget() {
     for s in senders {
         s.join().unwrap();
     }
-    let peak = peak_kib(server.id());
+    let peak = peak_kib(&server.id().to_string());
     eprintln!("weld serve: idle {idle} KiB, holding {held} KiB, peak {peak} KiB");
     assert!(
         peak < idle + (256 + 64) * 1024,

@@ -376,12 +376,7 @@ fn a_reply_of_empty_lists_is_refused_before_it_is_built() {
         )
         .unwrap_err()
         .to_string();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let peak: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let peak = weld_fixtures::peak_kib("self");
     eprintln!(
         "caller VmRSS before {idle} KiB; peak during a 16 MiB reply of empty lists {peak} KiB"
     );

@@ -177,14 +177,23 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt as _;
 
+    /// `bytes` bytes already sent to a reader metered by `budget` (the
+    /// sending half is returned so the stream stays open).
+    async fn sent(
+        budget: &Budget,
+        bytes: usize,
+    ) -> (tokio::io::DuplexStream, Metered<tokio::io::DuplexStream>) {
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        tokio::io::AsyncWriteExt::write_all(&mut tx, &vec![7u8; bytes])
+            .await
+            .unwrap();
+        (tx, budget.meter(rx))
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn bytes_are_reserved_before_they_are_read() {
         let budget = Budget::new(256 * 1024);
-        let (mut tx, rx) = tokio::io::duplex(1 << 20);
-        tokio::io::AsyncWriteExt::write_all(&mut tx, &[7u8; 200 * 1024])
-            .await
-            .unwrap();
-        let mut metered = budget.meter(rx);
+        let (_tx, mut metered) = sent(&budget, 200 * 1024).await;
         let mut got = vec![0u8; 200 * 1024];
         metered.read_exact(&mut got).await.unwrap();
         // 200 KiB read: four 64 KiB steps held, 0 of 256 KiB left.
@@ -209,11 +218,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_message_past_the_whole_budget_is_refused_not_waited_for() {
         let budget = Budget::new(128 * 1024);
-        let (mut tx, rx) = tokio::io::duplex(1 << 20);
-        tokio::io::AsyncWriteExt::write_all(&mut tx, &[7u8; 200 * 1024])
-            .await
-            .unwrap();
-        let mut metered = budget.meter(rx);
+        let (_tx, mut metered) = sent(&budget, 200 * 1024).await;
         let mut got = vec![0u8; 200 * 1024];
         let e = metered.read_exact(&mut got).await.unwrap_err();
         assert!(e.get_ref().is_some_and(|e| e.is::<PastBudget>()), "{e}");

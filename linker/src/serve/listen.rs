@@ -264,30 +264,25 @@ pub(super) async fn serve_endpoint(
             r
         }
         Endpoint::Nats { url, prefix } => {
-            let connect = |report: Option<Arc<Reporter>>| {
-                let mut options = async_nats::ConnectOptions::new()
-                    .connection_timeout(Duration::from_secs(5))
-                    .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY);
-                if let Some(report) = report {
-                    // The client drops what a subscription cannot queue
-                    // (a flood) with an event, which may itself be lost:
-                    // logged here, counted exactly at the end.
-                    options = options.event_callback(move |event| {
-                        let report = Arc::clone(&report);
-                        async move {
-                            if let async_nats::Event::SlowConsumer(_) = event {
-                                report.flooded();
-                            }
-                        }
-                    });
-                }
-                options.connect(url.as_str())
-            };
             // One connection for everything (a second one for invocations
             // alone added a task hop to every call: NATS `add` 0.70× → 0.83×
             // of the floor). What it received, less the invocations weld
             // took and what reached its inbox, is what the client dropped.
-            let nats = connect(Some(Arc::clone(&dispatch.report)))
+            // The client reports each drop with an event, which may itself
+            // be lost: logged here, counted exactly at the end.
+            let report = Arc::clone(&dispatch.report);
+            let nats = async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(5))
+                .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
+                .event_callback(move |event| {
+                    let report = Arc::clone(&report);
+                    async move {
+                        if let async_nats::Event::SlowConsumer(_) = event {
+                            report.flooded();
+                        }
+                    }
+                })
+                .connect(url.as_str())
                 .await
                 .map_err(|e| bind_err(e.into()))?;
             let inbox = Arc::new(nats::Inbox::open(&nats).await.map_err(bind_err)?);
