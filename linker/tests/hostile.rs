@@ -320,6 +320,106 @@ wrpc = {}
     assert_eq!(stats.answered, 3, "{stats:?}");
 }
 
+/// One raw wRPC call of `demo:hog/hog-safe@0.1.0.<function>(n)` (a u32 or
+/// u64 parameter: one LEB128) from `source` to `port`: how long until the
+/// server closed the call, and whether results came (a refused call gets
+/// none: the connection closes).
+fn raw_hog_call(source: [u8; 4], port: u16, function: &str, n: u64) -> (Duration, bool) {
+    let io = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    io.block_on(async {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind((std::net::Ipv4Addr::from(source), 0).into())
+            .unwrap();
+        let started = Instant::now();
+        let mut s = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        let mut call = wrpc_invocation("demo:hog/hog-safe@0.1.0", function, None);
+        let mut param = Vec::new();
+        leb128(&mut param, n);
+        call.push(0x00);
+        leb128(&mut call, param.len() as u64);
+        call.extend_from_slice(&param);
+        s.write_all(&call).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply).await;
+        (started.elapsed(), !reply.is_empty())
+    })
+}
+
+/// Within one component, callers take turns for its permits: a caller
+/// that queued its share of calls first does not make a second caller
+/// wait behind all of them, and one caller fills at most half of the
+/// waiting room (the rest is refused at once, `busy`). Callers are told
+/// apart by address (127.0.0.2 and 127.0.0.3 here).
+#[test]
+fn callers_take_turns_within_a_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        &format!(
+            "[components.hog]\npath = \"{{hog}}\"\nhost = \"b\"\ndeadline-ms = 30000\n\
+             [hosts.b]\nwrpc = {}\nexpose = [\"hog:demo:hog/hog-safe@0.1.0\"]\n",
+            tcp(port)
+        ),
+    );
+    let deployment = weld_linker::Deployment::load(&m).unwrap();
+    let mut options = weld_linker::serve::ServeOptions::new("b");
+    // One permit, so 4 calls may wait: 2 of one caller.
+    options.max_concurrency = 1;
+    let server = weld_linker::serve::Server::new(&deployment, options)
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let (a, b) = ([127, 0, 0, 2], [127, 0, 0, 3]);
+    // A burn of ~300 ms on this machine, as it is now.
+    let mut n: u64 = 20_000_000;
+    let one = loop {
+        let (took, answered) = raw_hog_call(a, port, "burn", n);
+        assert!(answered, "burn({n}) answered");
+        if took >= Duration::from_millis(300) || n > 1 << 40 {
+            break took;
+        }
+        n = n.saturating_mul(2);
+    };
+    std::thread::scope(|s| {
+        // Caller a: one call running and two waiting (its half of the
+        // waiting room), sent one after another.
+        let mut theirs = Vec::new();
+        for _ in 0..3 {
+            theirs.push(s.spawn(move || raw_hog_call(a, port, "burn", n)));
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        // A fourth call of caller a is refused at once.
+        let (took, answered) = raw_hog_call(a, port, "burn", n);
+        assert!(!answered, "a caller past its half of the waiting room");
+        assert!(took < one, "refused at once, not after {took:?}");
+        // Caller b's call runs next, after a's running one only: not
+        // behind a's two waiting calls too (~3 burns of {one:?}).
+        let (took, answered) = raw_hog_call(b, port, "ping", 7);
+        assert!(answered);
+        assert!(
+            took < one * 2,
+            "caller b waited {took:?}, one burn takes {one:?}"
+        );
+        for t in theirs {
+            assert!(t.join().unwrap().1, "caller a's calls all ran");
+        }
+    });
+    let stats = server.stop().unwrap();
+    let busy = stats
+        .failures
+        .get(&weld_linker::serve::Cause::Busy)
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(busy, 1, "{stats:?}");
+}
+
 /// A reply of 16 MiB of empty lists (within the reply cap) to a
 /// `list<list<string>>` call: one wire byte per `Val`, once 140 → 770 MB
 /// of `weld run`. The caller's decoder builds values only within its

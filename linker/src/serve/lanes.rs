@@ -9,14 +9,15 @@
 //! one instance and one state). A call's deadline counts from the moment
 //! its parameters arrived: time spent waiting for a permit or a worker is
 //! part of it, and a call whose deadline passed while it waited is failed
-//! without running.
+//! without running. Within a component, callers take turns for its
+//! permits ([`super::fair`]).
 
+use super::fair::{Acquire, FairPermits, Full, PeerKey, Permit};
 use super::report::Cause;
 use super::worker::{self, Job, PerCallQueue};
 use super::{ServeError, Served};
 use crate::manifest::InstancePolicy;
 use crate::runtime::Runtime;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -36,9 +37,7 @@ pub(super) enum Route {
 pub(super) struct Lane {
     /// The component.
     pub component: String,
-    permits: Arc<tokio::sync::Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
+    permits: Arc<FairPermits>,
     /// The deadline of a call into it, counted from its arrival.
     pub deadline: Duration,
     route: Route,
@@ -51,46 +50,53 @@ pub(super) struct Lanes {
 }
 
 /// A call admitted to its lane: it holds one of the lane's permits.
-pub(super) type Admitted = tokio::sync::OwnedSemaphorePermit;
+pub(super) type Admitted = Permit;
 
 impl Lane {
-    /// Waits for one of the lane's permits, until the call's deadline
-    /// (counted from `arrived`).
+    /// Waits for one of the lane's permits, in `peer`'s turn, until the
+    /// call's deadline (counted from `arrived`).
     ///
     /// # Errors
-    /// `busy` when too many calls of this component wait already,
-    /// `deadline` when no permit came before the deadline, `stopping` when
-    /// the server stops.
-    pub async fn admit(&self, arrived: Instant) -> Result<Admitted, (Cause, String)> {
-        if let Ok(p) = Arc::clone(&self.permits).try_acquire_owned() {
-            return Ok(p);
-        }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err((
-                Cause::Busy,
-                format!(
-                    "`{}` is busy: {} calls already wait for it",
-                    self.component, self.max_waiting
-                ),
-            ));
-        }
+    /// `busy` when too many calls of this component (or of this caller)
+    /// wait already, `deadline` when no permit came before the deadline.
+    pub async fn admit(
+        &self,
+        arrived: Instant,
+        peer: PeerKey,
+    ) -> Result<Admitted, (Cause, String)> {
+        let waiting = match self.permits.acquire(peer) {
+            Ok(Acquire::Now(p)) => return Ok(p),
+            Ok(Acquire::Wait(w)) => w,
+            Err(Full::Everyone(n)) => {
+                return Err((
+                    Cause::Busy,
+                    format!("`{}` is busy: {n} calls already wait for it", self.component),
+                ))
+            }
+            Err(Full::ThisPeer(n)) => {
+                return Err((
+                    Cause::Busy,
+                    format!(
+                        "`{}` is busy: {n} calls from this caller already wait for it (one caller may fill half its waiting room)",
+                        self.component
+                    ),
+                ))
+            }
+        };
         let left = self.deadline.saturating_sub(arrived.elapsed());
-        let got = tokio::time::timeout(left, Arc::clone(&self.permits).acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        match got {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(_)) => Err((Cause::Stopping, "the server is stopping".to_string())),
-            Err(_) => Err((
-                Cause::Deadline,
-                format!(
-                    "waited {} ms for a turn of `{}`, its whole {} ms deadline; not run",
-                    arrived.elapsed().as_millis(),
-                    self.component,
-                    self.deadline.as_millis()
-                ),
-            )),
-        }
+        tokio::time::timeout(left, waiting.granted())
+            .await
+            .map_err(|_| {
+                (
+                    Cause::Deadline,
+                    format!(
+                        "waited {} ms for a turn of `{}`, its whole {} ms deadline; not run",
+                        arrived.elapsed().as_millis(),
+                        self.component,
+                        self.deadline.as_millis()
+                    ),
+                )
+            })
     }
 
     /// Hands `job` to the lane's worker(s). A closed lane drops it: its
@@ -189,9 +195,7 @@ pub(super) fn start(
         .zip(routes)
         .map(|((component, _), route)| Lane {
             component: component.to_string(),
-            permits: Arc::new(tokio::sync::Semaphore::new(concurrency)),
-            waiting: AtomicUsize::new(0),
-            max_waiting: concurrency.saturating_mul(WAITING_PER_PERMIT),
+            permits: FairPermits::new(concurrency, concurrency.saturating_mul(WAITING_PER_PERMIT)),
             deadline: (settings.deadline)(component),
             route: route.expect("every component has a route"),
         })

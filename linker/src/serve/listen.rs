@@ -2,6 +2,7 @@
 //! decode parameters, hand calls to the workers, write the results.
 
 use super::budget::{Budget, PastBudget};
+use super::fair::PeerKey;
 use super::lanes::Lanes;
 use super::report::{Cause, FailedCall, Reporter};
 use super::worker::{Answer, Args, Job, Outcome};
@@ -134,8 +135,24 @@ impl Drop for Ticket {
     }
 }
 
-/// A served function's index, the caller (for logs) and the call's streams.
-type Invocation<O, I> = (usize, Arc<str>, anyhow::Result<(O, I)>);
+/// Who called: as logs name them, and their turn for permits.
+#[derive(Clone)]
+struct Peer {
+    name: Arc<str>,
+    key: PeerKey,
+}
+
+impl Peer {
+    fn new(name: impl Into<Arc<str>>, key: PeerKey) -> Peer {
+        Peer {
+            name: name.into(),
+            key,
+        }
+    }
+}
+
+/// A served function's index, the caller and the call's streams.
+type Invocation<O, I> = (usize, Peer, anyhow::Result<(O, I)>);
 type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
 
 /// Subscribes to every served function on `nats` (in the host's queue
@@ -174,7 +191,10 @@ async fn nats_invocations(
                 };
                 Some(match inbox.accept(message).await {
                     Ok(Some((results, params))) => {
-                        let peer: Arc<str> = Arc::from(format!("NATS caller {}", results.caller()));
+                        let peer = Peer::new(
+                            format!("NATS caller {}", results.caller()),
+                            PeerKey::Anonymous,
+                        );
                         let reply = NatsReply {
                             results,
                             _slot: slot,
@@ -183,12 +203,12 @@ async fn nats_invocations(
                     }
                     Ok(None) => (
                         index,
-                        Arc::from("a NATS publisher"),
+                        Peer::new("a NATS publisher", PeerKey::Anonymous),
                         Err(anyhow::anyhow!("the invocation names no reply subject")),
                     ),
                     Err(e) => (
                         index,
-                        Arc::from("a NATS caller"),
+                        Peer::new("a NATS caller", PeerKey::Anonymous),
                         Err(anyhow::anyhow!("accepting the invocation failed: {e}")),
                     ),
                 })
@@ -230,7 +250,8 @@ pub(super) async fn serve_endpoint(
                     let (s, peer) = listener.accept().await?;
                     bounded::one_message(&s);
                     let (rx, tx) = s.into_split();
-                    Ok((peer.to_string(), boxed_write(tx), boxed_read(rx)))
+                    let peer = Peer::new(peer.to_string(), PeerKey::Ip(peer.ip()));
+                    Ok((peer, boxed_write(tx), boxed_read(rx)))
                 }
             };
             serve_framed(accept, &bound, dispatch, on_ready, shutdown, grace).await
@@ -247,11 +268,14 @@ pub(super) async fn serve_endpoint(
                 async move {
                     let (s, _) = listener.accept().await?;
                     let peer = match s.peer_cred() {
-                        Ok(c) => match c.pid() {
-                            Some(pid) => format!("unix peer pid {pid} uid {}", c.uid()),
-                            None => format!("unix peer uid {}", c.uid()),
-                        },
-                        Err(_) => "unix peer".to_string(),
+                        Ok(c) => Peer::new(
+                            match c.pid() {
+                                Some(pid) => format!("unix peer pid {pid} uid {}", c.uid()),
+                                None => format!("unix peer uid {}", c.uid()),
+                            },
+                            PeerKey::Uid(c.uid()),
+                        ),
+                        Err(_) => Peer::new("unix peer", PeerKey::Anonymous),
                     };
                     let (rx, tx) = s.into_split();
                     Ok((peer, boxed_write(tx), boxed_read(rx)))
@@ -264,35 +288,36 @@ pub(super) async fn serve_endpoint(
             r
         }
         Endpoint::Nats { url, prefix } => {
-            // One connection for everything (a second one for invocations
-            // alone added a task hop to every call: NATS `add` 0.70× → 0.83×
-            // of the floor). What it received, less the invocations weld
-            // took and what reached its inbox, is what the client dropped.
-            // The client reports each drop with an event, which may itself
-            // be lost: logged here, counted exactly at the end.
+            // Invocations, accepts and results on one connection (a second
+            // one for invocations alone added a task hop to every call:
+            // NATS `add` 0.70× → 0.83× of the floor); the inbox, where the
+            // rest of large parameters arrives, on its own. So everything
+            // the first receives is an invocation, and what it received
+            // less what weld took is exactly what its client dropped. The
+            // client reports each drop with an event, which may itself be
+            // lost: logged here, counted exactly at the end.
             let report = Arc::clone(&dispatch.report);
-            let nats = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(5))
-                .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
-                .event_callback(move |event| {
-                    let report = Arc::clone(&report);
-                    async move {
-                        if let async_nats::Event::SlowConsumer(_) = event {
-                            report.flooded();
-                        }
+            let calls = nats_connect(url, move |event| {
+                let report = Arc::clone(&report);
+                async move {
+                    if let async_nats::Event::SlowConsumer(_) = event {
+                        report.flooded();
                     }
-                })
-                .connect(url.as_str())
+                }
+            })
+            .await
+            .map_err(|e| bind_err(e.into()))?;
+            let params = nats_connect(url, |_| async {})
                 .await
                 .map_err(|e| bind_err(e.into()))?;
-            let inbox = Arc::new(nats::Inbox::open(&nats).await.map_err(bind_err)?);
+            let inbox = Arc::new(nats::Inbox::open(&params, &calls).await.map_err(bind_err)?);
             let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let report = Arc::clone(&dispatch.report);
             // Replicas of a host share one queue group, so NATS hands each
             // call to one of them: no call runs twice.
             let invocations = nats_invocations(
-                &nats,
-                Arc::clone(&inbox),
+                &calls,
+                inbox,
                 prefix.as_deref().unwrap_or_default(),
                 &dispatch,
                 Arc::clone(&seen),
@@ -303,15 +328,32 @@ pub(super) async fn serve_endpoint(
             let served = run_dispatch(invocations, dispatch, shutdown, grace).await;
             // Every invocation received but never seen by weld was dropped
             // by the client (or left queued at shutdown): unanswered.
-            let received = nats
+            let received = calls
                 .statistics()
                 .in_messages
                 .load(std::sync::atomic::Ordering::Relaxed);
-            let taken = seen.load(std::sync::atomic::Ordering::Relaxed) + inbox.received();
-            report.lost(received.saturating_sub(taken));
+            report.lost(received.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
             served
         }
     }
+}
+
+/// A connection of the NATS server side: a bounded queue per subscription
+/// (a flood is dropped by the client, reported through `events`).
+async fn nats_connect<F, Fut>(
+    url: &str,
+    events: F,
+) -> Result<async_nats::Client, async_nats::ConnectError>
+where
+    F: Fn(async_nats::Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + Sync + 'static,
+{
+    async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
+        .event_callback(events)
+        .connect(url)
+        .await
 }
 
 /// Serves the framed transports (TCP, Unix): connections from `accept`.
@@ -347,8 +389,8 @@ fn tokio_stream_of<T: Send + 'static>(
 
 type BoxRead = Box<dyn AsyncRead + Send + Sync + Unpin>;
 type BoxWrite = Box<dyn AsyncWrite + Send + Sync + Unpin>;
-/// An accepted connection: the peer (for logs) and its two halves.
-type Connection = (String, BoxWrite, BoxRead);
+/// An accepted connection: the peer and its two halves.
+type Connection = (Peer, BoxWrite, BoxRead);
 
 fn boxed_read(r: impl AsyncRead + Send + Sync + Unpin + 'static) -> BoxRead {
     Box::new(r)
@@ -402,7 +444,7 @@ async fn accept_loop<F, Fut>(
                 d.report.failed(FailedCall {
                     function: None,
                     component: None,
-                    peer: peer.clone(),
+                    peer: peer.name.to_string(),
                     cause: Cause::Refused,
                     message,
                 })
@@ -412,11 +454,12 @@ async fn accept_loop<F, Fut>(
                 match tokio::time::timeout(d.read_timeout, frames.read_header()).await {
                     Ok(Ok(names)) => names,
                     Ok(Err(e)) => {
-                        return refuse(format!("refused a wRPC connection from {peer}: {e}"))
+                        return refuse(format!("refused a wRPC connection from {}: {e}", peer.name))
                     }
                     Err(_) => {
                         return refuse(format!(
-                            "{peer} sent no complete wRPC header within {} ms",
+                            "{} sent no complete wRPC header within {} ms",
+                            peer.name,
                             d.read_timeout.as_millis()
                         ))
                     }
@@ -427,15 +470,12 @@ async fn accept_loop<F, Fut>(
                 .position(|s| s.instance == instance && s.function == function)
             else {
                 return refuse(format!(
-                    "refused a wRPC connection from {peer}: `{instance}#{function}` is not served here"
+                    "refused a wRPC connection from {}: `{instance}#{function}` is not served here",
+                    peer.name
                 ));
             };
             let _ = calls
-                .send((
-                    index,
-                    Arc::from(peer),
-                    Ok((Framed { tx, _slot: slot }, frames)),
-                ))
+                .send((index, peer, Ok((Framed { tx, _slot: slot }, frames))))
                 .await;
         });
     }
@@ -497,7 +537,7 @@ where
                     dispatch.report.failed(FailedCall {
                         function: Some(format!("{}.{}", s.instance, s.function)),
                         component: Some(s.component.clone()),
-                        peer: peer.to_string(),
+                        peer: peer.name.to_string(),
                         cause: Cause::Refused,
                         message: format!("the invocation failed before its parameters: {e:#}"),
                     });
@@ -535,11 +575,29 @@ where
     Ok(())
 }
 
+/// Messages from this size on are decoded off the I/O thread.
+const DECODE_ASIDE: usize = 256 * 1024;
+
+/// Runs `decode` of a `len`-byte message; a large one with the I/O
+/// worker's other tasks handed to another thread meanwhile, so one peer's
+/// large message (up to the footprint cap's worth of values, ~100 ms)
+/// does not stall every other connection. Small messages, most calls, pay
+/// nothing for it.
+fn off_io_thread<T>(len: usize, decode: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if len >= DECODE_ASIDE && multi_thread {
+        tokio::task::block_in_place(decode)
+    } else {
+        decode()
+    }
+}
+
 /// One call: read and decode the parameters, hand the function to a
 /// worker, which runs it and answers ([`finish`]). A concurrency permit is
 /// taken only once the parameters have arrived, so clients that stall
 /// before sending them hold no permit and delay nobody else's call.
-async fn handle<O, I>(d: Dispatch, index: usize, peer: Arc<str>, tx: O, rx: I)
+async fn handle<O, I>(d: Dispatch, index: usize, peer: Peer, tx: O, rx: I)
 where
     O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
@@ -569,7 +627,9 @@ where
                             max_footprint: d.limits.max_footprint.min(d.budget.available()),
                             ..d.limits
                         };
-                        codec::decode_values_measured(&s.params, b, &limits)
+                        off_io_thread(b.len(), || {
+                            codec::decode_values_measured(&s.params, b, &limits)
+                        })
                     });
                     read_with(&mut rx, message)
                         .await
@@ -606,19 +666,19 @@ where
         // values' share (taken at once: nothing ran in between).
         rx.release();
         let share = d.budget.take(size, d.read_timeout).await?;
-        let permit = d.lanes.of(index).admit(arrived).await?;
+        let permit = d.lanes.of(index).admit(arrived, peer.key).await?;
         Ok((args, arrived, (share, permit)))
     }
     .await;
     drop(rx);
     let (args, arrived, held) = match prepared {
         Ok(p) => p,
-        Err(failure) => return d.ending(index, peer).finish(tx, Err(failure)).await,
+        Err(failure) => return d.ending(index, peer.name).finish(tx, Err(failure)).await,
     };
     let ticket = d.in_flight.ticket();
     // The answer holds what the call holds, and nothing of the queues: a
     // reply still being written does not keep a worker's queue open.
-    let ending = d.ending(index, peer);
+    let ending = d.ending(index, peer.name);
     let answer = Answer::new(move |outcome| {
         Box::pin(async move {
             ending.finish(tx, outcome).await;

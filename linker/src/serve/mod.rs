@@ -29,6 +29,7 @@
 
 mod background;
 mod budget;
+mod fair;
 mod fds;
 mod lanes;
 mod listen;

@@ -57,8 +57,6 @@ struct Router<T> {
     inbox: String,
     next: AtomicU64,
     secret: std::hash::RandomState,
-    /// Messages the subscription delivered (routed or not).
-    received: Arc<AtomicU64>,
     routes: Routes<T>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -81,13 +79,10 @@ impl<T: Send + 'static> Router<T> {
         let mut sub = nats.subscribe(format!("{inbox}.>")).await?;
         nats.flush().await?;
         let routes: Routes<T> = Arc::default();
-        let received = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn({
             let (routes, skip) = (Arc::clone(&routes), inbox.len() + 1);
-            let received = Arc::clone(&received);
             async move {
                 while let Some(m) = sub.next().await {
-                    received.fetch_add(1, Ordering::Relaxed);
                     // The subject is a cheap handle; a copy frees `m`.
                     let subject = m.subject.clone();
                     let Some(tail) = subject.get(skip..) else {
@@ -116,7 +111,6 @@ impl<T: Send + 'static> Router<T> {
             inbox,
             next: AtomicU64::new(0),
             secret: std::hash::RandomState::new(),
-            received,
             routes,
             task,
         })
@@ -169,23 +163,27 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    /// Subscribes to a fresh inbox of `nats` and routes what arrives there
-    /// (`<subject>.params`). Must run on a tokio runtime.
-    pub async fn open(nats: &async_nats::Client) -> Result<Inbox, async_nats::Error> {
-        let router = Router::open(nats, |rest, m| {
+    /// Subscribes to a fresh inbox of `listen` and routes what arrives there
+    /// (`<subject>.params`); accepts and results go out on `publish`. Must
+    /// run on a tokio runtime.
+    ///
+    /// With two connections, everything `publish`'s connection receives is
+    /// an invocation: what its client drops is exactly the invocations
+    /// dropped. On one connection the broker's no-responder notices (an
+    /// accept sent to a caller that has left comes back as one to the
+    /// inbox) and parameters queued at shutdown counted as invocations too.
+    pub async fn open(
+        listen: &async_nats::Client,
+        publish: &async_nats::Client,
+    ) -> Result<Inbox, async_nats::Error> {
+        let router = Router::open(listen, |rest, m| {
             (rest == Some("params")).then_some(m.payload)
         })
         .await?;
         Ok(Inbox {
-            nats: nats.clone(),
+            nats: publish.clone(),
             router,
         })
-    }
-
-    /// How many messages arrived at the inbox (the rest of parameters, and
-    /// anything else published there), as delivered by the client.
-    pub fn received(&self) -> u64 {
-        self.router.received.load(Ordering::Relaxed)
     }
 
     /// Accepts the invocation `message`: publishes the accept and returns
