@@ -17,7 +17,7 @@
 use super::host::HostState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use wasmtime::{StoreContextMut, UpdateDeadline};
+use wasmtime::{StoreHookState, UpdateDeadline};
 
 /// Most ticks between two looks at the interrupt flag (10 ms): a shutdown
 /// interrupts a guest within this, at the cost of one callback per step.
@@ -94,7 +94,7 @@ impl Guard {
 
 /// The store's epoch callback (synchronous: the store never yields).
 pub(crate) fn on_epoch(
-    mut store: StoreContextMut<'_, HostState>,
+    mut store: StoreHookState<'_, HostState>,
 ) -> wasmtime::Result<UpdateDeadline> {
     Ok(store.data_mut().guard.step())
 }
