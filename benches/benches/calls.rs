@@ -10,36 +10,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Cr
 use std::hint::black_box;
 use std::time::Duration;
 use wasmtime::component::Val;
-use weld_linker::manifest::Strategy;
 use weld_linker::runtime::engine::EngineSettings;
-use weld_linker::runtime::{Runtime, RuntimeOptions};
 use weld_linker::Deployment;
 
+use weld_benches::series::{runtime, HostImport, SERIES};
 use weld_benches::{native_add, native_echo, native_sum};
-
-const SERIES: [(&str, Strategy, bool); 4] = [
-    ("fused-tuned", Strategy::Fused, true),
-    ("fused-default-config", Strategy::Fused, false),
-    ("host-linked-tuned", Strategy::HostLinked, true),
-    ("host-linked-default-config", Strategy::HostLinked, false),
-];
-
-fn runtime(deployment: &Deployment, strategy: Strategy, tuned: bool) -> Runtime {
-    let engine = if tuned {
-        EngineSettings::default()
-    } else {
-        EngineSettings::wasmtime_default()
-    };
-    Runtime::new(
-        deployment,
-        &RuntimeOptions {
-            strategy: Some(strategy),
-            engine: Some(engine),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// One bench per series of `component.function(n: u32) -> u32`, a loop
 /// inside wasm making `n` component calls: time per iteration = per call.
@@ -144,9 +119,6 @@ fn resources(c: &mut Criterion) {
 /// wasmtime's own host-call floor: `driver`'s `add` import implemented by a
 /// typed host function (`func_wrap`), no second component.
 fn host_import(c: &mut Criterion) {
-    use wasmtime::component::{Component, Linker};
-    use weld_linker::runtime::engine::engine;
-    use weld_linker::runtime::host::{add_host_interfaces, HostState};
     let mut group = c.benchmark_group("add");
     group
         .measurement_time(Duration::from_secs(3))
@@ -155,40 +127,10 @@ fn host_import(c: &mut Criterion) {
         ("tuned", EngineSettings::default()),
         ("default-config", EngineSettings::wasmtime_default()),
     ] {
-        let engine = engine(settings).unwrap();
-        let component = Component::from_file(&engine, weld_fixtures::path("driver")).unwrap();
-        let mut linker: Linker<HostState> = Linker::new(&engine);
-        add_host_interfaces(&mut linker, &[]).unwrap();
-        let mut adder = linker.instance("demo:math/adder@0.1.0").unwrap();
-        adder
-            .func_wrap("add", |_, (a, b): (u32, u32)| Ok((a.wrapping_add(b),)))
-            .unwrap();
-        adder
-            .func_wrap("echo", |_, (s,): (String,)| Ok((s,)))
-            .unwrap();
-        adder
-            .func_wrap("sum", |_, (xs,): (Vec<u8>,)| {
-                Ok((xs.iter().map(|&x| u64::from(x)).sum::<u64>(),))
-            })
-            .unwrap();
-        let (_dir, manifest) = weld_benches::adder_manifest("adder");
-        let d = Deployment::load(&manifest).unwrap();
-        let mut store = wasmtime::Store::new(
-            &engine,
-            HostState::new(&d.manifest, &[], &Default::default(), 0).unwrap(),
-        );
-        let instance = linker.instantiate(&mut store, &component).unwrap();
-        let runner = instance
-            .get_export_index(&mut store, None, "demo:math/runner@0.1.0")
-            .unwrap();
-        let f = instance
-            .get_export_index(&mut store, Some(&runner), "run-add")
-            .unwrap();
-        let typed = instance
-            .get_typed_func::<(u32,), (u32,)>(&mut store, &f)
-            .unwrap();
+        let mut floor = HostImport::new(settings);
+        let typed = floor.run_add();
         group.bench_function(BenchmarkId::new("host-import", name), |b| {
-            weld_benches::bench_wasm_loop(b, |n| typed.call(&mut store, (n,)).unwrap())
+            weld_benches::bench_wasm_loop(b, |n| typed.call(floor.store(), (n,)).unwrap())
         });
     }
     group.finish();

@@ -13,20 +13,13 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::time::Duration;
 use wasmtime::component::Val;
-use weld_linker::runtime::{Deployed, Runtime, RuntimeOptions};
-use weld_linker::serve::{Background, ServeOptions, Server};
-use weld_linker::Deployment;
-
-/// `tcp` at a free loopback port, as host `b`'s `wrpc = ...` table.
-fn tcp() -> String {
-    let port = weld_fixtures::peer::free_port();
-    format!(r#"{{ transport = "tcp", address = "127.0.0.1:{port}" }}"#)
-}
+use weld_benches::series::{serve_pair, tcp_endpoint};
+use weld_linker::runtime::Deployed;
 
 /// One transport: its name and the `wrpc = ...` table of host `b`.
 fn transports(dir: &std::path::Path, nats_url: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("tcp", tcp()),
+        ("tcp", tcp_endpoint()),
         (
             "unix",
             format!(
@@ -158,7 +151,7 @@ fn floor(
 /// pool, made ahead of the call.
 fn per_call(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let (server, mut app) = serve_pair(dir.path(), &tcp(), "instances = \"per-call\"\n");
+    let (server, mut app) = serve_pair(dir.path(), &tcp_endpoint(), "instances = \"per-call\"\n");
     let mut group = remote_group(c, "add", 20);
     bench_add(
         &mut group,
@@ -168,30 +161,6 @@ fn per_call(c: &mut Criterion) {
     group.finish();
     drop(app);
     server.stop().unwrap_or_else(|e| panic!("{e}"));
-}
-
-/// `driver` on host `a` calling `adder` on host `b` (with `adder_extra`
-/// added to its manifest table) over `endpoint`; `b` served on a thread.
-/// Returns the server and a store of host `a`.
-fn serve_pair(dir: &std::path::Path, endpoint: &str, adder_extra: &str) -> (Background, Deployed) {
-    let manifest = weld_fixtures::write_manifest(
-        dir,
-        &weld_fixtures::pair_manifest("adder", Some(endpoint))
-            .replace("host = \"b\"\n", &format!("host = \"b\"\n{adder_extra}")),
-    );
-    let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
-    let server = Server::new(&deployment, ServeOptions::new("b"))
-        .and_then(Server::spawn)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let rt = Runtime::new(
-        &deployment,
-        &RuntimeOptions {
-            host: Some("a".into()),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    (server, rt.instantiate().unwrap())
 }
 
 /// A group of remote calls: 3 s of measurement after 1 s of warm-up.

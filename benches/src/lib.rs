@@ -1,6 +1,7 @@
 //! Shared setup for weld's criterion benches (see `benches/`).
 
 mod floor;
+pub mod series;
 pub use floor::{echo_server, exchange, native_add, native_echo, native_sum, Conn};
 
 /// The manifest of the adder/driver pair, with absolute fixture paths, in a
