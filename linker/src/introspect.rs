@@ -264,6 +264,52 @@ pub struct ComponentInfo {
     pub resolve: Resolve,
     /// The component's world.
     pub world: WorldId,
+    /// Whether its code uses the component model's async ABI (an async
+    /// builtin, or a function lifted or lowered `async`), whatever its WIT
+    /// says: componentize-qjs output uses `task.cancel` and
+    /// `waitable-set.*` behind a WIT without one async function. Such a
+    /// component needs an engine with component-model async.
+    pub async_abi: bool,
+}
+
+/// Whether the code of the component `bytes` (at any depth) uses the
+/// component model's async ABI: a canonical builtin of it (`task.*`,
+/// `context.*`, `waitable*`, `subtask.*`, streams, futures, error contexts,
+/// backpressure, cooperative threads), or a function lifted or lowered with
+/// the `async` option or a callback.
+///
+/// # Errors
+/// The bytes do not parse.
+pub fn uses_async_abi(bytes: &[u8]) -> Result<bool, wasmparser::BinaryReaderError> {
+    use wasmparser::{CanonicalFunction as F, CanonicalOption as O};
+    let async_options = |options: &[O]| {
+        options
+            .iter()
+            .any(|o| matches!(o, O::Async | O::Callback(_)))
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let wasmparser::Payload::ComponentCanonicalSection(section) = payload? else {
+            continue;
+        };
+        for func in section {
+            let uses = match func? {
+                F::Lift { options, .. } | F::Lower { options, .. } => async_options(&options),
+                // The synchronous ABI, and shared-everything threads (a
+                // feature of their own).
+                F::ResourceNew { .. }
+                | F::ResourceDrop { .. }
+                | F::ResourceRep { .. }
+                | F::ThreadSpawnRef { .. }
+                | F::ThreadSpawnIndirect { .. }
+                | F::ThreadAvailableParallelism => false,
+                _ => true,
+            };
+            if uses {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 impl ComponentInfo {
@@ -297,9 +343,12 @@ impl ComponentInfo {
             message: e.message().to_string(),
         })?;
         match wit_component::decode(bytes) {
-            Ok(wit_component::DecodedWasm::Component(resolve, world)) => {
-                Ok(ComponentInfo { resolve, world })
-            }
+            Ok(wit_component::DecodedWasm::Component(resolve, world)) => Ok(ComponentInfo {
+                resolve,
+                world,
+                // It validated, so it parses.
+                async_abi: uses_async_abi(bytes).unwrap_or(true),
+            }),
             Ok(wit_component::DecodedWasm::WitPackage(..)) => Err(IntrospectError::Invalid {
                 path: label.to_string(),
                 reason: "it is a WIT package encoded as wasm, not a component".to_string(),
@@ -374,7 +423,11 @@ impl ComponentInfo {
         let world = resolve
             .select_world(&[package], Some("provider"))
             .map_err(|e| invalid(&e))?;
-        Ok(ComponentInfo { resolve, world })
+        Ok(ComponentInfo {
+            resolve,
+            world,
+            async_abi: false,
+        })
     }
 
     /// Builds the description of a component from WIT text and a world name,
@@ -391,7 +444,11 @@ impl ComponentInfo {
         let mut resolve = Resolve::default();
         let pkg = resolve.push_str("input.wit", source)?;
         let world = resolve.select_world(&[pkg], Some(world))?;
-        Ok(ComponentInfo { resolve, world })
+        Ok(ComponentInfo {
+            resolve,
+            world,
+            async_abi: false,
+        })
     }
 
     fn items<'a>(&'a self, map: &'a indexmap::IndexMap<WorldKey, WorldItem>) -> Vec<Item> {

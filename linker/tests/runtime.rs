@@ -360,3 +360,52 @@ fn interrupting_a_runtime_stops_a_looping_guest() {
     let err = again.call("hog", "grow", &[Val::U32(1)]).unwrap_err();
     assert!(matches!(err, RuntimeError::Interrupted { .. }), "{err}");
 }
+
+/// A component whose WIT is synchronous but whose code uses the async ABI
+/// (`context.get` and `waitable-set.new`/`drop`, as componentize-qjs output
+/// does with `task.cancel` and `waitable-set.*`): once "`context.get`
+/// requires the component model async feature" at compile. The engine's
+/// features now follow the code, not only the WIT.
+#[test]
+fn async_builtins_behind_a_sync_wit_run() {
+    let wasm = wat::parse_str(
+        r#"(component
+            (core module $m
+              (import "" "get" (func $get (result i32)))
+              (import "" "new" (func $new (result i32)))
+              (import "" "drop" (func $drop (param i32)))
+              (func (export "get") (result i32)
+                (call $drop (call $new))
+                (i32.add (call $get) (i32.const 41))))
+            (core func $get (canon context.get i32 0))
+            (core func $new (canon waitable-set.new))
+            (core func $drop (canon waitable-set.drop))
+            (core instance $i (instantiate $m (with "" (instance
+              (export "get" (func $get))
+              (export "new" (func $new))
+              (export "drop" (func $drop))))))
+            (func $f (result u32) (canon lift (core func $i "get")))
+            (instance $api (export "get" (func $f)))
+            (export "demo:abi/api@0.1.0" (instance $api)))"#,
+    )
+    .unwrap();
+    assert!(weld_linker::introspect::uses_async_abi(&wasm).unwrap());
+    let fixture = weld_fixtures::path("adder");
+    assert!(!weld_linker::introspect::uses_async_abi(&std::fs::read(fixture).unwrap()).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("abi.wasm"), &wasm).unwrap();
+    let path = weld_fixtures::write_manifest(
+        dir.path(),
+        &format!(
+            "[components.abi]\npath = {:?}\n",
+            dir.path().join("abi.wasm").display().to_string()
+        ),
+    );
+    let d = Deployment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        let out = app.call("abi", "api.get", &[]).unwrap();
+        assert_eq!(out, [Val::U32(41)], "{strategy:?}");
+    }
+}

@@ -593,6 +593,8 @@ fn with_program_name(
 /// The interface a command exports.
 pub(crate) const RUN_INTERFACE: &str = "wasi:cli/run";
 
+/// Whether a component needs component-model async in its engine: an async
+/// type or function in its WIT, or the async ABI in its code.
 fn uses_component_async(info: &ComponentInfo) -> bool {
     use wit_parser::{FunctionKind, TypeDefKind};
     let r = &info.resolve;
@@ -618,5 +620,5 @@ fn uses_component_async(info: &ComponentInfo) -> bool {
                     )
                 })
         });
-    async_types || async_funcs
+    async_types || async_funcs || info.async_abi
 }
