@@ -338,11 +338,13 @@ impl Planner<'_> {
                     continue;
                 }
                 let functions = &resolve.interfaces[iface].functions;
-                if let Some(f) = functions.values().find(|f| f.kind.is_async()) {
+                if let Some(why) = functions
+                    .values()
+                    .find_map(|f| wit::wrpc_async_obstacle(resolve, f))
+                {
                     self.errors.push(
                         Diagnostic::new(format!(
-                            "{label}: cannot serve it: `{}` is an async function, which weld does not serve over wRPC",
-                            wit::display_name(f)
+                            "{label}: cannot serve it: {why}, which weld's wRPC framing cannot carry"
                         ))
                         .at(at),
                     );
@@ -749,6 +751,24 @@ impl Planner<'_> {
                 .at(at)
                 .with_help(format!(
                     "place `{component}` and `{peer}` on one host (in-process links carry resources)"
+                )),
+            );
+            return None;
+        }
+        // No framing for streams, futures or async tasks: `allow-trap`
+        // cannot help, the call could not be made at all.
+        if let Some(why) = resolve.interfaces[iface]
+            .functions
+            .values()
+            .find_map(|f| wit::wrpc_async_obstacle(resolve, f))
+        {
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "{edge} linked to {via}: cannot use wrpc: {why}, which weld's wRPC framing cannot carry"
+                ))
+                .at(at)
+                .with_help(format!(
+                    "place `{component}` and `{peer}` on one host, or compose them (`weld compose`)"
                 )),
             );
             return None;

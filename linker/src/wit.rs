@@ -333,6 +333,54 @@ pub fn is_wrpc_safe(resolve: &Resolve, f: &Function) -> bool {
     wrpc_safe_ok(resolve, f).is_some()
 }
 
+/// Why `f` cannot be carried over weld's wRPC framing (wRPC 0.29's, which
+/// has no frames for streams, futures or async tasks): it is an async
+/// function, or one of its parameters or results holds a `stream`, a
+/// `future` or an `error-context`. `None` when it can be.
+pub fn wrpc_async_obstacle(resolve: &Resolve, f: &Function) -> Option<String> {
+    if f.kind.is_async() {
+        return Some(format!("`{}` is an async function", display_name(f)));
+    }
+    f.params
+        .iter()
+        .map(|p| &p.ty)
+        .chain(f.result.as_ref())
+        .find_map(|ty| async_type_in(resolve, ty, 0))
+        .map(|found| format!("`{}` carries a `{found}`", display_name(f)))
+}
+
+/// The first `stream`, `future` or `error-context` inside `ty`, as WIT
+/// spells it. Depth-bounded: WIT types are finite trees, and the bound
+/// keeps a malformed resolve from recursing without end.
+fn async_type_in(resolve: &Resolve, ty: &Type, depth: usize) -> Option<String> {
+    if depth > 64 {
+        return None;
+    }
+    let id = match ty {
+        Type::ErrorContext => return Some("error-context".into()),
+        Type::Id(id) => *id,
+        _ => return None,
+    };
+    let within = |t: &Type| async_type_in(resolve, t, depth + 1);
+    match &resolve.types[id].kind {
+        TypeDefKind::Future(_) | TypeDefKind::Stream(_) => Some(type_name(resolve, ty)),
+        TypeDefKind::Type(t)
+        | TypeDefKind::List(t)
+        | TypeDefKind::FixedLengthList(t, _)
+        | TypeDefKind::Option(t) => within(t),
+        TypeDefKind::Map(k, v) => within(k).or_else(|| within(v)),
+        TypeDefKind::Result(r) => {
+            r.ok.as_ref()
+                .and_then(within)
+                .or_else(|| r.err.as_ref().and_then(within))
+        }
+        TypeDefKind::Tuple(t) => t.types.iter().find_map(within),
+        TypeDefKind::Record(r) => r.fields.iter().find_map(|f| within(&f.ty)),
+        TypeDefKind::Variant(v) => v.cases.iter().find_map(|c| c.ty.as_ref().and_then(within)),
+        _ => None,
+    }
+}
+
 /// The WIT signature that would make `f` wRPC-safe.
 pub fn wrpc_safe_signature(resolve: &Resolve, f: &Function) -> String {
     let params = params_text(resolve, f);

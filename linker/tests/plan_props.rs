@@ -1010,3 +1010,71 @@ world w { export wasi:http/types@0.2.6; export wasi:cli/environment@0.3.0; }"#,
         "{peers:?}"
     );
 }
+
+/// wRPC 0.29's framing in weld carries no streams, futures or async tasks:
+/// a wrpc link or an `expose` of an interface with an async function or a
+/// `stream`/`future` anywhere in a signature is refused at plan time,
+/// naming the function and why, even with `allow-trap` (the call could not
+/// be made at all).
+#[test]
+fn async_functions_streams_and_futures_are_refused_over_wrpc() {
+    let wit = |body: &str, world: &str| {
+        ComponentInfo::from_wit(
+            &format!(
+                "package demo:s@0.1.0;\n\
+                 package wrpc:rpc@0.1.0 {{ interface error {{ resource error; }} }}\n\
+                 interface api {{\n  use wrpc:rpc/error@0.1.0.{{error}};\n{body}\n}}\n{world}"
+            ),
+            "w",
+        )
+        .unwrap()
+    };
+    for (body, why) in [
+        (
+            "  fetch: async func() -> result<u32, error>;",
+            "`fetch` is an async function",
+        ),
+        (
+            "  bytes: func() -> result<stream<u8>, error>;",
+            "`bytes` carries a `stream<u8>`",
+        ),
+        (
+            "  record r { done: option<future<u32>> }\n  later: func(x: r) -> result<_, error>;",
+            "`later` carries a `future<u32>`",
+        ),
+    ] {
+        let components: IndexMap<String, ComponentInfo> = [
+            ("a".to_string(), wit(body, "world w { import api; }")),
+            ("b".to_string(), wit(body, "world w { export api; }")),
+        ]
+        .into_iter()
+        .collect();
+        let hosts = "[hosts.b]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:1\" }\n";
+        let linked = format!(
+            "[components.a]\npath = \"a.wasm\"\nhost = \"a\"\n\
+             [components.b]\npath = \"b.wasm\"\nhost = \"b\"\n\
+             [[link]]\nimport = \"a:demo:s/api@0.1.0\"\nexport = \"b\"\nallow-trap = true\n{hosts}"
+        );
+        let d = plan(&parse(&linked).unwrap(), &components)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            d.contains(&format!(
+                "cannot use wrpc: {why}, which weld's wRPC framing cannot carry"
+            )),
+            "{d}"
+        );
+        let exposed = format!(
+            "[components.b]\npath = \"b.wasm\"\nhost = \"b\"\n{hosts}expose = [\"b:demo:s/api@0.1.0\"]\n"
+        );
+        let d = plan(&parse(&exposed).unwrap(), &components)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            d.contains(&format!(
+                "cannot serve it: {why}, which weld's wRPC framing cannot carry"
+            )),
+            "{d}"
+        );
+    }
+}
