@@ -33,6 +33,10 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+/// Why a `wasi:*` import goes to the host: which WASI it gets, from whom
+/// (`wit::HOST_WASI_VERSION`).
+const HOST_WASI_REASON: &str = "WASI 0.2, provided by the host (wasmtime-wasi p2)";
+
 /// Version of the `weld plan --json` schema (see `docs/json.md`).
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
@@ -516,7 +520,7 @@ impl Planner<'_> {
     fn host_provides(&self, import: &str) -> Option<&'static str> {
         if wit::is_host_interface(import) {
             Some(if import.starts_with("wasi:") {
-                "WASI, provided by the host (wasmtime-wasi)"
+                HOST_WASI_REASON
             } else {
                 "wRPC error resource, provided by weld"
             })
@@ -1072,9 +1076,9 @@ impl Plan {
                     "host".into(),
                     "-".into(),
                     if folded_hint.is_empty() {
-                        "WASI, provided by the host (wasmtime-wasi)".into()
+                        HOST_WASI_REASON.into()
                     } else {
-                        format!("WASI, provided by the host (wasmtime-wasi); {folded_hint}")
+                        format!("{HOST_WASI_REASON}; {folded_hint}")
                     },
                 ];
                 if costed {
