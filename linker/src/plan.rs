@@ -342,10 +342,7 @@ impl Planner<'_> {
                     continue;
                 }
                 let functions = &resolve.interfaces[iface].functions;
-                if let Some(why) = functions
-                    .values()
-                    .find_map(|f| wit::wrpc_async_obstacle(resolve, f))
-                {
+                if let Some(why) = wit::interface_wrpc_async_obstacle(resolve, iface) {
                     self.errors.push(
                         Diagnostic::new(format!(
                             "{label}: cannot serve it: {why}, which weld's wRPC framing cannot carry"
@@ -761,11 +758,7 @@ impl Planner<'_> {
         }
         // No framing for streams, futures or async tasks: `allow-trap`
         // cannot help, the call could not be made at all.
-        if let Some(why) = resolve.interfaces[iface]
-            .functions
-            .values()
-            .find_map(|f| wit::wrpc_async_obstacle(resolve, f))
-        {
+        if let Some(why) = wit::interface_wrpc_async_obstacle(resolve, iface) {
             self.errors.push(
                 Diagnostic::new(format!(
                     "{edge} linked to {via}: cannot use wrpc: {why}, which weld's wRPC framing cannot carry"

@@ -349,6 +349,15 @@ pub fn wrpc_async_obstacle(resolve: &Resolve, f: &Function) -> Option<String> {
         .map(|found| format!("`{}` carries a `{found}`", display_name(f)))
 }
 
+/// The first function of interface `iface` that weld's wRPC framing cannot
+/// carry, and why ([`wrpc_async_obstacle`]).
+pub fn interface_wrpc_async_obstacle(resolve: &Resolve, iface: InterfaceId) -> Option<String> {
+    resolve.interfaces[iface]
+        .functions
+        .values()
+        .find_map(|f| wrpc_async_obstacle(resolve, f))
+}
+
 /// The first `stream`, `future` or `error-context` inside `ty`, as WIT
 /// spells it. Depth-bounded: WIT types are finite trees, and the bound
 /// keeps a malformed resolve from recursing without end.
