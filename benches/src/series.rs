@@ -62,7 +62,7 @@ impl HostImport {
         let engine = engine(settings).unwrap();
         let component = Component::from_file(&engine, weld_fixtures::path("driver")).unwrap();
         let mut linker: Linker<HostState> = Linker::new(&engine);
-        add_host_interfaces(&mut linker, &[]).unwrap();
+        add_host_interfaces(&mut linker, &[], false).unwrap();
         let mut adder = linker.instance("demo:math/adder@0.1.0").unwrap();
         adder
             .func_wrap("add", |_, (a, b): (u32, u32)| Ok((a.wrapping_add(b),)))

@@ -33,10 +33,6 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// Why a `wasi:*` import goes to the host: which WASI it gets, from whom
-/// (`wit::HOST_WASI_VERSION`).
-const HOST_WASI_REASON: &str = "WASI 0.2, provided by the host (wasmtime-wasi p2)";
-
 /// Version of the `weld plan --json` schema (see `docs/json.md`).
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
 
@@ -515,12 +511,10 @@ impl Planner<'_> {
 
     /// Why the host provides `import` without a link, if it does.
     fn host_provides(&self, import: &str) -> Option<&'static str> {
-        if wit::is_host_interface(import) {
-            Some(if import.starts_with("wasi:") {
-                HOST_WASI_REASON
-            } else {
-                "wRPC error resource, provided by weld"
-            })
+        if let Some(release) = wit::host_wasi(import) {
+            Some(release.reason())
+        } else if wit::is_host_interface(import) {
+            Some("wRPC error resource, provided by weld")
         } else if self.options.provided.iter().any(|p| p == import) {
             Some("provided by the embedding application")
         } else {
@@ -591,11 +585,21 @@ impl Planner<'_> {
                     Diagnostic::new(format!(
                         "{edge}: weld's host does not provide this WASI interface, and no component exports it"
                     ))
-                    .with_help(format!(
-                        "the host provides WASI {}.x: {}; add a component that exports `{import}` to the manifest",
-                        wit::HOST_WASI_VERSION,
-                        wit::HOST_WASI_INTERFACES.join(", ")
-                    )),
+                    .with_help({
+                        let release = if wit::split_version(import)
+                            .1
+                            .is_some_and(|v| v.starts_with("0.3"))
+                        {
+                            wit::WasiRelease::P3
+                        } else {
+                            wit::WasiRelease::P2
+                        };
+                        format!(
+                            "the host provides WASI {}.x: {}; add a component that exports `{import}` to the manifest",
+                            release.version(),
+                            release.interfaces().join(", ")
+                        )
+                    }),
                 );
                 None
             }
@@ -1054,24 +1058,32 @@ impl Plan {
         let costed = self.resolutions.iter().any(|r| r.cost.is_some());
         let mut rows: Vec<Vec<String>> = Vec::new();
         for c in &self.components {
-            let mut wasi = 0;
+            // Folded per WASI release: a component may import both.
+            let mut wasi: std::collections::BTreeMap<wit::WasiRelease, usize> = Default::default();
             for r in self.imports_of(&c.name) {
-                if !all && r.transport == Transport::Host && r.import.starts_with("wasi:") {
-                    wasi += 1;
+                if let (false, Transport::Host, Some(release)) =
+                    (all, r.transport, wit::host_wasi(&r.import))
+                {
+                    *wasi.entry(release).or_default() += 1;
                     continue;
                 }
                 rows.push(Self::row(r, costed));
             }
-            if wasi > 0 {
+            for (release, count) in wasi {
+                let reason = release.reason();
                 let mut row = vec![
                     c.name.clone(),
-                    format!("wasi:* ({})", plural(wasi, "interface")),
+                    format!(
+                        "wasi:*@{}.x ({})",
+                        release.version(),
+                        plural(count, "interface")
+                    ),
                     "host".into(),
                     "-".into(),
                     if folded_hint.is_empty() {
-                        HOST_WASI_REASON.into()
+                        reason.into()
                     } else {
-                        format!("{HOST_WASI_REASON}; {folded_hint}")
+                        format!("{reason}; {folded_hint}")
                     },
                 ];
                 if costed {

@@ -79,7 +79,7 @@ pub fn semver_compatible(a: &str, b: &str) -> bool {
     }
 }
 
-/// The WASI interfaces weld's host provides: what
+/// The WASI 0.2 interfaces weld's host provides: what
 /// `wasmtime_wasi::p2::add_to_linker_sync` of the pinned wasmtime-wasi adds
 /// (WIT 0.2.12; wasmtime links any `0.2.x` import to it). `wasi:http`,
 /// `wasi:keyvalue` and the rest are not among them.
@@ -113,25 +113,114 @@ pub const HOST_WASI_INTERFACES: [&str; 27] = [
     "wasi:sockets/udp-create-socket",
 ];
 
-/// The WASI version [`HOST_WASI_INTERFACES`] are provided at.
+/// The WASI 0.3 interfaces weld's host provides: what
+/// `wasmtime_wasi::p3::add_to_linker` of the pinned wasmtime-wasi adds (WIT
+/// 0.3.0, component-model async), plus the interfaces that only define
+/// types (`wasi:cli/types`, `wasi:clocks/types`), which need no
+/// definition. `wasi:clocks/timezone` is behind an unstable flag there and
+/// so not among them.
+pub const HOST_WASI_P3_INTERFACES: [&str; 21] = [
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/types",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/system-clock",
+    "wasi:clocks/types",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/types",
+];
+
+/// The WASI 0.2 release's version, as [`WasiRelease::P2`] names it.
 pub const HOST_WASI_VERSION: &str = "0.2";
 
-/// Whether `name` is a WASI interface weld's host provides: one of
-/// [`HOST_WASI_INTERFACES`] at a `0.2.x` version.
+/// A WASI release weld's host provides, each from wasmtime-wasi.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WasiRelease {
+    /// WASI 0.2 (`wasi:*@0.2.x`, wasmtime-wasi's `p2`).
+    P2,
+    /// WASI 0.3 (`wasi:*@0.3.x`, wasmtime-wasi's `p3`): async functions,
+    /// streams and futures, so a component importing it is called through
+    /// wasmtime's async entry points.
+    P3,
+}
+
+impl WasiRelease {
+    /// `0.2` or `0.3`.
+    pub fn version(self) -> &'static str {
+        match self {
+            WasiRelease::P2 => HOST_WASI_VERSION,
+            WasiRelease::P3 => "0.3",
+        }
+    }
+
+    /// The interfaces the host provides at this release.
+    pub fn interfaces(self) -> &'static [&'static str] {
+        match self {
+            WasiRelease::P2 => &HOST_WASI_INTERFACES,
+            WasiRelease::P3 => &HOST_WASI_P3_INTERFACES,
+        }
+    }
+
+    /// Why the plan resolves an import of this release to the host.
+    pub fn reason(self) -> &'static str {
+        match self {
+            WasiRelease::P2 => "WASI 0.2, provided by the host (wasmtime-wasi p2)",
+            WasiRelease::P3 => "WASI 0.3, provided by the host (wasmtime-wasi p3, async)",
+        }
+    }
+}
+
+/// The WASI release the host provides `name` at: one of
+/// [`HOST_WASI_INTERFACES`] at a `0.2.x` version, or of
+/// [`HOST_WASI_P3_INTERFACES`] at `0.3.x` (release versions only: a
+/// `0.3.0-rc-…` import names a draft wasmtime-wasi does not implement).
+///
+/// ```
+/// use weld_linker::wit::{host_wasi, WasiRelease};
+/// assert_eq!(host_wasi("wasi:cli/stdout@0.2.6"), Some(WasiRelease::P2));
+/// assert_eq!(host_wasi("wasi:cli/stdout@0.3.0"), Some(WasiRelease::P3));
+/// assert_eq!(host_wasi("wasi:io/streams@0.3.0"), None);
+/// assert_eq!(host_wasi("wasi:cli/stdout@0.3.0-rc-2025-09-16"), None);
+/// assert_eq!(host_wasi("wasi:http/types@0.2.6"), None);
+/// ```
+pub fn host_wasi(name: &str) -> Option<WasiRelease> {
+    let (interface, version) = name.split_once('@')?;
+    let v = semver::Version::parse(version).ok()?;
+    if v.major != 0 || !v.pre.is_empty() {
+        return None;
+    }
+    let release = match v.minor {
+        2 => WasiRelease::P2,
+        3 => WasiRelease::P3,
+        _ => return None,
+    };
+    release.interfaces().contains(&interface).then_some(release)
+}
+
+/// Whether `name` is a WASI interface weld's host provides (see
+/// [`host_wasi`]).
 ///
 /// ```
 /// use weld_linker::wit::is_host_wasi;
 /// assert!(is_host_wasi("wasi:cli/stdout@0.2.6"));
+/// assert!(is_host_wasi("wasi:cli/stdout@0.3.0"));
 /// assert!(!is_host_wasi("wasi:http/types@0.2.6"));
-/// assert!(!is_host_wasi("wasi:cli/stdout@0.3.0"));
 /// ```
 pub fn is_host_wasi(name: &str) -> bool {
-    let Some((interface, version)) = name.split_once('@') else {
-        return false;
-    };
-    HOST_WASI_INTERFACES.contains(&interface)
-        && semver::Version::parse(version)
-            .is_ok_and(|v| v.major == 0 && v.minor == 2 && v.pre.is_empty())
+    host_wasi(name).is_some()
 }
 
 /// Whether an import is provided by the host rather than by a component:
@@ -433,7 +522,14 @@ mod tests {
         assert!(is_host_interface("wasi:io/streams@0.2.0"));
         assert!(!is_host_interface("wasi:http/types@0.2.0"));
         assert!(!is_host_interface("wasi:http/incoming-handler@0.2.6"));
-        assert!(!is_host_interface("wasi:cli/environment@0.3.0"));
+        assert!(is_host_interface("wasi:cli/environment@0.3.0"));
+        assert!(is_host_interface("wasi:filesystem/types@0.3.1"));
+        assert!(!is_host_interface(
+            "wasi:cli/environment@0.3.0-rc-2025-09-16"
+        ));
+        assert!(!is_host_interface("wasi:io/streams@0.3.0"));
+        assert!(!is_host_interface("wasi:clocks/wall-clock@0.3.0"));
+        assert!(!is_host_interface("wasi:cli/environment@0.4.0"));
         assert!(!is_host_interface("wasi:cli/environment"));
         assert!(is_host_interface("wrpc:rpc/error@0.1.0"));
         assert!(!is_host_interface("demo:math/adder@0.1.0"));

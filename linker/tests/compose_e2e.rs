@@ -24,7 +24,7 @@ fn run_composed(d: &Deployment, calls: &[(&str, &str, Vec<Val>)]) -> Vec<Vec<Val
     let engine = engine(EngineSettings::default()).unwrap();
     let component = wasmtime::component::Component::new(&engine, &composed.bytes).unwrap();
     let mut linker: Linker<HostState> = Linker::new(&engine);
-    add_host_interfaces(&mut linker, &[]).unwrap();
+    add_host_interfaces(&mut linker, &[], false).unwrap();
     let names: Vec<String> = d.plan.components.iter().map(|c| c.name.clone()).collect();
     let mut store = Store::new(
         &engine,

@@ -942,8 +942,9 @@ fn root_function_export_named_like_an_inline_import() {
     }
 }
 
-/// A `wasi:*` interface the host does not provide (`wasi:http`, WASI 0.3)
-/// is refused at plan time naming it and listing what the host provides;
+/// A `wasi:*` interface the host does not provide (`wasi:http`, a WASI 0.3
+/// draft) is refused at plan time naming it and listing what the host
+/// provides at its release;
 /// the ones it provides resolve to the host; a component exporting the
 /// missing one satisfies it like any interface.
 #[test]
@@ -951,11 +952,11 @@ fn only_the_wasi_the_host_provides_resolves_to_the_host() {
     let handler = ComponentInfo::from_wit(
         r#"package demo:h@0.1.0;
 package wasi:http@0.2.6 { interface types { type t = u32; } }
-package wasi:cli@0.3.0 { interface environment { get-arguments: func() -> list<string>; } }
+package wasi:cli@0.3.0-rc-2025-09-16 { interface environment { get-arguments: func() -> list<string>; } }
 package wasi:clocks@0.2.6 { interface wall-clock { now: func() -> u64; } }
 world w {
   import wasi:http/types@0.2.6;
-  import wasi:cli/environment@0.3.0;
+  import wasi:cli/environment@0.3.0-rc-2025-09-16;
   import wasi:clocks/wall-clock@0.2.6;
 }"#,
         "w",
@@ -966,7 +967,10 @@ world w {
         .collect();
     let manifest = parse("[components.handler]\npath = \"h.wasm\"\n").unwrap();
     let d = plan(&manifest, &components).unwrap_err().to_string();
-    for refused in ["wasi:http/types@0.2.6", "wasi:cli/environment@0.3.0"] {
+    for refused in [
+        "wasi:http/types@0.2.6",
+        "wasi:cli/environment@0.3.0-rc-2025-09-16",
+    ] {
         assert!(
             d.contains(&format!(
                 "component `handler` import `{refused}`: weld's host does not provide this WASI interface"
@@ -979,13 +983,17 @@ world w {
         d.contains("the host provides WASI 0.2.x: wasi:cli/environment, "),
         "{d}"
     );
+    assert!(
+        d.contains("the host provides WASI 0.3.x: wasi:cli/environment, "),
+        "{d}"
+    );
 
     // A component that exports the missing interfaces provides them.
     let http = ComponentInfo::from_wit(
         r#"package demo:p@0.1.0;
 package wasi:http@0.2.6 { interface types { type t = u32; } }
-package wasi:cli@0.3.0 { interface environment { get-arguments: func() -> list<string>; } }
-world w { export wasi:http/types@0.2.6; export wasi:cli/environment@0.3.0; }"#,
+package wasi:cli@0.3.0-rc-2025-09-16 { interface environment { get-arguments: func() -> list<string>; } }
+world w { export wasi:http/types@0.2.6; export wasi:cli/environment@0.3.0-rc-2025-09-16; }"#,
         "w",
     )
     .unwrap();
@@ -1008,6 +1016,29 @@ world w { export wasi:http/types@0.2.6; export wasi:cli/environment@0.3.0; }"#,
     assert!(
         peers.contains(&("wasi:clocks/wall-clock@0.2.6", None)),
         "{peers:?}"
+    );
+
+    // The WASI 0.3 release resolves to the host, named as such.
+    let p3 = ComponentInfo::from_wit(
+        r#"package demo:q@0.1.0;
+package wasi:cli@0.3.0 { interface environment { get-arguments: func() -> list<string>; } }
+world w { import wasi:cli/environment@0.3.0; }"#,
+        "w",
+    )
+    .unwrap();
+    let components: IndexMap<String, ComponentInfo> =
+        [("cmd".to_string(), p3)].into_iter().collect();
+    let p = plan(
+        &parse("[components.cmd]\npath = \"c.wasm\"\n").unwrap(),
+        &components,
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let r = p.imports_of("cmd").next().unwrap();
+    assert_eq!(r.peer, None);
+    assert!(
+        r.reason.starts_with("WASI 0.3, provided by the host"),
+        "{}",
+        r.reason
     );
 }
 

@@ -409,3 +409,73 @@ fn async_builtins_behind_a_sync_wit_run() {
         assert_eq!(out, [Val::U32(41)], "{strategy:?}");
     }
 }
+
+/// The async fixture pair (wit-bindgen async): `stream-consumer` calls
+/// `stream-producer`'s async functions — one returns a `stream<u8>` a
+/// spawned task writes after the call returned, one awaits a WASI 0.3
+/// timer — fused and host-linked (a concurrent host function), with the
+/// results the producer computes.
+#[test]
+fn async_functions_and_streams_cross_fused_and_host_linked_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = weld_fixtures::write_manifest(
+        dir.path(),
+        "[components.consumer]\npath = \"{stream-consumer}\"\n\
+         [components.producer]\npath = \"{stream-producer}\"\n",
+    );
+    let d = Deployment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    // 100 000 bytes counting up from 7, wrapping: the sum of 390 full
+    // cycles (0..=255) and one partial one.
+    let expected: u64 = (0..100_000u32)
+        .map(|i| u64::from(7u8.wrapping_add(i as u8)))
+        .sum();
+    for strategy in BOTH {
+        let rt = runtime(&d, strategy);
+        let mut app = rt.instantiate().unwrap();
+        assert!(app.is_async(), "{strategy:?}");
+        let out = app
+            .call(
+                "consumer",
+                "consume.sum-stream",
+                &[Val::U8(7), Val::U32(100_000)],
+            )
+            .unwrap_or_else(|e| panic!("{strategy:?}: {e}: {:?}", std::error::Error::source(&e)));
+        assert_eq!(out, [Val::U64(expected)], "{strategy:?}");
+        let started = std::time::Instant::now();
+        let out = app
+            .call("consumer", "consume.doubled", &[Val::U32(21), Val::U32(30)])
+            .unwrap_or_else(|e| panic!("{strategy:?}: {e}"));
+        assert_eq!(out, [Val::U32(42)], "{strategy:?}");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(30),
+            "{strategy:?}: the producer's timer was not awaited"
+        );
+        // The store stays usable: calls are not one-shot.
+        let out = app
+            .call("consumer", "consume.sum-stream", &[Val::U8(0), Val::U32(3)])
+            .unwrap();
+        assert_eq!(out, [Val::U64(3)], "{strategy:?}");
+    }
+}
+
+/// The same pair placed on two hosts with a wrpc link: refused when the
+/// deployment is planned, naming the function and why.
+#[test]
+fn the_async_pair_over_wrpc_is_refused_naming_the_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = weld_fixtures::write_manifest(
+        dir.path(),
+        "[hosts.b]\nwrpc = { transport = \"tcp\", address = \"127.0.0.1:1\" }\n\
+         [components.consumer]\npath = \"{stream-consumer}\"\nhost = \"a\"\n\
+         [components.producer]\npath = \"{stream-producer}\"\nhost = \"b\"\n\
+         [[link]]\nimport = \"consumer:demo:streams/produce@0.1.0\"\nexport = \"producer\"\nallow-trap = true\n",
+    );
+    let err = match Deployment::load(&path) {
+        Ok(_) => panic!("an async interface was planned over wrpc"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("`count-up` is an async function, which weld's wRPC framing cannot carry"),
+        "{err}"
+    );
+}

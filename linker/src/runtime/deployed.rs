@@ -20,6 +20,8 @@ pub struct Deployed {
     /// [`Runtime::instantiate_for`]).
     instances: Vec<Option<Instance>>,
     poisoned: Option<String>,
+    /// Calls go through wasmtime's async entry points.
+    asynchronous: bool,
 }
 
 /// Finds `function` of `component`, whose exported interfaces are
@@ -97,13 +99,21 @@ impl Deployed {
         runtime: Runtime,
         store: Store<HostState>,
         instances: Vec<Option<Instance>>,
+        asynchronous: bool,
     ) -> Deployed {
         Deployed {
             runtime,
             store,
             instances,
             poisoned: None,
+            asynchronous,
         }
+    }
+
+    /// Whether calls into this store go through wasmtime's async entry
+    /// points (a unit in it imports WASI 0.3 or has async functions).
+    pub fn is_async(&self) -> bool {
+        self.asynchronous
     }
 
     /// The runtime this deployment was instantiated from.
@@ -178,8 +188,13 @@ impl Deployed {
             )));
         }
         let mut results = vec![Val::Bool(false); ty.results().len()];
+        let asynchronous = self.asynchronous;
         self.guarded(component, full, |store| {
-            func.call(&mut *store, params, &mut results)
+            if asynchronous {
+                super::drive(func.call_async(&mut *store, params, &mut results))
+            } else {
+                func.call(&mut *store, params, &mut results)
+            }
         })?;
         Ok(results)
     }
@@ -195,8 +210,16 @@ impl Deployed {
         params: P,
     ) -> Result<R, RuntimeError>
     where
-        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Send + Sync,
-        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync,
+        P: wasmtime::component::ComponentNamedList
+            + wasmtime::component::Lower
+            + Send
+            + Sync
+            + 'static,
+        R: wasmtime::component::ComponentNamedList
+            + wasmtime::component::Lift
+            + Send
+            + Sync
+            + 'static,
     {
         if let Some(p) = &self.poisoned {
             return Err(RuntimeError::Poisoned(p.clone()));
@@ -206,7 +229,14 @@ impl Deployed {
                 "component `{component}` function `{full}` does not have the expected type: {e:#}"
             ))
         })?;
-        self.guarded(component, full, |store| typed.call(&mut *store, params))
+        let asynchronous = self.asynchronous;
+        self.guarded(component, full, |store| {
+            if asynchronous {
+                super::drive(typed.call_async(&mut *store, params))
+            } else {
+                typed.call(&mut *store, params)
+            }
+        })
     }
 
     /// Runs `call` into the guest under the store's limits: the deadline
@@ -346,7 +376,14 @@ impl Deployed {
             .units
             .iter()
             .flat_map(|u| u.exports.iter())
-            .find(|(e, _)| wit::split_version(e).0 == super::RUN_INTERFACE)
+            .filter(|(e, _)| wit::split_version(e).0 == super::RUN_INTERFACE)
+            // The newest `run` a command exports, as `wasmtime run` picks
+            // WASI 0.3's over 0.2's.
+            .max_by_key(|(e, _)| {
+                wit::split_version(e)
+                    .1
+                    .and_then(|v| semver::Version::parse(v).ok())
+            })
             .map(|(e, c)| (e.clone(), c.clone()))
             .ok_or(RuntimeError::NoCommand)?;
         match self.call(&runner.1, &format!("{}#run", runner.0), &[]) {

@@ -1,4 +1,5 @@
-//! What the host gives components: WASI (wasmtime-wasi, p2) with stdout and
+//! What the host gives components: WASI (wasmtime-wasi: 0.2, and 0.3 to
+//! the components that import it) with stdout and
 //! stderr inherited, environment and directories only as granted (by the
 //! manifest, plus a run's [`CommandIo`]), arguments and stdin only as a run
 //! gives them, the `wrpc:rpc/error` resource, and the state host-linked
@@ -171,15 +172,27 @@ impl HostState {
 #[derive(Debug)]
 pub struct WrpcError(pub String);
 
-/// Adds WASI and every host interface a component may import.
+/// Adds WASI and every host interface a component may import: WASI 0.2
+/// alone, or, for a store called through wasmtime's async entry points
+/// (`asynchronous`), WASI 0.3 beside an async WASI 0.2.
+///
+/// WASI 0.2 is linked synchronously otherwise: the synchronous host
+/// functions drive their I/O with `block_on`, which panics on the tokio
+/// runtime an async store's call runs on.
 pub fn add_host_interfaces(
     linker: &mut Linker<HostState>,
     wrpc_error_names: &[String],
+    asynchronous: bool,
 ) -> wasmtime::Result<()> {
     // WASI 0.2.12, whose `wasi:cli/exit` has `exit-with-code` (how a
     // command exits with a status other than 0 or 1); older 0.2 imports
     // resolve to it by semver.
-    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    if asynchronous {
+        wasmtime_wasi::p2::add_to_linker_async(linker)?;
+        wasmtime_wasi::p3::add_to_linker(linker)?;
+    } else {
+        wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    }
     for name in wrpc_error_names {
         add_wrpc_error(linker, name)?;
     }

@@ -127,17 +127,34 @@ pub(crate) struct Tables {
     remotes: HashMap<Endpoint, Arc<Remote>>,
 }
 
+/// What every unit of a host is linked with.
+pub(crate) struct LinkInputs<'a> {
+    pub deployment: &'a Deployment,
+    pub units: &'a UnitPlan,
+    pub engine: &'a Engine,
+    /// The embedding application's own imports.
+    pub imports: Option<&'a HostImports>,
+    /// The host's stores use wasmtime's async entry points (see
+    /// [`needs_async_entry`]): WASI 0.3 and the async WASI 0.2 are linked,
+    /// and host-linked imports are concurrent host functions.
+    pub asynchronous: bool,
+}
+
 /// Links unit `idx`: host interfaces, the embedder's imports, host-linked
 /// imports and wRPC stubs.
 pub(crate) fn link_unit(
-    deployment: &Deployment,
-    units: &UnitPlan,
+    inputs: &LinkInputs<'_>,
     idx: usize,
     c: Compiled,
-    engine: &Engine,
-    imports: Option<&HostImports>,
     tables: &mut Tables,
 ) -> Result<Unit, RuntimeError> {
+    let LinkInputs {
+        deployment,
+        units,
+        engine,
+        imports,
+        asynchronous,
+    } = *inputs;
     let label = unit_label(&c.members);
     let link_err = |what: String| {
         let unit = label.clone();
@@ -149,6 +166,7 @@ pub(crate) fn link_unit(
     };
     let mut linker: Linker<HostState> = Linker::new(engine);
     let mut typed_stubs = Vec::new();
+
     let wrpc_errors: Vec<String> = c
         .component
         .component_type()
@@ -156,7 +174,7 @@ pub(crate) fn link_unit(
         .map(|(n, _)| n.to_string())
         .filter(|n| wit::semver_compatible(n, wit::WRPC_ERROR_INTERFACE))
         .collect();
-    host::add_host_interfaces(&mut linker, &wrpc_errors)
+    host::add_host_interfaces(&mut linker, &wrpc_errors, asynchronous)
         .map_err(link_err("the host interfaces".into()))?;
     if let Some(imports) = imports {
         (imports.0)(&mut linker).map_err(link_err("the embedder's imports".into()))?;
@@ -174,7 +192,7 @@ pub(crate) fn link_unit(
         );
     }
     for l in units.host_links.iter().filter(|l| l.caller == idx) {
-        hostlinked::define(&mut linker, engine, &c.component, l, tables)
+        hostlinked::define(&mut linker, engine, &c.component, l, asynchronous, tables)
             .map_err(link_err(format!("import `{}`", l.import)))?;
     }
     let pre = linker
@@ -187,6 +205,25 @@ pub(crate) fn link_unit(
         source: c.source,
         typed_stubs,
     })
+}
+
+/// Whether `component` needs wasmtime's async entry points: it imports
+/// WASI 0.3, whose host functions are concurrent, or it has an async
+/// function, which the synchronous `call` cannot call. Hosts with no such
+/// component keep the synchronous entry, the cheaper one.
+pub(crate) fn needs_async_entry(component: &Component, engine: &Engine) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    let has_async = |item: ComponentItem| match item {
+        ComponentItem::ComponentFunc(f) => f.async_(),
+        ComponentItem::ComponentInstance(i) => i
+            .exports(engine)
+            .any(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(f) if f.async_())),
+        _ => false,
+    };
+    ty.imports(engine)
+        .any(|(n, i)| wit::host_wasi(n) == Some(wit::WasiRelease::P3) || has_async(i.ty))
+        || ty.exports(engine).any(|(_, e)| has_async(e.ty))
 }
 
 /// Why a wrpc resolution cannot become a stub.

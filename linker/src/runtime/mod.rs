@@ -163,6 +163,9 @@ struct Prepared {
     manifest: Manifest,
     components: Vec<String>,
     prepare_time: Duration,
+    /// Whether every store is instantiated and called through wasmtime's
+    /// async entry points.
+    asynchronous: bool,
     /// Deadline in ticks per component, when epochs are on.
     deadlines: Vec<(String, Option<u64>)>,
     /// The store's memory cap and the component that sets it.
@@ -208,21 +211,23 @@ impl Runtime {
         let io = with_program_name(&options.io, &deployment.components, &components, &host);
         let needs = units.needs();
         let compiled = link::compile_units(deployment, &units, options.strategy, &engine)?;
+        // One unit that needs wasmtime's async entry makes every store of
+        // the host async (see `link::needs_async_entry`).
+        let asynchronous = compiled
+            .iter()
+            .any(|c| link::needs_async_entry(&c.component, &engine));
         let mut tables = Tables::default();
+        let inputs = link::LinkInputs {
+            deployment,
+            units: &units,
+            engine: &engine,
+            imports: options.imports.as_ref(),
+            asynchronous,
+        };
         let units = compiled
             .into_iter()
             .enumerate()
-            .map(|(idx, c)| {
-                link::link_unit(
-                    deployment,
-                    &units,
-                    idx,
-                    c,
-                    &engine,
-                    options.imports.as_ref(),
-                    &mut tables,
-                )
-            })
+            .map(|(idx, c)| link::link_unit(&inputs, idx, c, &mut tables))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Runtime {
             inner: Arc::new(Prepared {
@@ -241,6 +246,7 @@ impl Runtime {
                     .map(|c| c.name.clone())
                     .collect(),
                 prepare_time: started.elapsed(),
+                asynchronous,
                 deadlines,
                 memory_cap,
                 interrupt: Arc::default(),
@@ -465,15 +471,18 @@ impl Runtime {
         }
         let mut instances: Vec<Option<Instance>> = vec![None; p.units.len()];
         let mut resource_types = vec![None; p.resources.len()];
+        let asynchronous = p.asynchronous;
         for &idx in units {
             let unit = &p.units[idx];
-            let instance =
-                unit.pre
-                    .instantiate(&mut store)
-                    .map_err(|e| RuntimeError::Instantiate {
-                        unit: unit.label(),
-                        source: e.into(),
-                    })?;
+            let instance = if asynchronous {
+                drive(unit.pre.instantiate_async(&mut store))
+            } else {
+                unit.pre.instantiate(&mut store)
+            }
+            .map_err(|e| RuntimeError::Instantiate {
+                unit: unit.label(),
+                source: e.into(),
+            })?;
             // Fill the slots whose callee is this unit.
             for (slot, target) in p.slots.iter().enumerate() {
                 if target.unit != idx {
@@ -502,8 +511,16 @@ impl Runtime {
             instances[idx] = Some(instance);
         }
         store.data_mut().callee_resource_types = resource_types;
-        Ok(Deployed::new(self.clone(), store, instances))
+        Ok(Deployed::new(self.clone(), store, instances, asynchronous))
     }
+}
+
+/// Runs a future of a store's async entry point to completion on the
+/// calling thread, with a tokio runtime around it for the I/O of WASI's
+/// async host functions (the caller's, or wasmtime-wasi's own when the
+/// thread has none). Must not be called from a task of a tokio runtime.
+pub(crate) fn drive<F: std::future::Future>(future: F) -> F::Output {
+    wasmtime_wasi::runtime::in_tokio(future)
 }
 
 /// Each component's deadline in ticks: its `deadline-ms`, else `default`.

@@ -12,11 +12,17 @@
 //! * when the caller drops a proxy, the real handle is dropped, which runs the
 //!   callee's destructor.
 //!
+//! In a host whose stores are async ([`concurrent`]), the functions are
+//! concurrent host functions instead, and a linked interface may not carry
+//! resources.
+//!
 //! The one exception is `wrpc:rpc/error.error`, which a wRPC-safe interface
 //! `use`s: it is the host's own resource in caller and callee alike, so the
 //! interface names that same host type and its handles pass through as they
 //! are (a proxy type there would not be the type the caller's interface
 //! aliases, and linking would fail with "mismatched resource types").
+
+mod concurrent;
 
 use super::host::HostState;
 use super::link::{ResourceTarget, SlotTarget, Tables};
@@ -30,12 +36,14 @@ use wasmtime::{AsContextMut, Engine, StoreContextMut};
 
 /// Defines `link.import` of `caller` in `linker` as calls into `link.export`
 /// of the unit `link.callee`. Adds the slots and resource types the store
-/// must fill to `tables`.
+/// must fill to `tables`. `asynchronous`: the stores are async, and the
+/// functions are concurrent ones ([`concurrent`]).
 pub(crate) fn define(
     linker: &mut Linker<HostState>,
     engine: &Engine,
     caller: &Component,
     link: &HostLink,
+    asynchronous: bool,
     tables: &mut Tables,
 ) -> wasmtime::Result<()> {
     let (import, callee, export) = (link.import.as_str(), link.callee, link.export.as_str());
@@ -56,9 +64,14 @@ pub(crate) fn define(
         .collect();
     let wrpc_error = wrpc_error_type(caller, engine);
 
+    let mut inst = linker.instance(import)?;
+    if asynchronous {
+        return concurrent::define(
+            &mut inst, &link.peer, export, callee, &items, wrpc_error, slots,
+        );
+    }
     // Resources first: functions refer to them.
     let mut ids: Vec<u32> = Vec::new();
-    let mut inst = linker.instance(import)?;
     for (name, item) in &items {
         if let ComponentItem::Resource(rt) = item {
             if Some(*rt) == wrpc_error {

@@ -1,0 +1,71 @@
+//! Host-linked imports in a host whose stores are async (a component of it
+//! imports WASI 0.3 or has async functions): each function is a concurrent
+//! host function that starts the callee's export with
+//! `Func::call_concurrent` and awaits it. The caller's task waits, not the
+//! thread: while the callee awaits (a timer, a stream's reader), the store's
+//! event loop runs other tasks, and values such as a `stream<u8>` the
+//! callee returns pass to the caller as handles, read as the callee writes.
+//!
+//! Resources are not proxied on this path: dropping a proxy must run the
+//! callee's destructor, which an async store only runs through its event
+//! loop, and a host destructor cannot wait on that loop. An interface with a
+//! resource (other than `wrpc:rpc/error.error`, the host's own) is refused
+//! when the host is linked.
+
+use super::super::host::HostState;
+use super::super::link::SlotTarget;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{LinkerInstance, ResourceType};
+use wasmtime::error::Context as _;
+
+/// Defines every function of `items` (the caller's view of the imported
+/// interface) in `inst` as a concurrent call into `export` of unit
+/// `callee`, through a new slot each.
+///
+/// # Errors
+/// A resource in the interface, or a definition wasmtime refuses.
+pub(super) fn define(
+    inst: &mut LinkerInstance<'_, HostState>,
+    peer: &str,
+    export: &str,
+    callee: usize,
+    items: &[(String, ComponentItem)],
+    wrpc_error: Option<ResourceType>,
+    slots: &mut Vec<SlotTarget>,
+) -> wasmtime::Result<()> {
+    for (name, item) in items {
+        if let ComponentItem::Resource(rt) = item {
+            if Some(*rt) == wrpc_error {
+                super::super::host::define_wrpc_error_resource(inst, name)?;
+                continue;
+            }
+            wasmtime::bail!(
+                "it defines resource `{name}`: host-linked resources cannot cross into a host whose calls are async (a component of it imports WASI 0.3 or has async functions); fuse the link or place the two components on separate hosts"
+            );
+        }
+    }
+    for (name, item) in items {
+        if !matches!(item, ComponentItem::ComponentFunc(_)) {
+            continue;
+        }
+        let slot = slots.len();
+        slots.push(SlotTarget {
+            unit: callee,
+            export: export.to_string(),
+            func: name.clone(),
+        });
+        let context = format!("in call `{peer}` `{export}#{name}`");
+        inst.func_new_concurrent(name, move |accessor, _ty, params, results| {
+            let context = context.clone();
+            Box::pin(async move {
+                let func = accessor
+                    .with(|mut store| store.data_mut().slots[slot])
+                    .context("callee not instantiated")?;
+                func.call_concurrent(accessor, params, results)
+                    .await
+                    .context(context)
+            })
+        })?;
+    }
+    Ok(())
+}
