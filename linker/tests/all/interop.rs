@@ -11,7 +11,7 @@
 //! `demo:greet/greeter` (whose wire view the peer serves: `T` for
 //! `result<T, error>`).
 
-mod common;
+use crate::common;
 
 use common::{
     free_port, greet, greet_manifest, math_manifest, nats, runtime, serve, tcp, types_manifest,

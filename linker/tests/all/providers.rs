@@ -4,7 +4,7 @@
 //! TCP, Unix and NATS. And `expose`: the native client calls an interface
 //! `weld serve` serves to callers outside the manifest.
 
-mod common;
+use crate::common;
 
 use common::{free_port, greet, nats, serve, tcp};
 use std::path::{Path, PathBuf};

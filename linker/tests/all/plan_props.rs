@@ -30,7 +30,7 @@ use weld_linker::Diagnostics;
 // ---------------------------------------------------------------------------
 // The catalogue, shared with the `manifest_plan` fuzz target.
 
-#[path = "../../fixtures/catalogue/wit_catalogue.rs"]
+#[path = "../../../fixtures/catalogue/wit_catalogue.rs"]
 mod wit_catalogue;
 use wit_catalogue::{components_for, CATALOGUE};
 

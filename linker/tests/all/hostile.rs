@@ -3,7 +3,7 @@
 //! RSS is read from `/proc/self/status`; the tests of this binary run one
 //! at a time so they do not see each other's memory.
 
-mod common;
+use crate::common;
 
 use common::{greet, greet_manifest, runtime, serve, tcp};
 use std::io::{Read, Write};

@@ -3,7 +3,7 @@
 //! end-of-parameters, parameters larger than one NATS message, and
 //! invocations that are not invocations.
 
-mod common;
+use crate::common;
 
 use common::{nats, peer_ok as peer, runtime, serve};
 use futures::StreamExt as _;

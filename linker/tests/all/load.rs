@@ -3,7 +3,7 @@
 //! two replicas. Every result is checked against its call, and the servers'
 //! counts prove each call ran exactly once.
 
-mod common;
+use crate::common;
 
 use common::{free_port, greet_manifest, nats, runtime, serve, tcp};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! for the callee's host, real sockets. Faults are asserted as what the
 //! guest saw.
 
-mod common;
+use crate::common;
 
 use common::{
     free_port, greet, greet_manifest, math_manifest, nats, runtime, serve, tcp, types_manifest,

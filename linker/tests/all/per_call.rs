@@ -2,7 +2,7 @@
 //! server, hold only what the call needs, and are no smaller than a guest
 //! may grow; a reply the caller will not take is given up on.
 
-mod common;
+use crate::common;
 
 use common::{free_port, greet, greet_manifest, math_manifest, runtime, tcp};
 use std::io::Write;

@@ -1,0 +1,13 @@
+//! weld-cli's integration tests, one binary (as wasmtime's `tests/all`): each
+//! module runs the `weld` executable for one area of the command line.
+
+mod cache_cli;
+mod command_cli;
+mod compose_cli;
+mod conformance_cli;
+mod faults;
+mod plan_cli;
+mod providers_cli;
+mod regress_cli;
+mod run_cli;
+mod serve_cli;

@@ -1,0 +1,18 @@
+//! weld-linker's integration tests, one binary (as wasmtime's `tests/all`): one
+//! build and one link of wasmtime and weld for all of them, instead of one
+//! per file. Each module is one area; `common` holds their shared set-up.
+
+mod cache;
+mod common;
+mod compose_e2e;
+mod hostile;
+mod interop;
+mod invoke;
+mod layers;
+mod load;
+mod nats_serve;
+mod per_call;
+mod plan_props;
+mod providers;
+mod runtime;
+mod wrpc;
