@@ -1,6 +1,8 @@
 //! The series the criterion benches and the cost gate (`tests/cost_gate.rs`)
-//! both measure, set up in one place: the in-process strategies, wasmtime's
-//! own host-import floor, and a `driver` → `adder` pair served over wRPC.
+//! both measure, set up in one place: the in-process strategies, the two
+//! floors of a host-linked call (wasmtime's own host import, and a typed
+//! call from the host into a component), and a `driver` → `adder` pair
+//! served over wRPC.
 
 use wasmtime::component::TypedFunc;
 use weld_linker::manifest::Strategy;
@@ -103,6 +105,50 @@ impl HostImport {
     /// The store the typed functions run in.
     pub fn store(&mut self) -> &mut wasmtime::Store<HostState> {
         &mut self.store
+    }
+}
+
+/// The other half of a host-linked call's floor: the host calling
+/// `adder`'s `add` directly through a typed function, one entry into a
+/// component per call. A host-linked `add` is a host import (the
+/// [`HostImport`] floor) that makes such an entry, so the two floors summed
+/// are what it cannot go below.
+pub struct HostEntry {
+    app: Deployed,
+    add: TypedFunc<(u32, u32), (u32,)>,
+}
+
+impl HostEntry {
+    /// `adder` alone, in an engine of `settings`.
+    pub fn new(settings: EngineSettings) -> HostEntry {
+        let (_dir, manifest) = crate::adder_manifest("adder");
+        let d = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
+        let rt = Runtime::new(
+            &d,
+            &RuntimeOptions {
+                // Its own unit, instantiated alone below.
+                strategy: Some(Strategy::HostLinked),
+                engine: Some(settings),
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut app = rt
+            .instantiate_for("adder")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (func, _) = app.func("adder", "add").unwrap();
+        let add = func.typed::<(u32, u32), (u32,)>(app.store()).unwrap();
+        HostEntry { app, add }
+    }
+
+    /// `n` calls of `add` from the host, each result fed to the next (as
+    /// `run-add` does inside wasm).
+    pub fn run(&mut self, n: u32) -> u32 {
+        let mut acc = 0;
+        for _ in 0..n {
+            acc = self.add.call(self.app.store(), (acc, 1)).unwrap().0;
+        }
+        acc
     }
 }
 

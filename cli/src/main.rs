@@ -8,6 +8,7 @@
 mod bench;
 mod calibrate;
 mod commands;
+mod compiling;
 mod external;
 mod regress;
 

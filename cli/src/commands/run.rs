@@ -117,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             env: args.env.clone(),
             dirs: args.dir.clone(),
         },
+        progress: crate::compiling::progress(),
         ..RuntimeOptions::default()
     };
     // Every call is read and checked against the component's types before

@@ -73,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let fail = |message: String| Ok(super::fail(message, args.json));
     let mut options = ServeOptions::new(&args.host);
+    options.progress = crate::compiling::progress();
     options.endpoint = args.listen.map(|address| Endpoint::Tcp { address });
     options.max_concurrency = args.max_concurrency;
     options.limits.max_bytes = args.max_message_bytes;

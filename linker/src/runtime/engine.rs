@@ -43,7 +43,7 @@ use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Inlining};
 
@@ -184,9 +184,75 @@ pub enum CompileSource {
 /// and the component's bytes.
 type Key = [u8; 32];
 
+/// Components larger than this (in bytes, a fused unit's members summed)
+/// turn cross-module inlining off for their host.
+///
+/// Inlining pays where fused adapters sit between small modules (a fused
+/// `add` in ~1 ns against ~5 without). On a guest-language component — an
+/// interpreter of megabytes — it buys nothing a call can measure and costs
+/// much: a 12 MB componentize-js component compiled in 20 s with a peak of
+/// 6.6 GB with it, and in 6.8 s and 0.36 GB without (`wasmtime compile`:
+/// 7.5 s, 0.37 GB); a 1.6 MB componentize-qjs one in 2.4 s and 1.0 GB with
+/// it (BENCHMARKS.md). weld's Rust fixtures are 0.05–0.2 MB.
+pub const INLINING_MAX_BYTES: usize = 1 << 20;
+
+/// Told when a unit starts compiling and when it is done (not when it
+/// comes from a cache): a long compile can show progress. Called on the
+/// thread that compiles.
+#[derive(Clone)]
+pub struct CompileProgress(Arc<dyn Fn(CompileEvent<'_>) + Send + Sync>);
+
+impl CompileProgress {
+    /// Progress reported to `report`.
+    pub fn new(report: impl Fn(CompileEvent<'_>) + Send + Sync + 'static) -> CompileProgress {
+        CompileProgress(Arc::new(report))
+    }
+
+    pub(crate) fn report(&self, event: CompileEvent<'_>) {
+        (self.0)(event)
+    }
+}
+
+impl std::fmt::Debug for CompileProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompileProgress(..)")
+    }
+}
+
+/// One step of a unit's compile, for [`CompileProgress`].
+#[derive(Debug, Clone, Copy)]
+pub enum CompileEvent<'a> {
+    /// Compiling starts: neither the memo nor the disk cache had it.
+    Started {
+        /// The unit ("component `a`" or "fused unit (`a` + `b`)").
+        unit: &'a str,
+        /// The size of its component.
+        bytes: usize,
+    },
+    /// Compiling ended, well or not.
+    Finished {
+        /// The unit.
+        unit: &'a str,
+        /// The size of its component.
+        bytes: usize,
+        /// How long it took.
+        elapsed: std::time::Duration,
+    },
+}
+
 /// Compiles `bytes` for `engine`, using the in-memory memo and the disk
 /// cache under [`cache_dir`].
 pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CompileSource)> {
+    compile_reporting(engine, bytes, &mut || {})
+}
+
+/// [`compile`], calling `compiling` just before a compile that neither
+/// cache could spare.
+pub(crate) fn compile_reporting(
+    engine: &Engine,
+    bytes: &[u8],
+    compiling: &mut dyn FnMut(),
+) -> wasmtime::Result<(Component, CompileSource)> {
     // Keyed by bytes and compatibility hash; several engines (pooling or
     // not) can share a hash, and a `Component` only runs in its own engine.
     type Memo = Mutex<HashMap<Key, Vec<Component>>>;
@@ -199,8 +265,11 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, Co
         }
     }
     let (component, source) = match cache_dir() {
-        Some(dir) => load_or_compile_keyed(engine, bytes, &dir, &key)?,
-        None => (Component::new(engine, bytes)?, CompileSource::Compiled),
+        Some(dir) => load_or_compile_keyed(engine, bytes, &dir, &key, compiling)?,
+        None => {
+            compiling();
+            (Component::new(engine, bytes)?, CompileSource::Compiled)
+        }
     };
     memo.lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -222,7 +291,7 @@ pub fn load_or_compile(
     bytes: &[u8],
     dir: &Path,
 ) -> wasmtime::Result<(Component, CompileSource)> {
-    load_or_compile_keyed(engine, bytes, dir, &cache_key(engine, bytes))
+    load_or_compile_keyed(engine, bytes, dir, &cache_key(engine, bytes), &mut || {})
 }
 
 fn load_or_compile_keyed(
@@ -230,8 +299,10 @@ fn load_or_compile_keyed(
     bytes: &[u8],
     dir: &Path,
     key: &Key,
+    compiling: &mut dyn FnMut(),
 ) -> wasmtime::Result<(Component, CompileSource)> {
     if !private_dir(dir) {
+        compiling();
         return Ok((Component::new(engine, bytes)?, CompileSource::Compiled));
     }
     let path = dir.join(format!("{}.cwasm", hex(key)));
@@ -247,6 +318,7 @@ fn load_or_compile_keyed(
             path.display()
         ),
     }
+    compiling();
     let component = Component::new(engine, bytes)?;
     if let Err(e) = write_cache(&path, key, &component) {
         tracing::debug!(path = %path.display(), "could not write the compile cache: {e:#}");

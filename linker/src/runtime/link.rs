@@ -3,7 +3,7 @@
 //! the embedder's imports, host-linked imports and remote (wRPC) stubs — into
 //! an [`InstancePre`] that every store reuses.
 
-use super::engine::{self, CompileSource};
+use super::engine::{self, CompileEvent, CompileProgress, CompileSource};
 use super::error::{unit_label, RuntimeError};
 use super::host::{self, HostState};
 use super::units::UnitPlan;
@@ -72,6 +72,7 @@ pub(crate) fn compile_units(
     units: &UnitPlan,
     force: Option<Strategy>,
     engine: &Engine,
+    progress: Option<&CompileProgress>,
 ) -> Result<Vec<Compiled>, RuntimeError> {
     let mut compiled = Vec::with_capacity(units.units.len());
     for members in &units.units {
@@ -101,11 +102,28 @@ pub(crate) fn compile_units(
                 composed.exports.into_iter().collect(),
             )
         };
-        let (component, source) =
-            engine::compile(engine, &bytes).map_err(|e| RuntimeError::Compile {
-                unit: unit_label(members),
-                source: e.into(),
-            })?;
+        let unit = unit_label(members);
+        let mut started = None;
+        let outcome = engine::compile_reporting(engine, &bytes, &mut || {
+            started = Some(std::time::Instant::now());
+            if let Some(p) = progress {
+                p.report(CompileEvent::Started {
+                    unit: &unit,
+                    bytes: bytes.len(),
+                });
+            }
+        });
+        if let (Some(p), Some(started)) = (progress, started) {
+            p.report(CompileEvent::Finished {
+                unit: &unit,
+                bytes: bytes.len(),
+                elapsed: started.elapsed(),
+            });
+        }
+        let (component, source) = outcome.map_err(|e| RuntimeError::Compile {
+            unit: unit.clone(),
+            source: e.into(),
+        })?;
         tracing::debug!(members = ?members, ?source, "compiled unit");
         compiled.push(Compiled {
             members: members.clone(),

@@ -116,6 +116,9 @@ pub struct RuntimeOptions {
     /// Arguments, stdin and extra grants for this run, as `wasmtime run`
     /// gives a command.
     pub io: CommandIo,
+    /// Told when a unit starts and ends compiling (not when a cache has
+    /// it), so that a long compile can show progress.
+    pub progress: Option<engine::CompileProgress>,
     /// Instantiate from a pooling allocator holding this many live stores
     /// at once, sized from the host's components (see [`PoolLimits`]);
     /// a host whose components cannot be pooled without capping a memory
@@ -190,6 +193,7 @@ impl Runtime {
             concurrency: components
                 .iter()
                 .any(|n| uses_component_async(&deployment.components[n])),
+            inlining: inlining_pays(deployment, &units),
             ..EngineSettings::default()
         });
         // Deadlines need the epoch checks compiled in, whatever the caller
@@ -210,7 +214,13 @@ impl Runtime {
         let engine = engine::engine(settings).map_err(|e| RuntimeError::Engine(e.into()))?;
         let io = with_program_name(&options.io, &deployment.components, &components, &host);
         let needs = units.needs();
-        let compiled = link::compile_units(deployment, &units, options.strategy, &engine)?;
+        let compiled = link::compile_units(
+            deployment,
+            &units,
+            options.strategy,
+            &engine,
+            options.progress.as_ref(),
+        )?;
         // One unit that needs wasmtime's async entry makes every store of
         // the host async (see `link::needs_async_entry`).
         let asynchronous = compiled
@@ -570,6 +580,20 @@ fn pool_limits(
         stores,
         max_memory,
     )
+}
+
+/// Whether cross-module inlining pays on this host: every unit's component
+/// (a fused unit's members summed) is at most
+/// [`engine::INLINING_MAX_BYTES`]. The engine is the host's, so one large
+/// component turns it off for all (see the constant for why).
+fn inlining_pays(deployment: &Deployment, units: &UnitPlan) -> bool {
+    units.units.iter().all(|members| {
+        members
+            .iter()
+            .map(|m| deployment.bytes(m).len())
+            .sum::<usize>()
+            <= engine::INLINING_MAX_BYTES
+    })
 }
 
 /// The smallest `max-memory` among `components`, and whose it is.

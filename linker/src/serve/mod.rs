@@ -135,6 +135,8 @@ pub struct ServeOptions {
     /// `deadline-ms` (default: the largest `timeout-ms` of the links
     /// served).
     pub deadline: Option<Duration>,
+    /// Progress of the host's compile (see [`RuntimeOptions::progress`]).
+    pub progress: Option<crate::runtime::engine::CompileProgress>,
 }
 
 impl ServeOptions {
@@ -153,6 +155,7 @@ impl ServeOptions {
             on_failure: None,
             max_in_flight_bytes: 256 << 20,
             deadline: None,
+            progress: None,
         }
     }
 }
@@ -238,6 +241,7 @@ impl Server {
                 interruptible: true,
                 pool_stores: pool_stores(deployment, &host, &wanted, &options),
                 host: Some(host),
+                progress: options.progress.clone(),
                 ..RuntimeOptions::default()
             },
         )?;

@@ -479,3 +479,95 @@ fn the_async_pair_over_wrpc_is_refused_naming_the_function() {
         "{err}"
     );
 }
+
+/// A component of `data` bytes of data (and one function): large without
+/// much code to compile. `tag` makes its bytes unique, so no cache has it.
+fn component_with_data(data: usize, tag: u128) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+            (core module $m
+              (memory (export "mem") {pages})
+              (data (i32.const 0) "{tag:032x}{fill}")
+              (func (export "get") (result i32) (i32.load8_u (i32.const 40))))
+            (core instance $i (instantiate $m))
+            (func $f (result u32) (canon lift (core func $i "get")))
+            (instance $api (export "get" (func $f)))
+            (export "demo:big/api@0.1.0" (instance $api)))"#,
+        pages = data / 65536 + 2,
+        fill = "a".repeat(data),
+    ))
+    .unwrap()
+}
+
+/// Cross-module inlining stays on for hosts of small components and goes
+/// off when one is larger than `INLINING_MAX_BYTES` (a guest-language
+/// component, whose compile it would multiply); a compile that no cache
+/// spares is reported to the progress hook, start and end, and a cached
+/// one is not.
+#[test]
+fn inlining_follows_component_size_and_compiles_report_progress() {
+    use std::sync::{Arc, Mutex};
+    use weld_linker::runtime::engine::{CompileEvent, CompileProgress, INLINING_MAX_BYTES};
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = |wasm: &[u8], name: &str| {
+        let file = dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&file, wasm).unwrap();
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[components.{name}]\npath = {:?}\n",
+                file.display().to_string()
+            ),
+        )
+        .unwrap();
+        Deployment::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let options = {
+        let events = Arc::clone(&events);
+        RuntimeOptions {
+            progress: Some(CompileProgress::new(move |e| {
+                events.lock().unwrap().push(match e {
+                    CompileEvent::Started { unit, bytes } => format!("start {unit} {bytes}"),
+                    CompileEvent::Finished { unit, .. } => format!("end {unit}"),
+                })
+            })),
+            ..Default::default()
+        }
+    };
+
+    let small = component_with_data(1000, tag);
+    let d = manifest(&small, "small");
+    let rt = Runtime::new(&d, &options).unwrap();
+    assert!(rt.settings().inlining);
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            format!("start component `small` {}", small.len()),
+            "end component `small`".to_string()
+        ]
+    );
+    let mut app = rt.instantiate().unwrap();
+    assert_eq!(app.call("small", "api.get", &[]).unwrap(), [Val::U32(97)]);
+
+    let big = component_with_data(INLINING_MAX_BYTES + 1, tag);
+    let d = manifest(&big, "big");
+    let rt = Runtime::new(&d, &options).unwrap();
+    assert!(!rt.settings().inlining);
+    let mut app = rt.instantiate().unwrap();
+    assert_eq!(app.call("big", "api.get", &[]).unwrap(), [Val::U32(97)]);
+
+    // Compiled already: no progress to show.
+    events.lock().unwrap().clear();
+    Runtime::new(&d, &options).unwrap();
+    assert!(
+        events.lock().unwrap().is_empty(),
+        "{:?}",
+        events.lock().unwrap()
+    );
+}
