@@ -266,3 +266,26 @@ fn left_imported_is_what_the_artifact_imports() {
         assert!(report.contains(&format!("  {i}\n")), "{i}: {report}");
     }
 }
+
+/// The async fixture pair composes into one artifact whose async export
+/// still reads the producer's stream to its end and awaits its timer.
+#[test]
+fn the_async_pair_composes_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("streams.wasm");
+    let consumer = weld_fixtures::path("stream-consumer").display().to_string();
+    let producer = weld_fixtures::path("stream-producer").display().to_string();
+    let composed = weld(&["compose", &consumer, &producer, "-o", out.to_str().unwrap()]);
+    assert!(composed.status.success(), "{}", text(&composed.stderr));
+    let ran = weld(&[
+        "run",
+        out.to_str().unwrap(),
+        "-i",
+        "consume.sum-stream(7, 1000)",
+        "-i",
+        "consume.doubled(21, 10)",
+    ]);
+    assert!(ran.status.success(), "{}", text(&ran.stderr));
+    // Σ (7 + i) mod 256 for i < 1000, then 21 × 2.
+    assert_eq!(text(&ran.stdout), "126340\n42\n");
+}
