@@ -2,8 +2,7 @@
 //! after `--`, stdin, exit statuses, traps; and component files given
 //! without a manifest, to `run`, `plan`, `compose` and `bench`.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// The tutorial's three components, as files.
 fn tutorial() -> Vec<String> {
@@ -14,16 +13,7 @@ fn tutorial() -> Vec<String> {
 }
 
 fn weld_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weld"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("WELD_CACHE_DIR", "off")
-        .spawn()
-        .expect("run weld");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    crate::common::run_with_stdin(crate::common::weld_exe(), args, stdin)
 }
 
 /// `weld run <tutorial files> [extra] -- <guest args>`.

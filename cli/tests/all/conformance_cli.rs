@@ -9,9 +9,8 @@
 //! give the same results: how the expectations were checked.
 
 use serde_json::Value;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// One case of the set.
 struct Case {
@@ -120,21 +119,8 @@ fn cases() -> Vec<Case> {
 }
 
 fn run(program: &Path, args: &[String], stdin: &str) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("WELD_CACHE_DIR", "off")
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    crate::common::run_with_stdin(program, &args, stdin.as_bytes())
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod cache_cli;
 mod command_cli;
+mod common;
 mod compose_cli;
 mod conformance_cli;
 mod faults;

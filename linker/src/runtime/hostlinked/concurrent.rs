@@ -48,13 +48,7 @@ pub(super) fn define(
         if !matches!(item, ComponentItem::ComponentFunc(_)) {
             continue;
         }
-        let slot = slots.len();
-        slots.push(SlotTarget {
-            unit: callee,
-            export: export.to_string(),
-            func: name.clone(),
-        });
-        let context = format!("in call `{peer}` `{export}#{name}`");
+        let (slot, context) = super::new_slot(slots, callee, export, name, peer);
         inst.func_new_concurrent(name, move |accessor, _ty, params, results| {
             let context = context.clone();
             Box::pin(async move {

@@ -47,7 +47,6 @@ pub(crate) fn define(
     tables: &mut Tables,
 ) -> wasmtime::Result<()> {
     let (import, callee, export) = (link.import.as_str(), link.callee, link.export.as_str());
-    let path = format!("`{}`", link.peer);
     let (slots, resources) = (&mut tables.slots, &mut tables.resources);
     let ty = caller.component_type();
     let item = ty
@@ -101,13 +100,7 @@ pub(crate) fn define(
         let ComponentItem::ComponentFunc(fty) = item else {
             continue;
         };
-        let slot = slots.len();
-        slots.push(SlotTarget {
-            unit: callee,
-            export: export.to_string(),
-            func: name.clone(),
-        });
-        let context = format!("in call {path} `{export}#{name}`");
+        let (slot, context) = new_slot(slots, callee, export, name, &link.peer);
         if ids.is_empty() {
             let params: Vec<Type> = fty.params().map(|(_, t)| t).collect();
             let results: Vec<Type> = fty.results().collect();
@@ -140,6 +133,28 @@ pub(crate) fn define(
         }
     }
     Ok(())
+}
+
+/// A new slot for `export#func` of unit `callee` (the store fills it with
+/// the callee's function once the unit is instantiated), and the context a
+/// failed call through it is reported with (`in call `peer` `export#func``,
+/// read back as the call path).
+fn new_slot(
+    slots: &mut Vec<SlotTarget>,
+    callee: usize,
+    export: &str,
+    func: &str,
+    peer: &str,
+) -> (usize, String) {
+    slots.push(SlotTarget {
+        unit: callee,
+        export: export.to_string(),
+        func: func.to_string(),
+    });
+    (
+        slots.len() - 1,
+        format!("in call `{peer}` `{export}#{func}`"),
+    )
 }
 
 /// The type of the `wrpc:rpc/error.error` resource `caller` imports, if it

@@ -1,0 +1,25 @@
+//! What several CLI test modules share.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `program` with `args`, `stdin` written to it, weld's compile cache
+/// off; its exit status and output.
+pub fn run_with_stdin(program: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("WELD_CACHE_DIR", "off")
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The `weld` executable under test.
+pub fn weld_exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_weld"))
+}
