@@ -586,14 +586,10 @@ impl Planner<'_> {
                         "{edge}: weld's host does not provide this WASI interface, and no component exports it"
                     ))
                     .with_help({
-                        let release = if wit::split_version(import)
+                        let release = wit::split_version(import)
                             .1
-                            .is_some_and(|v| v.starts_with("0.3"))
-                        {
-                            wit::WasiRelease::P3
-                        } else {
-                            wit::WasiRelease::P2
-                        };
+                            .and_then(wit::WasiRelease::of_version)
+                            .unwrap_or(wit::WasiRelease::P2);
                         format!(
                             "the host provides WASI {}.x: {}; add a component that exports `{import}` to the manifest",
                             release.version(),

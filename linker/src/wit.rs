@@ -174,6 +174,27 @@ impl WasiRelease {
         }
     }
 
+    /// The release a version belongs to: `0.2.x` or `0.3.x`, drafts
+    /// (`0.3.0-rc-…`) included.
+    ///
+    /// ```
+    /// use weld_linker::wit::WasiRelease;
+    /// assert_eq!(WasiRelease::of_version("0.3.0-rc-2025-09-16"), Some(WasiRelease::P3));
+    /// assert_eq!(WasiRelease::of_version("0.2.6"), Some(WasiRelease::P2));
+    /// assert_eq!(WasiRelease::of_version("1.0.0"), None);
+    /// ```
+    pub fn of_version(version: &str) -> Option<WasiRelease> {
+        WasiRelease::of_semver(&semver::Version::parse(version).ok()?)
+    }
+
+    fn of_semver(v: &semver::Version) -> Option<WasiRelease> {
+        match (v.major, v.minor) {
+            (0, 2) => Some(WasiRelease::P2),
+            (0, 3) => Some(WasiRelease::P3),
+            _ => None,
+        }
+    }
+
     /// Why the plan resolves an import of this release to the host.
     pub fn reason(self) -> &'static str {
         match self {
@@ -199,15 +220,8 @@ impl WasiRelease {
 pub fn host_wasi(name: &str) -> Option<WasiRelease> {
     let (interface, version) = name.split_once('@')?;
     let v = semver::Version::parse(version).ok()?;
-    if v.major != 0 || !v.pre.is_empty() {
-        return None;
-    }
-    let release = match v.minor {
-        2 => WasiRelease::P2,
-        3 => WasiRelease::P3,
-        _ => return None,
-    };
-    release.interfaces().contains(&interface).then_some(release)
+    let release = WasiRelease::of_semver(&v)?;
+    (v.pre.is_empty() && release.interfaces().contains(&interface)).then_some(release)
 }
 
 /// Whether `name` is a WASI interface weld's host provides (see

@@ -20,8 +20,6 @@ pub struct Deployed {
     /// [`Runtime::instantiate_for`]).
     instances: Vec<Option<Instance>>,
     poisoned: Option<String>,
-    /// Calls go through wasmtime's async entry points.
-    asynchronous: bool,
 }
 
 /// Finds `function` of `component`, whose exported interfaces are
@@ -99,21 +97,20 @@ impl Deployed {
         runtime: Runtime,
         store: Store<HostState>,
         instances: Vec<Option<Instance>>,
-        asynchronous: bool,
     ) -> Deployed {
         Deployed {
             runtime,
             store,
             instances,
             poisoned: None,
-            asynchronous,
         }
     }
 
     /// Whether calls into this store go through wasmtime's async entry
-    /// points (a unit in it imports WASI 0.3 or has async functions).
+    /// points (a component of its host imports WASI 0.3 or has async
+    /// functions).
     pub fn is_async(&self) -> bool {
-        self.asynchronous
+        self.runtime.inner.asynchronous
     }
 
     /// The runtime this deployment was instantiated from.
@@ -188,7 +185,7 @@ impl Deployed {
             )));
         }
         let mut results = vec![Val::Bool(false); ty.results().len()];
-        let asynchronous = self.asynchronous;
+        let asynchronous = self.is_async();
         self.guarded(component, full, |store| {
             if asynchronous {
                 super::drive(func.call_async(&mut *store, params, &mut results))
@@ -229,7 +226,7 @@ impl Deployed {
                 "component `{component}` function `{full}` does not have the expected type: {e:#}"
             ))
         })?;
-        let asynchronous = self.asynchronous;
+        let asynchronous = self.is_async();
         self.guarded(component, full, |store| {
             if asynchronous {
                 super::drive(typed.call_async(&mut *store, params))

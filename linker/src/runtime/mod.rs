@@ -521,7 +521,7 @@ impl Runtime {
             instances[idx] = Some(instance);
         }
         store.data_mut().callee_resource_types = resource_types;
-        Ok(Deployed::new(self.clone(), store, instances, asynchronous))
+        Ok(Deployed::new(self.clone(), store, instances))
     }
 }
 
@@ -607,8 +607,6 @@ fn memory_cap(manifest: &Manifest, components: &[String]) -> Option<(u64, String
         .min_by_key(|(cap, _)| *cap)
 }
 
-/// Whether a component uses component-model async (async functions, futures
-/// or streams) and so needs `concurrency_support`.
 /// `io` with `argv[0]` first: the component of `components` exporting
 /// `wasi:cli/run`, or the host's name.
 fn with_program_name(
