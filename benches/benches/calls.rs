@@ -13,8 +13,9 @@ use wasmtime::component::Val;
 use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::Deployment;
 
-use weld_benches::series::{runtime, HostImport, SERIES};
+use weld_benches::series::{runtime, SERIES};
 use weld_benches::{native_add, native_echo, native_sum};
+use weld_benches::{HostEntry, HostImport};
 
 /// One bench per series of `component.function(n: u32) -> u32`, a loop
 /// inside wasm making `n` component calls: time per iteration = per call.
@@ -116,9 +117,13 @@ fn resources(c: &mut Criterion) {
     group.finish();
 }
 
-/// wasmtime's own host-call floor: `driver`'s `add` import implemented by a
-/// typed host function (`func_wrap`), no second component.
-fn host_import(c: &mut Criterion) {
+/// The two floors of a host-linked `add`: wasmtime's own host import
+/// (`driver`'s `add` import implemented by a typed host function,
+/// `func_wrap`, no second component) and a typed call from the host into
+/// `adder` (one entry per call).
+fn host_floors(c: &mut Criterion) {
+    let (_dir, manifest) = weld_benches::adder_manifest("adder");
+    let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
     let mut group = c.benchmark_group("add");
     group
         .measurement_time(Duration::from_secs(3))
@@ -127,14 +132,18 @@ fn host_import(c: &mut Criterion) {
         ("tuned", EngineSettings::default()),
         ("default-config", EngineSettings::wasmtime_default()),
     ] {
-        let mut floor = HostImport::new(settings);
+        let mut floor = HostImport::new(settings, &deployment, "driver");
         let typed = floor.run_add();
         group.bench_function(BenchmarkId::new("host-import", name), |b| {
             weld_benches::bench_wasm_loop(b, |n| typed.call(floor.store(), (n,)).unwrap())
+        });
+        let mut entry = HostEntry::new(settings, &deployment, "adder");
+        group.bench_function(BenchmarkId::new("host-entry", name), |b| {
+            weld_benches::bench_wasm_loop(b, |n| entry.run(n))
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, calls, resources, host_import);
+criterion_group!(benches, calls, resources, host_floors);
 criterion_main!(benches);

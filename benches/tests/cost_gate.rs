@@ -20,7 +20,8 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use weld_benches::series::{run_add, runtime, serve_pair, tcp_endpoint, HostEntry, HostImport};
+use weld_benches::series::{run_add, runtime, serve_pair, tcp_endpoint};
+use weld_benches::{HostEntry, HostImport};
 use weld_linker::manifest::Strategy;
 use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::Deployment;
@@ -77,9 +78,9 @@ fn call_costs_stay_within_their_floors() {
     let (mut fused, fused_add) = run_add(&fused_rt);
     let linked_rt = runtime(&deployment, Strategy::HostLinked, true);
     let (mut linked, linked_add) = run_add(&linked_rt);
-    let mut import = HostImport::new(EngineSettings::default());
+    let mut import = HostImport::new(EngineSettings::default(), &deployment, "driver");
     let import_add = import.run_add();
-    let mut entry = HostEntry::new(EngineSettings::default());
+    let mut entry = HostEntry::new(EngineSettings::default(), &deployment, "adder");
     let served = tempfile::tempdir().unwrap();
     let (server, mut remote) = serve_pair(served.path(), &tcp_endpoint(), "");
     let (func, _) = remote.func("driver", "run-add").unwrap();

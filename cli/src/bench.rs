@@ -10,6 +10,8 @@
 
 #[path = "../../benches/src/floor.rs"]
 pub(crate) mod floor;
+#[path = "../../benches/src/host_floor.rs"]
+pub(crate) mod host_floor;
 
 use anyhow::Context as _;
 use floor::{native_add, native_echo, native_sum};
@@ -154,7 +156,7 @@ pub struct Row {
 fn bundled_calls([add, echo32, echo1k, sum]: [u64; 4]) -> Vec<BenchCall> {
     vec![
         BenchCall {
-            label: "add(u32,u32)".into(),
+            label: ADD.into(),
             call: format!("driver.run-add({add})"),
             inner: add,
         },
@@ -175,6 +177,9 @@ fn bundled_calls([add, echo32, echo1k, sum]: [u64; 4]) -> Vec<BenchCall> {
         },
     ]
 }
+
+/// The label of the bundled `add` loop.
+const ADD: &str = "add(u32,u32)";
 
 /// The bundled loops for the in-process series.
 pub fn default_calls() -> Vec<BenchCall> {
@@ -326,7 +331,7 @@ pub fn native_rows(budget: Duration) -> Vec<Row> {
     let mut rows = Vec::new();
     let cases: Vec<NativeCase> = vec![
         (
-            "add(u32,u32)",
+            ADD,
             10_000,
             Box::new(|| {
                 let mut acc = 0u32;
@@ -372,6 +377,35 @@ pub fn native_rows(budget: Duration) -> Vec<Row> {
         rows.push(Row::new(label, "native", inner, times));
     }
     rows
+}
+
+/// The series names of the two floors of a host-linked call.
+pub const HOST_FLOORS: [&str; 2] = ["host import floor (tuned)", "host entry floor (tuned)"];
+
+/// The two floors of the bundled host-linked `add`, in weld's engine:
+/// `driver`'s loop calling a typed host function (wasmtime's own host
+/// import), and the host calling `adder`'s `add` through a typed function
+/// (one entry into a component per call). A host-linked `add` is the first
+/// making the second, so it cannot go below their sum.
+///
+/// # Errors
+/// A call of the host-import loop that fails.
+pub fn host_floor_rows(deployment: &Deployment, budget: Duration) -> anyhow::Result<Vec<Row>> {
+    const N: u32 = 10_000;
+    let mut import = host_floor::HostImport::new(TUNED, deployment, "driver");
+    let run_add = import.run_add();
+    let times = sample(budget, N.into(), || {
+        run_add.call(import.store(), (N,)).map(|_| ())
+    })
+    .map_err(|e| anyhow::anyhow!("the host-import floor's loop failed: {e:?}"))?;
+    let mut rows = vec![Row::new(ADD, HOST_FLOORS[0], N.into(), times)];
+    let mut entry = host_floor::HostEntry::new(TUNED, deployment, "adder");
+    let Ok(times) = sample(budget, N.into(), || {
+        black_box(entry.run(N));
+        Ok::<(), std::convert::Infallible>(())
+    });
+    rows.push(Row::new(ADD, HOST_FLOORS[1], N.into(), times));
+    Ok(rows)
 }
 
 /// Runs every call under every series; `progress` is told each cell.

@@ -15,8 +15,9 @@ use std::time::Duration;
 use weld_linker::diagnostic::plural;
 
 /// The `--series` keys, in the order the matrix prints them.
-const SERIES_KEYS: [&str; 11] = [
+const SERIES_KEYS: [&str; 12] = [
     "native",
+    "host-floors",
     "fused-tuned",
     "fused-tuned-deadline",
     "fused-default",
@@ -28,6 +29,9 @@ const SERIES_KEYS: [&str; 11] = [
     "wrpc-unix",
     "wrpc-nats",
 ];
+
+/// The floors, which measure the bundled `driver` and `adder` only.
+const BUNDLED_ONLY: [&str; 2] = ["native", "host-floors"];
 
 /// Exit status of a comparison in which a cell regressed.
 pub const EXIT_REGRESSED: u8 = 3;
@@ -55,7 +59,7 @@ pub struct Args {
     /// deployment: `planned`, the deployment as its manifest plans it (each
     /// link's own strategy), so a baseline catches a change of the
     /// manifest; with the bundled fixtures: every series but `planned`.
-    /// `native` and `wrpc-*` need the bundled fixtures.
+    /// `native`, `host-floors` and `wrpc-*` need the bundled fixtures.
     #[arg(long, value_name = "KEY", value_parser = clap::builder::PossibleValuesParser::new(SERIES_KEYS))]
     series: Vec<String>,
     /// With a deployment: measure every in-process strategy (fused and
@@ -145,6 +149,8 @@ struct Matrix {
     deployment: weld_linker::Deployment,
     calls: Vec<BenchCall>,
     native: bool,
+    /// The two floors of a host-linked `add` (bundled fixtures only).
+    host_floors: bool,
     in_process: Vec<Series>,
     wrpc: Vec<Series>,
 }
@@ -155,6 +161,9 @@ impl Matrix {
         let mut out = Vec::new();
         if self.native {
             out.push(regress::native_info());
+        }
+        if self.host_floors {
+            out.extend(regress::host_floor_infos());
         }
         out.extend(
             self.in_process
@@ -313,7 +322,8 @@ fn matrix_of(args: &Args) -> Result<Matrix, Stop> {
     let bundled = args.inputs.is_empty();
     let wanted = |key: &str| {
         if args.series.is_empty() && !bundled {
-            key == "planned" || (args.matrix && key != "native" && !key.starts_with("wrpc-"))
+            key == "planned"
+                || (args.matrix && !BUNDLED_ONLY.contains(&key) && !key.starts_with("wrpc-"))
         } else if args.series.is_empty() {
             key != "planned"
                 && !(key.starts_with("wrpc-") && args.no_wrpc)
@@ -326,7 +336,7 @@ fn matrix_of(args: &Args) -> Result<Matrix, Stop> {
         if let Some(k) = args
             .series
             .iter()
-            .find(|k| *k == "native" || k.starts_with("wrpc-"))
+            .find(|k| BUNDLED_ONLY.contains(&k.as_str()) || k.starts_with("wrpc-"))
         {
             return Err(Stop::Message(format!(
                 "--series {k} needs the bundled fixtures (no manifest): it measures the bundled `driver` and `adder`"
@@ -361,6 +371,7 @@ fn matrix_of(args: &Args) -> Result<Matrix, Stop> {
             deployment,
             calls: bench::default_calls(),
             native: wanted("native"),
+            host_floors: wanted("host-floors"),
             in_process,
             wrpc,
         });
@@ -396,6 +407,7 @@ fn matrix_of(args: &Args) -> Result<Matrix, Stop> {
         deployment,
         calls,
         native: false,
+        host_floors: false,
         in_process,
         wrpc,
     })
@@ -410,6 +422,12 @@ fn measure(args: &Args, matrix: &Matrix) -> Result<Vec<Row>, String> {
     } else {
         Vec::new()
     };
+    if matrix.host_floors {
+        eprintln!("measuring the host-linked floors ...");
+        rows.extend(
+            bench::host_floor_rows(&matrix.deployment, budget).map_err(|e| format!("{e:#}"))?,
+        );
+    }
     let bar = progress(matrix.calls.len() * matrix.in_process.len());
     let measured = bench::run(
         &matrix.deployment,

@@ -121,7 +121,7 @@ pub struct SeriesInfo {
     pub name: String,
     /// Its `--series` key.
     pub key: String,
-    /// `native`, `in-process` or `wrpc`.
+    /// `native`, `host-floor`, `in-process` or `wrpc`.
     pub transport: String,
     /// The strategy forced on in-process links (`planned`: the manifest's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

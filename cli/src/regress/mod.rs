@@ -14,11 +14,12 @@ pub mod chart;
 pub mod compare;
 pub mod stats;
 
-use crate::bench::{Row, Series};
+use crate::bench::{Row, Series, HOST_FLOORS, TUNED};
 use baseline::{
     round_ns, Baseline, Cell, ComponentDigest, DeploymentInfo, EngineInfo, Environment, SeriesInfo,
 };
 use sha2::Digest as _;
+use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::Deployment;
 
 /// How a series is recorded in a baseline; `transport` is `in-process` or
@@ -37,12 +38,17 @@ pub fn series_info(s: &Series, transport: &str) -> SeriesInfo {
                 .to_string(),
         ),
         deadline_ms: s.deadline_ms,
-        engine: Some(EngineInfo {
-            concurrency: s.engine.concurrency,
-            inlining: s.engine.inlining,
-            pooling: s.engine.pooling.is_some(),
-            epoch: s.engine.epoch || s.deadline_ms.is_some(),
-        }),
+        engine: Some(engine_info(&s.engine, s.deadline_ms.is_some())),
+    }
+}
+
+/// How engine settings are recorded; `deadline` turns epochs on.
+fn engine_info(e: &EngineSettings, deadline: bool) -> EngineInfo {
+    EngineInfo {
+        concurrency: e.concurrency,
+        inlining: e.inlining,
+        pooling: e.pooling.is_some(),
+        epoch: e.epoch || deadline,
     }
 }
 
@@ -56,6 +62,22 @@ pub fn native_info() -> SeriesInfo {
         deadline_ms: None,
         engine: None,
     }
+}
+
+/// The records of the two floors of a host-linked call
+/// ([`crate::bench::host_floor_rows`]), under their one key `host-floors`.
+pub fn host_floor_infos() -> Vec<SeriesInfo> {
+    HOST_FLOORS
+        .iter()
+        .map(|name| SeriesInfo {
+            name: name.to_string(),
+            key: "host-floors".into(),
+            transport: "host-floor".into(),
+            strategy: None,
+            deadline_ms: None,
+            engine: Some(engine_info(&TUNED, false)),
+        })
+        .collect()
 }
 
 /// Lower-case hex SHA-256 of each component of `deployment`.

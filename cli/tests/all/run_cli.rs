@@ -305,13 +305,20 @@ fn bench_prints_the_matrix() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    // 4 payloads × (native + 6 in-process series, 2 with a deadline, + wRPC tcp and unix).
-    assert_eq!(rows.len(), 36, "{rows:?}");
+    // 4 payloads × (native + 6 in-process series, 2 with a deadline, + wRPC
+    // tcp and unix), and the two host-linked floors of `add`.
+    assert_eq!(rows.len(), 38, "{rows:?}");
     for r in rows {
         let ns = r["ns_per_call"].as_f64().unwrap();
         assert!(ns > 0.0 && ns.is_finite(), "{r}");
     }
-    for series in ["host-linked (tuned)", "wRPC tcp (loopback)", "wRPC unix"] {
+    for series in [
+        "host-linked (tuned)",
+        "wRPC tcp (loopback)",
+        "wRPC unix",
+        "host import floor (tuned)",
+        "host entry floor (tuned)",
+    ] {
         assert!(
             rows.iter()
                 .any(|r| r["series"] == series && r["payload"] == "add(u32,u32)"),

@@ -120,6 +120,33 @@ fn serve_and_run_on_two_hosts() {
 }
 
 #[test]
+fn serves_a_component_that_imports_wasi_0_3() {
+    // The greeter on edge-2 awaits WASI 0.3's timer inside its sync export:
+    // the served host links wasi:clocks@0.3 and calls through the async
+    // entry, on the server's workers.
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _) = two_hosts(&dir);
+    let toml = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("/greet.wasm", "/greet-p3.wasm");
+    std::fs::write(&m, toml).unwrap();
+    let (mut server, ready) = serve(&m, "edge-2");
+    assert_eq!(ready["event"], "ready", "{ready}");
+    let seen = result_of(run(&m, "greet-caller.greet(\"sleep:40\")"));
+    assert_eq!(
+        seen,
+        "\"ok: hello, sleep:40 (slept at least 40 ms by the WASI 0.3 clock)\""
+    );
+    assert_eq!(
+        result_of(run(&m, "greet-caller.greet(\"p3\")")),
+        "\"ok: hello, p3\""
+    );
+    signal(&server, "-TERM");
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn a_server_killed_mid_call_is_an_error_value() {
     let dir = tempfile::tempdir().unwrap();
     let (m, port) = two_hosts(&dir);

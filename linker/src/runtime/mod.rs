@@ -633,7 +633,10 @@ fn with_program_name(
 pub(crate) const RUN_INTERFACE: &str = "wasi:cli/run";
 
 /// Whether a component needs component-model async in its engine: an async
-/// type or function in its WIT, or the async ABI in its code.
+/// type or function in its WIT, the async ABI in its code, or a WASI 0.3
+/// import (wasmtime-wasi's p3 host functions are concurrent ones, which an
+/// engine without concurrency support refuses to link, even where the
+/// component calls only their sync functions).
 fn uses_component_async(info: &ComponentInfo) -> bool {
     use wit_parser::{FunctionKind, TypeDefKind};
     let r = &info.resolve;
@@ -659,5 +662,9 @@ fn uses_component_async(info: &ComponentInfo) -> bool {
                     )
                 })
         });
-    async_types || async_funcs || info.async_abi
+    let wasi_p3 = info
+        .imports()
+        .iter()
+        .any(|i| crate::wit::host_wasi(&i.name) == Some(crate::wit::WasiRelease::P3));
+    async_types || async_funcs || info.async_abi || wasi_p3
 }

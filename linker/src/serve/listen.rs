@@ -215,8 +215,9 @@ async fn nats_invocations(
             }
         })));
     }
-    // Every subscription is in place before the server says it is ready.
-    calls.flush().await?;
+    // Every subscription is in place at the broker before the server says
+    // it is ready (a flush only writes the socket).
+    nats::settle(calls).await?;
     Ok(Box::pin(futures::stream::select_all(streams)))
 }
 
@@ -332,7 +333,10 @@ pub(super) async fn serve_endpoint(
                 .statistics()
                 .in_messages
                 .load(std::sync::atomic::Ordering::Relaxed);
-            report.lost(received.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
+            // Less `settle`'s one echo, the only message not an invocation.
+            let invocations = received.saturating_sub(1);
+            report
+                .lost(invocations.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
             served
         }
     }

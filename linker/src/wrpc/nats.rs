@@ -42,6 +42,37 @@ pub const CONTINUATION_QUEUE: usize = 16;
 
 type Routes<T> = Arc<Mutex<HashMap<u64, tokio::sync::mpsc::Sender<T>>>>;
 
+/// How long [`settle`] waits for the broker's echo.
+pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Returns once the broker has processed everything `nats` sent before the
+/// call: a message to a fresh subject of the connection's own comes back
+/// (exactly one message received, which a caller counting what the
+/// connection received subtracts).
+/// async-nats's `flush` only writes the socket, and the broker reads each
+/// connection on its own: a subscription merely flushed may not be in its
+/// interest graph yet, and a call published meanwhile on another
+/// connection is told "no responders".
+///
+/// # Errors
+/// The subscription or the publish fails, the connection ends, or no echo
+/// arrives within [`SETTLE_TIMEOUT`].
+pub async fn settle(nats: &async_nats::Client) -> Result<(), async_nats::Error> {
+    let subject = nats.new_inbox();
+    let mut echo = nats.subscribe(subject.clone()).await?;
+    nats.publish(subject, Bytes::new()).await?;
+    nats.flush().await?;
+    match tokio::time::timeout(SETTLE_TIMEOUT, echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err("the NATS connection ended before the broker echoed".into()),
+        Err(_) => Err(format!(
+            "the NATS broker did not echo within {} s",
+            SETTLE_TIMEOUT.as_secs()
+        )
+        .into()),
+    }
+}
+
 /// One subscription on a fresh inbox of a connection: each message whose
 /// subject is `<inbox>.<key>[.<rest>]` goes to the call of `key`, as `read`
 /// makes it of the message, through a queue of at most
@@ -68,8 +99,8 @@ impl<T> Drop for Router<T> {
 }
 
 impl<T: Send + 'static> Router<T> {
-    /// Subscribes (and flushes, so the subscription is in place before any
-    /// subject of the inbox is handed out). Must run on a tokio runtime
+    /// Subscribes (and [`settle`]s, so the subscription is in place at the
+    /// broker before any subject of the inbox is handed out). Must run on a tokio runtime
     /// whose tasks keep running: it spawns the routing task.
     async fn open(
         nats: &async_nats::Client,
@@ -77,7 +108,7 @@ impl<T: Send + 'static> Router<T> {
     ) -> Result<Router<T>, async_nats::Error> {
         let inbox = nats.new_inbox();
         let mut sub = nats.subscribe(format!("{inbox}.>")).await?;
-        nats.flush().await?;
+        settle(nats).await?;
         let routes: Routes<T> = Arc::default();
         let task = tokio::spawn({
             let (routes, skip) = (Arc::clone(&routes), inbox.len() + 1);

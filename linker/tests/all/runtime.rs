@@ -458,6 +458,31 @@ fn async_functions_and_streams_cross_fused_and_host_linked_links() {
     }
 }
 
+/// A component that imports WASI 0.3 but has no async function and no
+/// async builtin (`greet-p3` only reads the 0.3 monotonic clock, a sync
+/// function): its engine still needs concurrency support, which
+/// wasmtime-wasi's p3 host functions require to be linked at all.
+#[test]
+fn a_wasi_0_3_import_alone_turns_the_async_entry_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path =
+        weld_fixtures::write_manifest(dir.path(), "[components.greet]\npath = \"{greet-p3}\"\n");
+    let d = Deployment::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let rt = Runtime::new(&d, &RuntimeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut app = rt.instantiate().unwrap();
+    assert!(app.is_async());
+    let out = app
+        .call("greet", "greeter.hello", &[Val::String("sleep:5".into())])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let [Val::Result(Ok(Some(text)))] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        **text,
+        Val::String("hello, sleep:5 (slept at least 5 ms by the WASI 0.3 clock)".into())
+    );
+}
+
 /// The same pair placed on two hosts with a wrpc link: refused when the
 /// deployment is planned, naming the function and why.
 #[test]
