@@ -10,8 +10,9 @@
 //! (one host's components in one wasmtime store) → [`serve`] (a host's
 //! exports served to remote callers).
 //!
-//! At the bottom, [`wrpc`] is the wire (values, endpoints, calls) and knows
-//! nothing of the layers above; [`wit`] and [`diagnostic`] are small helpers
+//! At the bottom, [`wrpc`] is the wire (values, endpoints, calls): the
+//! `weld-wrpc` crate, re-exported here, which depends on no other weld
+//! crate, so the compiler keeps it from knowing the layers above; [`wit`] and [`diagnostic`] are small helpers
 //! every layer may use, and [`input`] reads the files a user names; [`cost`]
 //! estimates what a planned link's calls cost from a calibration.
 //! `docs/architecture.md` walks through the layers and the path of a call.
@@ -38,7 +39,9 @@ pub mod plan;
 pub mod runtime;
 pub mod serve;
 pub mod wit;
-pub mod wrpc;
+
+/// The wire: the `weld-wrpc` crate.
+pub use weld_wrpc as wrpc;
 
 pub use deployment::Deployment;
 pub use diagnostic::{Diagnostic, Diagnostics, Location};

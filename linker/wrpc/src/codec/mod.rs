@@ -36,9 +36,9 @@
 //! says in its error what it expected at which byte offset.
 //!
 //! ```no_run
-//! # fn demo(ty: &wasmtime::component::Type) -> Result<(), weld_linker::wrpc::codec::CodecError> {
+//! # fn demo(ty: &wasmtime::component::Type) -> Result<(), weld_wrpc::codec::CodecError> {
 //! use wasmtime::component::Val;
-//! use weld_linker::wrpc::codec::{decode_values, encode_values, Limits};
+//! use weld_wrpc::codec::{decode_values, encode_values, Limits};
 //!
 //! // `ty` is `u32`, e.g. a parameter type read from a component.
 //! let bytes = encode_values(&[Val::U32(300)], std::slice::from_ref(ty))?;
