@@ -1,10 +1,8 @@
 //! Shared setup for weld's criterion benches (see `benches/`).
 
-mod floor;
-mod host_floor;
 pub mod series;
-pub use floor::{echo_server, exchange, native_add, native_echo, native_sum, Conn};
-pub use host_floor::{HostEntry, HostImport};
+pub use weld_harness::floor::{echo_server, exchange, native_add, native_echo, native_sum, Conn};
+pub use weld_harness::host_floor::{HostEntry, HostImport};
 
 /// The manifest of the adder/driver pair, with absolute fixture paths, in a
 /// temporary directory that lives as long as the returned guard.

@@ -5,12 +5,8 @@
 //! wrong (the message says where), 2 usage errors, 3 `weld bench --baseline`
 //! found a regression.
 
-mod bench;
-mod calibrate;
 mod commands;
 mod compiling;
-mod external;
-mod regress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -34,7 +34,7 @@ pub async fn run(target: Target, suite: Suite) -> anyhow::Result<ExitCode> {
             raw_nats(&url, calls, concurrency).await
         }
         Target::Nats { url, prefix } => {
-            let client = crate::connect_nats(&url, &prefix).await?;
+            let (client, _) = crate::connect_nats(&url, &prefix).await?;
             run_suite(&client, suite).await
         }
     }
@@ -147,7 +147,7 @@ pub async fn raw_nats(url: &str, calls: usize, concurrency: usize) -> anyhow::Re
     let requester = async_nats::connect(url).await?;
     let subject = format!("weld-floor.{}", std::process::id());
     let mut requests = responder.subscribe(subject.clone()).await?;
-    responder.flush().await?;
+    let probe = responder.clone();
     let answering = tokio::spawn(async move {
         while let Some(m) = requests.next().await {
             if let Some(reply) = m.reply {
@@ -156,6 +156,16 @@ pub async fn raw_nats(url: &str, calls: usize, concurrency: usize) -> anyhow::Re
         }
     });
     let payload = Bytes::from_static(&[7; 9]);
+    // One request on the responder's own connection, answered only once the
+    // broker has its subscription: a flush only writes the socket, and a
+    // first request from the other connection once found no responders.
+    timed(async {
+        probe
+            .request(subject.clone(), payload.clone())
+            .await
+            .map_err(anyhow::Error::from)
+    })
+    .await?;
     let one = || async {
         let reply = timed(async {
             requester

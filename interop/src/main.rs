@@ -172,13 +172,36 @@ pub enum Suite {
 
 /// Connects to a NATS server; failing fast rather than retrying forever, so a
 /// wrong URL is an error and not a hang.
-pub async fn connect_nats(url: &str, prefix: &str) -> anyhow::Result<wrpc_transport_nats::Client> {
+/// Also returns the bare connection the client uses, for [`settle`].
+pub async fn connect_nats(
+    url: &str,
+    prefix: &str,
+) -> anyhow::Result<(wrpc_transport_nats::Client, async_nats::Client)> {
     let nats = async_nats::connect(url)
         .await
         .with_context(|| format!("failed to connect to NATS server `{url}`"))?;
-    wrpc_transport_nats::Client::new(nats, prefix, None)
+    let client = wrpc_transport_nats::Client::new(nats.clone(), prefix, None)
         .await
-        .context("failed to set up the wRPC NATS client")
+        .context("failed to set up the wRPC NATS client")?;
+    Ok((client, nats))
+}
+
+/// Returns once the broker has processed everything `nats` sent before: a
+/// message to a fresh subject of its own comes back. A flush only writes
+/// the socket; a subscription merely flushed may not be at the broker yet,
+/// and a caller on another connection is then told "no responders".
+pub async fn settle(nats: &async_nats::Client) -> anyhow::Result<()> {
+    use futures::StreamExt as _;
+    let subject = nats.new_inbox();
+    let mut echo = nats.subscribe(subject.clone()).await?;
+    nats.publish(subject, wit_bindgen_wrpc::bytes::Bytes::new())
+        .await?;
+    nats.flush().await?;
+    tokio::time::timeout(std::time::Duration::from_secs(10), echo.next())
+        .await
+        .context("the NATS broker did not echo within 10 s")?
+        .context("the NATS connection ended before the broker echoed")?;
+    Ok(())
 }
 
 fn main() -> ExitCode {

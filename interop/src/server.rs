@@ -229,12 +229,13 @@ pub async fn run(target: Target) -> anyhow::Result<ExitCode> {
             result
         }
         Target::Nats { url, prefix } => {
-            let client = crate::connect_nats(&url, &prefix).await?;
-            // `serve` subscribes and flushes, so once it returns the server
-            // has the subscriptions and `ready` is true.
+            let (client, nats) = crate::connect_nats(&url, &prefix).await?;
             let invocations = bindings::serve(&client, peer)
                 .await
                 .context("failed to subscribe the served functions on NATS")?;
+            // `serve` subscribes and flushes, which only writes the socket:
+            // `ready` waits until the broker has the subscriptions.
+            crate::settle(&nats).await?;
             serve_until_shutdown(invocations).await
         }
     }

@@ -1,17 +1,17 @@
 //! `weld bench [weld.toml]`: a short call-latency matrix — each in-process
 //! strategy and engine configuration against a native Rust floor — on the
 //! user's deployment or the bundled fixtures; saved as a baseline, compared
-//! with one (`crate::regress`), drawn as a chart, or turned into a cost
-//! calibration for `weld plan --costs` (`crate::calibrate`).
+//! with one (`weld_harness::regress`), drawn as a chart, or turned into a cost
+//! calibration for `weld plan --costs` (`weld_harness::calibrate`).
 
-use crate::bench::{self, BenchCall, Row, Series, PLANNED, SERIES, WRPC_SERIES};
-use crate::regress::baseline::{
-    self, Baseline, DeploymentInfo, Difference, Environment, SeriesInfo,
-};
-use crate::regress::{self as regress, chart, compare};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use weld_harness::matrix::{self as bench, BenchCall, Row, Series, PLANNED, SERIES, WRPC_SERIES};
+use weld_harness::regress::baseline::{
+    self, Baseline, DeploymentInfo, Difference, Environment, SeriesInfo,
+};
+use weld_harness::regress::{self as regress, chart, compare};
 use weld_linker::diagnostic::plural;
 
 /// The `--series` keys, in the order the matrix prints them.
@@ -478,12 +478,12 @@ fn calibrate(args: &Args, file: &std::path::Path) -> Result<Vec<Row>, String> {
     let budget = Duration::from_millis(args.budget_ms);
     let series: Vec<Series> = SERIES
         .iter()
-        .filter(|s| crate::calibrate::IN_PROCESS.contains(&s.key))
+        .filter(|s| weld_harness::calibrate::IN_PROCESS.contains(&s.key))
         .copied()
         .collect();
     let (driver, adder) = bundled_fixtures().map_err(|e| format!("{e:#}"))?;
     let pair = bench::bundled(driver, adder, None).map_err(|e| format!("{e:#}"))?;
-    let resources = crate::calibrate::resource_deployment().map_err(|e| format!("{e:#}"))?;
+    let resources = weld_harness::calibrate::resource_deployment().map_err(|e| format!("{e:#}"))?;
     let calls = bench::default_calls();
     let bar = progress((calls.len() + 1) * series.len());
     let mut progress = |s: &str, p: &str| step(&bar, format!("{s}: {p}"));
@@ -493,7 +493,7 @@ fn calibrate(args: &Args, file: &std::path::Path) -> Result<Vec<Row>, String> {
         bench::run(
             &resources,
             None,
-            &[crate::calibrate::resource_call()],
+            &[weld_harness::calibrate::resource_call()],
             &series,
             budget,
             &mut progress,
@@ -509,7 +509,7 @@ fn calibrate(args: &Args, file: &std::path::Path) -> Result<Vec<Row>, String> {
             .collect();
         rows.extend(remote_rows(args, &wanted, budget)?);
     }
-    let calibration = crate::calibrate::calibration(&rows);
+    let calibration = weld_harness::calibrate::calibration(&rows);
     let text = serde_json::to_string_pretty(&calibration).map_err(|e| e.to_string())?;
     std::fs::write(file, text + "\n")
         .map_err(|e| format!("cannot write the calibration `{}`: {e}", file.display()))?;
@@ -621,8 +621,8 @@ fn external(args: &Args) -> anyhow::Result<ExitCode> {
         ));
     }
     let nats = args.nats.as_deref();
-    let bar = progress(crate::external::cells(args.rounds.max(1), nats));
-    let measured = crate::external::run(
+    let bar = progress(weld_harness::external::cells(args.rounds.max(1), nats));
+    let measured = weld_harness::external::run(
         &adder,
         args.rounds.max(1),
         args.round_calls.max(1),
@@ -638,7 +638,7 @@ fn external(args: &Args) -> anyhow::Result<ExitCode> {
         let v = serde_json::json!({"version": 1, "ok": true, "external": rows, "notes": notes});
         super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
     } else {
-        super::emit(&crate::external::markdown(&rows));
+        super::emit(&weld_harness::external::markdown(&rows));
         for n in notes {
             eprintln!("note: {n}");
         }

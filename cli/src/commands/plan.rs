@@ -40,8 +40,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let costed = match &args.costs {
         Some(path) => {
-            match crate::calibrate::costed_plan(&deployment, path, args.budget_ns.map(|n| n as f64))
-            {
+            match weld_harness::calibrate::costed_plan(
+                &deployment,
+                path,
+                args.budget_ns.map(|n| n as f64),
+            ) {
                 Ok(c) => Some(c),
                 Err(e) => return Ok(super::fail(&e, args.json)),
             }

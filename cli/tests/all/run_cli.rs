@@ -466,11 +466,12 @@ fn bench_external_measures_against_the_native_floor() {
         .env("WELD_WRPC_PEER", &peer)
         .output()
         .unwrap();
-    // The status too: once it failed with nothing on stderr.
+    // With --json the error is on stdout: both are shown.
     assert!(
         out.status.success(),
-        "{}\n{}",
+        "{}\n{}\n{}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,6 +1,7 @@
-//! The harness of `weld bench`: a short call-latency matrix: the same invocations under
-//! each in-process strategy and engine configuration, against a native Rust
-//! floor. (The full matrix is the criterion benches in `benches/`.)
+//! `weld bench`'s call-latency matrix: the same invocations under each
+//! in-process strategy and engine configuration, against a native Rust
+//! floor and the two floors of a host-linked call. (The full matrix is the
+//! criterion benches in `benches/`.)
 //!
 //! Each cell runs its invocation repeatedly for a time budget and reports
 //! the median sample. An invocation may loop inside wasm (`run-add(n)`): its
@@ -8,13 +9,9 @@
 //! Every sample is kept ([`Row::times`]): a baseline stores them, and a
 //! comparison resamples them (`crate::regress`).
 
-#[path = "../../benches/src/floor.rs"]
-pub(crate) mod floor;
-#[path = "../../benches/src/host_floor.rs"]
-pub(crate) mod host_floor;
-
+use crate::floor::{native_add, native_echo, native_sum};
+use crate::host_floor;
 use anyhow::Context as _;
-use floor::{native_add, native_echo, native_sum};
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -238,7 +235,7 @@ pub fn default_wrpc_calls() -> Vec<BenchCall> {
 /// The bytes of bundled fixture components, next to the workspace this
 /// binary was built from.
 pub fn fixtures<const N: usize>(names: [&str; N]) -> anyhow::Result<[Vec<u8>; N]> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wasm");
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/wasm");
     let mut out = Vec::with_capacity(N);
     for name in names {
         match std::fs::read(dir.join(format!("{name}.wasm"))) {

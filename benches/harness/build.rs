@@ -17,7 +17,7 @@ fn main() {
     println!("cargo:rustc-env=WELD_RUSTC_VERSION={version}");
 
     let lock = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("../Cargo.lock");
+        .join("../../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
     let wasmtime = std::fs::read_to_string(&lock)
         .ok()

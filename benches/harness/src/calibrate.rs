@@ -12,7 +12,7 @@
 //! estimated from the fused entry: a composed artifact crosses the same
 //! fused adapters.
 
-use crate::bench::{BenchCall, Row};
+use crate::matrix::{BenchCall, Row};
 use weld_linker::cost::{Assumptions, Calibration, CostKey, Point, TransportCosts};
 use weld_linker::{Deployment, PlanOptions};
 
@@ -42,7 +42,7 @@ const CLASSES: [(&str, u64); 4] = [
 
 /// The `kv` provider and its consumer in-process.
 pub fn resource_deployment() -> anyhow::Result<Deployment> {
-    let [kv, consumer] = crate::bench::fixtures(["kv", "kv-consumer"])?;
+    let [kv, consumer] = crate::matrix::fixtures(["kv", "kv-consumer"])?;
     Deployment::from_memory(
         "[components.kv-consumer]\n[components.kv]\n",
         [

@@ -1,9 +1,9 @@
 //! The two floors of a host-linked call, measured wherever the call is: a
 //! host-linked `add` is wasmtime's typed host import ([`HostImport`]) that
 //! makes one typed entry from the host into the callee ([`HostEntry`]), so
-//! the two summed are what it cannot go below. One file, compiled into the
-//! criterion benches and the cost gate (`weld-benches`) and the `weld bench`
-//! matrix (`weld-cli`, by path), so every table measures the same floor.
+//! the two summed are what it cannot go below. The criterion benches, the
+//! cost gate (`weld-benches`) and `weld bench`'s matrix all use these, so
+//! every table measures the same floor.
 //!
 //! Both panic on a deployment without the bundled `driver` → `adder` shape:
 //! they are bench set-up, not a user path.

@@ -1,8 +1,8 @@
 //! The floors of weld's benches: plain Rust functions the optimiser cannot
 //! inline, and a bare exchange on a fresh connection (what any
-//! one-connection-per-call protocol pays before doing any work). One file,
-//! compiled into the criterion benches (`weld-benches`) and the `weld
-//! bench` harness (`weld-cli`, by path), so both measure the same floor.
+//! one-connection-per-call protocol pays before doing any work). The
+//! criterion benches (`weld-benches`) and `weld bench` both use these, so
+//! both measure the same floor.
 
 use std::io::{Read, Write};
 

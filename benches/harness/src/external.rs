@@ -16,7 +16,7 @@
 //! flatters the other. Each round gives each server's p50; a row reports the
 //! median of the rounds' p50s, their spread and the ratio to the floor's.
 
-use crate::bench::floor::{echo_server, exchange, Conn};
+use crate::floor::{echo_server, exchange, Conn};
 use anyhow::Context as _;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -293,7 +293,7 @@ fn peer_binary() -> anyhow::Result<PathBuf> {
     let path = std::env::var_os("WELD_WRPC_PEER").map_or_else(
         || {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/weld-interop/release/wrpc-peer")
+                .join("../../target/weld-interop/release/wrpc-peer")
         },
         PathBuf::from,
     );

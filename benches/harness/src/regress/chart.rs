@@ -6,7 +6,7 @@
 //! and now.
 
 use super::baseline::Baseline;
-use crate::bench::Row;
+use crate::matrix::Row;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use weld_linker::cost::format_ns;

@@ -14,7 +14,7 @@ pub mod chart;
 pub mod compare;
 pub mod stats;
 
-use crate::bench::{Row, Series, HOST_FLOORS, TUNED};
+use crate::matrix::{Row, Series, HOST_FLOORS, TUNED};
 use baseline::{
     round_ns, Baseline, Cell, ComponentDigest, DeploymentInfo, EngineInfo, Environment, SeriesInfo,
 };
@@ -65,7 +65,7 @@ pub fn native_info() -> SeriesInfo {
 }
 
 /// The records of the two floors of a host-linked call
-/// ([`crate::bench::host_floor_rows`]), under their one key `host-floors`.
+/// ([`crate::matrix::host_floor_rows`]), under their one key `host-floors`.
 pub fn host_floor_infos() -> Vec<SeriesInfo> {
     HOST_FLOORS
         .iter()

@@ -3,7 +3,7 @@
 
 use super::baseline::{Baseline, Difference};
 use super::stats::{self, Change, Verdict};
-use crate::bench::Row;
+use crate::matrix::Row;
 use serde::Serialize;
 use std::fmt::Write as _;
 use weld_linker::cost::format_ns;
