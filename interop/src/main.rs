@@ -192,15 +192,20 @@ pub async fn connect_nats(
 /// and a caller on another connection is then told "no responders".
 pub async fn settle(nats: &async_nats::Client) -> anyhow::Result<()> {
     use futures::StreamExt as _;
-    let subject = nats.new_inbox();
-    let mut echo = nats.subscribe(subject.clone()).await?;
-    nats.publish(subject, wit_bindgen_wrpc::bytes::Bytes::new())
-        .await?;
-    nats.flush().await?;
-    tokio::time::timeout(std::time::Duration::from_secs(10), echo.next())
+    // The whole exchange under one bound: a reconnecting client may hold
+    // the subscribe or the publish too.
+    let echoed = async {
+        let subject = nats.new_inbox();
+        let mut echo = nats.subscribe(subject.clone()).await?;
+        nats.publish(subject, wit_bindgen_wrpc::bytes::Bytes::new())
+            .await?;
+        echo.next()
+            .await
+            .context("the NATS connection ended before the broker echoed")
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), echoed)
         .await
-        .context("the NATS broker did not echo within 10 s")?
-        .context("the NATS connection ended before the broker echoed")?;
+        .context("the NATS broker did not echo within 10 s")??;
     Ok(())
 }
 

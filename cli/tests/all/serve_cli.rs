@@ -121,9 +121,9 @@ fn serve_and_run_on_two_hosts() {
 
 #[test]
 fn serves_a_component_that_imports_wasi_0_3() {
-    // The greeter on edge-2 awaits WASI 0.3's timer inside its sync export:
-    // the served host links wasi:clocks@0.3 and calls through the async
-    // entry, on the server's workers.
+    // The greeter on edge-2 reads WASI 0.3's monotonic clock around its
+    // sleep: the served host links wasi:clocks@0.3 and calls through the
+    // async entry, on the server's workers.
     let dir = tempfile::tempdir().unwrap();
     let (m, _) = two_hosts(&dir);
     let toml = std::fs::read_to_string(&m)

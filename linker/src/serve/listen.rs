@@ -293,8 +293,9 @@ pub(super) async fn serve_endpoint(
             // one for invocations alone added a task hop to every call:
             // NATS `add` 0.70× → 0.83× of the floor); the inbox, where the
             // rest of large parameters arrives, on its own. So everything
-            // the first receives is an invocation, and what it received
-            // less what weld took is exactly what its client dropped. The
+            // the first receives is an invocation (but `settle`'s one
+            // echo), and what it received less what weld took is exactly
+            // what its client dropped. The
             // client reports each drop with an event, which may itself be
             // lost: logged here, counted exactly at the end.
             let report = Arc::clone(&dispatch.report);

@@ -463,7 +463,7 @@ fn async_functions_and_streams_cross_fused_and_host_linked_links() {
 /// function): its engine still needs concurrency support, which
 /// wasmtime-wasi's p3 host functions require to be linked at all.
 #[test]
-fn a_wasi_0_3_import_alone_turns_the_async_entry_on() {
+fn a_wasi_0_3_import_alone_turns_engine_concurrency_on() {
     let dir = tempfile::tempdir().unwrap();
     let path =
         weld_fixtures::write_manifest(dir.path(), "[components.greet]\npath = \"{greet-p3}\"\n");

@@ -58,19 +58,26 @@ pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// The subscription or the publish fails, the connection ends, or no echo
 /// arrives within [`SETTLE_TIMEOUT`].
 pub async fn settle(nats: &async_nats::Client) -> Result<(), async_nats::Error> {
-    let subject = nats.new_inbox();
-    let mut echo = nats.subscribe(subject.clone()).await?;
-    nats.publish(subject, Bytes::new()).await?;
-    nats.flush().await?;
-    match tokio::time::timeout(SETTLE_TIMEOUT, echo.next()).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err("the NATS connection ended before the broker echoed".into()),
-        Err(_) => Err(format!(
-            "the NATS broker did not echo within {} s",
-            SETTLE_TIMEOUT.as_secs()
-        )
-        .into()),
-    }
+    // The whole exchange under one bound: a reconnecting client may hold
+    // the subscribe or the publish too.
+    let echoed = async {
+        let subject = nats.new_inbox();
+        let mut echo = nats.subscribe(subject.clone()).await?;
+        nats.publish(subject, Bytes::new()).await?;
+        match echo.next().await {
+            Some(_) => Ok(()),
+            None => Err("the NATS connection ended before the broker echoed".into()),
+        }
+    };
+    tokio::time::timeout(SETTLE_TIMEOUT, echoed)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the NATS broker did not echo within {} s",
+                SETTLE_TIMEOUT.as_secs()
+            )
+            .into())
+        })
 }
 
 /// One subscription on a fresh inbox of a connection: each message whose
@@ -99,8 +106,10 @@ impl<T> Drop for Router<T> {
 }
 
 impl<T: Send + 'static> Router<T> {
-    /// Subscribes (and [`settle`]s, so the subscription is in place at the
-    /// broker before any subject of the inbox is handed out). Must run on a tokio runtime
+    /// Subscribes. A subject of the inbox handed out on the same connection
+    /// (a caller's reply subject) is safe at once: the broker reads one
+    /// connection in order. One handed out on another connection needs
+    /// [`settle`] first (as [`Inbox::open`] does). Must run on a tokio runtime
     /// whose tasks keep running: it spawns the routing task.
     async fn open(
         nats: &async_nats::Client,
@@ -108,7 +117,6 @@ impl<T: Send + 'static> Router<T> {
     ) -> Result<Router<T>, async_nats::Error> {
         let inbox = nats.new_inbox();
         let mut sub = nats.subscribe(format!("{inbox}.>")).await?;
-        settle(nats).await?;
         let routes: Routes<T> = Arc::default();
         let task = tokio::spawn({
             let (routes, skip) = (Arc::clone(&routes), inbox.len() + 1);
@@ -199,8 +207,9 @@ impl Inbox {
     /// run on a tokio runtime.
     ///
     /// With two connections, everything `publish`'s connection receives is
-    /// an invocation: what its client drops is exactly the invocations
-    /// dropped. On one connection the broker's no-responder notices (an
+    /// an invocation (but [`settle`]'s one echo): what its client drops is
+    /// exactly the invocations dropped. The inbox is [`settle`]d before this
+    /// returns: callers send to it on their own connections. On one connection the broker's no-responder notices (an
     /// accept sent to a caller that has left comes back as one to the
     /// inbox) and parameters queued at shutdown counted as invocations too.
     pub async fn open(
@@ -211,6 +220,7 @@ impl Inbox {
             (rest == Some("params")).then_some(m.payload)
         })
         .await?;
+        settle(listen).await?;
         Ok(Inbox {
             nats: publish.clone(),
             router,

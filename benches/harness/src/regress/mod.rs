@@ -6,8 +6,8 @@
 //! anything: [`stats`] (the ratio of medians and its bootstrap interval,
 //! the verdict), [`baseline`] (the file: its format, reading it bounded,
 //! what differs between two runs' circumstances), [`compare`] (a run
-//! against a baseline, and its reports) and [`chart`]. The command
-//! (`commands/bench.rs`) measures, calls them and prints.
+//! against a baseline, and its reports) and [`chart`]. The CLI's command
+//! (`cli/src/commands/bench.rs`) measures, calls them and prints.
 
 pub mod baseline;
 pub mod chart;
