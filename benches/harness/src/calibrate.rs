@@ -12,7 +12,11 @@
 //! estimated from the fused entry: a composed artifact crosses the same
 //! fused adapters.
 
-use crate::matrix::{BenchCall, Row};
+use crate::matrix::{self, BenchCall, Row, Series, SERIES, WRPC_SERIES};
+use crate::progress::Progress;
+use crate::Error;
+use std::path::Path;
+use std::time::Duration;
 use weld_linker::cost::{Assumptions, Calibration, CostKey, Point, TransportCosts};
 use weld_linker::{Deployment, PlanOptions};
 
@@ -40,9 +44,65 @@ const CLASSES: [(&str, u64); 4] = [
     ("sum list<u8> 64 KiB", 65536 + 8),
 ];
 
+/// Measures what [`calibration`] needs — the bundled pair fused and
+/// host-linked, the `kv` resource pair the same, and the pair over each
+/// wRPC transport unless `wrpc` is false (NATS through `nats` when given)
+/// — and writes the table to `file`. Returns the rows measured.
+///
+/// # Errors
+/// A fixture missing, a cell that cannot be measured, [`Error::Io`] when
+/// `file` cannot be written.
+pub fn run(
+    budget: Duration,
+    wrpc: bool,
+    nats: Option<&str>,
+    file: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Row>, Error> {
+    let series: Vec<Series> = SERIES
+        .iter()
+        .filter(|s| IN_PROCESS.contains(&s.key))
+        .copied()
+        .collect();
+    let [driver, adder] = matrix::fixtures(["driver", "adder"])?;
+    let pair = matrix::bundled(driver, adder, None)?;
+    let resources = resource_deployment()?;
+    let calls = matrix::default_calls();
+    progress.begin((calls.len() + 1) * series.len());
+    let mut step = |s: &str, p: &str| progress.step(&format!("{s}: {p}"));
+    let mut rows = matrix::run(&pair, None, &calls, &series, budget, &mut step)?;
+    rows.extend(matrix::run(
+        &resources,
+        None,
+        &[resource_call()],
+        &series,
+        budget,
+        &mut step,
+    )?);
+    progress.end();
+    if wrpc {
+        let wanted: Vec<Series> = WRPC_SERIES
+            .iter()
+            .filter(|(key, _)| *key != "wrpc-nats" || nats.is_some())
+            .map(|&(key, name)| matrix::wrpc_series(key, name))
+            .collect();
+        rows.extend(crate::remote::rows(&wanted, nats, budget, progress)?);
+    }
+    let text = serde_json::to_string_pretty(&calibration(&rows)).expect("a calibration serialises");
+    std::fs::write(file, text + "\n").map_err(|source| Error::Io {
+        action: "write the calibration",
+        path: file.to_path_buf(),
+        source,
+    })?;
+    Ok(rows)
+}
+
 /// The `kv` provider and its consumer in-process.
-pub fn resource_deployment() -> anyhow::Result<Deployment> {
-    let [kv, consumer] = crate::matrix::fixtures(["kv", "kv-consumer"])?;
+///
+/// # Errors
+/// [`Error::FixtureMissing`], or [`Error::Deployment`] if they do not plan.
+pub fn resource_deployment() -> Result<Deployment, Error> {
+    let [kv, consumer] = matrix::fixtures(["kv", "kv-consumer"])?;
     Deployment::from_memory(
         "[components.kv-consumer]\n[components.kv]\n",
         [
@@ -51,7 +111,10 @@ pub fn resource_deployment() -> anyhow::Result<Deployment> {
         ],
         &PlanOptions::default(),
     )
-    .map_err(|d| anyhow::anyhow!("{d}"))
+    .map_err(|source| Error::Deployment {
+        what: "resource",
+        source,
+    })
 }
 
 /// The resource invocation: per call, a third of an iteration.

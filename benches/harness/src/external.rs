@@ -17,6 +17,8 @@
 //! median of the rounds' p50s, their spread and the ratio to the floor's.
 
 use crate::floor::{echo_server, exchange, Conn};
+use crate::progress::Progress;
+use crate::Error;
 use anyhow::Context as _;
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -430,13 +432,32 @@ fn transports(nats: Option<&str>) -> Vec<&'static str> {
 }
 
 /// Runs `rounds` interleaved rounds of `calls` calls per server, over TCP,
-/// Unix and (with `nats`, a server's URL) NATS.
+/// Unix and (with `nats`, a server's URL) NATS: the rows, and notes on
+/// what could not be measured.
+///
+/// # Errors
+/// [`Error::External`] with the cause: the peer's build, a server that did
+/// not start, an exchange that failed.
 pub fn run(
     adder: &Path,
     rounds: usize,
     calls: usize,
     nats: Option<&str>,
-    mut progress: impl FnMut(String),
+    progress: &mut dyn Progress,
+) -> Result<(Vec<ExternalRow>, Vec<String>), Error> {
+    progress.begin(cells(rounds, nats));
+    let measured = rounds_of(adder, rounds, calls, nats, progress);
+    progress.end();
+    measured.map_err(|e| Error::External(e.into()))
+}
+
+/// [`run`]'s rounds.
+fn rounds_of(
+    adder: &Path,
+    rounds: usize,
+    calls: usize,
+    nats: Option<&str>,
+    progress: &mut dyn Progress,
 ) -> anyhow::Result<(Vec<ExternalRow>, Vec<String>)> {
     let peer = peer_binary()?;
     let mut notes = Vec::new();
@@ -455,7 +476,7 @@ pub fn run(
             let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
             for round in 0..rounds {
                 for (i, target) in targets.iter().enumerate() {
-                    progress(format!(
+                    progress.step(&format!(
                         "{transport} {function} ×{concurrency} round {}/{rounds}: {}",
                         round + 1,
                         target.label()

@@ -2,9 +2,13 @@
 //! library the CLI's `bench` command calls (and the criterion benches share
 //! the floors of).
 //!
-//! * [`matrix`]: the call-latency matrix — invocations under each series
-//!   (strategy × engine configuration, wRPC transports), the native floor
-//!   and the two floors of a host-linked call, and the load runs;
+//! * [`suite`]: one run — which deployment, invocations and series
+//!   ([`suite::Selection`]) — measured stage by stage, reporting to a
+//!   [`Progress`];
+//! * [`matrix`]: the cells — invocations under each series (strategy ×
+//!   engine configuration), the native floor and the two floors of a
+//!   host-linked call; [`remote`]: the same over each wRPC transport;
+//!   [`load`]: throughput under concurrency;
 //! * [`floor`], [`host_floor`]: the floors, shared with `weld-benches`;
 //! * [`regress`]: baselines, their comparison (statistics and verdicts)
 //!   and charts;
@@ -15,8 +19,16 @@
 //! Nothing here prints or parses arguments: the command does.
 
 pub mod calibrate;
+mod error;
 pub mod external;
 pub mod floor;
 pub mod host_floor;
+pub mod load;
 pub mod matrix;
+pub mod progress;
 pub mod regress;
+pub mod remote;
+pub mod suite;
+
+pub use error::Error;
+pub use progress::Progress;

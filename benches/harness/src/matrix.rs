@@ -11,16 +11,15 @@
 
 use crate::floor::{native_add, native_echo, native_sum};
 use crate::host_floor;
-use anyhow::Context as _;
+use crate::Error;
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use wasmtime::component::Val;
 use weld_linker::manifest::Strategy;
 use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::runtime::invoke::Call;
 use weld_linker::runtime::{Runtime, RuntimeOptions};
-use weld_linker::serve::{ServeOptions, Server};
+use weld_linker::serve::{Background, ServeOptions, Server};
 use weld_linker::{Deployment, PlanOptions};
 
 /// One invocation to time.
@@ -232,18 +231,30 @@ pub fn default_wrpc_calls() -> Vec<BenchCall> {
     bundled_calls([200, 200, 100, 5])
 }
 
-/// The bytes of bundled fixture components, next to the workspace this
+/// Where the bundled fixture components are: beside the workspace this
 /// binary was built from.
-pub fn fixtures<const N: usize>(names: [&str; N]) -> anyhow::Result<[Vec<u8>; N]> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/wasm");
+pub fn fixture_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/wasm")
+}
+
+/// The bytes of bundled fixture components.
+///
+/// # Errors
+/// [`Error::FixtureMissing`] for the first that cannot be read.
+pub fn fixtures<const N: usize>(names: [&str; N]) -> Result<[Vec<u8>; N], Error> {
+    let dir = fixture_dir();
     let mut out = Vec::with_capacity(N);
     for name in names {
-        match std::fs::read(dir.join(format!("{name}.wasm"))) {
+        let path = dir.join(format!("{name}.wasm"));
+        match std::fs::read(&path) {
             Ok(bytes) => out.push(bytes),
-            Err(_) => anyhow::bail!(
-                "the bundled fixtures are not built ({}); run `cargo build -p weld-fixtures`, or pass a manifest",
-                dir.display()
-            ),
+            Err(source) => {
+                return Err(Error::FixtureMissing {
+                    name: name.to_string(),
+                    path,
+                    source,
+                })
+            }
         }
     }
     Ok(out.try_into().expect("one per name"))
@@ -254,11 +265,15 @@ pub fn fixtures<const N: usize>(names: [&str; N]) -> anyhow::Result<[Vec<u8>; N]
 /// `{ transport = "tcp", address = "127.0.0.1:7761" }`), split over hosts
 /// `a` (driver) and `b` (adder) linked over wRPC there; `adder` is not
 /// wRPC-safe, so the link allows traps.
+///
+/// # Errors
+/// [`Error::Deployment`] if the pair does not plan (fixtures of another
+/// version).
 pub fn bundled(
     driver: Vec<u8>,
     adder: Vec<u8>,
     endpoint: Option<&str>,
-) -> anyhow::Result<Deployment> {
+) -> Result<Deployment, Error> {
     let manifest = match endpoint {
         None => "[components.driver]\n[components.adder]\n".to_string(),
         Some(endpoint) => format!(
@@ -270,7 +285,10 @@ pub fn bundled(
         [("driver".to_string(), driver), ("adder".to_string(), adder)],
         &PlanOptions::default(),
     )
-    .map_err(|d| anyhow::anyhow!("{d}"))
+    .map_err(|source| Error::Deployment {
+        what: "bundled",
+        source,
+    })
 }
 
 /// The wRPC series over each transport: `(key, name)`.
@@ -302,10 +320,8 @@ pub fn run_remote(
     calls: &[BenchCall],
     budget: Duration,
     progress: impl FnMut(&str, &str),
-) -> anyhow::Result<Vec<Row>> {
-    let server = Server::new(deployment, ServeOptions::new(callee))
-        .and_then(Server::spawn)
-        .with_context(|| format!("serving host `{callee}`"))?;
+) -> Result<Vec<Row>, Error> {
+    let server = serve(deployment, callee)?;
     let rows = run(
         deployment,
         Some(caller.to_string()),
@@ -314,10 +330,31 @@ pub fn run_remote(
         budget,
         progress,
     );
-    server
-        .stop()
-        .with_context(|| format!("stopping the server of `{callee}`"))?;
+    stop(server, callee)?;
     rows
+}
+
+/// Serves host `host` of `deployment` on a background thread.
+pub(crate) fn serve(deployment: &Deployment, host: &str) -> Result<Background, Error> {
+    Server::new(deployment, ServeOptions::new(host))
+        .and_then(Server::spawn)
+        .map_err(|source| Error::Serve {
+            action: "serving",
+            host: host.to_string(),
+            source: Box::new(source),
+        })
+}
+
+/// Stops a server of [`serve`]: what it served.
+pub(crate) fn stop(
+    server: Background,
+    host: &str,
+) -> Result<weld_linker::serve::ServeStats, Error> {
+    server.stop().map_err(|source| Error::Serve {
+        action: "stopping the server of",
+        host: host.to_string(),
+        source: Box::new(source),
+    })
 }
 
 /// The native floor for the default payloads.
@@ -386,15 +423,15 @@ pub const HOST_FLOORS: [&str; 2] = ["host import floor (tuned)", "host entry flo
 /// making the second, so it cannot go below their sum.
 ///
 /// # Errors
-/// A call of the host-import loop that fails.
-pub fn host_floor_rows(deployment: &Deployment, budget: Duration) -> anyhow::Result<Vec<Row>> {
+/// [`Error::Measure`] for a call of the host-import loop that fails.
+pub fn host_floor_rows(deployment: &Deployment, budget: Duration) -> Result<Vec<Row>, Error> {
     const N: u32 = 10_000;
     let mut import = host_floor::HostImport::new(TUNED, deployment, "driver");
     let run_add = import.run_add();
     let times = sample(budget, N.into(), || {
         run_add.call(import.store(), (N,)).map(|_| ())
     })
-    .map_err(|e| anyhow::anyhow!("the host-import floor's loop failed: {e:?}"))?;
+    .map_err(|e| Error::measure(HOST_FLOORS[0], Some(ADD), e))?;
     let mut rows = vec![Row::new(ADD, HOST_FLOORS[0], N.into(), times)];
     let mut entry = host_floor::HostEntry::new(TUNED, deployment, "adder");
     let Ok(times) = sample(budget, N.into(), || {
@@ -406,6 +443,10 @@ pub fn host_floor_rows(deployment: &Deployment, budget: Duration) -> anyhow::Res
 }
 
 /// Runs every call under every series; `progress` is told each cell.
+///
+/// # Errors
+/// [`Error::Measure`] naming the series (and the payload, once a cell has
+/// started) whose runtime, invocation or call failed.
 pub fn run(
     deployment: &Deployment,
     host: Option<String>,
@@ -413,7 +454,7 @@ pub fn run(
     series: &[Series],
     budget: Duration,
     mut progress: impl FnMut(&str, &str),
-) -> anyhow::Result<Vec<Row>> {
+) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     for s in series {
         let rt = Runtime::new(
@@ -425,17 +466,27 @@ pub fn run(
                 deadline: s.deadline_ms.map(Duration::from_millis),
                 ..RuntimeOptions::default()
             },
-        )?;
-        let mut app = rt.instantiate()?;
+        )
+        .map_err(|e| Error::measure(s.name, None, e))?;
+        let mut app = rt
+            .instantiate()
+            .map_err(|e| Error::measure(s.name, None, e))?;
         for c in calls {
             progress(s.name, &c.label);
-            let call = Call::parse_in(&c.call, rt.components())?;
-            let (func, full) = app.func(&call.component, &call.function)?;
-            let params = call.params(app.store(), &func)?;
+            let failed =
+                |e: weld_linker::runtime::BoxError| Error::measure(s.name, Some(&c.label), e);
+            let call = Call::parse_in(&c.call, rt.components()).map_err(|e| failed(e.into()))?;
+            let (func, full) = app
+                .func(&call.component, &call.function)
+                .map_err(|e| failed(e.into()))?;
+            let params = call
+                .params(app.store(), &func)
+                .map_err(|e| failed(e.into()))?;
             let times = sample(budget, c.inner, || {
                 app.invoke(&call.component, &full, func, &params)
                     .map(|_| ())
-            })?;
+            })
+            .map_err(|e| failed(e.into()))?;
             rows.push(Row::new(&c.label, s.name, c.inner, times));
         }
     }
@@ -472,124 +523,3 @@ pub fn to_markdown(rows: &[Row]) -> String {
 }
 
 use weld_linker::cost::format_ns;
-
-/// One load measurement: `calls` calls of `driver.add-once` from
-/// `concurrency` threads against a served `adder`.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadRow {
-    /// The transport series.
-    pub series: String,
-    /// Calling threads, each with its own store.
-    pub concurrency: usize,
-    /// Calls made.
-    pub calls: usize,
-    /// Calls per second over the whole run.
-    pub calls_per_s: f64,
-    /// Median latency of one call, in microseconds.
-    pub p50_us: f64,
-    /// 99th percentile latency, in microseconds.
-    pub p99_us: f64,
-    /// Calls without their correct result (failed or wrong).
-    pub lost: u64,
-    /// Executions past one per call (the servers answered more calls than
-    /// were made).
-    pub duplicated: u64,
-}
-
-/// Serves `callee` on a background thread and makes `calls` calls of
-/// `driver.add-once(i, 1)` from host `caller` on `concurrency` threads;
-/// every result is checked against its call.
-pub fn run_load(
-    deployment: &Deployment,
-    (caller, callee): (&str, &str),
-    series: &str,
-    calls: usize,
-    concurrency: usize,
-) -> anyhow::Result<LoadRow> {
-    let server = Server::new(deployment, ServeOptions::new(callee))
-        .and_then(Server::spawn)
-        .with_context(|| format!("serving host `{callee}`"))?;
-    let rt = Runtime::new(
-        deployment,
-        &RuntimeOptions {
-            host: Some(caller.to_string()),
-            strategy: Some(Strategy::Fused),
-            engine: Some(TUNED),
-            ..RuntimeOptions::default()
-        },
-    )?;
-    let concurrency = concurrency.clamp(1, calls.max(1));
-    let started = Instant::now();
-    let per_thread: Vec<anyhow::Result<(Vec<f64>, u64)>> = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..concurrency)
-            .map(|t| {
-                let rt = rt.clone();
-                s.spawn(move || {
-                    let mut app = rt.instantiate()?;
-                    let (func, full) = app.func("driver", "add-once")?;
-                    let mut times = Vec::new();
-                    let mut ok = 0u64;
-                    for i in (t..calls).step_by(concurrency) {
-                        let i = i as u32;
-                        let t0 = Instant::now();
-                        let got = app.invoke("driver", &full, func, &[Val::U32(i), Val::U32(1)]);
-                        times.push(t0.elapsed().as_secs_f64() * 1e6);
-                        if matches!(got.as_deref(), Ok([Val::U32(r)]) if *r == i.wrapping_add(1)) {
-                            ok += 1;
-                        } else if app.is_poisoned() {
-                            // allow-trap: a failed call traps; go on in a fresh store.
-                            app = rt.instantiate()?;
-                        }
-                    }
-                    Ok((times, ok))
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a load thread panicked"))
-            .collect()
-    });
-    let took = started.elapsed();
-    let stats = server
-        .stop()
-        .with_context(|| format!("stopping the server of `{callee}`"))?;
-    let mut times = Vec::with_capacity(calls);
-    let mut ok = 0;
-    for r in per_thread {
-        let (t, o) = r?;
-        times.extend(t);
-        ok += o;
-    }
-    times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    Ok(LoadRow {
-        series: series.to_string(),
-        concurrency,
-        calls,
-        calls_per_s: calls as f64 / took.as_secs_f64(),
-        p50_us: at(0.5),
-        p99_us: at(0.99),
-        lost: calls as u64 - ok,
-        duplicated: stats.answered.saturating_sub(calls as u64),
-    })
-}
-
-/// Renders load rows as a Markdown table.
-pub fn load_markdown(rows: &[LoadRow]) -> String {
-    let mut out = String::from("| series | concurrency | calls | calls/s | p50 | p99 | lost | duplicated |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    for r in rows {
-        out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} |\n",
-            r.series,
-            r.concurrency,
-            r.calls,
-            r.calls_per_s,
-            format_ns(r.p50_us * 1e3),
-            format_ns(r.p99_us * 1e3),
-            r.lost,
-            r.duplicated
-        ));
-    }
-    out
-}

@@ -7,31 +7,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use weld_harness::matrix::{self as bench, BenchCall, Row, Series, PLANNED, SERIES, WRPC_SERIES};
-use weld_harness::regress::baseline::{
-    self, Baseline, DeploymentInfo, Difference, Environment, SeriesInfo,
-};
+use weld_harness::matrix::{self as bench, BenchCall, Row};
+use weld_harness::regress::baseline::{self, Baseline, DeploymentInfo, Difference, Environment};
 use weld_harness::regress::{self as regress, chart, compare};
-use weld_linker::diagnostic::plural;
-
-/// The `--series` keys, in the order the matrix prints them.
-const SERIES_KEYS: [&str; 12] = [
-    "native",
-    "host-floors",
-    "fused-tuned",
-    "fused-tuned-deadline",
-    "fused-default",
-    "host-linked-tuned",
-    "host-linked-tuned-deadline",
-    "host-linked-default",
-    "planned",
-    "wrpc-tcp",
-    "wrpc-unix",
-    "wrpc-nats",
-];
-
-/// The floors, which measure the bundled `driver` and `adder` only.
-const BUNDLED_ONLY: [&str; 2] = ["native", "host-floors"];
+use weld_harness::suite::{needs_bundled, Selection, Settings, Suite, SERIES_KEYS};
+use weld_harness::Progress;
 
 /// Exit status of a comparison in which a cell regressed.
 pub const EXIT_REGRESSED: u8 = 3;
@@ -144,97 +124,70 @@ fn parse_threshold(text: &str) -> Result<f64, String> {
     }
 }
 
-/// What one run measures: the deployment, its invocations, the series.
-struct Matrix {
-    deployment: weld_linker::Deployment,
-    calls: Vec<BenchCall>,
-    native: bool,
-    /// The two floors of a host-linked `add` (bundled fixtures only).
-    host_floors: bool,
-    in_process: Vec<Series>,
-    wrpc: Vec<Series>,
-}
-
-impl Matrix {
-    /// How the series measured are recorded in a baseline.
-    fn series_infos(&self) -> Vec<SeriesInfo> {
-        let mut out = Vec::new();
-        if self.native {
-            out.push(regress::native_info());
-        }
-        if self.host_floors {
-            out.extend(regress::host_floor_infos());
-        }
-        out.extend(
-            self.in_process
-                .iter()
-                .map(|s| regress::series_info(s, "in-process")),
-        );
-        out.extend(self.wrpc.iter().map(|s| regress::series_info(s, "wrpc")));
-        out
-    }
-}
-
 /// Runs `weld bench`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let fail = |m: String| Ok(super::fail(m, args.json));
+    let fail =
+        |e: &(dyn std::error::Error + 'static)| Ok(super::fail(super::describe(e), args.json));
+    let budget = Duration::from_millis(args.budget_ms);
+    let nats = args.nats.as_deref();
     if args.load {
-        return match load_rows(&args) {
-            Ok(rows) if args.json => {
-                let v = serde_json::json!({"version": 1, "ok": true, "load": rows});
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
-                Ok(ExitCode::SUCCESS)
-            }
+        return match weld_harness::load::run(
+            args.calls,
+            &args.concurrency,
+            nats,
+            &mut Bar::default(),
+        ) {
+            Ok(rows) if args.json => Ok(super::emit_ok(serde_json::json!({"load": rows}))),
             Ok(rows) => {
-                super::emit(&bench::load_markdown(&rows));
+                super::emit(&weld_harness::load::markdown(&rows));
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => fail(e),
+            Err(e) => fail(&e),
         };
     }
     if args.external {
         return external(&args);
     }
     if let Some(file) = &args.calibrate {
-        return match calibrate(&args, file) {
-            Ok(rows) if args.json => {
-                let v = serde_json::json!({"version": 1, "ok": true, "budget_ms": args.budget_ms,
-                    "calibration": file, "rows": rows});
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
-                Ok(ExitCode::SUCCESS)
-            }
+        let measured =
+            weld_harness::calibrate::run(budget, !args.no_wrpc, nats, file, &mut Bar::default());
+        return match measured {
+            Ok(rows) if args.json => Ok(super::emit_ok(serde_json::json!({
+                "budget_ms": args.budget_ms, "calibration": file, "rows": rows}))),
             Ok(rows) => {
                 super::emit(&bench::to_markdown(&rows));
                 eprintln!("calibration written to {}", file.display());
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => fail(format!("{e:#}")),
+            Err(e) => fail(&e),
         };
     }
     // Read the baseline first: a corrupt one should fail before minutes
     // of measuring, not after.
-    let old = match &args.baseline {
-        Some(path) => match Baseline::read(path) {
-            Ok(b) => Some(b),
-            Err(e) => return fail(e.to_string()),
-        },
-        None => None,
+    let old = match args.baseline.as_deref().map(Baseline::read).transpose() {
+        Ok(b) => b,
+        Err(e) => return fail(&e),
     };
-    let matrix = match matrix_of(&args) {
-        Ok(p) => p,
+    let suite = match suite(&args) {
+        Ok(s) => s,
         Err(Stop::Code(code)) => return Ok(code),
-        Err(Stop::Message(m)) => return fail(m),
+        Err(Stop::Message(m)) => return Ok(super::fail(m, args.json)),
     };
-    let differences = match circumstances(&args, old.as_ref(), &matrix) {
+    let differences = match circumstances(&args, old.as_ref(), &suite) {
         Ok(d) => d,
-        Err(m) => return fail(m),
+        Err(m) => return Ok(super::fail(m, args.json)),
     };
-    let rows = match measure(&args, &matrix) {
+    let settings = Settings {
+        budget,
+        host: args.host.clone(),
+        nats: args.nats.clone(),
+    };
+    let rows = match suite.measure(&settings, &mut Bar::default()) {
         Ok(rows) => rows,
-        Err(m) => return fail(m),
+        Err(e) => return fail(&e),
     };
-    if let Err(m) = save(&args, &matrix, &rows, old.as_ref()) {
-        return fail(m);
+    if let Err(m) = save(&args, &suite, &rows, old.as_ref()) {
+        return Ok(super::fail(m, args.json));
     }
     let report = old
         .as_ref()
@@ -251,12 +204,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn circumstances(
     args: &Args,
     old: Option<&Baseline>,
-    matrix: &Matrix,
+    suite: &Suite,
 ) -> Result<Vec<Difference>, String> {
     let (Some(old), Some(path)) = (old, &args.baseline) else {
         return Ok(Vec::new());
     };
-    let differences = baseline::differences(old, &Environment::current(), &matrix.series_infos());
+    let differences = baseline::differences(old, &Environment::current(), &suite.series_infos());
     if differences.is_empty() {
         return Ok(differences);
     }
@@ -279,7 +232,7 @@ fn circumstances(
 }
 
 /// Writes what was asked for besides the report: the baseline, the chart.
-fn save(args: &Args, matrix: &Matrix, rows: &[Row], old: Option<&Baseline>) -> Result<(), String> {
+fn save(args: &Args, suite: &Suite, rows: &[Row], old: Option<&Baseline>) -> Result<(), String> {
     if let Some(path) = &args.save_baseline {
         let info = DeploymentInfo {
             inputs: args
@@ -288,10 +241,10 @@ fn save(args: &Args, matrix: &Matrix, rows: &[Row], old: Option<&Baseline>) -> R
                 .map(|p| p.display().to_string())
                 .collect(),
             host: args.host.clone(),
-            components: regress::digests(&matrix.deployment),
+            components: regress::digests(&suite.deployment),
         };
-        let b = regress::baseline_of(rows, matrix.series_infos(), info, args.budget_ms);
-        b.write(path).map_err(|e| e.to_string())?;
+        let b = regress::baseline_of(rows, suite.series_infos(), info, args.budget_ms);
+        b.write(path).map_err(|e| super::describe(&e))?;
         eprintln!(
             "baseline written to {} ({} cells)",
             path.display(),
@@ -304,161 +257,66 @@ fn save(args: &Args, matrix: &Matrix, rows: &[Row], old: Option<&Baseline>) -> R
         } else {
             format!("weld bench {}", super::label(&args.inputs))
         };
-        let svg = chart::svg(rows, old, &title).map_err(|e| e.to_string())?;
+        let svg = chart::svg(rows, old, &title).map_err(|e| super::describe(&e))?;
         std::fs::write(path, svg)
             .map_err(|e| format!("cannot write the chart `{}`: {e}", path.display()))?;
     }
     Ok(())
 }
 
-/// Why [`matrix_of`] stopped: diagnostics already printed, or a message.
+/// Why [`suite`] stopped: diagnostics already printed, or a message.
 enum Stop {
     Code(ExitCode),
     Message(String),
 }
 
 /// The deployment, invocations and series the arguments ask for.
-fn matrix_of(args: &Args) -> Result<Matrix, Stop> {
-    let bundled = args.inputs.is_empty();
-    let wanted = |key: &str| {
-        if args.series.is_empty() && !bundled {
-            key == "planned"
-                || (args.matrix && !BUNDLED_ONLY.contains(&key) && !key.starts_with("wrpc-"))
-        } else if args.series.is_empty() {
-            key != "planned"
-                && !(key.starts_with("wrpc-") && args.no_wrpc)
-                && (key != "wrpc-nats" || args.nats.is_some())
-        } else {
-            args.series.iter().any(|k| k == key)
-        }
+fn suite(args: &Args) -> Result<Suite, Stop> {
+    let selection = Selection {
+        keys: args.series.clone(),
+        every_in_process: args.matrix,
+        no_wrpc: args.no_wrpc,
+        nats: args.nats.clone(),
     };
-    if !bundled {
-        if let Some(k) = args
-            .series
-            .iter()
-            .find(|k| BUNDLED_ONLY.contains(&k.as_str()) || k.starts_with("wrpc-"))
-        {
-            return Err(Stop::Message(format!(
-                "--series {k} needs the bundled fixtures (no manifest): it measures the bundled `driver` and `adder`"
-            )));
-        }
+    let bundled = args.inputs.is_empty();
+    if let Some(k) = args.series.iter().find(|k| !bundled && needs_bundled(k)) {
+        return Err(Stop::Message(format!(
+            "--series {k} needs the bundled fixtures (no manifest): it measures the bundled `driver` and `adder`"
+        )));
     }
     if args.series.iter().any(|k| k == "wrpc-nats") && args.nats.is_none() {
         return Err(Stop::Message(
             "--series wrpc-nats needs a NATS server: --nats URL".into(),
         ));
     }
-    let in_process: Vec<Series> = SERIES
-        .iter()
-        .chain([&PLANNED])
-        .filter(|s| wanted(s.key))
-        .copied()
-        .collect();
-    let wrpc: Vec<Series> = if bundled {
-        WRPC_SERIES
-            .iter()
-            .filter(|(key, _)| wanted(key))
-            .map(|&(key, name)| bench::wrpc_series(key, name))
-            .collect()
-    } else {
-        Vec::new()
-    };
     if bundled {
-        let (driver, adder) = bundled_fixtures().map_err(|e| Stop::Message(format!("{e:#}")))?;
-        let deployment =
-            bench::bundled(driver, adder, None).map_err(|e| Stop::Message(format!("{e:#}")))?;
-        return Ok(Matrix {
-            deployment,
-            calls: bench::default_calls(),
-            native: wanted("native"),
-            host_floors: wanted("host-floors"),
-            in_process,
-            wrpc,
-        });
+        return Suite::bundled(&selection).map_err(|e| Stop::Message(super::describe(&e)));
     }
     if args.invoke.is_empty() {
         return Err(Stop::Message(
             "say what to time with --invoke 'component.function(args)'".into(),
         ));
     }
-    let mut calls = Vec::new();
-    for text in &args.invoke {
-        let (call, inner) = match text.rsplit_once(")*") {
-            Some((c, n)) => match n.parse::<u64>() {
-                Ok(n) if n > 0 => (format!("{c})"), n),
-                _ => {
-                    return Err(Stop::Message(format!(
-                        "`{text}`: the count after `*` must be a positive integer"
-                    )))
-                }
-            },
-            None => (text.clone(), 1),
-        };
-        calls.push(BenchCall {
-            label: call.clone(),
-            call,
-            inner,
-        });
-    }
+    let calls = args
+        .invoke
+        .iter()
+        .map(|text| BenchCall::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Stop::Message(super::describe(&e)))?;
     let options = weld_linker::PlanOptions::default();
     let deployment =
         super::load(&args.inputs, &args.limits, &options, args.json).map_err(Stop::Code)?;
-    Ok(Matrix {
-        deployment,
-        calls,
-        native: false,
-        host_floors: false,
-        in_process,
-        wrpc,
-    })
-}
-
-/// Measures every cell of the matrix, grouped by payload for reading.
-fn measure(args: &Args, matrix: &Matrix) -> Result<Vec<Row>, String> {
-    let budget = Duration::from_millis(args.budget_ms);
-    let mut rows = if matrix.native {
-        eprintln!("measuring the native floor ...");
-        bench::native_rows(budget)
-    } else {
-        Vec::new()
-    };
-    if matrix.host_floors {
-        eprintln!("measuring the host-linked floors ...");
-        rows.extend(
-            bench::host_floor_rows(&matrix.deployment, budget).map_err(|e| format!("{e:#}"))?,
-        );
-    }
-    let bar = progress(matrix.calls.len() * matrix.in_process.len());
-    let measured = bench::run(
-        &matrix.deployment,
-        args.host.clone(),
-        &matrix.calls,
-        &matrix.in_process,
-        budget,
-        |series, payload| {
-            step(&bar, format!("{series}: {payload}"));
-        },
-    );
-    bar.finish_and_clear();
-    rows.extend(measured.map_err(|e| format!("{e:#}"))?);
-    if !matrix.wrpc.is_empty() {
-        rows.extend(remote_rows(args, &matrix.wrpc, budget)?);
-    }
-    let mut ordered = Vec::new();
-    for c in &matrix.calls {
-        ordered.extend(rows.iter().filter(|r| r.payload == c.label).cloned());
-    }
-    Ok(ordered)
+    Ok(Suite::deployed(deployment, calls, &selection))
 }
 
 /// Prints the matrix, or the comparison with a baseline.
 fn print(args: &Args, rows: &[Row], report: Option<&compare::Report>) -> anyhow::Result<()> {
     if args.json {
-        let mut v = serde_json::json!({"version": 1, "ok": true, "budget_ms": args.budget_ms, "rows": rows});
+        let mut v = serde_json::json!({"budget_ms": args.budget_ms, "rows": rows});
         if let Some(r) = report {
             v["comparison"] = serde_json::to_value(r)?;
         }
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+        super::emit_ok(v);
     } else if let Some(r) = report {
         if args.markdown {
             super::emit(&r.to_markdown());
@@ -471,146 +329,9 @@ fn print(args: &Args, rows: &[Row], report: Option<&compare::Report>) -> anyhow:
     Ok(())
 }
 
-/// `--calibrate FILE`: the bundled pair fused and host-linked, the `kv`
-/// resource pair the same, and the pair over each wRPC transport; the
-/// medians become the cost table `weld plan --costs` reads.
-fn calibrate(args: &Args, file: &std::path::Path) -> Result<Vec<Row>, String> {
-    let budget = Duration::from_millis(args.budget_ms);
-    let series: Vec<Series> = SERIES
-        .iter()
-        .filter(|s| weld_harness::calibrate::IN_PROCESS.contains(&s.key))
-        .copied()
-        .collect();
-    let (driver, adder) = bundled_fixtures().map_err(|e| format!("{e:#}"))?;
-    let pair = bench::bundled(driver, adder, None).map_err(|e| format!("{e:#}"))?;
-    let resources = weld_harness::calibrate::resource_deployment().map_err(|e| format!("{e:#}"))?;
-    let calls = bench::default_calls();
-    let bar = progress((calls.len() + 1) * series.len());
-    let mut progress = |s: &str, p: &str| step(&bar, format!("{s}: {p}"));
-    let mut rows = bench::run(&pair, None, &calls, &series, budget, &mut progress)
-        .map_err(|e| format!("{e:#}"))?;
-    rows.extend(
-        bench::run(
-            &resources,
-            None,
-            &[weld_harness::calibrate::resource_call()],
-            &series,
-            budget,
-            &mut progress,
-        )
-        .map_err(|e| format!("{e:#}"))?,
-    );
-    bar.finish_and_clear();
-    if !args.no_wrpc {
-        let wanted: Vec<Series> = WRPC_SERIES
-            .iter()
-            .filter(|(key, _)| *key != "wrpc-nats" || args.nats.is_some())
-            .map(|&(key, name)| bench::wrpc_series(key, name))
-            .collect();
-        rows.extend(remote_rows(args, &wanted, budget)?);
-    }
-    let calibration = weld_harness::calibrate::calibration(&rows);
-    let text = serde_json::to_string_pretty(&calibration).map_err(|e| e.to_string())?;
-    std::fs::write(file, text + "\n")
-        .map_err(|e| format!("cannot write the calibration `{}`: {e}", file.display()))?;
-    Ok(rows)
-}
-
-/// The bundled pair split over two hosts under load, once per wRPC
-/// transport and concurrency level.
-fn load_rows(args: &Args) -> Result<Vec<bench::LoadRow>, String> {
-    let (driver, adder) = bundled_fixtures().map_err(|e| e.to_string())?;
-    let scratch = std::env::temp_dir().join(format!("weld-bench-load-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
-    let transports = wrpc_transports(args, &scratch)?;
-    let bar = progress(transports.len() * args.concurrency.len());
-    let mut rows = Vec::new();
-    for (series, endpoint) in &transports {
-        let name = series.name;
-        let deployment = bench::bundled(driver.clone(), adder.clone(), Some(endpoint))
-            .map_err(|e| format!("{e:#}"))?;
-        for &c in &args.concurrency {
-            step(
-                &bar,
-                format!("{name}: {} at concurrency {c}", plural(args.calls, "call")),
-            );
-            let row = bench::run_load(&deployment, ("a", "b"), name, args.calls, c)
-                .map_err(|e| format!("{e:#}"))?;
-            rows.push(row);
-        }
-    }
-    bar.finish_and_clear();
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(rows)
-}
-
-/// The loopback wRPC endpoints the bundled series use: TCP on a free port,
-/// a Unix socket in `scratch`, and NATS when `--nats` names a server; each
-/// with its series' key and name.
-fn wrpc_transports(
-    args: &Args,
-    scratch: &std::path::Path,
-) -> Result<Vec<(Series, String)>, String> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port for the TCP series: {e}"))?
-        .port();
-    let [tcp, unix, nats] = WRPC_SERIES;
-    let mut transports = vec![
-        (
-            bench::wrpc_series(tcp.0, tcp.1),
-            format!("{{ transport = \"tcp\", address = \"127.0.0.1:{port}\" }}"),
-        ),
-        (
-            bench::wrpc_series(unix.0, unix.1),
-            format!(
-                "{{ transport = \"unix\", path = {:?} }}",
-                scratch.join("bench.sock").display().to_string()
-            ),
-        ),
-    ];
-    if let Some(url) = &args.nats {
-        transports.push((
-            bench::wrpc_series(nats.0, nats.1),
-            format!("{{ transport = \"nats\", url = {url:?}, prefix = \"weld-bench\" }}"),
-        ));
-    }
-    Ok(transports)
-}
-
-/// The bundled pair split over two hosts, `adder` served by a background
-/// `weld serve`, once per wRPC series wanted, on loopback.
-pub(crate) fn remote_rows(
-    args: &Args,
-    wanted: &[Series],
-    budget: Duration,
-) -> Result<Vec<Row>, String> {
-    let (driver, adder) = bundled_fixtures().map_err(|e| e.to_string())?;
-    let scratch = std::env::temp_dir().join(format!("weld-bench-wrpc-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
-    let transports: Vec<_> = wrpc_transports(args, &scratch)?
-        .into_iter()
-        .filter(|(s, _)| wanted.iter().any(|w| w.key == s.key))
-        .collect();
-    let calls = bench::default_wrpc_calls();
-    let bar = progress(calls.len() * transports.len());
-    let mut rows = Vec::new();
-    for (series, endpoint) in transports {
-        let deployment = bench::bundled(driver.clone(), adder.clone(), Some(&endpoint))
-            .map_err(|e| format!("{e:#}"))?;
-        let measured = bench::run_remote(&deployment, "a", "b", series, &calls, budget, |s, p| {
-            step(&bar, format!("{s}: {p}"));
-        });
-        rows.extend(measured.map_err(|e| format!("{e:#}"))?);
-    }
-    bar.finish_and_clear();
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(rows)
-}
-
 /// `weld bench --external`.
 fn external(args: &Args) -> anyhow::Result<ExitCode> {
-    let adder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wasm/adder.wasm");
+    let adder = bench::fixture_dir().join("adder.wasm");
     if !adder.is_file() {
         return Ok(super::fail(
             format!(
@@ -621,57 +342,61 @@ fn external(args: &Args) -> anyhow::Result<ExitCode> {
         ));
     }
     let nats = args.nats.as_deref();
-    let bar = progress(weld_harness::external::cells(args.rounds.max(1), nats));
+    let mut bar = Bar::default();
     let measured = weld_harness::external::run(
         &adder,
         args.rounds.max(1),
         args.round_calls.max(1),
         nats,
-        |m| step(&bar, m),
+        &mut bar,
     );
-    bar.finish_and_clear();
     let (rows, notes) = match measured {
         Ok(r) => r,
-        Err(e) => return Ok(super::fail(format!("{e:#}"), args.json)),
+        Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     };
     if args.json {
-        let v = serde_json::json!({"version": 1, "ok": true, "external": rows, "notes": notes});
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
-    } else {
-        super::emit(&weld_harness::external::markdown(&rows));
-        for n in notes {
-            eprintln!("note: {n}");
-        }
+        return Ok(super::emit_ok(
+            serde_json::json!({"external": rows, "notes": notes}),
+        ));
+    }
+    super::emit(&weld_harness::external::markdown(&rows));
+    for n in notes {
+        eprintln!("note: {n}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The bundled fixtures' bytes (`driver`, `adder`).
-fn bundled_fixtures() -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-    let [driver, adder] = bench::fixtures(["driver", "adder"])?;
-    Ok((driver, adder))
-}
+/// Progress on stderr: a bar on a terminal; where stderr is not one (a
+/// log, CI) the bar is hidden, so each step is a plain line instead.
+#[derive(Default)]
+pub(crate) struct Bar(Option<indicatif::ProgressBar>);
 
-/// A progress bar on stderr for `cells` measurements (see [`step`]).
-pub(crate) fn progress(cells: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(cells as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("[{pos}/{len}] {wide_msg}")
-            .expect("a valid template"),
-    );
-    bar
-}
-
-/// Advances the progress line; where stderr is not a terminal (a log, CI)
-/// the bar is hidden, so each step is a plain line instead.
-pub(crate) fn step(bar: &indicatif::ProgressBar, message: String) {
-    bar.inc(1);
-    if bar.is_hidden() {
-        eprintln!(
-            "[{}/{}] {message}",
-            bar.position(),
-            bar.length().unwrap_or(0)
+impl Progress for Bar {
+    fn begin(&mut self, cells: usize) {
+        let bar = indicatif::ProgressBar::new(cells as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("[{pos}/{len}] {wide_msg}")
+                .expect("a valid template"),
         );
+        self.0 = Some(bar);
     }
-    bar.set_message(message);
+
+    fn step(&mut self, message: &str) {
+        let Some(bar) = &self.0 else { return };
+        bar.inc(1);
+        if bar.is_hidden() {
+            eprintln!(
+                "[{}/{}] {message}",
+                bar.position(),
+                bar.length().unwrap_or(0)
+            );
+        }
+        bar.set_message(message.to_string());
+    }
+
+    fn end(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -68,9 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        let value = serde_json::json!({
-            "version": 1,
-            "ok": true,
+        return Ok(super::emit_ok(serde_json::json!({
             "output": args.output,
             "wac": wac_file,
             "bytes": composed.bytes.len(),
@@ -79,9 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "exports": composed.exports.iter().map(|(e, c)| serde_json::json!({"name": e, "from": c})).collect::<Vec<_>>(),
             "imports": composed.imports,
             "warnings": composed.warnings.iter().map(|w| serde_json::json!({"message": w.to_string()})).collect::<Vec<_>>(),
-        });
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
-        return Ok(ExitCode::SUCCESS);
+        })));
     }
     for w in &composed.warnings {
         eprintln!("warning: {w}");

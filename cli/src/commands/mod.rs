@@ -108,6 +108,23 @@ pub fn fail(message: impl Into<String>, json: bool) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Prints a successful JSON document (`docs/json.md`) on stdout: the
+/// schema version, `"ok": true`, then `fields` (an object).
+pub fn emit_ok(fields: serde_json::Value) -> ExitCode {
+    let mut value = serde_json::json!({
+        "version": weld_linker::plan::PLAN_SCHEMA_VERSION,
+        "ok": true,
+    });
+    if let (Some(value), serde_json::Value::Object(fields)) = (value.as_object_mut(), fields) {
+        value.extend(fields);
+    }
+    emit(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).expect("JSON values serialise")
+    ));
+    ExitCode::SUCCESS
+}
+
 /// The JSON error document (`docs/json.md`) on stdout.
 fn emit_errors(diagnostics: &Diagnostics) {
     let value = serde_json::json!({

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::manifest::Strategy;
 use weld_linker::runtime::invoke::{format_results, Call};
-use weld_linker::runtime::{CommandIo, Deployed, Runtime, RuntimeError, RuntimeOptions};
-use weld_linker::{Deployment, PlanOptions};
+use weld_linker::runtime::{precheck, CommandIo, Deployed, Runtime, RuntimeError, RuntimeOptions};
+use weld_linker::PlanOptions;
 
 /// In-process strategy override.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -128,8 +128,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(t) => t,
             Err(e) => return Ok(super::fail(e, args.json)),
         };
-        if let Err(e) = precheck(&deployment, args.host.as_deref(), &text) {
-            return Ok(super::fail(e, args.json));
+        if let Err(e) = precheck::check_text(&deployment, args.host.as_deref(), &text) {
+            return Ok(super::fail(super::describe(&e), args.json));
         }
         calls.push(text);
     }
@@ -161,28 +161,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     invoke_all(&args, &calls, &runtime, &mut app)
-}
-
-/// Checks the call `text` against the types of the component it names,
-/// on the host that will run (see `weld_linker::runtime::precheck`). A
-/// host that cannot be chosen is left for the runtime to report.
-fn precheck(deployment: &Deployment, host: Option<&str>, text: &str) -> Result<(), String> {
-    let Ok(host) = deployment.plan.choose_host(host) else {
-        return Ok(());
-    };
-    let here: Vec<&String> = deployment
-        .manifest
-        .components
-        .keys()
-        .filter(|c| deployment.manifest.host_of(c) == host)
-        .collect();
-    let call = Call::parse_in(text, &here).map_err(|e| super::describe(&e))?;
-    match deployment.components.get(&call.component) {
-        Some(info) => {
-            weld_linker::runtime::precheck::check_call(info, &call).map_err(|e| super::describe(&e))
-        }
-        None => Ok(()),
-    }
 }
 
 /// Calls every `--invoke` (their texts, in order); stops at the first
@@ -231,9 +209,9 @@ fn invoke_all(
         }
     }
     if args.json {
-        let v =
-            serde_json::json!({"version": 1, "ok": true, "host": runtime.host(), "calls": outputs});
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+        return Ok(super::emit_ok(
+            serde_json::json!({"host": runtime.host(), "calls": outputs}),
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

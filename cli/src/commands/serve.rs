@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use weld_linker::diagnostic::plural;
 use weld_linker::serve::{FailureHook, ServeOptions, Server};
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
@@ -130,39 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let line = serde_json::json!({ "event": "stopped", "stats": stats });
         super::emit(&format!("{line}\n"));
     } else {
-        // Refused connections named no call: counted apart from the
-        // failed calls, so the causes in brackets add up to "failed".
-        let causes: Vec<String> = stats
-            .failures
-            .iter()
-            .filter(|(cause, _)| **cause != weld_linker::serve::Cause::Refused)
-            .map(|(cause, n)| format!("{n} {}", cause.as_str()))
-            .collect();
-        let mut line = format!(
-            "stopped: {} answered, {} failed{}, {} refused, {} cut after the grace period",
-            plural(stats.answered as usize, "call"),
-            stats.failed,
-            if causes.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", causes.join(", "))
-            },
-            plural(stats.refused as usize, "connection"),
-            stats.cut
-        );
-        if stats.dropped > 0 {
-            line.push_str(&format!(
-                ", {} NATS messages dropped unanswered",
-                stats.dropped
-            ));
-        }
-        if stats.abandoned_workers > 0 {
-            line.push_str(&format!(
-                " ({} stuck in a host call left behind)",
-                plural(stats.abandoned_workers as usize, "worker")
-            ));
-        }
-        eprintln!("{line}");
+        eprintln!("stopped: {stats}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,11 +10,52 @@
 //! so the same checker and the same name rules apply.
 
 use super::deployed::find_function;
-use super::invoke::Call;
+use super::invoke::{Call, InvokeError};
 use super::RuntimeError;
 use crate::introspect::ComponentInfo;
+use crate::Deployment;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::Component;
+
+/// Checks the call `text` against the types of the component it names, on
+/// the host that will run (`host`, or the deployment's only one).
+///
+/// # Errors
+/// [`PrecheckError::Parse`] when the text does not read as a call of a
+/// component on that host, [`PrecheckError::Check`] with the errors of
+/// [`check_call`]. A host that cannot be chosen is not an error here: the
+/// runtime reports it.
+pub fn check_text(
+    deployment: &Deployment,
+    host: Option<&str>,
+    text: &str,
+) -> Result<(), PrecheckError> {
+    let Ok(host) = deployment.plan.choose_host(host) else {
+        return Ok(());
+    };
+    let here: Vec<&String> = deployment
+        .manifest
+        .components
+        .keys()
+        .filter(|c| deployment.manifest.host_of(c) == host)
+        .collect();
+    let call = Call::parse_in(text, &here)?;
+    match deployment.components.get(&call.component) {
+        Some(info) => Ok(check_call(info, &call)?),
+        None => Ok(()),
+    }
+}
+
+/// Why a call text was refused before compiling.
+#[derive(Debug, thiserror::Error)]
+pub enum PrecheckError {
+    /// The text does not read as a call of a component on the host.
+    #[error(transparent)]
+    Parse(#[from] InvokeError),
+    /// The component has no such function, or an argument does not fit.
+    #[error(transparent)]
+    Check(#[from] RuntimeError),
+}
 
 /// Checks `call` (its function and its arguments) against `info`, the
 /// types of the component it names.

@@ -114,6 +114,45 @@ pub struct ServeStats {
     pub dropped: u64,
 }
 
+impl std::fmt::Display for ServeStats {
+    /// One line: calls answered and failed (by cause), connections refused,
+    /// calls cut, then NATS drops and abandoned workers when there were any.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::diagnostic::plural;
+        // Refused connections named no call: counted apart from the failed
+        // calls, so the causes in brackets add up to "failed".
+        let causes: Vec<String> = self
+            .failures
+            .iter()
+            .filter(|(cause, _)| **cause != Cause::Refused)
+            .map(|(cause, n)| format!("{n} {}", cause.as_str()))
+            .collect();
+        write!(
+            f,
+            "{} answered, {} failed",
+            plural(self.answered as usize, "call"),
+            self.failed
+        )?;
+        if !causes.is_empty() {
+            write!(f, " ({})", causes.join(", "))?;
+        }
+        write!(
+            f,
+            ", {} refused, {} cut after the grace period",
+            plural(self.refused as usize, "connection"),
+            self.cut
+        )?;
+        if self.dropped > 0 {
+            write!(f, ", {} NATS messages dropped unanswered", self.dropped)?;
+        }
+        if self.abandoned_workers > 0 {
+            let workers = plural(self.abandoned_workers as usize, "worker");
+            write!(f, " ({workers} stuck in a host call left behind)")?;
+        }
+        Ok(())
+    }
+}
+
 /// How often a flood of dropped messages is logged: one line per period,
 /// with the count since the last.
 const DROP_LOG_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
