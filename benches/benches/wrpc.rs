@@ -126,7 +126,9 @@ fn floor(
                 let responder = async_nats::connect(nats_url).await.unwrap();
                 let requester = async_nats::connect(nats_url).await.unwrap();
                 let mut requests = responder.subscribe("weld-bench.floor").await.unwrap();
-                responder.flush().await.unwrap();
+                // `flush` only writes the socket: an echo through the server
+                // proves it has the subscription before the first request.
+                weld_linker::wrpc::nats::settle(&responder).await.unwrap();
                 tokio::spawn(async move {
                     while let Some(m) = requests.next().await {
                         if let Some(reply) = m.reply {

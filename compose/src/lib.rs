@@ -154,7 +154,8 @@ pub enum ComposeError {
     Invalid(#[source] wasmparser::BinaryReaderError),
 }
 
-/// An error with its cause chain, from wac.
+/// An error with its cause chain (from wac here; weld-linker uses the same
+/// for wasmtime and the transports).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A composed component and what went into it.
@@ -293,119 +294,208 @@ pub fn compose(spec: &Spec) -> Result<Composition, ComposeError> {
     }
 }
 
-/// Builds the graph and encodes it, without validating.
+/// Builds the graph and encodes it, without validating, in named steps:
+/// names checked, the order and what is kept, packages registered and
+/// instantiated, links wired, exports aliased, bytes encoded.
 fn build(spec: &Spec) -> Result<Composition, ComposeError> {
-    let known = || {
-        spec.components
+    check_names(spec)?;
+    let kept = Kept::of(spec)?;
+    let mut graph = CompositionGraph::new();
+    let instances = instantiate(&mut graph, spec, &kept.order)?;
+    wire(&mut graph, &instances, &kept.links)?;
+    let exports = export(&mut graph, &instances, &kept.exporters)?;
+    let bytes = graph
+        .encode(EncodeOptions {
+            define_components: true,
+            validate: false,
+            processor: Some(Processor {
+                name: "weld",
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        })
+        .map_err(|e| ComposeError::Encode(e.into()))?;
+    // What the artifact imports, read back from its bytes: the graph's
+    // import list counts semver-compatible imports (two WASI patch
+    // versions) once each, the encoded component merges them.
+    let imports = top_level_imports(&bytes).map_err(ComposeError::Invalid)?;
+    let wac = render_wac(&kept.links, &kept.order, &exports);
+    let deps = kept
+        .order
+        .iter()
+        .map(|name| {
+            let path = member(spec, name)
+                .path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("{name}.wasm")));
+            (package_name(name), path)
+        })
+        .collect();
+    Ok(Composition {
+        bytes,
+        links: kept
+            .links
             .iter()
-            .map(|c| format!("`{}`", c.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    for name in spec
+            .map(|l| (l.component.clone(), l.import.clone(), l.peer.clone()))
+            .collect(),
+        fused: kept.order,
+        exports,
+        imports,
+        wac,
+        deps,
+        warnings: kept.warnings,
+    })
+}
+
+/// Every component a link or an export names is in the spec.
+fn check_names(spec: &Spec) -> Result<(), ComposeError> {
+    let names = spec
         .links
         .iter()
         .flat_map(|l| [&l.component, &l.peer])
-        .chain(spec.exports.iter().flatten())
-    {
+        .chain(spec.exports.iter().flatten());
+    for name in names {
         if !spec.components.iter().any(|c| &c.name == name) {
             return Err(ComposeError::UnknownComponent {
                 name: name.clone(),
-                known: known(),
+                known: spec
+                    .components
+                    .iter()
+                    .map(|c| format!("`{}`", c.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
     }
-    let mut graph = CompositionGraph::new();
-    let mut instances: IndexMap<String, NodeId> = IndexMap::new();
+    Ok(())
+}
 
-    // Instantiate exporters before importers: a topological order of the
-    // links (the planner has already refused cycles).
-    let names: Vec<String> = spec.components.iter().map(|c| c.name.clone()).collect();
-    let order = topo_order(&names, &spec.links);
-
-    // Exports: named components, or the roots.
-    let exporters: Vec<String> = match &spec.exports {
-        Some(names) => order
-            .iter()
-            .filter(|n| names.contains(n))
-            .cloned()
-            .collect(),
-        None => order
-            .iter()
-            .filter(|n| !spec.links.iter().any(|r| &r.peer == *n))
-            .cloned()
-            .collect(),
-    };
-    if exporters.is_empty() {
-        return Err(ComposeError::NoExports);
-    }
-    // Keep what the exported components reach through links; leave out the
-    // rest, saying so.
-    let reached = reachable(&exporters, &spec.links);
-    let warnings: Vec<Warning> = order
+/// The member named `name` (checked by [`check_names`]).
+fn member<'a>(spec: &'a Spec, name: &str) -> &'a Member {
+    spec.components
         .iter()
-        .filter(|n| !reached.contains(*n))
-        .map(|n| Warning::LeftOut {
-            component: n.clone(),
+        .find(|c| c.name == name)
+        .expect("names are checked first")
+}
+
+/// What the artifact keeps: the exporters, what they reach through links
+/// (exporters before importers), those links, and a warning per component
+/// left out.
+struct Kept<'a> {
+    exporters: Vec<String>,
+    order: Vec<String>,
+    links: Vec<&'a Link>,
+    warnings: Vec<Warning>,
+}
+
+impl<'a> Kept<'a> {
+    fn of(spec: &'a Spec) -> Result<Kept<'a>, ComposeError> {
+        // Instantiate exporters before importers: a topological order of
+        // the links (the planner has already refused cycles).
+        let names: Vec<String> = spec.components.iter().map(|c| c.name.clone()).collect();
+        let order = topo_order(&names, &spec.links);
+        // Exports: named components, or the roots.
+        let exporters: Vec<String> = match &spec.exports {
+            Some(names) => order
+                .iter()
+                .filter(|n| names.contains(n))
+                .cloned()
+                .collect(),
+            None => order
+                .iter()
+                .filter(|n| !spec.links.iter().any(|r| &r.peer == *n))
+                .cloned()
+                .collect(),
+        };
+        if exporters.is_empty() {
+            return Err(ComposeError::NoExports);
+        }
+        let reached = reachable(&exporters, &spec.links);
+        let warnings = order
+            .iter()
+            .filter(|n| !reached.contains(*n))
+            .map(|n| Warning::LeftOut {
+                component: n.clone(),
+            })
+            .collect();
+        Ok(Kept {
+            order: order.into_iter().filter(|n| reached.contains(n)).collect(),
+            links: spec
+                .links
+                .iter()
+                .filter(|l| reached.contains(&l.component))
+                .collect(),
+            exporters,
+            warnings,
         })
-        .collect();
-    let order: Vec<String> = order.into_iter().filter(|n| reached.contains(n)).collect();
-    let links: Vec<&Link> = spec
-        .links
-        .iter()
-        .filter(|l| reached.contains(&l.component))
-        .collect();
+    }
+}
 
-    for name in &order {
-        let bytes = spec
-            .components
-            .iter()
-            .find(|c| &c.name == name)
-            .expect("checked above")
-            .bytes
-            .clone();
-        let package_name = package_name(name);
-        let package =
-            Package::from_bytes(&package_name, None, bytes, graph.types_mut()).map_err(|e| {
-                ComposeError::Component {
-                    component: name.clone(),
-                    source: e.into(),
-                }
-            })?;
+/// Registers each kept component as a package and instantiates it, in
+/// `order`; returns the instance of each.
+fn instantiate(
+    graph: &mut CompositionGraph,
+    spec: &Spec,
+    order: &[String],
+) -> Result<IndexMap<String, NodeId>, ComposeError> {
+    let mut instances = IndexMap::new();
+    for name in order {
+        let failed = |e: BoxError| ComposeError::Component {
+            component: name.clone(),
+            source: e,
+        };
+        let bytes = member(spec, name).bytes.clone();
+        let package = Package::from_bytes(&package_name(name), None, bytes, graph.types_mut())
+            .map_err(|e| failed(e.into()))?;
         let id = graph
             .register_package(package)
-            .map_err(|e| ComposeError::Component {
-                component: name.clone(),
-                source: e.into(),
-            })?;
+            .map_err(|e| failed(e.into()))?;
         let node = graph.instantiate(id);
         graph.set_node_name(node, wac_id(name));
         instances.insert(name.clone(), node);
     }
+    Ok(instances)
+}
 
-    for r in &links {
-        let peer = r.peer.as_str();
-        let export = r.export.as_str();
+/// Wires each link: the peer's export becomes the importer's argument.
+fn wire(
+    graph: &mut CompositionGraph,
+    instances: &IndexMap<String, NodeId>,
+    links: &[&Link],
+) -> Result<(), ComposeError> {
+    for r in links {
         let link_err = |source: BoxError| ComposeError::Link {
             component: r.component.clone(),
             import: r.import.clone(),
-            peer: peer.to_string(),
-            export: export.to_string(),
+            peer: r.peer.clone(),
+            export: r.export.clone(),
             source,
         };
         let alias = graph
-            .alias_instance_export(instances[peer], export)
+            .alias_instance_export(instances[r.peer.as_str()], &r.export)
             .map_err(|e| link_err(e.into()))?;
         graph
             .set_instantiation_argument(instances[&r.component], &r.import, alias)
             .map_err(|e| link_err(e.into()))?;
     }
+    Ok(())
+}
 
+/// Exports every export of each exporter from the artifact; two exporters
+/// of one name clash. Returns each export with the component it is from.
+fn export(
+    graph: &mut CompositionGraph,
+    instances: &IndexMap<String, NodeId>,
+    exporters: &[String],
+) -> Result<Vec<(String, String)>, ComposeError> {
     let mut exports: Vec<(String, String)> = Vec::new();
-    for name in &exporters {
+    for name in exporters {
+        let failed = |e: BoxError| ComposeError::Component {
+            component: name.clone(),
+            source: e,
+        };
         let package = graph
             .get_package_by_name(&package_name(name), None)
-            .expect("registered above")
+            .expect("registered by instantiate")
             .1;
         let export_names: Vec<String> = graph.types()[package.ty()]
             .exports
@@ -422,64 +512,14 @@ fn build(spec: &Spec) -> Result<Composition, ComposeError> {
             }
             let alias = graph
                 .alias_instance_export(instances[name], &export)
-                .map_err(|e| ComposeError::Component {
-                    component: name.clone(),
-                    source: e.into(),
-                })?;
+                .map_err(|e| failed(e.into()))?;
             graph
                 .export(alias, export.clone())
-                .map_err(|e| ComposeError::Component {
-                    component: name.clone(),
-                    source: e.into(),
-                })?;
+                .map_err(|e| failed(e.into()))?;
             exports.push((export, name.clone()));
         }
     }
-
-    let bytes = graph
-        .encode(EncodeOptions {
-            define_components: true,
-            validate: false,
-            processor: Some(Processor {
-                name: "weld",
-                version: env!("CARGO_PKG_VERSION"),
-            }),
-        })
-        .map_err(|e| ComposeError::Encode(e.into()))?;
-    // What the artifact imports, read back from its bytes: the graph's
-    // import list counts semver-compatible imports (two WASI patch
-    // versions) once each, the encoded component merges them.
-    let imports = top_level_imports(&bytes).map_err(ComposeError::Invalid)?;
-
-    let wac = render_wac(&links, &order, &exports);
-    let deps = order
-        .iter()
-        .map(|name| {
-            let member = spec
-                .components
-                .iter()
-                .find(|c| &c.name == name)
-                .expect("checked above");
-            let path = member
-                .path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("{name}.wasm")));
-            (package_name(name), path)
-        })
-        .collect();
-    Ok(Composition {
-        bytes,
-        fused: order,
-        links: links
-            .iter()
-            .map(|l| (l.component.clone(), l.import.clone(), l.peer.clone()))
-            .collect(),
-        exports,
-        imports,
-        wac,
-        deps,
-        warnings,
-    })
+    Ok(exports)
 }
 
 /// The components `exporters` reach by following links from importer to

@@ -14,7 +14,7 @@
 
 use crate::wit::{self, display_name, func_signature, type_name};
 use std::fmt;
-use wit_parser::{Function, Handle, InterfaceId, Resolve, Type, TypeDefKind};
+use wit_parser::{Function, Handle, InterfaceId, Resolve, Type, TypeDefKind, TypeId};
 
 /// One side of a link: an interface inside a component's types.
 #[derive(Clone, Copy)]
@@ -245,156 +245,178 @@ fn compare(
     out: &mut Vec<Mismatch>,
     func: Option<&str>,
 ) {
-    let ra = import.resolve;
-    let rb = export.resolve;
-    let a = wit::unalias(ra, *a);
-    let b = wit::unalias(rb, *b);
-    let mismatch = |out: &mut Vec<Mismatch>, path: &Vec<String>| {
-        out.push(Mismatch {
-            function: func.map(str::to_string),
-            path: path.clone(),
-            kind: MismatchKind::Type {
-                expected: type_name(ra, &a),
-                found: type_name(rb, &b),
-            },
-        })
-    };
-    let (ia, ib) = match (a, b) {
-        (Type::Id(ia), Type::Id(ib)) => (ia, ib),
-        (Type::Id(_), _) | (_, Type::Id(_)) => return mismatch(out, path),
-        (x, y) => {
-            if x != y {
-                mismatch(out, path);
-            }
-            return;
-        }
-    };
-    let ka = &ra.types[ia].kind;
-    let kb = &rb.types[ib].kind;
-    let nested =
-        |out: &mut Vec<Mismatch>, path: &mut Vec<String>, label: String, x: &Type, y: &Type| {
-            path.push(label);
-            compare(import, export, x, y, path, out, func);
-            path.pop();
+    Walk {
+        ra: import.resolve,
+        rb: export.resolve,
+        func,
+        path,
+        out,
+    }
+    .types(a, b);
+}
+
+/// One structural comparison in progress: the two sides' types, the
+/// function compared, where in its types the walk is, what it found.
+struct Walk<'a, 'o> {
+    ra: &'a Resolve,
+    rb: &'a Resolve,
+    func: Option<&'a str>,
+    path: &'o mut Vec<String>,
+    out: &'o mut Vec<Mismatch>,
+}
+
+impl Walk<'_, '_> {
+    /// Records that the types here differ: `expected` on the import's side,
+    /// `found` on the export's.
+    fn differ(&mut self, expected: String, found: String) {
+        self.out.push(Mismatch {
+            function: self.func.map(str::to_string),
+            path: self.path.clone(),
+            kind: MismatchKind::Type { expected, found },
+        });
+    }
+
+    /// `a` and `b` differ as wholes.
+    fn mismatch(&mut self, a: &Type, b: &Type) {
+        let (expected, found) = (type_name(self.ra, a), type_name(self.rb, b));
+        self.differ(expected, found);
+    }
+
+    /// Compares `x` and `y` one step down, at `label`.
+    fn nested(&mut self, label: String, x: &Type, y: &Type) {
+        self.path.push(label);
+        self.types(x, y);
+        self.path.pop();
+    }
+
+    fn types(&mut self, a: &Type, b: &Type) {
+        let a = wit::unalias(self.ra, *a);
+        let b = wit::unalias(self.rb, *b);
+        let (ia, ib) = match (a, b) {
+            (Type::Id(ia), Type::Id(ib)) => (ia, ib),
+            (x, y) if x == y => return,
+            (x, y) => return self.mismatch(&x, &y),
         };
-    match (ka, kb) {
-        (TypeDefKind::Record(x), TypeDefKind::Record(y)) => {
-            if x.fields.len() != y.fields.len()
-                || x.fields
-                    .iter()
-                    .zip(&y.fields)
-                    .any(|(f, g)| f.name != g.name)
-            {
-                return mismatch(out, path);
-            }
-            for (f, g) in x.fields.iter().zip(&y.fields) {
-                nested(
-                    out,
-                    path,
-                    format!("record field `{}`", f.name),
-                    &f.ty,
-                    &g.ty,
+        let (ka, kb) = (&self.ra.types[ia].kind, &self.rb.types[ib].kind);
+        if !self.kinds(ka, kb, (ia, ib)) {
+            self.mismatch(&a, &b);
+        }
+    }
+
+    /// Compares two type definitions; `false` when they differ as wholes
+    /// (another kind, other names or sizes), after recording what differs
+    /// inside them otherwise.
+    fn kinds(&mut self, ka: &TypeDefKind, kb: &TypeDefKind, ids: (TypeId, TypeId)) -> bool {
+        let names = |x: &mut dyn Iterator<Item = &str>, y: &mut dyn Iterator<Item = &str>| x.eq(y);
+        match (ka, kb) {
+            (TypeDefKind::Record(x), TypeDefKind::Record(y)) => {
+                let same = names(
+                    &mut x.fields.iter().map(|f| f.name.as_str()),
+                    &mut y.fields.iter().map(|f| f.name.as_str()),
                 );
-            }
-        }
-        (TypeDefKind::Tuple(x), TypeDefKind::Tuple(y)) => {
-            if x.types.len() != y.types.len() {
-                return mismatch(out, path);
-            }
-            for (i, (s, t)) in x.types.iter().zip(&y.types).enumerate() {
-                nested(out, path, format!("tuple element {i}"), s, t);
-            }
-        }
-        (TypeDefKind::Variant(x), TypeDefKind::Variant(y)) => {
-            if x.cases.len() != y.cases.len()
-                || x.cases.iter().zip(&y.cases).any(|(c, d)| c.name != d.name)
-            {
-                return mismatch(out, path);
-            }
-            for (c, d) in x.cases.iter().zip(&y.cases) {
-                match (&c.ty, &d.ty) {
-                    (None, None) => {}
-                    (Some(s), Some(t)) => {
-                        nested(out, path, format!("variant case `{}`", c.name), s, t)
+                if same {
+                    for (f, g) in x.fields.iter().zip(&y.fields) {
+                        self.nested(format!("record field `{}`", f.name), &f.ty, &g.ty);
                     }
-                    _ => {
-                        path.push(format!("variant case `{}`", c.name));
-                        out.push(Mismatch {
-                            function: func.map(str::to_string),
-                            path: path.clone(),
-                            kind: MismatchKind::Type {
-                                expected: c
-                                    .ty
-                                    .map(|t| type_name(ra, &t))
-                                    .unwrap_or_else(|| "no payload".into()),
-                                found: d
-                                    .ty
-                                    .map(|t| type_name(rb, &t))
-                                    .unwrap_or_else(|| "no payload".into()),
-                            },
-                        });
-                        path.pop();
+                }
+                same
+            }
+            (TypeDefKind::Tuple(x), TypeDefKind::Tuple(y)) => {
+                let same = x.types.len() == y.types.len();
+                if same {
+                    for (i, (s, t)) in x.types.iter().zip(&y.types).enumerate() {
+                        self.nested(format!("tuple element {i}"), s, t);
                     }
+                }
+                same
+            }
+            (TypeDefKind::Variant(x), TypeDefKind::Variant(y)) => self.variants(x, y),
+            (TypeDefKind::Enum(x), TypeDefKind::Enum(y)) => names(
+                &mut x.cases.iter().map(|c| c.name.as_str()),
+                &mut y.cases.iter().map(|c| c.name.as_str()),
+            ),
+            (TypeDefKind::Flags(x), TypeDefKind::Flags(y)) => names(
+                &mut x.flags.iter().map(|c| c.name.as_str()),
+                &mut y.flags.iter().map(|c| c.name.as_str()),
+            ),
+            (TypeDefKind::Option(x), TypeDefKind::Option(y))
+            | (TypeDefKind::List(x), TypeDefKind::List(y)) => {
+                let label = if matches!(ka, TypeDefKind::Option(_)) {
+                    "option payload"
+                } else {
+                    "list element"
+                };
+                self.nested(label.into(), x, y);
+                true
+            }
+            (TypeDefKind::FixedLengthList(x, n), TypeDefKind::FixedLengthList(y, m)) => {
+                if n == m {
+                    self.nested("list element".into(), x, y);
+                }
+                n == m
+            }
+            (TypeDefKind::Map(k1, v1), TypeDefKind::Map(k2, v2)) => {
+                self.nested("map key".into(), k1, k2);
+                self.nested("map value".into(), v1, v2);
+                true
+            }
+            (TypeDefKind::Result(x), TypeDefKind::Result(y)) => {
+                let pairs = [("ok payload", x.ok, y.ok), ("err payload", x.err, y.err)];
+                let same = pairs.iter().all(|(_, s, t)| s.is_some() == t.is_some());
+                if same {
+                    for (label, s, t) in pairs {
+                        if let (Some(s), Some(t)) = (s, t) {
+                            self.nested(label.into(), &s, &t);
+                        }
+                    }
+                }
+                same
+            }
+            (TypeDefKind::Future(x), TypeDefKind::Future(y))
+            | (TypeDefKind::Stream(x), TypeDefKind::Stream(y)) => match (x, y) {
+                (None, None) => true,
+                (Some(s), Some(t)) => {
+                    self.nested("payload".into(), s, t);
+                    true
+                }
+                _ => false,
+            },
+            (TypeDefKind::Handle(Handle::Own(x)), TypeDefKind::Handle(Handle::Own(y)))
+            | (TypeDefKind::Handle(Handle::Borrow(x)), TypeDefKind::Handle(Handle::Borrow(y))) => {
+                same_resource(self.ra, *x, self.rb, *y)
+            }
+            (TypeDefKind::Resource, TypeDefKind::Resource) => {
+                same_resource(self.ra, ids.0, self.rb, ids.1)
+            }
+            _ => false,
+        }
+    }
+
+    /// Variants: the same case names in order; a case's payload compared
+    /// one step down, or named when only one side has one.
+    fn variants(&mut self, x: &wit_parser::Variant, y: &wit_parser::Variant) -> bool {
+        let same = x.cases.len() == y.cases.len()
+            && x.cases.iter().zip(&y.cases).all(|(c, d)| c.name == d.name);
+        if !same {
+            return false;
+        }
+        for (c, d) in x.cases.iter().zip(&y.cases) {
+            let label = format!("variant case `{}`", c.name);
+            match (&c.ty, &d.ty) {
+                (None, None) => {}
+                (Some(s), Some(t)) => self.nested(label, s, t),
+                _ => {
+                    let payload = |r: &Resolve, t: &Option<Type>| {
+                        t.map_or_else(|| "no payload".into(), |t| type_name(r, &t))
+                    };
+                    let (expected, found) = (payload(self.ra, &c.ty), payload(self.rb, &d.ty));
+                    self.path.push(label);
+                    self.differ(expected, found);
+                    self.path.pop();
                 }
             }
         }
-        (TypeDefKind::Enum(x), TypeDefKind::Enum(y)) => {
-            if x.cases.len() != y.cases.len()
-                || x.cases.iter().zip(&y.cases).any(|(c, d)| c.name != d.name)
-            {
-                mismatch(out, path);
-            }
-        }
-        (TypeDefKind::Flags(x), TypeDefKind::Flags(y)) => {
-            if x.flags.len() != y.flags.len()
-                || x.flags.iter().zip(&y.flags).any(|(c, d)| c.name != d.name)
-            {
-                mismatch(out, path);
-            }
-        }
-        (TypeDefKind::Option(x), TypeDefKind::Option(y)) => {
-            nested(out, path, "option payload".into(), x, y)
-        }
-        (TypeDefKind::List(x), TypeDefKind::List(y)) => {
-            nested(out, path, "list element".into(), x, y)
-        }
-        (TypeDefKind::FixedLengthList(x, n), TypeDefKind::FixedLengthList(y, m)) => {
-            if n != m {
-                return mismatch(out, path);
-            }
-            nested(out, path, "list element".into(), x, y)
-        }
-        (TypeDefKind::Map(k1, v1), TypeDefKind::Map(k2, v2)) => {
-            nested(out, path, "map key".into(), k1, k2);
-            nested(out, path, "map value".into(), v1, v2);
-        }
-        (TypeDefKind::Result(x), TypeDefKind::Result(y)) => {
-            for (label, s, t) in [("ok payload", x.ok, y.ok), ("err payload", x.err, y.err)] {
-                match (s, t) {
-                    (None, None) => {}
-                    (Some(s), Some(t)) => nested(out, path, label.into(), &s, &t),
-                    _ => return mismatch(out, path),
-                }
-            }
-        }
-        (TypeDefKind::Future(x), TypeDefKind::Future(y))
-        | (TypeDefKind::Stream(x), TypeDefKind::Stream(y)) => match (x, y) {
-            (None, None) => {}
-            (Some(s), Some(t)) => nested(out, path, "payload".into(), s, t),
-            _ => mismatch(out, path),
-        },
-        (TypeDefKind::Handle(Handle::Own(x)), TypeDefKind::Handle(Handle::Own(y)))
-        | (TypeDefKind::Handle(Handle::Borrow(x)), TypeDefKind::Handle(Handle::Borrow(y))) => {
-            if !same_resource(ra, *x, rb, *y) {
-                mismatch(out, path);
-            }
-        }
-        (TypeDefKind::Resource, TypeDefKind::Resource) => {
-            if !same_resource(ra, ia, rb, ib) {
-                mismatch(out, path);
-            }
-        }
-        _ => mismatch(out, path),
+        true
     }
 }
 

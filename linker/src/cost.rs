@@ -32,10 +32,10 @@
 //! part of a call's cost here, only the crossing and the copies.
 
 use crate::introspect::ComponentInfo;
-use crate::manifest::Strategy;
-use crate::plan::{Plan, Resolution, Transport};
+pub use crate::plan::cost::{format_ns, CostKey, FunctionCost, LinkCost};
+use crate::plan::Plan;
+use crate::versioned::{FileKind, HeaderError};
 use crate::wit;
-use crate::wrpc::Endpoint;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -49,53 +49,6 @@ pub const COSTS_VERSION: u32 = 1;
 
 /// The largest calibration file weld reads (they are a few KiB).
 pub const MAX_COSTS_BYTES: u64 = 4 << 20;
-
-/// How a link is carried, as the calibration names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CostKey {
-    /// In-process, fused (also used for `compose`: a composed artifact
-    /// crosses the same fused adapters).
-    Fused,
-    /// In-process, host-linked.
-    HostLinked,
-    /// wRPC over TCP.
-    WrpcTcp,
-    /// wRPC over a Unix socket.
-    WrpcUnix,
-    /// wRPC over NATS.
-    WrpcNats,
-}
-
-impl CostKey {
-    /// The key of a resolution, or `None` for a host-provided import.
-    pub fn of(resolution: &Resolution) -> Option<CostKey> {
-        match resolution.transport {
-            Transport::Compose => Some(CostKey::Fused),
-            Transport::InProcess => Some(match resolution.strategy {
-                Some(Strategy::HostLinked) => CostKey::HostLinked,
-                _ => CostKey::Fused,
-            }),
-            Transport::Wrpc => Some(match resolution.endpoint {
-                Some(Endpoint::Unix { .. }) => CostKey::WrpcUnix,
-                Some(Endpoint::Nats { .. }) => CostKey::WrpcNats,
-                _ => CostKey::WrpcTcp,
-            }),
-            Transport::Host => None,
-        }
-    }
-
-    /// The name used in the file and in messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CostKey::Fused => "fused",
-            CostKey::HostLinked => "host-linked",
-            CostKey::WrpcTcp => "wrpc-tcp",
-            CostKey::WrpcUnix => "wrpc-unix",
-            CostKey::WrpcNats => "wrpc-nats",
-        }
-    }
-}
 
 /// The sizes the estimate assumes for values whose length is only known
 /// when they are sent.
@@ -162,7 +115,7 @@ pub struct Calibration {
 #[derive(Debug, thiserror::Error)]
 pub enum CostError {
     /// The file could not be read.
-    #[error("cannot read costs file `{path}`: {source}")]
+    #[error("cannot read costs file `{path}`")]
     Read {
         /// The file.
         path: String,
@@ -170,12 +123,20 @@ pub enum CostError {
         source: crate::input::InputError,
     },
     /// Not JSON, or not of this shape (the message has line and column).
-    #[error("costs file `{path}` is not a weld calibration: {source}")]
+    #[error("costs file `{path}` is not a weld calibration")]
     Parse {
         /// The file.
         path: String,
         /// serde's explanation, with line and column.
         source: serde_json::Error,
+    },
+    /// JSON of another kind of file, or another version.
+    #[error("costs file `{path}`")]
+    Header {
+        /// The file.
+        path: String,
+        /// What it is instead.
+        source: HeaderError,
     },
     /// Parsed, but not usable.
     #[error("costs file `{path}`: {problem}")]
@@ -187,13 +148,12 @@ pub enum CostError {
     },
 }
 
-/// The first fields only, so a file of another format or version is
-/// named as such rather than as a missing field.
-#[derive(Deserialize)]
-struct Header {
-    format: Option<String>,
-    version: Option<u32>,
-}
+/// What a calibration file declares itself to be.
+pub const COSTS_FILE: FileKind = FileKind {
+    format: COSTS_FORMAT,
+    version: COSTS_VERSION,
+    what: "a weld calibration",
+};
 
 impl Calibration {
     /// Reads a calibration file (at most [`MAX_COSTS_BYTES`]).
@@ -217,19 +177,13 @@ impl Calibration {
             path: label.to_string(),
             problem,
         };
-        let header: Header = serde_json::from_slice(bytes).map_err(parse)?;
-        if header.format.as_deref() != Some(COSTS_FORMAT) {
-            return Err(invalid(format!(
-                "`format` is {}, not \"{COSTS_FORMAT}\" (write one with `weld bench --calibrate FILE`)",
-                header.format.map_or("missing".into(), |f| format!("{f:?}"))
-            )));
-        }
-        if header.version != Some(COSTS_VERSION) {
-            return Err(invalid(format!(
-                "format version {}; this weld reads version {COSTS_VERSION}",
-                header.version.map_or("missing".into(), |v| v.to_string())
-            )));
-        }
+        COSTS_FILE.check(bytes).map_err(|e| match e {
+            HeaderError::Json(source) => parse(source),
+            other => CostError::Header {
+                path: label.to_string(),
+                source: other,
+            },
+        })?;
         let mut cal: Calibration = serde_json::from_slice(bytes).map_err(parse)?;
         for t in &mut cal.transports {
             if t.points.is_empty() {
@@ -284,48 +238,6 @@ impl TransportCosts {
         // noise: the slope is never negative, and no call costs less than
         // the scalar crossing.
         line(&segment[0], &segment[1]).max(first.ns)
-    }
-}
-
-/// The estimate of one function of a link.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FunctionCost {
-    /// The function, as a user reads it (`bucket.get`).
-    pub function: String,
-    /// The bytes its parameters and results are assumed to carry.
-    pub bytes: u64,
-    /// Whether a resource handle crosses.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub resource: bool,
-    /// Estimated nanoseconds per call.
-    pub cost_ns: f64,
-}
-
-/// The estimated cost of one link (set on a [`Resolution`] by
-/// [`annotate`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LinkCost {
-    /// Estimated nanoseconds of the link's dearest call.
-    pub cost_ns: f64,
-    /// Which calibration entry it was estimated from.
-    pub cost_basis: CostKey,
-    /// Whether `cost_ns` exceeds the budget (absent without a budget).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub over_budget: Option<bool>,
-    /// Every function's estimate.
-    pub cost_functions: Vec<FunctionCost>,
-}
-
-impl LinkCost {
-    /// The estimate for a table cell or a graph label: `~294.0 ns`, with
-    /// `(over budget)` when it is.
-    pub fn label(&self) -> String {
-        let over = if self.over_budget == Some(true) {
-            " (over budget)"
-        } else {
-            ""
-        };
-        format!("~{}{over}", format_ns(self.cost_ns))
     }
 }
 
@@ -484,17 +396,6 @@ fn value_bytes(resolve: &Resolve, assume: &Assumptions, ty: &Type, resource: &mu
     }
 }
 
-/// Nanoseconds for people: `1.3 ns`, `294.0 ns`, `159.58 µs`, `5.01 ms`.
-pub fn format_ns(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{ns:.1} ns")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -596,9 +497,9 @@ mod tests {
         assert!(cal.transport(CostKey::WrpcTcp).is_none());
 
         let err = |text: &str| {
-            Calibration::from_slice("c.json", text.as_bytes())
-                .unwrap_err()
-                .to_string()
+            crate::diagnostic::chain(
+                &Calibration::from_slice("c.json", text.as_bytes()).unwrap_err(),
+            )
         };
         let e = err("{\"format\": \"weld-costs\",\n \"version\": 1,\n ]");
         assert!(

@@ -24,6 +24,7 @@
 //! .unwrap();
 //! ```
 
+use crate::diagnostic::chain;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::input::InputLimits;
 use crate::introspect::ComponentInfo;
@@ -259,7 +260,7 @@ fn read_providers(manifest: &Manifest) -> Result<IndexMap<String, ComponentInfo>
                     _ => spec.wit.span(),
                 };
                 errors.push(
-                    Diagnostic::new(format!("provider `{name}`: {e}"))
+                    Diagnostic::new(format!("provider `{name}`: {}", chain(&e)))
                         .at(manifest.locate_provider(name, span)),
                 );
             }
@@ -290,7 +291,7 @@ fn introspect(
                 out.insert(name.clone(), info);
             }
             Err(e) => errors.push(
-                Diagnostic::new(format!("component `{name}`: {e}")).at(manifest.locate(
+                Diagnostic::new(format!("component `{name}`: {}", chain(&e))).at(manifest.locate(
                     spec.get_ref()
                         .path
                         .as_ref()

@@ -224,6 +224,28 @@ pub fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// An error and every cause under it, joined by `: ` — how weld shows an
+/// error on one line (a message names what failed; its source says why).
+///
+/// ```
+/// # use weld_linker::diagnostic::chain;
+/// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("cannot read `x`")]
+/// struct Read(#[source] std::io::Error);
+/// assert_eq!(chain(&Read(io)), "cannot read `x`: gone");
+/// ```
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 /// All the diagnostics of one run; weld reports every error at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 pub struct Diagnostics(pub Vec<Diagnostic>);

@@ -14,12 +14,21 @@ use wit_parser::{InterfaceId, Resolve, WorldId, WorldItem, WorldKey};
 #[derive(Debug, thiserror::Error)]
 pub enum IntrospectError {
     /// The file could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         /// The file.
         path: String,
         /// Why (not a regular file, too large, an I/O error).
         source: crate::input::InputError,
+    },
+    /// WIT text that does not parse, or has no such world.
+    #[error("the WIT of world `{world}` does not read")]
+    Wit {
+        /// The world asked for.
+        world: String,
+        /// wit-parser's explanation.
+        #[source]
+        source: weld_compose::BoxError,
     },
     /// The bytes do not start with the wasm magic number.
     #[error("`{path}` is not a WebAssembly file (it does not start with `\\0asm`)")]
@@ -58,7 +67,7 @@ pub enum IntrospectError {
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderWitError {
     /// A WIT file (or the folder) could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         /// The file or folder.
         path: String,
@@ -440,10 +449,18 @@ impl ComponentInfo {
     /// ).unwrap();
     /// assert_eq!(info.exports()[0].name, "a:b/i@0.1.0");
     /// ```
-    pub fn from_wit(source: &str, world: &str) -> anyhow::Result<ComponentInfo> {
+    ///
+    /// # Errors
+    /// [`IntrospectError::Wit`] when the text does not parse or has no such
+    /// world.
+    pub fn from_wit(source: &str, world: &str) -> Result<ComponentInfo, IntrospectError> {
+        let wit = |e: anyhow::Error| IntrospectError::Wit {
+            world: world.to_string(),
+            source: e.into(),
+        };
         let mut resolve = Resolve::default();
-        let pkg = resolve.push_str("input.wit", source)?;
-        let world = resolve.select_world(&[pkg], Some(world))?;
+        let pkg = resolve.push_str("input.wit", source).map_err(wit)?;
+        let world = resolve.select_world(&[pkg], Some(world)).map_err(wit)?;
         Ok(ComponentInfo {
             resolve,
             world,

@@ -38,6 +38,7 @@ pub mod manifest;
 pub mod plan;
 pub mod runtime;
 pub mod serve;
+pub mod versioned;
 pub mod wit;
 
 /// The wire: the `weld-wrpc` crate.

@@ -188,12 +188,16 @@ pub struct Costed {
 
 /// Estimates the cost of every link of `deployment` from the calibration
 /// in `path`, flagging links over `budget_ns`.
+///
+/// # Errors
+/// The calibration cannot be read, is of another kind or version, or is
+/// not usable ([`weld_linker::cost::CostError`]).
 pub fn costed_plan(
     deployment: &Deployment,
     path: &std::path::Path,
     budget_ns: Option<f64>,
-) -> Result<Costed, String> {
-    let calibration = Calibration::read(path).map_err(|e| e.to_string())?;
+) -> Result<Costed, weld_linker::cost::CostError> {
+    let calibration = Calibration::read(path)?;
     let mut plan = deployment.plan.clone();
     let mut notes =
         weld_linker::cost::annotate(&mut plan, &deployment.components, &calibration, budget_ns);

@@ -205,26 +205,11 @@ fn respond<C: Conn>(c: &mut C) -> std::io::Result<()> {
 /// The reply frame to the invocation in `b`, once it is all there.
 fn minimal_reply(b: &[u8]) -> Option<Vec<u8>> {
     fn uleb(b: &[u8], at: &mut usize) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *b.get(*at)?;
-            *at += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
+        leb128fmt::decode_uint_slice::<u64, 64>(b, at).ok()
     }
-    fn put(out: &mut Vec<u8>, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                return out.push(byte);
-            }
-            out.push(byte | 0x80);
-        }
+    fn put(out: &mut Vec<u8>, v: u64) {
+        let (bytes, len) = leb128fmt::encode_u64(v).expect("every u64 has a 64-bit encoding");
+        out.extend_from_slice(&bytes[..len]);
     }
     let mut at = 1; // the version byte
     let instance = uleb(b, &mut at)? as usize;

@@ -23,7 +23,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let info = match ComponentInfo::from_file(&args.file) {
         Ok(info) => info,
-        Err(e) => return Ok(super::fail(e.to_string(), args.json)),
+        Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     };
     if args.json {
         let mut value = serde_json::to_value(info.describe())?;

@@ -9,6 +9,8 @@ pub mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use weld_harness::regress::baseline::BaselineError;
+use weld_linker::cost::CostError;
 use weld_linker::diagnostic::plural;
 use weld_linker::fuse::ComposeError;
 use weld_linker::input::InputLimits;
@@ -142,26 +144,27 @@ fn emit_errors(diagnostics: &Diagnostics) {
 /// `: `, with the flag that answers it when there is one (the library
 /// speaks of hosts and functions; flags are the CLI's).
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut hint = None;
+    let mut text = weld_linker::diagnostic::chain(error);
     let mut cause = Some(error);
     while let Some(e) = cause {
-        if !std::ptr::eq(e, error) {
-            text.push_str(&format!(": {e}"));
-        }
-        if let Some(HostChoiceError::Several { .. }) = e.downcast_ref::<HostChoiceError>() {
-            hint = Some(" with --host");
-        }
-        if let Some(RuntimeError::NoCommand) = e.downcast_ref::<RuntimeError>() {
-            hint = Some(" with --invoke 'component.function(args)'");
-        }
-        if let Some(ComposeError::ExportClash { .. }) = e.downcast_ref::<ComposeError>() {
-            hint = Some(" with [compose] exports or --exports");
+        let hint = if let Some(HostChoiceError::Several { .. }) = e.downcast_ref() {
+            " with --host"
+        } else if let Some(RuntimeError::NoCommand) = e.downcast_ref() {
+            " with --invoke 'component.function(args)'"
+        } else if let Some(ComposeError::ExportClash { .. }) = e.downcast_ref() {
+            " with [compose] exports or --exports"
+        } else if let Some(BaselineError::Header { .. }) = e.downcast_ref() {
+            " (save a new one with --save-baseline)"
+        } else if let Some(CostError::Header { .. }) = e.downcast_ref() {
+            " (write one with `weld bench --calibrate FILE`)"
+        } else {
+            ""
+        };
+        if !hint.is_empty() {
+            text.push_str(hint);
+            break;
         }
         cause = e.source();
-    }
-    if let Some(hint) = hint {
-        text.push_str(hint);
     }
     text
 }

@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.budget_ns.map(|n| n as f64),
             ) {
                 Ok(c) => Some(c),
-                Err(e) => return Ok(super::fail(&e, args.json)),
+                Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
             }
         }
         None => None,

@@ -289,6 +289,8 @@ fn a_corrupt_baseline_is_a_clear_error() {
 }
 
 #[test]
+// One calibration, then each output of the plan read against it.
+#[allow(clippy::too_many_lines)]
 fn a_calibrated_plan_estimates_every_link_and_flags_those_over_budget() {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();

@@ -6,8 +6,9 @@ use crate::fuse::FuseError;
 use crate::manifest::ByteSize;
 use crate::plan::HostChoiceError;
 
-/// An error with its cause chain, from wasmtime or a transport.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// An error with its cause chain, from wasmtime or a transport (the one
+/// boxed error of weld's crates, defined where composition needs it).
+pub use weld_compose::BoxError;
 
 /// Errors of the runtime; each names the component and function involved.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use super::CommandIo;
 use crate::manifest::Manifest;
 use std::any::Any;
 use wasmtime::component::{Func, Linker, Resource, ResourceAny, ResourceTable, ResourceType};
+use wasmtime::{StoreHookState, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The data of a weld `Store`.
@@ -238,4 +239,11 @@ fn add_wrpc_error(linker: &mut Linker<HostState>, name: &str) -> wasmtime::Resul
         },
     )?;
     Ok(())
+}
+
+/// The store's epoch callback (synchronous: the store never yields).
+pub(crate) fn on_epoch(
+    mut store: StoreHookState<'_, HostState>,
+) -> wasmtime::Result<UpdateDeadline> {
+    Ok(store.data_mut().guard.step())
 }

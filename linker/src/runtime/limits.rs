@@ -14,10 +14,9 @@
 //!
 //! [`TICK`]: super::engine::TICK
 
-use super::host::HostState;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use wasmtime::{StoreHookState, UpdateDeadline};
+use wasmtime::UpdateDeadline;
 
 /// Most ticks between two looks at the interrupt flag (10 ms): a shutdown
 /// interrupts a guest within this, at the cost of one callback per step.
@@ -72,7 +71,7 @@ impl Guard {
     }
 
     /// The epoch deadline was reached: stop, or extend by the next step.
-    fn step(&mut self) -> UpdateDeadline {
+    pub(super) fn step(&mut self) -> UpdateDeadline {
         if self.interrupt.load(Ordering::Relaxed) {
             self.stopped = Some(Stop::Interrupted);
             return UpdateDeadline::Interrupt;
@@ -90,13 +89,6 @@ impl Guard {
             }
         }
     }
-}
-
-/// The store's epoch callback (synchronous: the store never yields).
-pub(crate) fn on_epoch(
-    mut store: StoreHookState<'_, HostState>,
-) -> wasmtime::Result<UpdateDeadline> {
-    Ok(store.data_mut().guard.step())
 }
 
 /// The memory cap of one store.

@@ -6,6 +6,7 @@
 use super::engine::{self, CompileEvent, CompileProgress, CompileSource};
 use super::error::{unit_label, RuntimeError};
 use super::host::{self, HostState};
+use super::tables::Tables;
 use super::units::UnitPlan;
 use super::{hostlinked, remote, HostImports};
 use crate::deployment::Deployment;
@@ -22,22 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::Engine;
-
-/// A slot: the callee function a host-linked import calls.
-#[derive(Debug, Clone)]
-pub(crate) struct SlotTarget {
-    pub unit: usize,
-    pub export: String,
-    pub func: String,
-}
-
-/// A proxied resource type: the callee's resource behind a host type.
-#[derive(Debug, Clone)]
-pub(crate) struct ResourceTarget {
-    pub unit: usize,
-    pub export: String,
-    pub resource: String,
-}
 
 /// One compiled piece of the deployment: a component, or several fused.
 pub(crate) struct Compiled {
@@ -133,16 +118,6 @@ pub(crate) fn compile_units(
         });
     }
     Ok(compiled)
-}
-
-/// What linking fills in besides the units: the slots and proxied resource
-/// types every store must resolve after instantiation.
-#[derive(Default)]
-pub(crate) struct Tables {
-    pub slots: Vec<SlotTarget>,
-    pub resources: Vec<ResourceTarget>,
-    /// One client per endpoint, shared by every link to it.
-    remotes: HashMap<Endpoint, Arc<Remote>>,
 }
 
 /// What every unit of a host is linked with.

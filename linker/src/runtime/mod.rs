@@ -37,9 +37,6 @@
 //! [`Plan::choose_host`]: crate::plan::Plan::choose_host
 //! [`InstancePre`]: wasmtime::component::InstancePre
 
-// Steps, not god functions: see clippy.toml.
-#![warn(clippy::too_many_lines)]
-
 mod deployed;
 pub mod engine;
 mod error;
@@ -51,6 +48,7 @@ mod link;
 mod pool;
 pub mod precheck;
 mod remote;
+mod tables;
 mod units;
 
 pub use deployed::Deployed;
@@ -61,11 +59,12 @@ use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{Manifest, Strategy};
 use engine::{EngineSettings, PoolLimits};
 use host::HostState;
-use link::{ResourceTarget, SlotTarget, Tables, Unit};
+use link::Unit;
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tables::{ResourceTarget, SlotTarget, Tables};
 use units::UnitPlan;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Instance, Linker};
@@ -475,7 +474,7 @@ impl Runtime {
             // A new store's deadline is the current epoch: arm it before any
             // guest code (start functions) runs. Instantiation has no
             // deadline, only interrupts.
-            store.epoch_deadline_callback(limits::on_epoch);
+            store.epoch_deadline_callback(host::on_epoch);
             let ticks = store.data_mut().guard.arm(None);
             store.set_epoch_deadline(ticks);
         }

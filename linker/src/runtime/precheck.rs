@@ -12,8 +12,8 @@
 use super::deployed::find_function;
 use super::invoke::{Call, InvokeError};
 use super::RuntimeError;
+use crate::deployment::Deployment;
 use crate::introspect::ComponentInfo;
-use crate::Deployment;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::Component;
 

@@ -119,7 +119,7 @@ pub(crate) fn define(
                     Ok(())
                 }
                 Err(e) => {
-                    let message = format!("{what} failed: {e}");
+                    let message = failure(&what, &e);
                     tracing::warn!("{message}");
                     if !safe {
                         wasmtime::bail!("{message} (the link allows traps)");
@@ -135,6 +135,12 @@ pub(crate) fn define(
     Ok(typed_stubs)
 }
 
+/// What a guest (or its trap) is told of a failed call: which call, and
+/// every cause.
+fn failure(what: &str, e: &CallError) -> String {
+    format!("{what} failed: {}", crate::diagnostic::chain(e))
+}
+
 /// Typed stubs for common signatures: parameters are lifted into Rust
 /// values (a `list<u8>` in one copy) and written with the typed codec
 /// ([`crate::wrpc::codec::typed`]); any other signature takes the dynamic
@@ -142,8 +148,9 @@ pub(crate) fn define(
 pub(crate) mod typed {
     use super::HostState;
     use crate::runtime::host::WrpcError;
-    use crate::wrpc::client::Message;
+    use crate::wrpc::client::{CallError, Message};
     use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
+    use crate::wrpc::codec::CodecError;
     use bytes::Bytes;
     use std::sync::Arc;
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Resource};
@@ -162,9 +169,9 @@ pub(crate) mod typed {
         /// Sends the encoded parameters; returns the one wire result, read
         /// with the typed codec, or why the call failed (in words the guest
         /// or the trap shows).
-        fn run<T: Wire + Send>(&self, params: Result<Vec<u8>, String>) -> Result<T, String> {
-            let failed = |e: &dyn std::fmt::Display| format!("{} failed: {e}", self.what);
-            let params = params.map_err(|e| failed(&e))?;
+        fn run<T: Wire + Send>(&self, params: Result<Vec<u8>, CodecError>) -> Result<T, String> {
+            let failed = |e: CallError| super::failure(&self.what, &e);
+            let params = params.map_err(|e| failed(CallError::Encode(e)))?;
             let link = &self.link;
             let limits = link.limits;
             link.remote
@@ -176,7 +183,7 @@ pub(crate) mod typed {
                     Message::new(&limits, false, |buf: &[u8]| <(T,)>::decode(buf, &limits)),
                 )
                 .map(|(v,)| v)
-                .map_err(|e| failed(&e))
+                .map_err(failed)
         }
     }
 
@@ -225,7 +232,7 @@ pub(crate) mod typed {
     {
         if call.safe {
             inst.func_wrap(name, move |mut store, params: P| {
-                match call.run::<T>(params.encode().map_err(|e| e.to_string())) {
+                match call.run::<T>(params.encode()) {
                     Ok(v) => Ok((Ok::<T, Resource<WrpcError>>(v),)),
                     Err(message) => {
                         tracing::warn!("{message}");
@@ -236,7 +243,7 @@ pub(crate) mod typed {
             })
         } else {
             inst.func_wrap(name, move |_store, params: P| {
-                call.run::<T>(params.encode().map_err(|e| e.to_string()))
+                call.run::<T>(params.encode())
                     .map(|v| (v,))
                     .map_err(|message| {
                         tracing::warn!("{message}");

@@ -486,12 +486,16 @@ fn a_reply_of_empty_lists_is_refused_before_it_is_built() {
             &limits,
             Duration::from_secs(5),
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
     let peak = weld_fixtures::peak_kib("self");
     eprintln!(
         "caller VmRSS before {idle} KiB; peak during a 16 MiB reply of empty lists {peak} KiB"
     );
+    assert!(
+        matches!(e, weld_linker::wrpc::client::CallError::BadReply { .. }),
+        "{e:?}"
+    );
+    let e = weld_linker::diagnostic::chain(&e);
     assert!(e.contains("the decoded value exceeds the limit of"), "{e}");
     assert!(
         peak < idle + (16 + 64) * MIB_KIB,

@@ -329,6 +329,8 @@ impl Deployment {
     }
 
     /// The deployment as `weld.toml` text.
+    // Every table of a manifest, written out in one place.
+    #[allow(clippy::too_many_lines)]
     fn render(&self) -> String {
         let mut out = String::new();
         for c in &self.comps {
@@ -474,6 +476,8 @@ fn check_diagnostics(d: &Diagnostics) -> Result<(), TestCaseError> {
 }
 
 /// The checks on a successful plan.
+// The properties of a plan, one after another, each a few lines.
+#[allow(clippy::too_many_lines)]
 fn check_plan(
     manifest: &Manifest,
     components: &IndexMap<String, ComponentInfo>,

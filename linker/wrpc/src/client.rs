@@ -25,15 +25,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The parameters could not be encoded (a value wRPC cannot carry).
-    #[error("cannot encode the arguments: {0}")]
-    Encode(CodecError),
+    #[error("cannot encode the arguments")]
+    Encode(#[source] CodecError),
     /// No connection to the endpoint (refused, unreachable, no NATS server).
-    #[error("cannot connect to {endpoint}: {cause}")]
+    #[error("cannot connect to {endpoint}")]
     Connect {
         /// Where.
         endpoint: String,
         /// The transport's reason.
-        cause: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
     /// No complete reply within the link's timeout.
     #[error("no reply from {endpoint} within {ms} ms")]
@@ -69,20 +70,22 @@ pub enum CallError {
         max_bytes: usize,
     },
     /// The reply is not a value of the result type.
-    #[error("the reply from {endpoint} is not a valid result: {cause}")]
+    #[error("the reply from {endpoint} is not a valid result")]
     BadReply {
         /// Where.
         endpoint: String,
         /// The decoder's reason.
-        cause: CodecError,
+        #[source]
+        source: CodecError,
     },
     /// The connection failed mid-call (reset, broken pipe).
-    #[error("the connection to {endpoint} failed: {cause}")]
+    #[error("the connection to {endpoint} failed")]
     Io {
         /// Where.
         endpoint: String,
         /// The I/O error.
-        cause: String,
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -178,7 +181,7 @@ impl Remote {
                 scope.spawn(call).join().unwrap_or_else(|_| {
                     Err(CallError::Io {
                         endpoint: self.label.clone(),
-                        cause: "the call's helper thread panicked".into(),
+                        source: std::io::Error::other("the call's helper thread panicked"),
                     })
                 })
             });
@@ -254,9 +257,9 @@ impl Remote {
                         .nats
                         .get_or_try_init(|| nats_client(url, prefix.as_deref().unwrap_or("")))
                         .await
-                        .map_err(|cause| CallError::Connect {
+                        .map_err(|source| CallError::Connect {
                             endpoint: self.label.clone(),
-                            cause,
+                            source,
                         })?;
                     self.invoke_nats(client, instance, func, params, reply)
                         .await
@@ -275,7 +278,7 @@ impl Remote {
     fn connect_error(&self, e: std::io::Error) -> CallError {
         CallError::Connect {
             endpoint: self.label.clone(),
-            cause: e.to_string(),
+            source: Box::new(e),
         }
     }
 
@@ -293,9 +296,9 @@ impl Remote {
         params: &[u8],
         reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
-        let io = |e: std::io::Error| CallError::Io {
+        let io = |source: std::io::Error| CallError::Io {
             endpoint: self.label.clone(),
-            cause: e.to_string(),
+            source,
         };
         let invocation = bounded::invocation(instance, func, params).map_err(io)?;
         tx.write_all(&invocation).await.map_err(io)?;
@@ -317,14 +320,13 @@ impl Remote {
         params: Bytes,
         reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
-        let mut rx =
-            caller
-                .invoke(instance, func, params)
-                .await
-                .map_err(|e| CallError::Connect {
-                    endpoint: self.label.clone(),
-                    cause: format!("{e:#}"),
-                })?;
+        let mut rx = caller
+            .invoke(instance, func, params)
+            .await
+            .map_err(|source| CallError::Connect {
+                endpoint: self.label.clone(),
+                source,
+            })?;
         read_with(&mut rx, reply)
             .await
             .map(|(v, _)| v)
@@ -333,7 +335,7 @@ impl Remote {
                 ReadError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                     CallError::Connect {
                         endpoint: self.label.clone(),
-                        cause: io.to_string(),
+                        source: Box::new(io),
                     }
                 }
                 e => e.at(&self.label),
@@ -375,16 +377,13 @@ impl<'a> Message<'a, ()> {
 }
 
 /// Connects to NATS once, and subscribes to the caller's reply inbox.
-async fn nats_client(url: &str, prefix: &str) -> Result<super::nats::Caller, String> {
+async fn nats_client(url: &str, prefix: &str) -> Result<super::nats::Caller, async_nats::Error> {
     let nats = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
         .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
         .connect(url)
-        .await
-        .map_err(|e| format!("{e}"))?;
-    super::nats::Caller::open(nats, prefix)
-        .await
-        .map_err(|e| format!("{e:#}"))
+        .await?;
+    super::nats::Caller::open(nats, prefix).await
 }
 
 /// Why reading a message failed, before the endpoint is known.
@@ -419,15 +418,12 @@ impl ReadError {
                 endpoint,
                 max_bytes,
             },
-            ReadError::Bad(cause) => CallError::BadReply { endpoint, cause },
+            ReadError::Bad(source) => CallError::BadReply { endpoint, source },
             ReadError::OverBudget { max_bytes, .. } => CallError::TooLarge {
                 endpoint,
                 max_bytes,
             },
-            ReadError::Io(e) => CallError::Io {
-                endpoint,
-                cause: e.to_string(),
-            },
+            ReadError::Io(source) => CallError::Io { endpoint, source },
         }
     }
 }

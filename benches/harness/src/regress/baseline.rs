@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use weld_linker::diagnostic::one_line;
 use weld_linker::input::InputError;
+use weld_linker::versioned::{FileKind, HeaderError};
 
 /// The `format` of a baseline file.
 pub const FORMAT: &str = "weld-bench-baseline";
@@ -166,7 +167,7 @@ pub struct Cell {
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
     /// The file could not be read.
-    #[error("cannot read baseline `{path}`: {source}")]
+    #[error("cannot read baseline `{path}`")]
     Read {
         /// The file.
         path: String,
@@ -174,7 +175,7 @@ pub enum BaselineError {
         source: InputError,
     },
     /// Not JSON, or not of a baseline's shape.
-    #[error("baseline `{path}` is corrupt: {source}")]
+    #[error("baseline `{path}` is corrupt")]
     Parse {
         /// The file.
         path: String,
@@ -182,12 +183,12 @@ pub enum BaselineError {
         source: serde_json::Error,
     },
     /// JSON, but another kind of file or another version.
-    #[error("baseline `{path}`: {problem}")]
-    Format {
+    #[error("baseline `{path}`")]
+    Header {
         /// The file.
         path: String,
         /// What it is instead.
-        problem: String,
+        source: HeaderError,
     },
     /// A cell that cannot be compared.
     #[error(
@@ -208,7 +209,7 @@ pub enum BaselineError {
         problem: String,
     },
     /// The file could not be written.
-    #[error("cannot write baseline `{path}`: {source}")]
+    #[error("cannot write baseline `{path}`")]
     Write {
         /// The file.
         path: String,
@@ -217,13 +218,12 @@ pub enum BaselineError {
     },
 }
 
-/// The first fields only: a file of another kind or version is named as
-/// such, not as a missing field of this version.
-#[derive(Deserialize)]
-struct Header {
-    format: Option<String>,
-    version: Option<u32>,
-}
+/// What a baseline file declares itself to be.
+pub const BASELINE_FILE: FileKind = FileKind {
+    format: FORMAT,
+    version: VERSION,
+    what: "a weld bench baseline",
+};
 
 impl Baseline {
     /// Reads a baseline file: at most [`MAX_BASELINE_BYTES`], a regular
@@ -246,23 +246,13 @@ impl Baseline {
             path: label.to_string(),
             source,
         };
-        let format = |problem: String| BaselineError::Format {
-            path: label.to_string(),
-            problem,
-        };
-        let header: Header = serde_json::from_slice(bytes).map_err(parse)?;
-        if header.format.as_deref() != Some(FORMAT) {
-            return Err(format(format!(
-                "not a weld bench baseline: `format` is {}, not \"{FORMAT}\"",
-                header.format.map_or("missing".into(), |f| format!("{f:?}"))
-            )));
-        }
-        if header.version != Some(VERSION) {
-            return Err(format(format!(
-                "format version {}; this weld reads version {VERSION} (save a new one with --save-baseline)",
-                header.version.map_or("missing".into(), |v| v.to_string())
-            )));
-        }
+        BASELINE_FILE.check(bytes).map_err(|e| match e {
+            HeaderError::Json(source) => parse(source),
+            other => BaselineError::Header {
+                path: label.to_string(),
+                source: other,
+            },
+        })?;
         let baseline: Baseline = serde_json::from_slice(bytes).map_err(parse)?;
         for (index, cell) in baseline.cells.iter().enumerate() {
             let problem = if cell.samples_ns.is_empty() {
@@ -524,9 +514,9 @@ mod tests {
     }
 
     fn error(text: &str) -> String {
-        Baseline::from_slice("b.json", text.as_bytes())
-            .unwrap_err()
-            .to_string()
+        weld_linker::diagnostic::chain(
+            &Baseline::from_slice("b.json", text.as_bytes()).unwrap_err(),
+        )
     }
 
     #[test]

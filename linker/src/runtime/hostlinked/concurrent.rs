@@ -13,7 +13,7 @@
 //! when the host is linked.
 
 use super::super::host::HostState;
-use super::super::link::SlotTarget;
+use super::super::tables::SlotTarget;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{LinkerInstance, ResourceType};
 use wasmtime::error::Context as _;

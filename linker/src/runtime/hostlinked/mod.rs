@@ -25,7 +25,7 @@
 mod concurrent;
 
 use super::host::HostState;
-use super::link::{ResourceTarget, SlotTarget, Tables};
+use super::tables::{ResourceTarget, SlotTarget, Tables};
 use super::units::HostLink;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{

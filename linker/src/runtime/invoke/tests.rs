@@ -40,61 +40,28 @@ const CORE: [(&str, usize); 4] = [
     ("flag", 3),
 ];
 
-fn leb(out: &mut Vec<u8>, mut v: usize) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn section(out: &mut Vec<u8>, id: u8, body: Vec<u8>) {
-    out.push(id);
-    leb(out, body.len());
-    out.extend(body);
-}
-
 /// A core module exporting each of [`CORE`] as `INTERFACE#name`, returning 0.
 fn core_module() -> Vec<u8> {
-    let mut module = b"\0asm\x01\0\0\0".to_vec();
-    let mut types = Vec::new();
-    leb(&mut types, CORE.len());
-    for (name, params) in CORE {
-        types.push(0x60);
-        leb(&mut types, params);
-        for i in 0..params {
+    let funcs: String = CORE
+        .iter()
+        .map(|(name, params)| {
             // `flag`'s third parameter is an f64.
-            types.push(if name == "flag" && i == 2 { 0x7c } else { 0x7f });
-        }
-        types.extend([1, 0x7f]);
-    }
-    section(&mut module, 1, types);
-    let mut funcs = Vec::new();
-    leb(&mut funcs, CORE.len());
-    (0..CORE.len()).for_each(|i| leb(&mut funcs, i));
-    section(&mut module, 3, funcs);
-    let mut exports = Vec::new();
-    leb(&mut exports, CORE.len());
-    for (i, (name, _)) in CORE.iter().enumerate() {
-        let name = format!("{INTERFACE}#{name}");
-        leb(&mut exports, name.len());
-        exports.extend(name.bytes());
-        exports.push(0);
-        leb(&mut exports, i);
-    }
-    section(&mut module, 7, exports);
-    let mut code = Vec::new();
-    leb(&mut code, CORE.len());
-    for _ in CORE {
-        // No locals; `i32.const 0`; `end`.
-        code.extend([4, 0, 0x41, 0, 0x0b]);
-    }
-    section(&mut module, 10, code);
-    module
+            let params: Vec<&str> = (0..*params)
+                .map(|i| {
+                    if *name == "flag" && i == 2 {
+                        "f64"
+                    } else {
+                        "i32"
+                    }
+                })
+                .collect();
+            format!(
+                "(func (export \"{INTERFACE}#{name}\") (param {}) (result i32) i32.const 0)\n",
+                params.join(" ")
+            )
+        })
+        .collect();
+    wat::parse_str(format!("(module\n{funcs})")).expect("the core module reads")
 }
 
 /// The function types of `demo:calc/calculate`, by function name.

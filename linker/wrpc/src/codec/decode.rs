@@ -183,6 +183,21 @@ impl<'a> Reader<'a> {
     /// ⌈bits/7⌉ bytes, and the last possible byte may not carry bits beyond
     /// `bits`.
     pub(crate) fn uleb(&mut self, bits: u32, ty: &'static str) -> Result<u64, CodecError> {
+        self.leb::<false>(bits, ty)
+    }
+
+    /// Signed LEB128 of an `bits`-bit integer (`core:sN`): at most ⌈bits/7⌉
+    /// bytes, and the unused bits of the last possible byte must repeat the
+    /// sign bit.
+    pub(crate) fn sleb(&mut self, bits: u32, ty: &'static str) -> Result<i64, CodecError> {
+        self.leb::<true>(bits, ty).map(|v| v as i64)
+    }
+
+    /// The one LEB128 reader of the codec; `SIGNED` decides what the last
+    /// possible byte may carry and whether the value is sign-extended (as
+    /// two's complement bits in a `u64`).
+    #[inline]
+    fn leb<const SIGNED: bool>(&mut self, bits: u32, ty: &'static str) -> Result<u64, CodecError> {
         let start = self.pos;
         let max_len = bits.div_ceil(7);
         let mut value = 0u64;
@@ -192,43 +207,24 @@ impl<'a> Reader<'a> {
             let shift = 7 * i;
             if i == max_len - 1 {
                 let used = bits - shift; // value bits this byte may carry: 1..=7
-                if byte & 0x80 != 0 || low >> used != 0 {
-                    return Err(CodecError::InvalidLeb128 { offset: start, ty });
-                }
-            }
-            value |= low << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(CodecError::InvalidLeb128 { offset: start, ty })
-    }
-
-    /// Signed LEB128 of an `bits`-bit integer (`core:sN`): at most ⌈bits/7⌉
-    /// bytes, and the unused bits of the last possible byte must repeat the
-    /// sign bit.
-    pub(crate) fn sleb(&mut self, bits: u32, ty: &'static str) -> Result<i64, CodecError> {
-        let start = self.pos;
-        let max_len = bits.div_ceil(7);
-        let mut value = 0u64;
-        for i in 0..max_len {
-            let byte = self.byte(ty)?;
-            let low = u64::from(byte & 0x7f);
-            let shift = 7 * i;
-            if i == max_len - 1 {
-                let used = bits - shift; // 1..=7; bit `used - 1` is the sign
-                let upper = low >> (used - 1);
-                if byte & 0x80 != 0 || (upper != 0 && upper != 0x7f >> (used - 1)) {
+                let fits = if SIGNED {
+                    // Bit `used - 1` is the sign; the bits above repeat it.
+                    let upper = low >> (used - 1);
+                    upper == 0 || upper == 0x7f >> (used - 1)
+                } else {
+                    low >> used == 0
+                };
+                if byte & 0x80 != 0 || !fits {
                     return Err(CodecError::InvalidLeb128 { offset: start, ty });
                 }
             }
             value |= low << shift;
             if byte & 0x80 == 0 {
                 let consumed = shift + 7;
-                if consumed < 64 && byte & 0x40 != 0 {
+                if SIGNED && consumed < 64 && byte & 0x40 != 0 {
                     value |= !0u64 << consumed;
                 }
-                return Ok(value as i64);
+                return Ok(value);
             }
         }
         Err(CodecError::InvalidLeb128 { offset: start, ty })
@@ -259,6 +255,9 @@ impl<'a> Reader<'a> {
         Ok(value as usize)
     }
 
+    // One arm per WIT type, each a few lines: split, the codec would be
+    // scattered over functions that each decode one type's shape.
+    #[allow(clippy::too_many_lines)]
     fn value(&mut self, ty: &Type, depth: usize) -> Result<Val, CodecError> {
         if depth > self.limits.max_depth {
             return Err(CodecError::DepthExceeded {

@@ -47,29 +47,15 @@ fn mismatch(ty: &Type, val: &Val) -> CodecError {
 }
 
 /// Unsigned LEB128 of `v`, appended to `out`.
-pub(crate) fn write_uleb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+pub(crate) fn write_uleb(out: &mut Vec<u8>, v: u64) {
+    let (bytes, len) = leb128fmt::encode_u64(v).expect("every u64 has a 64-bit encoding");
+    out.extend_from_slice(&bytes[..len]);
 }
 
-pub(crate) fn write_sleb(out: &mut Vec<u8>, mut v: i64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7; // arithmetic shift keeps the sign
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        if done {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+/// Signed LEB128 of `v`, appended to `out`.
+pub(crate) fn write_sleb(out: &mut Vec<u8>, v: i64) {
+    let (bytes, len) = leb128fmt::encode_s64(v).expect("every i64 has a 64-bit encoding");
+    out.extend_from_slice(&bytes[..len]);
 }
 
 pub(crate) fn write_len(out: &mut Vec<u8>, len: usize) -> Result<(), CodecError> {
@@ -86,6 +72,8 @@ fn write_index(out: &mut Vec<u8>, index: usize) {
     write_uleb(out, index as u64);
 }
 
+// One arm per WIT type, each a few lines (the mirror of the decoder's).
+#[allow(clippy::too_many_lines)]
 fn encode_val(val: &Val, ty: &Type, out: &mut Vec<u8>, depth: usize) -> Result<(), CodecError> {
     if depth > MAX_ENCODE_DEPTH {
         return Err(CodecError::DepthExceeded {

@@ -1,0 +1,204 @@
+//! The deployment manifest (`weld.toml`): which components run on which
+//! hosts, and which imports link to which exports over which transport.
+//!
+//! ```toml
+//! [components.driver]
+//! path = "driver.wasm"
+//! host = "edge-1"                 # optional; defaults to the host "default"
+//!
+//! [components.adder]
+//! path = "adder.wasm"
+//!
+//! [[link]]
+//! import = "driver:demo:math/adder@0.1.0"   # <component>:<interface>
+//! export = "adder"                          # the component exporting it
+//! transport = "auto"                        # auto | compose | in-process | wrpc
+//!
+//! [hosts.edge-2]
+//! wrpc = { transport = "tcp", address = "127.0.0.1:7761" }
+//! expose = ["adder:demo:math/adder@0.1.0"]  # served to callers outside the manifest
+//!
+//! [providers.billing]                       # an external wRPC server weld does not run
+//! wit = "wit/billing"
+//! exports = ["acme:billing/charge@0.1.0"]
+//! host = "billing-svc"                      # reached at [hosts.billing-svc].wrpc
+//! ```
+//!
+//! `include = ["platform.toml"]` reads `[hosts]` and `[providers]` from
+//! other files (relative to the including one; nested, cycles refused).
+//!
+//! Text files a manifest names — included files and providers' WIT, whose
+//! lines a diagnostic may quote — must lie (after following symbolic links)
+//! in the folder tree of the top-level manifest, or of a folder its
+//! top-level `allow-dirs = ["../platform"]` names: a manifest from an
+//! untrusted change cannot make weld read and print `/proc/self/environ`.
+//!
+//! Parsing is strict: unknown keys are errors, and every error carries the
+//! file, line and column it was found at.
+
+//!
+//! * `schema`: the TOML tables as Rust types (unknown keys refused);
+//! * `load`: reading a manifest and the files it includes, confined to
+//!   the folders it may read;
+//! * `validate`: the checks that need no component (hosts, providers,
+//!   exposed interfaces, links, names).
+
+mod load;
+mod schema;
+mod validate;
+
+pub use schema::*;
+pub use validate::name_from_stem;
+
+use crate::diagnostic::Location;
+pub use crate::wrpc::endpoint::{Endpoint, DEFAULT_TCP_ADDRESS};
+use indexmap::IndexMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A parsed and validated deployment manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it was read from (or a pseudo-name for in-memory text).
+    pub file: PathBuf,
+    /// The text, kept to turn spans into lines and columns.
+    pub source: String,
+    /// Components by name, in file order.
+    pub components: IndexMap<String, Spanned<ComponentSpec>>,
+    /// Links in file order.
+    pub links: Vec<Spanned<LinkSpec>>,
+    /// Hosts by name.
+    pub hosts: IndexMap<String, Spanned<HostSpec>>,
+    /// External wRPC servers by name.
+    pub providers: IndexMap<String, Spanned<ProviderSpec>>,
+    /// Composition options.
+    pub compose: ComposeSpec,
+    /// Written by weld for component files given without a manifest: its
+    /// spans point at no file a user wrote, so diagnostics carry no
+    /// location.
+    generated: bool,
+    /// The files included (directly or not), in the order read.
+    pub included: Vec<Included>,
+    /// Which included file (index + 1; 0: this file) defines each host.
+    host_origin: IndexMap<String, usize>,
+    /// Which included file (index + 1; 0: this file) defines each provider.
+    provider_origin: IndexMap<String, usize>,
+    /// The folders (canonical) whose trees included files and providers'
+    /// WIT may be read from: the top-level manifest's and `allow-dirs`.
+    read_roots: Vec<PathBuf>,
+}
+
+/// The two halves of a link's `import`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRef {
+    /// The importing component.
+    pub component: String,
+    /// The imported interface, e.g. `demo:math/adder@0.1.0`.
+    pub interface: String,
+}
+
+impl Manifest {
+    /// Location of a span inside the definition of host `host` (in
+    /// whichever file defines it).
+    pub fn locate_host(&self, host: &str, span: Range<usize>) -> Option<Location> {
+        self.locate_in(self.host_origin.get(host).copied().unwrap_or(0), span)
+    }
+
+    /// Location of a span inside the definition of provider `name`.
+    pub fn locate_provider(&self, name: &str, span: Range<usize>) -> Option<Location> {
+        self.locate_in(self.provider_origin.get(name).copied().unwrap_or(0), span)
+    }
+
+    /// Location of a span of this manifest (none in a generated one).
+    pub fn locate(&self, span: Range<usize>) -> Option<Location> {
+        (!self.generated).then(|| Location::from_span(&self.file, &self.source, span))
+    }
+
+    /// The directory component paths are relative to.
+    pub fn base_dir(&self) -> PathBuf {
+        self.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// Absolute (or base-relative) path of a component's file, when the
+    /// manifest gives one.
+    pub fn component_path(&self, name: &str) -> Option<PathBuf> {
+        let spec = self.components.get(name)?;
+        let path = spec.get_ref().path.as_ref()?;
+        Some(self.base_dir().join(path.get_ref()))
+    }
+
+    /// The host a component runs on, or a provider is reached at.
+    pub fn host_of(&self, name: &str) -> &str {
+        if let Some(p) = self.providers.get(name) {
+            return p.get_ref().host.get_ref();
+        }
+        self.components
+            .get(name)
+            .and_then(|c| c.get_ref().host.as_ref())
+            .map(|h| h.get_ref().as_str())
+            .unwrap_or(DEFAULT_HOST)
+    }
+
+    /// The WIT path of a provider, resolved against the manifest's folder.
+    pub fn provider_wit(&self, name: &str) -> Option<PathBuf> {
+        let p = self.providers.get(name)?;
+        let origin = self.provider_origin.get(name).copied().unwrap_or(0);
+        Some(self.dir_of(origin).join(p.get_ref().wit.get_ref()))
+    }
+
+    /// Whether `name` is a provider (not a component weld runs).
+    pub fn is_provider(&self, name: &str) -> bool {
+        self.providers.contains_key(name)
+    }
+
+    /// The wRPC endpoint of a host: the manifest's, or TCP on the default
+    /// address. A NATS prefix defaults to the host's name and a relative Unix
+    /// socket path is taken from the manifest's directory.
+    pub fn endpoint_of(&self, host: &str) -> Endpoint {
+        let declared = self.hosts.get(host).and_then(|h| h.get_ref().wrpc.as_ref());
+        match declared.map(|e| e.get_ref().clone()) {
+            None => Endpoint::Tcp {
+                address: DEFAULT_TCP_ADDRESS.to_string(),
+            },
+            // Filled in here so that the plan shows where calls really go.
+            Some(Endpoint::Nats { url, prefix }) => Endpoint::Nats {
+                url,
+                prefix: Some(prefix.unwrap_or_else(|| host.to_string())),
+            },
+            Some(Endpoint::Unix { path }) => Endpoint::Unix {
+                path: self
+                    .dir_of(self.host_origin.get(host).copied().unwrap_or(0))
+                    .join(path),
+            },
+            Some(tcp) => tcp,
+        }
+    }
+
+    /// The NATS queue group of a host's replicas: the manifest's, or the
+    /// host's name.
+    pub fn queue_group_of(&self, host: &str) -> String {
+        self.hosts
+            .get(host)
+            .and_then(|h| h.get_ref().queue_group.as_ref())
+            .map_or_else(|| host.to_string(), |q| q.get_ref().clone())
+    }
+
+    /// Splits a link's `import` into component and interface.
+    pub fn split_import(import: &str) -> Option<ImportRef> {
+        let (component, interface) = import.split_once(':')?;
+        if component.is_empty() || interface.is_empty() {
+            return None;
+        }
+        Some(ImportRef {
+            component: component.to_string(),
+            interface: interface.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

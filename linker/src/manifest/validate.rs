@@ -1,0 +1,383 @@
+//! The checks a manifest passes before any component is read: hosts and
+//! their endpoints, providers, exposed interfaces, links, and the rules of
+//! component names. Every problem is reported at once, with its position.
+
+use super::*;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use indexmap::IndexMap;
+use std::ops::Range;
+
+impl Manifest {
+    /// Checks every declared endpoint by syntax, each queue group, and that
+    /// no two hosts serve on one endpoint.
+    pub(super) fn validate_hosts(&self, errors: &mut Vec<Diagnostic>) {
+        let mut seen: Vec<(Endpoint, &str)> = Vec::new();
+        for (host, spec) in &self.hosts {
+            let spec = spec.get_ref();
+            if let Some(q) = &spec.queue_group {
+                if let Err(e) = crate::wrpc::endpoint::check_subject("queue group", q.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!("host `{host}`: {e}"))
+                            .at(self.locate_host(host, q.span())),
+                    );
+                }
+            }
+            let Some(declared) = &spec.wrpc else {
+                continue;
+            };
+            let at = self.locate_host(host, declared.span());
+            let endpoint = self.endpoint_of(host);
+            if let Err(e) = endpoint.check() {
+                errors.push(Diagnostic::new(format!("host `{host}`: {e}")).at(at));
+                continue;
+            }
+            match seen.iter().find(|(e, _)| *e == endpoint) {
+                Some((_, other)) => errors.push(
+                    Diagnostic::new(format!(
+                        "hosts `{other}` and `{host}` both serve on {endpoint}"
+                    ))
+                    .at(at)
+                    .with_help("give each host its own address, socket path or NATS prefix"),
+                ),
+                None => seen.push((endpoint, host)),
+            }
+        }
+    }
+
+    /// Checks each provider: its name, that its host declares where it
+    /// serves and runs no component, and that it names what it serves.
+    pub(super) fn validate_providers(&self, errors: &mut Vec<Diagnostic>) {
+        for (name, spec) in &self.providers {
+            let at = self.locate_provider(name, spec.span());
+            let p = spec.get_ref();
+            let wit = self.provider_wit(name).expect("a provider");
+            if let Err(e) = self.confined(
+                &format!("the WIT of provider `{name}`"),
+                &wit,
+                self.locate_provider(name, p.wit.span()),
+            ) {
+                errors.push(e);
+            }
+            let host = p.host.get_ref();
+            if !valid_name(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider name `{name}` must be letters, digits, `-` or `_`"
+                    ))
+                    .at(at.clone()),
+                );
+            }
+            if self.components.contains_key(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "`{name}` is both a component and a provider; give them different names"
+                    ))
+                    .at(at.clone()),
+                );
+            }
+            if self
+                .hosts
+                .get(host)
+                .and_then(|h| h.get_ref().wrpc.as_ref())
+                .is_none()
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}`: host `{host}` does not say where it serves wRPC"
+                    ))
+                    .at(self.locate_provider(name, p.host.span()))
+                    .with_help(format!(
+                        "declare it, e.g.\n[hosts.{host}]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:7762\" }}"
+                    )),
+                );
+            }
+            if let Some((c, _)) = self
+                .components
+                .iter()
+                .find(|(c, _)| self.host_of(c) == host.as_str())
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}`: host `{host}` is where an external server runs, but component `{c}` is placed on it too"
+                    ))
+                    .at(self.locate_provider(name, p.host.span()))
+                    .with_help("place components on hosts weld runs, and providers on hosts of their own"),
+                );
+            }
+            if p.exports.is_empty() {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "provider `{name}` exports nothing: list the interfaces it serves"
+                    ))
+                    .at(at),
+                );
+            }
+            for e in &p.exports {
+                if !crate::wit::is_interface_name(e.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "provider `{name}`: `{}` is not an interface name like `acme:billing/charge@0.1.0`",
+                            e.get_ref()
+                        ))
+                        .at(self.locate_provider(name, e.span())),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks each `expose` entry names a component placed on that host.
+    pub(super) fn validate_exposed(&self, errors: &mut Vec<Diagnostic>) {
+        for (host, spec) in &self.hosts {
+            for e in &spec.get_ref().expose {
+                let at = self.locate_host(host, e.span());
+                let Some(r) = Manifest::split_import(e.get_ref()) else {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}` must be `<component>:<interface>`",
+                            e.get_ref()
+                        ))
+                        .at(at),
+                    );
+                    continue;
+                };
+                if !self.components.contains_key(&r.component) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}` names unknown component `{}`",
+                            e.get_ref(),
+                            r.component
+                        ))
+                        .at(at)
+                        .with_help(known(self.components.keys())),
+                    );
+                } else if self.host_of(&r.component) != host {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "host `{host}`: expose `{}`: component `{}` runs on host `{}`",
+                            e.get_ref(),
+                            r.component,
+                            self.host_of(&r.component)
+                        ))
+                        .at(at),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Checks what can be checked without reading components, every
+    /// problem at once.
+    pub(super) fn validate(&self) -> Result<(), Diagnostics> {
+        let mut errors = Vec::new();
+        self.validate_components(&mut errors);
+        self.validate_unused_hosts(&mut errors);
+        self.validate_links(&mut errors);
+        self.validate_hosts(&mut errors);
+        self.validate_providers(&mut errors);
+        self.validate_exposed(&mut errors);
+        self.validate_compose(&mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(errors))
+        }
+    }
+
+    /// Names, hosts, deadlines and memory caps of the components.
+    fn validate_components(&self, errors: &mut Vec<Diagnostic>) {
+        for (name, spec) in &self.components {
+            if !valid_name(name) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "component name `{name}` must be letters, digits, `-` or `_`"
+                    ))
+                    .at(self.locate(spec.span())),
+                );
+            }
+            if let Some(host) = &spec.get_ref().host {
+                if !valid_name(host.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "component `{name}`: host name `{}` must be letters, digits, `-` or `_`",
+                            host.get_ref()
+                        ))
+                        .at(self.locate(host.span())),
+                    );
+                }
+            }
+            if let Some(d) = &spec.get_ref().deadline_ms {
+                if *d.get_ref() == 0 || *d.get_ref() > MAX_DEADLINE_MS {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "component `{name}`: `deadline-ms` must be in 1..={MAX_DEADLINE_MS}"
+                        ))
+                        .at(self.locate(d.span())),
+                    );
+                }
+            }
+            if let Some(m) = &spec.get_ref().max_memory {
+                // Below one wasm page nothing can instantiate.
+                if m.get_ref().0 < 1 << 16 {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "component `{name}`: `max-memory` must be at least 64KiB (one wasm page)"
+                        ))
+                        .at(self.locate(m.span())),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Hosts of this file that nothing is placed on.
+    fn validate_unused_hosts(&self, errors: &mut Vec<Diagnostic>) {
+        // A host an included platform file defines need not be used here.
+        for (name, spec) in self.hosts.iter().filter(|(h, _)| self.host_origin[*h] == 0) {
+            if !self
+                .components
+                .values()
+                .any(|c| c.get_ref().host.as_ref().map(|h| h.get_ref()) == Some(name))
+                && !self
+                    .providers
+                    .values()
+                    .any(|p| p.get_ref().host.get_ref() == name)
+                && name != DEFAULT_HOST
+            {
+                errors.push(
+                    Diagnostic::new(format!("host `{name}` has no components"))
+                        .at(self.locate_host(name, spec.span()))
+                        .with_help("place a component on it with `host = \"...\"`, or remove it"),
+                );
+            }
+        }
+    }
+
+    /// Each link: its import's form and component, no import linked twice, a known exporter, its timeout.
+    fn validate_links(&self, errors: &mut Vec<Diagnostic>) {
+        let mut seen: IndexMap<(String, String), Range<usize>> = IndexMap::new();
+        for link in &self.links {
+            let l = link.get_ref();
+            match Manifest::split_import(l.import.get_ref()) {
+                None => errors.push(
+                    Diagnostic::new(format!(
+                        "link import `{}` must be `<component>:<interface>`, e.g. `driver:demo:math/adder@0.1.0`",
+                        l.import.get_ref()
+                    ))
+                    .at(self.locate(l.import.span())),
+                ),
+                Some(r) => {
+                    if !self.components.contains_key(&r.component) {
+                        errors.push(
+                            Diagnostic::new(format!(
+                                "link import `{}` names unknown component `{}`",
+                                l.import.get_ref(),
+                                r.component
+                            ))
+                            .at(self.locate(l.import.span()))
+                            .with_help(known(self.components.keys())),
+                        );
+                    }
+                    let key = (r.component.clone(), r.interface.clone());
+                    if let Some(first) = seen.get(&key) {
+                        let first = self
+                            .locate(first.clone())
+                            .map_or_else(String::new, |l| format!(" (first at line {})", l.line));
+                        errors.push(
+                            Diagnostic::new(format!(
+                                "import `{}` is linked twice{first}",
+                                l.import.get_ref(),
+                            ))
+                            .at(self.locate(l.import.span())),
+                        );
+                    } else {
+                        seen.insert(key, l.import.span());
+                    }
+                }
+            }
+            if !self.components.contains_key(l.export.get_ref())
+                && !self.providers.contains_key(l.export.get_ref())
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "link export names unknown component `{}`",
+                        l.export.get_ref()
+                    ))
+                    .at(self.locate(l.export.span()))
+                    .with_help(known(self.components.keys().chain(self.providers.keys()))),
+                );
+            }
+            if l.timeout_ms
+                .is_some_and(|t| !(1..=MAX_TIMEOUT_MS).contains(&t))
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "link `timeout-ms` must be from 1 to {MAX_TIMEOUT_MS} (one hour)"
+                    ))
+                    .at(self.locate(link.span())),
+                );
+            }
+        }
+    }
+
+    /// `[compose] exports` names components.
+    fn validate_compose(&self, errors: &mut Vec<Diagnostic>) {
+        if let Some(exports) = &self.compose.exports {
+            for e in exports {
+                if !self.components.contains_key(e.get_ref()) {
+                    errors.push(
+                        Diagnostic::new(format!(
+                            "[compose] exports names unknown component `{}`",
+                            e.get_ref()
+                        ))
+                        .at(self.locate(e.span()))
+                        .with_help(known(self.components.keys())),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A valid component name for a file stem such as `calculator.composed`
+/// (from the component-model tutorial) or `my app`: every character other
+/// than a letter, digit, `-` or `_` becomes `-`. `None` when nothing valid
+/// is left.
+///
+/// ```
+/// use weld_linker::manifest::name_from_stem;
+/// assert_eq!(name_from_stem("calculator.composed").as_deref(), Some("calculator-composed"));
+/// assert_eq!(name_from_stem("adder").as_deref(), Some("adder"));
+/// assert_eq!(name_from_stem("..."), None);
+/// ```
+pub fn name_from_stem(stem: &str) -> Option<String> {
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches('-');
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// "known components: a, b" help text.
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names = crate::diagnostic::quoted(names);
+    if names.is_empty() {
+        "the manifest declares no components".to_string()
+    } else {
+        format!("known components: {names}")
+    }
+}

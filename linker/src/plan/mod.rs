@@ -1,0 +1,237 @@
+//! The plan: every import of every component with exactly one
+//! resolution — `compose`, `in-process`, `wrpc` or `host` — and a one-line
+//! reason; the hosts, providers and exposed interfaces; the one place a
+//! host is chosen ([`Plan::choose_host`]).
+//!
+//! * [`resolve`]: the planner, which makes a plan from a manifest and its
+//!   components' types, or reports every error at once;
+//! * [`cost`]: what a link costs, once the `cost` module's `annotate` has
+//!   estimated it (that module reads the plan; the plan never calls it);
+//! * `render`: the plan as a table and as a Graphviz graph.
+
+use crate::diagnostic::{quoted, Diagnostic};
+use crate::manifest::Strategy;
+use crate::wrpc::Endpoint;
+use serde::Serialize;
+use std::path::PathBuf;
+
+pub mod cost;
+mod render;
+pub mod resolve;
+
+pub use resolve::{plan, plan_with};
+
+/// Version of the `weld plan --json` schema (see `docs/json.md`).
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// How a resolved import is carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// Fused at build time into one artifact.
+    Compose,
+    /// Called in the same wasmtime `Store`.
+    InProcess,
+    /// Called over wRPC.
+    Wrpc,
+    /// Provided by the host (WASI, the wRPC error resource).
+    Host,
+}
+
+impl Transport {
+    /// The name used in the manifest, the table and the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Compose => "compose",
+            Transport::InProcess => "in-process",
+            Transport::Wrpc => "wrpc",
+            Transport::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A component placed on a host.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedComponent {
+    /// Name from the manifest.
+    pub name: String,
+    /// Host it runs on.
+    pub host: String,
+    /// Path of its file (absent for a component given as bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+/// An external wRPC server a deployment links to.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedProvider {
+    /// Name from the manifest.
+    pub name: String,
+    /// The host it is reached at.
+    pub host: String,
+    /// Where it serves.
+    pub endpoint: Endpoint,
+    /// The WIT it is known by.
+    pub wit: PathBuf,
+    /// The interfaces it serves.
+    pub exports: Vec<String>,
+}
+
+/// An interface a host serves to callers outside the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exposed {
+    /// The host serving it.
+    pub host: String,
+    /// The component implementing it.
+    pub component: String,
+    /// The interface, served under exactly this name.
+    pub interface: String,
+    /// Its functions, in WIT order.
+    pub functions: Vec<String>,
+}
+
+/// The resolution of one import of one component.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    /// The importing component.
+    pub component: String,
+    /// The imported interface, as the importer names it.
+    pub import: String,
+    /// How it is carried.
+    pub transport: Transport,
+    /// The exporting component (absent for `host`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The exporter's interface name (differs from `import` when a
+    /// semver-compatible version was matched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<String>,
+    /// Where the peer serves wRPC (for `wrpc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
+    /// How an `in-process` link is realised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    /// A transport failure traps the caller instead of returning an error.
+    pub allow_trap: bool,
+    /// Per-call timeout for `wrpc`, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Whether a `[[link]]` asked for it (otherwise matched by name).
+    pub explicit: bool,
+    /// Whether the peer is a provider: an external wRPC server weld does
+    /// not run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub provider: bool,
+    /// Why this resolution, in one line.
+    pub reason: String,
+    /// The estimated cost of a call (`weld plan --costs`), absent
+    /// otherwise.
+    #[serde(flatten)]
+    pub cost: Option<cost::LinkCost>,
+}
+
+/// A complete plan: every import of every component resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Schema version of this structure's JSON form.
+    pub version: u32,
+    /// The manifest it was made from.
+    pub manifest: PathBuf,
+    /// Components in manifest order.
+    pub components: Vec<PlannedComponent>,
+    /// Providers (external wRPC servers) in manifest order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<PlannedProvider>,
+    /// Interfaces hosts serve to callers outside the manifest (`expose`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<Exposed>,
+    /// Resolutions, grouped by component in manifest order, then by import
+    /// order within each component.
+    pub resolutions: Vec<Resolution>,
+    /// Settings that have no effect (e.g. `allow-trap` on an in-process
+    /// link): the plan is complete, but the manifest says something it does
+    /// not mean.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// What the planner is told besides the manifest and the components.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Interfaces the embedding application defines itself: an import of
+    /// one that no `[[link]]` names resolves to the host.
+    pub provided: Vec<String>,
+}
+
+/// Why no host could be chosen to run or serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostChoiceError {
+    /// The host asked for has no component.
+    #[error("no component is placed on host `{host}` (hosts: {hosts})")]
+    Unknown {
+        /// The host asked for.
+        host: String,
+        /// The hosts that have components.
+        hosts: String,
+    },
+    /// No host was asked for and there are several.
+    #[error("the deployment spans several hosts ({hosts}); choose one")]
+    Several {
+        /// The hosts.
+        hosts: String,
+    },
+}
+
+impl Plan {
+    /// The host to run or serve: `requested` when it has components, or the
+    /// deployment's only host. The one place weld chooses a host.
+    pub fn choose_host(&self, requested: Option<&str>) -> Result<String, HostChoiceError> {
+        let hosts = self.hosts();
+        match requested {
+            Some(h) if hosts.contains(h) => Ok(h.to_string()),
+            Some(h) => Err(HostChoiceError::Unknown {
+                host: h.to_string(),
+                hosts: quoted(hosts),
+            }),
+            None if hosts.len() == 1 => Ok(hosts[0].to_string()),
+            None => Err(HostChoiceError::Several {
+                hosts: quoted(hosts),
+            }),
+        }
+    }
+
+    /// Resolutions of one component's imports.
+    pub fn imports_of<'a>(
+        &'a self,
+        component: &'a str,
+    ) -> impl Iterator<Item = &'a Resolution> + 'a {
+        self.resolutions
+            .iter()
+            .filter(move |r| r.component == component)
+    }
+
+    /// The hosts components are placed on, in manifest order.
+    pub fn hosts(&self) -> indexmap::IndexSet<&str> {
+        self.components.iter().map(|c| c.host.as_str()).collect()
+    }
+
+    /// The host a component runs on, or a provider is reached at.
+    pub fn host_of(&self, component: &str) -> Option<&str> {
+        self.components
+            .iter()
+            .find(|c| c.name == component)
+            .map(|c| c.host.as_str())
+            .or_else(|| {
+                self.providers
+                    .iter()
+                    .find(|p| p.name == component)
+                    .map(|p| p.host.as_str())
+            })
+    }
+}
