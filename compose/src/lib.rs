@@ -283,6 +283,11 @@ fn wac_id(name: &str) -> String {
 }
 
 /// Composes the components of `spec` into one validated component.
+///
+/// # Errors
+/// [`ComposeError`] naming the component, link or export: an unknown name,
+/// nothing to export, a package that does not load, a link that does not wire,
+/// two exports of one name, an invalid result.
 pub fn compose(spec: &Spec) -> Result<Composition, ComposeError> {
     if spec.components.is_empty() {
         return Err(ComposeError::Empty);
@@ -617,6 +622,9 @@ pub fn top_level_imports(bytes: &[u8]) -> Result<Vec<String>, wasmparser::Binary
 }
 
 /// Validates an encoded component with wasmparser.
+///
+/// # Errors
+/// wasmparser's error at the first invalid byte.
 pub fn validate(bytes: &[u8]) -> Result<(), wasmparser::BinaryReaderError> {
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
         .validate_all(bytes)

@@ -157,6 +157,10 @@ pub const COSTS_FILE: FileKind = FileKind {
 
 impl Calibration {
     /// Reads a calibration file (at most [`MAX_COSTS_BYTES`]).
+    ///
+    /// # Errors
+    /// [`CostError::Read`] when the file cannot be read, and the errors of
+    /// [`Calibration::from_slice`].
     pub fn read(path: &Path) -> Result<Calibration, CostError> {
         let label = path.display().to_string();
         let bytes =
@@ -168,6 +172,12 @@ impl Calibration {
     }
 
     /// Parses and checks a calibration; `label` names it in errors.
+    ///
+    /// # Errors
+    /// [`CostError::Parse`] for JSON that is not a calibration,
+    /// [`CostError::Header`] for another kind of file or version,
+    /// [`CostError::Invalid`] for a transport without points or a point that is
+    /// not a positive time.
     pub fn from_slice(label: &str, bytes: &[u8]) -> Result<Calibration, CostError> {
         let parse = |source| CostError::Parse {
             path: label.to_string(),

@@ -25,7 +25,7 @@
 //! ```
 
 use crate::diagnostic::chain;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::input::InputLimits;
 use crate::introspect::ComponentInfo;
 use crate::manifest::Manifest;
@@ -55,11 +55,18 @@ pub struct Deployment {
 
 impl Deployment {
     /// Loads a manifest, reads and introspects its components, and plans it.
+    ///
+    /// # Errors
+    /// Every problem found at once, as [`Diagnostics`]: the manifest, a
+    /// component or provider that cannot be read or decoded, the plan.
     pub fn load(path: &Path) -> Result<Deployment, Diagnostics> {
         Deployment::load_with(path, &PlanOptions::default())
     }
 
     /// [`Deployment::load`] with planning options.
+    ///
+    /// # Errors
+    /// As [`Deployment::load`].
     pub fn load_with(path: &Path, options: &PlanOptions) -> Result<Deployment, Diagnostics> {
         Deployment::open(&[path.to_path_buf()], options, &InputLimits::default())
     }
@@ -69,6 +76,10 @@ impl Deployment {
     /// wasm magic (`\0asm`), whatever its extension; each component is
     /// named after its file's stem, and imports are linked by interface
     /// name, as in a manifest without `[[link]]`s.
+    ///
+    /// # Errors
+    /// As [`Deployment::load`], and inputs that are neither one manifest nor
+    /// component files, or two files that would name one component.
     pub fn open(
         inputs: &[PathBuf],
         options: &PlanOptions,
@@ -76,12 +87,14 @@ impl Deployment {
     ) -> Result<Deployment, Diagnostics> {
         let mut wasm = Vec::with_capacity(inputs.len());
         for path in inputs {
-            let is_wasm = crate::input::is_wasm(path)
-                .map_err(|e| Diagnostic::new(format!("cannot read `{}`: {e}", path.display())))?;
+            let is_wasm = crate::input::is_wasm(path).map_err(|e| {
+                Diagnostic::new(format!("cannot read `{}`: {e}", path.display()))
+                    .with_kind(DiagnosticKind::Unreadable)
+            })?;
             wasm.push(is_wasm);
         }
         match (inputs, wasm.as_slice()) {
-            ([], _) => Err(Diagnostic::new("no manifest or component file given").into()),
+            ([], _) => Err(Diagnostic::new("no manifest or component file given").with_kind(DiagnosticKind::InvalidInput).into()),
             ([manifest], [false]) => {
                 let manifest = Manifest::load_capped(manifest, limits.manifest_bytes)?;
                 let bytes = read_components(&manifest, IndexMap::new(), limits)?;
@@ -91,7 +104,7 @@ impl Deployment {
                 Some((path, _)) => Err(Diagnostic::new(format!(
                     "`{}` is not a component (it does not start with the wasm magic `\\0asm`); a manifest is given alone, without component files",
                     path.display()
-                ))
+                )).with_kind(DiagnosticKind::InvalidInput)
                 .into()),
                 None => Deployment::from_files(inputs, options, limits),
             },
@@ -114,7 +127,7 @@ impl Deployment {
                     Diagnostic::new(format!(
                         "cannot name a component after `{}`: its file name has no UTF-8 stem with a letter or digit",
                         path.display()
-                    ))
+                    )).with_kind(DiagnosticKind::InvalidName)
                 })?;
             if stem != Some(name.as_str()) {
                 renamed.push((name.clone(), path.clone()));
@@ -127,11 +140,12 @@ impl Deployment {
                     j + 1,
                     path.display(),
                     i + 1
-                ))
+                )).with_kind(DiagnosticKind::Duplicate)
                 .into());
             }
             let absolute = std::path::absolute(path).map_err(|e| {
                 Diagnostic::new(format!("cannot resolve `{}`: {e}", path.display()))
+                    .with_kind(DiagnosticKind::Unreadable)
             })?;
             files.push((name.to_string(), absolute));
         }
@@ -145,6 +159,10 @@ impl Deployment {
     /// A deployment from manifest text and component bytes held in memory.
     /// A component whose bytes are given needs no `path`; one without bytes
     /// is read from its `path`, relative to the current directory.
+    ///
+    /// # Errors
+    /// As [`Deployment::load`], and bytes given for a component the manifest
+    /// does not declare.
     pub fn from_memory(
         manifest: &str,
         components: impl IntoIterator<Item = (String, Vec<u8>)>,
@@ -206,6 +224,7 @@ fn read_components(
         let Some(path_spec) = &spec.get_ref().path else {
             errors.push(
                 Diagnostic::new(format!("component `{name}` has no `path`"))
+                    .with_kind(DiagnosticKind::Unreadable)
                     .at(manifest.locate(spec.span())),
             );
             continue;
@@ -221,14 +240,18 @@ fn read_components(
                     "component `{name}`: cannot read `{}`: {e}",
                     path.display()
                 ))
+                .with_kind(DiagnosticKind::Unreadable)
                 .at(manifest.locate(path_spec.span())),
             ),
         }
     }
     for name in given.keys() {
-        errors.push(Diagnostic::new(format!(
-            "bytes were given for component `{name}`, which the manifest does not declare"
-        )));
+        errors.push(
+            Diagnostic::new(format!(
+                "bytes were given for component `{name}`, which the manifest does not declare"
+            ))
+            .with_kind(DiagnosticKind::UnknownName),
+        );
     }
     if errors.is_empty() {
         Ok(out)
@@ -261,6 +284,7 @@ fn read_providers(manifest: &Manifest) -> Result<IndexMap<String, ComponentInfo>
                 };
                 errors.push(
                     Diagnostic::new(format!("provider `{name}`: {}", chain(&e)))
+                        .with_kind(DiagnosticKind::Provider)
                         .at(manifest.locate_provider(name, span)),
                 );
             }
@@ -291,12 +315,14 @@ fn introspect(
                 out.insert(name.clone(), info);
             }
             Err(e) => errors.push(
-                Diagnostic::new(format!("component `{name}`: {}", chain(&e))).at(manifest.locate(
-                    spec.get_ref()
-                        .path
-                        .as_ref()
-                        .map_or(spec.span(), |p| p.span()),
-                )),
+                Diagnostic::new(format!("component `{name}`: {}", chain(&e)))
+                    .with_kind(DiagnosticKind::InvalidComponent)
+                    .at(manifest.locate(
+                        spec.get_ref()
+                            .path
+                            .as_ref()
+                            .map_or(spec.span(), |p| p.span()),
+                    )),
             ),
         }
     }

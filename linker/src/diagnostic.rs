@@ -62,10 +62,78 @@ impl fmt::Display for Location {
     }
 }
 
+/// What kind of problem a diagnostic reports: what a test or an embedder
+/// matches, where the message is for people (and may be reworded).
+/// `--json` prints it as `kind`, in kebab case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DiagnosticKind {
+    /// Not one of the kinds below (a runtime or I/O failure reported as a
+    /// diagnostic).
+    Other,
+    /// A file cannot be read: missing, too large, not a regular file, not
+    /// UTF-8, or a path that cannot be resolved.
+    Unreadable,
+    /// TOML that does not parse, an unknown key, or a value of the wrong
+    /// type.
+    Syntax,
+    /// A file a manifest names lies outside the folders it may read.
+    Confined,
+    /// An `include` cycle, or more included files than weld reads.
+    Include,
+    /// A value of the right type but out of range or of the wrong form (a
+    /// deadline, a timeout, a memory cap, `<component>:<interface>`).
+    InvalidValue,
+    /// A component, host or provider name that breaks the naming rules.
+    InvalidName,
+    /// Something defined or linked twice, or two things of one name.
+    Duplicate,
+    /// A link, export or exposed interface names a component or provider
+    /// the manifest does not declare.
+    UnknownName,
+    /// A host's wRPC endpoint is missing or invalid, or two hosts share one.
+    Endpoint,
+    /// Something placed where it cannot be: components of a link on two
+    /// hosts for an in-process transport, a component on a provider's host,
+    /// a host with nothing on it.
+    Placement,
+    /// A provider that exports nothing, or whose WIT cannot be read or does
+    /// not define what it says it serves.
+    Provider,
+    /// The inputs given are not a manifest or component files.
+    InvalidInput,
+    /// The bytes are not a valid component.
+    InvalidComponent,
+    /// An import no component, provider or host provides.
+    NoExporter,
+    /// An import several components export, and no `[[link]]` chooses.
+    Ambiguous,
+    /// A link names an import its component does not have.
+    NoImport,
+    /// An import and the export linked to it differ in their types.
+    TypeMismatch,
+    /// A wRPC link whose functions are not wRPC-safe and that does not
+    /// allow traps.
+    NotWrpcSafe,
+    /// A wRPC link or an exposed interface with what wRPC cannot carry
+    /// (resources, streams and futures, async functions).
+    WrpcUnsupported,
+    /// Something weld does not link (a root function import, an export
+    /// that is not an interface).
+    Unsupported,
+    /// Links that form a cycle.
+    Cycle,
+    /// A link setting that has no effect on its transport (a warning).
+    UnusedSetting,
+}
+
 /// One error (or note) a user has to act on, with where it comes from and,
 /// when weld knows one, how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// What kind of problem it is, for code to match.
+    pub kind: DiagnosticKind,
     /// What is wrong, naming the component, import and function involved.
     pub message: String,
     /// Where in the manifest the problem was written, when it was.
@@ -80,6 +148,7 @@ impl Diagnostic {
     /// A diagnostic without a location.
     pub fn new(message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            kind: DiagnosticKind::Other,
             message: message.into(),
             location: None,
             help: None,
@@ -89,6 +158,12 @@ impl Diagnostic {
     /// Attaches a location.
     pub fn at(mut self, location: Option<Location>) -> Diagnostic {
         self.location = location;
+        self
+    }
+
+    /// Says what kind of problem it is.
+    pub fn with_kind(mut self, kind: DiagnosticKind) -> Diagnostic {
+        self.kind = kind;
         self
     }
 

@@ -62,6 +62,10 @@ pub enum FuseError {
 }
 
 /// The components `options` selects, in manifest order.
+///
+/// # Errors
+/// [`FuseError`] when the selection names no component, or one the deployment
+/// does not have, or the components span several hosts and none is chosen.
 pub fn select(deployment: &Deployment, options: &FuseOptions) -> Result<Vec<String>, FuseError> {
     let plan = &deployment.plan;
     let known = || quoted(plan.components.iter().map(|c| &c.name));
@@ -94,6 +98,9 @@ pub fn select(deployment: &Deployment, options: &FuseOptions) -> Result<Vec<Stri
 }
 
 /// The composition spec for a deployment and a selection.
+///
+/// # Errors
+/// As [`select`].
 pub fn spec(deployment: &Deployment, options: &FuseOptions) -> Result<Spec, FuseError> {
     let selected = select(deployment, options)?;
     let fuse = options.fuse.unwrap_or(fuse_for_build);
@@ -135,6 +142,9 @@ pub fn spec(deployment: &Deployment, options: &FuseOptions) -> Result<Spec, Fuse
 }
 
 /// Fuses the selected components of a deployment into one component.
+///
+/// # Errors
+/// As [`select`], and [`FuseError::Compose`] when the composition fails.
 pub fn fuse(deployment: &Deployment, options: &FuseOptions) -> Result<Composition, FuseError> {
     let spec = spec(deployment, options)?;
     Ok(weld_compose::compose(&spec)?)

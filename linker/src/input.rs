@@ -59,6 +59,9 @@ pub const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// Whether the regular file at `path` starts with [`WASM_MAGIC`]: weld tells
 /// a component from a manifest by its first bytes, not its extension.
 /// Reads at most four bytes.
+///
+/// # Errors
+/// [`InputError`] when `path` cannot be opened or is not a regular file.
 pub fn is_wasm(path: &Path) -> Result<bool, InputError> {
     let (file, _) = regular(open(path, 0)?)?;
     let mut head = Vec::with_capacity(4);
@@ -67,6 +70,10 @@ pub fn is_wasm(path: &Path) -> Result<bool, InputError> {
 }
 
 /// Reads the regular file at `path`, at most `cap` bytes.
+///
+/// # Errors
+/// [`InputError`] when `path` cannot be opened, is not a regular file, or is
+/// larger than `cap`.
 pub fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
     read_opened(regular(open(path, 0)?)?, cap).map(|(bytes, _)| bytes)
 }
@@ -75,6 +82,10 @@ pub fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, InputError> {
 /// symbolic link (opened with `O_NOFOLLOW`) and also returns the metadata
 /// of the file actually read, so the caller can check its owner and mode
 /// without a race: for files weld wrote itself (the compile cache).
+///
+/// # Errors
+/// [`InputError`] when `path` is a symbolic link, cannot be opened, is not a
+/// regular file, or is larger than `cap`.
 pub fn read_own_file(path: &Path, cap: u64) -> Result<(Vec<u8>, std::fs::Metadata), InputError> {
     let file = match open(path, libc::O_NOFOLLOW) {
         Ok(file) => file,

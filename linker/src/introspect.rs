@@ -236,6 +236,9 @@ pub fn engine_features() -> wasmparser::WasmFeatures {
 /// examples/demo/weld.toml` (seven components, 294 KiB) went from about
 /// 6.5 ms to about 15.5 ms (dev build, dependencies at `opt-level = 2`);
 /// small next to the compile `weld run` would otherwise fail in.
+///
+/// # Errors
+/// wasmparser's error at the first invalid byte.
 pub fn validate(bytes: &[u8]) -> Result<(), wasmparser::BinaryReaderError> {
     wasmparser::Validator::new_with_features(engine_features())
         .validate_all(bytes)
@@ -323,6 +326,10 @@ pub fn uses_async_abi(bytes: &[u8]) -> Result<bool, wasmparser::BinaryReaderErro
 
 impl ComponentInfo {
     /// Reads and decodes a component file.
+    ///
+    /// # Errors
+    /// [`IntrospectError::Read`] when the file cannot be read, and the errors
+    /// of [`ComponentInfo::from_bytes`].
     pub fn from_file(path: &Path) -> Result<ComponentInfo, IntrospectError> {
         let bytes =
             crate::input::read_file(path, crate::input::MAX_COMPONENT_BYTES).map_err(|source| {
@@ -335,6 +342,10 @@ impl ComponentInfo {
     }
 
     /// Decodes a component from bytes; `label` names it in errors.
+    ///
+    /// # Errors
+    /// [`IntrospectError`] when the bytes are not WebAssembly, are a core
+    /// module, are not a valid component, or their WIT cannot be decoded.
     pub fn from_bytes(label: &str, bytes: &[u8]) -> Result<ComponentInfo, IntrospectError> {
         if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
             return Err(IntrospectError::NotWasm {
@@ -377,6 +388,10 @@ impl ComponentInfo {
     /// [`MAX_WIT_BYTES`] each, [`MAX_WIT_FILES`] in all), then parsed in
     /// memory. The result is a component whose world exports `exports`, so
     /// the planner checks an importer against it as against a component.
+    ///
+    /// # Errors
+    /// [`ProviderWitError`] when the WIT cannot be read (too large, too many
+    /// files), does not parse, or does not define an interface `exports` names.
     pub fn from_provider_wit(
         name: &str,
         path: &Path,

@@ -45,5 +45,5 @@ pub mod wit;
 pub use weld_wrpc as wrpc;
 
 pub use deployment::Deployment;
-pub use diagnostic::{Diagnostic, Diagnostics, Location};
+pub use diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, Location};
 pub use plan::{Plan, PlanOptions, Resolution, Transport};

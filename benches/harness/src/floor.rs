@@ -27,6 +27,9 @@ pub fn native_sum(xs: &[u8]) -> u64 {
 /// A connection that can close its sending side.
 pub trait Conn: Read + Write + Send + 'static {
     /// Shuts the sending side.
+    ///
+    /// # Errors
+    /// The socket's error.
     fn half_close(&self) -> std::io::Result<()>;
 }
 
@@ -59,6 +62,9 @@ pub fn echo_server<C: Conn>(
 
 /// One bare exchange on `c`: write `data`, close the sending side, read the
 /// echo into `back` to its end.
+///
+/// # Errors
+/// The connection's error.
 pub fn exchange<C: Conn>(mut c: C, data: &[u8], back: &mut Vec<u8>) -> std::io::Result<()> {
     c.write_all(data)?;
     c.half_close()?;

@@ -312,6 +312,10 @@ pub const fn wrpc_series(key: &'static str, name: &'static str) -> Series {
 
 /// Serves `callee` of `deployment` on a background thread and times `calls`
 /// from host `caller` against it: one wRPC `series` ([`wrpc_series`]).
+///
+/// # Errors
+/// [`Error::Serve`] when `callee` cannot be served or stopped, and the errors
+/// of [`run`].
 pub fn run_remote(
     deployment: &Deployment,
     caller: &str,

@@ -26,10 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     };
     if args.json {
-        let mut value = serde_json::to_value(info.describe())?;
-        value["version"] = 1.into();
-        value["ok"] = true.into();
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+        return Ok(super::emit_ok(serde_json::to_value(info.describe())?));
     } else if args.wire {
         super::emit(&info.wire_wit());
     } else {

@@ -2,6 +2,7 @@
 //! after `--`, stdin, exit statuses, traps; and component files given
 //! without a manifest, to `run`, `plan`, `compose` and `bench`.
 
+use crate::common::text;
 use std::process::{Command, Output};
 
 /// The tutorial's three components, as files.
@@ -25,10 +26,6 @@ fn run_command(extra: &[&str], guest: &[&str]) -> Output {
     args.push("--");
     args.extend(guest);
     weld_with_stdin(&args, b"")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

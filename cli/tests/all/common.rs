@@ -23,3 +23,26 @@ pub fn run_with_stdin(program: &Path, args: &[&str], stdin: &[u8]) -> Output {
 pub fn weld_exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weld"))
 }
+
+/// Runs `weld` with `args` (stdin and the environment inherited); its exit
+/// status and output.
+pub fn weld(args: &[&str]) -> Output {
+    Command::new(weld_exe())
+        .args(args)
+        .output()
+        .expect("run weld")
+}
+
+/// [`weld`] with the compile cache off.
+pub fn weld_uncached(args: &[&str]) -> Output {
+    Command::new(weld_exe())
+        .args(args)
+        .env("WELD_CACHE_DIR", "off")
+        .output()
+        .expect("run weld")
+}
+
+/// Output bytes as text (lossy).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

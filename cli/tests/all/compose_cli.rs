@@ -2,18 +2,7 @@
 //! into the output, the `--exports` list, the WAC source and its header,
 //! and how a failure is reported.
 
-use std::process::{Command, Output};
-
-fn weld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weld"))
-        .args(args)
-        .output()
-        .expect("run weld")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::common::{text, weld};
 
 /// `driver` linked to `adder`, and `greet`, which nothing links to or from.
 const WITH_UNLINKED: &str = "[components.driver]\npath = \"{driver}\"\n[components.adder]\npath = \"{adder}\"\n[components.greet]\npath = \"{greet}\"\n";

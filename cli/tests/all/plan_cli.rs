@@ -2,15 +2,9 @@
 //! fixture components, one test per failure mode, each asserting the message
 //! names the place.
 
+use crate::common::weld;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn weld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weld"))
-        .args(args)
-        .output()
-        .expect("run weld")
-}
+use std::process::Command;
 
 /// A manifest in a fresh directory; `{name}` placeholders become fixture paths.
 struct Case {
@@ -125,10 +119,11 @@ fn json_errors_are_data() {
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
+    assert_eq!(v["errors"][0]["kind"], "unreadable", "{v}");
     assert!(v["errors"][0]["message"]
         .as_str()
         .unwrap()
-        .contains("component `a`: cannot read"));
+        .contains("component `a`"));
     assert_eq!(v["errors"][0]["location"]["line"], 2);
 }
 

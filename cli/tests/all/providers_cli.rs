@@ -1,14 +1,6 @@
 //! `weld plan` and `weld run` with providers and exposed interfaces.
 
-use std::process::{Command, Output};
-
-fn weld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weld"))
-        .args(args)
-        .env("WELD_CACHE_DIR", "off")
-        .output()
-        .expect("run weld")
-}
+use crate::common::weld_uncached as weld;
 
 fn manifest(dir: &tempfile::TempDir) -> String {
     let wits = weld_fixtures::workspace_root().join("fixtures/wit");

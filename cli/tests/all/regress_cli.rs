@@ -7,8 +7,9 @@
 //! false-positive rate on a real machine is measured by
 //! `scripts/false-positives`, not here.
 
+use crate::common::{text, weld};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Mutex, MutexGuard};
 
 /// The tests of this file take turns: a baseline and its comparison
@@ -17,17 +18,6 @@ use std::sync::{Mutex, MutexGuard};
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static TURN: Mutex<()> = Mutex::new(());
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn weld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weld"))
-        .args(args)
-        .output()
-        .expect("run weld")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The bundled pair as a user's deployment, its link with `strategy`.

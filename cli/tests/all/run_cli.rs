@@ -1,13 +1,7 @@
 //! `weld run` and `weld compose` end to end with the real binary.
 
-use std::process::{Command, Output};
-
-fn weld(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weld"))
-        .args(args)
-        .output()
-        .expect("run weld")
-}
+use crate::common::weld;
+use std::process::Command;
 
 fn manifest(dir: &tempfile::TempDir, toml: &str) -> String {
     weld_fixtures::write_manifest(dir.path(), toml)

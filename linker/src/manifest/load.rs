@@ -4,7 +4,7 @@
 //! files given alone.
 
 use super::*;
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, Location};
 use indexmap::IndexMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -12,14 +12,22 @@ use toml::Spanned;
 
 impl Manifest {
     /// Reads and validates a manifest file.
+    ///
+    /// # Errors
+    /// Every problem found at once, as [`Diagnostics`]: the file cannot be
+    /// read, does not parse, or does not validate.
     pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
         Manifest::load_capped(path, crate::input::MAX_MANIFEST_BYTES)
     }
 
     /// [`Manifest::load`] reading at most `cap` bytes.
+    ///
+    /// # Errors
+    /// As [`Manifest::load`], and a file larger than `cap`.
     pub fn load_capped(path: &Path, cap: u64) -> Result<Manifest, Diagnostics> {
         let cannot = |e: &dyn std::fmt::Display| {
             Diagnostic::new(format!("cannot read manifest `{}`: {e}", path.display()))
+                .with_kind(DiagnosticKind::Unreadable)
         };
         let bytes = crate::input::read_file(path, cap).map_err(|e| cannot(&e))?;
         let source = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
@@ -28,6 +36,10 @@ impl Manifest {
 
     /// Parses and validates manifest text; `file` is used in messages and to
     /// resolve relative component paths.
+    ///
+    /// # Errors
+    /// Every problem found at once, as [`Diagnostics`], each with its line and
+    /// column.
     pub fn parse(file: &Path, source: &str) -> Result<Manifest, Diagnostics> {
         Manifest::parse_as(file, source, false)
     }
@@ -44,7 +56,9 @@ impl Manifest {
                 .span()
                 .filter(|_| !generated)
                 .map(|s| Location::from_span(file, source, s));
-            Diagnostic::new(format!("invalid manifest: {}", e.message().trim_end())).at(location)
+            Diagnostic::new(format!("invalid manifest: {}", e.message().trim_end()))
+                .with_kind(DiagnosticKind::Syntax)
+                .at(location)
         })?;
         let mut manifest = Manifest {
             file: file.to_path_buf(),
@@ -94,6 +108,7 @@ impl Manifest {
                         "`allow-dirs` names `{}`, which is not a folder",
                         dir.get_ref().display()
                     ))
+                    .with_kind(DiagnosticKind::Unreadable)
                     .at(self.locate(dir.span())),
                 ),
                 Err(e) => errors.push(
@@ -101,6 +116,7 @@ impl Manifest {
                         "`allow-dirs` names `{}`: {e}",
                         dir.get_ref().display()
                     ))
+                    .with_kind(DiagnosticKind::Unreadable)
                     .at(self.locate(dir.span())),
                 ),
             }
@@ -141,7 +157,7 @@ impl Manifest {
             "{what} `{}` is outside the folders a manifest may read from ({})",
             path.display(),
             crate::diagnostic::quoted(&roots)
-        ))
+        )).with_kind(DiagnosticKind::Confined)
         .at(at)
         .with_help(
             "move it under the manifest's folder, or name its folder in the top-level manifest's `allow-dirs`",
@@ -176,12 +192,14 @@ impl Manifest {
                     "include cycle: {}",
                     names.join(" includes ")
                 ))
+                .with_kind(DiagnosticKind::Include)
                 .at(at)
                 .into());
             }
             if self.included.len() >= MAX_INCLUDED {
                 return Err(
                     Diagnostic::new(format!("more than {MAX_INCLUDED} included files"))
+                        .with_kind(DiagnosticKind::Include)
                         .at(at)
                         .into(),
                 );
@@ -189,6 +207,7 @@ impl Manifest {
             self.confined("included", &path, at.clone())?;
             let cannot = |e: &dyn std::fmt::Display| {
                 Diagnostic::new(format!("cannot read included `{}`: {e}", path.display()))
+                    .with_kind(DiagnosticKind::Unreadable)
                     .at(at.clone())
             };
             let bytes = crate::input::read_file(&path, crate::input::MAX_MANIFEST_BYTES)
@@ -199,7 +218,7 @@ impl Manifest {
                 Diagnostic::new(format!(
                     "invalid included file (it may hold `include`, `[hosts]` and `[providers]`): {}",
                     e.message().trim_end()
-                ))
+                )).with_kind(DiagnosticKind::Syntax)
                 .at(location)
             })?;
             self.included.push(Included {
@@ -255,6 +274,7 @@ impl Manifest {
             place(first),
             place(second.clone())
         ))
+        .with_kind(DiagnosticKind::Duplicate)
         .at(self.locate_in(second.0, second.1))
     }
 
@@ -288,6 +308,10 @@ impl Manifest {
     /// The manifest of component files deployed together on the default
     /// host, named by `(name, path)`, with no links: every import is linked
     /// by interface name.
+    ///
+    /// # Errors
+    /// [`Diagnostics`] when a path is not UTF-8 or a name breaks the naming
+    /// rules.
     pub fn for_files(files: &[(String, PathBuf)]) -> Result<Manifest, Diagnostics> {
         let mut text = String::new();
         for (name, path) in files {
@@ -296,6 +320,7 @@ impl Manifest {
                     "component file `{}` has a path that is not UTF-8",
                     path.display()
                 ))
+                .with_kind(DiagnosticKind::Unreadable)
             })?;
             text.push_str(&format!(
                 "[components.{}]\npath = {}\n",

@@ -94,6 +94,9 @@ pub struct ByteSize(pub u64);
 
 impl ByteSize {
     /// Parses `"256MiB"`, `"64 KiB"`, `"1GiB"`, `"4096"` or `"4096B"`.
+    ///
+    /// # Errors
+    /// A message naming what does not read: no number, or an unknown unit.
     pub fn parse(text: &str) -> Result<ByteSize, String> {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -3,7 +3,7 @@
 //! component names. Every problem is reported at once, with its position.
 
 use super::*;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 use indexmap::IndexMap;
 use std::ops::Range;
 
@@ -18,6 +18,7 @@ impl Manifest {
                 if let Err(e) = crate::wrpc::endpoint::check_subject("queue group", q.get_ref()) {
                     errors.push(
                         Diagnostic::new(format!("host `{host}`: {e}"))
+                            .with_kind(DiagnosticKind::Endpoint)
                             .at(self.locate_host(host, q.span())),
                     );
                 }
@@ -28,7 +29,11 @@ impl Manifest {
             let at = self.locate_host(host, declared.span());
             let endpoint = self.endpoint_of(host);
             if let Err(e) = endpoint.check() {
-                errors.push(Diagnostic::new(format!("host `{host}`: {e}")).at(at));
+                errors.push(
+                    Diagnostic::new(format!("host `{host}`: {e}"))
+                        .with_kind(DiagnosticKind::Endpoint)
+                        .at(at),
+                );
                 continue;
             }
             match seen.iter().find(|(e, _)| *e == endpoint) {
@@ -36,6 +41,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "hosts `{other}` and `{host}` both serve on {endpoint}"
                     ))
+                    .with_kind(DiagnosticKind::Duplicate)
                     .at(at)
                     .with_help("give each host its own address, socket path or NATS prefix"),
                 ),
@@ -64,6 +70,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "provider name `{name}` must be letters, digits, `-` or `_`"
                     ))
+                    .with_kind(DiagnosticKind::InvalidName)
                     .at(at.clone()),
                 );
             }
@@ -72,6 +79,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "`{name}` is both a component and a provider; give them different names"
                     ))
+                    .with_kind(DiagnosticKind::Duplicate)
                     .at(at.clone()),
                 );
             }
@@ -84,7 +92,7 @@ impl Manifest {
                 errors.push(
                     Diagnostic::new(format!(
                         "provider `{name}`: host `{host}` does not say where it serves wRPC"
-                    ))
+                    )).with_kind(DiagnosticKind::Endpoint)
                     .at(self.locate_provider(name, p.host.span()))
                     .with_help(format!(
                         "declare it, e.g.\n[hosts.{host}]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:7762\" }}"
@@ -99,7 +107,7 @@ impl Manifest {
                 errors.push(
                     Diagnostic::new(format!(
                         "provider `{name}`: host `{host}` is where an external server runs, but component `{c}` is placed on it too"
-                    ))
+                    )).with_kind(DiagnosticKind::Placement)
                     .at(self.locate_provider(name, p.host.span()))
                     .with_help("place components on hosts weld runs, and providers on hosts of their own"),
                 );
@@ -109,6 +117,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "provider `{name}` exports nothing: list the interfaces it serves"
                     ))
+                    .with_kind(DiagnosticKind::Provider)
                     .at(at),
                 );
             }
@@ -118,7 +127,7 @@ impl Manifest {
                         Diagnostic::new(format!(
                             "provider `{name}`: `{}` is not an interface name like `acme:billing/charge@0.1.0`",
                             e.get_ref()
-                        ))
+                        )).with_kind(DiagnosticKind::InvalidValue)
                         .at(self.locate_provider(name, e.span())),
                     );
                 }
@@ -137,6 +146,7 @@ impl Manifest {
                             "host `{host}`: expose `{}` must be `<component>:<interface>`",
                             e.get_ref()
                         ))
+                        .with_kind(DiagnosticKind::InvalidValue)
                         .at(at),
                     );
                     continue;
@@ -148,6 +158,7 @@ impl Manifest {
                             e.get_ref(),
                             r.component
                         ))
+                        .with_kind(DiagnosticKind::UnknownName)
                         .at(at)
                         .with_help(known(self.components.keys())),
                     );
@@ -159,6 +170,7 @@ impl Manifest {
                             r.component,
                             self.host_of(&r.component)
                         ))
+                        .with_kind(DiagnosticKind::Placement)
                         .at(at),
                     );
                 }
@@ -192,6 +204,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "component name `{name}` must be letters, digits, `-` or `_`"
                     ))
+                    .with_kind(DiagnosticKind::InvalidName)
                     .at(self.locate(spec.span())),
                 );
             }
@@ -201,7 +214,7 @@ impl Manifest {
                         Diagnostic::new(format!(
                             "component `{name}`: host name `{}` must be letters, digits, `-` or `_`",
                             host.get_ref()
-                        ))
+                        )).with_kind(DiagnosticKind::InvalidName)
                         .at(self.locate(host.span())),
                     );
                 }
@@ -212,6 +225,7 @@ impl Manifest {
                         Diagnostic::new(format!(
                             "component `{name}`: `deadline-ms` must be in 1..={MAX_DEADLINE_MS}"
                         ))
+                        .with_kind(DiagnosticKind::InvalidValue)
                         .at(self.locate(d.span())),
                     );
                 }
@@ -222,7 +236,7 @@ impl Manifest {
                     errors.push(
                         Diagnostic::new(format!(
                             "component `{name}`: `max-memory` must be at least 64KiB (one wasm page)"
-                        ))
+                        )).with_kind(DiagnosticKind::InvalidValue)
                         .at(self.locate(m.span())),
                     );
                 }
@@ -246,6 +260,7 @@ impl Manifest {
             {
                 errors.push(
                     Diagnostic::new(format!("host `{name}` has no components"))
+                        .with_kind(DiagnosticKind::Placement)
                         .at(self.locate_host(name, spec.span()))
                         .with_help("place a component on it with `host = \"...\"`, or remove it"),
                 );
@@ -263,7 +278,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "link import `{}` must be `<component>:<interface>`, e.g. `driver:demo:math/adder@0.1.0`",
                         l.import.get_ref()
-                    ))
+                    )).with_kind(DiagnosticKind::InvalidValue)
                     .at(self.locate(l.import.span())),
                 ),
                 Some(r) => {
@@ -273,7 +288,7 @@ impl Manifest {
                                 "link import `{}` names unknown component `{}`",
                                 l.import.get_ref(),
                                 r.component
-                            ))
+                            )).with_kind(DiagnosticKind::UnknownName)
                             .at(self.locate(l.import.span()))
                             .with_help(known(self.components.keys())),
                         );
@@ -287,7 +302,7 @@ impl Manifest {
                             Diagnostic::new(format!(
                                 "import `{}` is linked twice{first}",
                                 l.import.get_ref(),
-                            ))
+                            )).with_kind(DiagnosticKind::Duplicate)
                             .at(self.locate(l.import.span())),
                         );
                     } else {
@@ -303,6 +318,7 @@ impl Manifest {
                         "link export names unknown component `{}`",
                         l.export.get_ref()
                     ))
+                    .with_kind(DiagnosticKind::UnknownName)
                     .at(self.locate(l.export.span()))
                     .with_help(known(self.components.keys().chain(self.providers.keys()))),
                 );
@@ -314,6 +330,7 @@ impl Manifest {
                     Diagnostic::new(format!(
                         "link `timeout-ms` must be from 1 to {MAX_TIMEOUT_MS} (one hour)"
                     ))
+                    .with_kind(DiagnosticKind::InvalidValue)
                     .at(self.locate(link.span())),
                 );
             }
@@ -330,6 +347,7 @@ impl Manifest {
                             "[compose] exports names unknown component `{}`",
                             e.get_ref()
                         ))
+                        .with_kind(DiagnosticKind::UnknownName)
                         .at(self.locate(e.span()))
                         .with_help(known(self.components.keys())),
                     );

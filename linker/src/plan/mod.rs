@@ -191,6 +191,10 @@ pub enum HostChoiceError {
 impl Plan {
     /// The host to run or serve: `requested` when it has components, or the
     /// deployment's only host. The one place weld chooses a host.
+    ///
+    /// # Errors
+    /// [`HostChoiceError`] when `requested` has no components, or none is
+    /// requested and the deployment spans several hosts.
     pub fn choose_host(&self, requested: Option<&str>) -> Result<String, HostChoiceError> {
         let hosts = self.hosts();
         match requested {

@@ -22,7 +22,7 @@ use super::{
     PLAN_SCHEMA_VERSION,
 };
 use crate::check::{check_interface, Side};
-use crate::diagnostic::{quoted, Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{quoted, Diagnostic, DiagnosticKind, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
 use crate::manifest::{InstancePolicy, LinkSpec, Manifest, Strategy, TransportChoice};
 use crate::wit;
@@ -41,6 +41,10 @@ struct Planner<'a> {
 }
 
 /// Resolves every import of every component of `manifest`.
+///
+/// # Errors
+/// Every problem found at once, as [`Diagnostics`]: no exporter or several, a
+/// type mismatch, a transport the link cannot have, a cycle.
 pub fn plan(
     manifest: &Manifest,
     components: &IndexMap<String, ComponentInfo>,
@@ -54,6 +58,9 @@ pub fn plan(
 }
 
 /// [`plan`] with the providers' types (read from their WIT) and options.
+///
+/// # Errors
+/// As [`plan`].
 pub fn plan_with(
     manifest: &Manifest,
     components: &IndexMap<String, ComponentInfo>,
@@ -148,7 +155,7 @@ impl Planner<'_> {
                         Diagnostic::new(format!(
                             "{label}: `{}` does not export `{}` (an exposed interface is served under its exact name)",
                             r.component, r.interface
-                        ))
+                        )).with_kind(DiagnosticKind::NoExporter)
                         .at(at)
                         .with_help(if names.is_empty() {
                             format!("`{}` exports no interfaces", r.component)
@@ -163,7 +170,7 @@ impl Planner<'_> {
                     self.errors.push(
                         Diagnostic::new(format!(
                             "{label}: cannot serve it: the interface defines resource `{res}`, and resource handles cannot cross wRPC"
-                        ))
+                        )).with_kind(DiagnosticKind::WrpcUnsupported)
                         .at(at),
                     );
                     continue;
@@ -173,7 +180,7 @@ impl Planner<'_> {
                     self.errors.push(
                         Diagnostic::new(format!(
                             "{label}: cannot serve it: {why}, which weld's wRPC framing cannot carry"
-                        ))
+                        )).with_kind(DiagnosticKind::WrpcUnsupported)
                         .at(at),
                     );
                     continue;
@@ -222,6 +229,7 @@ impl Planner<'_> {
                     Diagnostic::new(format!(
                         "component `{component}` does not import `{interface}`"
                     ))
+                    .with_kind(DiagnosticKind::NoImport)
                     .at(self.manifest.locate(link.get_ref().import.span()))
                     .with_help(if names.is_empty() {
                         format!("`{component}` imports no interfaces")
@@ -242,7 +250,7 @@ impl Planner<'_> {
                         self.errors.push(Diagnostic::new(format!(
                             "component `{name}` imports the function `{}` at the root of its world; weld links interfaces only",
                             item.name
-                        )));
+                        )).with_kind(DiagnosticKind::Unsupported));
                     }
                     continue;
                 }
@@ -369,6 +377,7 @@ impl Planner<'_> {
             else {
                 self.errors.push(
                     Diagnostic::new(format!("{edge}: linked component `{name}` was not loaded"))
+                        .with_kind(DiagnosticKind::UnknownName)
                         .at(at),
                 );
                 return None;
@@ -378,7 +387,7 @@ impl Planner<'_> {
                 self.errors.push(
                     Diagnostic::new(format!(
                         "{edge}: linked component `{name}` does not export `{import}` or a semver-compatible version of it"
-                    ))
+                    )).with_kind(DiagnosticKind::NoExporter)
                     .at(at)
                     .with_help(if exports.is_empty() {
                         format!("`{name}` exports nothing")
@@ -415,7 +424,7 @@ impl Planner<'_> {
                 self.errors.push(
                     Diagnostic::new(format!(
                         "{edge}: weld's host does not provide this WASI interface, and no component exports it"
-                    ))
+                    )).with_kind(DiagnosticKind::NoExporter)
                     .with_help({
                         let release = wit::split_version(import)
                             .1
@@ -432,7 +441,7 @@ impl Planner<'_> {
             }
             0 => {
                 self.errors.push(
-                    Diagnostic::new(format!("{edge}: no component exports it")).with_help(format!(
+                    Diagnostic::new(format!("{edge}: no component exports it")).with_kind(DiagnosticKind::NoExporter).with_help(format!(
                         "add a component (or a provider) that exports `{import}` to the manifest, or link the import with a [[link]] entry"
                     )),
                 );
@@ -444,7 +453,7 @@ impl Planner<'_> {
                     .map(|(n, e)| format!("`{n}` (exports `{e}`)"))
                     .collect();
                 self.errors.push(
-                    Diagnostic::new(format!("{edge}: ambiguous, exported by {}", list.join(", ")))
+                    Diagnostic::new(format!("{edge}: ambiguous, exported by {}", list.join(", "))).with_kind(DiagnosticKind::Ambiguous)
                         .with_help(format!(
                             "choose one with\n[[link]]\nimport = \"{component}:{import}\"\nexport = \"{}\"",
                             candidates[0].0
@@ -471,10 +480,13 @@ impl Planner<'_> {
         else {
             // find_export only returns interfaces, so this is unreachable;
             // report rather than silently drop the import.
-            self.errors.push(Diagnostic::new(format!(
-                "{edge}: `{}` export `{}` is not an interface",
-                peer.name, peer.export
-            )));
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "{edge}: `{}` export `{}` is not an interface",
+                    peer.name, peer.export
+                ))
+                .with_kind(DiagnosticKind::Unsupported),
+            );
             return false;
         };
         let mismatches = check_interface(
@@ -490,7 +502,9 @@ impl Planner<'_> {
         let via = peer.via(import);
         for m in &mismatches {
             self.errors.push(
-                Diagnostic::new(format!("{edge} linked to {via}: {m}")).at(peer.location.clone()),
+                Diagnostic::new(format!("{edge} linked to {via}: {m}"))
+                    .with_kind(DiagnosticKind::TypeMismatch)
+                    .at(peer.location.clone()),
             );
         }
         mismatches.is_empty()
@@ -528,7 +542,7 @@ impl Planner<'_> {
                 Diagnostic::new(format!(
                     "{} linked to {via}: `{transport}` cannot reach provider `{name}`: it is an external wRPC server that weld does not run, so it has no code to compose or call in-process",
                     edge.label
-                ))
+                )).with_kind(DiagnosticKind::Placement)
                 .at(at)
                 .with_help("use `transport = \"wrpc\"` (or `auto`)"),
             );
@@ -539,7 +553,7 @@ impl Planner<'_> {
                 Diagnostic::new(format!(
                     "{} linked to {via}: `{transport}` needs both components on one host, but `{component}` is on `{host_a}` and `{name}` is on `{host_b}`",
                     edge.label
-                ))
+                )).with_kind(DiagnosticKind::Placement)
                 .at(at)
                 .with_help("use `transport = \"wrpc\"` (or `auto`), or place both components on the same host"),
             );
@@ -579,7 +593,7 @@ impl Planner<'_> {
             self.errors.push(
                 Diagnostic::new(format!(
                     "{edge} linked to {via}: cannot use wrpc: the interface defines resource `{res}`, and resource handles cannot cross a wrpc link"
-                ))
+                )).with_kind(DiagnosticKind::WrpcUnsupported)
                 .at(at)
                 .with_help(format!(
                     "place `{component}` and `{peer}` on one host (in-process links carry resources)"
@@ -593,7 +607,7 @@ impl Planner<'_> {
             self.errors.push(
                 Diagnostic::new(format!(
                     "{edge} linked to {via}: cannot use wrpc: {why}, which weld's wRPC framing cannot carry"
-                ))
+                )).with_kind(DiagnosticKind::WrpcUnsupported)
                 .at(at)
                 .with_help(format!(
                     "place `{component}` and `{peer}` on one host, or compose them (`weld compose`)"
@@ -640,6 +654,7 @@ impl Planner<'_> {
                 },
                 names
             ))
+            .with_kind(DiagnosticKind::NotWrpcSafe)
             .at(at)
             .with_help(help),
         );
@@ -666,6 +681,7 @@ impl Planner<'_> {
                     unused.join(", "),
                     if unused.len() == 1 { "has" } else { "have" }
                 ))
+                .with_kind(DiagnosticKind::UnusedSetting)
                 .at(self.link_location(link)),
             );
         }
@@ -706,7 +722,7 @@ impl Planner<'_> {
         for cycle in cycles {
             let path: Vec<_> = cycle.iter().map(|c| format!("`{c}`")).collect();
             self.errors.push(
-                Diagnostic::new(format!("link cycle: {}", path.join(" → ")))
+                Diagnostic::new(format!("link cycle: {}", path.join(" → "))).with_kind(DiagnosticKind::Cycle)
                     .with_help("components cannot import from each other in a loop; break the cycle by moving the shared interface into a third component"),
             );
         }

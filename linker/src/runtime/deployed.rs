@@ -126,6 +126,10 @@ impl Deployed {
     /// Finds an exported function of `component`. `function` is
     /// `iface#func` (`demo:math/runner@0.1.0#run-add`), `name.func`
     /// (`runner.run-add`), or a bare function name when it is unique.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NoSuchFunction`] when `component` exports no such
+    /// function, or several match a bare name.
     pub fn func(
         &mut self,
         component: &str,
@@ -151,6 +155,9 @@ impl Deployed {
     }
 
     /// Calls `component`'s exported `function` with `params`.
+    ///
+    /// # Errors
+    /// As [`Deployed::func`] and [`Deployed::invoke`].
     pub fn call(
         &mut self,
         component: &str,
@@ -166,6 +173,10 @@ impl Deployed {
 
     /// Calls a function found with [`Deployed::func`]: no lookup, so a
     /// caller that calls repeatedly (benches) pays for the call only.
+    ///
+    /// # Errors
+    /// [`RuntimeError`]: the guest trapped, exited, ran past its deadline or
+    /// memory cap, or was interrupted (the store is then poisoned).
     pub fn invoke(
         &mut self,
         component: &str,
@@ -199,6 +210,9 @@ impl Deployed {
     /// [`Deployed::invoke`] with Rust values of a known signature: no
     /// [`Val`] trees (the typed fast path of `weld serve`). The function's
     /// type is checked against `P` and `R` on every call.
+    ///
+    /// # Errors
+    /// As [`Deployed::invoke`], and a function whose type is not `P` → `R`.
     pub fn invoke_typed<P, R>(
         &mut self,
         component: &str,
@@ -366,6 +380,10 @@ impl Deployed {
     /// Runs the component exporting `wasi:cli/run`, as `wasmtime run`
     /// runs a command: returns the component and its exit status (0 when
     /// `run` returns `ok`, 1 for `err`, or the status it exits with).
+    ///
+    /// # Errors
+    /// [`RuntimeError::NoCommand`] when no component of the host exports
+    /// `wasi:cli/run`, and the errors of [`Deployed::invoke`].
     pub fn run_command(&mut self) -> Result<(String, i32), RuntimeError> {
         let runner = self
             .runtime

@@ -88,6 +88,9 @@ impl EngineSettings {
 
 /// One engine per settings per process: engines are expensive and
 /// components compiled for one engine cannot run in another.
+///
+/// # Errors
+/// wasmtime's error when the settings cannot make an engine on this machine.
 pub fn engine(settings: EngineSettings) -> wasmtime::Result<Engine> {
     static ENGINES: OnceLock<Mutex<HashMap<EngineSettings, Engine>>> = OnceLock::new();
     let engines = ENGINES.get_or_init(Default::default);
@@ -242,6 +245,9 @@ pub enum CompileEvent<'a> {
 
 /// Compiles `bytes` for `engine`, using the in-memory memo and the disk
 /// cache under [`cache_dir`].
+///
+/// # Errors
+/// wasmtime's error when the component does not compile.
 pub fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CompileSource)> {
     compile_reporting(engine, bytes, &mut || {})
 }
@@ -286,6 +292,10 @@ pub(crate) fn compile_reporting(
 /// directory per process) when it is a symbolic link, is not owned by the
 /// current user, or group or others can write to it. An entry that is
 /// corrupt or not weld's is reported, recompiled and overwritten.
+///
+/// # Errors
+/// wasmtime's error when the component does not compile; a cache that cannot be
+/// read or written is not an error (the component is compiled).
 pub fn load_or_compile(
     engine: &Engine,
     bytes: &[u8],

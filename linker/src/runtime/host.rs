@@ -52,6 +52,9 @@ impl HostState {
     /// State for a store running `components` of `manifest`. WASI grants are
     /// per store: the union of the grants of the components in it (fused
     /// components share their WASI imports by construction), plus `io`'s.
+    ///
+    /// # Errors
+    /// wasmtime-wasi's error when a granted directory cannot be opened.
     pub fn new(
         manifest: &Manifest,
         components: &[String],
@@ -180,6 +183,9 @@ pub struct WrpcError(pub String);
 /// WASI 0.2 is linked synchronously otherwise: the synchronous host
 /// functions drive their I/O with `block_on`, which panics on the tokio
 /// runtime an async store's call runs on.
+///
+/// # Errors
+/// wasmtime's error when an interface is already defined in `linker`.
 pub fn add_host_interfaces(
     linker: &mut Linker<HostState>,
     wrpc_error_names: &[String],

@@ -80,6 +80,10 @@ type HostImportsFn = Arc<dyn Fn(&mut Linker<HostState>) -> wasmtime::Result<()> 
 
 impl HostImports {
     /// Imports defined by `define`.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] naming the unit and import: no such host, a unit that
+    /// does not compile, an import that cannot be defined.
     pub fn new(
         define: impl Fn(&mut Linker<HostState>) -> wasmtime::Result<()> + Send + Sync + 'static,
     ) -> HostImports {
@@ -180,6 +184,10 @@ struct Prepared {
 
 impl Runtime {
     /// Compiles and links the part of `deployment` placed on one host.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] naming the unit and import: no such host, a unit that
+    /// does not compile, an import that cannot be defined.
     pub fn new(deployment: &Deployment, options: &RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let started = Instant::now();
         let plan = &deployment.plan;
@@ -395,6 +403,10 @@ impl Runtime {
     }
 
     /// Makes a fresh store and instantiates every unit, callees first.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] naming the unit whose instantiation failed, or the
+    /// store that could not be set up.
     pub fn instantiate(&self) -> Result<Deployed, RuntimeError> {
         self.instantiate_with(None)
     }
@@ -404,6 +416,10 @@ impl Runtime {
     /// rest of the host. Cheaper than [`Runtime::instantiate`] when a host
     /// has several units; calls into another component of the host fail
     /// with [`RuntimeError::NoSuchFunction`].
+    ///
+    /// # Errors
+    /// [`RuntimeError::NoSuchFunction`] when no unit of the host holds
+    /// `component`, and the errors of [`Runtime::instantiate`].
     pub fn instantiate_for(&self, component: &str) -> Result<Deployed, RuntimeError> {
         let unit = self.unit_index(component)?;
         self.instantiate_units(None, &self.inner.needs[unit])
@@ -439,6 +455,9 @@ impl Runtime {
     /// [`Runtime::instantiate`] with the embedding application's own state
     /// in the store, reachable from its imports through
     /// [`HostState::extension`].
+    ///
+    /// # Errors
+    /// As [`Runtime::instantiate`].
     pub fn instantiate_with(
         &self,
         extension: Option<Box<dyn Any + Send>>,

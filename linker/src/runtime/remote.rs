@@ -82,14 +82,14 @@ pub(crate) fn define(
         };
         let link = Arc::clone(&link);
         let what = format!("wrpc link {} call `{}.{name}`", link.label, link.import);
-        let call = typed::Call {
+        let call = typed_stubs::StubCall {
             link: Arc::clone(&link),
             func: name.clone(),
             what: what.clone(),
             wire_results: wire_results.clone(),
             safe,
         };
-        if typed::define(&mut inst, &name, &params, call)? {
+        if typed_stubs::define(&mut inst, &name, &params, call)? {
             typed_stubs.push(format!("{}#{name}", link.import));
             continue;
         }
@@ -145,7 +145,7 @@ fn failure(what: &str, e: &CallError) -> String {
 /// values (a `list<u8>` in one copy) and written with the typed codec
 /// ([`crate::wrpc::codec::typed`]); any other signature takes the dynamic
 /// path above.
-pub(crate) mod typed {
+pub(crate) mod typed_stubs {
     use super::HostState;
     use crate::runtime::host::WrpcError;
     use crate::wrpc::client::{CallError, Message};
@@ -157,7 +157,7 @@ pub(crate) mod typed {
     use wasmtime::component::{ComponentType, Type};
 
     /// One function of a link, as its stub calls it.
-    pub(crate) struct Call {
+    pub(crate) struct StubCall {
         pub link: Arc<super::StubLink>,
         pub func: String,
         pub what: String,
@@ -165,7 +165,7 @@ pub(crate) mod typed {
         pub safe: bool,
     }
 
-    impl Call {
+    impl StubCall {
         /// Sends the encoded parameters; returns the one wire result, read
         /// with the typed codec, or why the call failed (in words the guest
         /// or the trap shows).
@@ -194,12 +194,12 @@ pub(crate) mod typed {
         inst: &mut LinkerInstance<'_, HostState>,
         name: &str,
         params: &[Type],
-        call: Call,
+        call: StubCall,
     ) -> wasmtime::Result<bool> {
         struct Define<'a, 'b> {
             inst: &'a mut LinkerInstance<'b, HostState>,
             name: &'a str,
-            call: Call,
+            call: StubCall,
         }
         impl ShapeVisitor for Define<'_, '_> {
             type Output = wasmtime::Result<()>;
@@ -224,7 +224,7 @@ pub(crate) mod typed {
     fn stub<P, T>(
         inst: &mut LinkerInstance<'_, HostState>,
         name: &str,
-        call: Call,
+        call: StubCall,
     ) -> wasmtime::Result<()>
     where
         P: ComponentNamedList + Lift + WireList + Send + Sync + 'static,

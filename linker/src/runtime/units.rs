@@ -85,6 +85,10 @@ impl UnitPlan {
 
     /// The unit plan of `host`'s components; `force` overrides every
     /// in-process link's strategy.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] when the host is not in the plan, a link's peer is not
+    /// on the host, or host-linked units import from each other in a loop.
     pub fn new(plan: &Plan, host: &str, force: Option<Strategy>) -> Result<UnitPlan, RuntimeError> {
         let here: IndexMap<&str, usize> = plan
             .components

@@ -14,6 +14,10 @@ pub struct Background {
 
 impl Server {
     /// Starts serving on a new thread; returns once calls are accepted.
+    ///
+    /// # Errors
+    /// [`ServeError`] when the endpoint cannot be bound or the server's thread
+    /// cannot start.
     pub fn spawn(self) -> Result<Background, ServeError> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, bound) = mpsc::channel();
@@ -53,6 +57,9 @@ impl Background {
     }
 
     /// Stops taking calls, lets in-flight ones finish, returns the counts.
+    ///
+    /// # Errors
+    /// [`ServeError::Panicked`] when the server's thread panicked.
     pub fn stop(mut self) -> Result<ServeStats, ServeError> {
         self.finish()
     }

@@ -31,7 +31,7 @@ mod fds;
 mod lanes;
 mod listen;
 mod report;
-mod typed;
+mod typed_exports;
 mod worker;
 
 pub use background::Background;
@@ -184,7 +184,7 @@ pub struct Served {
 
 impl Served {
     /// Whether calls take the typed fast path (no `Val` trees; see the
-    /// `typed` module), by the function's shape.
+    /// `typed_exports` module), by the function's shape.
     pub fn typed(&self) -> bool {
         self.shape.is_some()
     }
@@ -196,7 +196,7 @@ fn has_shape<S: serde::Serializer>(shape: &Option<Shape>, s: S) -> Result<S::Ok,
 
 /// A served function's typed way through a call.
 #[derive(Clone)]
-pub(crate) struct Shape(pub(crate) Arc<dyn typed::TypedCall>);
+pub(crate) struct Shape(pub(crate) Arc<dyn typed_exports::TypedCall>);
 
 impl std::fmt::Debug for Shape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -221,6 +221,10 @@ pub struct Server {
 impl Server {
     /// Prepares the components of `options.host` and works out what to
     /// serve.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] naming the unit and import: no such host, a unit that
+    /// does not compile, an import that cannot be defined.
     pub fn new(deployment: &Deployment, options: ServeOptions) -> Result<Server, ServeError> {
         let plan = &deployment.plan;
         let host = plan.choose_host(Some(&options.host))?;
@@ -292,6 +296,10 @@ impl Server {
     /// in-flight calls finish (up to the grace period) and returns.
     /// `on_ready` receives the endpoint actually bound (a TCP port 0 is
     /// resolved) once calls are accepted.
+    ///
+    /// # Errors
+    /// [`ServeError`] when the endpoint cannot be bound or the server fails
+    /// before it stops.
     pub fn run(
         &self,
         on_ready: impl FnOnce(&Endpoint),
@@ -565,7 +573,7 @@ impl Wanted {
         let policy = deployment.manifest.components[&self.component]
             .get_ref()
             .instances;
-        let shape = typed::shape(&params, &wire_results, self.safe).map(Shape);
+        let shape = typed_exports::shape(&params, &wire_results, self.safe).map(Shape);
         Ok(Served {
             instance: self.instance,
             function: self.function,

@@ -2,7 +2,7 @@
 //! threads — one owning the `shared` store, a pool making a store per call.
 
 use super::report::Cause;
-use super::typed::{failure, Params};
+use super::typed_exports::{failure, Params};
 use super::Served;
 use crate::runtime::host::WrpcError;
 use crate::runtime::{Deployed, Runtime};

@@ -5,6 +5,7 @@
 //! `weld serve` serves to callers outside the manifest.
 
 use crate::common;
+use weld_linker::DiagnosticKind;
 
 use common::{free_port, greet, nats, serve, tcp};
 use std::path::{Path, PathBuf};
@@ -128,12 +129,22 @@ fn a_provider_over_nats() {
     });
 }
 
-/// The planner's diagnostics for `manifest`.
+/// The planner's diagnostics for `manifest`, as text.
 fn plan_errors(manifest: &Path) -> String {
+    plan_diagnostics(manifest).to_string()
+}
+
+/// The planner's diagnostics for `manifest`.
+fn plan_diagnostics(manifest: &Path) -> weld_linker::Diagnostics {
     match Deployment::load(manifest) {
         Ok(_) => panic!("{} planned", manifest.display()),
-        Err(d) => d.to_string(),
+        Err(d) => d,
     }
+}
+
+/// The kinds of `diagnostics`, in order.
+fn kinds(diagnostics: &weld_linker::Diagnostics) -> Vec<DiagnosticKind> {
+    diagnostics.0.iter().map(|d| d.kind).collect()
 }
 
 #[test]
@@ -149,7 +160,9 @@ fn a_provider_whose_wit_differs_is_refused_at_the_position() {
     // A parameter type.
     write(&greet.replace("hello: func(name: string)", "hello: func(name: u32)"));
     let m = provider_manifest(dir.path(), &endpoint, &wit, GREETER);
-    let err = plan_errors(&m);
+    let d = plan_diagnostics(&m);
+    assert_eq!(kinds(&d), [DiagnosticKind::TypeMismatch], "{d}");
+    let err = d.to_string();
     assert!(err.contains("greet-svc"), "{err}");
     assert!(err.contains("hello") && err.contains("name"), "{err}");
     assert!(err.contains("string") && err.contains("u32"), "{err}");
@@ -166,8 +179,8 @@ fn a_provider_whose_wit_differs_is_refused_at_the_position() {
     // A version that is not semver-compatible: nothing exports 0.1.x.
     write(&greet.replace("package demo:greet@0.1.0;", "package demo:greet@0.2.0;"));
     let m = provider_manifest(dir.path(), &endpoint, &wit, r#""demo:greet/greeter@0.2.0""#);
-    let err = plan_errors(&m);
-    assert!(err.contains("no component exports it"), "{err}");
+    let d = plan_diagnostics(&m);
+    assert_eq!(kinds(&d), [DiagnosticKind::NoExporter], "{d}");
 
     // An interface the WIT does not define, named at the manifest entry.
     write(&greet);
@@ -321,9 +334,11 @@ wrpc = { transport = "tcp", address = "127.0.0.1:1" }
 expose = ["greet:demo:greet/greeter@0.2.0"]
 "#,
     );
-    let err = plan_errors(&m);
+    let d = plan_diagnostics(&m);
+    assert_eq!(kinds(&d), [DiagnosticKind::NoExporter], "{d}");
+    let err = d.to_string();
     assert!(
-        err.contains("`greet` does not export `demo:greet/greeter@0.2.0`"),
+        err.contains("`greet`") && err.contains("demo:greet/greeter@0.2.0"),
         "{err}"
     );
     let text = std::fs::read_to_string(&m).unwrap();

@@ -216,6 +216,10 @@ impl<R: AsyncRead + Unpin> Frames<R> {
     /// Reads an invocation header: the instance and function called. Names
     /// are refused by their declared length, before they are read, when the
     /// header would pass [`HEADER_CAP`].
+    ///
+    /// # Errors
+    /// `InvalidData` for a header of another version or past [`HEADER_CAP`],
+    /// the stream's error when it fails or ends first.
     pub async fn read_header(&mut self) -> io::Result<(String, String)> {
         let start = self.left();
         let version = self.byte("the invocation header").await?;
@@ -331,6 +335,10 @@ fn too_long(what: &str) -> io::Error {
 /// The bytes of an invocation of `function` on `instance` with encoded
 /// `params`, as `wrpc-transport` 0.29 writes them: header and the
 /// parameters as one root-path frame.
+///
+/// # Errors
+/// `InvalidInput` when a name or the parameters are longer than a frame can
+/// declare.
 pub fn invocation(instance: &str, function: &str, params: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(17 + instance.len() + function.len() + params.len());
     out.push(0);
@@ -364,6 +372,9 @@ pub fn one_message(stream: &tokio::net::TcpStream) {
 /// `wrpc-transport` does for an empty write). Head and data go out in one
 /// vectored write where the socket takes them: with `TCP_NODELAY`, two
 /// writes would be two segments and, often, two wake-ups of the reader.
+///
+/// # Errors
+/// The stream's error.
 pub async fn write_frame(tx: &mut (impl AsyncWrite + Unpin), data: &[u8]) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());

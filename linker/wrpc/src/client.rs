@@ -147,6 +147,9 @@ impl Remote {
     /// When the caller is itself inside a tokio runtime (an embedder calling
     /// a deployment from async code), blocking on another runtime there
     /// would panic, so the call is made from a helper thread instead.
+    ///
+    /// # Errors
+    /// As [`Remote::call`].
     pub fn call_blocking(
         &self,
         instance: &str,
@@ -167,6 +170,9 @@ impl Remote {
 
     /// [`Remote::call_blocking`] reading the reply as `reply` says (the
     /// typed fast paths' decoder, or [`Message::values`]).
+    ///
+    /// # Errors
+    /// As [`Remote::call`].
     pub fn call_blocking_with<T: Send>(
         &self,
         instance: &str,
@@ -205,6 +211,10 @@ impl Remote {
     /// Calls `func` of `instance` with already encoded `params`, and decodes
     /// the reply as one value per type of `results`, within `timeout`. The
     /// reply may not exceed `limits.max_bytes`.
+    ///
+    /// # Errors
+    /// [`CallError`] naming the endpoint: no connection, no reply within
+    /// `timeout`, a reply that ends early, is too large or does not decode.
     pub async fn call(
         &self,
         instance: &str,
@@ -366,6 +376,9 @@ impl<'a, D> Message<'a, D> {
 
 impl<'a> Message<'a, ()> {
     /// One value per type of `types`, with the dynamic codec.
+    ///
+    /// # Errors
+    /// [`CodecError`] when the bytes are not one value of each type.
     pub fn values(
         types: &'a [Type],
         limits: &'a Limits,
@@ -447,6 +460,10 @@ impl std::fmt::Display for ReadError {
 /// a peer that keeps its stream open after the values is still answered,
 /// and a malformed message is refused without waiting for the rest.
 /// Returns the decoded message and its size in bytes.
+///
+/// # Errors
+/// [`ReadError`]: the stream fails or ends early, brings more than its budget,
+/// or the message does not decode.
 pub async fn read_with<T>(
     rx: &mut (impl AsyncRead + Unpin),
     reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,

@@ -96,6 +96,10 @@ impl Endpoint {
     /// Checks the endpoint's syntax: the address parses and its port is in
     /// range, a Unix path fits `sun_path`, a NATS URL has a NATS scheme and
     /// its prefix is a literal subject (no wildcards, no empty tokens).
+    ///
+    /// # Errors
+    /// [`EndpointError`] naming what is wrong with the address, path, URL or
+    /// prefix.
     pub fn check(&self) -> Result<(), EndpointError> {
         match self {
             Endpoint::Tcp { address } => check_host_port(address),
@@ -133,6 +137,10 @@ impl Endpoint {
 
 /// Checks a NATS subject or queue group is literal: dot-separated tokens,
 /// none empty, no wildcard (`*`, `>`) and no whitespace.
+///
+/// # Errors
+/// [`EndpointError`] for an empty subject, an empty token, a wildcard or white
+/// space.
 pub fn check_subject(what: &'static str, value: &str) -> Result<(), EndpointError> {
     let problem = if value.is_empty() {
         Some("is empty")

@@ -212,6 +212,9 @@ impl Inbox {
     /// returns: callers send to it on their own connections. On one connection the broker's no-responder notices (an
     /// accept sent to a caller that has left comes back as one to the
     /// inbox) and parameters queued at shutdown counted as invocations too.
+    ///
+    /// # Errors
+    /// The broker's error when a subscription cannot be made.
     pub async fn open(
         listen: &async_nats::Client,
         publish: &async_nats::Client,
@@ -230,6 +233,9 @@ impl Inbox {
     /// Accepts the invocation `message`: publishes the accept and returns
     /// where its results go and a reader of its parameters. `None` when the
     /// message names no reply subject (it is not a wRPC invocation).
+    ///
+    /// # Errors
+    /// The broker's error when the accept cannot be published.
     pub async fn accept(
         &self,
         message: async_nats::Message,
@@ -279,6 +285,9 @@ impl Results {
     }
 
     /// Publishes `bytes`, in messages of at most the server's payload cap.
+    ///
+    /// # Errors
+    /// The broker's error when a message cannot be published.
     pub async fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
         let max = self.nats.server_info().max_payload.max(1);
         for chunk in bytes.chunks(max) {
@@ -291,6 +300,9 @@ impl Results {
     }
 
     /// Ends the results: an empty message.
+    ///
+    /// # Errors
+    /// The broker's error when the message cannot be published.
     pub async fn close(&self) -> std::io::Result<()> {
         self.nats
             .publish(self.subject.clone(), Bytes::new())
@@ -369,6 +381,9 @@ pub struct Caller {
 impl Caller {
     /// A caller of the functions under `prefix` over `nats`. Must run on a
     /// tokio runtime whose tasks keep running between calls.
+    ///
+    /// # Errors
+    /// The broker's error when a subscription cannot be made.
     pub async fn open(nats: async_nats::Client, prefix: &str) -> Result<Caller, async_nats::Error> {
         let router = Router::open(&nats, |rest, m| match rest {
             None => Some(Delivery::Accept {
@@ -388,6 +403,10 @@ impl Caller {
 
     /// Invokes `function` of `instance` with the encoded `params`; the
     /// results are read from what is returned.
+    ///
+    /// # Errors
+    /// The broker's error when the invocation cannot be published, or no server
+    /// subscribes to it.
     pub async fn invoke(
         &self,
         instance: &str,

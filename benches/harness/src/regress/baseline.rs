@@ -229,6 +229,10 @@ impl Baseline {
     /// Reads a baseline file: at most [`MAX_BASELINE_BYTES`], a regular
     /// file, JSON of this format and version, every cell with finite
     /// positive samples.
+    ///
+    /// # Errors
+    /// [`BaselineError::Read`] when the file cannot be read, and the errors of
+    /// [`Baseline::from_slice`].
     pub fn read(path: &Path) -> Result<Baseline, BaselineError> {
         let label = path.display().to_string();
         let bytes = weld_linker::input::read_file(path, MAX_BASELINE_BYTES).map_err(|source| {
@@ -241,6 +245,11 @@ impl Baseline {
     }
 
     /// Parses and checks a baseline; `label` names it in errors.
+    ///
+    /// # Errors
+    /// [`BaselineError::Parse`] for JSON that is not a baseline,
+    /// [`BaselineError::Header`] for another kind of file or version,
+    /// [`BaselineError::Cell`] for a cell that cannot be compared.
     pub fn from_slice(label: &str, bytes: &[u8]) -> Result<Baseline, BaselineError> {
         let parse = |source| BaselineError::Parse {
             path: label.to_string(),
@@ -328,6 +337,9 @@ impl Baseline {
     }
 
     /// Writes the baseline to `path`.
+    ///
+    /// # Errors
+    /// [`BaselineError::Write`] when the file cannot be written.
     pub fn write(&self, path: &Path) -> Result<(), BaselineError> {
         std::fs::write(path, self.to_json()).map_err(|source| BaselineError::Write {
             path: path.display().to_string(),

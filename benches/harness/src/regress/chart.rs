@@ -56,6 +56,9 @@ fn colour(index: usize) -> RGBColor {
 }
 
 /// The chart of `rows` (and of the same cells of `baseline`) as SVG text.
+///
+/// # Errors
+/// [`ChartError`] when the chart cannot be drawn.
 pub fn svg(rows: &[Row], baseline: Option<&Baseline>, title: &str) -> Result<String, ChartError> {
     if rows.is_empty() {
         return Err(ChartError::Empty);

@@ -104,7 +104,7 @@ pub(crate) fn define(
         if ids.is_empty() {
             let params: Vec<Type> = fty.params().map(|(_, t)| t).collect();
             let results: Vec<Type> = fty.results().collect();
-            if typed::define(&mut inst, name, slot, &context, &params, &results)? {
+            if typed_imports::define(&mut inst, name, slot, &context, &params, &results)? {
                 continue;
             }
             // No handles to translate: pass values through.
@@ -259,7 +259,7 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
 /// caller's flat values straight into the callee's, with no [`Val`] tree in
 /// between (a `list<u8>` stays one byte buffer instead of one `Val` per
 /// byte). Any other signature takes the dynamic path.
-mod typed {
+mod typed_imports {
     use super::HostState;
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type, TypedFunc};
     use wasmtime::error::Context as _;

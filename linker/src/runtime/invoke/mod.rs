@@ -167,6 +167,10 @@ impl Call {
     /// Parses `component.function(args)`, the component always named.
     /// Prefer [`Call::parse_in`], which knows the deployment's components
     /// and lets the component be left out.
+    ///
+    /// # Errors
+    /// [`InvokeError`] when the text is not `component.function(args)` or an
+    /// argument is not WAVE.
     pub fn parse(text: &str) -> Result<Call, InvokeError> {
         let (text, target, args) = split_call(text)?;
         let (component, function) =
@@ -208,6 +212,9 @@ impl Call {
     /// let error = Call::parse_in("run(1)", &["a", "b"]).unwrap_err();
     /// assert!(error.to_string().contains("one of `a`, `b`"));
     /// ```
+    ///
+    /// # Errors
+    /// As [`Call::parse`], and a component that is not one of `components`.
     pub fn parse_in(text: &str, components: &[impl AsRef<str>]) -> Result<Call, InvokeError> {
         let (text, target, args) = split_call(text)?;
         let named = target
@@ -240,6 +247,9 @@ impl Call {
     }
 
     /// Reads the arguments against `func`'s parameter types.
+    ///
+    /// # Errors
+    /// As [`Call::params_for`].
     pub fn params(&self, store: impl AsContext, func: &Func) -> Result<Vec<Val>, InvokeError> {
         self.params_for(&func.ty(&store))
     }
@@ -247,6 +257,10 @@ impl Call {
     /// Reads the arguments against the parameter types of `ty`: one value
     /// per parameter. Trailing `option` parameters may be left out (they are
     /// `none`).
+    ///
+    /// # Errors
+    /// [`InvokeError`] naming the argument: too many or too few, or one that
+    /// does not fit its parameter's type.
     pub fn params_for(&self, ty: &ComponentFunc) -> Result<Vec<Val>, InvokeError> {
         let params: Vec<(&str, Type)> = ty.params().collect();
         let source = format!("{WRAPPER}{})", self.args);

@@ -10,6 +10,10 @@ use super::{CodecError, Limits};
 ///
 /// At most `limits.max_bytes` bytes are read. On error `input` is left as it
 /// was; error offsets count from its start.
+///
+/// # Errors
+/// [`CodecError`] at the byte offset where the input stops being a value of
+/// type `ty`, or past `limits`.
 pub fn decode(ty: &Type, input: &mut &[u8], limits: &Limits) -> Result<Val, CodecError> {
     let mut reader = Reader::new(input, limits);
     let val = reader.value(ty, 1)?;
@@ -20,6 +24,9 @@ pub fn decode(ty: &Type, input: &mut &[u8], limits: &Limits) -> Result<Val, Code
 /// Decodes one value for each of `types` (for instance a function's
 /// parameters), one after the other, and requires that they use all of
 /// `input`.
+///
+/// # Errors
+/// As [`decode`], and bytes left over.
 pub fn decode_values(
     types: &[Type],
     input: &[u8],
@@ -31,6 +38,9 @@ pub fn decode_values(
 /// [`decode_values`], also returning the decoded values' memory as
 /// [`super::footprint`] counts it (counted while they were built, within
 /// [`Limits::max_footprint`]).
+///
+/// # Errors
+/// As [`decode_values`].
 pub fn decode_values_measured(
     types: &[Type],
     input: &[u8],

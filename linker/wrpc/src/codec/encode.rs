@@ -13,6 +13,10 @@ const MAX_ENCODE_DEPTH: usize = 512;
 /// Appends the encoding of `val`, a value of type `ty`, to `out`.
 ///
 /// On error `out` is left as it was.
+///
+/// # Errors
+/// [`CodecError`] when `val` is not of type `ty`, is nested too deep, or a list
+/// or string is longer than wRPC can declare.
 pub fn encode(val: &Val, ty: &Type, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let start = out.len();
     let res = encode_val(val, ty, out, 1);
@@ -24,6 +28,9 @@ pub fn encode(val: &Val, ty: &Type, out: &mut Vec<u8>) -> Result<(), CodecError>
 
 /// Encodes `vals` (for instance a function's parameters) one after the other;
 /// `vals[i]` has type `types[i]`.
+///
+/// # Errors
+/// As [`encode`], and a count of values other than of types.
 pub fn encode_values(vals: &[Val], types: &[Type]) -> Result<Vec<u8>, CodecError> {
     if vals.len() != types.len() {
         return Err(CodecError::ArityMismatch {

@@ -19,8 +19,15 @@ pub trait Wire: Sized {
     /// Whether `ty` is the component type this Rust type stands for.
     fn is(ty: &Type) -> bool;
     /// Appends the encoding of `self`.
+    ///
+    /// # Errors
+    /// [`CodecError::TooLong`] for a string or list longer than wRPC can
+    /// declare.
     fn write(&self, out: &mut Vec<u8>) -> Result<(), CodecError>;
     /// Reads one value.
+    ///
+    /// # Errors
+    /// [`CodecError`] at the offset where the input stops being one value.
     fn read(r: &mut Reader<'_>) -> Result<Self, CodecError>;
 }
 
@@ -124,9 +131,15 @@ pub trait WireList: Sized {
     /// Whether `types` are the component types of this tuple.
     fn matches(types: &[Type]) -> bool;
     /// The encoding of the values, one after the other.
+    ///
+    /// # Errors
+    /// As [`Wire::write`].
     fn encode(&self) -> Result<Vec<u8>, CodecError>;
     /// Reads the values from `input`, which they must use entirely, within
     /// `limits` (as [`decode_values`](super::decode_values) does).
+    ///
+    /// # Errors
+    /// As [`Wire::read`], bytes left over, or past `limits`.
     fn decode(input: &[u8], limits: &Limits) -> Result<Self, CodecError>;
 }
 
