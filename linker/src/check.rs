@@ -361,16 +361,16 @@ impl Walk<'_, '_> {
                 true
             }
             (TypeDefKind::Result(x), TypeDefKind::Result(y)) => {
-                let pairs = [("ok payload", x.ok, y.ok), ("err payload", x.err, y.err)];
-                let same = pairs.iter().all(|(_, s, t)| s.is_some() == t.is_some());
-                if same {
-                    for (label, s, t) in pairs {
-                        if let (Some(s), Some(t)) = (s, t) {
-                            self.nested(label.into(), &s, &t);
-                        }
+                // Payload by payload, in order: an ok payload that differs
+                // is named before an err payload only one side has.
+                for (label, s, t) in [("ok payload", x.ok, y.ok), ("err payload", x.err, y.err)] {
+                    match (s, t) {
+                        (None, None) => {}
+                        (Some(s), Some(t)) => self.nested(label.into(), &s, &t),
+                        _ => return false,
                     }
                 }
-                same
+                true
             }
             (TypeDefKind::Future(x), TypeDefKind::Future(y))
             | (TypeDefKind::Stream(x), TypeDefKind::Stream(y)) => match (x, y) {

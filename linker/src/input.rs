@@ -20,8 +20,9 @@ pub const MAX_COMPONENT_BYTES: u64 = 1 << 30;
 /// Why a named file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    /// Opening or reading failed.
-    #[error("{0}")]
+    /// Opening or reading failed (shown as the system's error itself, so
+    /// a chain of causes names it once).
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The path is not a regular file.
     #[error("it is {0}, not a regular file")]

@@ -13,7 +13,7 @@
 //! fused adapters.
 
 use crate::matrix::{self, BenchCall, Row, Series, SERIES, WRPC_SERIES};
-use crate::progress::Progress;
+use crate::progress::{stage, Progress};
 use crate::Error;
 use std::path::Path;
 use std::time::Duration;
@@ -68,18 +68,15 @@ pub fn run(
     let pair = matrix::bundled(driver, adder, None)?;
     let resources = resource_deployment()?;
     let calls = matrix::default_calls();
-    progress.begin((calls.len() + 1) * series.len());
-    let mut step = |s: &str, p: &str| progress.step(&format!("{s}: {p}"));
-    let mut rows = matrix::run(&pair, None, &calls, &series, budget, &mut step)?;
-    rows.extend(matrix::run(
-        &resources,
-        None,
-        &[resource_call()],
-        &series,
-        budget,
-        &mut step,
-    )?);
-    progress.end();
+    let mut rows = stage(progress, (calls.len() + 1) * series.len(), |progress| {
+        let mut step = |s: &str, p: &str| progress.step(&format!("{s}: {p}"));
+        let mut rows = matrix::run(&pair, None, &calls, &series, budget, &mut step)?;
+        let resource = [resource_call()];
+        rows.extend(matrix::run(
+            &resources, None, &resource, &series, budget, &mut step,
+        )?);
+        Ok::<_, Error>(rows)
+    })?;
     if wrpc {
         let wanted: Vec<Series> = WRPC_SERIES
             .iter()

@@ -17,7 +17,7 @@
 //! median of the rounds' p50s, their spread and the ratio to the floor's.
 
 use crate::floor::{echo_server, exchange, Conn};
-use crate::progress::Progress;
+use crate::progress::{stage, Progress};
 use crate::Error;
 use anyhow::Context as _;
 use std::io::BufRead as _;
@@ -430,10 +430,10 @@ pub fn run(
     nats: Option<&str>,
     progress: &mut dyn Progress,
 ) -> Result<(Vec<ExternalRow>, Vec<String>), Error> {
-    progress.begin(cells(rounds, nats));
-    let measured = rounds_of(adder, rounds, calls, nats, progress);
-    progress.end();
-    measured.map_err(|e| Error::External(e.into()))
+    stage(progress, cells(rounds, nats), |progress| {
+        rounds_of(adder, rounds, calls, nats, progress)
+    })
+    .map_err(|e| Error::External(e.into()))
 }
 
 /// [`run`]'s rounds.

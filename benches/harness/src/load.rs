@@ -4,7 +4,7 @@
 //! calls lost or answered twice.
 
 use crate::matrix::{bundled, fixtures, serve, stop, TUNED};
-use crate::progress::Progress;
+use crate::progress::{stage, Progress};
 use crate::remote::{transports, Scratch};
 use crate::Error;
 use serde::Serialize;
@@ -34,21 +34,21 @@ pub fn run(
     let [driver, adder] = fixtures(["driver", "adder"])?;
     let scratch = Scratch::new("load")?;
     let transports = transports(scratch.path(), nats)?;
-    progress.begin(transports.len() * concurrency.len());
-    let mut rows = Vec::new();
-    for (series, endpoint) in &transports {
-        let deployment = bundled(driver.clone(), adder.clone(), Some(endpoint))?;
-        for &c in concurrency {
-            progress.step(&format!(
-                "{}: {} at concurrency {c}",
-                series.name,
-                weld_linker::diagnostic::plural(calls, "call")
-            ));
-            rows.push(run_load(&deployment, ("a", "b"), series.name, calls, c)?);
+    stage(progress, transports.len() * concurrency.len(), |progress| {
+        let mut rows = Vec::new();
+        for (series, endpoint) in &transports {
+            let deployment = bundled(driver.clone(), adder.clone(), Some(endpoint))?;
+            for &c in concurrency {
+                progress.step(&format!(
+                    "{}: {} at concurrency {c}",
+                    series.name,
+                    weld_linker::diagnostic::plural(calls, "call")
+                ));
+                rows.push(run_load(&deployment, ("a", "b"), series.name, calls, c)?);
+            }
         }
-    }
-    progress.end();
-    Ok(rows)
+        Ok(rows)
+    })
 }
 
 /// One load measurement: `calls` calls of `driver.add-once` from

@@ -12,6 +12,22 @@ pub trait Progress {
     fn end(&mut self);
 }
 
+/// Runs `work` as one stage of `cells` measurements: begun before it, and
+/// ended whatever it returns, so a failure is not printed under a bar.
+///
+/// # Errors
+/// Whatever `work` returns.
+pub fn stage<T, E>(
+    progress: &mut dyn Progress,
+    cells: usize,
+    work: impl FnOnce(&mut dyn Progress) -> Result<T, E>,
+) -> Result<T, E> {
+    progress.begin(cells);
+    let done = work(progress);
+    progress.end();
+    done
+}
+
 /// Progress nobody watches.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Silent;

@@ -5,7 +5,7 @@
 use crate::matrix::{
     bundled, default_wrpc_calls, fixtures, run_remote, wrpc_series, Row, Series, WRPC_SERIES,
 };
-use crate::progress::Progress;
+use crate::progress::{stage, Progress};
 use crate::Error;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -91,22 +91,21 @@ pub fn rows(
         .filter(|(s, _)| wanted.iter().any(|w| w.key == s.key))
         .collect();
     let calls = default_wrpc_calls();
-    progress.begin(calls.len() * transports.len());
-    let mut rows = Vec::new();
-    for (series, endpoint) in transports {
-        let deployment = bundled(driver.clone(), adder.clone(), Some(&endpoint))?;
-        rows.extend(run_remote(
-            &deployment,
-            "a",
-            "b",
-            series,
-            &calls,
-            budget,
-            |s, p| {
-                progress.step(&format!("{s}: {p}"));
-            },
-        )?);
-    }
-    progress.end();
-    Ok(rows)
+    stage(progress, calls.len() * transports.len(), |progress| {
+        let mut rows = Vec::new();
+        for (series, endpoint) in transports {
+            let deployment = bundled(driver.clone(), adder.clone(), Some(&endpoint))?;
+            let step = |s: &str, p: &str| progress.step(&format!("{s}: {p}"));
+            rows.extend(run_remote(
+                &deployment,
+                "a",
+                "b",
+                series,
+                &calls,
+                budget,
+                step,
+            )?);
+        }
+        Ok(rows)
+    })
 }

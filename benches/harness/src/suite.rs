@@ -4,7 +4,7 @@
 //! series, the wRPC series).
 
 use crate::matrix::{self, BenchCall, Row, Series, PLANNED, SERIES, WRPC_SERIES};
-use crate::progress::Progress;
+use crate::progress::{stage, Progress};
 use crate::regress::{self, baseline::SeriesInfo};
 use crate::Error;
 use std::time::Duration;
@@ -160,28 +160,28 @@ impl Suite {
     ) -> Result<Vec<Row>, Error> {
         let mut rows = Vec::new();
         if self.native {
-            progress.begin(1);
-            progress.step("the native floor");
-            rows.extend(matrix::native_rows(settings.budget));
-            progress.end();
+            rows.extend(stage(progress, 1, |progress| {
+                progress.step("the native floor");
+                Ok::<_, Error>(matrix::native_rows(settings.budget))
+            })?);
         }
         if self.host_floors {
-            progress.begin(1);
-            progress.step("the host-linked floors");
-            rows.extend(matrix::host_floor_rows(&self.deployment, settings.budget)?);
-            progress.end();
+            rows.extend(stage(progress, 1, |progress| {
+                progress.step("the host-linked floors");
+                matrix::host_floor_rows(&self.deployment, settings.budget)
+            })?);
         }
-        progress.begin(self.calls.len() * self.in_process.len());
-        let measured = matrix::run(
-            &self.deployment,
-            settings.host.clone(),
-            &self.calls,
-            &self.in_process,
-            settings.budget,
-            |series, payload| progress.step(&format!("{series}: {payload}")),
-        );
-        progress.end();
-        rows.extend(measured?);
+        let cells = self.calls.len() * self.in_process.len();
+        rows.extend(stage(progress, cells, |progress| {
+            matrix::run(
+                &self.deployment,
+                settings.host.clone(),
+                &self.calls,
+                &self.in_process,
+                settings.budget,
+                |series, payload| progress.step(&format!("{series}: {payload}")),
+            )
+        })?);
         if !self.wrpc.is_empty() {
             rows.extend(crate::remote::rows(
                 &self.wrpc,
