@@ -8,6 +8,7 @@ use crate::deployment::Deployment;
 use crate::diagnostic::quoted;
 use crate::manifest::Strategy;
 use crate::plan::{HostChoiceError, Resolution, Transport};
+use std::path::Path;
 pub use weld_compose::{ComposeError, Composition};
 use weld_compose::{Link, Member, Spec};
 
@@ -148,4 +149,85 @@ pub fn spec(deployment: &Deployment, options: &FuseOptions) -> Result<Spec, Fuse
 pub fn fuse(deployment: &Deployment, options: &FuseOptions) -> Result<Composition, FuseError> {
     let spec = spec(deployment, options)?;
     Ok(weld_compose::compose(&spec)?)
+}
+
+/// The fields of `weld compose --json` (in a [`crate::json::Document`]).
+#[derive(Debug, serde::Serialize)]
+pub struct ComposeReport<'a> {
+    /// Where the component was written, if it was.
+    pub output: Option<&'a Path>,
+    /// Where the WAC source was written, if it was.
+    pub wac: Option<&'a Path>,
+    /// The size of the composed component.
+    pub bytes: usize,
+    /// The components fused into it, in instantiation order.
+    pub fused: &'a [String],
+    /// The links wired inside it.
+    pub links: Vec<FusedLink<'a>>,
+    /// Its exports.
+    pub exports: Vec<FusedExport<'a>>,
+    /// Its imports (left for the host or remote links).
+    pub imports: &'a [String],
+    /// What the user should know.
+    pub warnings: Vec<crate::json::Message>,
+}
+
+/// A link wired inside a composition.
+#[derive(Debug, serde::Serialize)]
+pub struct FusedLink<'a> {
+    /// The importing component.
+    pub component: &'a str,
+    /// Its import.
+    pub import: &'a str,
+    /// The component exporting it.
+    pub peer: &'a str,
+}
+
+/// An export of a composition.
+#[derive(Debug, serde::Serialize)]
+pub struct FusedExport<'a> {
+    /// The export's name.
+    pub name: &'a str,
+    /// The component it comes from.
+    pub from: &'a str,
+}
+
+impl<'a> ComposeReport<'a> {
+    /// The report of `composition`, written to `output` and its WAC source
+    /// to `wac` when they are given.
+    #[must_use]
+    pub fn new(
+        composition: &'a Composition,
+        output: Option<&'a Path>,
+        wac: Option<&'a Path>,
+    ) -> Self {
+        ComposeReport {
+            output,
+            wac,
+            bytes: composition.bytes.len(),
+            fused: &composition.fused,
+            links: composition
+                .links
+                .iter()
+                .map(|(component, import, peer)| FusedLink {
+                    component,
+                    import,
+                    peer,
+                })
+                .collect(),
+            exports: composition
+                .exports
+                .iter()
+                .map(|(name, from)| FusedExport { name, from })
+                .collect(),
+            imports: &composition.imports,
+            warnings: composition
+                .warnings
+                .iter()
+                .map(|w| crate::json::Message {
+                    message: w.to_string(),
+                })
+                .collect(),
+        }
+    }
 }

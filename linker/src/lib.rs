@@ -34,6 +34,7 @@ pub mod diagnostic;
 pub mod fuse;
 pub mod input;
 pub mod introspect;
+pub mod json;
 pub mod manifest;
 pub mod plan;
 pub mod runtime;

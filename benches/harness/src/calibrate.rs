@@ -15,7 +15,7 @@
 use crate::matrix::{self, BenchCall, Row, Series, SERIES, WRPC_SERIES};
 use crate::progress::{stage, Progress};
 use crate::Error;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use weld_linker::cost::{Assumptions, Calibration, CostKey, Point, TransportCosts};
 use weld_linker::{Deployment, PlanOptions};
@@ -172,12 +172,27 @@ pub fn calibration(rows: &[Row]) -> Calibration {
     }
 }
 
+/// What a plan's cost estimates rest on (`"costs"` in `weld plan --json`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Basis {
+    /// The calibration file.
+    pub file: PathBuf,
+    /// When it was measured.
+    pub created: String,
+    /// Where it was measured.
+    pub machine: String,
+    /// What the estimates assume.
+    pub assumptions: Assumptions,
+    /// The per-call budget links were checked against, if one was set.
+    pub budget_ns: Option<f64>,
+}
+
 /// A plan with every link's estimated cost (`weld plan --costs`).
 pub struct Costed {
     /// The plan, each link with its `cost`.
     pub plan: weld_linker::Plan,
     /// What the estimates rest on, for `--json` (`"costs"`).
-    pub basis: serde_json::Value,
+    pub basis: Basis,
     /// Lines for a reader: the assumptions, the links over budget, what
     /// could not be estimated.
     pub notes: Vec<String>,
@@ -229,13 +244,13 @@ pub fn costed_plan(
             }
         }
     }
-    let basis = serde_json::json!({
-        "file": path,
-        "created": calibration.created,
-        "machine": calibration.machine,
-        "assumptions": calibration.assumptions,
-        "budget_ns": budget_ns,
-    });
+    let basis = Basis {
+        file: path.to_path_buf(),
+        created: calibration.created,
+        machine: calibration.machine,
+        assumptions: calibration.assumptions,
+        budget_ns,
+    };
     Ok(Costed { plan, basis, notes })
 }
 

@@ -28,6 +28,7 @@ pub mod matrix;
 pub mod progress;
 pub mod regress;
 pub mod remote;
+pub mod report;
 pub mod suite;
 
 pub use error::Error;

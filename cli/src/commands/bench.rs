@@ -10,6 +10,7 @@ use std::time::Duration;
 use weld_harness::matrix::{self as bench, BenchCall, Row};
 use weld_harness::regress::baseline::{self, Baseline, DeploymentInfo, Difference, Environment};
 use weld_harness::regress::{self as regress, chart, compare};
+use weld_harness::report::{CalibrationReport, ExternalReport, LoadReport, MatrixReport};
 use weld_harness::suite::{needs_bundled, Selection, Settings, Suite, SERIES_KEYS};
 use weld_harness::Progress;
 
@@ -137,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             nats,
             &mut Bar::default(),
         ) {
-            Ok(rows) if args.json => Ok(super::emit_ok(serde_json::json!({"load": rows}))),
+            Ok(rows) if args.json => Ok(super::emit_ok(LoadReport { load: &rows })),
             Ok(rows) => {
                 super::emit(&weld_harness::load::markdown(&rows));
                 Ok(ExitCode::SUCCESS)
@@ -152,8 +153,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let measured =
             weld_harness::calibrate::run(budget, !args.no_wrpc, nats, file, &mut Bar::default());
         return match measured {
-            Ok(rows) if args.json => Ok(super::emit_ok(serde_json::json!({
-                "budget_ms": args.budget_ms, "calibration": file, "rows": rows}))),
+            Ok(rows) if args.json => Ok(super::emit_ok(CalibrationReport {
+                budget_ms: args.budget_ms,
+                calibration: file,
+                rows: &rows,
+            })),
             Ok(rows) => {
                 super::emit(&bench::to_markdown(&rows));
                 eprintln!("calibration written to {}", file.display());
@@ -312,11 +316,11 @@ fn suite(args: &Args) -> Result<Suite, Stop> {
 /// Prints the matrix, or the comparison with a baseline.
 fn print(args: &Args, rows: &[Row], report: Option<&compare::Report>) -> anyhow::Result<()> {
     if args.json {
-        let mut v = serde_json::json!({"budget_ms": args.budget_ms, "rows": rows});
-        if let Some(r) = report {
-            v["comparison"] = serde_json::to_value(r)?;
-        }
-        super::emit_ok(v);
+        super::emit_ok(MatrixReport {
+            budget_ms: args.budget_ms,
+            rows,
+            comparison: report,
+        });
     } else if let Some(r) = report {
         if args.markdown {
             super::emit(&r.to_markdown());
@@ -355,9 +359,10 @@ fn external(args: &Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     };
     if args.json {
-        return Ok(super::emit_ok(
-            serde_json::json!({"external": rows, "notes": notes}),
-        ));
+        return Ok(super::emit_ok(ExternalReport {
+            external: &rows,
+            notes: &notes,
+        }));
     }
     super::emit(&weld_harness::external::markdown(&rows));
     for n in notes {

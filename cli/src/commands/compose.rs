@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use weld_linker::diagnostic::plural;
-use weld_linker::fuse::{fuse, FuseOptions};
+use weld_linker::fuse::{fuse, ComposeReport, FuseOptions};
 
 /// Arguments of `weld compose`.
 #[derive(clap::Args)]
@@ -68,16 +68,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        return Ok(super::emit_ok(serde_json::json!({
-            "output": args.output,
-            "wac": wac_file,
-            "bytes": composed.bytes.len(),
-            "fused": composed.fused,
-            "links": composed.links.iter().map(|(c, i, p)| serde_json::json!({"component": c, "import": i, "peer": p})).collect::<Vec<_>>(),
-            "exports": composed.exports.iter().map(|(e, c)| serde_json::json!({"name": e, "from": c})).collect::<Vec<_>>(),
-            "imports": composed.imports,
-            "warnings": composed.warnings.iter().map(|w| serde_json::json!({"message": w.to_string()})).collect::<Vec<_>>(),
-        })));
+        return Ok(super::emit_ok(ComposeReport::new(
+            &composed,
+            args.output.as_deref(),
+            wac_file.as_deref(),
+        )));
     }
     for w in &composed.warnings {
         eprintln!("warning: {w}");

@@ -26,7 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     };
     if args.json {
-        return Ok(super::emit_ok(serde_json::to_value(info.describe())?));
+        return Ok(super::emit_ok(info.describe()));
     } else if args.wire {
         super::emit(&info.wire_wit());
     } else {

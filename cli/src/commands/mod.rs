@@ -14,6 +14,7 @@ use weld_linker::cost::CostError;
 use weld_linker::diagnostic::plural;
 use weld_linker::fuse::ComposeError;
 use weld_linker::input::InputLimits;
+use weld_linker::json::Document;
 use weld_linker::plan::HostChoiceError;
 use weld_linker::runtime::RuntimeError;
 use weld_linker::{Deployment, Diagnostic, Diagnostics, PlanOptions};
@@ -111,33 +112,15 @@ pub fn fail(message: impl Into<String>, json: bool) -> ExitCode {
 }
 
 /// Prints a successful JSON document (`docs/json.md`) on stdout: the
-/// schema version, `"ok": true`, then `fields` (an object).
-pub fn emit_ok(fields: serde_json::Value) -> ExitCode {
-    let mut value = serde_json::json!({
-        "version": weld_linker::plan::PLAN_SCHEMA_VERSION,
-        "ok": true,
-    });
-    if let (Some(value), serde_json::Value::Object(fields)) = (value.as_object_mut(), fields) {
-        value.extend(fields);
-    }
-    emit(&format!(
-        "{}\n",
-        serde_json::to_string_pretty(&value).expect("JSON values serialise")
-    ));
+/// schema version, `"ok": true`, then `body`'s fields.
+pub fn emit_ok(body: impl serde::Serialize) -> ExitCode {
+    emit(&Document::ok(body).to_pretty());
     ExitCode::SUCCESS
 }
 
 /// The JSON error document (`docs/json.md`) on stdout.
 fn emit_errors(diagnostics: &Diagnostics) {
-    let value = serde_json::json!({
-        "version": weld_linker::plan::PLAN_SCHEMA_VERSION,
-        "ok": false,
-        "errors": diagnostics.0,
-    });
-    emit(&format!(
-        "{}\n",
-        serde_json::to_string_pretty(&value).expect("diagnostics serialise")
-    ));
+    emit(&Document::failed(&diagnostics.0).to_pretty());
 }
 
 /// A library error as one line: its message and every cause, joined by

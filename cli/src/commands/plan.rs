@@ -58,12 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        let mut value = serde_json::to_value(plan)?;
-        value["ok"] = true.into();
-        if let Some(c) = &costed {
-            value["costs"] = c.basis.clone();
-        }
-        super::emit(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+        let costs = costed.as_ref().map(|c| &c.basis);
+        super::emit_ok(weld_linker::plan::PlanReport { plan, costs });
     } else if args.dot {
         super::emit(&plan.to_dot());
     } else {

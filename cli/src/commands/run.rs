@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::manifest::Strategy;
-use weld_linker::runtime::invoke::{format_results, Call};
+use weld_linker::runtime::invoke::{format_results, Call, CallReport, RunReport};
 use weld_linker::runtime::{precheck, CommandIo, Deployed, Runtime, RuntimeError, RuntimeOptions};
 use weld_linker::PlanOptions;
 
@@ -193,12 +193,12 @@ fn invoke_all(
         let elapsed = started.elapsed();
         let shown = format_results(&results);
         if args.json {
-            outputs.push(serde_json::json!({
-                "call": text,
-                "function": format!("{}.{}", call.component, full),
-                "result": shown,
-                "micros": elapsed.as_secs_f64() * 1e6,
-            }));
+            outputs.push(CallReport {
+                call: text.clone(),
+                function: format!("{}.{}", call.component, full),
+                result: shown,
+                micros: elapsed.as_secs_f64() * 1e6,
+            });
         } else {
             super::emit(&format!("{shown}\n"));
             eprintln!(
@@ -209,9 +209,10 @@ fn invoke_all(
         }
     }
     if args.json {
-        return Ok(super::emit_ok(
-            serde_json::json!({"host": runtime.host(), "calls": outputs}),
-        ));
+        return Ok(super::emit_ok(RunReport {
+            host: runtime.host(),
+            calls: outputs,
+        }));
     }
     Ok(ExitCode::SUCCESS)
 }

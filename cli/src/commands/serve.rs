@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use weld_linker::serve::{FailureHook, ServeOptions, Server};
+use weld_linker::serve::{FailureHook, ServeEvent, ServeOptions, Server};
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
 
@@ -81,8 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.read_timeout = std::time::Duration::from_millis(args.read_timeout_ms);
     if args.json {
         options.on_failure = Some(FailureHook::new(|failed| {
-            let line = serde_json::json!({ "event": "failed", "call": failed });
-            super::emit(&format!("{line}\n"));
+            super::emit(&ServeEvent::Failed { call: failed }.to_line());
         }));
     }
     options.grace = std::time::Duration::from_millis(args.grace_ms);
@@ -95,13 +94,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let host = args.host.clone();
     let on_ready = |bound: &Endpoint| {
         if json {
-            let line = serde_json::json!({
-                "event": "ready",
-                "host": host,
-                "endpoint": bound.to_string(),
-                "served": server.served(),
-            });
-            super::emit(&format!("{line}\n"));
+            let ready = ServeEvent::Ready {
+                host: &host,
+                endpoint: bound.to_string(),
+                served: server.served(),
+            };
+            super::emit(&ready.to_line());
         } else {
             let mut text = format!("serving host `{host}` on {bound}\n");
             for s in server.served() {
@@ -126,8 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return fail(super::describe(&e)),
     };
     if json {
-        let line = serde_json::json!({ "event": "stopped", "stats": stats });
-        super::emit(&format!("{line}\n"));
+        super::emit(&ServeEvent::Stopped { stats: &stats }.to_line());
     } else {
         eprintln!("stopped: {stats}");
     }

@@ -21,9 +21,6 @@ pub mod resolve;
 
 pub use resolve::{plan, plan_with};
 
-/// Version of the `weld plan --json` schema (see `docs/json.md`).
-pub const PLAN_SCHEMA_VERSION: u32 = 1;
-
 /// How a resolved import is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
@@ -137,11 +134,21 @@ pub struct Resolution {
     pub cost: Option<cost::LinkCost>,
 }
 
+/// The fields of `weld plan --json` (in a [`crate::json::Document`]): the
+/// plan's, then what its costs rest on when they were estimated.
+#[derive(Debug, Serialize)]
+pub struct PlanReport<'a, C> {
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: &'a Plan,
+    /// What the link costs rest on (`weld plan --costs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub costs: Option<C>,
+}
+
 /// A complete plan: every import of every component resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
-    /// Schema version of this structure's JSON form.
-    pub version: u32,
     /// The manifest it was made from.
     pub manifest: PathBuf,
     /// Components in manifest order.

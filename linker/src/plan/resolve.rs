@@ -17,10 +17,7 @@
 //! The planner never stops at the first error: a [`Diagnostics`] holds them
 //! all.
 
-use super::{
-    Exposed, Plan, PlanOptions, PlannedComponent, PlannedProvider, Resolution, Transport,
-    PLAN_SCHEMA_VERSION,
-};
+use super::{Exposed, Plan, PlanOptions, PlannedComponent, PlannedProvider, Resolution, Transport};
 use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, DiagnosticKind, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
@@ -82,7 +79,6 @@ pub fn plan_with(
         return Err(Diagnostics(p.errors));
     }
     Ok(Plan {
-        version: PLAN_SCHEMA_VERSION,
         manifest: manifest.file.clone(),
         providers: manifest
             .providers

@@ -149,12 +149,11 @@ pub(crate) mod typed_stubs {
     use super::HostState;
     use crate::runtime::host::WrpcError;
     use crate::wrpc::client::{CallError, Message};
-    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
+    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
     use crate::wrpc::codec::CodecError;
     use bytes::Bytes;
     use std::sync::Arc;
-    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Resource};
-    use wasmtime::component::{ComponentType, Type};
+    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Resource, Type};
 
     /// One function of a link, as its stub calls it.
     pub(crate) struct StubCall {
@@ -166,10 +165,10 @@ pub(crate) mod typed_stubs {
     }
 
     impl StubCall {
-        /// Sends the encoded parameters; returns the one wire result, read
+        /// Sends the encoded parameters; returns the wire results, read
         /// with the typed codec, or why the call failed (in words the guest
         /// or the trap shows).
-        fn run<T: Wire + Send>(&self, params: Result<Vec<u8>, CodecError>) -> Result<T, String> {
+        fn run<R: WireResults>(&self, params: Result<Vec<u8>, CodecError>) -> Result<R, String> {
             let failed = |e: CallError| super::failure(&self.what, &e);
             let params = params.map_err(|e| failed(CallError::Encode(e)))?;
             let link = &self.link;
@@ -180,15 +179,14 @@ pub(crate) mod typed_stubs {
                     &self.func,
                     Bytes::from(params),
                     link.timeout,
-                    Message::new(&limits, false, |buf: &[u8]| <(T,)>::decode(buf, &limits)),
+                    Message::new(&limits, false, |buf: &[u8]| R::decode(buf, &limits)),
                 )
-                .map(|(v,)| v)
                 .map_err(failed)
         }
     }
 
-    /// Defines `name` with a typed stub if its parameters and its one wire
-    /// result are a shape of the catalogue ([`dispatch`]); returns whether
+    /// Defines `name` with a typed stub if its parameters and its wire
+    /// results are a shape of the catalogue ([`dispatch`]); returns whether
     /// it did.
     pub(crate) fn define(
         inst: &mut LinkerInstance<'_, HostState>,
@@ -203,12 +201,12 @@ pub(crate) mod typed_stubs {
         }
         impl ShapeVisitor for Define<'_, '_> {
             type Output = wasmtime::Result<()>;
-            fn visit<P, T>(self) -> Self::Output
+            fn visit<P, R>(self) -> Self::Output
             where
                 P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-                T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static,
+                R: WireResults,
             {
-                stub::<P, T>(self.inst, self.name, self.call)
+                stub::<P, R>(self.inst, self.name, self.call)
             }
         }
         let wire = call.wire_results.clone();
@@ -218,22 +216,22 @@ pub(crate) mod typed_stubs {
         }
     }
 
-    /// The typed host function of one shape: `result<T, error>` for a
-    /// wRPC-safe function (a failure is an `error` the guest gets), `T`
-    /// otherwise (a failure traps: the link allows traps).
-    fn stub<P, T>(
+    /// The typed host function of one shape: `result<_, error>` for a
+    /// wRPC-safe function (a failure is an `error` the guest gets), the
+    /// results otherwise (a failure traps: the link allows traps).
+    fn stub<P, R>(
         inst: &mut LinkerInstance<'_, HostState>,
         name: &str,
         call: StubCall,
     ) -> wasmtime::Result<()>
     where
         P: ComponentNamedList + Lift + WireList + Send + Sync + 'static,
-        T: Wire + ComponentType + Lower + Send + Sync + 'static,
+        R: WireResults,
     {
         if call.safe {
             inst.func_wrap(name, move |mut store, params: P| {
-                match call.run::<T>(params.encode()) {
-                    Ok(v) => Ok((Ok::<T, Resource<WrpcError>>(v),)),
+                match call.run::<R>(params.encode()) {
+                    Ok(r) => Ok((Ok::<R::Ok, Resource<WrpcError>>(r.into_ok()),)),
                     Err(message) => {
                         tracing::warn!("{message}");
                         let error = store.data_mut().new_wrpc_error(message)?;
@@ -243,12 +241,10 @@ pub(crate) mod typed_stubs {
             })
         } else {
             inst.func_wrap(name, move |_store, params: P| {
-                call.run::<T>(params.encode())
-                    .map(|v| (v,))
-                    .map_err(|message| {
-                        tracing::warn!("{message}");
-                        wasmtime::format_err!("{message} (the link allows traps)")
-                    })
+                call.run::<R>(params.encode()).map_err(|message| {
+                    tracing::warn!("{message}");
+                    wasmtime::format_err!("{message} (the link allows traps)")
+                })
             })
         }
     }

@@ -233,7 +233,6 @@ mod tests {
 
     fn plan(components: &[(&str, &str)], links: &[(&str, &str, Transport, Strategy)]) -> Plan {
         Plan {
-            version: 1,
             manifest: "weld.toml".into(),
             components: components
                 .iter()

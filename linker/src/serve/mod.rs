@@ -36,7 +36,7 @@ mod worker;
 
 pub use background::Background;
 pub use listen::{clear_stale_socket, SocketPathError};
-pub use report::{Cause, FailedCall, FailureHook, ServeStats};
+pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};
 
 use crate::deployment::Deployment;
 use crate::manifest::InstancePolicy;

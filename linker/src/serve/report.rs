@@ -74,6 +74,45 @@ pub struct FailedCall {
     pub message: String,
 }
 
+/// One line of `weld serve --json`: what happened to the server, tagged
+/// `"event"`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum ServeEvent<'a> {
+    /// Calls are accepted.
+    Ready {
+        /// The host served.
+        host: &'a str,
+        /// The endpoint actually bound.
+        endpoint: String,
+        /// The functions served.
+        served: &'a [super::Served],
+    },
+    /// A call (or a connection) was closed without a result.
+    Failed {
+        /// Which, and why.
+        call: &'a FailedCall,
+    },
+    /// The server stopped.
+    Stopped {
+        /// What it did.
+        stats: &'a ServeStats,
+    },
+}
+
+impl ServeEvent<'_> {
+    /// The event as one line of JSON, with its newline.
+    ///
+    /// # Panics
+    /// Never: every field serialises.
+    #[must_use]
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("serve events serialise");
+        line.push('\n');
+        line
+    }
+}
+
 /// Called for every failed call (for `weld serve --json`, or an embedder's
 /// own metrics). It runs on the thread that ends the call (the I/O thread,
 /// or the guest worker that wrote the reply): keep it short.

@@ -9,12 +9,12 @@
 use super::report::Cause;
 use crate::runtime::host::WrpcError;
 use crate::runtime::{Deployed, RuntimeError};
-use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
+use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
 use crate::wrpc::codec::{CodecError, Limits};
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use wasmtime::component::{ComponentNamedList, ComponentType, Func, Lift, Lower, Resource, Type};
+use wasmtime::component::{ComponentNamedList, Func, Lift, Lower, Resource, Type};
 
 /// Decoded parameters, of the shape that decoded them.
 pub(crate) type Params = Box<dyn Any + Send>;
@@ -48,7 +48,7 @@ pub(crate) fn failure(e: RuntimeError) -> Failure {
 }
 
 /// The typed way through a function whose parameters are `params` and
-/// whose one wire result is `wire_results`, if its shape is in the
+/// whose results on the wire are `wire_results`, if its shape is in the
 /// catalogue ([`dispatch`]).
 pub(crate) fn shape(
     params: &[Type],
@@ -60,24 +60,24 @@ pub(crate) fn shape(
     }
     impl ShapeVisitor for Build {
         type Output = Arc<dyn TypedCall>;
-        fn visit<P, T>(self) -> Self::Output
+        fn visit<P, R>(self) -> Self::Output
         where
             P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-            T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static,
+            R: WireResults,
         {
-            Arc::new(Shape::<P, T>::new(self.safe))
+            Arc::new(Shape::<P, R>::new(self.safe))
         }
     }
     dispatch(params, wire_results, Build { safe })
 }
 
-/// Parameters `P`, one result `T` (inside `result<T, error>` when safe).
-struct Shape<P, T> {
+/// Parameters `P`, results `R` (inside `result<_, error>` when safe).
+struct Shape<P, R> {
     safe: bool,
-    _types: PhantomData<fn() -> (P, T)>,
+    _types: PhantomData<fn() -> (P, R)>,
 }
 
-impl<P, T> Shape<P, T> {
+impl<P, R> Shape<P, R> {
     fn new(safe: bool) -> Self {
         Shape {
             safe,
@@ -86,10 +86,10 @@ impl<P, T> Shape<P, T> {
     }
 }
 
-impl<P, T> TypedCall for Shape<P, T>
+impl<P, R> TypedCall for Shape<P, R>
 where
     P: WireList + ComponentNamedList + Lower + Send + Sync + 'static,
-    T: Wire + ComponentType + Lift + Send + Sync + 'static,
+    R: WireResults,
 {
     fn decode(&self, bytes: &[u8], limits: &Limits) -> Result<Params, CodecError> {
         Ok(Box::new(P::decode(bytes, limits)?))
@@ -106,21 +106,23 @@ where
         let Ok(params) = params.downcast::<P>() else {
             return Err((Cause::Trap, "parameters of another shape".to_string()));
         };
-        let encode = |v: T| {
-            (v,).encode()
+        let encode = |r: R| {
+            r.encode()
                 .map_err(|e| (Cause::Reply, format!("cannot encode the results: {e}")))
         };
         if !self.safe {
-            let (v,) = d
-                .invoke_typed::<P, (T,)>(component, full, func, *params)
+            let r = d
+                .invoke_typed::<P, R>(component, full, func, *params)
                 .map_err(failure)?;
-            return encode(v);
+            return encode(r);
         }
         let (r,) = d
-            .invoke_typed::<P, (Result<T, Resource<WrpcError>>,)>(component, full, func, *params)
+            .invoke_typed::<P, (Result<R::Ok, Resource<WrpcError>>,)>(
+                component, full, func, *params,
+            )
             .map_err(failure)?;
         match r {
-            Ok(v) => encode(v),
+            Ok(v) => encode(R::from_ok(v)),
             Err(error) => {
                 let message = d
                     .store()

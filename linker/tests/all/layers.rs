@@ -9,8 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Helpers any layer may use: names, messages, file reading, the wire.
-const SHARED: [&str; 5] = ["wit", "diagnostic", "input", "versioned", "wrpc"];
+/// Helpers any layer may use: names, messages, file reading, the JSON
+/// documents' envelope, the wire.
+const SHARED: [&str; 6] = ["wit", "diagnostic", "input", "versioned", "json", "wrpc"];
 
 /// Each layer and the layers below it that it may use.
 const LAYERS: [(&str, &[&str]); 9] = [

@@ -255,17 +255,19 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
     })
 }
 
-/// Typed host functions for common signatures: the arguments go from the
-/// caller's flat values straight into the callee's, with no [`Val`] tree in
-/// between (a `list<u8>` stays one byte buffer instead of one `Val` per
-/// byte). Any other signature takes the dynamic path.
+/// Typed host functions for the signatures of the shape catalogue
+/// ([`dispatch`](crate::wrpc::codec::typed::dispatch)): the arguments go
+/// from the caller's flat values straight into the callee's, with no
+/// [`Val`] tree in between (a `list<u8>` stays one byte buffer instead of
+/// one `Val` per byte). Any other signature takes the dynamic path.
 mod typed_imports {
     use super::HostState;
+    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type, TypedFunc};
     use wasmtime::error::Context as _;
 
-    /// Defines `name` with a typed host function if its signature is one of
-    /// the shapes below; returns whether it did.
+    /// Defines `name` with a typed host function if its signature is a
+    /// shape of the catalogue; returns whether it did.
     pub(super) fn define(
         inst: &mut LinkerInstance<'_, HostState>,
         name: &str,
@@ -274,45 +276,32 @@ mod typed_imports {
         params: &[Type],
         results: &[Type],
     ) -> wasmtime::Result<bool> {
-        macro_rules! shapes {
-            ($( [$($p:ident),*] -> [$($r:ident),*] => ($($pt:ty),*) -> ($($rt:ty),*); )*) => {
-                $(
-                    if matches!(params, [$(Type::$p),*]) && matches!(results, [$(Type::$r),*]) {
-                        typed::<($($pt,)*), ($($rt,)*)>(inst, name, slot, context)?;
-                        return Ok(true);
-                    }
-                )*
-            };
+        struct Define<'a, 'b> {
+            inst: &'a mut LinkerInstance<'b, HostState>,
+            name: &'a str,
+            slot: usize,
+            context: &'a str,
         }
-        shapes! {
-            [U32, U32] -> [U32] => (u32, u32) -> (u32);
-            [U64, U64] -> [U64] => (u64, u64) -> (u64);
-            [S32, S32] -> [S32] => (i32, i32) -> (i32);
-            [S64, S64] -> [S64] => (i64, i64) -> (i64);
-            [Float64, Float64] -> [Float64] => (f64, f64) -> (f64);
-            [U32] -> [U32] => (u32) -> (u32);
-            [U64] -> [U64] => (u64) -> (u64);
-            [] -> [U32] => () -> (u32);
-            [] -> [U64] => () -> (u64);
-            [] -> [] => () -> ();
-            [String] -> [String] => (String) -> (String);
-            [String] -> [] => (String) -> ();
-            [] -> [String] => () -> (String);
-        }
-        if let ([Type::List(l)], [r]) = (params, results) {
-            if l.ty() == Type::U8 {
-                match r {
-                    Type::U64 => typed::<(Vec<u8>,), (u64,)>(inst, name, slot, context)?,
-                    Type::U32 => typed::<(Vec<u8>,), (u32,)>(inst, name, slot, context)?,
-                    Type::List(r) if r.ty() == Type::U8 => {
-                        typed::<(Vec<u8>,), (Vec<u8>,)>(inst, name, slot, context)?
-                    }
-                    _ => return Ok(false),
-                }
-                return Ok(true);
+        impl ShapeVisitor for Define<'_, '_> {
+            type Output = wasmtime::Result<()>;
+            fn visit<P, R>(self) -> Self::Output
+            where
+                P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+                R: WireResults,
+            {
+                typed::<P, R>(self.inst, self.name, self.slot, self.context)
             }
         }
-        Ok(false)
+        let define = Define {
+            inst,
+            name,
+            slot,
+            context,
+        };
+        match dispatch(params, results, define) {
+            Some(defined) => defined.map(|()| true),
+            None => Ok(false),
+        }
     }
 
     fn typed<P, R>(

@@ -482,3 +482,26 @@ pub fn format_results(results: &[Val]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The fields of `weld run --json` with `--invoke` (in a
+/// [`crate::json::Document`]).
+#[derive(Debug, serde::Serialize)]
+pub struct RunReport<'a> {
+    /// The host run.
+    pub host: &'a str,
+    /// Each call, in order.
+    pub calls: Vec<CallReport>,
+}
+
+/// One call of `weld run --json`.
+#[derive(Debug, serde::Serialize)]
+pub struct CallReport {
+    /// The call's text, as given.
+    pub call: String,
+    /// `component.function`, the function's full name.
+    pub function: String,
+    /// The results in WAVE syntax.
+    pub result: String,
+    /// How long the call took, in microseconds.
+    pub micros: f64,
+}

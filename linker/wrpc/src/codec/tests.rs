@@ -1019,3 +1019,56 @@ fn decoded_memory_is_bounded_while_it_is_built() {
     assert_eq!(measured, footprint(&vals[0]));
     assert_eq!(measured, (count + 1) * node);
 }
+
+/// The one catalogue: each shape it lists is found with its own Rust
+/// types, and a signature outside it is not.
+#[test]
+fn the_shape_catalogue_names_each_shape_once() {
+    struct Name;
+    impl typed::ShapeVisitor for Name {
+        type Output = String;
+        fn visit<P, R>(self) -> String
+        where
+            P: typed::WireList
+                + wasmtime::component::ComponentNamedList
+                + wasmtime::component::Lift
+                + wasmtime::component::Lower
+                + Send
+                + Sync
+                + 'static,
+            R: typed::WireResults,
+        {
+            format!(
+                "{} -> {}",
+                std::any::type_name::<P>(),
+                std::any::type_name::<R>()
+            )
+        }
+    }
+    let types = |names: &[&str]| -> Vec<Type> {
+        let one = |n: &&str| if *n == "list<u8>" { list_u8() } else { ty(n) };
+        names.iter().map(one).collect()
+    };
+    let shape = |p: &[&str], r: &[&str]| typed::dispatch(&types(p), &types(r), Name);
+    let (string, bytes) = ("alloc::string::String", "alloc::vec::Vec<u8>");
+    assert_eq!(
+        shape(&["u32", "u32"], &["u32"]).as_deref(),
+        Some("(u32, u32) -> (u32,)")
+    );
+    assert_eq!(shape(&[], &[]).as_deref(), Some("() -> ()"));
+    assert_eq!(shape(&["string"], &[]), Some(format!("({string},) -> ()")));
+    assert_eq!(
+        shape(&["list<u8>"], &["list<u8>"]),
+        Some(format!("({bytes},) -> ({bytes},)"))
+    );
+    assert_eq!(
+        shape(&["f64", "f64"], &["f64"]).as_deref(),
+        Some("(f64, f64) -> (f64,)")
+    );
+    // Mixed pairs and results of another type are not listed: the
+    // dynamic path takes them.
+    assert_eq!(shape(&["s32", "s32"], &["u32"]), None);
+    assert_eq!(shape(&["u32"], &[]), None);
+    assert_eq!(shape(&["u32", "s32"], &["f64"]), None);
+    assert_eq!(shape(&["string", "string"], &["string"]), None);
+}

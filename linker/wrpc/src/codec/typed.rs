@@ -175,52 +175,85 @@ wire_list!();
 wire_list!(A);
 wire_list!(A, B);
 
+/// A function's results as the wire carries them: none, or one [`Wire`]
+/// value. A wRPC-safe function returns them inside `result<_, error>`:
+/// [`Ok`](WireResults::Ok) is what its `ok` case holds.
+pub trait WireResults:
+    WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static
+{
+    /// The `ok` payload of `result<_, error>` carrying these results:
+    /// `()` for none, `T` for `(T,)`.
+    type Ok: ComponentType + Lift + Lower + Send + Sync + 'static;
+    /// The results an `ok` payload carries.
+    fn from_ok(ok: Self::Ok) -> Self;
+    /// The `ok` payload carrying these results.
+    fn into_ok(self) -> Self::Ok;
+}
+
+impl WireResults for () {
+    type Ok = ();
+    fn from_ok(_ok: ()) -> Self {}
+    fn into_ok(self) {}
+}
+
+impl<T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static> WireResults for (T,) {
+    type Ok = T;
+    fn from_ok(ok: T) -> Self {
+        (ok,)
+    }
+    fn into_ok(self) -> T {
+        self.0
+    }
+}
+
 /// What a caller builds for one shape of the catalogue: parameters `P`
-/// and one wire result `T`, both usable in either direction (lifted from
-/// and lowered into a guest).
+/// and results `R`, both usable in either direction (lifted from and
+/// lowered into a guest).
 pub trait ShapeVisitor {
     /// What it builds.
     type Output;
-    /// Builds it for parameters `P` and wire result `T`.
-    fn visit<P, T>(self) -> Self::Output
+    /// Builds it for parameters `P` and results `R`.
+    fn visit<P, R>(self) -> Self::Output
     where
         P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-        T: Wire + ComponentType + Lift + Lower + Send + Sync + 'static;
+        R: WireResults;
 }
 
-/// The catalogue of typed shapes, the one place it is written down:
-/// parameters `()`, `(u32)`, `(u64)`, `(u32, u32)`, `(u64, u64)`,
-/// `(string)` or `(list<u8>)`, and one wire result `u32`, `u64`, `string`
-/// or `list<u8>`. Calls `visitor` with the shape of `params` and
-/// `wire_results` when it is one of them.
+/// The catalogue of typed shapes, the one place it is written down, for
+/// every typed path (remote stubs, served exports, host-linked imports):
+///
+/// | parameters | results |
+/// |---|---|
+/// | `(u32, u32)`, `(u64, u64)`, `(u32)`, `(u64)`, `(list<u8>)` | `u32`, `u64`, `string` or `list<u8>` |
+/// | `()`, `(string)` | none, `u32`, `u64`, `string` or `list<u8>` |
+/// | `(s32, s32)`, `(s64, s64)`, `(f64, f64)` | the same type |
+///
+/// Calls `visitor` with the shape of `params` and `results` when it is one
+/// of them. Each shape is one instantiation of every visitor, so the list
+/// is what the benchmarks and common interfaces use, not every pair.
 pub fn dispatch<V: ShapeVisitor>(
     params: &[Type],
-    wire_results: &[Type],
+    results: &[Type],
     visitor: V,
 ) -> Option<V::Output> {
-    macro_rules! results {
-        ($p:ty) => {
+    // `$p` with one of the results `$r`, or no shape.
+    macro_rules! shapes {
+        ($p:ty => $($r:ty),*) => {
             if <$p>::matches(params) {
-                return if <(u32,)>::matches(wire_results) {
-                    Some(visitor.visit::<$p, u32>())
-                } else if <(u64,)>::matches(wire_results) {
-                    Some(visitor.visit::<$p, u64>())
-                } else if <(String,)>::matches(wire_results) {
-                    Some(visitor.visit::<$p, String>())
-                } else if <(Vec<u8>,)>::matches(wire_results) {
-                    Some(visitor.visit::<$p, Vec<u8>>())
-                } else {
-                    None
-                };
+                $( if <$r>::matches(results) { return Some(visitor.visit::<$p, $r>()); } )*
+                return None;
             }
         };
     }
-    results!((u32, u32));
-    results!((u64, u64));
-    results!((u32,));
-    results!((u64,));
-    results!(());
-    results!((String,));
-    results!((Vec<u8>,));
+    shapes!((u32, u32) => (u32,), (u64,), (String,), (Vec<u8>,));
+    shapes!((u64, u64) => (u32,), (u64,), (String,), (Vec<u8>,));
+    shapes!((u32,) => (u32,), (u64,), (String,), (Vec<u8>,));
+    shapes!((u64,) => (u32,), (u64,), (String,), (Vec<u8>,));
+    shapes!((Vec<u8>,) => (u32,), (u64,), (String,), (Vec<u8>,));
+    shapes!(() => (), (u32,), (u64,), (String,), (Vec<u8>,));
+    shapes!((String,) => (), (u32,), (u64,), (String,), (Vec<u8>,));
+    shapes!((i32, i32) => (i32,));
+    shapes!((i64, i64) => (i64,));
+    shapes!((f64, f64) => (f64,));
     None
 }
