@@ -14,13 +14,12 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Type};
-use weld_linker::wrpc::codec::typed::{dispatch, ShapeVisitor, Wire, WireList};
+use weld_linker::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
 use weld_linker::wrpc::codec::{
     decode_values, decode_values_measured, encode_values, footprint, CodecError, Limits,
 };
 
-/// Decodes a message as the shape's parameters `P` (the type list is
-/// checked as parameters; a result list of one value is the `(T,)` shape),
+/// Decodes a message as the shape's parameters `P` or as its results `R`,
 /// returning its re-encoding.
 struct Typed<'a> {
     message: &'a [u8],
@@ -30,7 +29,7 @@ struct Typed<'a> {
 
 impl ShapeVisitor for Typed<'_> {
     type Output = Option<Vec<u8>>;
-    fn visit<P, T>(self) -> Self::Output
+    fn visit<P, R>(self) -> Self::Output
     where
         P: WireList
             + wasmtime::component::ComponentNamedList
@@ -39,16 +38,10 @@ impl ShapeVisitor for Typed<'_> {
             + Send
             + Sync
             + 'static,
-        T: Wire
-            + wasmtime::component::ComponentType
-            + wasmtime::component::Lift
-            + wasmtime::component::Lower
-            + Send
-            + Sync
-            + 'static,
+        R: WireResults,
     {
         if self.as_result {
-            <(T,)>::decode(self.message, &self.limits).ok().map(|v| v.encode().expect("re-encodes"))
+            R::decode(self.message, &self.limits).ok().map(|v| v.encode().expect("re-encodes"))
         } else {
             P::decode(self.message, &self.limits).ok().map(|v| v.encode().expect("re-encodes"))
         }
@@ -114,9 +107,16 @@ fuzz_target!(|data: &[u8]| {
         // Debug, not PartialEq: a decoded NaN must compare equal to itself.
         assert_eq!(format!("{vals:?}"), format!("{again:?}"));
     }
-    // As parameters (any result shape will do), then as one result.
-    let as_params = dispatch(types, &[Type::U32], Typed { message, limits, as_result: false });
-    let as_result = dispatch(&[], types, Typed { message, limits, as_result: true });
+    // As parameters (with a result the catalogue pairs them with: `u32`,
+    // or a pair's own type), then as results (of `()`, or of a pair of
+    // their own type).
+    let visitor = |as_result| Typed { message, limits, as_result };
+    let first: Vec<Type> = types.iter().take(1).cloned().collect();
+    let pair: Vec<Type> = first.iter().chain(&first).cloned().collect();
+    let as_params = dispatch(types, &[Type::U32], visitor(false))
+        .or_else(|| dispatch(types, &first, visitor(false)));
+    let as_result =
+        dispatch(&[], types, visitor(true)).or_else(|| dispatch(&pair, types, visitor(true)));
     for typed in [as_params, as_result].into_iter().flatten() {
         match (&dynamic, typed) {
             (Ok(vals), Some(bytes)) => {

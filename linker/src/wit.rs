@@ -81,9 +81,11 @@ pub fn semver_compatible(a: &str, b: &str) -> bool {
 
 /// The WASI 0.2 interfaces weld's host provides: what
 /// `wasmtime_wasi::p2::add_to_linker_sync` of the pinned wasmtime-wasi adds
-/// (WIT 0.2.12; wasmtime links any `0.2.x` import to it). `wasi:http`,
-/// `wasi:keyvalue` and the rest are not among them.
-pub const HOST_WASI_INTERFACES: [&str; 27] = [
+/// (WIT 0.2.12; wasmtime links any `0.2.x` import to it), and
+/// `wasi:http/types` from wasmtime-wasi-http, which HTTP handlers import.
+/// `wasi:http/outgoing-handler` (requests out of the host), `wasi:keyvalue`
+/// and the rest are not among them.
+pub const HOST_WASI_INTERFACES: [&str; 28] = [
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stderr",
@@ -98,6 +100,7 @@ pub const HOST_WASI_INTERFACES: [&str; 27] = [
     "wasi:clocks/wall-clock",
     "wasi:filesystem/preopens",
     "wasi:filesystem/types",
+    "wasi:http/types",
     "wasi:io/error",
     "wasi:io/poll",
     "wasi:io/streams",
@@ -215,7 +218,8 @@ impl WasiRelease {
 /// assert_eq!(host_wasi("wasi:cli/stdout@0.3.0"), Some(WasiRelease::P3));
 /// assert_eq!(host_wasi("wasi:io/streams@0.3.0"), None);
 /// assert_eq!(host_wasi("wasi:cli/stdout@0.3.0-rc-2025-09-16"), None);
-/// assert_eq!(host_wasi("wasi:http/types@0.2.6"), None);
+/// assert_eq!(host_wasi("wasi:http/types@0.2.6"), Some(WasiRelease::P2));
+/// assert_eq!(host_wasi("wasi:http/outgoing-handler@0.2.6"), None);
 /// ```
 pub fn host_wasi(name: &str) -> Option<WasiRelease> {
     let (interface, version) = name.split_once('@')?;
@@ -231,7 +235,8 @@ pub fn host_wasi(name: &str) -> Option<WasiRelease> {
 /// use weld_linker::wit::is_host_wasi;
 /// assert!(is_host_wasi("wasi:cli/stdout@0.2.6"));
 /// assert!(is_host_wasi("wasi:cli/stdout@0.3.0"));
-/// assert!(!is_host_wasi("wasi:http/types@0.2.6"));
+/// assert!(is_host_wasi("wasi:http/types@0.2.6"));
+/// assert!(!is_host_wasi("wasi:http/outgoing-handler@0.2.6"));
 /// ```
 pub fn is_host_wasi(name: &str) -> bool {
     host_wasi(name).is_some()
@@ -534,7 +539,8 @@ mod tests {
     fn host_interfaces() {
         assert!(is_host_interface("wasi:cli/stdout@0.2.6"));
         assert!(is_host_interface("wasi:io/streams@0.2.0"));
-        assert!(!is_host_interface("wasi:http/types@0.2.0"));
+        assert!(is_host_interface("wasi:http/types@0.2.0"));
+        assert!(!is_host_interface("wasi:http/outgoing-handler@0.2.0"));
         assert!(!is_host_interface("wasi:http/incoming-handler@0.2.6"));
         assert!(is_host_interface("wasi:cli/environment@0.3.0"));
         assert!(is_host_interface("wasi:filesystem/types@0.3.1"));

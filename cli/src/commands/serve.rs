@@ -1,20 +1,26 @@
 //! `weld serve weld.toml --host edge-2`: serve the exports of one host that
-//! the plan's wrpc links call, and nothing else.
+//! the plan's wrpc links call, and nothing else; with `--http`, the host's
+//! HTTP handler instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use weld_linker::serve::{FailureHook, ServeEvent, ServeOptions, Server};
+use weld_linker::input::InputLimits;
+use weld_linker::serve::{FailureHook, HttpOptions, HttpServer, ServeEvent, ServeOptions, Server};
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
 
 /// Arguments of `weld serve`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The deployment manifest.
-    manifest: PathBuf,
-    /// The host to serve.
+    #[arg(required = true, value_name = "MANIFEST|COMPONENT", help = super::INPUTS_HELP)]
+    inputs: Vec<PathBuf>,
+    /// The host to serve (default: the deployment's only host).
     #[arg(long)]
-    host: String,
+    host: Option<String>,
+    /// Serve the host's `wasi:http/incoming-handler` on this TCP address
+    /// instead, a fresh instance per request (README: "Serving HTTP").
+    #[arg(long, value_name = "IP:PORT")]
+    http: Option<std::net::SocketAddr>,
     /// Listen on this TCP address instead of the host's endpoint (port 0
     /// picks a free port; the address bound is printed).
     #[arg(long, value_name = "IP:PORT")]
@@ -66,14 +72,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    let deployment = match Deployment::load(&args.manifest) {
+    let options = weld_linker::PlanOptions::default();
+    let deployment = match Deployment::open(&args.inputs, &options, &InputLimits::default()) {
         Ok(d) => d,
         Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
     };
     let fail = |message: String| Ok(super::fail(message, args.json));
-    let mut options = ServeOptions::new(&args.host);
+    let host = match deployment.plan.choose_host(args.host.as_deref()) {
+        Ok(h) => h,
+        Err(e) => return fail(super::describe(&e)),
+    };
+    let mut options = ServeOptions::new(&host);
     options.progress = crate::compiling::progress();
-    options.endpoint = args.listen.map(|address| Endpoint::Tcp { address });
+    options.endpoint = args.listen.clone().map(|address| Endpoint::Tcp { address });
     options.max_concurrency = args.max_concurrency;
     options.limits.max_bytes = args.max_message_bytes;
     options.max_connections = args.max_connections;
@@ -86,12 +97,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     options.grace = std::time::Duration::from_millis(args.grace_ms);
     options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
+    if let Some(address) = args.http {
+        return serve_http(
+            &args,
+            &deployment,
+            HttpOptions::from_serve(&options, address),
+        );
+    }
     let server = match Server::new(&deployment, options) {
         Ok(s) => s,
         Err(e) => return fail(super::describe(&e)),
     };
     let json = args.json;
-    let host = args.host.clone();
     let on_ready = |bound: &Endpoint| {
         if json {
             let ready = ServeEvent::Ready {
@@ -127,6 +144,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::emit(&ServeEvent::Stopped { stats: &stats }.to_line());
     } else {
         eprintln!("stopped: {stats}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `weld serve --http`: the host's HTTP handler until Ctrl-C or SIGTERM.
+fn serve_http(args: &Args, d: &Deployment, options: HttpOptions) -> anyhow::Result<ExitCode> {
+    let server = match HttpServer::new(d, options) {
+        Ok(s) => s,
+        Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
+    };
+    let on_ready = |bound| {
+        super::emit(&if args.json {
+            server.ready(bound).to_line()
+        } else {
+            format!(
+                "{}\nready; Ctrl-C stops (in-flight requests finish first)\n",
+                server.ready(bound)
+            )
+        });
+    };
+    match server.run(on_ready, shutdown_signal()) {
+        Ok(stats) if args.json => super::emit(&ServeEvent::HttpStopped { stats: &stats }.to_line()),
+        Ok(stats) => eprintln!("stopped: {stats}"),
+        Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     }
     Ok(ExitCode::SUCCESS)
 }

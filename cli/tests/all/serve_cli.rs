@@ -75,6 +75,23 @@ fn result_of(child: Child) -> String {
     v["calls"][0]["result"].as_str().unwrap().to_string()
 }
 
+/// SIGTERM to `server`; its exit status and how long it took (it is
+/// killed, and the test fails, past 10 s).
+fn terminate(server: &mut Child) -> (std::process::ExitStatus, Duration) {
+    signal(server, "-TERM");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = server.kill();
+            panic!("weld serve did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &child.id().to_string()])
@@ -426,20 +443,7 @@ fn shutdown_cuts_a_looping_call_after_the_grace_period() {
         .spawn()
         .expect("start weld run");
     std::thread::sleep(Duration::from_millis(800));
-    signal(&server, "-TERM");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = server.kill();
-            let _ = client.kill();
-            panic!("weld serve did not exit within 10 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let took = started.elapsed();
+    let (status, took) = terminate(&mut server);
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     // The cut call is reported as failed (the worker answers it once the
@@ -668,4 +672,62 @@ fn half_sent_parameters_count_against_the_budget() {
     );
     signal(&server, "-TERM");
     assert!(server.wait().unwrap().success());
+}
+
+/// `weld serve --http` with a component file alone: a plain HTTP/1.1
+/// request is answered by the handler; SIGTERM with a looping request in
+/// flight ends the server after the grace period.
+#[test]
+fn serve_http_answers_and_stops_with_a_request_in_flight() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .arg("serve")
+        .arg(weld_fixtures::path("http-hello"))
+        .args(["--http", "127.0.0.1:0", "--json", "--grace-ms", "500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld serve --http");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let ready: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a ready line ({e}): {line:?}"));
+    assert_eq!(ready["event"], "ready", "{ready}");
+    assert_eq!(ready["component"], "http-hello", "{ready}");
+    let address = ready["endpoint"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_string();
+    let get = move |path: &str| {
+        let mut s = std::net::TcpStream::connect(&address).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nhost: weld\r\nconnection: close\r\n\r\n");
+        std::io::Write::write_all(&mut s, request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    let answer = get("/hello");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("\r\nhello from weld: GET /hello\r\n"),
+        "{answer}"
+    );
+    let looping = std::thread::spawn({
+        let get = get.clone();
+        move || get("/loop")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, took) = terminate(&mut server);
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // The cut request got no answer from the handler.
+    assert!(!looping.join().unwrap().contains("hello from weld"));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let stopped: serde_json::Value = serde_json::from_str(rest.trim()).unwrap();
+    assert_eq!(stopped["event"], "stopped", "{rest}");
+    assert_eq!(stopped["stats"]["answered"], 1, "{rest}");
 }

@@ -1,5 +1,7 @@
 //! What the host gives components: WASI (wasmtime-wasi: 0.2, and 0.3 to
-//! the components that import it) with stdout and
+//! the components that import it; `wasi:http/types` from
+//! wasmtime-wasi-http, for HTTP handlers, with no outgoing requests) with
+//! stdout and
 //! stderr inherited, environment and directories only as granted (by the
 //! manifest, plus a run's [`CommandIo`]), arguments and stdin only as a run
 //! gives them, the `wrpc:rpc/error` resource, and the state host-linked
@@ -12,10 +14,14 @@ use std::any::Any;
 use wasmtime::component::{Func, Linker, Resource, ResourceAny, ResourceTable, ResourceType};
 use wasmtime::{StoreHookState, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// The data of a weld `Store`.
 pub struct HostState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    /// What `wasi:http` may do beyond its types: nothing yet.
+    http_hooks: NoOutgoing,
     table: ResourceTable,
     /// Callee functions of host-linked imports, filled in as callees are
     /// instantiated (slot numbers are fixed when linkers are built, so the
@@ -45,6 +51,47 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+/// `wasi:http` hooks that send no request: `wasi:http/outgoing-handler`
+/// is not linked (the plan refuses a component that imports it), and a
+/// request that reached here anyway would be denied.
+struct NoOutgoing;
+
+impl WasiHttpHooks for NoOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _io: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn std::future::Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<
+                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                                + Send,
+                        >,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(std::future::ready(Err(
+            wasmtime_wasi_http::Error::HttpRequestDenied,
+        )))
     }
 }
 
@@ -96,6 +143,8 @@ impl HostState {
         }
         Ok(HostState {
             wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            http_hooks: NoOutgoing,
             table: ResourceTable::new(),
             slots: vec![None; slots],
             slot_checked: vec![false; slots],
@@ -200,6 +249,15 @@ pub fn add_host_interfaces(
     } else {
         wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     }
+    // `wasi:http/types` for HTTP handlers (its host functions are
+    // synchronous in either kind of store; the streams it hands out are
+    // wasi:io's, linked above); `outgoing-handler` is left out.
+    let http = wasmtime_wasi_http::p2::bindings::LinkOptions::default();
+    wasmtime_wasi_http::p2::bindings::http::types::add_to_linker::<_, WasiHttp>(
+        linker,
+        &http.into(),
+        HostState::http,
+    )?;
     for name in wrpc_error_names {
         add_wrpc_error(linker, name)?;
     }

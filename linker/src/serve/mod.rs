@@ -28,6 +28,7 @@ mod background;
 mod budget;
 mod fair;
 mod fds;
+mod http;
 mod lanes;
 mod listen;
 mod report;
@@ -35,6 +36,7 @@ mod typed_exports;
 mod worker;
 
 pub use background::Background;
+pub use http::{HttpOptions, HttpServer, HttpStats};
 pub use listen::{clear_stale_socket, SocketPathError};
 pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};
 
@@ -88,6 +90,20 @@ pub enum ServeError {
     /// The server stopped before it accepted calls, without saying why.
     #[error("the server stopped before it was ready")]
     NotReady,
+    /// An HTTP server was asked of a host with no HTTP handler.
+    #[error("no component of host `{host}` exports `wasi:http/incoming-handler@0.2.x`: there is no HTTP handler to serve")]
+    NoHttpHandler {
+        /// The host.
+        host: String,
+    },
+    /// An HTTP server was asked of a host with several HTTP handlers.
+    #[error("host `{host}` has several HTTP handlers ({}): serve a host with one", components.join(", "))]
+    SeveralHttpHandlers {
+        /// The host.
+        host: String,
+        /// The components that export a handler.
+        components: Vec<String>,
+    },
     /// The endpoint could not be bound or subscribed.
     #[error("cannot serve on {endpoint}")]
     Bind {

@@ -98,6 +98,48 @@ pub enum ServeEvent<'a> {
         /// What it did.
         stats: &'a ServeStats,
     },
+    /// HTTP requests are accepted (`weld serve --http`).
+    #[serde(rename = "ready")]
+    HttpReady {
+        /// The host served.
+        host: &'a str,
+        /// The address actually bound, as `http://IP:PORT`.
+        endpoint: String,
+        /// The component whose handler answers.
+        component: &'a str,
+        /// Its handler export.
+        export: &'a str,
+    },
+    /// The HTTP server stopped.
+    #[serde(rename = "stopped")]
+    HttpStopped {
+        /// What it answered.
+        stats: &'a super::HttpStats,
+    },
+}
+
+/// The line for people: what is served where (the other events are
+/// printed as JSON only).
+impl std::fmt::Display for ServeEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeEvent::HttpReady {
+                host,
+                endpoint,
+                component,
+                export,
+            } => write!(
+                f,
+                "serving `{component}` ({export}) of host `{host}` on {endpoint}"
+            ),
+            ServeEvent::Ready { host, endpoint, .. } => {
+                write!(f, "serving host `{host}` on {endpoint}")
+            }
+            ServeEvent::Failed { call } => write!(f, "failed: {}", call.message),
+            ServeEvent::Stopped { stats } => write!(f, "stopped: {stats}"),
+            ServeEvent::HttpStopped { stats } => write!(f, "stopped: {stats}"),
+        }
+    }
 }
 
 impl ServeEvent<'_> {

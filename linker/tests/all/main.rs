@@ -6,6 +6,7 @@ mod cache;
 mod common;
 mod compose_e2e;
 mod hostile;
+mod http;
 mod interop;
 mod invoke;
 mod layers;

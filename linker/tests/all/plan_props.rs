@@ -946,7 +946,7 @@ fn root_function_export_named_like_an_inline_import() {
     }
 }
 
-/// A `wasi:*` interface the host does not provide (`wasi:http`, a WASI 0.3
+/// A `wasi:*` interface the host does not provide (`wasi:http/outgoing-handler`, a WASI 0.3
 /// draft) is refused at plan time naming it and listing what the host
 /// provides at its release;
 /// the ones it provides resolve to the host; a component exporting the
@@ -955,11 +955,11 @@ fn root_function_export_named_like_an_inline_import() {
 fn only_the_wasi_the_host_provides_resolves_to_the_host() {
     let handler = ComponentInfo::from_wit(
         r#"package demo:h@0.1.0;
-package wasi:http@0.2.6 { interface types { type t = u32; } }
+package wasi:http@0.2.6 { interface outgoing-handler { type t = u32; } }
 package wasi:cli@0.3.0-rc-2025-09-16 { interface environment { get-arguments: func() -> list<string>; } }
 package wasi:clocks@0.2.6 { interface wall-clock { now: func() -> u64; } }
 world w {
-  import wasi:http/types@0.2.6;
+  import wasi:http/outgoing-handler@0.2.6;
   import wasi:cli/environment@0.3.0-rc-2025-09-16;
   import wasi:clocks/wall-clock@0.2.6;
 }"#,
@@ -972,7 +972,7 @@ world w {
     let manifest = parse("[components.handler]\npath = \"h.wasm\"\n").unwrap();
     let d = plan(&manifest, &components).unwrap_err().to_string();
     for refused in [
-        "wasi:http/types@0.2.6",
+        "wasi:http/outgoing-handler@0.2.6",
         "wasi:cli/environment@0.3.0-rc-2025-09-16",
     ] {
         assert!(
@@ -995,9 +995,9 @@ world w {
     // A component that exports the missing interfaces provides them.
     let http = ComponentInfo::from_wit(
         r#"package demo:p@0.1.0;
-package wasi:http@0.2.6 { interface types { type t = u32; } }
+package wasi:http@0.2.6 { interface outgoing-handler { type t = u32; } }
 package wasi:cli@0.3.0-rc-2025-09-16 { interface environment { get-arguments: func() -> list<string>; } }
-world w { export wasi:http/types@0.2.6; export wasi:cli/environment@0.3.0-rc-2025-09-16; }"#,
+world w { export wasi:http/outgoing-handler@0.2.6; export wasi:cli/environment@0.3.0-rc-2025-09-16; }"#,
         "w",
     )
     .unwrap();
@@ -1014,7 +1014,7 @@ world w { export wasi:http/types@0.2.6; export wasi:cli/environment@0.3.0-rc-202
         .map(|r| (r.import.as_str(), r.peer.as_deref()))
         .collect();
     assert!(
-        peers.contains(&("wasi:http/types@0.2.6", Some("virt"))),
+        peers.contains(&("wasi:http/outgoing-handler@0.2.6", Some("virt"))),
         "{peers:?}"
     );
     assert!(

@@ -1,0 +1,302 @@
+//! HTTP ingress (`weld serve --http`): a `wasi:http/incoming-handler`
+//! served with hyper, asked by hyper's client over loopback. Each limit is
+//! exceeded once: a trap, a loop past the deadline, a body declared too
+//! large, more requests than workers, and more than can wait for one.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use weld_linker::input::InputLimits;
+use weld_linker::serve::{HttpOptions, HttpServer, HttpStats};
+use weld_linker::{Deployment, PlanOptions};
+
+/// A running server and how to stop it.
+struct Running {
+    address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<HttpStats>>,
+}
+
+impl Running {
+    /// Stops the server; returns its counts.
+    fn stop(mut self) -> HttpStats {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// Serves the `http-hello` fixture, alone on host `default`, with
+/// `configure`'s options.
+fn serve(configure: impl FnOnce(&mut HttpOptions) + Send + 'static) -> Running {
+    let (ready, bound) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let deployment = Deployment::open(
+            &[weld_fixtures::path("http-hello")],
+            &PlanOptions::default(),
+            &InputLimits::default(),
+        )
+        .unwrap_or_else(|d| panic!("{d}"));
+        let mut options = HttpOptions::new("default", "127.0.0.1:0".parse().unwrap());
+        configure(&mut options);
+        let server = HttpServer::new(&deployment, options).unwrap();
+        assert_eq!(server.handler().0, "http-hello");
+        server
+            .run(|address| ready.send(address).unwrap(), async {
+                let _ = stopped.await;
+            })
+            .unwrap()
+    });
+    let address = bound
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the server is ready");
+    Running {
+        address,
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+/// One request on a new connection: its status, `Retry-After` and body.
+fn request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    declared: Option<u64>,
+) -> (u16, Option<String>, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", address.to_string());
+        if let Some(n) = declared {
+            builder = builder.header("content-length", n.to_string());
+        }
+        let request = builder
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
+            .await
+            .expect("an answer within 30 s")
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, retry, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+#[test]
+fn a_handler_answers_from_a_fresh_instance_per_request() {
+    let server = serve(|_| {});
+    let a = server.address;
+    assert_eq!(
+        request(a, "GET", "/hi?x=1", b"", None),
+        (200, None, "hello from weld: GET /hi?x=1".to_string())
+    );
+    let (status, _, body) = request(a, "POST", "/upload", &[7; 10_000], None);
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "hello from weld: POST /upload (10000 bytes)")
+    );
+    assert_eq!(request(a, "GET", "/status/418", b"", None).0, 418);
+    let stats = server.stop();
+    assert_eq!((stats.answered, stats.failed), (3, 0), "{stats}");
+}
+
+#[test]
+fn a_trapping_handler_answers_500_and_the_next_request_is_answered() {
+    let server = serve(|_| {});
+    let a = server.address;
+    let (status, _, body) = request(a, "GET", "/trap", b"", None);
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(request(a, "GET", "/after", b"", None).0, 200);
+    let stats = server.stop();
+    assert_eq!((stats.answered, stats.failed), (1, 1), "{stats}");
+}
+
+#[test]
+fn a_looping_handler_is_stopped_at_its_deadline_with_504() {
+    let server = serve(|o| o.deadline = Some(Duration::from_millis(300)));
+    let a = server.address;
+    let started = Instant::now();
+    let (status, _, body) = request(a, "GET", "/loop", b"", None);
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(request(a, "GET", "/after", b"", None).0, 200);
+    let stats = server.stop();
+    assert_eq!((stats.answered, stats.timed_out), (1, 1), "{stats}");
+}
+
+#[test]
+fn a_body_declared_too_large_is_refused_before_the_handler_runs() {
+    let server = serve(|o| o.max_body_bytes = 1024);
+    let a = server.address;
+    let (status, _, _) = request(a, "POST", "/upload", &[1; 2048], Some(2048));
+    assert_eq!(status, 413);
+    // At the limit it is the handler's.
+    let (status, _, body) = request(a, "POST", "/upload", &[1; 1024], Some(1024));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "hello from weld: POST /upload (1024 bytes)")
+    );
+    let stats = server.stop();
+    assert_eq!((stats.answered, stats.too_large), (1, 1), "{stats}");
+}
+
+#[test]
+fn a_request_that_finds_every_worker_busy_is_answered_503_with_retry_after() {
+    let server = serve(|o| {
+        o.workers = 1;
+        o.queue_timeout = Duration::from_millis(300);
+        o.deadline = Some(Duration::from_secs(2));
+    });
+    let a = server.address;
+    let looping = std::thread::spawn(move || request(a, "GET", "/loop", b"", None).0);
+    // The loop holds the one worker until its deadline: a request waits
+    // 300 ms for it, then is answered 503.
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    let (status, retry, _) = request(a, "GET", "/busy", b"", None);
+    assert_eq!((status, retry.as_deref()), (503, Some("1")));
+    assert!(
+        asked.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(looping.join().unwrap(), 504);
+    assert_eq!(request(a, "GET", "/after", b"", None).0, 200);
+    let stats = server.stop();
+    assert_eq!(
+        (stats.busy, stats.timed_out, stats.answered),
+        (1, 1, 1),
+        "{stats}"
+    );
+}
+
+#[test]
+fn requests_past_the_waiting_room_are_answered_503_at_once() {
+    // One worker and four places: six requests at a looping handler.
+    let server = serve(|o| {
+        o.workers = 1;
+        o.queue_timeout = Duration::from_secs(5);
+        o.deadline = Some(Duration::from_millis(600));
+    });
+    let a = server.address;
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 50 }));
+            std::thread::spawn(move || {
+                let asked = Instant::now();
+                (request(a, "GET", "/loop", b"", None).0, asked.elapsed())
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Duration)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let busy: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
+    assert_eq!(busy.len(), 1, "{answers:?}");
+    // The one that found no place was not kept waiting.
+    assert!(busy[0].1 < Duration::from_millis(500), "{answers:?}");
+    assert!(
+        answers.iter().filter(|(s, _)| *s == 504).count() == 5,
+        "{answers:?}"
+    );
+    let stats = server.stop();
+    assert_eq!((stats.busy, stats.timed_out), (1, 5), "{stats}");
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let server = serve(|o| o.header_timeout = Duration::from_millis(300));
+    let a = server.address;
+    let mut slow = std::net::TcpStream::connect(a).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: weld\r\nx-slow: ")
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("hello"),
+        "{rest:?}"
+    );
+    // Others are served meanwhile and after.
+    assert_eq!(request(a, "GET", "/", b"", None).0, 200);
+    let stats = server.stop();
+    assert_eq!(stats.answered, 1, "{stats}");
+}
+
+/// The server's answer to `head` sent raw, up to its first line.
+fn raw_status(a: SocketAddr, head: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(head);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn heads_past_the_limits_are_refused_before_the_handler_runs() {
+    let server = serve(|o| {
+        o.max_headers = 10;
+        o.max_header_bytes = 16 << 10;
+    });
+    let a = server.address;
+    let many: String = (0..11).map(|i| format!("x-{i}: 1\r\n")).collect();
+    let head = format!("GET / HTTP/1.1\r\nhost: weld\r\n{many}\r\n");
+    assert_eq!(
+        raw_status(a, head.as_bytes()),
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    let long = "a".repeat(32 << 10);
+    let head = format!("GET / HTTP/1.1\r\nhost: weld\r\nx-long: {long}\r\n\r\n");
+    assert_eq!(
+        raw_status(a, head.as_bytes()),
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    assert_eq!(request(a, "GET", "/", b"", None).0, 200);
+    let stats = server.stop();
+    assert_eq!(stats.answered, 1, "{stats}");
+}
+
+#[test]
+fn a_host_without_a_handler_is_refused_by_name() {
+    let deployment = Deployment::open(
+        &[weld_fixtures::path("adder")],
+        &PlanOptions::default(),
+        &InputLimits::default(),
+    )
+    .unwrap();
+    let options = HttpOptions::new("default", "127.0.0.1:0".parse().unwrap());
+    let e = HttpServer::new(&deployment, options).err().unwrap();
+    assert!(
+        matches!(&e, weld_linker::serve::ServeError::NoHttpHandler { host } if host == "default"),
+        "{e}"
+    );
+}
