@@ -435,7 +435,7 @@ fn shutdown_cuts_a_looping_call_after_the_grace_period() {
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     assert!(line.contains("\"ready\""), "{line}");
-    let mut client = Command::new(env!("CARGO_BIN_EXE_weld"))
+    let client = Command::new(env!("CARGO_BIN_EXE_weld"))
         .args(["run", m.to_str().unwrap(), "--host", "a", "--json"])
         .args(["--invoke", "client.spin()"])
         .stdout(Stdio::piped())
