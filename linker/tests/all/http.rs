@@ -29,19 +29,25 @@ impl Running {
 /// Serves the `http-hello` fixture, alone on host `default`, with
 /// `configure`'s options.
 fn serve(configure: impl FnOnce(&mut HttpOptions) + Send + 'static) -> Running {
+    serve_host(weld_fixtures::path("http-hello"), "default", configure)
+}
+
+/// Serves the HTTP handler of `host` of the deployment `input` (a manifest
+/// or a component).
+fn serve_host(
+    input: std::path::PathBuf,
+    host: &'static str,
+    configure: impl FnOnce(&mut HttpOptions) + Send + 'static,
+) -> Running {
     let (ready, bound) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        let deployment = Deployment::open(
-            &[weld_fixtures::path("http-hello")],
-            &PlanOptions::default(),
-            &InputLimits::default(),
-        )
-        .unwrap_or_else(|d| panic!("{d}"));
-        let mut options = HttpOptions::new("default", "127.0.0.1:0".parse().unwrap());
+        let deployment =
+            Deployment::open(&[input], &PlanOptions::default(), &InputLimits::default())
+                .unwrap_or_else(|d| panic!("{d}"));
+        let mut options = HttpOptions::new(host, "127.0.0.1:0".parse().unwrap());
         configure(&mut options);
         let server = HttpServer::new(&deployment, options).unwrap();
-        assert_eq!(server.handler().0, "http-hello");
         server
             .run(|address| ready.send(address).unwrap(), async {
                 let _ = stopped.await;
@@ -283,6 +289,55 @@ fn heads_past_the_limits_are_refused_before_the_handler_runs() {
     assert_eq!(request(a, "GET", "/", b"", None).0, 200);
     let stats = server.stop();
     assert_eq!(stats.answered, 1, "{stats}");
+}
+
+/// `http-greet` on host `a` calling `greet` through `link` (extra keys of
+/// the `[[link]]` table), `greet` on host `b` when `endpoint` is given.
+fn greet_manifest(dir: &std::path::Path, link: &str, endpoint: Option<&str>) -> std::path::PathBuf {
+    let b = if endpoint.is_some() { "b" } else { "a" };
+    let hosts = endpoint.map_or(String::new(), |e| format!("[hosts.b]\nwrpc = {e}\n"));
+    weld_fixtures::write_manifest(
+        dir,
+        &format!(
+            "[components.http-greet]\npath = \"{{http-greet}}\"\nhost = \"a\"\n\
+             [components.greet]\npath = \"{{greet}}\"\nhost = \"{b}\"\n\
+             [[link]]\nimport = \"http-greet:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\n{link}\n{hosts}"
+        ),
+    )
+}
+
+#[test]
+fn a_handler_calls_its_import_fused_and_host_linked() {
+    for strategy in ["fused", "host-linked"] {
+        let dir = tempfile::tempdir().unwrap();
+        let link = format!("transport = \"in-process\"\nstrategy = \"{strategy}\"");
+        let server = serve_host(greet_manifest(dir.path(), &link, None), "a", |_| {});
+        let (status, _, body) = request(server.address, "GET", "/weld", b"", None);
+        assert_eq!((status, body.as_str()), (200, "hello, weld"), "{strategy}");
+        let stats = server.stop();
+        assert_eq!(stats.answered, 1, "{strategy}: {stats}");
+    }
+}
+
+#[test]
+fn a_handler_calls_another_host_over_wrpc_and_answers_502_when_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = weld_fixtures::peer::free_port();
+    let endpoint = format!("{{ transport = \"tcp\", address = \"127.0.0.1:{port}\" }}");
+    let manifest = greet_manifest(dir.path(), "transport = \"wrpc\"", Some(&endpoint));
+    let remote = crate::common::serve(&manifest, "b");
+    let server = serve_host(manifest, "a", |_| {});
+    let (status, _, body) = request(server.address, "GET", "/weld", b"", None);
+    assert_eq!((status, body.as_str()), (200, "hello, weld"));
+    // The greeter's host stops: the handler gets the link's `error` value
+    // and answers for itself; nothing traps.
+    drop(remote);
+    let (status, _, body) = request(server.address, "GET", "/weld", b"", None);
+    assert_eq!(status, 502, "{body}");
+    assert!(body.starts_with("the greeter failed: "), "{body}");
+    assert!(body.contains(&format!("127.0.0.1:{port}")), "{body}");
+    let stats = server.stop();
+    assert_eq!((stats.answered, stats.failed), (2, 0), "{stats}");
 }
 
 #[test]
