@@ -524,6 +524,10 @@ async fn serve(
         let Ok((stream, _peer)) = accepted else {
             continue;
         };
+        // A response is written in pieces (head, body chunks, the last
+        // chunk): with Nagle's algorithm each piece after the first waits
+        // for the client's delayed ACK, ~40 ms here.
+        let _ = stream.set_nodelay(true);
         let ingress = Arc::clone(&ingress);
         let mut stopping = stopping.clone();
         let mut builder = hyper::server::conn::http1::Builder::new();
