@@ -19,7 +19,7 @@ pub struct Args {
     host: Option<String>,
     /// Serve the host's `wasi:http/incoming-handler` on this TCP address
     /// instead, a fresh instance per request (README: "Serving HTTP").
-    #[arg(long, value_name = "IP:PORT")]
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "listen")]
     http: Option<std::net::SocketAddr>,
     /// Listen on this TCP address instead of the host's endpoint (port 0
     /// picks a free port; the address bound is printed).
