@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Type};
-use weld_linker::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
+use weld_linker::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireParams, WireResults};
 use weld_linker::wrpc::codec::{
     decode_values, decode_values_measured, encode_values, footprint, CodecError, Limits,
 };
@@ -29,17 +29,7 @@ struct Typed<'a> {
 
 impl ShapeVisitor for Typed<'_> {
     type Output = Option<Vec<u8>>;
-    fn visit<P, R>(self) -> Self::Output
-    where
-        P: WireList
-            + wasmtime::component::ComponentNamedList
-            + wasmtime::component::Lift
-            + wasmtime::component::Lower
-            + Send
-            + Sync
-            + 'static,
-        R: WireResults,
-    {
+    fn visit<P: WireParams, R: WireResults>(self) -> Self::Output {
         if self.as_result {
             R::decode(self.message, &self.limits).ok().map(|v| v.encode().expect("re-encodes"))
         } else {

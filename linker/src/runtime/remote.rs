@@ -149,11 +149,11 @@ pub(crate) mod typed_stubs {
     use super::HostState;
     use crate::runtime::host::WrpcError;
     use crate::wrpc::client::{CallError, Message};
-    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
+    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireParams, WireResults};
     use crate::wrpc::codec::CodecError;
     use bytes::Bytes;
     use std::sync::Arc;
-    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Resource, Type};
+    use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Resource, Type};
 
     /// One function of a link, as its stub calls it.
     pub(crate) struct StubCall {
@@ -201,11 +201,7 @@ pub(crate) mod typed_stubs {
         }
         impl ShapeVisitor for Define<'_, '_> {
             type Output = wasmtime::Result<()>;
-            fn visit<P, R>(self) -> Self::Output
-            where
-                P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-                R: WireResults,
-            {
+            fn visit<P: WireParams, R: WireResults>(self) -> Self::Output {
                 stub::<P, R>(self.inst, self.name, self.call)
             }
         }

@@ -9,12 +9,12 @@
 use super::report::Cause;
 use crate::runtime::host::WrpcError;
 use crate::runtime::{Deployed, RuntimeError};
-use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
+use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireParams, WireResults};
 use crate::wrpc::codec::{CodecError, Limits};
 use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use wasmtime::component::{ComponentNamedList, Func, Lift, Lower, Resource, Type};
+use wasmtime::component::{ComponentNamedList, Func, Lower, Resource, Type};
 
 /// Decoded parameters, of the shape that decoded them.
 pub(crate) type Params = Box<dyn Any + Send>;
@@ -60,11 +60,7 @@ pub(crate) fn shape(
     }
     impl ShapeVisitor for Build {
         type Output = Arc<dyn TypedCall>;
-        fn visit<P, R>(self) -> Self::Output
-        where
-            P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-            R: WireResults,
-        {
+        fn visit<P: WireParams, R: WireResults>(self) -> Self::Output {
             Arc::new(Shape::<P, R>::new(self.safe))
         }
     }

@@ -262,7 +262,7 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
 /// one `Val` per byte). Any other signature takes the dynamic path.
 mod typed_imports {
     use super::HostState;
-    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireResults};
+    use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireParams, WireResults};
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type, TypedFunc};
     use wasmtime::error::Context as _;
 
@@ -284,11 +284,7 @@ mod typed_imports {
         }
         impl ShapeVisitor for Define<'_, '_> {
             type Output = wasmtime::Result<()>;
-            fn visit<P, R>(self) -> Self::Output
-            where
-                P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-                R: WireResults,
-            {
+            fn visit<P: WireParams, R: WireResults>(self) -> Self::Output {
                 typed::<P, R>(self.inst, self.name, self.slot, self.context)
             }
         }

@@ -1027,17 +1027,7 @@ fn the_shape_catalogue_names_each_shape_once() {
     struct Name;
     impl typed::ShapeVisitor for Name {
         type Output = String;
-        fn visit<P, R>(self) -> String
-        where
-            P: typed::WireList
-                + wasmtime::component::ComponentNamedList
-                + wasmtime::component::Lift
-                + wasmtime::component::Lower
-                + Send
-                + Sync
-                + 'static,
-            R: typed::WireResults,
-        {
+        fn visit<P: typed::WireParams, R: typed::WireResults>(self) -> String {
             format!(
                 "{} -> {}",
                 std::any::type_name::<P>(),

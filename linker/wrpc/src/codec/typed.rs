@@ -175,6 +175,15 @@ wire_list!();
 wire_list!(A);
 wire_list!(A, B);
 
+/// A function's parameters as the wire carries them: a [`WireList`] that
+/// is also a component-model tuple in either direction.
+pub trait WireParams: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static {}
+
+impl<P> WireParams for P where
+    P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static
+{
+}
+
 /// A function's results as the wire carries them: none, or one [`Wire`]
 /// value. A wRPC-safe function returns them inside `result<_, error>`:
 /// [`Ok`](WireResults::Ok) is what its `ok` case holds.
@@ -213,10 +222,7 @@ pub trait ShapeVisitor {
     /// What it builds.
     type Output;
     /// Builds it for parameters `P` and results `R`.
-    fn visit<P, R>(self) -> Self::Output
-    where
-        P: WireList + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-        R: WireResults;
+    fn visit<P: WireParams, R: WireResults>(self) -> Self::Output;
 }
 
 /// The catalogue of typed shapes, the one place it is written down, for
