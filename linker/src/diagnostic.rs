@@ -126,6 +126,11 @@ pub enum DiagnosticKind {
     Cycle,
     /// A link setting that has no effect on its transport (a warning).
     UnusedSetting,
+    /// HTTP ingress that cannot be served: a `route` on a component with
+    /// no HTTP handler, several handlers on a host without routes, routes
+    /// that overlap, a handler with `instances = "shared"`, an `http`
+    /// address on a host with no handler.
+    Ingress,
 }
 
 /// One error (or note) a user has to act on, with where it comes from and,

@@ -228,6 +228,24 @@ pub fn host_wasi(name: &str) -> Option<WasiRelease> {
     (v.pre.is_empty() && release.interfaces().contains(&interface)).then_some(release)
 }
 
+/// The `wasi:http` handler exports weld serves, for messages.
+pub const HTTP_HANDLERS: &str = "`wasi:http/incoming-handler@0.2.x`";
+
+/// The WASI release of a `wasi:http` handler export weld can serve
+/// (`wasi:http/incoming-handler@0.2.x`), or `None`.
+///
+/// ```
+/// use weld_linker::wit::{http_handler, WasiRelease};
+/// assert_eq!(http_handler("wasi:http/incoming-handler@0.2.6"), Some(WasiRelease::P2));
+/// assert_eq!(http_handler("wasi:http/types@0.2.6"), None);
+/// assert_eq!(http_handler("acme:http/incoming-handler@0.2.6"), None);
+/// ```
+pub fn http_handler(name: &str) -> Option<WasiRelease> {
+    let (base, version) = split_version(name);
+    let release = version.and_then(WasiRelease::of_version)?;
+    (base == "wasi:http/incoming-handler" && release == WasiRelease::P2).then_some(release)
+}
+
 /// Whether `name` is a WASI interface weld's host provides (see
 /// [`host_wasi`]).
 ///

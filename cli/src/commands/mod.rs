@@ -17,6 +17,7 @@ use weld_linker::input::InputLimits;
 use weld_linker::json::Document;
 use weld_linker::plan::HostChoiceError;
 use weld_linker::runtime::RuntimeError;
+use weld_linker::serve::ServeError;
 use weld_linker::{Deployment, Diagnostic, Diagnostics, PlanOptions};
 
 /// Help of the positional inputs of `plan`, `compose`, `run`, `bench`.
@@ -136,6 +137,8 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
             " with --invoke 'component.function(args)'"
         } else if let Some(ComposeError::ExportClash { .. }) = e.downcast_ref() {
             " with [compose] exports or --exports"
+        } else if let Some(ServeError::NoHttpAddress { .. }) = e.downcast_ref() {
+            ", or serve it with --http IP:PORT"
         } else if let Some(BaselineError::Header { .. }) = e.downcast_ref() {
             " (save a new one with --save-baseline)"
         } else if let Some(CostError::Header { .. }) = e.downcast_ref() {

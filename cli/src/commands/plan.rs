@@ -91,6 +91,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 plural(e.functions.len(), "function")
             ));
         }
+        for i in &plan.ingress {
+            super::emit(&format!("{i}\n"));
+        }
         for note in limit_notes(&deployment) {
             super::emit(&format!("note: {note}\n"));
         }

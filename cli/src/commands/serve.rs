@@ -1,11 +1,14 @@
 //! `weld serve weld.toml --host edge-2`: serve the exports of one host that
-//! the plan's wrpc links call, and nothing else; with `--http`, the host's
-//! HTTP handler instead.
+//! the plan's wrpc links call, and its HTTP handlers when it has an HTTP
+//! address (`http` in the manifest, or `--http`), and nothing else.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::input::InputLimits;
-use weld_linker::serve::{FailureHook, HttpOptions, HttpServer, ServeEvent, ServeOptions, Server};
+use weld_linker::serve::{
+    run_together, FailureHook, HttpOptions, HttpServer, ServeError, ServeEvent, ServeOptions,
+    Server,
+};
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
 
@@ -17,9 +20,10 @@ pub struct Args {
     /// The host to serve (default: the deployment's only host).
     #[arg(long)]
     host: Option<String>,
-    /// Serve the host's `wasi:http/incoming-handler` on this TCP address
-    /// instead, a fresh instance per request (README: "Serving HTTP").
-    #[arg(long, value_name = "IP:PORT", conflicts_with = "listen")]
+    /// Serve the host's HTTP handlers on this TCP address (instead of the
+    /// manifest's `http` address), a fresh instance per request (README:
+    /// "Serving HTTP").
+    #[arg(long, value_name = "IP:PORT")]
     http: Option<std::net::SocketAddr>,
     /// Listen on this TCP address instead of the host's endpoint (port 0
     /// picks a free port; the address bound is printed).
@@ -97,79 +101,86 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     options.grace = std::time::Duration::from_millis(args.grace_ms);
     options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
-    if let Some(address) = args.http {
-        return serve_http(
-            &args,
-            &deployment,
-            HttpOptions::from_serve(&options, address),
-        );
-    }
-    let server = match Server::new(&deployment, options) {
-        Ok(s) => s,
-        Err(e) => return fail(super::describe(&e)),
-    };
-    let json = args.json;
-    let on_ready = |bound: &Endpoint| {
-        if json {
-            let ready = ServeEvent::Ready {
-                host: &host,
-                endpoint: bound.to_string(),
-                served: server.served(),
-            };
-            super::emit(&ready.to_line());
-        } else {
-            let mut text = format!("serving host `{host}` on {bound}\n");
-            for s in server.served() {
-                text.push_str(&format!(
-                    "  {}.{}  ← `{}` ({}{})\n",
-                    s.instance,
-                    s.function,
-                    s.component,
-                    match s.policy {
-                        weld_linker::manifest::InstancePolicy::Shared => "shared",
-                        weld_linker::manifest::InstancePolicy::PerCall => "per-call",
-                    },
-                    if s.safe { ", wRPC-safe" } else { "" }
-                ));
-            }
-            text.push_str("ready; Ctrl-C stops (in-flight calls finish first)\n");
-            super::emit(&text);
+    let http = args
+        .http
+        .or_else(|| deployment.plan.ingress_of(&host)?.address)
+        .map(|address| HttpOptions::from_serve(&options, address));
+    let server = match (Server::new(&deployment, options), http) {
+        (Err(ServeError::NothingToServe { .. } | ServeError::NoHttpAddress { .. }), Some(http)) => {
+            return serve_http(&args, &deployment, None, http)
         }
+        (Err(e), _) => return fail(super::describe(&e)),
+        (Ok(s), None) => s,
+        (Ok(s), Some(http)) => return serve_http(&args, &deployment, Some(&s), http),
     };
-    let stats = match server.run(on_ready, shutdown_signal()) {
+    let stats = match server.run(|bound| ready(&args, &server, bound), shutdown_signal()) {
         Ok(s) => s,
         Err(e) => return fail(super::describe(&e)),
     };
-    if json {
-        super::emit(&ServeEvent::Stopped { stats: &stats }.to_line());
-    } else {
-        eprintln!("stopped: {stats}");
-    }
+    stopped(&args, &ServeEvent::Stopped { stats: &stats });
     Ok(ExitCode::SUCCESS)
 }
 
-/// `weld serve --http`: the host's HTTP handler until Ctrl-C or SIGTERM.
-fn serve_http(args: &Args, d: &Deployment, options: HttpOptions) -> anyhow::Result<ExitCode> {
-    let server = match HttpServer::new(d, options) {
+/// Prints that `server` serves on `bound`.
+fn ready(args: &Args, server: &Server, bound: &Endpoint) {
+    let ready = ServeEvent::Ready {
+        host: server.runtime().host(),
+        endpoint: bound.to_string(),
+        served: server.served(),
+    };
+    print_ready(args, &ready, "calls");
+}
+
+/// Prints a server's ready event: a JSON line, or its text and how to stop.
+fn print_ready(args: &Args, ready: &ServeEvent<'_>, what: &str) {
+    super::emit(&if args.json {
+        ready.to_line()
+    } else {
+        format!("{ready}\nready; Ctrl-C stops (in-flight {what} finish first)\n")
+    });
+}
+
+/// Prints a server's stopped event: a JSON line, or its counts on stderr.
+fn stopped(args: &Args, stopped: &ServeEvent<'_>) {
+    if args.json {
+        super::emit(&stopped.to_line());
+    } else {
+        eprintln!("{stopped}");
+    }
+}
+
+/// `weld serve` of a host with an HTTP address: its HTTP ingress, beside
+/// its wRPC server when it has one, until Ctrl-C or SIGTERM.
+fn serve_http(
+    args: &Args,
+    d: &Deployment,
+    wrpc: Option<&Server>,
+    options: HttpOptions,
+) -> anyhow::Result<ExitCode> {
+    let http = match HttpServer::new(d, options) {
         Ok(s) => s,
         Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
     };
-    let on_ready = |bound| {
-        super::emit(&if args.json {
-            server.ready(bound).to_line()
-        } else {
-            format!(
-                "{}\nready; Ctrl-C stops (in-flight requests finish first)\n",
-                server.ready(bound)
-            )
-        });
+    let on_http_ready = |bound| print_ready(args, &http.ready(bound), "requests");
+    let (wrpc_ended, http_ended) = match wrpc {
+        None => (None, http.run(on_http_ready, shutdown_signal())),
+        Some(w) => {
+            let on_ready = |bound: &Endpoint| ready(args, w, bound);
+            let t = run_together(w, on_ready, &http, on_http_ready, shutdown_signal());
+            (Some(t.wrpc), t.http)
+        }
     };
-    match server.run(on_ready, shutdown_signal()) {
-        Ok(stats) if args.json => super::emit(&ServeEvent::HttpStopped { stats: &stats }.to_line()),
-        Ok(stats) => eprintln!("stopped: {stats}"),
-        Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
+    let mut failed = None;
+    match wrpc_ended {
+        Some(Ok(stats)) => stopped(args, &ServeEvent::Stopped { stats: &stats }),
+        Some(Err(e)) => failed = Some(super::describe(&e)),
+        None => {}
     }
-    Ok(ExitCode::SUCCESS)
+    match http_ended {
+        Ok(stats) => stopped(args, &ServeEvent::HttpStopped { stats: &stats }),
+        Err(e) => failed = Some(super::describe(&e)),
+    }
+    Ok(failed.map_or(ExitCode::SUCCESS, |m| super::fail(m, args.json)))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -7,20 +7,31 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use weld_fixtures::{closed_by_peer, leb128, peak_kib, rss_kib, wrpc_invocation};
 
-/// The two-hosts example, moved to a temporary directory with a free port.
-fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
+/// A bundled example moved to a temporary directory, each of `addresses`
+/// given a free port; the ports, in order.
+fn example(dir: &tempfile::TempDir, name: &str, addresses: &[&str]) -> (PathBuf, Vec<u16>) {
     let root = weld_fixtures::workspace_root();
-    let port = weld_fixtures::peer::free_port();
-    let toml = std::fs::read_to_string(root.join("examples/two-hosts/weld.toml"))
+    let mut toml = std::fs::read_to_string(root.join("examples").join(name).join("weld.toml"))
         .unwrap()
-        .replace("127.0.0.1:7761", &format!("127.0.0.1:{port}"))
         .replace(
             "../../fixtures/wasm/",
             &format!("{}/", weld_fixtures::dir().display()),
         );
+    let mut ports = Vec::new();
+    for address in addresses {
+        let port = weld_fixtures::peer::free_port();
+        toml = toml.replace(address, &format!("127.0.0.1:{port}"));
+        ports.push(port);
+    }
     let path = dir.path().join("weld.toml");
     std::fs::write(&path, toml).unwrap();
-    (path, port)
+    (path, ports)
+}
+
+/// The two-hosts example, moved to a temporary directory with a free port.
+fn two_hosts(dir: &tempfile::TempDir) -> (PathBuf, u16) {
+    let (path, ports) = example(dir, "two-hosts", &["127.0.0.1:7761"]);
+    (path, ports[0])
 }
 
 /// `weld serve --json`, returned once it printed its ready line.
@@ -677,6 +688,108 @@ fn half_sent_parameters_count_against_the_budget() {
 /// `weld serve --http` with a component file alone: a plain HTTP/1.1
 /// request is answered by the handler; SIGTERM with a looping request in
 /// flight ends the server after the grace period.
+/// One `GET` over a fresh connection; the whole answer.
+fn http_get(address: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: weld\r\nconnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut s, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn a_host_serves_its_http_address_and_its_wrpc_endpoint_in_one_process() {
+    // edge-2 of the two-hosts example also runs an HTTP handler, on the
+    // address its manifest gives: one `weld serve` answers both.
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _) = two_hosts(&dir);
+    let http = format!("127.0.0.1:{}", weld_fixtures::peer::free_port());
+    let mut toml = std::fs::read_to_string(&m).unwrap();
+    toml.push_str(&format!(
+        "\n[hosts.edge-2.http]\naddress = \"{http}\"\n\n[components.http-hello]\npath = \"{}\"\nhost = \"edge-2\"\n",
+        weld_fixtures::path("http-hello").display()
+    ));
+    std::fs::write(&m, toml).unwrap();
+    let (mut server, first) = serve(&m, "edge-2");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let second: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let mut events = [first["event"].clone(), second["event"].clone()];
+    events.sort_by_key(ToString::to_string);
+    assert_eq!(events, ["http-ready", "ready"], "{first} {second}");
+    let http_ready = if first["event"] == "http-ready" {
+        &first
+    } else {
+        &second
+    };
+    assert_eq!(http_ready["endpoint"], format!("http://{http}"));
+    assert_eq!(http_ready["routes"][0]["component"], "http-hello");
+
+    let answer = http_get(&http, "/both");
+    assert!(
+        answer.contains("\r\nhello from weld: GET /both\r\n"),
+        "{answer}"
+    );
+    let seen = result_of(run(&m, "greet-caller.greet(\"both\")"));
+    assert_eq!(seen, "\"ok: hello, both\"");
+
+    let (status, took) = terminate(&mut server);
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stopped: Vec<String> = rest
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| format!("{} {}", v["event"], v["stats"]["answered"]))
+        .collect();
+    stopped.sort();
+    assert_eq!(stopped, ["\"http-stopped\" 1", "\"stopped\" 1"], "{rest}");
+}
+
+#[test]
+fn the_http_example_answers_from_both_hosts_and_502_once_the_back_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, ports) = example(&dir, "http", &["127.0.0.1:8080", "127.0.0.1:7762"]);
+    let (mut back, _) = serve(&m, "back");
+    let (mut front, ready) = serve(&m, "front");
+    assert_eq!(ready["event"], "http-ready", "{ready}");
+    let http = format!("127.0.0.1:{}", ports[0]);
+    let answer = http_get(&http, "/greet/weld");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\r\nhello, weld\r\n"), "{answer}");
+    let answer = http_get(&http, "/hello");
+    assert!(
+        answer.contains("\r\nhello from weld: GET /hello\r\n"),
+        "{answer}"
+    );
+    assert!(http_get(&http, "/").starts_with("HTTP/1.1 404"));
+    // The greeter's host stops: the handler answers from its error branch.
+    assert!(terminate(&mut back).0.success());
+    let answer = http_get(&http, "/greet/weld");
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    assert!(answer.contains("the greeter failed: "), "{answer}");
+    assert!(terminate(&mut front).0.success());
+}
+
+#[test]
+fn a_host_with_handlers_but_no_http_address_is_told_where_to_give_one() {
+    let out = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .arg("serve")
+        .arg(weld_fixtures::path("http-hello"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("host `default` has nothing to serve over wRPC, and HTTP handlers but no address to serve them on: give the host `http = { address = \"IP:PORT\" }`, or serve it with --http IP:PORT"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn serve_http_answers_and_stops_with_a_request_in_flight() {
     let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
@@ -692,23 +805,15 @@ fn serve_http_answers_and_stops_with_a_request_in_flight() {
     stdout.read_line(&mut line).unwrap();
     let ready: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a ready line ({e}): {line:?}"));
-    assert_eq!(ready["event"], "ready", "{ready}");
-    assert_eq!(ready["component"], "http-hello", "{ready}");
+    assert_eq!(ready["event"], "http-ready", "{ready}");
+    assert_eq!(ready["routes"][0]["component"], "http-hello", "{ready}");
     let address = ready["endpoint"]
         .as_str()
         .unwrap()
         .strip_prefix("http://")
         .unwrap()
         .to_string();
-    let get = move |path: &str| {
-        let mut s = std::net::TcpStream::connect(&address).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nhost: weld\r\nconnection: close\r\n\r\n");
-        std::io::Write::write_all(&mut s, request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        let _ = s.read_to_string(&mut answer);
-        answer
-    };
+    let get = move |path: &str| http_get(&address, path);
     let answer = get("/hello");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
@@ -728,6 +833,6 @@ fn serve_http_answers_and_stops_with_a_request_in_flight() {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     let stopped: serde_json::Value = serde_json::from_str(rest.trim()).unwrap();
-    assert_eq!(stopped["event"], "stopped", "{rest}");
+    assert_eq!(stopped["event"], "http-stopped", "{rest}");
     assert_eq!(stopped["stats"]["answered"], 1, "{rest}");
 }

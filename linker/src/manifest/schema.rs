@@ -66,9 +66,14 @@ pub struct ComponentSpec {
     /// The host it runs on.
     #[serde(default)]
     pub host: Option<Spanned<String>>,
-    /// Instance policy for `weld serve`.
+    /// Instance policy for `weld serve` (see [`ComponentSpec::instances`]).
+    #[serde(default, rename = "instances")]
+    pub instances_spec: Option<Spanned<InstancePolicy>>,
+    /// The path prefix of HTTP requests this component's handler serves,
+    /// when its host serves several handlers (`"/pay"`: `/pay` and
+    /// `/pay/...`, not `/payment`).
     #[serde(default)]
-    pub instances: InstancePolicy,
+    pub route: Option<Spanned<String>>,
     /// Environment variables granted to the guest (deny by default).
     #[serde(default)]
     pub env: IndexMap<String, String>,
@@ -84,6 +89,16 @@ pub struct ComponentSpec {
     /// runs in: `"256MiB"`, `"64KiB"`, `"1GiB"` or a number of bytes.
     #[serde(default)]
     pub max_memory: Option<Spanned<ByteSize>>,
+}
+
+impl ComponentSpec {
+    /// The instance policy: the manifest's, or `shared`.
+    pub fn instances(&self) -> InstancePolicy {
+        self.instances_spec
+            .as_ref()
+            .map(|i| *i.get_ref())
+            .unwrap_or_default()
+    }
 }
 
 /// A size in bytes, written as a number of bytes or a string with a
@@ -209,6 +224,17 @@ pub struct HostSpec {
     /// of its exports), whether or not a link calls them.
     #[serde(default)]
     pub expose: Vec<Spanned<String>>,
+    /// Where this host serves its components' HTTP handlers.
+    #[serde(default)]
+    pub http: Option<Spanned<HttpSpec>>,
+}
+
+/// `http = { address = "127.0.0.1:8080" }` under a host: its HTTP ingress.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpSpec {
+    /// The TCP address to listen on.
+    pub address: Spanned<std::net::SocketAddr>,
 }
 
 /// `[providers.NAME]`: an external wRPC server weld does not run, known by

@@ -188,6 +188,7 @@ impl Manifest {
         self.validate_hosts(&mut errors);
         self.validate_providers(&mut errors);
         self.validate_exposed(&mut errors);
+        self.validate_http(&mut errors);
         self.validate_compose(&mut errors);
         if errors.is_empty() {
             Ok(())
@@ -337,6 +338,62 @@ impl Manifest {
         }
     }
 
+    /// HTTP addresses (no two hosts on one, none on a host's wRPC TCP
+    /// address) and the form of each component's `route`. Which routes
+    /// overlap, and whether a component has a handler, the plan decides.
+    fn validate_http(&self, errors: &mut Vec<Diagnostic>) {
+        let mut seen: Vec<(std::net::SocketAddr, &str)> = Vec::new();
+        for (host, spec) in &self.hosts {
+            let Some(http) = &spec.get_ref().http else {
+                continue;
+            };
+            let address = *http.get_ref().address.get_ref();
+            let at = self.locate_host(host, http.get_ref().address.span());
+            if let Some((_, other)) = seen.iter().find(|(a, _)| *a == address) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "hosts `{other}` and `{host}` both serve HTTP on {address}"
+                    ))
+                    .with_kind(DiagnosticKind::Duplicate)
+                    .at(at.clone()),
+                );
+            }
+            seen.push((address, host));
+            let wrpc_on_it = self.hosts.iter().find_map(|(h, s)| {
+                let declared = s.get_ref().wrpc.as_ref()?;
+                matches!(declared.get_ref(), Endpoint::Tcp { address: a }
+                    if a.parse::<std::net::SocketAddr>() == Ok(address))
+                .then_some(h)
+            });
+            if let Some(other) = wrpc_on_it {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "host `{host}` serves HTTP on {address}, where host `{other}` serves wRPC"
+                    ))
+                    .with_kind(DiagnosticKind::Duplicate)
+                    .at(at)
+                    .with_help("give HTTP and wRPC their own ports"),
+                );
+            }
+        }
+        for (name, spec) in &self.components {
+            let Some(route) = &spec.get_ref().route else {
+                continue;
+            };
+            if let Err(why) = check_route(route.get_ref()) {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "component `{name}`: route `{}` {why}",
+                        route.get_ref()
+                    ))
+                    .with_kind(DiagnosticKind::InvalidValue)
+                    .at(self.locate(route.span()))
+                    .with_help("a route is a path prefix such as \"/pay\" or \"/api/v1\""),
+                );
+            }
+        }
+    }
+
     /// `[compose] exports` names components.
     fn validate_compose(&self, errors: &mut Vec<Diagnostic>) {
         if let Some(exports) = &self.compose.exports {
@@ -381,6 +438,28 @@ pub fn name_from_stem(stem: &str) -> Option<String> {
         .collect();
     let name = name.trim_matches('-');
     (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Whether `route` is a path prefix a request path can be matched
+/// against: `/`, or `/` followed by segments of visible ASCII, none empty,
+/// `.` or `..`, with no query or fragment.
+fn check_route(route: &str) -> Result<(), &'static str> {
+    let Some(rest) = route.strip_prefix('/') else {
+        return Err("must start with `/`");
+    };
+    if rest.is_empty() {
+        return Ok(());
+    }
+    if !route.bytes().all(|b| b.is_ascii_graphic()) || route.contains(['?', '#']) {
+        return Err("must be visible ASCII with no query (`?`) or fragment (`#`)");
+    }
+    if rest
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err("must not have empty, `.` or `..` segments (nor end with `/`)");
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {

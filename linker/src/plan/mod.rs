@@ -7,6 +7,7 @@
 //!   components' types, or reports every error at once;
 //! * [`cost`]: what a link costs, once the `cost` module's `annotate` has
 //!   estimated it (that module reads the plan; the plan never calls it);
+//! * `ingress`: the hosts that serve HTTP handlers, and their routes;
 //! * `render`: the plan as a table and as a Graphviz graph.
 
 use crate::diagnostic::{quoted, Diagnostic};
@@ -16,9 +17,11 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 pub mod cost;
+mod ingress;
 mod render;
 pub mod resolve;
 
+pub use ingress::{Ingress, Route};
 pub use resolve::{plan, plan_with};
 
 /// How a resolved import is carried.
@@ -159,6 +162,9 @@ pub struct Plan {
     /// Interfaces hosts serve to callers outside the manifest (`expose`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exposed: Vec<Exposed>,
+    /// Hosts that serve HTTP handlers, with their routes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<Ingress>,
     /// Resolutions, grouped by component in manifest order, then by import
     /// order within each component.
     pub resolutions: Vec<Resolution>,
@@ -230,6 +236,11 @@ impl Plan {
     /// The hosts components are placed on, in manifest order.
     pub fn hosts(&self) -> indexmap::IndexSet<&str> {
         self.components.iter().map(|c| c.host.as_str()).collect()
+    }
+
+    /// The HTTP ingress of `host`, if it has handlers.
+    pub fn ingress_of(&self, host: &str) -> Option<&Ingress> {
+        self.ingress.iter().find(|i| i.host == host)
     }
 
     /// The host a component runs on, or a provider is reached at.

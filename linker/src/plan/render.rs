@@ -152,6 +152,28 @@ impl Plan {
                 q(&format!("{}\nexposed", e.interface))
             );
         }
+        for i in &self.ingress {
+            let clients = format!("http {}", i.host);
+            let label = i.address.map_or_else(
+                || "HTTP clients".to_string(),
+                |a| format!("HTTP clients\nhttp://{a}"),
+            );
+            let _ = writeln!(
+                out,
+                "  {} [shape=plaintext, label={}];",
+                q(&clients),
+                q(&label)
+            );
+            for r in &i.routes {
+                let _ = writeln!(
+                    out,
+                    "  {} -> {} [label={}, style=dotted];",
+                    q(&clients),
+                    q(&r.component),
+                    q(&format!("{}\n{}", r.prefix, r.handler))
+                );
+            }
+        }
         for r in &self.resolutions {
             if let Some(peer) = &r.peer {
                 let mut style = match r.transport {

@@ -75,6 +75,7 @@ pub fn plan_with(
     let resolutions = p.resolve_all();
     p.check_cycles(&resolutions);
     let exposed = p.exposed();
+    let ingress = super::ingress::plan_ingress(manifest, components, &mut p.errors);
     if !p.errors.is_empty() {
         return Err(Diagnostics(p.errors));
     }
@@ -97,6 +98,7 @@ pub fn plan_with(
             })
             .collect(),
         exposed,
+        ingress,
         components: manifest
             .components
             .keys()
@@ -331,7 +333,7 @@ impl Planner<'_> {
                 peer.name
             );
         }
-        match self.manifest.components[&peer.name].get_ref().instances {
+        match self.manifest.components[&peer.name].get_ref().instances() {
             InstancePolicy::Shared => {
                 format!(
                     "; `{}` serves it from one shared instance, one call at a time",

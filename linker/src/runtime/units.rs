@@ -262,6 +262,7 @@ mod tests {
                 .collect(),
             providers: Vec::new(),
             exposed: Vec::new(),
+            ingress: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -32,6 +32,7 @@ mod http;
 mod lanes;
 mod listen;
 mod report;
+mod together;
 mod typed_exports;
 mod worker;
 
@@ -39,6 +40,7 @@ pub use background::Background;
 pub use http::{HttpOptions, HttpServer, HttpStats};
 pub use listen::{clear_stale_socket, SocketPathError};
 pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};
+pub use together::{run_together, Together};
 
 use crate::deployment::Deployment;
 use crate::manifest::InstancePolicy;
@@ -90,19 +92,18 @@ pub enum ServeError {
     /// The server stopped before it accepted calls, without saying why.
     #[error("the server stopped before it was ready")]
     NotReady,
-    /// An HTTP server was asked of a host with no HTTP handler.
-    #[error("no component of host `{host}` exports `wasi:http/incoming-handler@0.2.x`: there is no HTTP handler to serve")]
-    NoHttpHandler {
+    /// The host has nothing to serve over wRPC, and HTTP handlers but no
+    /// address to serve them on.
+    #[error("host `{host}` has nothing to serve over wRPC, and HTTP handlers but no address to serve them on: give the host `http = {{ address = \"IP:PORT\" }}`")]
+    NoHttpAddress {
         /// The host.
         host: String,
     },
-    /// An HTTP server was asked of a host with several HTTP handlers.
-    #[error("host `{host}` has several HTTP handlers ({}): serve a host with one", components.join(", "))]
-    SeveralHttpHandlers {
+    /// An HTTP server was asked of a host with no HTTP handler.
+    #[error("no component of host `{host}` exports an HTTP handler ({}): there is nothing to serve over HTTP", wit::HTTP_HANDLERS)]
+    NoHttpHandler {
         /// The host.
         host: String,
-        /// The components that export a handler.
-        components: Vec<String>,
     },
     /// The endpoint could not be bound or subscribed.
     #[error("cannot serve on {endpoint}")]
@@ -246,6 +247,9 @@ impl Server {
         let host = plan.choose_host(Some(&options.host))?;
         let wanted = wanted(deployment, &host);
         if wanted.is_empty() {
+            if plan.ingress_of(&host).is_some() {
+                return Err(ServeError::NoHttpAddress { host });
+            }
             return Err(ServeError::NothingToServe { host });
         }
         let deadline = options
@@ -416,7 +420,10 @@ fn pool_stores(
         .iter()
         .filter(|c| c.host == host)
         .filter(|c| {
-            deployment.manifest.components[&c.name].get_ref().instances == InstancePolicy::PerCall
+            deployment.manifest.components[&c.name]
+                .get_ref()
+                .instances()
+                == InstancePolicy::PerCall
         })
         .filter(|c| wanted.iter().any(|w| w.component == c.name))
         .count();
@@ -588,7 +595,7 @@ impl Wanted {
             .ok_or_else(|| problem("does not return a result"))?;
         let policy = deployment.manifest.components[&self.component]
             .get_ref()
-            .instances;
+            .instances();
         let shape = typed_exports::shape(&params, &wire_results, self.safe).map(Shape);
         Ok(Served {
             instance: self.instance,

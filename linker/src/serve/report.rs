@@ -98,46 +98,63 @@ pub enum ServeEvent<'a> {
         /// What it did.
         stats: &'a ServeStats,
     },
-    /// HTTP requests are accepted (`weld serve --http`).
-    #[serde(rename = "ready")]
+    /// HTTP requests are accepted.
+    #[serde(rename = "http-ready")]
     HttpReady {
         /// The host served.
         host: &'a str,
         /// The address actually bound, as `http://IP:PORT`.
         endpoint: String,
-        /// The component whose handler answers.
-        component: &'a str,
-        /// Its handler export.
-        export: &'a str,
+        /// The handlers, by path prefix.
+        routes: &'a [crate::plan::Route],
     },
     /// The HTTP server stopped.
-    #[serde(rename = "stopped")]
+    #[serde(rename = "http-stopped")]
     HttpStopped {
         /// What it answered.
         stats: &'a super::HttpStats,
     },
 }
 
-/// The line for people: what is served where (the other events are
-/// printed as JSON only).
+/// The text for people: what is served where, a line per function or
+/// route (the other events are printed as JSON only).
 impl std::fmt::Display for ServeEvent<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServeEvent::HttpReady {
                 host,
                 endpoint,
-                component,
-                export,
-            } => write!(
-                f,
-                "serving `{component}` ({export}) of host `{host}` on {endpoint}"
-            ),
-            ServeEvent::Ready { host, endpoint, .. } => {
-                write!(f, "serving host `{host}` on {endpoint}")
+                routes,
+            } => {
+                write!(f, "serving HTTP for host `{host}` on {endpoint}")?;
+                for r in *routes {
+                    write!(f, "\n  {}  → `{}` ({})", r.prefix, r.component, r.handler)?;
+                }
+                Ok(())
+            }
+            ServeEvent::Ready {
+                host,
+                endpoint,
+                served,
+            } => {
+                write!(f, "serving host `{host}` on {endpoint}")?;
+                for s in *served {
+                    let policy = match s.policy {
+                        crate::manifest::InstancePolicy::Shared => "shared",
+                        crate::manifest::InstancePolicy::PerCall => "per-call",
+                    };
+                    let safe = if s.safe { ", wRPC-safe" } else { "" };
+                    write!(
+                        f,
+                        "\n  {}.{}  ← `{}` ({policy}{safe})",
+                        s.instance, s.function, s.component
+                    )?;
+                }
+                Ok(())
             }
             ServeEvent::Failed { call } => write!(f, "failed: {}", call.message),
             ServeEvent::Stopped { stats } => write!(f, "stopped: {stats}"),
-            ServeEvent::HttpStopped { stats } => write!(f, "stopped: {stats}"),
+            ServeEvent::HttpStopped { stats } => write!(f, "HTTP stopped: {stats}"),
         }
     }
 }

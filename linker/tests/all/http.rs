@@ -355,3 +355,172 @@ fn a_host_without_a_handler_is_refused_by_name() {
         "{e}"
     );
 }
+
+/// A manifest of `http-hello` and `http-greet` (with `greet`) on host `a`,
+/// with `extra` appended.
+fn two_handlers(
+    dir: &std::path::Path,
+    hello: &str,
+    greet: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    weld_fixtures::write_manifest(
+        dir,
+        &format!(
+            "[components.http-hello]\npath = \"{{http-hello}}\"\nhost = \"a\"\n{hello}\n\
+             [components.http-greet]\npath = \"{{http-greet}}\"\nhost = \"a\"\n{greet}\n\
+             [components.greet]\npath = \"{{greet}}\"\nhost = \"a\"\n{extra}\n"
+        ),
+    )
+}
+
+#[test]
+fn requests_are_routed_to_the_handler_whose_prefix_they_fall_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = two_handlers(
+        dir.path(),
+        "route = \"/hello\"",
+        "route = \"/greet\"",
+        "[hosts.a.http]\naddress = \"127.0.0.1:0\"",
+    );
+    let deployment = Deployment::open(
+        std::slice::from_ref(&m),
+        &PlanOptions::default(),
+        &InputLimits::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let ingress = deployment.plan.ingress_of("a").expect("host a serves HTTP");
+    assert_eq!(ingress.address, Some("127.0.0.1:0".parse().unwrap()));
+    let routes: Vec<_> = ingress
+        .routes
+        .iter()
+        .map(|r| (r.prefix.as_str(), r.component.as_str()))
+        .collect();
+    assert_eq!(routes, [("/hello", "http-hello"), ("/greet", "http-greet")]);
+    // `weld plan` shows them: text, JSON and DOT.
+    let text = ingress.to_string();
+    assert!(text.starts_with("host `a` serves HTTP on http://127.0.0.1:0:\n  /hello  → `http-hello` (wasi:http/incoming-handler@0.2."), "{text}");
+    let json = serde_json::to_value(&deployment.plan).unwrap();
+    assert_eq!(
+        json["ingress"][0]["routes"][1]["prefix"], "/greet",
+        "{json}"
+    );
+    let dot = deployment.plan.to_dot();
+    assert!(
+        dot.contains(
+            "\"http a\" -> \"http-greet\" [label=\"/greet\nwasi:http/incoming-handler@0.2."
+        ),
+        "{dot}"
+    );
+    let server = serve_host(m, "a", |_| {});
+    let a = server.address;
+    assert_eq!(
+        request(a, "GET", "/hello/there", b"", None),
+        (200, None, "hello from weld: GET /hello/there".to_string())
+    );
+    // The greeter greets what follows the first `/`: the whole path.
+    let (status, _, body) = request(a, "GET", "/greet", b"", None);
+    assert_eq!((status, body.as_str()), (200, "hello, greet"));
+    for outside in ["/", "/hellothere", "/greeting/x"] {
+        let (status, _, _) = request(a, "GET", outside, b"", None);
+        assert_eq!(status, 404, "{outside}");
+    }
+    let stats = server.stop();
+    assert_eq!((stats.answered, stats.not_found), (2, 3), "{stats}");
+}
+
+/// The `ingress` errors of a manifest that does not plan.
+fn ingress_errors(manifest: &std::path::Path) -> Vec<String> {
+    let opened = Deployment::open(
+        &[manifest.to_path_buf()],
+        &PlanOptions::default(),
+        &InputLimits::default(),
+    );
+    let Err(d) = opened else {
+        panic!("the plan is refused")
+    };
+    d.0.iter()
+        .filter(|e| e.kind == weld_linker::DiagnosticKind::Ingress)
+        .map(|e| {
+            format!(
+                "{} @{}",
+                e.message,
+                e.location.as_ref().map_or(0, |l| l.line)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn routes_that_cannot_be_served_are_refused_at_plan_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two handlers, one without a route.
+    let m = two_handlers(dir.path(), "route = \"/hello\"", "", "");
+    assert_eq!(
+        ingress_errors(&m),
+        ["host `a` has several HTTP handlers (`http-hello`, `http-greet`): `http-greet` needs a `route` @5"]
+    );
+    // Nested routes overlap; equal ones too.
+    for (hello, greet, long) in [("/api", "/api/greet", "/api/greet"), ("/x", "/x", "/x")] {
+        let m = two_handlers(
+            dir.path(),
+            &format!("route = \"{hello}\""),
+            &format!("route = \"{greet}\""),
+            "",
+        );
+        assert_eq!(
+            ingress_errors(&m),
+            [format!("host `a`: route `{greet}` of `http-greet` overlaps route `{hello}` of `http-hello`: a request for `{long}` would match both @8")]
+        );
+    }
+    // A route on a component with no handler; `shared` on a handler.
+    let m = two_handlers(
+        dir.path(),
+        "instances = \"shared\"",
+        "route = \"/greet\"",
+        "route = \"/g\"",
+    );
+    assert_eq!(
+        ingress_errors(&m),
+        [
+            "component `http-hello` exports `wasi:http/incoming-handler@0.2.12`: an HTTP handler gets an instance per request, so `instances = \"shared\"` cannot apply to it @4".to_string(),
+            "component `greet` has a `route` but exports no HTTP handler (`wasi:http/incoming-handler@0.2.x`) @12".to_string(),
+            "host `a` has several HTTP handlers (`http-hello`, `http-greet`): `http-hello` needs a `route` @1".to_string(),
+        ]
+    );
+    // An HTTP address on a host without a handler.
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        "[components.greet]\npath = \"{greet}\"\nhost = \"a\"\n[hosts.a]\nhttp = { address = \"127.0.0.1:8080\" }\n",
+    );
+    assert_eq!(
+        ingress_errors(&m),
+        ["host `a` declares `http` but none of its components exports an HTTP handler (`wasi:http/incoming-handler@0.2.x`) @5"]
+    );
+}
+
+#[test]
+fn routes_and_http_addresses_of_the_wrong_form_are_refused_with_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = weld_fixtures::peer::free_port();
+    let m = two_handlers(
+        dir.path(),
+        "route = \"hello\"",
+        "route = \"/greet/../x\"",
+        &format!(
+            "[hosts.a]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:{port}\" }}\nhttp = {{ address = \"127.0.0.1:{port}\" }}"
+        ),
+    );
+    let Err(d) = Deployment::open(&[m], &PlanOptions::default(), &InputLimits::default()) else {
+        panic!("the manifest is refused")
+    };
+    let messages: Vec<&str> = d.0.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            format!("host `a` serves HTTP on 127.0.0.1:{port}, where host `a` serves wRPC"),
+            "component `http-hello`: route `hello` must start with `/`".to_string(),
+            "component `http-greet`: route `/greet/../x` must not have empty, `.` or `..` segments (nor end with `/`)".to_string(),
+        ]
+    );
+}

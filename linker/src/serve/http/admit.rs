@@ -1,0 +1,156 @@
+//! The connection side of a request: its route, the body cap, a worker's
+//! permit (or 503), the hand-over to a worker, and the status weld answers
+//! when the handler does not.
+
+use super::worker::{Answer, Job, Outcome};
+use super::Counters;
+use crate::plan::Route;
+use crate::runtime::RuntimeError;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
+use wasmtime_wasi_http::Error as HttpError;
+
+/// The request body as the handler reads it: cut at the size limit.
+pub(super) type RequestBody = UnsyncBoxBody<Bytes, HttpError>;
+/// What weld sends back.
+pub(super) type Response = hyper::Response<UnsyncBoxBody<Bytes, HttpError>>;
+
+/// The shared side of the listener: routes, admission and the workers'
+/// queue.
+pub(super) struct Ingress {
+    pub(super) routes: Vec<Route>,
+    pub(super) jobs: Mutex<mpsc::Sender<Job>>,
+    /// One per worker: held from admission until the handler returns.
+    pub(super) permits: Arc<Semaphore>,
+    /// The waiting room: requests waiting for a worker.
+    pub(super) waiting: Semaphore,
+    pub(super) queue_timeout: Duration,
+    pub(super) counters: Arc<Counters>,
+    pub(super) max_body_bytes: u64,
+}
+
+impl Ingress {
+    /// Answers one request: 404 outside every route, 413 for a body
+    /// declared too large, 503 when no worker frees up in time, else what
+    /// the handler answers (or 500/504 when it does not).
+    pub(super) async fn handle(&self, request: hyper::Request<Incoming>) -> Response {
+        let Some(route) = self
+            .routes
+            .iter()
+            .position(|r| r.matches(request.uri().path()))
+        else {
+            self.counters.not_found.fetch_add(1, Ordering::Relaxed);
+            return plain(404, "no handler serves this path\n");
+        };
+        let declared = request
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body_bytes) {
+            self.counters.too_large.fetch_add(1, Ordering::Relaxed);
+            return plain(413, "the request body is larger than this server accepts\n");
+        }
+        let Some(permit) = self.admit().await else {
+            self.counters.busy.fetch_add(1, Ordering::Relaxed);
+            let mut r = plain(503, "every worker is busy; retry\n");
+            r.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("1"),
+            );
+            return r;
+        };
+        let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
+        let request = request.map(|b| Limited::new(b, limit).map_err(body_error).boxed_unsync());
+        let (answer, answered) = oneshot::channel();
+        let (outcome, ended) = oneshot::channel();
+        let job = Job {
+            route,
+            request,
+            answer,
+            outcome,
+            permit,
+        };
+        let sent = self
+            .jobs
+            .lock()
+            .map(|jobs| jobs.send(job).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            return plain(503, "the server is stopping\n");
+        }
+        self.answer(&self.routes[route].component, answered, ended)
+            .await
+    }
+
+    /// The handler's response once it sets one; otherwise the status its
+    /// call's outcome calls for.
+    async fn answer(
+        &self,
+        component: &str,
+        answered: oneshot::Receiver<Answer>,
+        ended: oneshot::Receiver<Outcome>,
+    ) -> Response {
+        match answered.await {
+            Ok(Ok(response)) => {
+                self.counters.answered.fetch_add(1, Ordering::Relaxed);
+                return response;
+            }
+            Ok(Err(code)) => {
+                tracing::warn!("`{component}`: the handler answered with an error: {code:?}");
+            }
+            Err(_) => {}
+        }
+        match ended.await {
+            Ok(Err(RuntimeError::DeadlineExceeded { .. })) => {
+                self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
+                plain(504, "the handler ran past its deadline\n")
+            }
+            outcome => {
+                if let Ok(Err(e)) = &outcome {
+                    tracing::warn!("{}", crate::diagnostic::chain(e));
+                }
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                plain(500, "the handler failed before it answered\n")
+            }
+        }
+    }
+
+    /// A worker's permit: at once, or after waiting in the room (when
+    /// there is a place) up to the queue timeout.
+    async fn admit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Ok(p) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Some(p);
+        }
+        let _place = self.waiting.try_acquire().ok()?;
+        let waited = tokio::time::timeout(
+            self.queue_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        );
+        waited.await.ok()?.ok()
+    }
+}
+
+/// What reading a request body failed with, as wasi-http names it.
+fn body_error(e: Box<dyn std::error::Error + Send + Sync>) -> HttpError {
+    match e.downcast::<hyper::Error>() {
+        Ok(e) => HttpError::Hyper(*e),
+        Err(_) => HttpError::HttpRequestBodySize(None),
+    }
+}
+
+/// A response with a text body.
+fn plain(status: u16, text: &'static str) -> Response {
+    let body = Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut r = hyper::Response::new(body);
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}

@@ -1,0 +1,299 @@
+//! HTTP ingress: a host's `wasi:http/incoming-handler` handlers (WASI 0.2)
+//! served on a TCP address with hyper's HTTP/1 server, each request routed
+//! to the handler whose path prefix it falls under (the plan's
+//! [`Ingress`](crate::plan::Ingress); outside every route: `404`).
+//!
+//! * `admit`: the connection side of a request: route, body cap, admission,
+//!   the status weld answers when the handler does not;
+//! * `worker`: the threads that call handlers, one fresh instance each;
+//! * `accept`: the accept loop, the head limits, the drain at shutdown.
+//!
+//! Every request gets an instance of its own, made from the host's
+//! pre-linked `InstancePre`s (from the pooling allocator when the host's
+//! components can be pooled), so nothing one request leaves in guest memory
+//! reaches the next; the handler's imports are linked as any component's
+//! (fused, host-linked, wRPC). Guest code runs on worker threads, because
+//! calls into wasmtime block; connections run on weld's I/O runtime.
+//!
+//! What a request may cost is bounded, and overload is answered, never
+//! queued without end:
+//!
+//! * at most `workers` requests run at once; as many again times four may
+//!   wait for a worker, each up to `queue_timeout`; a request past either
+//!   is answered `503 Service Unavailable` with `Retry-After: 1`;
+//! * headers: at most `max_headers` of them, within `max_header_bytes`,
+//!   read within `header_timeout` (hyper answers or closes otherwise);
+//! * a body declared longer than `max_body_bytes` is answered
+//!   `413 Content Too Large` before any guest runs; a streamed one is cut
+//!   at that size (the guest's read fails);
+//! * a handler that traps, or sets an error, before it answers is answered
+//!   `500`; one still running at its deadline is stopped and answered
+//!   `504`; the next request gets a fresh instance either way;
+//! * at most `max_connections` connections are open; more wait in the
+//!   kernel's backlog;
+//! * at shutdown no connection is accepted, open ones finish the request
+//!   in flight within `grace`, then running guests are interrupted.
+
+mod accept;
+mod admit;
+mod worker;
+
+use super::{ServeError, ServeOptions};
+use crate::deployment::Deployment;
+use crate::plan::Route;
+use crate::runtime::{Runtime, RuntimeOptions};
+use crate::wrpc::client::io_runtime;
+use admit::Ingress;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use worker::{Job, Target, Worker};
+
+/// How to serve HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The host whose handler to serve.
+    pub host: String,
+    /// Where to listen (port 0: any free port, see `run`'s `on_ready`).
+    pub address: SocketAddr,
+    /// Requests run at once, each on its own worker thread and instance.
+    /// Four times as many may wait for a worker; more are answered 503.
+    pub workers: usize,
+    /// How long a request may wait for a worker before it is answered 503.
+    pub queue_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Most request headers.
+    pub max_headers: usize,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request's head.
+    pub header_timeout: Duration,
+    /// How long a handler may run (default: none, as `wasmtime serve`).
+    pub deadline: Option<Duration>,
+    /// How long in-flight requests may take to finish after shutdown begins.
+    pub grace: Duration,
+    /// Progress of the host's compile (see [`RuntimeOptions::progress`]).
+    pub progress: Option<crate::runtime::engine::CompileProgress>,
+}
+
+impl HttpOptions {
+    /// Defaults for `host` on `address`: 16 workers (a request waits up to
+    /// 1 s for one), 1024 connections,
+    /// 16 MiB bodies, 100 headers in 64 KiB, 10 s for a request's head,
+    /// 30 s grace, no deadline.
+    pub fn new(host: &str, address: SocketAddr) -> HttpOptions {
+        HttpOptions {
+            host: host.to_string(),
+            address,
+            workers: 16,
+            queue_timeout: Duration::from_secs(1),
+            max_connections: 1024,
+            max_body_bytes: 16 << 20,
+            max_headers: 100,
+            max_header_bytes: 64 << 10,
+            header_timeout: Duration::from_secs(10),
+            deadline: None,
+            grace: Duration::from_secs(30),
+            progress: None,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// The HTTP server of the host `serve` serves, on `address`, with the
+    /// same bounds: `max_concurrency` workers, the connection cap, the
+    /// message cap for bodies, the read timeout for request heads, the
+    /// grace period and the deadline (none: handlers run until they
+    /// return).
+    pub fn from_serve(serve: &ServeOptions, address: SocketAddr) -> HttpOptions {
+        HttpOptions {
+            workers: serve.max_concurrency,
+            max_connections: serve.max_connections,
+            max_body_bytes: serve.limits.max_bytes as u64,
+            header_timeout: serve.read_timeout,
+            grace: serve.grace,
+            deadline: serve.deadline,
+            progress: serve.progress.clone(),
+            ..HttpOptions::new(&serve.host, address)
+        }
+    }
+}
+
+/// What an HTTP server answered, by outcome.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct HttpStats {
+    /// Requests the handler answered (any status it chose).
+    pub answered: u64,
+    /// Answered 500: the handler trapped or failed before answering.
+    pub failed: u64,
+    /// Answered 504: the handler ran past its deadline.
+    pub timed_out: u64,
+    /// Answered 503: every worker stayed busy, or too many requests waited.
+    pub busy: u64,
+    /// Answered 413: the body was declared larger than allowed.
+    pub too_large: u64,
+    /// Answered 404: no route serves the path.
+    pub not_found: u64,
+}
+
+impl std::fmt::Display for HttpStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} answered, {} failed (500), {} past the deadline (504), {} busy (503), {} too large (413), {} outside every route (404)",
+            self.answered, self.failed, self.timed_out, self.busy, self.too_large, self.not_found
+        )
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    answered: AtomicU64,
+    failed: AtomicU64,
+    timed_out: AtomicU64,
+    busy: AtomicU64,
+    too_large: AtomicU64,
+    not_found: AtomicU64,
+}
+
+impl Counters {
+    fn stats(&self) -> HttpStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        HttpStats {
+            answered: get(&self.answered),
+            failed: get(&self.failed),
+            timed_out: get(&self.timed_out),
+            busy: get(&self.busy),
+            too_large: get(&self.too_large),
+            not_found: get(&self.not_found),
+        }
+    }
+}
+
+/// A host's HTTP handlers, ready to serve.
+pub struct HttpServer {
+    runtime: Runtime,
+    /// The plan's routes of the host.
+    routes: Vec<Route>,
+    options: HttpOptions,
+}
+
+impl HttpServer {
+    /// Prepares the host's components for its HTTP ingress: the handlers
+    /// the plan routes requests to (see [`crate::plan::Ingress`]).
+    ///
+    /// # Errors
+    /// [`ServeError::NoHttpHandler`] when no component of the host exports
+    /// a handler; [`RuntimeError`](crate::runtime::RuntimeError) when the
+    /// host's components cannot be prepared.
+    pub fn new(deployment: &Deployment, options: HttpOptions) -> Result<HttpServer, ServeError> {
+        let host = deployment.plan.choose_host(Some(&options.host))?;
+        let Some(ingress) = deployment.plan.ingress_of(&host) else {
+            return Err(ServeError::NoHttpHandler { host });
+        };
+        let runtime = Runtime::new(
+            deployment,
+            &RuntimeOptions {
+                deadline: options.deadline,
+                interruptible: true,
+                pool_stores: u32::try_from(options.workers + 1).ok(),
+                host: Some(host),
+                progress: options.progress.clone(),
+                ..RuntimeOptions::default()
+            },
+        )?;
+        Ok(HttpServer {
+            runtime,
+            routes: ingress.routes.clone(),
+            options,
+        })
+    }
+
+    /// The handlers served, by path prefix.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The event of a server ready on `bound` (its `Display` is the text
+    /// for people).
+    pub fn ready(&self, bound: SocketAddr) -> super::ServeEvent<'_> {
+        super::ServeEvent::HttpReady {
+            host: &self.options.host,
+            endpoint: format!("http://{bound}"),
+            routes: &self.routes,
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets
+    /// in-flight requests finish (up to the grace period) and returns.
+    /// `on_ready` receives the address actually bound.
+    ///
+    /// # Errors
+    /// [`ServeError::Bind`] when the address cannot be bound;
+    /// [`ServeError::Thread`] when a worker cannot be started.
+    pub fn run(
+        &self,
+        on_ready: impl FnOnce(SocketAddr),
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<HttpStats, ServeError> {
+        let counters = Arc::new(Counters::default());
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let targets: Arc<[Target]> = self
+            .routes
+            .iter()
+            .map(|r| Target {
+                component: r.component.clone(),
+                function: format!("{}#handle", r.handler),
+            })
+            .collect();
+        let mut workers = Vec::new();
+        for i in 0..self.options.workers.max(1) {
+            let worker = Worker {
+                runtime: self.runtime.clone(),
+                targets: Arc::clone(&targets),
+                queue: Arc::clone(&queue),
+            };
+            let handle = io_runtime().handle().clone();
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("weld-http-{i}"))
+                    .spawn(move || {
+                        // wasi-http's synchronous host functions block on
+                        // the I/O runtime's futures (its bodies).
+                        let _entered = handle.enter();
+                        worker.run();
+                    })
+                    .map_err(ServeError::Thread)?,
+            );
+        }
+        let ingress = Ingress {
+            routes: self.routes.clone(),
+            jobs: Mutex::new(jobs),
+            permits: Arc::new(Semaphore::new(self.options.workers.max(1))),
+            waiting: Semaphore::new(4 * self.options.workers.max(1)),
+            queue_timeout: self.options.queue_timeout,
+            counters: Arc::clone(&counters),
+            max_body_bytes: self.options.max_body_bytes,
+        };
+        let served = io_runtime().block_on(accept::serve(
+            Arc::new(ingress),
+            &self.options,
+            on_ready,
+            shutdown,
+        ));
+        // Past the grace period: stop guests still running, then let the
+        // workers go (the job channel closed with the ingress).
+        self.runtime.interrupt();
+        for w in workers {
+            let _ = w.join();
+        }
+        served.map(|()| counters.stats())
+    }
+}
