@@ -118,11 +118,12 @@ pub const HOST_WASI_INTERFACES: [&str; 28] = [
 
 /// The WASI 0.3 interfaces weld's host provides: what
 /// `wasmtime_wasi::p3::add_to_linker` of the pinned wasmtime-wasi adds (WIT
-/// 0.3.0, component-model async), plus the interfaces that only define
+/// 0.3.0, component-model async), wasmtime-wasi-http's `wasi:http/types`
+/// (for HTTP handlers), and the interfaces that only define
 /// types (`wasi:cli/types`, `wasi:clocks/types`), which need no
 /// definition. `wasi:clocks/timezone` is behind an unstable flag there and
 /// so not among them.
-pub const HOST_WASI_P3_INTERFACES: [&str; 21] = [
+pub const HOST_WASI_P3_INTERFACES: [&str; 22] = [
     "wasi:cli/environment",
     "wasi:cli/exit",
     "wasi:cli/stderr",
@@ -139,6 +140,7 @@ pub const HOST_WASI_P3_INTERFACES: [&str; 21] = [
     "wasi:clocks/types",
     "wasi:filesystem/preopens",
     "wasi:filesystem/types",
+    "wasi:http/types",
     "wasi:random/insecure",
     "wasi:random/insecure-seed",
     "wasi:random/random",
@@ -229,21 +231,28 @@ pub fn host_wasi(name: &str) -> Option<WasiRelease> {
 }
 
 /// The `wasi:http` handler exports weld serves, for messages.
-pub const HTTP_HANDLERS: &str = "`wasi:http/incoming-handler@0.2.x`";
+pub const HTTP_HANDLERS: &str = "`wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x`";
 
 /// The WASI release of a `wasi:http` handler export weld can serve
-/// (`wasi:http/incoming-handler@0.2.x`), or `None`.
+/// (`wasi:http/incoming-handler@0.2.x`, `wasi:http/handler@0.3.x`), or
+/// `None`.
 ///
 /// ```
 /// use weld_linker::wit::{http_handler, WasiRelease};
 /// assert_eq!(http_handler("wasi:http/incoming-handler@0.2.6"), Some(WasiRelease::P2));
+/// assert_eq!(http_handler("wasi:http/handler@0.3.0"), Some(WasiRelease::P3));
+/// assert_eq!(http_handler("wasi:http/handler@0.2.6"), None);
 /// assert_eq!(http_handler("wasi:http/types@0.2.6"), None);
 /// assert_eq!(http_handler("acme:http/incoming-handler@0.2.6"), None);
 /// ```
 pub fn http_handler(name: &str) -> Option<WasiRelease> {
     let (base, version) = split_version(name);
     let release = version.and_then(WasiRelease::of_version)?;
-    (base == "wasi:http/incoming-handler" && release == WasiRelease::P2).then_some(release)
+    let expected = match release {
+        WasiRelease::P2 => "wasi:http/incoming-handler",
+        WasiRelease::P3 => "wasi:http/handler",
+    };
+    (base == expected).then_some(release)
 }
 
 /// Whether `name` is a WASI interface weld's host provides (see

@@ -232,14 +232,7 @@ impl Deployed {
             + Sync
             + 'static,
     {
-        if let Some(p) = &self.poisoned {
-            return Err(RuntimeError::Poisoned(p.clone()));
-        }
-        let typed = func.typed::<P, R>(&self.store).map_err(|e| {
-            RuntimeError::BadArguments(format!(
-                "component `{component}` function `{full}` does not have the expected type: {e:#}"
-            ))
-        })?;
+        let typed = self.typed::<P, R>(component, full, func)?;
         let asynchronous = self.is_async();
         self.guarded(component, full, |store| {
             if asynchronous {
@@ -250,11 +243,37 @@ impl Deployed {
         })
     }
 
+    /// `func` as a function of type `P` → `R`, in a store no trap has
+    /// poisoned.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Poisoned`], or [`RuntimeError::BadArguments`] when
+    /// the function has another type.
+    pub(crate) fn typed<P, R>(
+        &self,
+        component: &str,
+        full: &str,
+        func: wasmtime::component::Func,
+    ) -> Result<wasmtime::component::TypedFunc<P, R>, RuntimeError>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+    {
+        if let Some(p) = &self.poisoned {
+            return Err(RuntimeError::Poisoned(p.clone()));
+        }
+        func.typed::<P, R>(&self.store).map_err(|e| {
+            RuntimeError::BadArguments(format!(
+                "component `{component}` function `{full}` does not have the expected type: {e:#}"
+            ))
+        })
+    }
+
     /// Runs `call` into the guest under the store's limits: the deadline
     /// of `component` armed, the memory cap's record cleared; a failure is
     /// classified (exit, deadline, interrupt, memory cap, trap) and
     /// poisons the store.
-    fn guarded<T>(
+    pub(crate) fn guarded<T>(
         &mut self,
         component: &str,
         full: &str,

@@ -246,6 +246,12 @@ pub fn add_host_interfaces(
     if asynchronous {
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
         wasmtime_wasi::p3::add_to_linker(linker)?;
+        // WASI 0.3's `wasi:http/types`, for 0.3 HTTP handlers; `client`
+        // (outgoing requests) is left out.
+        wasmtime_wasi_http::p3::bindings::http::types::add_to_linker::<_, WasiHttp>(
+            linker,
+            HostState::http,
+        )?;
     } else {
         wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     }

@@ -524,3 +524,64 @@ fn routes_and_http_addresses_of_the_wrong_form_are_refused_with_the_manifest() {
         ]
     );
 }
+
+#[test]
+fn a_wasi_0_3_handler_answers_streams_its_body_and_fails_like_a_0_2_one() {
+    // `wasi:http/handler@0.3.0`: the response is returned, its body written
+    // by a task that outlives `handle`.
+    let server = serve_host(weld_fixtures::path("http-hello-p3"), "default", |o| {
+        o.deadline = Some(Duration::from_millis(500));
+    });
+    let a = server.address;
+    assert_eq!(
+        request(a, "GET", "/hi?x=1", b"", None),
+        (
+            200,
+            None,
+            "hello from weld over WASI 0.3: GET /hi?x=1".to_string()
+        )
+    );
+    let (status, _, body) = request(a, "POST", "/upload", &[7; 100_000], None);
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            "hello from weld over WASI 0.3: POST /upload (100000 bytes)"
+        )
+    );
+    assert_eq!(request(a, "GET", "/status/418", b"", None).0, 418);
+    assert_eq!(request(a, "GET", "/trap", b"", None).0, 500);
+    let started = Instant::now();
+    assert_eq!(request(a, "GET", "/loop", b"", None).0, 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(request(a, "GET", "/after", b"", None).0, 200);
+    let stats = server.stop();
+    assert_eq!(
+        (stats.answered, stats.failed, stats.timed_out),
+        (4, 1, 1),
+        "{stats}"
+    );
+}
+
+#[test]
+fn handlers_of_both_wasi_releases_share_a_host() {
+    // With a WASI 0.3 component on it, the host's stores are async: the
+    // 0.2 handler is called through wasmtime's async entry too.
+    let dir = tempfile::tempdir().unwrap();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        "[components.http-hello]\npath = \"{http-hello}\"\nroute = \"/two\"\n\
+         [components.http-hello-p3]\npath = \"{http-hello-p3}\"\nroute = \"/three\"\n",
+    );
+    let server = serve_host(m, "default", |_| {});
+    let a = server.address;
+    assert_eq!(
+        request(a, "GET", "/two", b"", None).2,
+        "hello from weld: GET /two"
+    );
+    assert_eq!(
+        request(a, "GET", "/three", b"", None).2,
+        "hello from weld over WASI 0.3: GET /three"
+    );
+    assert_eq!(server.stop().answered, 2);
+}

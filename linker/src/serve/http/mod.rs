@@ -251,6 +251,8 @@ impl HttpServer {
             .map(|r| Target {
                 component: r.component.clone(),
                 function: format!("{}#handle", r.handler),
+                release: crate::wit::http_handler(&r.handler)
+                    .unwrap_or(crate::wit::WasiRelease::P2),
             })
             .collect();
         let mut workers = Vec::new();

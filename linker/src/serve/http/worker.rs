@@ -1,19 +1,27 @@
 //! Worker threads: each takes one request at a time and calls its route's
 //! handler in a fresh instance, on the thread, because calls into wasmtime
 //! block.
+//!
+//! A WASI 0.2 handler is called with the request and a response outparam
+//! it sets; a WASI 0.3 one (`wasi:http/handler.handle`, an async function)
+//! returns its response, whose body the guest may go on writing after it
+//! returned, so the store's event loop runs until the guest's last task
+//! ends.
 
-use super::admit::RequestBody;
+use super::admit::{RequestBody, Response};
 use crate::runtime::{Deployed, Runtime, RuntimeError};
+use crate::wit::WasiRelease;
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
-use wasmtime::component::Resource;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime::component::{Accessor, Resource};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
-use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p3::bindings::http::types as p3_types;
+use wasmtime_wasi_http::{p3, WasiHttpView};
 
-/// What the handler sets: its response, or an error code.
-pub(super) type Answer = Result<hyper::Response<HyperOutgoingBody>, ErrorCode>;
+/// What the handler answers: its response, or the error code it gave
+/// instead, in words.
+pub(super) type Answer = Result<Response, String>;
 /// How the handler's call ended.
 pub(super) type Outcome = Result<(), RuntimeError>;
 
@@ -30,10 +38,12 @@ pub(super) struct Job {
     pub(super) permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// A handler to call: its component and its `handle` function.
+/// A handler to call: its component, its `handle` function and the WASI
+/// release it is written for.
 pub(super) struct Target {
     pub(super) component: String,
     pub(super) function: String,
+    pub(super) release: WasiRelease,
 }
 
 /// A worker thread's loop over the shared queue.
@@ -79,14 +89,76 @@ impl Worker {
     ) -> Outcome {
         let mut deployed: Deployed = self.runtime.instantiate_for(&target.component)?;
         let (func, full) = deployed.func(&target.component, &target.function)?;
-        let mut http = deployed.store().data_mut().http();
-        let handed = http
-            .new_incoming_request(Scheme::Http, request)
-            .and_then(|req| Ok((req, http.new_response_outparam(answer)?)));
-        let (req, out) = handed.map_err(|e| RuntimeError::Store(e.into()))?;
-        deployed.invoke_typed::<(
-            Resource<HostIncomingRequest>,
-            Resource<HostResponseOutparam>,
-        ), ()>(&target.component, &full, func, (req, out))
+        match target.release {
+            WasiRelease::P2 => call_p2(&mut deployed, target, &full, func, request, answer),
+            WasiRelease::P3 => call_p3(&mut deployed, target, &full, func, request, answer),
+        }
     }
+}
+
+/// `wasi:http/incoming-handler.handle(request, response-outparam)`.
+fn call_p2(
+    deployed: &mut Deployed,
+    target: &Target,
+    full: &str,
+    func: wasmtime::component::Func,
+    request: hyper::Request<RequestBody>,
+    answer: oneshot::Sender<Answer>,
+) -> Outcome {
+    let mut http = deployed.store().data_mut().http();
+    let mut answer = Some(answer);
+    let handed = http
+        .new_incoming_request(Scheme::Http, request)
+        .and_then(|req| {
+            let out = http.new_response_outparam_from_callback(move |set| {
+                if let Some(answer) = answer.take() {
+                    let _ = answer.send(set.map_err(|code| format!("{code:?}")));
+                }
+            })?;
+            Ok((req, out))
+        });
+    let (req, out) = handed.map_err(|e| RuntimeError::Store(e.into()))?;
+    deployed.invoke_typed::<(
+        Resource<HostIncomingRequest>,
+        Resource<HostResponseOutparam>,
+    ), ()>(&target.component, full, func, (req, out))
+}
+
+/// `wasi:http/handler.handle(request) -> result<response, error-code>`,
+/// called concurrently; the store's event loop runs on until the guest has
+/// no task left (a body it writes after returning).
+fn call_p3(
+    deployed: &mut Deployed,
+    target: &Target,
+    full: &str,
+    func: wasmtime::component::Func,
+    request: hyper::Request<RequestBody>,
+    answer: oneshot::Sender<Answer>,
+) -> Outcome {
+    type Params = (Resource<p3::Request>,);
+    type Results = (Result<Resource<p3::Response>, p3_types::ErrorCode>,);
+    let typed = deployed.typed::<Params, Results>(&target.component, full, func)?;
+    deployed.guarded(&target.component, full, move |store| {
+        let (request, request_io) = {
+            let http = store.data_mut().http();
+            p3::Request::from_http(http.hooks, request)
+        };
+        let request = store.data_mut().http().table.push(request)?;
+        crate::runtime::drive(store.run_concurrent(async move |accessor: &Accessor<_>| {
+            let (result,) = typed.call_concurrent(accessor, (request,)).await?;
+            let response = match result {
+                Ok(response) => accessor.with(|mut store| {
+                    let response = store.get().http().table.delete(response)?;
+                    response.into_http(&mut store, request_io)
+                })?,
+                Err(code) => {
+                    let _ = answer.send(Err(format!("{code:?}")));
+                    return Ok(());
+                }
+            };
+            let _ = answer.send(Ok(response));
+            std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+            Ok(())
+        }))?
+    })
 }
