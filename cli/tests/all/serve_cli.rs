@@ -776,6 +776,59 @@ fn the_http_example_answers_from_both_hosts_and_502_once_the_back_is_gone() {
 }
 
 #[test]
+fn a_thousand_slow_http_clients_cost_little_memory_and_block_no_request() {
+    // 1 000 connections stuck in the middle of their request head (a
+    // slowloris crowd): the server holds them within 64 MiB of its idle
+    // size and still answers a well-behaved client at once.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .arg("serve")
+        .arg(weld_fixtures::path("http-hello"))
+        .args(["--http", "127.0.0.1:0", "--json", "--grace-ms", "500"])
+        .args(["--read-timeout-ms", "60000", "--max-connections", "1100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start weld serve --http");
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let address = ready["endpoint"].as_str().unwrap()["http://".len()..].to_string();
+    let pid = server.id().to_string();
+    for _ in 0..50 {
+        assert!(http_get(&address, "/warm").starts_with("HTTP/1.1 200"));
+    }
+    let idle = rss_kib(&pid);
+    let slow: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&address).unwrap();
+            std::io::Write::write_all(&mut s, b"GET /slow HTTP/1.1\r\nhost: weld\r\nx-wait: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let answer = http_get(&address, "/still");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let crowded = rss_kib(&pid);
+    eprintln!("weld serve --http: {idle} KiB idle, {crowded} KiB with 1 000 slow clients");
+    assert!(
+        crowded.saturating_sub(idle) <= 64 << 10,
+        "1 000 slow clients took {} KiB over the idle {idle} KiB",
+        crowded - idle
+    );
+    drop(slow);
+    let (status, _) = terminate(&mut server);
+    assert!(status.success(), "{status}");
+}
+
+#[test]
 fn a_host_with_handlers_but_no_http_address_is_told_where_to_give_one() {
     let out = Command::new(env!("CARGO_BIN_EXE_weld"))
         .arg("serve")

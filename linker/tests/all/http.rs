@@ -484,7 +484,7 @@ fn routes_that_cannot_be_served_are_refused_at_plan_time() {
         ingress_errors(&m),
         [
             "component `http-hello` exports `wasi:http/incoming-handler@0.2.12`: an HTTP handler gets an instance per request, so `instances = \"shared\"` cannot apply to it @4".to_string(),
-            "component `greet` has a `route` but exports no HTTP handler (`wasi:http/incoming-handler@0.2.x`) @12".to_string(),
+            "component `greet` has a `route` but exports no HTTP handler (`wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x`) @12".to_string(),
             "host `a` has several HTTP handlers (`http-hello`, `http-greet`): `http-hello` needs a `route` @1".to_string(),
         ]
     );
@@ -495,7 +495,7 @@ fn routes_that_cannot_be_served_are_refused_at_plan_time() {
     );
     assert_eq!(
         ingress_errors(&m),
-        ["host `a` declares `http` but none of its components exports an HTTP handler (`wasi:http/incoming-handler@0.2.x`) @5"]
+        ["host `a` declares `http` but none of its components exports an HTTP handler (`wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x`) @5"]
     );
 }
 
