@@ -14,7 +14,8 @@
 //!   and charts;
 //! * [`calibrate`]: the cost table `weld plan --costs` reads;
 //! * [`external`]: a caller in another process (the native wRPC peer)
-//!   against `weld serve`.
+//!   against `weld serve`;
+//! * [`http`]: HTTP handlers served by weld beside `wasmtime serve`.
 //!
 //! Nothing here prints or parses arguments: the command does.
 
@@ -23,6 +24,7 @@ mod error;
 pub mod external;
 pub mod floor;
 pub mod host_floor;
+pub mod http;
 pub mod load;
 pub mod matrix;
 pub mod progress;

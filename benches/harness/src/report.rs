@@ -2,6 +2,7 @@
 //! (each printed in a `weld_linker::json::Document`; `docs/json.md`).
 
 use crate::external::ExternalRow;
+use crate::http::HttpRow;
 use crate::load::LoadRow;
 use crate::matrix::Row;
 use crate::regress::compare;
@@ -44,5 +45,14 @@ pub struct ExternalReport<'a> {
     /// The rows.
     pub external: &'a [ExternalRow],
     /// What a reader should know (peers missing, series skipped).
+    pub notes: &'a [String],
+}
+
+/// `--http`: the rows, and what was skipped and why.
+#[derive(Debug, Serialize)]
+pub struct HttpReport<'a> {
+    /// The rows.
+    pub http: &'a [HttpRow],
+    /// What a reader should know (the anchor's version, or its absence).
     pub notes: &'a [String],
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use weld_harness::matrix::{self as bench, BenchCall, Row};
 use weld_harness::regress::baseline::{self, Baseline, DeploymentInfo, Difference, Environment};
 use weld_harness::regress::{self as regress, chart, compare};
-use weld_harness::report::{CalibrationReport, ExternalReport, LoadReport, MatrixReport};
+use weld_harness::report::{
+    CalibrationReport, ExternalReport, HttpReport, LoadReport, MatrixReport,
+};
 use weld_harness::suite::{needs_bundled, Selection, Settings, Suite, SERIES_KEYS};
 use weld_harness::Progress;
 
@@ -99,6 +101,12 @@ pub struct Args {
     /// rounds; over TCP also with 64 calls in flight (throughput).
     #[arg(long, conflicts_with_all = ["inputs", "load", "baseline", "save_baseline", "series", "svg"])]
     external: bool,
+    /// With the bundled fixtures: measure HTTP handlers served by weld
+    /// (hello in WASI 0.2 and 0.3, one host-linked call, one wRPC call)
+    /// beside `wasmtime serve` of the same hello when it is on `PATH`:
+    /// requests/s and latency at concurrency 1 and 64, interleaved rounds.
+    #[arg(long, conflicts_with_all = ["inputs", "load", "external", "baseline", "save_baseline", "series", "svg"])]
+    http: bool,
     /// Rounds for `--external`.
     #[arg(long, default_value_t = 5, requires = "external")]
     rounds: usize,
@@ -148,6 +156,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.external {
         return external(&args);
+    }
+    if args.http {
+        let bench = weld_harness::http::HttpBench::default();
+        let fixtures = bench::fixture_dir();
+        return match weld_harness::http::run(&fixtures, &bench, &mut Bar::default()) {
+            Ok((rows, notes)) if args.json => Ok(super::emit_ok(HttpReport {
+                http: &rows,
+                notes: &notes,
+            })),
+            Ok((rows, notes)) => {
+                super::emit(&weld_harness::http::markdown(&rows));
+                notes.iter().for_each(|n| eprintln!("note: {n}"));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => fail(&e),
+        };
     }
     if let Some(file) = &args.calibrate {
         let measured =

@@ -36,7 +36,7 @@ mod together;
 mod typed_exports;
 mod worker;
 
-pub use background::Background;
+pub use background::{Background, HttpBackground, Spawned};
 pub use http::{HttpOptions, HttpServer, HttpStats};
 pub use listen::{clear_stale_socket, SocketPathError};
 pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};

@@ -8,59 +8,45 @@ use hyper::body::Bytes;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use weld_linker::input::InputLimits;
-use weld_linker::serve::{HttpOptions, HttpServer, HttpStats};
+use weld_linker::serve::{HttpBackground, HttpOptions, HttpServer, HttpStats};
 use weld_linker::{Deployment, PlanOptions};
 
 /// A running server and how to stop it.
 struct Running {
     address: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<HttpStats>>,
+    server: HttpBackground,
 }
 
 impl Running {
     /// Stops the server; returns its counts.
-    fn stop(mut self) -> HttpStats {
-        let _ = self.stop.take().unwrap().send(());
-        self.thread.take().unwrap().join().unwrap()
+    fn stop(self) -> HttpStats {
+        self.server.stop().unwrap()
     }
 }
 
 /// Serves the `http-hello` fixture, alone on host `default`, with
 /// `configure`'s options.
-fn serve(configure: impl FnOnce(&mut HttpOptions) + Send + 'static) -> Running {
+fn serve(configure: impl FnOnce(&mut HttpOptions)) -> Running {
     serve_host(weld_fixtures::path("http-hello"), "default", configure)
 }
 
-/// Serves the HTTP handler of `host` of the deployment `input` (a manifest
-/// or a component).
+/// Serves the HTTP handlers of `host` of the deployment `input` (a
+/// manifest or a component).
 fn serve_host(
     input: std::path::PathBuf,
-    host: &'static str,
-    configure: impl FnOnce(&mut HttpOptions) + Send + 'static,
+    host: &str,
+    configure: impl FnOnce(&mut HttpOptions),
 ) -> Running {
-    let (ready, bound) = std::sync::mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let deployment =
-            Deployment::open(&[input], &PlanOptions::default(), &InputLimits::default())
-                .unwrap_or_else(|d| panic!("{d}"));
-        let mut options = HttpOptions::new(host, "127.0.0.1:0".parse().unwrap());
-        configure(&mut options);
-        let server = HttpServer::new(&deployment, options).unwrap();
-        server
-            .run(|address| ready.send(address).unwrap(), async {
-                let _ = stopped.await;
-            })
-            .unwrap()
-    });
-    let address = bound
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the server is ready");
+    let deployment = Deployment::open(&[input], &PlanOptions::default(), &InputLimits::default())
+        .unwrap_or_else(|d| panic!("{d}"));
+    let mut options = HttpOptions::new(host, "127.0.0.1:0".parse().unwrap());
+    configure(&mut options);
+    let server = HttpServer::new(&deployment, options)
+        .and_then(HttpServer::spawn)
+        .unwrap();
     Running {
-        address,
-        stop: Some(stop),
-        thread: Some(thread),
+        address: server.address(),
+        server,
     }
 }
 
