@@ -112,10 +112,23 @@ impl PoolLimits {
             .max_memories_per_module(self.memories_per_module)
             .max_tables_per_module(self.tables_per_module)
             .table_elements(clamp(self.table_elements))
-            .max_memory_size(clamp(self.max_memory));
+            .max_memory_size(clamp(self.max_memory))
+            // A slot's first pages are zeroed with memset when it is freed
+            // instead of being given back with madvise: per-request
+            // instances (HTTP, per-call serving) otherwise fault them in
+            // again, and each fault and madvise flushes the TLB of every
+            // core running one of the process's threads (a profile of
+            // `weld serve --http` under load: a third of its CPU).
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         pool
     }
 }
+
+/// How much of each freed memory and table slot stays resident (zeroed by
+/// memset rather than madvise): enough for a small guest's stack, data and
+/// heap start, and for its tables.
+const KEEP_RESIDENT: usize = 1 << 20;
 
 /// What instantiating one component once takes from a pool.
 #[derive(Debug, Default)]
