@@ -21,6 +21,7 @@ pub const EXIT_REGRESSED: u8 = 3;
 
 /// Arguments of `weld bench`.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("rounds_of").args(["external", "http"]).multiple(true)))]
 pub struct Args {
     /// The deployment: a manifest, or component files deployed together
     /// (default: the bundled `driver` + `adder` pair, which needs the
@@ -107,9 +108,13 @@ pub struct Args {
     /// requests/s and latency at concurrency 1 and 64, interleaved rounds.
     #[arg(long, conflicts_with_all = ["inputs", "load", "external", "baseline", "save_baseline", "series", "svg"])]
     http: bool,
-    /// Rounds for `--external`.
-    #[arg(long, default_value_t = 5, requires = "external")]
-    rounds: usize,
+    /// Rounds for `--external` (default 5) and `--http` (default 3).
+    #[arg(long, requires = "rounds_of", value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: Option<u32>,
+    /// Seconds each server is loaded per round and concurrency, for
+    /// `--http`.
+    #[arg(long, default_value_t = 3, requires = "http", value_parser = clap::value_parser!(u64).range(1..=600))]
+    seconds: u64,
     /// Calls per server per round for `--external`.
     #[arg(long, default_value_t = 1000, requires = "external")]
     round_calls: usize,
@@ -158,7 +163,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return external(&args);
     }
     if args.http {
-        let bench = weld_harness::http::HttpBench::default();
+        let bench = weld_harness::http::HttpBench {
+            rounds: args.rounds.unwrap_or(3) as usize,
+            duration: Duration::from_secs(args.seconds),
+            ..Default::default()
+        };
         let fixtures = bench::fixture_dir();
         return match weld_harness::http::run(&fixtures, &bench, &mut Bar::default()) {
             Ok((rows, notes)) if args.json => Ok(super::emit_ok(HttpReport {
@@ -373,7 +382,7 @@ fn external(args: &Args) -> anyhow::Result<ExitCode> {
     let mut bar = Bar::default();
     let measured = weld_harness::external::run(
         &adder,
-        args.rounds.max(1),
+        args.rounds.unwrap_or(5) as usize,
         args.round_calls.max(1),
         nats,
         &mut bar,

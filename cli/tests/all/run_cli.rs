@@ -664,3 +664,49 @@ fn a_dotted_file_name_runs_under_a_derived_name() {
     );
     assert!(!stderr.contains("<component files>"), "{stderr}");
 }
+
+/// `weld bench --http`: one short round; a row per server and
+/// concurrency, each with requests answered, and `--rounds` refused
+/// without a round-based bench.
+#[test]
+fn bench_http_measures_every_handler() {
+    let out = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args([
+            "bench",
+            "--http",
+            "--rounds",
+            "1",
+            "--seconds",
+            "1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["http"].as_array().unwrap();
+    let servers: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["server"].as_str().unwrap()).collect();
+    for s in [
+        "weld (hello, WASI 0.2)",
+        "weld (hello, WASI 0.3)",
+        "weld (one host-linked call)",
+        "weld (one wRPC call over TCP)",
+    ] {
+        assert!(servers.contains(s), "{s}: {v}");
+    }
+    for r in rows {
+        assert!(r["requests_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(v["notes"].as_array().unwrap().len(), 1, "{v}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["bench", "--rounds", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
