@@ -411,8 +411,17 @@ fn requests_are_routed_to_the_handler_whose_prefix_they_fall_under() {
         let (status, _, _) = request(a, "GET", outside, b"", None);
         assert_eq!(status, 404, "{outside}");
     }
+    // A path that climbs out of one route into another reaches neither.
+    for climbing in ["/hello/../greet", "/greet/%2E%2e/hello"] {
+        let (status, _, _) = request(a, "GET", climbing, b"", None);
+        assert_eq!(status, 400, "{climbing}");
+    }
     let stats = server.stop();
-    assert_eq!((stats.answered, stats.not_found), (2, 3), "{stats}");
+    assert_eq!(
+        (stats.answered, stats.not_found, stats.bad_path),
+        (2, 3, 2),
+        "{stats}"
+    );
 }
 
 /// The `ingress` errors of a manifest that does not plan.

@@ -39,6 +39,12 @@ impl Ingress {
     /// declared too large, 503 when no worker frees up in time, else what
     /// the handler answers (or 500/504 when it does not).
     pub(super) async fn handle(&self, request: hyper::Request<Incoming>) -> Response {
+        if has_dot_segment(request.uri().path()) {
+            // Which handler a path reaches must not depend on who
+            // normalises `..` (a proxy in front, or the handler).
+            self.counters.bad_path.fetch_add(1, Ordering::Relaxed);
+            return plain(400, "the path has a `.` or `..` segment\n");
+        }
         let Some(route) = self
             .routes
             .iter()
@@ -136,6 +142,15 @@ impl Ingress {
     }
 }
 
+/// Whether a request path has a `.` or `..` segment, written plainly or
+/// percent-encoded (`%2e`).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let s = segment.to_ascii_lowercase().replace("%2e", ".");
+        s == "." || s == ".."
+    })
+}
+
 /// What reading a request body failed with, as wasi-http names it.
 fn body_error(e: Box<dyn std::error::Error + Send + Sync>) -> HttpError {
     match e.downcast::<hyper::Error>() {
@@ -153,4 +168,26 @@ fn plain(status: u16, text: &'static str) -> Response {
     *r.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_are_found_plain_and_encoded() {
+        for path in ["/a/../b", "/..", "/a/.", "/a/%2e%2E/b", "/%2e", "/a/./b"] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/a/b",
+            "/a..b",
+            "/.well-known/x",
+            "/a/...",
+            "/%2e%2e%2e",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 }

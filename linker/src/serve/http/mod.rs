@@ -23,6 +23,9 @@
 //!   is answered `503 Service Unavailable` with `Retry-After: 1`;
 //! * headers: at most `max_headers` of them, within `max_header_bytes`,
 //!   read within `header_timeout` (hyper answers or closes otherwise);
+//! * a path with a `.` or `..` segment (plain or percent-encoded) is
+//!   answered `400`, so which handler it reaches cannot depend on who
+//!   normalises it;
 //! * a body declared longer than `max_body_bytes` is answered
 //!   `413 Content Too Large` before any guest runs; a streamed one is cut
 //!   at that size (the guest's read fails);
@@ -140,14 +143,16 @@ pub struct HttpStats {
     pub too_large: u64,
     /// Answered 404: no route serves the path.
     pub not_found: u64,
+    /// Answered 400: the path has a `.` or `..` segment.
+    pub bad_path: u64,
 }
 
 impl std::fmt::Display for HttpStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} answered, {} failed (500), {} past the deadline (504), {} busy (503), {} too large (413), {} outside every route (404)",
-            self.answered, self.failed, self.timed_out, self.busy, self.too_large, self.not_found
+            "{} answered, {} failed (500), {} past the deadline (504), {} busy (503), {} too large (413), {} outside every route (404), {} with a dot segment (400)",
+            self.answered, self.failed, self.timed_out, self.busy, self.too_large, self.not_found, self.bad_path
         )
     }
 }
@@ -160,6 +165,7 @@ struct Counters {
     busy: AtomicU64,
     too_large: AtomicU64,
     not_found: AtomicU64,
+    bad_path: AtomicU64,
 }
 
 impl Counters {
@@ -172,6 +178,7 @@ impl Counters {
             busy: get(&self.busy),
             too_large: get(&self.too_large),
             not_found: get(&self.not_found),
+            bad_path: get(&self.bad_path),
         }
     }
 }
