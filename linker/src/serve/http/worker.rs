@@ -89,76 +89,81 @@ impl Worker {
     ) -> Outcome {
         let mut deployed: Deployed = self.runtime.instantiate_for(&target.component)?;
         let (func, full) = deployed.func(&target.component, &target.function)?;
+        let handle = Handle {
+            deployed: &mut deployed,
+            component: &target.component,
+            full: &full,
+            func,
+        };
         match target.release {
-            WasiRelease::P2 => call_p2(&mut deployed, target, &full, func, request, answer),
-            WasiRelease::P3 => call_p3(&mut deployed, target, &full, func, request, answer),
+            WasiRelease::P2 => handle.p2(request, answer),
+            WasiRelease::P3 => handle.p3(request, answer),
         }
     }
 }
 
-/// `wasi:http/incoming-handler.handle(request, response-outparam)`.
-fn call_p2(
-    deployed: &mut Deployed,
-    target: &Target,
-    full: &str,
+/// A handler's `handle` function in a fresh instance, ready to call.
+struct Handle<'a> {
+    deployed: &'a mut Deployed,
+    component: &'a str,
+    full: &'a str,
     func: wasmtime::component::Func,
-    request: hyper::Request<RequestBody>,
-    answer: oneshot::Sender<Answer>,
-) -> Outcome {
-    let mut http = deployed.store().data_mut().http();
-    let mut answer = Some(answer);
-    let handed = http
-        .new_incoming_request(Scheme::Http, request)
-        .and_then(|req| {
-            let out = http.new_response_outparam_from_callback(move |set| {
-                if let Some(answer) = answer.take() {
-                    let _ = answer.send(set.map_err(|code| format!("{code:?}")));
-                }
-            })?;
-            Ok((req, out))
-        });
-    let (req, out) = handed.map_err(|e| RuntimeError::Store(e.into()))?;
-    deployed.invoke_typed::<(
-        Resource<HostIncomingRequest>,
-        Resource<HostResponseOutparam>,
-    ), ()>(&target.component, full, func, (req, out))
 }
 
-/// `wasi:http/handler.handle(request) -> result<response, error-code>`,
-/// called concurrently; the store's event loop runs on until the guest has
-/// no task left (a body it writes after returning).
-fn call_p3(
-    deployed: &mut Deployed,
-    target: &Target,
-    full: &str,
-    func: wasmtime::component::Func,
-    request: hyper::Request<RequestBody>,
-    answer: oneshot::Sender<Answer>,
-) -> Outcome {
-    type Params = (Resource<p3::Request>,);
-    type Results = (Result<Resource<p3::Response>, p3_types::ErrorCode>,);
-    let typed = deployed.typed::<Params, Results>(&target.component, full, func)?;
-    deployed.guarded(&target.component, full, move |store| {
-        let (request, request_io) = {
-            let http = store.data_mut().http();
-            p3::Request::from_http(http.hooks, request)
-        };
-        let request = store.data_mut().http().table.push(request)?;
-        crate::runtime::drive(store.run_concurrent(async move |accessor: &Accessor<_>| {
-            let (result,) = typed.call_concurrent(accessor, (request,)).await?;
-            let response = match result {
-                Ok(response) => accessor.with(|mut store| {
-                    let response = store.get().http().table.delete(response)?;
-                    response.into_http(&mut store, request_io)
-                })?,
-                Err(code) => {
-                    let _ = answer.send(Err(format!("{code:?}")));
-                    return Ok(());
-                }
-            };
-            let _ = answer.send(Ok(response));
-            std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
-            Ok(())
-        }))?
-    })
+impl Handle<'_> {
+    /// `wasi:http/incoming-handler.handle(request, response-outparam)`.
+    fn p2(self, request: hyper::Request<RequestBody>, answer: oneshot::Sender<Answer>) -> Outcome {
+        let mut http = self.deployed.store().data_mut().http();
+        let mut answer = Some(answer);
+        let handed = http
+            .new_incoming_request(Scheme::Http, request)
+            .and_then(|req| {
+                let out = http.new_response_outparam_from_callback(move |set| {
+                    if let Some(answer) = answer.take() {
+                        let _ = answer.send(set.map_err(|code| format!("{code:?}")));
+                    }
+                })?;
+                Ok((req, out))
+            });
+        let (req, out) = handed.map_err(|e| RuntimeError::Store(e.into()))?;
+        self.deployed.invoke_typed::<(
+            Resource<HostIncomingRequest>,
+            Resource<HostResponseOutparam>,
+        ), ()>(self.component, self.full, self.func, (req, out))
+    }
+
+    /// `wasi:http/handler.handle(request) -> result<response, error-code>`,
+    /// called concurrently; the store's event loop runs on until the guest has
+    /// no task left (a body it writes after returning).
+    fn p3(self, request: hyper::Request<RequestBody>, answer: oneshot::Sender<Answer>) -> Outcome {
+        type Params = (Resource<p3::Request>,);
+        type Results = (Result<Resource<p3::Response>, p3_types::ErrorCode>,);
+        let typed = self
+            .deployed
+            .typed::<Params, Results>(self.component, self.full, self.func)?;
+        self.deployed
+            .guarded(self.component, self.full, move |store| {
+                let (request, request_io) = {
+                    let http = store.data_mut().http();
+                    p3::Request::from_http(http.hooks, request)
+                };
+                let request = store.data_mut().http().table.push(request)?;
+                crate::runtime::drive(store.run_concurrent(async move |accessor: &Accessor<_>| {
+                    let (result,) = typed.call_concurrent(accessor, (request,)).await?;
+                    let response = match result {
+                        Ok(response) => accessor.with(|mut store| {
+                            let response = store.get().http().table.delete(response)?;
+                            response.into_http(&mut store, request_io)
+                        })?,
+                        Err(code) => {
+                            let _ = answer.send(Err(format!("{code:?}")));
+                            return Ok(());
+                        }
+                    };
+                    let _ = answer.send(Ok(response));
+                    std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+                    Ok(())
+                }))?
+            })
+    }
 }
