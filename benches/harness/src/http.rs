@@ -19,6 +19,7 @@
 //! rounds, and the ratio to the anchor's row of the same concurrency.
 
 use crate::progress::{stage, Progress};
+use crate::regress::stats::median;
 use crate::Error;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Bytes;
@@ -26,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use weld_linker::serve::{HttpBackground, HttpOptions, HttpServer, ServeOptions, Server};
+use weld_linker::serve::{HttpBackground, HttpOptions, HttpServer};
 use weld_linker::{Deployment, PlanOptions};
 
 /// One server at one concurrency.
@@ -138,7 +139,11 @@ pub fn run(
         let options = HttpOptions::new(&host, "127.0.0.1:0".parse().expect("an address"));
         let server = HttpServer::new(&deployment, options)
             .and_then(HttpServer::spawn)
-            .map_err(|e| serve_error(&host, e))?;
+            .map_err(|source| Error::Serve {
+                action: "serving HTTP for",
+                host: host.clone(),
+                source: Box::new(source),
+            })?;
         servers.push((label, server.address(), Running::Weld(server)));
     }
     let mut rounds: Vec<Vec<Round>> = (0..servers.len() * bench.concurrency.len())
@@ -215,10 +220,7 @@ fn weld_servers(
             path("greet")?
         ))
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(Error::NoPort)?
-        .port();
+    let port = crate::remote::free_loopback()?.port();
     let remote = greet(
         "transport = \"wrpc\"\ntimeout-ms = 2000",
         "b",
@@ -231,11 +233,7 @@ fn weld_servers(
                 source,
             }
         })?;
-    backends.push(
-        Server::new(&deployment, ServeOptions::new("b"))
-            .and_then(Server::spawn)
-            .map_err(|e| serve_error("b", e))?,
-    );
+    backends.push(crate::matrix::serve(&deployment, "b")?);
     Ok(vec![
         (
             "weld (hello, WASI 0.2)".into(),
@@ -260,14 +258,6 @@ fn weld_servers(
     ])
 }
 
-fn serve_error(host: &str, e: weld_linker::serve::ServeError) -> Error {
-    Error::Serve {
-        action: "serving",
-        host: host.into(),
-        source: Box::new(e),
-    }
-}
-
 /// `wasmtime` on `PATH`, if installed.
 fn wasmtime_binary() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -288,9 +278,7 @@ fn version(wasmtime: &Path) -> String {
 /// Starts `wasmtime serve` of `component` on a free port; returns once it
 /// listens.
 fn start_wasmtime(wasmtime: &Path, component: &Path) -> Result<(SocketAddr, Child), Error> {
-    let address = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(Error::NoPort)?;
+    let address = crate::remote::free_loopback()?;
     let mut child = Command::new(wasmtime)
         .args(["serve", "-Scli", "--addr", &address.to_string()])
         .arg(component)
@@ -378,12 +366,6 @@ async fn connection(
             latencies.push(started.elapsed().as_nanos() as u64);
         }
     }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The rows as a Markdown table.

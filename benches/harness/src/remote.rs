@@ -38,6 +38,16 @@ impl Drop for Scratch {
     }
 }
 
+/// A loopback address with a port free at the time of asking.
+///
+/// # Errors
+/// [`Error::NoPort`] when no loopback port is free.
+pub(crate) fn free_loopback() -> Result<std::net::SocketAddr, Error> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(Error::NoPort)
+}
+
 /// The loopback wRPC endpoints the bundled series use, each with its
 /// series: TCP on a free port, a Unix socket in `scratch`, and NATS through
 /// `nats` when given. Each endpoint is a manifest's inline table.
@@ -45,10 +55,7 @@ impl Drop for Scratch {
 /// # Errors
 /// [`Error::NoPort`] when no loopback port is free.
 pub fn transports(scratch: &Path, nats: Option<&str>) -> Result<Vec<(Series, String)>, Error> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(Error::NoPort)?
-        .port();
+    let port = free_loopback()?.port();
     let [tcp, unix, over_nats] = WRPC_SERIES;
     let mut out = vec![
         (

@@ -39,6 +39,9 @@ pub struct Route {
     pub component: String,
     /// Its handler export, e.g. `wasi:http/incoming-handler@0.2.6`.
     pub handler: String,
+    /// The WASI release the handler is written for (the export's).
+    #[serde(skip)]
+    pub release: wit::WasiRelease,
 }
 
 impl Route {
@@ -72,6 +75,9 @@ impl std::fmt::Display for Ingress {
     }
 }
 
+/// A component's handler export and its WASI release.
+type Handler = (String, wit::WasiRelease);
+
 /// Whether `prefix` matches `path` on a segment boundary.
 fn prefix_matches(prefix: &str, path: &str) -> bool {
     prefix == "/"
@@ -89,7 +95,7 @@ pub(super) fn plan_ingress(
     components: &IndexMap<String, ComponentInfo>,
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<Ingress> {
-    let mut hosts: IndexMap<&str, Vec<(&String, Option<String>)>> = IndexMap::new();
+    let mut hosts: IndexMap<&str, Vec<(&String, Option<Handler>)>> = IndexMap::new();
     for (name, spec) in &manifest.components {
         let Some(info) = components.get(name) else {
             continue;
@@ -97,8 +103,7 @@ pub(super) fn plan_ingress(
         let handler = info
             .exports()
             .into_iter()
-            .map(|e| e.name)
-            .find(|e| wit::http_handler(e).is_some());
+            .find_map(|e| Some((e.name.clone(), wit::http_handler(&e.name)?)));
         let spec = spec.get_ref();
         match (&handler, &spec.route, &spec.instances_spec) {
             (None, Some(route), _) => errors.push(
@@ -109,7 +114,7 @@ pub(super) fn plan_ingress(
                 .with_kind(DiagnosticKind::Ingress)
                 .at(manifest.locate(route.span())),
             ),
-            (Some(h), _, Some(i)) if *i.get_ref() == InstancePolicy::Shared => errors.push(
+            (Some((h, _)), _, Some(i)) if *i.get_ref() == InstancePolicy::Shared => errors.push(
                 Diagnostic::new(format!(
                     "component `{name}` exports `{h}`: an HTTP handler gets an instance per request, so `instances = \"shared\"` cannot apply to it"
                 ))
@@ -130,7 +135,7 @@ pub(super) fn plan_ingress(
             .hosts
             .get(host)
             .and_then(|h| h.get_ref().http.as_ref());
-        let handlers: Vec<(&String, String)> = placed
+        let handlers: Vec<(&String, Handler)> = placed
             .into_iter()
             .filter_map(|(c, h)| Some((c, h?)))
             .collect();
@@ -162,11 +167,11 @@ pub(super) fn plan_ingress(
 fn routes_of(
     manifest: &Manifest,
     host: &str,
-    handlers: &[(&String, String)],
+    handlers: &[(&String, Handler)],
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<Route> {
     let mut routes: Vec<Route> = Vec::new();
-    for (component, handler) in handlers {
+    for (component, (handler, release)) in handlers {
         let declared = manifest.components[*component].get_ref().route.as_ref();
         if declared.is_none() && handlers.len() > 1 {
             errors.push(
@@ -207,6 +212,7 @@ fn routes_of(
             prefix,
             component: (*component).clone(),
             handler: handler.clone(),
+            release: *release,
         });
     }
     routes

@@ -258,8 +258,7 @@ impl HttpServer {
             .map(|r| Target {
                 component: r.component.clone(),
                 function: format!("{}#handle", r.handler),
-                release: crate::wit::http_handler(&r.handler)
-                    .unwrap_or(crate::wit::WasiRelease::P2),
+                release: r.release,
             })
             .collect();
         let mut workers = Vec::new();
