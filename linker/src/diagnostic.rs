@@ -131,6 +131,9 @@ pub enum DiagnosticKind {
     /// that overlap, a handler with `instances = "shared"`, an `http`
     /// address on a host with no handler.
     Ingress,
+    /// A host capability a component imports that the manifest does not
+    /// grant it: outgoing HTTP without `http-out`.
+    NotGranted,
 }
 
 /// One error (or note) a user has to act on, with where it comes from and,

@@ -255,6 +255,32 @@ pub fn http_handler(name: &str) -> Option<WasiRelease> {
     (base == expected).then_some(release)
 }
 
+/// The `wasi:http` outgoing interfaces, for messages.
+pub const HTTP_OUTGOING: &str = "`wasi:http/outgoing-handler@0.2.x` or `wasi:http/client@0.3.x`";
+
+/// The WASI release of a `wasi:http` interface that sends requests out of
+/// the host (`wasi:http/outgoing-handler@0.2.x`, `wasi:http/client@0.3.x`),
+/// or `None`. The host provides it only to a component the manifest grants
+/// `http-out`.
+///
+/// ```
+/// use weld_linker::wit::{http_outgoing, WasiRelease};
+/// assert_eq!(http_outgoing("wasi:http/outgoing-handler@0.2.6"), Some(WasiRelease::P2));
+/// assert_eq!(http_outgoing("wasi:http/client@0.3.0"), Some(WasiRelease::P3));
+/// assert_eq!(http_outgoing("wasi:http/client@0.3.0-rc-2025-09-16"), None);
+/// assert_eq!(http_outgoing("wasi:http/types@0.2.6"), None);
+/// ```
+pub fn http_outgoing(name: &str) -> Option<WasiRelease> {
+    let (interface, version) = name.split_once('@')?;
+    let v = semver::Version::parse(version).ok()?;
+    let release = WasiRelease::of_semver(&v)?;
+    let expected = match release {
+        WasiRelease::P2 => "wasi:http/outgoing-handler",
+        WasiRelease::P3 => "wasi:http/client",
+    };
+    (v.pre.is_empty() && interface == expected).then_some(release)
+}
+
 /// Whether `name` is a WASI interface weld's host provides (see
 /// [`host_wasi`]).
 ///

@@ -44,6 +44,7 @@
 //!   exposed interfaces, links, names).
 
 mod load;
+mod outbound;
 mod schema;
 mod validate;
 

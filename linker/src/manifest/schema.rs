@@ -1,6 +1,7 @@
 //! The manifest's tables as Rust types: strict (unknown keys are errors)
 //! and spanned, so every error can name its line and column.
 
+pub use super::outbound::OutboundHost;
 use crate::wrpc::endpoint::Endpoint;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -89,6 +90,12 @@ pub struct ComponentSpec {
     /// runs in: `"256MiB"`, `"64KiB"`, `"1GiB"` or a number of bytes.
     #[serde(default)]
     pub max_memory: Option<Spanned<ByteSize>>,
+    /// The hosts this component may send HTTP requests to through
+    /// `wasi:http/outgoing-handler` (0.2) or `wasi:http/client` (0.3): none
+    /// unless listed, and a component importing either without this key is
+    /// refused at plan time.
+    #[serde(default)]
+    pub http_out: Option<Spanned<Vec<OutboundHost>>>,
 }
 
 impl ComponentSpec {
@@ -98,6 +105,11 @@ impl ComponentSpec {
             .as_ref()
             .map(|i| *i.get_ref())
             .unwrap_or_default()
+    }
+
+    /// The hosts granted by `http-out` (empty when none are).
+    pub fn http_out(&self) -> &[OutboundHost] {
+        self.http_out.as_ref().map_or(&[], |h| h.get_ref())
     }
 }
 

@@ -66,6 +66,9 @@ pub struct PlannedComponent {
     /// Path of its file (absent for a component given as bytes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// The hosts its outgoing HTTP requests may reach (`http-out`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http_out: Vec<crate::manifest::OutboundHost>,
 }
 
 /// An external wRPC server a deployment links to.

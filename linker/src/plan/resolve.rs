@@ -106,6 +106,7 @@ pub fn plan_with(
                 name: name.clone(),
                 host: manifest.host_of(name).to_string(),
                 path: manifest.component_path(name),
+                http_out: manifest.components[name].get_ref().http_out().to_vec(),
             })
             .collect(),
         resolutions,
@@ -256,8 +257,37 @@ impl Planner<'_> {
                     out.push(r);
                 }
             }
+            self.warn_unused_http_out(name, info);
         }
         out
+    }
+
+    /// A warning for `http-out` on a component that sends no HTTP request:
+    /// a grant that reads as if it did something.
+    fn warn_unused_http_out(&mut self, name: &str, info: &ComponentInfo) {
+        let Some(http_out) = self
+            .manifest
+            .components
+            .get(name)
+            .and_then(|s| s.get_ref().http_out.as_ref())
+        else {
+            return;
+        };
+        if info
+            .imports()
+            .iter()
+            .any(|i| wit::http_outgoing(&i.name).is_some())
+        {
+            return;
+        }
+        self.warnings.push(
+            Diagnostic::new(format!(
+                "component `{name}`: `http-out` has no effect: it imports neither {}",
+                wit::HTTP_OUTGOING.replace("` or `", "` nor `")
+            ))
+            .with_kind(DiagnosticKind::UnusedSetting)
+            .at(self.manifest.locate(http_out.span())),
+        );
     }
 
     /// One import: its peer, the type check, the transport, the reason.
@@ -273,6 +303,13 @@ impl Planner<'_> {
             label: format!("component `{component}` import `{import}`"),
         };
         if link.is_none() {
+            if let Some(release) = wit::http_outgoing(import) {
+                match self.outgoing(component, import, release) {
+                    Outgoing::Granted(r) => return Some(*r),
+                    Outgoing::Refused => return None,
+                    Outgoing::ToAComponent => {}
+                }
+            }
             if let Some(reason) = self.host_provides(import) {
                 return Some(Resolution::host(component, import, reason));
             }
@@ -344,6 +381,43 @@ impl Planner<'_> {
                 format!("; `{}` serves it from a fresh instance per call", peer.name)
             }
         }
+    }
+
+    /// An outgoing `wasi:http` import: provided by the host to a component
+    /// granted `http-out`, else by a component that exports it, else
+    /// refused, saying where the grant goes.
+    fn outgoing(&mut self, component: &str, import: &str, release: wit::WasiRelease) -> Outgoing {
+        let spec = self.manifest.components.get(component).map(|s| s.get_ref());
+        let granted = spec.map_or(&[][..], |s| s.http_out());
+        if !granted.is_empty() {
+            let hosts: Vec<String> = granted.iter().map(|h| format!("`{h}`")).collect();
+            let reason = format!(
+                "outgoing HTTP (WASI {}), provided by the host to {} only",
+                release.version(),
+                hosts.join(", ")
+            );
+            return Outgoing::Granted(Box::new(Resolution::host(component, import, &reason)));
+        }
+        let exported = self
+            .components
+            .iter()
+            .chain(self.providers)
+            .any(|(n, info)| n != component && info.find_export(import).is_some());
+        if exported {
+            return Outgoing::ToAComponent;
+        }
+        let mut d = Diagnostic::new(format!(
+            "component `{component}` imports `{import}` (outgoing HTTP), which the manifest does not grant it"
+        ))
+        .with_kind(DiagnosticKind::NotGranted)
+        .with_help(format!(
+            "list the hosts it may reach under [components.{component}]: http-out = [\"api.example.com\", \"127.0.0.1:8080\"]"
+        ));
+        if let Some(http_out) = spec.and_then(|s| s.http_out.as_ref()) {
+            d = d.at(self.manifest.locate(http_out.span()));
+        }
+        self.errors.push(d);
+        Outgoing::Refused
     }
 
     /// Why the host provides `import` without a link, if it does.
@@ -820,6 +894,16 @@ fn reason(
         ),
         (_, t) => format!("{origin}{version}; transport `{t}` requested"),
     }
+}
+
+/// How the plan meets an outgoing `wasi:http` import.
+enum Outgoing {
+    /// The host provides it: the component is granted `http-out`.
+    Granted(Box<Resolution>),
+    /// Not granted, and no component exports it: an error was reported.
+    Refused,
+    /// Not granted, but a component exports it: resolved as any import.
+    ToAComponent,
 }
 
 impl Resolution {

@@ -1,27 +1,27 @@
 //! What the host gives components: WASI (wasmtime-wasi: 0.2, and 0.3 to
-//! the components that import it; `wasi:http/types` from
-//! wasmtime-wasi-http, for HTTP handlers, with no outgoing requests) with
-//! stdout and
-//! stderr inherited, environment and directories only as granted (by the
-//! manifest, plus a run's [`CommandIo`]), arguments and stdin only as a run
-//! gives them, the `wrpc:rpc/error` resource, and the state host-linked
-//! calls need.
+//! the components that import it; `wasi:http` from wasmtime-wasi-http, its
+//! requests out only to the hosts a component's `http-out` names) with
+//! stdout and stderr inherited, environment and directories only as
+//! granted (by the manifest, plus a run's [`CommandIo`]), arguments and
+//! stdin only as a run gives them, the `wrpc:rpc/error` resource, and the
+//! state host-linked calls need.
 
 use super::limits::{Guard, MemoryCap};
+use super::outgoing::{Outgoing, DEFAULT_OUTGOING_WAIT};
 use super::CommandIo;
 use crate::manifest::Manifest;
 use std::any::Any;
 use wasmtime::component::{Func, Linker, Resource, ResourceAny, ResourceTable, ResourceType};
 use wasmtime::{StoreHookState, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The data of a weld `Store`.
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    /// What `wasi:http` may do beyond its types: nothing yet.
-    http_hooks: NoOutgoing,
+    /// Where `wasi:http` requests may go: the `http-out` grants.
+    http_hooks: Outgoing,
     table: ResourceTable,
     /// Callee functions of host-linked imports, filled in as callees are
     /// instantiated (slot numbers are fixed when linkers are built, so the
@@ -64,37 +64,6 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// `wasi:http` hooks that send no request: `wasi:http/outgoing-handler`
-/// is not linked (the plan refuses a component that imports it), and a
-/// request that reached here anyway would be denied.
-struct NoOutgoing;
-
-impl WasiHttpHooks for NoOutgoing {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _io: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn std::future::Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<
-                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                                + Send,
-                        >,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(std::future::ready(Err(
-            wasmtime_wasi_http::Error::HttpRequestDenied,
-        )))
-    }
-}
-
 impl HostState {
     /// State for a store running `components` of `manifest`. WASI grants are
     /// per store: the union of the grants of the components in it (fused
@@ -102,13 +71,15 @@ impl HostState {
     ///
     /// # Errors
     /// wasmtime-wasi's error when a granted directory cannot be opened.
-    pub fn new(
+    pub fn new<'a>(
         manifest: &Manifest,
-        components: &[String],
+        components: impl IntoIterator<Item = &'a String>,
         io: &CommandIo,
         slots: usize,
     ) -> wasmtime::Result<HostState> {
         let mut wasi = WasiCtxBuilder::new();
+        let mut http_out = Vec::new();
+        let mut wait = DEFAULT_OUTGOING_WAIT;
         wasi.inherit_stdout().inherit_stderr().args(&io.args);
         if io.inherit_stdin {
             wasi.inherit_stdin();
@@ -118,6 +89,10 @@ impl HostState {
                 continue;
             };
             let spec = spec.get_ref();
+            http_out.extend(spec.http_out().iter().cloned());
+            if let Some(ms) = &spec.deadline_ms {
+                wait = wait.min(std::time::Duration::from_millis(*ms.get_ref()));
+            }
             for (k, v) in &spec.env {
                 wasi.env(k, v);
             }
@@ -144,7 +119,7 @@ impl HostState {
         Ok(HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            http_hooks: NoOutgoing,
+            http_hooks: Outgoing::new(http_out, wait),
             table: ResourceTable::new(),
             slots: vec![None; slots],
             slot_checked: vec![false; slots],
@@ -246,18 +221,24 @@ pub fn add_host_interfaces(
     if asynchronous {
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
         wasmtime_wasi::p3::add_to_linker(linker)?;
-        // WASI 0.3's `wasi:http/types`, for 0.3 HTTP handlers; `client`
-        // (outgoing requests) is left out.
-        wasmtime_wasi_http::p3::bindings::http::types::add_to_linker::<_, WasiHttp>(
+        // WASI 0.3's `wasi:http`: types for 0.3 HTTP handlers, `client`
+        // for their requests out (the plan grants it; the hooks check each
+        // request).
+        wasmtime_wasi_http::p3::add_to_linker(linker)?;
+        wasmtime_wasi_http::p2::bindings::http::outgoing_handler::add_to_linker::<_, WasiHttp>(
             linker,
             HostState::http,
         )?;
     } else {
         wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+        wasmtime_wasi_http::p2::bindings::sync::http::outgoing_handler::add_to_linker::<_, WasiHttp>(
+            linker,
+            HostState::http,
+        )?;
     }
     // `wasi:http/types` for HTTP handlers (its host functions are
     // synchronous in either kind of store; the streams it hands out are
-    // wasi:io's, linked above); `outgoing-handler` is left out.
+    // wasi:io's, linked above).
     let http = wasmtime_wasi_http::p2::bindings::LinkOptions::default();
     wasmtime_wasi_http::p2::bindings::http::types::add_to_linker::<_, WasiHttp>(
         linker,

@@ -45,6 +45,7 @@ mod hostlinked;
 pub mod invoke;
 mod limits;
 mod link;
+mod outgoing;
 mod pool;
 pub mod precheck;
 mod remote;
@@ -473,7 +474,9 @@ impl Runtime {
         units: &[usize],
     ) -> Result<Deployed, RuntimeError> {
         let p = &*self.inner;
-        let mut state = HostState::new(&p.manifest, &p.components, &p.io, p.slots.len())
+        // Grants are the store's: its units' components only.
+        let members = units.iter().flat_map(|&u| &p.units[u].members);
+        let mut state = HostState::new(&p.manifest, members, &p.io, p.slots.len())
             .map_err(|e| RuntimeError::Store(e.into()))?;
         state.extension = extension;
         state.guard = limits::Guard::new(Arc::clone(&p.interrupt));

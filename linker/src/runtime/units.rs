@@ -240,6 +240,7 @@ mod tests {
                     name: name.to_string(),
                     host: host.to_string(),
                     path: None,
+                    http_out: Vec::new(),
                 })
                 .collect(),
             resolutions: links

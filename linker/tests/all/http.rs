@@ -12,14 +12,14 @@ use weld_linker::serve::{HttpBackground, HttpOptions, HttpServer, HttpStats};
 use weld_linker::{Deployment, PlanOptions};
 
 /// A running server and how to stop it.
-struct Running {
-    address: SocketAddr,
+pub(crate) struct Running {
+    pub(crate) address: SocketAddr,
     server: HttpBackground,
 }
 
 impl Running {
     /// Stops the server; returns its counts.
-    fn stop(self) -> HttpStats {
+    pub(crate) fn stop(self) -> HttpStats {
         self.server.stop().unwrap()
     }
 }
@@ -32,7 +32,7 @@ fn serve(configure: impl FnOnce(&mut HttpOptions)) -> Running {
 
 /// Serves the HTTP handlers of `host` of the deployment `input` (a
 /// manifest or a component).
-fn serve_host(
+pub(crate) fn serve_host(
     input: std::path::PathBuf,
     host: &str,
     configure: impl FnOnce(&mut HttpOptions),
@@ -51,7 +51,7 @@ fn serve_host(
 }
 
 /// One request on a new connection: its status, `Retry-After` and body.
-fn request(
+pub(crate) fn request(
     address: SocketAddr,
     method: &str,
     path: &str,

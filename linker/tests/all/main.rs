@@ -7,6 +7,7 @@ mod common;
 mod compose_e2e;
 mod hostile;
 mod http;
+mod http_out;
 mod interop;
 mod invoke;
 mod layers;

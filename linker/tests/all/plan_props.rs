@@ -946,9 +946,9 @@ fn root_function_export_named_like_an_inline_import() {
     }
 }
 
-/// A `wasi:*` interface the host does not provide (`wasi:http/outgoing-handler`, a WASI 0.3
-/// draft) is refused at plan time naming it and listing what the host
-/// provides at its release;
+/// A `wasi:*` interface the host does not provide (`wasi:keyvalue`, a WASI
+/// 0.3 draft) is refused at plan time naming it and listing what the host
+/// provides at its release, and outgoing HTTP without a grant as such;
 /// the ones it provides resolve to the host; a component exporting the
 /// missing one satisfies it like any interface.
 #[test]
@@ -956,10 +956,12 @@ fn only_the_wasi_the_host_provides_resolves_to_the_host() {
     let handler = ComponentInfo::from_wit(
         r#"package demo:h@0.1.0;
 package wasi:http@0.2.6 { interface outgoing-handler { type t = u32; } }
+package wasi:keyvalue@0.2.0 { interface store { type t = u32; } }
 package wasi:cli@0.3.0-rc-2025-09-16 { interface environment { get-arguments: func() -> list<string>; } }
 package wasi:clocks@0.2.6 { interface wall-clock { now: func() -> u64; } }
 world w {
   import wasi:http/outgoing-handler@0.2.6;
+  import wasi:keyvalue/store@0.2.0;
   import wasi:cli/environment@0.3.0-rc-2025-09-16;
   import wasi:clocks/wall-clock@0.2.6;
 }"#,
@@ -971,8 +973,13 @@ world w {
         .collect();
     let manifest = parse("[components.handler]\npath = \"h.wasm\"\n").unwrap();
     let d = plan(&manifest, &components).unwrap_err().to_string();
+    // Outgoing HTTP is the host's only to a component granted it.
+    assert!(
+        d.contains("component `handler` imports `wasi:http/outgoing-handler@0.2.6` (outgoing HTTP), which the manifest does not grant it"),
+        "{d}"
+    );
     for refused in [
-        "wasi:http/outgoing-handler@0.2.6",
+        "wasi:keyvalue/store@0.2.0",
         "wasi:cli/environment@0.3.0-rc-2025-09-16",
     ] {
         assert!(
@@ -996,8 +1003,9 @@ world w {
     let http = ComponentInfo::from_wit(
         r#"package demo:p@0.1.0;
 package wasi:http@0.2.6 { interface outgoing-handler { type t = u32; } }
+package wasi:keyvalue@0.2.0 { interface store { type t = u32; } }
 package wasi:cli@0.3.0-rc-2025-09-16 { interface environment { get-arguments: func() -> list<string>; } }
-world w { export wasi:http/outgoing-handler@0.2.6; export wasi:cli/environment@0.3.0-rc-2025-09-16; }"#,
+world w { export wasi:http/outgoing-handler@0.2.6; export wasi:keyvalue/store@0.2.0; export wasi:cli/environment@0.3.0-rc-2025-09-16; }"#,
         "w",
     )
     .unwrap();
