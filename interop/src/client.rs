@@ -37,6 +37,10 @@ pub async fn run(target: Target, suite: Suite) -> anyhow::Result<ExitCode> {
             let (client, _) = crate::connect_nats(&url, &prefix).await?;
             run_suite(&client, suite).await
         }
+        Target::Quic { addr, tls } => {
+            let conn = crate::quic::connect(&addr, &tls).await?;
+            run_suite(&wrpc::transport::quic::Client::from(conn), suite).await
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! be tested for interoperability against it.
 //!
 //! ```text
-//! wrpc-peer serve (--tcp ADDR | --unix PATH | --nats URL [--prefix P])
-//! wrpc-peer call  (--tcp ADDR | --unix PATH | --nats URL [--prefix P]) (types | math | greet NAME | count)
+//! wrpc-peer serve (--tcp ADDR | --unix PATH | --nats URL [--prefix P] | --quic ADDR --cert F --key F --ca F)
+//! wrpc-peer call  (… the same …) (types | math | greet NAME | count)
 //! ```
 
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod client;
 mod json;
+mod quic;
 mod server;
 
 /// Bindings for every interface the peer serves and calls.
@@ -84,6 +85,9 @@ pub struct Transport {
     /// NATS server URL, e.g. nats://127.0.0.1:4222
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+    /// QUIC (UDP) address, e.g. 127.0.0.1:7800; needs --cert, --key, --ca
+    #[arg(long, value_name = "ADDR")]
+    quic: Option<String>,
 }
 
 /// A transport plus the NATS subject prefix.
@@ -94,6 +98,15 @@ pub struct Endpoint {
     /// NATS subject prefix: subjects are `[PREFIX.]wrpc.0.0.1.<instance>.<func>`
     #[arg(long, value_name = "P")]
     prefix: Option<String>,
+    /// QUIC: this peer's certificate chain (PEM)
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// QUIC: its private key (PEM)
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// QUIC: the CA bundle trusted for the other side (PEM)
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
 }
 
 /// The resolved endpoint.
@@ -110,15 +123,36 @@ pub enum Target {
         /// Subject prefix; empty for none.
         prefix: String,
     },
+    /// A QUIC address, with this peer's identity for mutual TLS.
+    Quic {
+        /// `ip:port`.
+        addr: String,
+        /// The certificate, key and CA files.
+        tls: quic::Files,
+    },
 }
 
 impl Endpoint {
     fn target(self) -> anyhow::Result<Target> {
-        let Transport { tcp, unix, nats } = self.transport;
+        let Transport {
+            tcp,
+            unix,
+            nats,
+            quic,
+        } = self.transport;
         // Checked here rather than with clap's `requires`, which does not
         // hold across the flattened group.
         if self.prefix.is_some() && nats.is_none() {
             anyhow::bail!("--prefix only applies to --nats");
+        }
+        if let Some(addr) = quic {
+            let (Some(cert), Some(key), Some(ca)) = (self.cert, self.key, self.ca) else {
+                anyhow::bail!("--quic needs --cert, --key and --ca");
+            };
+            return Ok(Target::Quic {
+                addr,
+                tls: quic::Files { cert, key, ca },
+            });
         }
         Ok(match (tcp, unix, nats) {
             (Some(addr), _, _) => Target::Tcp(addr),
@@ -128,7 +162,9 @@ impl Endpoint {
                 prefix: self.prefix.unwrap_or_default(),
             },
             // clap's group makes exactly one of them required.
-            (None, None, None) => anyhow::bail!("one of --tcp, --unix or --nats is required"),
+            (None, None, None) => {
+                anyhow::bail!("one of --tcp, --unix, --nats or --quic is required")
+            }
         })
     }
 }

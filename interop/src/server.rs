@@ -228,6 +228,33 @@ pub async fn run(target: Target) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_file(&path);
             result
         }
+        Target::Quic { addr, tls } => {
+            let endpoint = crate::quic::server(&addr, &tls)?;
+            let srv = Arc::new(wrpc::transport::quic::Server::new());
+            let invocations = bindings::serve(srv.as_ref(), peer)
+                .await
+                .context("failed to register the served functions")?;
+            let accept = tokio::spawn(async move {
+                while let Some(incoming) = endpoint.accept().await {
+                    let srv = Arc::clone(&srv);
+                    tokio::spawn(async move {
+                        let conn = match incoming.await {
+                            Ok(conn) => conn,
+                            Err(err) => {
+                                eprintln!("wrpc-peer: a QUIC handshake failed: {err}");
+                                return;
+                            }
+                        };
+                        // Every stream of the connection is one invocation.
+                        let client = wrpc::transport::quic::Client::from(conn);
+                        while srv.accept(&client).await.is_ok() {}
+                    });
+                }
+            });
+            let result = serve_until_shutdown(invocations).await;
+            accept.abort();
+            result
+        }
         Target::Nats { url, prefix } => {
             let (client, nats) = crate::connect_nats(&url, &prefix).await?;
             let invocations = bindings::serve(&client, peer)

@@ -134,6 +134,10 @@ pub enum DiagnosticKind {
     /// A host capability a component imports that the manifest does not
     /// grant it: outgoing HTTP without `http-out`.
     NotGranted,
+    /// A host identity (`tls`) that is missing where a secured transport
+    /// needs one, or cannot be used: a file missing, not a regular file,
+    /// too large, a private key others may read, PEM that does not parse.
+    Identity,
 }
 
 /// One error (or note) a user has to act on, with where it comes from and,

@@ -179,6 +179,18 @@ impl Manifest {
         }
     }
 
+    /// The files of a host's TLS identity, relative to the manifest file
+    /// that declares the host; `None` when it has none.
+    pub fn identity_files(&self, host: &str) -> Option<crate::wrpc::tls::IdentityFiles> {
+        let tls = self.hosts.get(host)?.get_ref().tls.as_ref()?.get_ref();
+        let dir = self.dir_of(self.host_origin.get(host).copied().unwrap_or(0));
+        Some(crate::wrpc::tls::IdentityFiles {
+            cert: dir.join(tls.cert.get_ref()),
+            key: dir.join(tls.key.get_ref()),
+            ca: dir.join(tls.ca.get_ref()),
+        })
+    }
+
     /// The NATS queue group of a host's replicas: the manifest's, or the
     /// host's name.
     pub fn queue_group_of(&self, host: &str) -> String {

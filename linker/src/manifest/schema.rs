@@ -239,6 +239,24 @@ pub struct HostSpec {
     /// Where this host serves its components' HTTP handlers.
     #[serde(default)]
     pub http: Option<Spanned<HttpSpec>>,
+    /// The host's identity on secured transports (QUIC): what it presents
+    /// as a server and as a caller, and whom it trusts.
+    #[serde(default)]
+    pub tls: Option<Spanned<TlsSpec>>,
+}
+
+/// `tls = { cert = "edge-1.pem", key = "edge-1.key", ca = "ca.pem" }`
+/// under a host: files relative to the manifest file that declares the
+/// host; the secrets stay in the files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TlsSpec {
+    /// The host's certificate chain, leaf first (PEM).
+    pub cert: Spanned<PathBuf>,
+    /// The leaf's private key (PEM), readable by its owner only.
+    pub key: Spanned<PathBuf>,
+    /// The CA certificates the host trusts for its peers (PEM).
+    pub ca: Spanned<PathBuf>,
 }
 
 /// `http = { address = "127.0.0.1:8080" }` under a host: its HTTP ingress.

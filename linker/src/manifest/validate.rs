@@ -23,6 +23,7 @@ impl Manifest {
                     );
                 }
             }
+            self.validate_identity(host, errors);
             let Some(declared) = &spec.wrpc else {
                 continue;
             };
@@ -47,6 +48,60 @@ impl Manifest {
                 ),
                 None => seen.push((endpoint, host)),
             }
+        }
+    }
+
+    /// A QUIC host has an identity, and a host's identity can be read:
+    /// each file inside the folders the manifest may read, a regular file,
+    /// the key its owner's alone, the PEM parsed.
+    fn validate_identity(&self, host: &str, errors: &mut Vec<Diagnostic>) {
+        let spec = self.hosts[host].get_ref();
+        let quic = spec
+            .wrpc
+            .as_ref()
+            .filter(|e| matches!(e.get_ref(), Endpoint::Quic { .. }));
+        let Some(tls) = &spec.tls else {
+            if let Some(quic) = quic {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "host `{host}` serves wRPC over QUIC, which needs the host's TLS identity"
+                    ))
+                    .with_kind(DiagnosticKind::Identity)
+                    .at(self.locate_host(host, quic.span()))
+                    .with_help(format!(
+                        "give it one under [hosts.{host}]: tls = {{ cert = \"{host}.pem\", key = \"{host}.key\", ca = \"ca.pem\" }}"
+                    )),
+                );
+            }
+            return;
+        };
+        let files = self.identity_files(host).expect("a tls table");
+        let tls = tls.get_ref();
+        let mut confined = true;
+        for (path, at) in [
+            (&files.cert, tls.cert.span()),
+            (&files.key, tls.key.span()),
+            (&files.ca, tls.ca.span()),
+        ] {
+            if let Err(d) = self.confined("TLS file", path, self.locate_host(host, at)) {
+                errors.push(d);
+                confined = false;
+            }
+        }
+        if !confined {
+            return;
+        }
+        if let Err(e) = crate::wrpc::tls::Identity::load(&files) {
+            let span = match &e {
+                crate::wrpc::tls::TlsError::KeyExposed { .. }
+                | crate::wrpc::tls::TlsError::KeyNotOwned { .. } => tls.key.span(),
+                _ => spec.tls.as_ref().expect("a tls table").span(),
+            };
+            errors.push(
+                Diagnostic::new(format!("host `{host}`: {}", crate::diagnostic::chain(&e)))
+                    .with_kind(DiagnosticKind::Identity)
+                    .at(self.locate_host(host, span)),
+            );
         }
     }
 

@@ -21,7 +21,7 @@ use super::{Exposed, Plan, PlanOptions, PlannedComponent, PlannedProvider, Resol
 use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, DiagnosticKind, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
-use crate::manifest::{InstancePolicy, LinkSpec, Manifest, Strategy, TransportChoice};
+use crate::manifest::{Endpoint, InstancePolicy, LinkSpec, Manifest, Strategy, TransportChoice};
 use crate::wit;
 use indexmap::IndexMap;
 use petgraph::algo::tarjan_scc;
@@ -338,6 +338,9 @@ impl Planner<'_> {
             self.warn_unused(&edge.label, link, transport);
         }
         let allow_trap = spec.is_some_and(|s| s.allow_trap);
+        if transport == Transport::Wrpc {
+            self.check_caller_identity(&edge.label, host_a, host_b, link);
+        }
         Some(Resolution {
             component: component.to_string(),
             import: import.to_string(),
@@ -356,6 +359,35 @@ impl Planner<'_> {
             export: Some(peer.export),
             cost: None,
         })
+    }
+
+    /// A call over QUIC presents the calling host's certificate: a host
+    /// without an identity cannot make one.
+    fn check_caller_identity(
+        &mut self,
+        edge: &str,
+        caller: &str,
+        callee: &str,
+        link: Option<&toml::Spanned<LinkSpec>>,
+    ) {
+        let quic = matches!(self.manifest.endpoint_of(callee), Endpoint::Quic { .. });
+        let has_identity = self
+            .manifest
+            .hosts
+            .get(caller)
+            .is_some_and(|h| h.get_ref().tls.is_some());
+        if quic && !has_identity {
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "{edge}: host `{callee}` is reached over QUIC, which needs the calling host `{caller}`'s TLS identity"
+                ))
+                .with_kind(DiagnosticKind::Identity)
+                .at(link.and_then(|l| self.link_location(l)))
+                .with_help(format!(
+                    "give it one under [hosts.{caller}]: tls = {{ cert = \"{caller}.pem\", key = \"{caller}.key\", ca = \"ca.pem\" }}"
+                )),
+            );
+        }
     }
 
     /// How the peer of a wrpc link serves it: one shared instance runs its

@@ -219,9 +219,38 @@ pub(crate) fn needs_async_entry(component: &Component, engine: &Engine) -> bool 
         || ty.exports(engine).any(|(_, e)| has_async(e.ty))
 }
 
+/// The QUIC client side of the TLS identity of `component`'s host: what
+/// its calls present.
+fn caller_identity(
+    deployment: &Deployment,
+    component: &str,
+) -> Result<quinn::ClientConfig, StubError> {
+    let host = deployment.manifest.host_of(component);
+    let files = deployment
+        .manifest
+        .identity_files(host)
+        .ok_or_else(|| StubError::NoIdentity {
+            host: host.to_string(),
+        })?;
+    crate::wrpc::tls::Identity::load(&files)
+        .and_then(|i| i.client_config())
+        .map_err(|source| StubError::Identity {
+            host: host.to_string(),
+            source,
+        })
+}
+
 /// Why a wrpc resolution cannot become a stub.
 #[derive(Debug, thiserror::Error)]
 enum StubError {
+    #[error("host `{host}` calls over QUIC but has no TLS identity")]
+    NoIdentity { host: String },
+    #[error("host `{host}`: its TLS identity cannot be used")]
+    Identity {
+        host: String,
+        #[source]
+        source: crate::wrpc::tls::TlsError,
+    },
     #[error("the plan gives this wrpc link no endpoint")]
     NoEndpoint,
     #[error("not an interface import")]
@@ -261,9 +290,18 @@ fn stub_link(
         .iter()
         .map(|(name, f)| (name.clone(), wit::is_wrpc_safe(resolve, f)))
         .collect();
-    let remote = remotes
-        .entry(endpoint.clone())
-        .or_insert_with(|| Arc::new(Remote::new(endpoint)));
+    let remote = match remotes.get(&endpoint) {
+        Some(remote) => remote,
+        None => {
+            let identity = match &endpoint {
+                Endpoint::Quic { .. } => Some(caller_identity(deployment, &r.component)?),
+                _ => None,
+            };
+            remotes
+                .entry(endpoint.clone())
+                .or_insert(Arc::new(Remote::with_identity(endpoint, identity)))
+        }
+    };
     Ok(remote::StubLink {
         import: r.import.clone(),
         label: format!("`{}` → `{peer}` on host `{peer_host}`", r.component),

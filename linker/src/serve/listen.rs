@@ -137,13 +137,13 @@ impl Drop for Ticket {
 
 /// Who called: as logs name them, and their turn for permits.
 #[derive(Clone)]
-struct Peer {
+pub(super) struct Peer {
     name: Arc<str>,
     key: PeerKey,
 }
 
 impl Peer {
-    fn new(name: impl Into<Arc<str>>, key: PeerKey) -> Peer {
+    pub(super) fn new(name: impl Into<Arc<str>>, key: PeerKey) -> Peer {
         Peer {
             name: name.into(),
             key,
@@ -257,36 +257,12 @@ pub(super) async fn serve_endpoint(
             };
             serve_framed(accept, &bound, dispatch, on_ready, shutdown, grace).await
         }
+        // Served by `serve::quic`, which builds on the framed path here.
+        Endpoint::Quic { .. } => Err(bind_err(
+            "a QUIC endpoint is not served by the framed listeners".into(),
+        )),
         Endpoint::Unix { path } => {
-            clear_stale_socket(path).map_err(|e| bind_err(e.into()))?;
-            let listener = tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
-            // The file this server made, so that the clean-up at the end
-            // removes it and nothing that replaced it meanwhile.
-            let made = socket_identity(path);
-            let listener = Arc::new(listener);
-            let accept = move || {
-                let listener = Arc::clone(&listener);
-                async move {
-                    let (s, _) = listener.accept().await?;
-                    let peer = match s.peer_cred() {
-                        Ok(c) => Peer::new(
-                            match c.pid() {
-                                Some(pid) => format!("unix peer pid {pid} uid {}", c.uid()),
-                                None => format!("unix peer uid {}", c.uid()),
-                            },
-                            PeerKey::Uid(c.uid()),
-                        ),
-                        Err(_) => Peer::new("unix peer", PeerKey::Anonymous),
-                    };
-                    let (rx, tx) = s.into_split();
-                    Ok((peer, boxed_write(tx), boxed_read(rx)))
-                }
-            };
-            let r = serve_framed(accept, endpoint, dispatch, on_ready, shutdown, grace).await;
-            if made.is_some() && socket_identity(path) == made {
-                let _ = std::fs::remove_file(path);
-            }
-            r
+            serve_unix(path, endpoint, dispatch, on_ready, shutdown, grace).await
         }
         Endpoint::Nats { url, prefix } => {
             // Invocations, accepts and results on one connection (a second
@@ -343,6 +319,52 @@ pub(super) async fn serve_endpoint(
     }
 }
 
+/// Serves on the Unix socket `path`: a stale socket there (left by a
+/// crash) is replaced, and the socket this server made is removed at the
+/// end, nothing that replaced it meanwhile.
+async fn serve_unix(
+    path: &std::path::Path,
+    endpoint: &Endpoint,
+    dispatch: Dispatch,
+    on_ready: impl FnOnce(&Endpoint),
+    shutdown: impl Future<Output = ()> + Send,
+    grace: Duration,
+) -> Result<(), ServeError> {
+    let bind_err = |source: BoxError| ServeError::Bind {
+        endpoint: endpoint.to_string(),
+        source,
+    };
+    clear_stale_socket(path).map_err(|e| bind_err(e.into()))?;
+    let listener = tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
+    // The file this server made, so that the clean-up at the end
+    // removes it and nothing that replaced it meanwhile.
+    let made = socket_identity(path);
+    let listener = Arc::new(listener);
+    let accept = move || {
+        let listener = Arc::clone(&listener);
+        async move {
+            let (s, _) = listener.accept().await?;
+            let peer = match s.peer_cred() {
+                Ok(c) => Peer::new(
+                    match c.pid() {
+                        Some(pid) => format!("unix peer pid {pid} uid {}", c.uid()),
+                        None => format!("unix peer uid {}", c.uid()),
+                    },
+                    PeerKey::Uid(c.uid()),
+                ),
+                Err(_) => Peer::new("unix peer", PeerKey::Anonymous),
+            };
+            let (rx, tx) = s.into_split();
+            Ok((peer, boxed_write(tx), boxed_read(rx)))
+        }
+    };
+    let r = serve_framed(accept, endpoint, dispatch, on_ready, shutdown, grace).await;
+    if made.is_some() && socket_identity(path) == made {
+        let _ = std::fs::remove_file(path);
+    }
+    r
+}
+
 /// A connection of the NATS server side: a bounded queue per subscription
 /// (a flood is dropped by the client, reported through `events`).
 async fn nats_connect<F, Fut>(
@@ -361,8 +383,9 @@ where
         .await
 }
 
-/// Serves the framed transports (TCP, Unix): connections from `accept`.
-async fn serve_framed<F, Fut>(
+/// Serves the framed transports (TCP, Unix, QUIC's streams): connections
+/// from `accept`.
+pub(super) async fn serve_framed<F, Fut>(
     accept: F,
     bound: &Endpoint,
     dispatch: Dispatch,
@@ -395,13 +418,13 @@ fn tokio_stream_of<T: Send + 'static>(
 type BoxRead = Box<dyn AsyncRead + Send + Sync + Unpin>;
 type BoxWrite = Box<dyn AsyncWrite + Send + Sync + Unpin>;
 /// An accepted connection: the peer and its two halves.
-type Connection = (Peer, BoxWrite, BoxRead);
+pub(super) type Connection = (Peer, BoxWrite, BoxRead);
 
-fn boxed_read(r: impl AsyncRead + Send + Sync + Unpin + 'static) -> BoxRead {
+pub(super) fn boxed_read(r: impl AsyncRead + Send + Sync + Unpin + 'static) -> BoxRead {
     Box::new(r)
 }
 
-fn boxed_write(w: impl AsyncWrite + Send + Sync + Unpin + 'static) -> BoxWrite {
+pub(super) fn boxed_write(w: impl AsyncWrite + Send + Sync + Unpin + 'static) -> BoxWrite {
     Box::new(w)
 }
 

@@ -31,6 +31,7 @@ mod fds;
 mod http;
 mod lanes;
 mod listen;
+mod quic;
 mod report;
 mod together;
 mod typed_exports;
@@ -106,6 +107,23 @@ pub enum ServeError {
         host: String,
     },
     /// The endpoint could not be bound or subscribed.
+    /// A QUIC endpoint on a host without a TLS identity.
+    #[error(
+        "host `{host}` has no TLS identity to serve QUIC with: give it `tls = {{ cert, key, ca }}`"
+    )]
+    NoIdentity {
+        /// The host.
+        host: String,
+    },
+    /// The host's identity cannot be read or used.
+    #[error("host `{host}`: its TLS identity cannot be used")]
+    Identity {
+        /// The host.
+        host: String,
+        /// Why.
+        #[source]
+        source: crate::wrpc::tls::TlsError,
+    },
     #[error("cannot serve on {endpoint}")]
     Bind {
         /// Where.
@@ -224,6 +242,8 @@ impl std::fmt::Debug for Shape {
 /// A host's exports, ready to serve.
 pub struct Server {
     runtime: Runtime,
+    /// The QUIC server side of the host's identity (QUIC endpoints only).
+    identity: Option<quinn::ServerConfig>,
     endpoint: Endpoint,
     served: Vec<Served>,
     queue_group: String,
@@ -284,8 +304,13 @@ impl Server {
                 Some((s.component.clone(), Duration::from_millis(*ms.get_ref())))
             })
             .collect();
+        let identity = match &endpoint {
+            Endpoint::Quic { .. } => Some(server_identity(deployment, &options.host)?),
+            _ => None,
+        };
         Ok(Server {
             runtime,
+            identity,
             endpoint,
             served,
             queue_group: deployment.manifest.queue_group_of(&options.host),
@@ -368,13 +393,24 @@ impl Server {
             runtime: self.runtime.clone(),
             in_flight: Arc::default(),
         };
-        let result = io_runtime().block_on(listen::serve_endpoint(
-            &self.endpoint,
-            dispatch,
-            on_ready,
-            shutdown,
-            self.options.grace,
-        ));
+        let grace = self.options.grace;
+        let result = io_runtime().block_on(async {
+            match (&self.endpoint, &self.identity) {
+                (
+                    Endpoint::Quic {
+                        address,
+                        server_name,
+                    },
+                    Some(identity),
+                ) => {
+                    let at = (address.as_str(), server_name.as_deref());
+                    quic::serve(at, identity.clone(), dispatch, on_ready, shutdown, grace).await
+                }
+                (endpoint, _) => {
+                    listen::serve_endpoint(endpoint, dispatch, on_ready, shutdown, grace).await
+                }
+            }
+        });
         // The dispatcher's senders are gone and the per-call queue closes:
         // the workers finish their job and end. One blocked in a host call
         // (a wRPC stub, WASI I/O) is not reached by the interrupt; it is
@@ -394,6 +430,22 @@ impl Server {
         stats.abandoned_workers = abandoned as u64;
         Ok(stats)
     }
+}
+
+/// The QUIC server side of `host`'s TLS identity.
+fn server_identity(deployment: &Deployment, host: &str) -> Result<quinn::ServerConfig, ServeError> {
+    let files = deployment
+        .manifest
+        .identity_files(host)
+        .ok_or_else(|| ServeError::NoIdentity {
+            host: host.to_string(),
+        })?;
+    crate::wrpc::tls::Identity::load(&files)
+        .and_then(|i| i.server_config())
+        .map_err(|source| ServeError::Identity {
+            host: host.to_string(),
+            source,
+        })
 }
 
 /// Guest worker threads making a store per call: more would only queue for

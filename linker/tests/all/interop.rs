@@ -22,8 +22,12 @@ use weld_fixtures::peer::Peer;
 
 /// The guest's round trip of every value type, via the native peer.
 fn check_types_against(endpoint: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let m = types_manifest(dir.path(), endpoint);
+    check_types_in(tempfile::tempdir().unwrap().path(), endpoint);
+}
+
+/// [`check_types_against`] with the manifest written in `dir`.
+fn check_types_in(dir: &std::path::Path, endpoint: &str) {
+    let m = types_manifest(dir, endpoint);
     let rt = runtime(&m, "a");
     let mut d = rt.instantiate().unwrap();
     let failures = d.call("types-caller", "checker.run", &[]).unwrap();
@@ -32,8 +36,12 @@ fn check_types_against(endpoint: &str) {
 
 /// The driver's adder calls, via the native peer.
 fn check_math_against(endpoint: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let m = math_manifest(dir.path(), endpoint);
+    check_math_in(tempfile::tempdir().unwrap().path(), endpoint);
+}
+
+/// [`check_math_against`] with the manifest written in `dir`.
+fn check_math_in(dir: &std::path::Path, endpoint: &str) {
+    let m = math_manifest(dir, endpoint);
     let rt = runtime(&m, "a");
     let mut d = rt.instantiate().unwrap();
     let add = d
@@ -60,8 +68,12 @@ fn check_math_against(endpoint: &str) {
 
 /// greet-caller against the native peer's wire view of the greeter.
 fn check_greet_against(endpoint: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let m = greet_manifest(dir.path(), endpoint, "", "");
+    check_greet_in(tempfile::tempdir().unwrap().path(), endpoint);
+}
+
+/// [`check_greet_against`] with the manifest written in `dir`.
+fn check_greet_in(dir: &std::path::Path, endpoint: &str) {
+    let m = greet_manifest(dir, endpoint, "", "");
     assert_eq!(greet(&runtime(&m, "a"), "weld"), "ok: hello, weld");
 }
 
@@ -106,8 +118,12 @@ fn peer_call(endpoint_args: &[&str], suite: &[&str]) -> String {
 /// weld serves types, adder and greet on host `b` of three manifests that
 /// share one endpoint each; the native client calls them.
 fn native_client_against_weld(endpoint: &str, peer_args: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let m = types_manifest(dir.path(), endpoint);
+    native_client_against_weld_in(tempfile::tempdir().unwrap().path(), endpoint, peer_args);
+}
+
+/// [`native_client_against_weld`] with the manifests written in `dir`.
+fn native_client_against_weld_in(dir: &std::path::Path, endpoint: &str, peer_args: &[&str]) {
+    let m = types_manifest(dir, endpoint);
     let server = serve(&m, "b");
     let out = peer_call(peer_args, &["types"]);
     assert!(!out.contains("\"ok\":false"), "{out}");
@@ -115,8 +131,7 @@ fn native_client_against_weld(endpoint: &str, peer_args: &[&str]) {
     let stats = server.stop().unwrap();
     assert_eq!(stats.failed, 0, "{stats:?}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let m = math_manifest(dir.path(), endpoint);
+    let m = math_manifest(dir, endpoint);
     let server = serve(&m, "b");
     let out = peer_call(peer_args, &["math"]);
     assert!(out.contains(r#"{"func":"add","result":42}"#), "{out}");
@@ -125,8 +140,7 @@ fn native_client_against_weld(endpoint: &str, peer_args: &[&str]) {
     server.stop().unwrap();
 
     // greet: weld serves `result<string, error>`, only the string travels.
-    let dir = tempfile::tempdir().unwrap();
-    let m = greet_manifest(dir.path(), endpoint, "", "");
+    let m = greet_manifest(dir, endpoint, "", "");
     let server = serve(&m, "b");
     let out = peer_call(peer_args, &["greet", "native"]);
     assert!(
@@ -149,6 +163,55 @@ fn a_native_wrpc_client_calls_weld_serve_over_nats() {
     native_client_against_weld(
         &nats(broker.url(), "weld"),
         &["--nats", broker.url(), "--prefix", "weld"],
+    );
+}
+
+/// The files of host `host`'s identity in `dir`, as `wrpc-peer` takes them.
+fn peer_identity(dir: &std::path::Path, host: &str) -> Vec<String> {
+    let file = |name: String| dir.join(name).to_str().unwrap().to_string();
+    vec![
+        "--cert".into(),
+        file(format!("{host}.pem")),
+        "--key".into(),
+        file(format!("{host}.key")),
+        "--ca".into(),
+        file("ca.pem".into()),
+    ]
+}
+
+#[test]
+fn weld_stubs_call_a_native_wrpc_server_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::quic::identities(dir.path(), "ca", &["a", "b"]);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let args = [
+        vec!["--quic".to_string(), addr],
+        peer_identity(dir.path(), "b"),
+    ]
+    .concat();
+    let _peer = Peer::serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let endpoint = crate::quic::endpoint(port);
+    check_types_in(dir.path(), &endpoint);
+    check_math_in(dir.path(), &endpoint);
+    check_greet_in(dir.path(), &endpoint);
+}
+
+#[test]
+fn a_native_wrpc_client_calls_weld_serve_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::quic::identities(dir.path(), "ca", &["a", "b"]);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let args = [
+        vec!["--quic".to_string(), addr],
+        peer_identity(dir.path(), "a"),
+    ]
+    .concat();
+    native_client_against_weld_in(
+        dir.path(),
+        &crate::quic::endpoint(port),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 }
 

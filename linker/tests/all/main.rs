@@ -16,5 +16,6 @@ mod nats_serve;
 mod per_call;
 mod plan_props;
 mod providers;
+mod quic;
 mod runtime;
 mod wrpc;

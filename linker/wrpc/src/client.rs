@@ -4,7 +4,10 @@
 //! TCP and Unix open one connection per call (that is how wRPC 0.29's framed
 //! transports work) and speak its framing through [`super::bounded`], so a
 //! reply can cost no more memory than the message cap; NATS goes through
-//! `wrpc-transport-nats`, whose client is made once per endpoint and reused.
+//! `wrpc-transport-nats`, whose client is made once per endpoint and reused;
+//! QUIC keeps one connection per endpoint, under mutual TLS, and makes each
+//! call a bidirectional stream of it (wrpc-transport-quic's wire), framed
+//! and bounded as TCP is.
 //!
 //! Every failure is a [`CallError`] that names the endpoint and says what
 //! happened, so a stub can hand it to the guest as a `wrpc:rpc/error` value.
@@ -124,13 +127,24 @@ pub struct Remote {
     endpoint: Endpoint,
     label: String,
     nats: tokio::sync::OnceCell<super::nats::Caller>,
+    /// The caller's side of QUIC: its identity and its one connection.
+    quic: Option<QuicCaller>,
 }
 
 impl Remote {
     /// A client for `endpoint`. Nothing connects until the first call.
+    /// A QUIC endpoint called without an identity fails each call with
+    /// [`CallError::Connect`] (see [`Remote::with_identity`]).
     pub fn new(endpoint: Endpoint) -> Remote {
+        Remote::with_identity(endpoint, None)
+    }
+
+    /// A client for `endpoint` presenting `identity` where the transport
+    /// authenticates callers (QUIC's client certificate).
+    pub fn with_identity(endpoint: Endpoint, identity: Option<quinn::ClientConfig>) -> Remote {
         Remote {
             label: endpoint.to_string(),
+            quic: identity.map(QuicCaller::new),
             endpoint,
             nats: tokio::sync::OnceCell::new(),
         }
@@ -198,9 +212,10 @@ impl Remote {
     /// Drives `fut` to completion on the runtime this endpoint's calls use.
     fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
         match &self.endpoint {
-            // The NATS client's tasks must keep running between calls
-            // (pings, its subscription demultiplexer): the shared runtime.
-            Endpoint::Nats { .. } => io_runtime().block_on(fut),
+            // The NATS client's and the QUIC connection's tasks must keep
+            // running between calls (pings, keep-alives, demultiplexing):
+            // the shared runtime.
+            Endpoint::Nats { .. } | Endpoint::Quic { .. } => io_runtime().block_on(fut),
             _ => LOCAL.with(|local| match local {
                 Some(rt) => rt.block_on(fut),
                 None => io_runtime().block_on(fut),
@@ -259,6 +274,24 @@ impl Remote {
                         .await
                         .map_err(|e| self.connect_error(e))?;
                     let (rx, tx) = stream.into_split();
+                    self.invoke_framed(tx, rx, instance, func, &params, reply)
+                        .await
+                }
+                Endpoint::Quic {
+                    address,
+                    server_name,
+                } => {
+                    let quic = self.quic.as_ref().ok_or_else(|| CallError::Connect {
+                        endpoint: self.label.clone(),
+                        source: "the calling host has no TLS identity to present".into(),
+                    })?;
+                    let (tx, rx) =
+                        quic.open(address, server_name.as_deref())
+                            .await
+                            .map_err(|source| CallError::Connect {
+                                endpoint: self.label.clone(),
+                                source,
+                            })?;
                     self.invoke_framed(tx, rx, instance, func, &params, reply)
                         .await
                 }
@@ -350,6 +383,86 @@ impl Remote {
                 }
                 e => e.at(&self.label),
             })
+    }
+}
+
+/// The calling side of one QUIC endpoint: a client endpoint (a UDP
+/// socket) and one connection to the peer, made at the first call and again
+/// once it has closed; every call is a stream of it.
+struct QuicCaller {
+    config: quinn::ClientConfig,
+    /// Made on the I/O runtime at the first call (quinn's driver runs
+    /// there).
+    socket: tokio::sync::OnceCell<quinn::Endpoint>,
+    /// Held while connecting, so concurrent first calls share one
+    /// handshake.
+    connection: tokio::sync::Mutex<Option<quinn::Connection>>,
+}
+
+/// A QUIC failure, boxed for [`CallError::Connect`].
+type QuicError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl QuicCaller {
+    fn new(config: quinn::ClientConfig) -> QuicCaller {
+        QuicCaller {
+            config,
+            socket: tokio::sync::OnceCell::new(),
+            connection: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A new stream for one call. A connection that turns out closed is
+    /// replaced once: no stream was opened on it, so nothing was sent.
+    async fn open(
+        &self,
+        address: &str,
+        server_name: Option<&str>,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream), QuicError> {
+        let conn = self.connection(address, server_name, false).await?;
+        match conn.open_bi().await {
+            Ok(streams) => Ok(streams),
+            Err(_) => {
+                let conn = self.connection(address, server_name, true).await?;
+                Ok(conn.open_bi().await?)
+            }
+        }
+    }
+
+    /// The live connection, or a new one (`fresh`: always a new one).
+    async fn connection(
+        &self,
+        address: &str,
+        server_name: Option<&str>,
+        fresh: bool,
+    ) -> Result<quinn::Connection, QuicError> {
+        let mut held = self.connection.lock().await;
+        if let Some(conn) = held
+            .as_ref()
+            .filter(|c| !fresh && c.close_reason().is_none())
+        {
+            return Ok(conn.clone());
+        }
+        let peer = tokio::net::lookup_host(address)
+            .await?
+            .next()
+            .ok_or_else(|| format!("`{address}` resolves to no address"))?;
+        let socket = self
+            .socket
+            .get_or_try_init(|| async {
+                let local: std::net::SocketAddr = if peer.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                quinn::Endpoint::client(local)
+            })
+            .await?;
+        let name = server_name.map_or_else(|| peer.ip().to_string(), str::to_string);
+        let conn = socket
+            .connect_with(self.config.clone(), peer, &name)?
+            .await?;
+        *held = Some(conn.clone());
+        Ok(conn)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Where a wRPC peer is reached: TCP, a Unix socket or NATS.
+//! Where a wRPC peer is reached: TCP, a Unix socket, QUIC or NATS.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -20,6 +20,16 @@ pub enum Endpoint {
     Unix {
         /// Socket path.
         path: PathBuf,
+    },
+    /// wRPC over QUIC (wrpc-transport-quic's wire): one connection per
+    /// peer, each call a bidirectional stream of it, under mutual TLS.
+    Quic {
+        /// `ip:port` to listen on / connect to (UDP).
+        address: String,
+        /// The name the server's certificate must carry (a DNS SAN), when
+        /// not the address's IP.
+        #[serde(default)]
+        server_name: Option<String>,
     },
     /// wRPC over NATS.
     Nats {
@@ -45,6 +55,7 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Tcp { address } => write!(f, "tcp://{address}"),
             Endpoint::Unix { path } => write!(f, "unix://{}", path.display()),
+            Endpoint::Quic { address, .. } => write!(f, "quic://{address}"),
             Endpoint::Nats { url, prefix } => match prefix {
                 Some(p) => write!(f, "{url} (prefix {p})"),
                 None => write!(f, "{url}"),
@@ -103,6 +114,16 @@ impl Endpoint {
     pub fn check(&self) -> Result<(), EndpointError> {
         match self {
             Endpoint::Tcp { address } => check_host_port(address),
+            Endpoint::Quic {
+                address,
+                server_name,
+            } => {
+                check_host_port(address)?;
+                match server_name {
+                    Some(name) => check_host(name),
+                    None => Ok(()),
+                }
+            }
             Endpoint::Unix { path } => {
                 let len = path.as_os_str().len();
                 if len > SUN_PATH_MAX {

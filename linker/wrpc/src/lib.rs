@@ -7,13 +7,15 @@
 //! * [`client`]: invoking a remote function over one of them;
 //! * [`bounded`]: weld's own reading of the framed transports (TCP, Unix),
 //!   bounded in memory per connection;
-//! * [`nats`]: the serving side of the NATS protocol, over `async-nats`.
+//! * [`nats`]: the serving side of the NATS protocol, over `async-nats`;
+//! * [`tls`]: host identities for QUIC's mutual TLS, read from files.
 
 pub mod bounded;
 pub mod client;
 pub mod codec;
 pub mod endpoint;
 pub mod nats;
+pub mod tls;
 
 pub use endpoint::Endpoint;
 
