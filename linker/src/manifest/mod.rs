@@ -191,6 +191,20 @@ impl Manifest {
         })
     }
 
+    /// A host's TLS identity, read from its files; `None` when the host has
+    /// none.
+    ///
+    /// # Errors
+    /// [`TlsError`](crate::wrpc::tls::TlsError) naming the file that
+    /// cannot be read or used.
+    pub fn identity(
+        &self,
+        host: &str,
+    ) -> Option<Result<crate::wrpc::tls::Identity, crate::wrpc::tls::TlsError>> {
+        self.identity_files(host)
+            .map(|files| crate::wrpc::tls::Identity::load(&files))
+    }
+
     /// The NATS queue group of a host's replicas: the manifest's, or the
     /// host's name.
     pub fn queue_group_of(&self, host: &str) -> String {

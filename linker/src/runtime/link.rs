@@ -226,13 +226,13 @@ fn caller_identity(
     component: &str,
 ) -> Result<quinn::ClientConfig, StubError> {
     let host = deployment.manifest.host_of(component);
-    let files = deployment
+    let identity = deployment
         .manifest
-        .identity_files(host)
+        .identity(host)
         .ok_or_else(|| StubError::NoIdentity {
             host: host.to_string(),
         })?;
-    crate::wrpc::tls::Identity::load(&files)
+    identity
         .and_then(|i| i.client_config())
         .map_err(|source| StubError::Identity {
             host: host.to_string(),

@@ -221,6 +221,14 @@ async fn nats_invocations(
     Ok(Box::pin(futures::stream::select_all(streams)))
 }
 
+/// [`ServeError::Bind`] for `endpoint`, around a source.
+pub(super) fn bind_error(endpoint: &Endpoint) -> impl Fn(BoxError) -> ServeError + Copy + '_ {
+    move |source| ServeError::Bind {
+        endpoint: endpoint.to_string(),
+        source,
+    }
+}
+
 /// Binds the endpoint and serves until `shutdown`.
 pub(super) async fn serve_endpoint(
     endpoint: &Endpoint,
@@ -229,10 +237,7 @@ pub(super) async fn serve_endpoint(
     shutdown: impl Future<Output = ()> + Send,
     grace: Duration,
 ) -> Result<(), ServeError> {
-    let bind_err = |source: BoxError| ServeError::Bind {
-        endpoint: endpoint.to_string(),
-        source,
-    };
+    let bind_err = bind_error(endpoint);
     match endpoint {
         Endpoint::Tcp { address } => {
             let listener = tokio::net::TcpListener::bind(address)
@@ -330,10 +335,7 @@ async fn serve_unix(
     shutdown: impl Future<Output = ()> + Send,
     grace: Duration,
 ) -> Result<(), ServeError> {
-    let bind_err = |source: BoxError| ServeError::Bind {
-        endpoint: endpoint.to_string(),
-        source,
-    };
+    let bind_err = bind_error(endpoint);
     clear_stale_socket(path).map_err(|e| bind_err(e.into()))?;
     let listener = tokio::net::UnixListener::bind(path).map_err(|e| bind_err(e.into()))?;
     // The file this server made, so that the clean-up at the end

@@ -434,13 +434,13 @@ impl Server {
 
 /// The QUIC server side of `host`'s TLS identity.
 fn server_identity(deployment: &Deployment, host: &str) -> Result<quinn::ServerConfig, ServeError> {
-    let files = deployment
+    let identity = deployment
         .manifest
-        .identity_files(host)
+        .identity(host)
         .ok_or_else(|| ServeError::NoIdentity {
             host: host.to_string(),
         })?;
-    crate::wrpc::tls::Identity::load(&files)
+    identity
         .and_then(|i| i.server_config())
         .map_err(|source| ServeError::Identity {
             host: host.to_string(),

@@ -11,7 +11,9 @@
 //! not taken stops accepting more.
 
 use super::fair::PeerKey;
-use super::listen::{boxed_read, boxed_write, serve_framed, Connection, Dispatch, Peer};
+use super::listen::{
+    bind_error, boxed_read, boxed_write, serve_framed, Connection, Dispatch, Peer,
+};
 use super::ServeError;
 use crate::wrpc::{tls, Endpoint};
 use std::future::Future;
@@ -34,10 +36,11 @@ pub(super) async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     grace: Duration,
 ) -> Result<(), ServeError> {
-    let bind_err = |source: crate::runtime::BoxError| ServeError::Bind {
-        endpoint: format!("quic://{address}"),
-        source,
+    let declared = Endpoint::Quic {
+        address: address.to_string(),
+        server_name: server_name.map(str::to_string),
     };
+    let bind_err = bind_error(&declared);
     let socket = tokio::net::lookup_host(address)
         .await
         .map_err(|e| bind_err(e.into()))?

@@ -166,30 +166,29 @@ fn a_native_wrpc_client_calls_weld_serve_over_nats() {
     );
 }
 
-/// The files of host `host`'s identity in `dir`, as `wrpc-peer` takes them.
-fn peer_identity(dir: &std::path::Path, host: &str) -> Vec<String> {
+/// In `dir`, identities for hosts `a` and `b`; the port QUIC will use; and
+/// `wrpc-peer`'s arguments for it as `host`.
+fn quic_peer(dir: &std::path::Path, host: &str) -> (u16, Vec<String>) {
+    crate::quic::identities(dir, "ca", &["a", "b"]);
+    let port = free_port();
     let file = |name: String| dir.join(name).to_str().unwrap().to_string();
-    vec![
+    let args = vec![
+        "--quic".into(),
+        format!("127.0.0.1:{port}"),
         "--cert".into(),
         file(format!("{host}.pem")),
         "--key".into(),
         file(format!("{host}.key")),
         "--ca".into(),
         file("ca.pem".into()),
-    ]
+    ];
+    (port, args)
 }
 
 #[test]
 fn weld_stubs_call_a_native_wrpc_server_over_quic() {
     let dir = tempfile::tempdir().unwrap();
-    crate::quic::identities(dir.path(), "ca", &["a", "b"]);
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let args = [
-        vec!["--quic".to_string(), addr],
-        peer_identity(dir.path(), "b"),
-    ]
-    .concat();
+    let (port, args) = quic_peer(dir.path(), "b");
     let _peer = Peer::serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let endpoint = crate::quic::endpoint(port);
     check_types_in(dir.path(), &endpoint);
@@ -200,14 +199,7 @@ fn weld_stubs_call_a_native_wrpc_server_over_quic() {
 #[test]
 fn a_native_wrpc_client_calls_weld_serve_over_quic() {
     let dir = tempfile::tempdir().unwrap();
-    crate::quic::identities(dir.path(), "ca", &["a", "b"]);
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let args = [
-        vec!["--quic".to_string(), addr],
-        peer_identity(dir.path(), "a"),
-    ]
-    .concat();
+    let (port, args) = quic_peer(dir.path(), "a");
     native_client_against_weld_in(
         dir.path(),
         &crate::quic::endpoint(port),
