@@ -46,3 +46,16 @@ pub fn weld_uncached(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// One line of a child's output (without its `\n`), read byte by byte: a
+/// `BufReader` dropped afterwards would keep what follows the line (a
+/// second server's ready line, when both come at once), and a caller
+/// reading on would wait for it forever.
+pub fn first_line(out: &mut impl std::io::Read) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}

@@ -5,7 +5,6 @@
 //! own result or an error value; none hangs, none gets another call's
 //! result.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -37,10 +36,7 @@ fn replica(m: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("start weld serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = crate::common::first_line(child.stdout.as_mut().unwrap());
     assert!(line.contains("\"ready\""), "{line}");
     child
 }

@@ -48,10 +48,7 @@ fn serve(manifest: &Path, host: &str) -> (Child, serde_json::Value) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start weld serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = crate::common::first_line(child.stdout.as_mut().unwrap());
     let ready: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a ready line ({e}): {line:?}"));
     (child, ready)
@@ -287,10 +284,7 @@ fn hostile_lengths_cost_weld_serve_no_memory_and_name_the_peer() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start weld serve");
-    let mut line = String::new();
-    BufReader::new(server.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = crate::common::first_line(server.stdout.as_mut().unwrap());
     assert!(line.contains("ready"), "{line}");
     // Warm: one real call, so idle includes what a call costs.
     assert_eq!(
@@ -643,10 +637,7 @@ fn half_sent_parameters_count_against_the_budget() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = crate::common::first_line(server.stdout.as_mut().unwrap());
     assert!(line.contains("ready"), "{line}");
     let idle = rss_kib(&server.id().to_string());
     let declared: u64 = 16 << 20;

@@ -13,6 +13,12 @@ use weld_linker::{Deployment, DiagnosticKind, PlanOptions};
 /// `<host>.pem` and `<host>.key` (mode 600) into `dir`: a certificate for
 /// `localhost` and 127.0.0.1 naming the host `spiffe://weld.test/host/<host>`.
 pub(crate) fn identities(dir: &Path, ca_name: &str, hosts: &[&str]) {
+    identities_for(dir, ca_name, hosts, true);
+}
+
+/// [`identities`], each host's certificate also naming `<host>.weld.test`,
+/// and `localhost` and 127.0.0.1 only when `loopback`.
+fn identities_for(dir: &Path, ca_name: &str, hosts: &[&str], loopback: bool) {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType,
     };
@@ -24,10 +30,16 @@ pub(crate) fn identities(dir: &Path, ca_name: &str, hosts: &[&str]) {
     std::fs::write(dir.join(format!("{ca_name}.pem")), ca.pem()).unwrap();
     for host in hosts {
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        let mut names = vec![format!("{host}.weld.test")];
+        if loopback {
+            names.push("localhost".to_string());
+        }
+        let mut params = CertificateParams::new(names).unwrap();
+        if loopback {
+            params
+                .subject_alt_names
+                .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        }
         params.subject_alt_names.push(SanType::URI(
             format!("spiffe://weld.test/host/{host}")
                 .try_into()
@@ -110,6 +122,32 @@ fn a_caller_the_servers_ca_did_not_sign_is_refused_in_the_handshake() {
     assert!(seen.contains("invalid peer certificate"), "{seen}");
     let stats = server.stop().unwrap();
     // Refused before any call: nothing reached the component.
+    assert_eq!((stats.answered, stats.failed), (0, 0));
+}
+
+#[test]
+fn the_server_certificate_is_checked_for_its_address_or_its_server_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // Host `b`'s certificate names `b.weld.test` only, not 127.0.0.1.
+    identities_for(dir.path(), "ca", &["a", "b"], false);
+    let port = free_port();
+    let named = endpoint(port).replacen("\" }", "\", server-name = \"b.weld.test\" }", 1);
+    let m = greet_manifest(dir.path(), &named, "", "");
+    let server = serve(&m, "b");
+    assert_eq!(greet(&runtime(&m, "a"), "named"), "ok: hello, named");
+    server.stop().unwrap();
+
+    // By address alone the certificate does not match: refused by the
+    // caller, before any call is sent.
+    let m = greet_manifest(dir.path(), &endpoint(port), "", "");
+    let server = serve(&m, "b");
+    let seen = greet(&runtime(&m, "a"), "by address");
+    assert!(
+        seen.contains("cannot connect to quic://127.0.0.1:"),
+        "{seen}"
+    );
+    assert!(seen.contains("certificate"), "{seen}");
+    let stats = server.stop().unwrap();
     assert_eq!((stats.answered, stats.failed), (0, 0));
 }
 

@@ -27,8 +27,12 @@ pub enum Endpoint {
         /// `ip:port` to listen on / connect to (UDP).
         address: String,
         /// The name the server's certificate must carry (a DNS SAN), when
-        /// not the address's IP.
-        #[serde(default)]
+        /// not the address's IP (`server-name` in a manifest).
+        #[serde(
+            default,
+            rename(deserialize = "server-name"),
+            skip_serializing_if = "Option::is_none"
+        )]
         server_name: Option<String>,
     },
     /// wRPC over NATS.
