@@ -34,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         [("driver".to_string(), driver)],
         &PlanOptions {
             provided: vec![ADDER.to_string()],
+            ..PlanOptions::default()
         },
     )
     .map_err(|d| anyhow::anyhow!("{d}"))?;

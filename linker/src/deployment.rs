@@ -18,7 +18,7 @@
 //! let deployment = Deployment::from_memory(
 //!     "[components.driver]\n",
 //!     [("driver".to_string(), driver_bytes)],
-//!     &PlanOptions { provided: vec!["demo:math/adder@0.1.0".into()] },
+//!     &PlanOptions { provided: vec!["demo:math/adder@0.1.0".into()], ..PlanOptions::default() },
 //! )
 //! .map_err(|d| d.to_string())
 //! .unwrap();

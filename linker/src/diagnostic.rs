@@ -138,6 +138,9 @@ pub enum DiagnosticKind {
     /// needs one, or cannot be used: a file missing, not a regular file,
     /// too large, a private key others may read, PEM that does not parse.
     Identity,
+    /// A link refused under strict security: its calls would travel
+    /// unencrypted beyond this machine.
+    Insecure,
 }
 
 /// One error (or note) a user has to act on, with where it comes from and,

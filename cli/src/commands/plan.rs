@@ -27,13 +27,20 @@ pub struct Args {
     /// Flag links whose estimated cost per call exceeds N nanoseconds.
     #[arg(long, value_name = "N", requires = "costs")]
     budget_ns: Option<u64>,
+    /// Refuse every wRPC link whose calls would travel unencrypted beyond
+    /// this machine (TCP or `nats://` to an address that is not loopback).
+    #[arg(long)]
+    strict_security: bool,
     #[command(flatten)]
     limits: super::LimitArgs,
 }
 
 /// Runs `weld plan`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let options = weld_linker::PlanOptions::default();
+    let options = weld_linker::PlanOptions {
+        strict_security: args.strict_security,
+        ..Default::default()
+    };
     let deployment = match super::load(&args.inputs, &args.limits, &options, args.json) {
         Ok(d) => d,
         Err(code) => return Ok(code),
@@ -94,6 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for i in &plan.ingress {
             super::emit(&format!("{i}\n"));
         }
+        for line in security_lines(plan) {
+            super::emit(&line);
+        }
         for note in limit_notes(&deployment) {
             super::emit(&format!("note: {note}\n"));
         }
@@ -102,6 +112,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per wRPC link saying how it is secured, and a note when some
+/// carry their calls in the clear beyond this machine.
+fn security_lines(plan: &weld_linker::plan::Plan) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut exposed = 0;
+    for r in &plan.resolutions {
+        let (Some(security), Some(endpoint), Some(peer)) = (&r.security, &r.endpoint, &r.peer)
+        else {
+            continue;
+        };
+        exposed += usize::from(security.is_exposed());
+        lines.push(format!(
+            "link `{}` → `{peer}` over {endpoint}: {security}\n",
+            r.component
+        ));
+    }
+    if exposed > 0 {
+        lines.push(format!(
+            "note: {} carrying calls unencrypted beyond this machine; --strict-security refuses them\n",
+            plural(exposed, "link")
+        ));
+    }
+    lines
 }
 
 /// What `deadline-ms` and `max-memory` mean for this deployment: a limiter

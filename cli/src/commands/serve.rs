@@ -29,6 +29,11 @@ pub struct Args {
     /// picks a free port; the address bound is printed).
     #[arg(long, value_name = "IP:PORT")]
     listen: Option<String>,
+    /// Refuse to start when a wRPC link of the deployment would carry its
+    /// calls unencrypted beyond this machine (as `weld plan
+    /// --strict-security`).
+    #[arg(long)]
+    strict_security: bool,
     /// Most calls of one served component handled at once (each component
     /// has its own; four times as many may wait, then calls are refused as
     /// `busy`).
@@ -76,7 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    let options = weld_linker::PlanOptions::default();
+    let options = weld_linker::PlanOptions {
+        strict_security: args.strict_security,
+        ..Default::default()
+    };
     let deployment = match Deployment::open(&args.inputs, &options, &InputLimits::default()) {
         Ok(d) => d,
         Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),

@@ -620,3 +620,76 @@ fn control_characters_in_a_manifest_are_escaped_in_diagnostics() {
     );
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+/// `greet-caller` on host `a` calling `greet` on host `b` at `endpoint`.
+fn remote_greet(endpoint: &str) -> Case {
+    case(&format!(
+        "[components.greet-caller]\npath = \"{{greet-caller}}\"\nhost = \"a\"\n\
+         [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\n\
+         [[link]]\nimport = \"greet-caller:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\n\
+         [hosts.b]\nwrpc = {endpoint}\n"
+    ))
+}
+
+#[test]
+fn the_plan_says_how_each_remote_link_is_secured_and_strict_security_refuses_cleartext() {
+    let out_of_machine = remote_greet(r#"{ transport = "tcp", address = "10.0.0.7:7761" }"#);
+    let (code, stdout, _) = plan(&out_of_machine);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("link `greet-caller` → `greet` over tcp://10.0.0.7:7761: unencrypted, callers not authenticated, reachable beyond this machine; anyone who reaches it may call"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: 1 link carrying calls unencrypted beyond this machine; --strict-security refuses them"),
+        "{stdout}"
+    );
+    let json = weld(&["plan", "--json", out_of_machine.manifest.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let link = v["resolutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["transport"] == "wrpc")
+        .unwrap();
+    assert_eq!(
+        link["security"],
+        serde_json::json!({"encrypted": false, "authenticated": false, "leaves_machine": true, "callers": "anyone"})
+    );
+
+    let strict = |c: &Case| {
+        let out = weld(&["plan", "--strict-security", c.manifest.to_str().unwrap()]);
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = strict(&out_of_machine);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("the link to host `b` (tcp://10.0.0.7:7761) would carry its calls unencrypted beyond this machine"),
+        "{stderr}"
+    );
+    // `weld serve` refuses to start the same way, before binding anything.
+    let serve = weld(&[
+        "serve",
+        out_of_machine.manifest.to_str().unwrap(),
+        "--host",
+        "b",
+        "--strict-security",
+    ]);
+    assert_eq!(serve.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("would carry its calls unencrypted"),
+        "{}",
+        String::from_utf8_lossy(&serve.stderr)
+    );
+    // On this machine, or encrypted as far as the broker: allowed.
+    for endpoint in [
+        r#"{ transport = "tcp", address = "127.0.0.1:7761" }"#,
+        r#"{ transport = "nats", url = "tls://broker.example:4222" }"#,
+    ] {
+        let (code, stderr) = strict(&remote_greet(endpoint));
+        assert_eq!(code, 0, "{endpoint}: {stderr}");
+    }
+}

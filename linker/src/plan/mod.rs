@@ -20,9 +20,11 @@ pub mod cost;
 mod ingress;
 mod render;
 pub mod resolve;
+mod security;
 
 pub use ingress::{Ingress, Route};
 pub use resolve::{plan, plan_with};
+pub use security::{Callers, Security};
 
 /// How a resolved import is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -138,6 +140,9 @@ pub struct Resolution {
     /// otherwise.
     #[serde(flatten)]
     pub cost: Option<cost::LinkCost>,
+    /// How a `wrpc` link is secured (from its endpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
 }
 
 /// The fields of `weld plan --json` (in a [`crate::json::Document`]): the
@@ -183,6 +188,9 @@ pub struct PlanOptions {
     /// Interfaces the embedding application defines itself: an import of
     /// one that no `[[link]]` names resolves to the host.
     pub provided: Vec<String>,
+    /// Refuse every `wrpc` link whose bytes would travel unencrypted
+    /// beyond this machine ([`Security::is_exposed`]).
+    pub strict_security: bool,
 }
 
 /// Why no host could be chosen to run or serve.

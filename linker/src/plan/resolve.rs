@@ -17,7 +17,9 @@
 //! The planner never stops at the first error: a [`Diagnostics`] holds them
 //! all.
 
-use super::{Exposed, Plan, PlanOptions, PlannedComponent, PlannedProvider, Resolution, Transport};
+use super::{
+    Exposed, Plan, PlanOptions, PlannedComponent, PlannedProvider, Resolution, Security, Transport,
+};
 use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, DiagnosticKind, Diagnostics, Location};
 use crate::introspect::{ComponentInfo, ItemKind};
@@ -338,8 +340,11 @@ impl Planner<'_> {
             self.warn_unused(&edge.label, link, transport);
         }
         let allow_trap = spec.is_some_and(|s| s.allow_trap);
-        if transport == Transport::Wrpc {
+        let security = (transport == Transport::Wrpc)
+            .then(|| Security::of(&self.manifest.endpoint_of(host_b)));
+        if let Some(security) = security {
             self.check_caller_identity(&edge.label, host_a, host_b, link);
+            self.check_strict_security(&edge.label, host_b, security, link);
         }
         Some(Resolution {
             component: component.to_string(),
@@ -358,6 +363,7 @@ impl Planner<'_> {
             peer: Some(peer.name),
             export: Some(peer.export),
             cost: None,
+            security,
         })
     }
 
@@ -388,6 +394,31 @@ impl Planner<'_> {
                 )),
             );
         }
+    }
+
+    /// Under `strict_security`, a link whose bytes would travel in the
+    /// clear beyond this machine is refused.
+    fn check_strict_security(
+        &mut self,
+        edge: &str,
+        callee: &str,
+        security: Security,
+        link: Option<&toml::Spanned<LinkSpec>>,
+    ) {
+        if !(self.options.strict_security && security.is_exposed()) {
+            return;
+        }
+        let endpoint = self.manifest.endpoint_of(callee);
+        self.errors.push(
+            Diagnostic::new(format!(
+                "{edge}: the link to host `{callee}` ({endpoint}) would carry its calls unencrypted beyond this machine"
+            ))
+            .with_kind(DiagnosticKind::Insecure)
+            .at(link.and_then(|l| self.link_location(l)))
+            .with_help(format!(
+                "serve host `{callee}` over QUIC with TLS identities (wrpc = {{ transport = \"quic\", … }} and tls = {{ cert, key, ca }}), NATS over tls://, or keep the link on this machine"
+            )),
+        );
     }
 
     /// How the peer of a wrpc link serves it: one shared instance runs its
@@ -955,6 +986,7 @@ impl Resolution {
             provider: false,
             reason: reason.to_string(),
             cost: None,
+            security: None,
         }
     }
 }

@@ -259,6 +259,7 @@ mod tests {
                     provider: false,
                     reason: String::new(),
                     cost: None,
+                    security: None,
                 })
                 .collect(),
             providers: Vec::new(),
