@@ -54,7 +54,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn server(addr: &str, files: &Files) -> anyhow::Result<quinn::Endpoint> {
     let id = load(files)?;
     let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(id.roots, provider()).build()?;
+        rustls::server::WebPkiClientVerifier::builder_with_provider(id.roots, provider())
+            .build()?;
     let tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
@@ -62,7 +63,9 @@ pub fn server(addr: &str, files: &Files) -> anyhow::Result<quinn::Endpoint> {
     let config = quinn::ServerConfig::with_crypto(Arc::new(
         quinn::crypto::rustls::QuicServerConfig::try_from(tls)?,
     ));
-    let addr = addr.parse().with_context(|| format!("`{addr}` is not ip:port"))?;
+    let addr = addr
+        .parse()
+        .with_context(|| format!("`{addr}` is not ip:port"))?;
     Ok(quinn::Endpoint::server(config, addr)?)
 }
 
@@ -74,9 +77,12 @@ pub async fn connect(addr: &str, files: &Files) -> anyhow::Result<quinn::Connect
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(id.roots)
         .with_client_auth_cert(id.certs, id.key)?;
-    let config =
-        quinn::ClientConfig::new(Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(tls)?));
-    let addr: std::net::SocketAddr = addr.parse().with_context(|| format!("`{addr}` is not ip:port"))?;
+    let config = quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls)?,
+    ));
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("`{addr}` is not ip:port"))?;
     let mut endpoint = quinn::Endpoint::client((std::net::Ipv4Addr::UNSPECIFIED, 0).into())?;
     endpoint.set_default_client_config(config);
     let conn = endpoint
