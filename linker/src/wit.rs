@@ -224,10 +224,17 @@ impl WasiRelease {
 /// assert_eq!(host_wasi("wasi:http/outgoing-handler@0.2.6"), None);
 /// ```
 pub fn host_wasi(name: &str) -> Option<WasiRelease> {
+    let (interface, release) = released(name)?;
+    release.interfaces().contains(&interface).then_some(release)
+}
+
+/// An interface name and its WASI release, for a release version only
+/// (`0.2.x`, `0.3.x`; a `0.3.0-rc-…` draft is none).
+fn released(name: &str) -> Option<(&str, WasiRelease)> {
     let (interface, version) = name.split_once('@')?;
     let v = semver::Version::parse(version).ok()?;
     let release = WasiRelease::of_semver(&v)?;
-    (v.pre.is_empty() && release.interfaces().contains(&interface)).then_some(release)
+    v.pre.is_empty().then_some((interface, release))
 }
 
 /// The `wasi:http` handler exports weld serves, for messages.
@@ -271,14 +278,12 @@ pub const HTTP_OUTGOING: &str = "`wasi:http/outgoing-handler@0.2.x` or `wasi:htt
 /// assert_eq!(http_outgoing("wasi:http/types@0.2.6"), None);
 /// ```
 pub fn http_outgoing(name: &str) -> Option<WasiRelease> {
-    let (interface, version) = name.split_once('@')?;
-    let v = semver::Version::parse(version).ok()?;
-    let release = WasiRelease::of_semver(&v)?;
+    let (interface, release) = released(name)?;
     let expected = match release {
         WasiRelease::P2 => "wasi:http/outgoing-handler",
         WasiRelease::P3 => "wasi:http/client",
     };
-    (v.pre.is_empty() && interface == expected).then_some(release)
+    (interface == expected).then_some(release)
 }
 
 /// Whether `name` is a WASI interface weld's host provides (see

@@ -2,6 +2,7 @@
 //! whether its bytes are encrypted, whether the server knows who calls,
 //! whether it can leave the machine, and so who may call.
 
+use crate::wrpc::endpoint::nats_server;
 use crate::wrpc::Endpoint;
 use serde::Serialize;
 use std::fmt;
@@ -56,15 +57,12 @@ impl Security {
                 callers: Callers::CaSigned,
             },
             Endpoint::Nats { url, .. } => {
-                let (tls, rest) = match url.strip_prefix("tls://") {
-                    Some(rest) => (true, rest),
-                    None => (false, url.strip_prefix("nats://").unwrap_or(url)),
-                };
-                let server = rest.rsplit_once('@').map_or(rest, |(_, s)| s);
+                // A URL of another scheme does not plan (`Endpoint::check`).
+                let (tls, server) = nats_server(url).unwrap_or((false, url));
                 Security {
                     encrypted: tls,
                     authenticated: false,
-                    leaves_machine: !is_loopback_authority(server.trim_end_matches('/')),
+                    leaves_machine: !is_loopback_authority(server),
                     callers: Callers::Anyone,
                 }
             }

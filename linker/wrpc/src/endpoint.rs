@@ -139,13 +139,8 @@ impl Endpoint {
                 Ok(())
             }
             Endpoint::Nats { url, prefix } => {
-                let rest = url
-                    .strip_prefix("nats://")
-                    .or_else(|| url.strip_prefix("tls://"))
-                    .ok_or_else(|| EndpointError::Scheme(url.clone()))?;
-                // Credentials may precede the server (`nats://user:pw@host`).
-                let server = rest.rsplit_once('@').map_or(rest, |(_, s)| s);
-                let server = server.trim_end_matches('/');
+                let (_, server) =
+                    nats_server(url).ok_or_else(|| EndpointError::Scheme(url.clone()))?;
                 if server.contains(':') {
                     check_host_port(server)?;
                 } else {
@@ -158,6 +153,18 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// A NATS URL's server (`host[:port]`) and whether it is reached over TLS
+/// (`tls://`); `None` for another scheme. Credentials before the server
+/// (`nats://user:pw@host`) and a trailing `/` are left out.
+pub fn nats_server(url: &str) -> Option<(bool, &str)> {
+    let (tls, rest) = match url.strip_prefix("tls://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("nats://")?),
+    };
+    let server = rest.rsplit_once('@').map_or(rest, |(_, s)| s);
+    Some((tls, server.trim_end_matches('/')))
 }
 
 /// Checks a NATS subject or queue group is literal: dot-separated tokens,
