@@ -91,11 +91,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         for e in &plan.exposed {
             super::emit(&format!(
-                "host `{}` exposes `{}` of `{}` to callers outside the manifest ({})\n",
+                "host `{}` exposes `{}` of `{}` to callers outside the manifest ({}); {}\n",
                 e.host,
                 e.interface,
                 e.component,
-                plural(e.functions.len(), "function")
+                plural(e.functions.len(), "function"),
+                plan.callers_of(&e.host, &e.interface)
             ));
         }
         for i in &plan.ingress {

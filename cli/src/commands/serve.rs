@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::input::InputLimits;
 use weld_linker::serve::{
-    run_together, FailureHook, HttpOptions, HttpServer, ServeError, ServeEvent, ServeOptions,
-    Server,
+    run_together, FailureHook, HttpOptions, HttpServer, Reload, ServeError, ServeEvent,
+    ServeOptions, Server,
 };
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
@@ -96,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut options = ServeOptions::new(&host);
     options.progress = crate::compiling::progress();
+    options.reload = Some(reload_on_sighup());
     options.endpoint = args.listen.clone().map(|address| Endpoint::Tcp { address });
     options.max_concurrency = args.max_concurrency;
     options.limits.max_bytes = args.max_message_bytes;
@@ -189,6 +190,48 @@ fn serve_http(
         Err(e) => failed = Some(super::describe(&e)),
     }
     Ok(failed.map_or(ExitCode::SUCCESS, |m| super::fail(m, args.json)))
+}
+
+/// A reload of the host's TLS identity on every SIGHUP (which then no
+/// longer ends the process), watched on a thread of its own for the life
+/// of the process.
+fn reload_on_sighup() -> Reload {
+    let reload = Reload::new();
+    let signal = reload.clone();
+    // The handler is in place before this returns, so a SIGHUP during the
+    // compile does not end the process.
+    let watched = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| {
+            let hup = {
+                let _in = rt.enter();
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?
+            };
+            Ok((rt, hup))
+        });
+    let (rt, mut hup) = match watched {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("cannot watch SIGHUP: {e}");
+            return reload;
+        }
+    };
+    let watch = move || {
+        rt.block_on(async {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the host's TLS identity");
+                signal.now();
+            }
+        });
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("weld-sighup".into())
+        .spawn(watch)
+    {
+        tracing::warn!("cannot watch SIGHUP: {e}");
+    }
+    reload
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -233,9 +233,10 @@ pub struct HostSpec {
     pub strategy: Option<Strategy>,
     /// Interfaces `weld serve` serves to callers outside the manifest, as
     /// `component:interface` (the component on this host, the interface one
-    /// of its exports), whether or not a link calls them.
+    /// of its exports), whether or not a link calls them; each may name
+    /// the callers allowed.
     #[serde(default)]
-    pub expose: Vec<Spanned<String>>,
+    pub expose: Vec<Spanned<Expose>>,
     /// Where this host serves its components' HTTP handlers.
     #[serde(default)]
     pub http: Option<Spanned<HttpSpec>>,
@@ -243,6 +244,54 @@ pub struct HostSpec {
     /// as a server and as a caller, and whom it trusts.
     #[serde(default)]
     pub tls: Option<Spanned<TlsSpec>>,
+}
+
+/// An `expose` entry: `"component:interface"`, which any caller the
+/// transport admits may call (any holder of a certificate the host's CA
+/// signed, on QUIC), or `{ interface = "component:interface", callers =
+/// ["spiffe://example.org/host/edge-1", …] }`, which only the callers named
+/// by their certificates' identities may (and the hosts whose links call
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expose {
+    /// `component:interface`.
+    pub interface: String,
+    /// The identities allowed, when the entry names them.
+    pub callers: Option<Vec<String>>,
+}
+
+impl<'de> Deserialize<'de> for Expose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Expose, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            interface: String,
+            callers: Vec<String>,
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Expose;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "\"component:interface\" or { interface = \"component:interface\", callers = [...] }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Expose, E> {
+                Ok(Expose {
+                    interface: v.to_string(),
+                    callers: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Expose, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Expose {
+                    interface: t.interface,
+                    callers: Some(t.callers),
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `tls = { cert = "edge-1.pem", key = "edge-1.key", ca = "ca.pem" }`

@@ -7,6 +7,9 @@ use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 use indexmap::IndexMap;
 use std::ops::Range;
 
+/// The longest caller identity an `expose` entry may name.
+pub const MAX_IDENTITY_BYTES: usize = 2048;
+
 impl Manifest {
     /// Checks every declared endpoint by syntax, each queue group, and that
     /// no two hosts serve on one endpoint.
@@ -190,16 +193,21 @@ impl Manifest {
         }
     }
 
-    /// Checks each `expose` entry names a component placed on that host.
+    /// Checks each `expose` entry names a component placed on that host,
+    /// and that its `callers`, when it names them, are identities the
+    /// host's transport can tell apart.
     pub(super) fn validate_exposed(&self, errors: &mut Vec<Diagnostic>) {
         for (host, spec) in &self.hosts {
             for e in &spec.get_ref().expose {
                 let at = self.locate_host(host, e.span());
-                let Some(r) = Manifest::split_import(e.get_ref()) else {
+                let entry = &e.get_ref().interface;
+                if let Some(callers) = &e.get_ref().callers {
+                    self.validate_callers(host, entry, callers, at.clone(), errors);
+                }
+                let Some(r) = Manifest::split_import(entry) else {
                     errors.push(
                         Diagnostic::new(format!(
-                            "host `{host}`: expose `{}` must be `<component>:<interface>`",
-                            e.get_ref()
+                            "host `{host}`: expose `{entry}` must be `<component>:<interface>`"
                         ))
                         .with_kind(DiagnosticKind::InvalidValue)
                         .at(at),
@@ -209,8 +217,7 @@ impl Manifest {
                 if !self.components.contains_key(&r.component) {
                     errors.push(
                         Diagnostic::new(format!(
-                            "host `{host}`: expose `{}` names unknown component `{}`",
-                            e.get_ref(),
+                            "host `{host}`: expose `{entry}` names unknown component `{}`",
                             r.component
                         ))
                         .with_kind(DiagnosticKind::UnknownName)
@@ -220,8 +227,7 @@ impl Manifest {
                 } else if self.host_of(&r.component) != host {
                     errors.push(
                         Diagnostic::new(format!(
-                            "host `{host}`: expose `{}`: component `{}` runs on host `{}`",
-                            e.get_ref(),
+                            "host `{host}`: expose `{entry}`: component `{}` runs on host `{}`",
                             r.component,
                             self.host_of(&r.component)
                         ))
@@ -229,6 +235,58 @@ impl Manifest {
                         .at(at),
                     );
                 }
+            }
+        }
+    }
+
+    /// An exposed interface's `callers`: at least one, each an identity as
+    /// a certificate names it (visible ASCII, at most
+    /// [`MAX_IDENTITY_BYTES`]), on a host whose transport authenticates
+    /// its callers (QUIC's client certificates).
+    fn validate_callers(
+        &self,
+        host: &str,
+        entry: &str,
+        callers: &[String],
+        at: Option<Location>,
+        errors: &mut Vec<Diagnostic>,
+    ) {
+        let endpoint = self.endpoint_of(host);
+        if !matches!(endpoint, Endpoint::Quic { .. }) {
+            errors.push(
+                Diagnostic::new(format!(
+                    "host `{host}`: expose `{entry}` names its callers, but host `{host}` serves at {endpoint}, which does not tell who calls"
+                ))
+                .with_kind(DiagnosticKind::Identity)
+                .at(at.clone())
+                .with_help(
+                    "callers are named by their certificates: serve the host over QUIC with a TLS identity (wrpc = { transport = \"quic\", … } and tls = { cert, key, ca }); on NATS, the broker's permissions on the host's subjects decide who may call",
+                ),
+            );
+        }
+        if callers.is_empty() {
+            errors.push(
+                Diagnostic::new(format!(
+                    "host `{host}`: expose `{entry}` has an empty `callers` list"
+                ))
+                .with_kind(DiagnosticKind::InvalidValue)
+                .at(at.clone())
+                .with_help("name the callers' identities, or write the plain string form to admit any caller the transport authenticates"),
+            );
+        }
+        for c in callers {
+            if c.is_empty()
+                || c.len() > MAX_IDENTITY_BYTES
+                || !c.bytes().all(|b| b.is_ascii_graphic())
+            {
+                errors.push(
+                    Diagnostic::new(format!(
+                        "host `{host}`: expose `{entry}`: caller {c:?} is not an identity a certificate names"
+                    ))
+                    .with_kind(DiagnosticKind::InvalidValue)
+                    .at(at.clone())
+                    .with_help(format!("an identity is a URI SAN such as `spiffe://example.org/host/edge-1` or a DNS name, in visible ASCII, at most {MAX_IDENTITY_BYTES} bytes")),
+                );
             }
         }
     }

@@ -24,7 +24,7 @@ mod security;
 
 pub use ingress::{Ingress, Route};
 pub use resolve::{plan, plan_with};
-pub use security::{Callers, Security};
+pub use security::{Access, Callers, Security};
 
 /// How a resolved import is carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -99,6 +99,10 @@ pub struct Exposed {
     pub interface: String,
     /// Its functions, in WIT order.
     pub functions: Vec<String>,
+    /// The callers the `expose` entry names, by their certificates'
+    /// identities; absent when it names none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callers: Option<Vec<String>>,
 }
 
 /// The resolution of one import of one component.
@@ -170,6 +174,9 @@ pub struct Plan {
     /// Interfaces hosts serve to callers outside the manifest (`expose`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exposed: Vec<Exposed>,
+    /// Who may call each interface each host serves over wRPC.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<Access>,
     /// Hosts that serve HTTP handlers, with their routes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ingress: Vec<Ingress>,
@@ -247,6 +254,15 @@ impl Plan {
     /// The hosts components are placed on, in manifest order.
     pub fn hosts(&self) -> indexmap::IndexSet<&str> {
         self.components.iter().map(|c| c.host.as_str()).collect()
+    }
+
+    /// Who may call `instance` served by `host`: as the plan decided, or
+    /// anyone for an instance it does not name (none is served).
+    pub fn callers_of(&self, host: &str, instance: &str) -> Callers {
+        self.access
+            .iter()
+            .find(|a| a.host == host && a.instance == instance)
+            .map_or(Callers::Anyone, |a| a.callers.clone())
     }
 
     /// The HTTP ingress of `host`, if it has handlers.

@@ -18,7 +18,8 @@
 //! all.
 
 use super::{
-    Exposed, Plan, PlanOptions, PlannedComponent, PlannedProvider, Resolution, Security, Transport,
+    Access, Exposed, Plan, PlanOptions, PlannedComponent, PlannedProvider, Resolution, Security,
+    Transport,
 };
 use crate::check::{check_interface, Side};
 use crate::diagnostic::{quoted, Diagnostic, DiagnosticKind, Diagnostics, Location};
@@ -74,9 +75,10 @@ pub fn plan_with(
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let resolutions = p.resolve_all();
+    let mut resolutions = p.resolve_all();
     p.check_cycles(&resolutions);
     let exposed = p.exposed();
+    let access = p.access(&mut resolutions, &exposed);
     let ingress = super::ingress::plan_ingress(manifest, components, &mut p.errors);
     if !p.errors.is_empty() {
         return Err(Diagnostics(p.errors));
@@ -100,6 +102,7 @@ pub fn plan_with(
             })
             .collect(),
         exposed,
+        access,
         ingress,
         components: manifest
             .components
@@ -133,13 +136,14 @@ impl Planner<'_> {
         for (host, spec) in &self.manifest.hosts {
             for entry in &spec.get_ref().expose {
                 let at = self.manifest.locate_host(host, entry.span());
-                let Some(r) = Manifest::split_import(entry.get_ref()) else {
+                let (entry, callers) = (&entry.get_ref().interface, &entry.get_ref().callers);
+                let Some(r) = Manifest::split_import(entry) else {
                     continue; // reported by the manifest
                 };
                 let Some(info) = self.components.get(&r.component) else {
                     continue;
                 };
-                let label = format!("host `{host}` expose `{}`", entry.get_ref());
+                let label = format!("host `{host}` expose `{entry}`");
                 let exports = info.exports();
                 let Some(iface) = exports
                     .iter()
@@ -191,10 +195,79 @@ impl Planner<'_> {
                     component: r.component,
                     interface: r.interface,
                     functions: functions.keys().cloned().collect(),
+                    callers: callers.clone(),
                 });
             }
         }
         out
+    }
+
+    /// Who may call each interface each host serves ([`security::access`]),
+    /// written into the security of each link that calls one. A calling
+    /// host's identity is the one its certificate names; a certificate
+    /// that names none is an error where a link needs it.
+    fn access(&mut self, resolutions: &mut [Resolution], exposed: &[Exposed]) -> Vec<Access> {
+        let mut identities: IndexMap<String, Option<String>> = IndexMap::new();
+        let mut linked = Vec::new();
+        // Providers are not weld's to serve: who may call them is theirs.
+        for r in resolutions.iter().filter(|r| !r.provider) {
+            let (Some(peer), Transport::Wrpc) = (&r.peer, r.transport) else {
+                continue;
+            };
+            let caller = self.manifest.host_of(&r.component);
+            let identity = match r.endpoint {
+                Some(Endpoint::Quic { .. }) => {
+                    if !identities.contains_key(caller) {
+                        let identity = self.host_identity(caller);
+                        identities.insert(caller.to_string(), identity);
+                    }
+                    identities[caller].clone()
+                }
+                _ => None,
+            };
+            linked.push((self.manifest.host_of(peer), r.import.as_str(), identity));
+        }
+        let manifest = self.manifest;
+        let access = super::security::access(
+            |host| matches!(manifest.endpoint_of(host), Endpoint::Quic { .. }),
+            linked,
+            exposed
+                .iter()
+                .map(|e| (e.host.as_str(), e.interface.as_str(), e.callers.as_deref())),
+        );
+        for r in resolutions.iter_mut() {
+            if let (Some(security), Some(peer)) = (&mut r.security, &r.peer) {
+                let host = self.manifest.host_of(peer);
+                if let Some(a) = access
+                    .iter()
+                    .find(|a| a.host == host && a.instance == r.import)
+                {
+                    security.callers = a.callers.clone();
+                }
+            }
+        }
+        access
+    }
+
+    /// The identity `host`'s certificate names, for the callers it is
+    /// allowed as; `None` when it has no certificate or the certificate
+    /// cannot be read (the manifest reports both).
+    fn host_identity(&mut self, host: &str) -> Option<String> {
+        let files = self.manifest.identity_files(host)?;
+        match crate::wrpc::tls::certificate_identity(&files.cert) {
+            Ok(Some(identity)) => Some(identity),
+            Ok(None) => {
+                self.errors.push(
+                    Diagnostic::new(format!(
+                        "host `{host}`: certificate `{}` names no identity (no URI or DNS subject alternative name, no common name), so it cannot be allowed to call",
+                        files.cert.display()
+                    ))
+                    .with_kind(DiagnosticKind::Identity),
+                );
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     fn link_location(&self, link: &toml::Spanned<LinkSpec>) -> Option<Location> {
@@ -342,7 +415,7 @@ impl Planner<'_> {
         let allow_trap = spec.is_some_and(|s| s.allow_trap);
         let security = (transport == Transport::Wrpc)
             .then(|| Security::of(&self.manifest.endpoint_of(host_b)));
-        if let Some(security) = security {
+        if let Some(security) = &security {
             self.check_caller_identity(&edge.label, host_a, host_b, link);
             self.check_strict_security(&edge.label, host_b, security, link);
         }
@@ -402,7 +475,7 @@ impl Planner<'_> {
         &mut self,
         edge: &str,
         callee: &str,
-        security: Security,
+        security: &Security,
         link: Option<&toml::Spanned<LinkSpec>>,
     ) {
         if !(self.options.strict_security && security.is_exposed()) {

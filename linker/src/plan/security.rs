@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// The security of a wRPC endpoint, as the plan shows it per link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Security {
     /// The bytes are encrypted on the way: QUIC (TLS 1.3), or NATS over
     /// `tls://` as far as the broker.
@@ -23,8 +23,8 @@ pub struct Security {
     pub callers: Callers,
 }
 
-/// Who may call an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Who may call an endpoint, or one interface served on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Callers {
     /// Anyone who reaches it (TCP, a Unix socket's file permissions, NATS
@@ -32,6 +32,105 @@ pub enum Callers {
     Anyone,
     /// Holders of a certificate the serving host's CA signed.
     CaSigned,
+    /// Holders of a certificate the serving host's CA signed that names
+    /// one of these identities (sorted): the callers an `expose` entry
+    /// names and the hosts whose links call the interface.
+    Only(Vec<String>),
+}
+
+impl Callers {
+    /// Whether a caller the transport names `identity` (`None`: it names
+    /// none) may call. On an authenticating transport, every caller that
+    /// reached a call holds a certificate the CA signed.
+    pub fn admits(&self, identity: Option<&str>) -> bool {
+        match self {
+            Callers::Anyone | Callers::CaSigned => true,
+            Callers::Only(ids) => {
+                identity.is_some_and(|i| ids.binary_search_by(|id| id.as_str().cmp(i)).is_ok())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Callers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Callers::Anyone => f.write_str("anyone who reaches it may call"),
+            Callers::CaSigned => {
+                f.write_str("holders of a certificate the host's CA signed may call")
+            }
+            Callers::Only(ids) => write!(f, "only {} may call", crate::diagnostic::quoted(ids)),
+        }
+    }
+}
+
+/// Who may call one interface a host serves over wRPC, as the plan
+/// decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// The serving host.
+    pub host: String,
+    /// The wRPC instance (the interface as callers name it).
+    pub instance: String,
+    /// Who may call it.
+    pub callers: Callers,
+}
+
+/// Who may call each wRPC instance each host serves: on a host whose
+/// transport does not authenticate, anyone who reaches it; on one that
+/// does, any CA-signed caller for an interface exposed without `callers`,
+/// else only the callers it names and the hosts whose links call it.
+///
+/// `linked` gives each remote link into a host as (serving host, instance,
+/// calling host's identity); `exposed` gives each exposed interface as
+/// (host, instance, the callers it names).
+pub(super) fn access<'a>(
+    authenticated: impl Fn(&str) -> bool,
+    linked: impl IntoIterator<Item = (&'a str, &'a str, Option<String>)>,
+    exposed: impl IntoIterator<Item = (&'a str, &'a str, Option<&'a [String]>)>,
+) -> Vec<Access> {
+    let mut decided: indexmap::IndexMap<(&str, &str), Callers> = indexmap::IndexMap::new();
+    let mut add = |host: &'a str, instance: &'a str, who: Callers| {
+        let callers = decided
+            .entry((host, instance))
+            .or_insert(Callers::Only(Vec::new()));
+        *callers = match (std::mem::replace(callers, Callers::Anyone), who) {
+            (Callers::Anyone, _) | (_, Callers::Anyone) => Callers::Anyone,
+            (Callers::CaSigned, _) | (_, Callers::CaSigned) => Callers::CaSigned,
+            (Callers::Only(mut a), Callers::Only(b)) => {
+                a.extend(b);
+                a.sort();
+                a.dedup();
+                Callers::Only(a)
+            }
+        };
+    };
+    for (host, instance, identity) in linked {
+        if authenticated(host) {
+            add(
+                host,
+                instance,
+                Callers::Only(identity.into_iter().collect()),
+            );
+        } else {
+            add(host, instance, Callers::Anyone);
+        }
+    }
+    for (host, instance, named) in exposed {
+        match named {
+            _ if !authenticated(host) => add(host, instance, Callers::Anyone),
+            Some(ids) => add(host, instance, Callers::Only(ids.to_vec())),
+            None => add(host, instance, Callers::CaSigned),
+        }
+    }
+    decided
+        .into_iter()
+        .map(|((host, instance), callers)| Access {
+            host: host.to_string(),
+            instance: instance.to_string(),
+            callers,
+        })
+        .collect()
 }
 
 impl Security {
@@ -109,10 +208,7 @@ impl fmt::Display for Security {
         } else {
             ", this machine only"
         })?;
-        f.write_str(match self.callers {
-            Callers::Anyone => "; anyone who reaches it may call",
-            Callers::CaSigned => "; holders of a certificate the host's CA signed may call",
-        })
+        write!(f, "; {}", self.callers)
     }
 }
 
@@ -145,5 +241,45 @@ mod tests {
         assert!(of(r#"{ transport = "nats", url = "nats://broker:4222" }"#).is_exposed());
         assert!(!of(r#"{ transport = "nats", url = "tls://broker:4222" }"#).is_exposed());
         assert!(!of(r#"{ transport = "nats", url = "nats://127.0.0.1:4222" }"#).is_exposed());
+    }
+
+    #[test]
+    fn callers_are_the_named_and_the_linking_hosts_on_an_authenticating_transport() {
+        let named = ["spiffe://x/ops".to_string()];
+        let decided = access(
+            |h| h == "secure",
+            [
+                ("secure", "a:b/c", Some("spiffe://x/edge-1".into())),
+                ("secure", "a:b/c", Some("spiffe://x/edge-1".into())),
+                ("secure", "a:b/d", Some("spiffe://x/edge-2".into())),
+                ("open", "a:b/c", Some("spiffe://x/edge-1".into())),
+            ],
+            [
+                ("secure", "a:b/c", Some(&named[..])),
+                ("secure", "a:b/e", None),
+                ("open", "a:b/f", Some(&named[..])),
+            ],
+        );
+        let of = |h: &str, i: &str| {
+            decided
+                .iter()
+                .find(|a| a.host == h && a.instance == i)
+                .map(|a| a.callers.clone())
+        };
+        let only = |ids: &[&str]| Callers::Only(ids.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            of("secure", "a:b/c"),
+            Some(only(&["spiffe://x/edge-1", "spiffe://x/ops"]))
+        );
+        assert_eq!(of("secure", "a:b/d"), Some(only(&["spiffe://x/edge-2"])));
+        assert_eq!(of("secure", "a:b/e"), Some(Callers::CaSigned));
+        assert_eq!(of("open", "a:b/c"), Some(Callers::Anyone));
+        assert_eq!(of("open", "a:b/f"), Some(Callers::Anyone));
+        let c = only(&["spiffe://x/edge-1", "spiffe://x/ops"]);
+        assert!(c.admits(Some("spiffe://x/ops")));
+        assert!(!c.admits(Some("spiffe://x/edge-2")));
+        assert!(!c.admits(Some("spiffe://x/op")));
+        assert!(!c.admits(None));
+        assert!(Callers::CaSigned.admits(None));
     }
 }

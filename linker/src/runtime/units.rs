@@ -264,6 +264,7 @@ mod tests {
                 .collect(),
             providers: Vec::new(),
             exposed: Vec::new(),
+            access: Vec::new(),
             ingress: Vec::new(),
             warnings: Vec::new(),
         }

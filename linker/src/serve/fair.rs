@@ -24,8 +24,24 @@ pub enum PeerKey {
     Ip(IpAddr),
     /// A Unix socket peer's user.
     Uid(u32),
+    /// A caller the transport authenticated (QUIC's client certificates),
+    /// by a hash of the identity its certificate names.
+    Identity(u64),
     /// A caller the transport does not identify (NATS): all share one.
     Anonymous,
+}
+
+impl PeerKey {
+    /// The key of a caller whose certificate names `identity`.
+    pub fn identity(identity: &str) -> PeerKey {
+        use std::hash::Hasher as _;
+        // The same key for every connection of one identity; the identity
+        // is proved by a certificate the host's CA signed, so a caller
+        // cannot pick one to share another caller's turn.
+        let mut h = std::hash::DefaultHasher::new();
+        h.write(identity.as_bytes());
+        PeerKey::Identity(h.finish())
+    }
 }
 
 /// A component's permits and the calls waiting for one.

@@ -135,11 +135,13 @@ impl Drop for Ticket {
     }
 }
 
-/// Who called: as logs name them, and their turn for permits.
+/// Who called: as logs name them, their turn for permits, and the
+/// identity an authenticating transport proved.
 #[derive(Clone)]
 pub(super) struct Peer {
     name: Arc<str>,
     key: PeerKey,
+    identity: Option<Arc<str>>,
 }
 
 impl Peer {
@@ -147,7 +149,14 @@ impl Peer {
         Peer {
             name: name.into(),
             key,
+            identity: None,
         }
+    }
+
+    /// A caller whose certificate names `identity`.
+    pub(super) fn with_identity(mut self, identity: Option<Arc<str>>) -> Peer {
+        self.identity = identity;
+        self
     }
 }
 
@@ -504,6 +513,23 @@ async fn accept_loop<F, Fut>(
                     peer.name
                 ));
             };
+            let served = &d.served[index];
+            if !served.callers.admits(peer.identity.as_deref()) {
+                return d.report.failed(FailedCall {
+                    function: Some(format!("{instance}#{function}")),
+                    component: Some(served.component.clone()),
+                    peer: peer.name.to_string(),
+                    cause: Cause::Unauthorized,
+                    message: format!(
+                        "refused: {} is not among the callers allowed ({})",
+                        peer.identity.as_deref().map_or_else(
+                            || "a caller whose certificate names no identity".to_string(),
+                            |i| format!("identity `{i}`")
+                        ),
+                        served.callers
+                    ),
+                });
+            }
             let _ = calls
                 .send((index, peer, Ok((Framed { tx, _slot: slot }, frames))))
                 .await;

@@ -40,12 +40,13 @@ mod worker;
 pub use background::{Background, HttpBackground, Spawned};
 pub use http::{HttpOptions, HttpServer, HttpStats};
 pub use listen::{clear_stale_socket, SocketPathError};
+pub use quic::RELOAD_POLL;
 pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};
 pub use together::{run_together, Together};
 
 use crate::deployment::Deployment;
 use crate::manifest::InstancePolicy;
-use crate::plan::{HostChoiceError, Transport};
+use crate::plan::{Callers, HostChoiceError, Transport};
 use crate::runtime::{BoxError, Runtime, RuntimeError, RuntimeOptions};
 use crate::wit;
 use crate::wrpc::client::io_runtime;
@@ -169,6 +170,40 @@ pub struct ServeOptions {
     pub deadline: Option<Duration>,
     /// Progress of the host's compile (see [`RuntimeOptions::progress`]).
     pub progress: Option<crate::runtime::engine::CompileProgress>,
+    /// Told to reload the host's TLS identity now (on SIGHUP, say); it is
+    /// also reloaded when its files change.
+    pub reload: Option<Reload>,
+}
+
+/// Asks a serving host to read its TLS identity again, at once: new
+/// connections are then made with it, open ones keep theirs. A reload that
+/// fails (a file missing, a key others may read) keeps the identity in use
+/// and is logged.
+#[derive(Clone, Default)]
+pub struct Reload(Arc<tokio::sync::Notify>);
+
+impl Reload {
+    /// A new signal, not yet given.
+    pub fn new() -> Reload {
+        Reload::default()
+    }
+
+    /// Reloads now (or at the server's next chance, if it is busy
+    /// reloading).
+    pub fn now(&self) {
+        self.0.notify_one();
+    }
+
+    /// Returns when [`Reload::now`] is called.
+    pub(crate) async fn requested(&self) {
+        self.0.notified().await;
+    }
+}
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reload(..)")
+    }
 }
 
 impl ServeOptions {
@@ -188,6 +223,7 @@ impl ServeOptions {
             max_in_flight_bytes: 256 << 20,
             deadline: None,
             progress: None,
+            reload: None,
         }
     }
 }
@@ -207,6 +243,10 @@ pub struct Served {
     pub safe: bool,
     /// `shared` or `per-call`.
     pub policy: InstancePolicy,
+    /// Who may call it, as the plan decided; a caller it does not admit
+    /// is refused before its parameters are read.
+    #[serde(skip_serializing_if = "is_anyone")]
+    pub callers: Callers,
     #[serde(skip)]
     pub(crate) params: Vec<Type>,
     #[serde(skip)]
@@ -223,6 +263,10 @@ impl Served {
     pub fn typed(&self) -> bool {
         self.shape.is_some()
     }
+}
+
+fn is_anyone(c: &Callers) -> bool {
+    *c == Callers::Anyone
 }
 
 fn has_shape<S: serde::Serializer>(shape: &Option<Shape>, s: S) -> Result<S::Ok, S::Error> {
@@ -242,8 +286,9 @@ impl std::fmt::Debug for Shape {
 /// A host's exports, ready to serve.
 pub struct Server {
     runtime: Runtime,
-    /// The QUIC server side of the host's identity (QUIC endpoints only).
-    identity: Option<quinn::ServerConfig>,
+    /// The QUIC server side of the host's identity, and its files (QUIC
+    /// endpoints only).
+    identity: Option<(quinn::ServerConfig, crate::wrpc::tls::IdentityFiles)>,
     endpoint: Endpoint,
     served: Vec<Served>,
     queue_group: String,
@@ -288,7 +333,7 @@ impl Server {
         )?;
         let served = wanted
             .into_iter()
-            .map(|w| w.typed(&runtime, deployment))
+            .map(|w| w.typed(&runtime, deployment, &options.host))
             .collect::<Result<Vec<_>, _>>()?;
         let endpoint = options
             .endpoint
@@ -401,10 +446,15 @@ impl Server {
                         address,
                         server_name,
                     },
-                    Some(identity),
+                    Some((config, files)),
                 ) => {
                     let at = (address.as_str(), server_name.as_deref());
-                    quic::serve(at, identity.clone(), dispatch, on_ready, shutdown, grace).await
+                    let identity = quic::Identity {
+                        config: config.clone(),
+                        files: files.clone(),
+                        reload: self.options.reload.clone().unwrap_or_default(),
+                    };
+                    quic::serve(at, identity, dispatch, on_ready, shutdown, grace).await
                 }
                 (endpoint, _) => {
                     listen::serve_endpoint(endpoint, dispatch, on_ready, shutdown, grace).await
@@ -432,20 +482,23 @@ impl Server {
     }
 }
 
-/// The QUIC server side of `host`'s TLS identity.
-fn server_identity(deployment: &Deployment, host: &str) -> Result<quinn::ServerConfig, ServeError> {
-    let identity = deployment
+/// The QUIC server side of `host`'s TLS identity, and its files (read
+/// again when they change).
+fn server_identity(
+    deployment: &Deployment,
+    host: &str,
+) -> Result<(quinn::ServerConfig, crate::wrpc::tls::IdentityFiles), ServeError> {
+    let files = deployment
         .manifest
-        .identity(host)
+        .identity_files(host)
         .ok_or_else(|| ServeError::NoIdentity {
             host: host.to_string(),
         })?;
-    identity
-        .and_then(|i| i.server_config())
-        .map_err(|source| ServeError::Identity {
-            host: host.to_string(),
-            source,
-        })
+    let config = quic::load(&files).map_err(|source| ServeError::Identity {
+        host: host.to_string(),
+        source,
+    })?;
+    Ok((config, files))
 }
 
 /// Guest worker threads making a store per call: more would only queue for
@@ -632,7 +685,12 @@ fn add_functions(
 impl Wanted {
     /// With its parameter and wire result types, read from the compiled
     /// unit.
-    fn typed(self, runtime: &Runtime, deployment: &Deployment) -> Result<Served, ServeError> {
+    fn typed(
+        self,
+        runtime: &Runtime,
+        deployment: &Deployment,
+        host: &str,
+    ) -> Result<Served, ServeError> {
         let problem = |problem| ServeError::Export {
             component: self.component.clone(),
             export: self.export.clone(),
@@ -649,6 +707,7 @@ impl Wanted {
             .get_ref()
             .instances();
         let shape = typed_exports::shape(&params, &wire_results, self.safe).map(Shape);
+        let callers = deployment.plan.callers_of(host, &self.instance);
         Ok(Served {
             instance: self.instance,
             function: self.function,
@@ -656,6 +715,7 @@ impl Wanted {
             export: self.export,
             safe: self.safe,
             policy,
+            callers,
             params,
             wire_results,
             shape,

@@ -15,6 +15,9 @@ pub enum Cause {
     /// The connection was refused before a call: a bad or slow header, an
     /// unknown function, more than the message cap.
     Refused,
+    /// The caller is not among those the plan allows for the function's
+    /// interface (refused before its parameters were read).
+    Unauthorized,
     /// The parameters were not values of the function's types, or passed
     /// the message cap.
     BadParameters,
@@ -43,6 +46,7 @@ impl Cause {
     pub fn as_str(self) -> &'static str {
         match self {
             Cause::Refused => "refused",
+            Cause::Unauthorized => "unauthorized",
             Cause::BadParameters => "bad-parameters",
             Cause::LateParameters => "late-parameters",
             Cause::OverBudget => "over-budget",

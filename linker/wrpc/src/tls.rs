@@ -309,6 +309,15 @@ pub fn peer_identity(conn: &quinn::Connection) -> Option<String> {
     identity_of(certs.first()?)
 }
 
+/// The identity the first certificate of the PEM file at `path` names
+/// (see [`peer_identity`]), for the plan to allow a host as a caller.
+///
+/// # Errors
+/// [`TlsError`] when the file cannot be read or holds no certificate.
+pub fn certificate_identity(path: &Path) -> Result<Option<String>, TlsError> {
+    Ok(certificates(path)?.first().and_then(identity_of))
+}
+
 /// The identity a certificate names (see [`peer_identity`]).
 pub fn identity_of(cert: &CertificateDer<'_>) -> Option<String> {
     use x509_parser::extensions::GeneralName;
