@@ -205,6 +205,38 @@ impl Manifest {
             .map(|files| crate::wrpc::tls::Identity::load(&files))
     }
 
+    /// Where a host's NATS secret is, files relative to the manifest file
+    /// that declares the host; `None` when it names none (or, unchecked,
+    /// several: the manifest check refuses that).
+    pub fn nats_secret(&self, host: &str) -> Option<crate::wrpc::nats_auth::NatsSecret> {
+        use crate::wrpc::nats_auth::NatsSecret;
+        let spec = self.hosts.get(host)?.get_ref().nats.as_ref()?.get_ref();
+        let dir = self.dir_of(self.host_origin.get(host).copied().unwrap_or(0));
+        match (&spec.creds, &spec.nkey, &spec.token_env) {
+            (Some(c), None, None) => Some(NatsSecret::Creds(dir.join(c.get_ref()))),
+            (None, Some(k), None) => Some(NatsSecret::Nkey(dir.join(k.get_ref()))),
+            (None, None, Some(t)) => Some(NatsSecret::TokenEnv(t.get_ref().clone())),
+            _ => None,
+        }
+    }
+
+    /// A host's NATS credentials, read: its secret (a token from the
+    /// environment now) and its TLS identity, when it has them.
+    ///
+    /// # Errors
+    /// [`NatsAuthError`](crate::wrpc::nats_auth::NatsAuthError) naming the
+    /// file or variable that cannot be used.
+    pub fn nats_auth(
+        &self,
+        host: &str,
+    ) -> Result<crate::wrpc::nats_auth::NatsAuth, crate::wrpc::nats_auth::NatsAuthError> {
+        let identity = self
+            .identity(host)
+            .transpose()
+            .map_err(crate::wrpc::nats_auth::NatsAuthError::Tls)?;
+        crate::wrpc::nats_auth::NatsAuth::load(self.nats_secret(host).as_ref(), identity.as_ref())
+    }
+
     /// The NATS queue group of a host's replicas: the manifest's, or the
     /// host's name.
     pub fn queue_group_of(&self, host: &str) -> String {

@@ -241,9 +241,31 @@ pub struct HostSpec {
     #[serde(default)]
     pub http: Option<Spanned<HttpSpec>>,
     /// The host's identity on secured transports (QUIC): what it presents
-    /// as a server and as a caller, and whom it trusts.
+    /// as a server and as a caller, and whom it trusts; also its client
+    /// certificate for a NATS broker's TLS.
     #[serde(default)]
     pub tls: Option<Spanned<TlsSpec>>,
+    /// How the host proves itself to NATS brokers, serving or calling.
+    #[serde(default)]
+    pub nats: Option<Spanned<NatsSpec>>,
+}
+
+/// `nats = { creds = "edge-1.creds" }`, `{ nkey = "edge-1.nk" }` or
+/// `{ token-env = "EDGE_1_NATS_TOKEN" }` under a host: where its NATS secret
+/// is (one of them), files relative to the manifest file that declares the
+/// host; the secret stays in the file or the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NatsSpec {
+    /// A `.creds` file: a user JWT and its nkey seed.
+    #[serde(default)]
+    pub creds: Option<Spanned<PathBuf>>,
+    /// A file holding a user nkey seed.
+    #[serde(default)]
+    pub nkey: Option<Spanned<PathBuf>>,
+    /// The environment variable that holds a token.
+    #[serde(default)]
+    pub token_env: Option<Spanned<String>>,
 }
 
 /// An `expose` entry: `"component:interface"`, which any caller the

@@ -27,12 +27,19 @@ impl Manifest {
                 }
             }
             self.validate_identity(host, errors);
+            self.validate_nats_secret(host, errors);
             let Some(declared) = &spec.wrpc else {
                 continue;
             };
             let at = self.locate_host(host, declared.span());
             let endpoint = self.endpoint_of(host);
             if let Err(e) = endpoint.check() {
+                // The line shown under the message must not repeat a
+                // secret the message leaves out.
+                let at = at.map(|mut at| {
+                    at.line_text = crate::wrpc::endpoint::redact_credentials(&at.line_text);
+                    at
+                });
                 errors.push(
                     Diagnostic::new(format!("host `{host}`: {e}"))
                         .with_kind(DiagnosticKind::Endpoint)
@@ -104,6 +111,48 @@ impl Manifest {
                 Diagnostic::new(format!("host `{host}`: {}", crate::diagnostic::chain(&e)))
                     .with_kind(DiagnosticKind::Identity)
                     .at(self.locate_host(host, span)),
+            );
+        }
+    }
+
+    /// A host's `nats` table names one secret, inside the folders the
+    /// manifest may read, and a secret file holds what it says and is its
+    /// owner's alone.
+    fn validate_nats_secret(&self, host: &str, errors: &mut Vec<Diagnostic>) {
+        let Some(spec) = &self.hosts[host].get_ref().nats else {
+            return;
+        };
+        let at = self.locate_host(host, spec.span());
+        let named = {
+            let s = spec.get_ref();
+            usize::from(s.creds.is_some())
+                + usize::from(s.nkey.is_some())
+                + usize::from(s.token_env.is_some())
+        };
+        if named != 1 {
+            errors.push(
+                Diagnostic::new(format!(
+                    "host `{host}`: `nats` names {named} secrets; it names one: `creds`, `nkey` or `token-env`"
+                ))
+                .with_kind(DiagnosticKind::InvalidValue)
+                .at(at),
+            );
+            return;
+        }
+        let secret = self.nats_secret(host).expect("one secret");
+        if let crate::wrpc::nats_auth::NatsSecret::Creds(path)
+        | crate::wrpc::nats_auth::NatsSecret::Nkey(path) = &secret
+        {
+            if let Err(d) = self.confined("NATS secret file", path, at.clone()) {
+                errors.push(d);
+                return;
+            }
+        }
+        if let Err(e) = secret.check() {
+            errors.push(
+                Diagnostic::new(format!("host `{host}`: {}", crate::diagnostic::chain(&e)))
+                    .with_kind(DiagnosticKind::Identity)
+                    .at(at),
             );
         }
     }

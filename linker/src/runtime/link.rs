@@ -14,7 +14,7 @@ use crate::fuse::{fuse_for_build, fuse_for_runtime, FuseOptions};
 use crate::manifest::Strategy;
 use crate::plan::Resolution;
 use crate::wit;
-use crate::wrpc::client::{Remote, DEFAULT_TIMEOUT};
+use crate::wrpc::client::{Credentials, Remote, DEFAULT_TIMEOUT};
 use crate::wrpc::codec::Limits;
 use crate::wrpc::Endpoint;
 use indexmap::IndexMap;
@@ -221,11 +221,34 @@ pub(crate) fn needs_async_entry(component: &Component, engine: &Engine) -> bool 
 
 /// The QUIC client side of the TLS identity of `component`'s host: what
 /// its calls present.
-fn caller_identity(
+/// What `component`'s host presents to `endpoint`: its TLS identity on
+/// QUIC, its NATS credentials on NATS, nothing elsewhere.
+fn caller_credentials(
     deployment: &Deployment,
     component: &str,
-) -> Result<quinn::ClientConfig, StubError> {
+    endpoint: &Endpoint,
+) -> Result<Credentials, StubError> {
     let host = deployment.manifest.host_of(component);
+    Ok(match endpoint {
+        Endpoint::Quic { .. } => Credentials {
+            quic: Some(caller_identity(deployment, host)?),
+            ..Credentials::default()
+        },
+        Endpoint::Nats { .. } => Credentials {
+            nats: deployment
+                .manifest
+                .nats_auth(host)
+                .map_err(|source| StubError::NatsAuth {
+                    host: host.to_string(),
+                    source,
+                })?,
+            ..Credentials::default()
+        },
+        Endpoint::Tcp { .. } | Endpoint::Unix { .. } => Credentials::default(),
+    })
+}
+
+fn caller_identity(deployment: &Deployment, host: &str) -> Result<quinn::ClientConfig, StubError> {
     let identity = deployment
         .manifest
         .identity(host)
@@ -250,6 +273,12 @@ enum StubError {
         host: String,
         #[source]
         source: crate::wrpc::tls::TlsError,
+    },
+    #[error("host `{host}`: its NATS credentials cannot be used")]
+    NatsAuth {
+        host: String,
+        #[source]
+        source: crate::wrpc::nats_auth::NatsAuthError,
     },
     #[error("the plan gives this wrpc link no endpoint")]
     NoEndpoint,
@@ -293,13 +322,10 @@ fn stub_link(
     let remote = match remotes.get(&endpoint) {
         Some(remote) => remote,
         None => {
-            let identity = match &endpoint {
-                Endpoint::Quic { .. } => Some(caller_identity(deployment, &r.component)?),
-                _ => None,
-            };
+            let credentials = caller_credentials(deployment, &r.component, &endpoint)?;
             remotes
                 .entry(endpoint.clone())
-                .or_insert(Arc::new(Remote::with_identity(endpoint, identity)))
+                .or_insert(Arc::new(Remote::with_credentials(endpoint, credentials)))
         }
     };
     Ok(remote::StubLink {

@@ -11,6 +11,7 @@ use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
 use crate::wrpc::client::{read_with, Message, ReadError, NATS_SUBSCRIPTION_CAPACITY};
 use crate::wrpc::codec::{self, CodecError, Limits};
+use crate::wrpc::nats_auth::NatsAuth;
 use crate::wrpc::{nats, Endpoint};
 use futures::{Stream, StreamExt as _};
 use std::future::Future;
@@ -240,7 +241,7 @@ pub(super) fn bind_error(endpoint: &Endpoint) -> impl Fn(BoxError) -> ServeError
 
 /// Binds the endpoint and serves until `shutdown`.
 pub(super) async fn serve_endpoint(
-    endpoint: &Endpoint,
+    (endpoint, nats_auth): (&Endpoint, &NatsAuth),
     dispatch: Dispatch,
     on_ready: impl FnOnce(&Endpoint),
     shutdown: impl Future<Output = ()> + Send,
@@ -289,7 +290,7 @@ pub(super) async fn serve_endpoint(
             // client reports each drop with an event, which may itself be
             // lost: logged here, counted exactly at the end.
             let report = Arc::clone(&dispatch.report);
-            let calls = nats_connect(url, move |event| {
+            let calls = nats_connect(url, nats_auth, move |event| {
                 let report = Arc::clone(&report);
                 async move {
                     if let async_nats::Event::SlowConsumer(_) = event {
@@ -298,10 +299,10 @@ pub(super) async fn serve_endpoint(
                 }
             })
             .await
-            .map_err(|e| bind_err(e.into()))?;
-            let params = nats_connect(url, |_| async {})
+            .map_err(bind_err)?;
+            let params = nats_connect(url, nats_auth, |_| async {})
                 .await
-                .map_err(|e| bind_err(e.into()))?;
+                .map_err(bind_err)?;
             let inbox = Arc::new(nats::Inbox::open(&params, &calls).await.map_err(bind_err)?);
             let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
             let report = Arc::clone(&dispatch.report);
@@ -376,22 +377,25 @@ async fn serve_unix(
     r
 }
 
-/// A connection of the NATS server side: a bounded queue per subscription
-/// (a flood is dropped by the client, reported through `events`).
+/// A connection of the NATS server side, with the host's credentials: a
+/// bounded queue per subscription (a flood is dropped by the client,
+/// reported through `events`).
 async fn nats_connect<F, Fut>(
     url: &str,
+    auth: &NatsAuth,
     events: F,
-) -> Result<async_nats::Client, async_nats::ConnectError>
+) -> Result<async_nats::Client, BoxError>
 where
     F: Fn(async_nats::Event) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + Sync + 'static,
 {
-    async_nats::ConnectOptions::new()
+    Ok(auth
+        .options(url)?
         .connection_timeout(Duration::from_secs(5))
         .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
         .event_callback(events)
         .connect(url)
-        .await
+        .await?)
 }
 
 /// Serves the framed transports (TCP, Unix, QUIC's streams): connections

@@ -51,6 +51,7 @@ use crate::runtime::{BoxError, Runtime, RuntimeError, RuntimeOptions};
 use crate::wit;
 use crate::wrpc::client::io_runtime;
 use crate::wrpc::codec::Limits;
+use crate::wrpc::nats_auth::NatsAuth;
 use crate::wrpc::Endpoint;
 use report::Reporter;
 use std::future::Future;
@@ -124,6 +125,15 @@ pub enum ServeError {
         /// Why.
         #[source]
         source: crate::wrpc::tls::TlsError,
+    },
+    /// The host's NATS credentials cannot be read or used.
+    #[error("host `{host}`: its NATS credentials cannot be used")]
+    NatsAuth {
+        /// The host.
+        host: String,
+        /// Why.
+        #[source]
+        source: crate::wrpc::nats_auth::NatsAuthError,
     },
     #[error("cannot serve on {endpoint}")]
     Bind {
@@ -289,6 +299,8 @@ pub struct Server {
     /// The QUIC server side of the host's identity, and its files (QUIC
     /// endpoints only).
     identity: Option<(quinn::ServerConfig, crate::wrpc::tls::IdentityFiles)>,
+    /// What the host's NATS connections present (NATS endpoints only).
+    nats_auth: NatsAuth,
     endpoint: Endpoint,
     served: Vec<Served>,
     queue_group: String,
@@ -353,9 +365,22 @@ impl Server {
             Endpoint::Quic { .. } => Some(server_identity(deployment, &options.host)?),
             _ => None,
         };
+        let nats_auth = match &endpoint {
+            Endpoint::Nats { .. } => {
+                deployment
+                    .manifest
+                    .nats_auth(&options.host)
+                    .map_err(|source| ServeError::NatsAuth {
+                        host: options.host.clone(),
+                        source,
+                    })?
+            }
+            _ => NatsAuth::default(),
+        };
         Ok(Server {
             runtime,
             identity,
+            nats_auth,
             endpoint,
             served,
             queue_group: deployment.manifest.queue_group_of(&options.host),
@@ -457,7 +482,8 @@ impl Server {
                     quic::serve(at, identity, dispatch, on_ready, shutdown, grace).await
                 }
                 (endpoint, _) => {
-                    listen::serve_endpoint(endpoint, dispatch, on_ready, shutdown, grace).await
+                    let connect = (endpoint, &self.nats_auth);
+                    listen::serve_endpoint(connect, dispatch, on_ready, shutdown, grace).await
                 }
             }
         });

@@ -12,6 +12,7 @@ mod interop;
 mod invoke;
 mod layers;
 mod load;
+mod nats_auth;
 mod nats_serve;
 mod per_call;
 mod plan_props;

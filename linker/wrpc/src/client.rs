@@ -14,6 +14,7 @@
 
 use super::bounded::{self, Frames};
 use super::codec::{self, CodecError, Limits};
+use super::nats_auth::NatsAuth;
 use super::Endpoint;
 use bytes::{BufMut as _, Bytes};
 use std::sync::OnceLock;
@@ -127,24 +128,36 @@ pub struct Remote {
     endpoint: Endpoint,
     label: String,
     nats: tokio::sync::OnceCell<super::nats::Caller>,
+    /// What the caller's NATS connection presents to the broker.
+    nats_auth: NatsAuth,
     /// The caller's side of QUIC: its identity and its one connection.
     quic: Option<QuicCaller>,
+}
+
+/// What a calling host presents where the transport asks.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    /// QUIC's client certificate, as a client configuration.
+    pub quic: Option<quinn::ClientConfig>,
+    /// Its NATS credentials.
+    pub nats: NatsAuth,
 }
 
 impl Remote {
     /// A client for `endpoint`. Nothing connects until the first call.
     /// A QUIC endpoint called without an identity fails each call with
-    /// [`CallError::Connect`] (see [`Remote::with_identity`]).
+    /// [`CallError::Connect`] (see [`Remote::with_credentials`]).
     pub fn new(endpoint: Endpoint) -> Remote {
-        Remote::with_identity(endpoint, None)
+        Remote::with_credentials(endpoint, Credentials::default())
     }
 
-    /// A client for `endpoint` presenting `identity` where the transport
-    /// authenticates callers (QUIC's client certificate).
-    pub fn with_identity(endpoint: Endpoint, identity: Option<quinn::ClientConfig>) -> Remote {
+    /// A client for `endpoint` presenting `credentials` where the
+    /// transport asks: QUIC's client certificate, NATS's credentials.
+    pub fn with_credentials(endpoint: Endpoint, credentials: Credentials) -> Remote {
         Remote {
             label: endpoint.to_string(),
-            quic: identity.map(QuicCaller::new),
+            quic: credentials.quic.map(QuicCaller::new),
+            nats_auth: credentials.nats,
             endpoint,
             nats: tokio::sync::OnceCell::new(),
         }
@@ -298,7 +311,9 @@ impl Remote {
                 Endpoint::Nats { url, prefix } => {
                     let client = self
                         .nats
-                        .get_or_try_init(|| nats_client(url, prefix.as_deref().unwrap_or("")))
+                        .get_or_try_init(|| {
+                            nats_client(url, prefix.as_deref().unwrap_or(""), &self.nats_auth)
+                        })
                         .await
                         .map_err(|source| CallError::Connect {
                             endpoint: self.label.clone(),
@@ -503,8 +518,13 @@ impl<'a> Message<'a, ()> {
 }
 
 /// Connects to NATS once, and subscribes to the caller's reply inbox.
-async fn nats_client(url: &str, prefix: &str) -> Result<super::nats::Caller, async_nats::Error> {
-    let nats = async_nats::ConnectOptions::new()
+async fn nats_client(
+    url: &str,
+    prefix: &str,
+    auth: &NatsAuth,
+) -> Result<super::nats::Caller, async_nats::Error> {
+    let nats = auth
+        .options(url)?
         .connection_timeout(Duration::from_secs(5))
         .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
         .connect(url)

@@ -92,6 +92,10 @@ pub enum EndpointError {
     /// A NATS URL with another scheme.
     #[error("NATS URL `{0}` must start with `nats://` or `tls://`")]
     Scheme(String),
+    /// A NATS URL that carries a user, password or token: a secret in the
+    /// manifest, which is committed, included and printed.
+    #[error("NATS URL `{0}` carries credentials; a manifest names where the host's secret is, never the secret: nats = {{ creds = \"FILE\" }}, {{ nkey = \"FILE\" }} or {{ token-env = \"VARIABLE\" }} under the host")]
+    Credentials(String),
     /// A subject prefix or queue group that NATS would read as a pattern.
     #[error("NATS {what} `{value}` {problem}")]
     Token {
@@ -141,6 +145,12 @@ impl Endpoint {
             Endpoint::Nats { url, prefix } => {
                 let (_, server) =
                     nats_server(url).ok_or_else(|| EndpointError::Scheme(url.clone()))?;
+                if url.contains('@') {
+                    // Shown without what came before the `@`.
+                    let (tls, _) = nats_server(url).expect("a NATS scheme");
+                    let scheme = if tls { "tls" } else { "nats" };
+                    return Err(EndpointError::Credentials(format!("{scheme}://…@{server}")));
+                }
                 if server.contains(':') {
                     check_host_port(server)?;
                 } else {
@@ -165,6 +175,30 @@ pub fn nats_server(url: &str) -> Option<(bool, &str)> {
     };
     let server = rest.rsplit_once('@').map_or(rest, |(_, s)| s);
     Some((tls, server.trim_end_matches('/')))
+}
+
+/// `text` with the user information of every URL in it (what lies
+/// between `://` and an `@` before the URL ends) replaced by `…`, so a
+/// line that holds a secret can be shown.
+pub fn redact_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '/' | ',' | '}'))
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(user_end) => {
+                out.push('…');
+                rest = &tail[user_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Checks a NATS subject or queue group is literal: dot-separated tokens,
@@ -278,7 +312,25 @@ mod tests {
     #[test]
     fn nats_urls_and_prefixes_are_literal() {
         assert_eq!(nats("nats://127.0.0.1:4222", Some("edge-2")), Ok(()));
-        assert_eq!(nats("tls://user:pw@nats.example", Some("a.b")), Ok(()));
+        assert_eq!(nats("tls://nats.example", Some("a.b")), Ok(()));
+        // A secret in the URL is refused, and not repeated in the error.
+        let e = nats("tls://user:s3cret@nats.example", None).unwrap_err();
+        assert_eq!(e, EndpointError::Credentials("tls://…@nats.example".into()));
+        assert!(!e.to_string().contains("s3cret"));
+        assert_eq!(
+            redact_credentials(
+                r#"wrpc = { url = "tls://user:s3cret@nats.example:4222", a = "nats://x" }"#
+            ),
+            r#"wrpc = { url = "tls://…@nats.example:4222", a = "nats://x" }"#
+        );
+        assert_eq!(
+            redact_credentials("nats://a@b nats://c@d"),
+            "nats://…@b nats://…@d"
+        );
+        assert!(matches!(
+            nats("nats://token@127.0.0.1:4222", None),
+            Err(EndpointError::Credentials(_))
+        ));
         assert!(matches!(
             nats("http://x:4222", None),
             Err(EndpointError::Scheme(_))

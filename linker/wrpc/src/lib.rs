@@ -8,6 +8,9 @@
 //! * [`bounded`]: weld's own reading of the framed transports (TCP, Unix),
 //!   bounded in memory per connection;
 //! * [`nats`]: the serving side of the NATS protocol, over `async-nats`;
+//! * [`nats_auth`]: a host's NATS credentials (creds, nkey, token; TLS
+//!   client certificates), named by the manifest and read from files or
+//!   the environment;
 //! * [`tls`]: host identities for QUIC's mutual TLS, read from files.
 
 pub mod bounded;
@@ -15,6 +18,7 @@ pub mod client;
 pub mod codec;
 pub mod endpoint;
 pub mod nats;
+pub mod nats_auth;
 pub mod tls;
 
 pub use endpoint::Endpoint;

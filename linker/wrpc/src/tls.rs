@@ -270,10 +270,8 @@ impl Identity {
     pub fn client_config(&self) -> Result<quinn::ClientConfig, TlsError> {
         let tls = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(TlsError::Config)?
-            .with_root_certificates(Arc::clone(&self.roots))
-            .with_client_auth_cert(self.certs.clone(), self.key.clone_key())
             .map_err(TlsError::Config)?;
+        let tls = self.with_client_auth(tls)?;
         let crypto =
             quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(TlsError::Quic)?;
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
@@ -282,6 +280,32 @@ impl Identity {
         transport.max_concurrent_bidi_streams(0u32.into());
         config.transport_config(Arc::new(transport));
         Ok(config)
+    }
+}
+
+impl Identity {
+    /// The TLS client side for other transports (a NATS broker's TLS): TLS
+    /// 1.2 or 1.3, servers verified against the CA bundle, this identity
+    /// presented when the server asks for a client certificate.
+    ///
+    /// # Errors
+    /// [`TlsError`] when rustls refuses the key, the certificates or the
+    /// bundle.
+    pub fn client_tls(&self) -> Result<rustls::ClientConfig, TlsError> {
+        let tls = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Config)?;
+        self.with_client_auth(tls)
+    }
+
+    fn with_client_auth(
+        &self,
+        builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>,
+    ) -> Result<rustls::ClientConfig, TlsError> {
+        builder
+            .with_root_certificates(Arc::clone(&self.roots))
+            .with_client_auth_cert(self.certs.clone(), self.key.clone_key())
+            .map_err(TlsError::Config)
     }
 }
 
