@@ -30,7 +30,7 @@ use weld_linker::{Deployment, PlanOptions};
 /// One measured server over one transport, for one function.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ExternalRow {
-    /// `tcp` or `unix`.
+    /// `tcp`, `unix`, `quic` or `nats`.
     pub transport: &'static str,
     /// `add` (scalars) or `sum` (a 64 KiB `list<u8>`).
     pub function: &'static str,
@@ -312,15 +312,15 @@ pub fn cells(rounds: usize, nats: Option<&str>) -> usize {
 }
 
 /// The servers measured over `transport`: the minimal responder where
-/// weld frames the bytes itself (not NATS), the reference server over TCP
-/// when `reference` is installed.
+/// weld frames the bytes itself on its own connections (TCP, Unix), the
+/// reference server over TCP when `reference` is installed.
 fn targets(transport: &str, reference: Option<&Path>) -> Vec<Target> {
     let mut targets = vec![
         Target::Native,
         Target::Weld("shared"),
         Target::Weld("per-call"),
     ];
-    if transport != "nats" {
+    if matches!(transport, "tcp" | "unix") {
         targets.push(Target::Minimal);
     }
     if let (Some(r), "tcp") = (reference, transport) {
@@ -400,16 +400,17 @@ fn exchanges<C: Conn>(
 /// calls in flight.
 fn cases(transport: &str) -> &'static [(&'static str, usize)] {
     match transport {
-        // The throughput target is over TCP at 64 calls in flight.
-        "tcp" => &[("add", 1), ("sum", 1), ("add", 64)],
+        // The throughput targets are over TCP and QUIC at 64 calls in
+        // flight.
+        "tcp" | "quic" => &[("add", 1), ("sum", 1), ("add", 64)],
         _ => &[("add", 1), ("sum", 1)],
     }
 }
 
-/// The transports measured: TCP and Unix, and NATS through the server at
-/// `nats` when given.
+/// The transports measured: TCP, Unix and QUIC, and NATS through the
+/// server at `nats` when given.
 fn transports(nats: Option<&str>) -> Vec<&'static str> {
-    let mut t = vec!["tcp", "unix"];
+    let mut t = vec!["tcp", "unix", "quic"];
     if nats.is_some() {
         t.push("nats");
     }
@@ -451,6 +452,7 @@ fn rounds_of(
         notes.push("wrpc-wasmtime is not on PATH: the reference server is not measured (`cargo install wrpc@0.17.0 --no-default-features --features bin-wasmtime,net --bin wrpc-wasmtime`)".to_string());
     }
     let scratch = tempfile_dir()?;
+    quic_identities(&scratch)?;
     let mut rows = Vec::new();
     for transport in transports(nats) {
         let targets = targets(transport, reference.as_deref());
@@ -495,9 +497,11 @@ fn rounds_of(
                 calls_per_s: rate,
                 server_cpu_us: cpu,
             };
-            if concurrency == 1 {
-                let (label, bare) =
-                    bare_rows(transport, function, &scratch, &peer, nats, rounds, calls)?;
+            let bare = match concurrency {
+                1 => bare_rows(transport, function, &scratch, &peer, nats, rounds, calls)?,
+                _ => None,
+            };
+            if let Some((label, bare)) = bare {
                 let rate: Vec<f64> = bare.iter().map(|m| m.calls_per_s()).collect();
                 let p50: Vec<f64> = bare.iter().map(Measured::p50_us).collect();
                 rows.push(row(
@@ -525,7 +529,8 @@ fn rounds_of(
 
 /// The reference floor of a transport, once per round: a bare exchange
 /// carrying what the call carries on a fresh connection (TCP, Unix), or a
-/// bare async-nats request/reply (NATS, from the peer's process).
+/// bare async-nats request/reply (NATS, from the peer's process); none for
+/// QUIC, whose floor is the native server on its warm connection.
 fn bare_rows(
     transport: &str,
     function: &str,
@@ -534,22 +539,27 @@ fn bare_rows(
     nats: Option<&str>,
     rounds: usize,
     calls: usize,
-) -> anyhow::Result<(String, Vec<Measured>)> {
+) -> anyhow::Result<Option<(String, Vec<Measured>)>> {
     let mut measured = Vec::new();
+    if transport == "quic" {
+        return Ok(None);
+    }
     if let ("nats", Some(url)) = (transport, nats) {
         let at = Where {
             manifest: String::new(),
+            host_extra: String::new(),
             address: url.to_string(),
             peer_flag: "--nats",
-            prefix: None,
+            peer_args: Vec::new(),
+            identities: None,
         };
         for _ in 0..rounds {
             measured.push(call(peer, &at, "raw", calls, 1)?);
         }
-        return Ok((
+        return Ok(Some((
             "reference: bare async-nats request/reply of 9 B".to_string(),
             measured,
-        ));
+        )));
     }
     let payload = if function == "add" { 5 } else { 64 * 1024 };
     for _ in 0..rounds {
@@ -560,10 +570,10 @@ fn bare_rows(
             wall_ns: started.elapsed().as_nanos(),
         });
     }
-    Ok((
+    Ok(Some((
         format!("reference: bare echo of {payload} B on a fresh connection"),
         measured,
-    ))
+    )))
 }
 
 /// One client run: sorted nanoseconds per call, and the wall time of all.
@@ -582,6 +592,31 @@ impl Measured {
     }
 }
 
+/// Writes a CA of the run's own (`ca.pem`) and two identities it signed
+/// for 127.0.0.1 into `dir`: `server.*`, which the served host presents,
+/// and `client.*`, which the peer's calls present (keys mode 600).
+fn quic_identities(dir: &Path) -> anyhow::Result<()> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    std::fs::write(dir.join("ca.pem"), ca.pem())?;
+    for who in ["server", "client"] {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        let cert = params.signed_by(&key, &ca)?;
+        std::fs::write(dir.join(format!("{who}.pem")), cert.pem())?;
+        let key_path = dir.join(format!("{who}.key"));
+        std::fs::write(&key_path, key.serialize_pem())?;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("weld-bench-external-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -592,12 +627,18 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 struct Where {
     /// The manifest's `wrpc = { … }` value.
     manifest: String,
+    /// More of the served host's table (its TLS identity, for QUIC).
+    host_extra: String,
     /// The address or socket path.
     address: String,
     /// The native peer's flag for it.
     peer_flag: &'static str,
-    /// The NATS subject prefix.
-    prefix: Option<String>,
+    /// The native peer's further arguments, after the address: the NATS
+    /// subject prefix.
+    peer_args: Vec<String>,
+    /// The folder of the QUIC identities (`server.*`, `client.*`,
+    /// `ca.pem`), for QUIC.
+    identities: Option<PathBuf>,
 }
 
 /// A fresh endpoint: a free loopback port, a socket path in `scratch`, or
@@ -616,9 +657,31 @@ fn endpoint(
                 manifest: format!(
                     r#"{{ transport = "nats", url = {url:?}, prefix = {prefix:?} }}"#
                 ),
+                host_extra: String::new(),
                 address: url.to_string(),
                 peer_flag: "--nats",
-                prefix: Some(prefix),
+                peer_args: vec!["--prefix".into(), prefix],
+                identities: None,
+            }
+        }
+        "quic" => {
+            let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let address = format!("127.0.0.1:{port}");
+            let file = |name: &str| scratch.join(name).display().to_string();
+            Where {
+                manifest: format!(r#"{{ transport = "quic", address = "{address}" }}"#),
+                host_extra: format!(
+                    "tls = {{ cert = {:?}, key = {:?}, ca = {:?} }}\n",
+                    file("server.pem"),
+                    file("server.key"),
+                    file("ca.pem")
+                ),
+                address,
+                peer_flag: "--quic",
+                peer_args: Vec::new(),
+                identities: Some(scratch.to_path_buf()),
             }
         }
         "tcp" => {
@@ -628,18 +691,22 @@ fn endpoint(
             let address = format!("127.0.0.1:{port}");
             Where {
                 manifest: format!(r#"{{ transport = "tcp", address = "{address}" }}"#),
+                host_extra: String::new(),
                 address,
                 peer_flag: "--tcp",
-                prefix: None,
+                peer_args: Vec::new(),
+                identities: None,
             }
         }
         _ => {
             let address = scratch.join(format!("s{n}.sock")).display().to_string();
             Where {
                 manifest: format!(r#"{{ transport = "unix", path = {address:?} }}"#),
+                host_extra: String::new(),
                 address,
                 peer_flag: "--unix",
-                prefix: None,
+                peer_args: Vec::new(),
+                identities: None,
             }
         }
     })
@@ -651,7 +718,7 @@ fn start(target: &Target, peer: &Path, adder: &Path, at: &Where) -> anyhow::Resu
         Target::Native => {
             let mut child = Command::new(peer)
                 .args(["serve", at.peer_flag, &at.address])
-                .args(at.prefix_args())
+                .args(at.peer_args(true))
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -667,8 +734,10 @@ fn start(target: &Target, peer: &Path, adder: &Path, at: &Where) -> anyhow::Resu
         }
         Target::Weld(policy) => {
             let manifest = format!(
-                "[components.adder]\nhost = \"b\"\ninstances = \"{policy}\"\n\n[hosts.b]\nwrpc = {}\nexpose = [\"adder:demo:math/adder@0.1.0\"]\n",
-                at.manifest
+                "{}[components.adder]\nhost = \"b\"\ninstances = \"{policy}\"\n\n[hosts.b]\nwrpc = {}\n{}expose = [\"adder:demo:math/adder@0.1.0\"]\n",
+                at.identities.as_ref().map_or_else(String::new, |d| format!("allow-dirs = [{:?}]\n", d.display().to_string())),
+                at.manifest,
+                at.host_extra
             );
             let bytes = std::fs::read(adder)?;
             let deployment = Deployment::from_memory(
@@ -725,12 +794,23 @@ fn wait_for_calls(peer: &Path, at: &Where) -> anyhow::Result<()> {
 }
 
 impl Where {
-    /// The peer's `--prefix` for a NATS endpoint.
-    fn prefix_args(&self) -> Vec<&str> {
-        match &self.prefix {
-            Some(p) => vec!["--prefix", p],
-            None => Vec::new(),
+    /// The peer's arguments after the address: a NATS `--prefix`, or for
+    /// QUIC the identity it presents (the server's when `serving`, else the
+    /// client's) and the CA it trusts.
+    fn peer_args(&self, serving: bool) -> Vec<String> {
+        let mut args = self.peer_args.clone();
+        if let Some(dir) = &self.identities {
+            let who = if serving { "server" } else { "client" };
+            for (flag, file) in [
+                ("--cert", format!("{who}.pem")),
+                ("--key", format!("{who}.key")),
+                ("--ca", "ca.pem".to_string()),
+            ] {
+                args.push(flag.to_string());
+                args.push(dir.join(file).display().to_string());
+            }
         }
+        args
     }
 }
 
@@ -744,7 +824,7 @@ fn call(
 ) -> anyhow::Result<Measured> {
     let out = Command::new(peer)
         .args(["call", at.peer_flag, &at.address])
-        .args(at.prefix_args())
+        .args(at.peer_args(false))
         .args(["bench", function])
         .arg(calls.to_string())
         .args(["--concurrency", &concurrency.to_string()])

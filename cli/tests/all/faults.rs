@@ -1,6 +1,7 @@
 //! Faults under load, against real `weld serve` processes and a real
 //! `nats-server` (loopback, bounded in count and time): a replica killed
-//! with SIGKILL, and the NATS server restarted, while callers keep calling
+//! with SIGKILL, the NATS server restarted, and a QUIC server killed and
+//! started again, while callers keep calling
 //! with a short `timeout-ms`. Every call ends within its timeout with its
 //! own result or an error value; none hangs, none gets another call's
 //! result.
@@ -174,4 +175,48 @@ fn a_nats_restart_mid_load_fails_calls_in_the_gap_and_then_recovers() {
     assert!(ok > 0, "calls went through again after the restart");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+#[test]
+fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    weld_fixtures::tls::identities(dir.path(), "ca", &["a", "b"]);
+    let port = weld_fixtures::peer::free_port();
+    let m = weld_fixtures::write_manifest(
+        dir.path(),
+        &format!(
+            "[components.greet-caller]\npath = \"{{greet-caller}}\"\nhost = \"a\"\n\
+             [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\n\
+             [[link]]\nimport = \"greet-caller:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\ntimeout-ms = {TIMEOUT_MS}\n\
+             [hosts.b]\nwrpc = {{ transport = \"quic\", address = \"127.0.0.1:{port}\" }}\n\
+             tls = {{ cert = \"b.pem\", key = \"b.key\", ca = \"ca.pem\" }}\n\
+             [hosts.a]\ntls = {{ cert = \"a.pem\", key = \"a.key\", ca = \"ca.pem\" }}\n"
+        ),
+    );
+    let mut server = replica(&m);
+    let rt = runtime(&m);
+    let mut restarted = None;
+    let (ok_before, ok, errors) = run_for(
+        &rt,
+        Duration::from_millis(800),
+        || {
+            server.kill().unwrap();
+            server.wait().unwrap();
+            // The callers' connection is dead; a new server on the same
+            // address answers its packets with a stateless reset, and
+            // the next call opens a new connection.
+            std::thread::sleep(Duration::from_millis(300));
+            restarted = Some(replica(&m));
+        },
+        Duration::from_secs(4),
+    );
+    assert!(ok_before > 0, "calls went through before the kill");
+    assert!(ok > 0, "calls went through the restarted server");
+    // The calls in flight at the kill, and those made while no server
+    // ran, end as error values within their timeout (checked per call).
+    assert!(errors > 0, "the calls in flight at the kill failed");
+    eprintln!("QUIC kill: {ok_before} ok before, {ok} ok after it settled, {errors} error values");
+    let mut restarted = restarted.unwrap();
+    let _ = restarted.kill();
+    let _ = restarted.wait();
 }

@@ -169,7 +169,7 @@ fn a_native_wrpc_client_calls_weld_serve_over_nats() {
 /// In `dir`, identities for hosts `a` and `b`; the port QUIC will use; and
 /// `wrpc-peer`'s arguments for it as `host`.
 fn quic_peer(dir: &std::path::Path, host: &str) -> (u16, Vec<String>) {
-    crate::quic::identities(dir, "ca", &["a", "b"]);
+    weld_fixtures::tls::identities(dir, "ca", &["a", "b"]);
     let port = free_port();
     let file = |name: String| dir.join(name).to_str().unwrap().to_string();
     let args = vec![

@@ -1,7 +1,8 @@
 //! Load on real sockets and a real `nats-server` (loopback, bounded in count
-//! and time): 10 000 calls at concurrency 64 over TCP, Unix and NATS with
-//! two replicas. Every result is checked against its call, and the servers'
-//! counts prove each call ran exactly once.
+//! and time): 10 000 calls at concurrency 64 over TCP, Unix, QUIC (one
+//! connection, a stream per call) and NATS with two replicas. Every result
+//! is checked against its call, and the servers' counts prove each call ran
+//! exactly once.
 
 use crate::common;
 
@@ -99,4 +100,12 @@ fn ten_thousand_calls_over_nats_on_two_replicas() {
         &greet_manifest(dir.path(), &nats(broker.url(), "load"), "", ""),
         2,
     );
+}
+
+#[test]
+fn ten_thousand_calls_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    weld_fixtures::tls::identities(dir.path(), "ca", &["a", "b"]);
+    let endpoint = crate::quic::endpoint(free_port());
+    check(&greet_manifest(dir.path(), &endpoint, "", ""), 1);
 }

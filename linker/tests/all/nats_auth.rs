@@ -140,7 +140,7 @@ fn a_token_is_read_from_the_environment_when_the_host_starts() {
 #[test]
 fn hosts_present_their_tls_identity_to_a_broker_that_verifies_clients() {
     let dir = tempfile::tempdir().unwrap();
-    crate::quic::identities(dir.path(), "ca", &["a", "b", "broker"]);
+    weld_fixtures::tls::identities(dir.path(), "ca", &["a", "b", "broker"]);
     let broker = broker(
         dir.path(),
         &format!(

@@ -6,67 +6,11 @@
 
 use crate::common::{free_port, greet, greet_manifest, runtime, serve};
 use std::path::Path;
+use weld_fixtures::tls::{identities, identities_for, identities_made};
 use weld_linker::input::InputLimits;
 use weld_linker::plan::Callers;
 use weld_linker::serve::{Cause, FailedCall, FailureHook, ServeOptions, Server};
 use weld_linker::{Deployment, DiagnosticKind, PlanOptions};
-
-/// Writes `ca.pem` (a CA of its own, `ca_name`) and, for each host,
-/// `<host>.pem` and `<host>.key` (mode 600) into `dir`: a certificate for
-/// `localhost` and 127.0.0.1 naming the host `spiffe://weld.test/host/<host>`.
-pub(crate) fn identities(dir: &Path, ca_name: &str, hosts: &[&str]) {
-    identities_for(dir, ca_name, hosts, true);
-}
-
-/// [`identities`], each host's certificate also naming `<host>.weld.test`,
-/// and `localhost` and 127.0.0.1 only when `loopback`.
-fn identities_for(dir: &Path, ca_name: &str, hosts: &[&str], loopback: bool) {
-    identities_made(dir, ca_name, hosts, loopback, |_, _| {});
-}
-
-/// [`identities_for`], each host's certificate parameters passed through
-/// `adjust` before it is signed.
-fn identities_made(
-    dir: &Path,
-    ca_name: &str,
-    hosts: &[&str],
-    loopback: bool,
-    adjust: impl Fn(&str, &mut rcgen::CertificateParams),
-) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType,
-    };
-    use std::os::unix::fs::PermissionsExt as _;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, ca_name);
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    std::fs::write(dir.join(format!("{ca_name}.pem")), ca.pem()).unwrap();
-    for host in hosts {
-        let key = KeyPair::generate().unwrap();
-        let mut names = vec![format!("{host}.weld.test")];
-        if loopback {
-            names.push("localhost".to_string());
-        }
-        let mut params = CertificateParams::new(names).unwrap();
-        if loopback {
-            params
-                .subject_alt_names
-                .push(SanType::IpAddress([127, 0, 0, 1].into()));
-        }
-        params.subject_alt_names.push(SanType::URI(
-            format!("spiffe://weld.test/host/{host}")
-                .try_into()
-                .unwrap(),
-        ));
-        adjust(host, &mut params);
-        let cert = params.signed_by(&key, &ca).unwrap();
-        std::fs::write(dir.join(format!("{host}.pem")), cert.pem()).unwrap();
-        let key_path = dir.join(format!("{host}.key"));
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-}
 
 /// What follows `wrpc = ` under `[hosts.b]` in the test manifests (which
 /// end with that table) for host `b` on QUIC at `port` with its identity,

@@ -271,6 +271,7 @@ impl Remote {
         timeout: Duration,
         reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         let call = async {
             match &self.endpoint {
                 Endpoint::Tcp { address } => {
@@ -298,15 +299,22 @@ impl Remote {
                         endpoint: self.label.clone(),
                         source: "the calling host has no TLS identity to present".into(),
                     })?;
-                    let (tx, rx) =
+                    let (conn, tx, rx) =
                         quic.open(address, server_name.as_deref())
                             .await
                             .map_err(|source| CallError::Connect {
                                 endpoint: self.label.clone(),
                                 source,
                             })?;
-                    self.invoke_framed(tx, rx, instance, func, &params, reply)
-                        .await
+                    let heard = conn.stats().udp_rx.datagrams;
+                    let call = self.invoke_framed(tx, rx, instance, func, &params, reply);
+                    match tokio::time::timeout_at(deadline, call).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            forget_if_silent(&conn, heard, timeout);
+                            Err(self.timeout_error(timeout))
+                        }
+                    }
                 }
                 Endpoint::Nats { url, prefix } => {
                     let client = self
@@ -324,12 +332,16 @@ impl Remote {
                 }
             }
         };
-        match tokio::time::timeout(timeout, call).await {
+        match tokio::time::timeout_at(deadline, call).await {
             Ok(r) => r,
-            Err(_) => Err(CallError::Timeout {
-                endpoint: self.label.clone(),
-                ms: timeout.as_millis(),
-            }),
+            Err(_) => Err(self.timeout_error(timeout)),
+        }
+    }
+
+    fn timeout_error(&self, timeout: Duration) -> CallError {
+        CallError::Timeout {
+            endpoint: self.label.clone(),
+            ms: timeout.as_millis(),
         }
     }
 
@@ -414,6 +426,19 @@ struct QuicCaller {
     connection: tokio::sync::Mutex<Option<quinn::Connection>>,
 }
 
+/// After a call on `conn` timed out: when the peer sent nothing at all
+/// during it (`heard` datagrams before), though the call lasted well past
+/// the round trip, the peer is taken for gone — a server that crashed
+/// sends no close, and one restarted cannot reset a connection it never
+/// knew — and the connection is closed, so the next call makes a new one
+/// instead of waiting out the idle timeout. A slow callee still
+/// acknowledges what it receives, so its connection stays.
+fn forget_if_silent(conn: &quinn::Connection, heard: u64, timeout: Duration) {
+    if conn.stats().udp_rx.datagrams == heard && timeout > 3 * conn.rtt() {
+        conn.close(0u32.into(), b"the peer went silent");
+    }
+}
+
 /// A QUIC failure, boxed for [`CallError::Connect`].
 type QuicError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -426,19 +451,21 @@ impl QuicCaller {
         }
     }
 
-    /// A new stream for one call. A connection that turns out closed is
-    /// replaced once: no stream was opened on it, so nothing was sent.
+    /// A new stream for one call, and its connection. A connection that
+    /// turns out closed is replaced once: no stream was opened on it, so
+    /// nothing was sent.
     async fn open(
         &self,
         address: &str,
         server_name: Option<&str>,
-    ) -> Result<(quinn::SendStream, quinn::RecvStream), QuicError> {
+    ) -> Result<(quinn::Connection, quinn::SendStream, quinn::RecvStream), QuicError> {
         let conn = self.connection(address, server_name, false).await?;
         match conn.open_bi().await {
-            Ok(streams) => Ok(streams),
+            Ok((tx, rx)) => Ok((conn, tx, rx)),
             Err(_) => {
                 let conn = self.connection(address, server_name, true).await?;
-                Ok(conn.open_bi().await?)
+                let (tx, rx) = conn.open_bi().await?;
+                Ok((conn, tx, rx))
             }
         }
     }
