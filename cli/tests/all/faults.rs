@@ -193,20 +193,21 @@ fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reache
              [hosts.a]\ntls = {{ cert = \"a.pem\", key = \"a.key\", ca = \"ca.pem\" }}\n"
         ),
     );
-    let mut server = replica(&m);
+    // Killed when the test ends, even by a failed assertion.
+    let mut server = Reaped(replica(&m));
     let rt = runtime(&m);
     let mut restarted = None;
     let (ok_before, ok, errors) = run_for(
         &rt,
         Duration::from_millis(800),
         || {
-            server.kill().unwrap();
-            server.wait().unwrap();
-            // The callers' connection is dead; a new server on the same
-            // address answers its packets with a stateless reset, and
-            // the next call opens a new connection.
+            server.0.kill().unwrap();
+            server.0.wait().unwrap();
+            // The callers' connection is dead and nothing will say so: the
+            // first call that hears nothing closes it, and the next one
+            // connects to the restarted server.
             std::thread::sleep(Duration::from_millis(300));
-            restarted = Some(replica(&m));
+            restarted = Some(Reaped(replica(&m)));
         },
         Duration::from_secs(4),
     );
@@ -216,7 +217,15 @@ fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reache
     // ran, end as error values within their timeout (checked per call).
     assert!(errors > 0, "the calls in flight at the kill failed");
     eprintln!("QUIC kill: {ok_before} ok before, {ok} ok after it settled, {errors} error values");
-    let mut restarted = restarted.unwrap();
-    let _ = restarted.kill();
-    let _ = restarted.wait();
+    assert!(restarted.is_some());
+}
+
+/// A child process killed and reaped when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
