@@ -30,11 +30,11 @@ impl Location {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let column = before[line_start..].chars().count() + 1;
-        let line_text = source[line_start..]
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        // A line shown under a message must not show a secret a URL on
+        // it carries (`nats://user:password@…`), whatever the message is.
+        let line_text = crate::wrpc::endpoint::redact_credentials(
+            source[line_start..].lines().next().unwrap_or_default(),
+        );
         Location {
             file: file.to_path_buf(),
             line,

@@ -597,7 +597,7 @@ impl Measured {
 /// and `client.*`, which the peer's calls present (keys mode 600).
 fn quic_identities(dir: &Path) -> anyhow::Result<()> {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
@@ -610,16 +610,27 @@ fn quic_identities(dir: &Path) -> anyhow::Result<()> {
             .push(SanType::IpAddress([127, 0, 0, 1].into()));
         let cert = params.signed_by(&key, &ca)?;
         std::fs::write(dir.join(format!("{who}.pem")), cert.pem())?;
-        let key_path = dir.join(format!("{who}.key"));
-        std::fs::write(&key_path, key.serialize_pem())?;
-        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
+        // Private from its first byte.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(format!("{who}.key")))?;
+        std::io::Write::write_all(&mut file, key.serialize_pem().as_bytes())?;
     }
     Ok(())
 }
 
+/// A new folder of this run's own: created here (never one that was there,
+/// which another user could have planted), readable by this user only.
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("weld-bench-external-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    use std::os::unix::fs::DirBuilderExt as _;
+    let dir = std::env::temp_dir().join(format!(
+        "weld-bench-external-{}-{:016x}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     Ok(dir)
 }
 

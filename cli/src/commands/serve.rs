@@ -96,7 +96,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut options = ServeOptions::new(&host);
     options.progress = crate::compiling::progress();
-    options.reload = Some(reload_on_sighup());
+    let reload = Reload::new();
+    options.reload = Some(reload.clone());
     options.endpoint = args.listen.clone().map(|address| Endpoint::Tcp { address });
     options.max_concurrency = args.max_concurrency;
     options.limits.max_bytes = args.max_message_bytes;
@@ -114,7 +115,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .http
         .or_else(|| deployment.plan.ingress_of(&host)?.address)
         .map(|address| HttpOptions::from_serve(&options, address));
-    let server = match (Server::new(&deployment, options), http) {
+    let server = Server::new(&deployment, options);
+    // SIGHUP reloads a QUIC host's TLS identity; elsewhere there is
+    // nothing to reload and it keeps its usual meaning.
+    if matches!(&server, Ok(s) if matches!(s.endpoint(), Endpoint::Quic { .. })) {
+        reload_on_sighup(reload);
+    }
+    let server = match (server, http) {
         (Err(ServeError::NothingToServe { .. } | ServeError::NoHttpAddress { .. }), Some(http)) => {
             return serve_http(&args, &deployment, None, http)
         }
@@ -192,14 +199,11 @@ fn serve_http(
     Ok(failed.map_or(ExitCode::SUCCESS, |m| super::fail(m, args.json)))
 }
 
-/// A reload of the host's TLS identity on every SIGHUP (which then no
-/// longer ends the process), watched on a thread of its own for the life
-/// of the process.
-fn reload_on_sighup() -> Reload {
-    let reload = Reload::new();
-    let signal = reload.clone();
-    // The handler is in place before this returns, so a SIGHUP during the
-    // compile does not end the process.
+/// `reload` told on every SIGHUP (which then no longer ends the
+/// process), watched on a thread of its own for the life of the process.
+fn reload_on_sighup(signal: Reload) {
+    // The handler is in place before this returns, before the server
+    // starts.
     let watched = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -212,10 +216,7 @@ fn reload_on_sighup() -> Reload {
         });
     let (rt, mut hup) = match watched {
         Ok(w) => w,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGHUP: {e}");
-            return reload;
-        }
+        Err(e) => return tracing::warn!("cannot watch SIGHUP: {e}"),
     };
     let watch = move || {
         rt.block_on(async {
@@ -231,7 +232,6 @@ fn reload_on_sighup() -> Reload {
     {
         tracing::warn!("cannot watch SIGHUP: {e}");
     }
-    reload
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -177,13 +177,13 @@ fn a_nats_restart_mid_load_fails_calls_in_the_gap_and_then_recovers() {
     let _ = server.wait();
 }
 
-#[test]
-fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reached() {
-    let dir = tempfile::tempdir().unwrap();
-    weld_fixtures::tls::identities(dir.path(), "ca", &["a", "b"]);
+/// `greet-caller` on host `a` calling `greet` on host `b` over QUIC, with
+/// identities made in `dir`.
+fn quic_manifest(dir: &Path) -> std::path::PathBuf {
+    weld_fixtures::tls::identities(dir, "ca", &["a", "b"]);
     let port = weld_fixtures::peer::free_port();
-    let m = weld_fixtures::write_manifest(
-        dir.path(),
+    weld_fixtures::write_manifest(
+        dir,
         &format!(
             "[components.greet-caller]\npath = \"{{greet-caller}}\"\nhost = \"a\"\n\
              [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\n\
@@ -192,7 +192,13 @@ fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reache
              tls = {{ cert = \"b.pem\", key = \"b.key\", ca = \"ca.pem\" }}\n\
              [hosts.a]\ntls = {{ cert = \"a.pem\", key = \"a.key\", ca = \"ca.pem\" }}\n"
         ),
-    );
+    )
+}
+
+#[test]
+fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = quic_manifest(dir.path());
     // Killed when the test ends, even by a failed assertion.
     let mut server = Reaped(replica(&m));
     let rt = runtime(&m);
@@ -228,4 +234,29 @@ impl Drop for Reaped {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn sighup_reloads_a_quic_hosts_identity_and_does_not_end_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = quic_manifest(dir.path());
+    let mut server = Reaped(replica(&m));
+    let rt = runtime(&m);
+    let greet = |name: &str| {
+        let mut d = rt.instantiate().unwrap();
+        d.call("greet-caller", "front.greet", &[Val::String(name.into())])
+            .unwrap()
+    };
+    assert_eq!(greet("one"), [Val::String("ok: hello, one".into())]);
+    let hup = Command::new("kill")
+        .args(["-HUP", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "SIGHUP ended weld serve"
+    );
+    assert_eq!(greet("two"), [Val::String("ok: hello, two".into())]);
 }

@@ -126,11 +126,6 @@ fn serve_and_run_on_two_hosts() {
 
     let seen = result_of(run(&m, "greet-caller.greet(\"cli\")"));
     assert_eq!(seen, "\"ok: hello, cli\"");
-    // SIGHUP asks for the TLS identity to be read again: it does not end
-    // the server (it has no identity on TCP, so nothing changes).
-    signal(&server, "-HUP");
-    let seen = result_of(run(&m, "greet-caller.greet(\"after HUP\")"));
-    assert_eq!(seen, "\"ok: hello, after HUP\"");
 
     // SIGTERM while a call is in flight: the call finishes, then the server
     // exits cleanly and reports it.
@@ -146,7 +141,7 @@ fn serve_and_run_on_two_hosts() {
         .unwrap();
     let stopped: serde_json::Value = serde_json::from_str(&rest).unwrap();
     assert_eq!(stopped["event"], "stopped");
-    assert_eq!(stopped["stats"]["answered"], 3);
+    assert_eq!(stopped["stats"]["answered"], 2);
 }
 
 #[test]

@@ -221,7 +221,8 @@ impl Manifest {
     }
 
     /// A host's NATS credentials, read: its secret (a token from the
-    /// environment now) and its TLS identity, when it has them.
+    /// environment now), and its TLS identity when its `nats` table asks
+    /// for it (`tls = true`).
     ///
     /// # Errors
     /// [`NatsAuthError`](crate::wrpc::nats_auth::NatsAuthError) naming the
@@ -230,10 +231,18 @@ impl Manifest {
         &self,
         host: &str,
     ) -> Result<crate::wrpc::nats_auth::NatsAuth, crate::wrpc::nats_auth::NatsAuthError> {
-        let identity = self
-            .identity(host)
-            .transpose()
-            .map_err(crate::wrpc::nats_auth::NatsAuthError::Tls)?;
+        let wants_tls = self
+            .hosts
+            .get(host)
+            .and_then(|h| h.get_ref().nats.as_ref())
+            .is_some_and(|n| n.get_ref().tls);
+        let identity = match wants_tls {
+            true => self
+                .identity(host)
+                .transpose()
+                .map_err(crate::wrpc::nats_auth::NatsAuthError::Tls)?,
+            false => None,
+        };
         crate::wrpc::nats_auth::NatsAuth::load(self.nats_secret(host).as_ref(), identity.as_ref())
     }
 

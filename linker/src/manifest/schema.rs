@@ -252,8 +252,9 @@ pub struct HostSpec {
 
 /// `nats = { creds = "edge-1.creds" }`, `{ nkey = "edge-1.nk" }` or
 /// `{ token-env = "EDGE_1_NATS_TOKEN" }` under a host: where its NATS secret
-/// is (one of them), files relative to the manifest file that declares the
-/// host; the secret stays in the file or the environment.
+/// is (at most one of them), files relative to the manifest file that
+/// declares the host; the secret stays in the file or the environment.
+/// `tls = true` adds the host's TLS identity as its client certificate.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NatsSpec {
@@ -266,6 +267,11 @@ pub struct NatsSpec {
     /// The environment variable that holds a token.
     #[serde(default)]
     pub token_env: Option<Spanned<String>>,
+    /// Present the host's `tls` identity to the broker as its client
+    /// certificate, and verify the broker against the host's `ca` bundle
+    /// (instead of the TLS client's default roots).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// An `expose` entry: `"component:interface"`, which any caller the

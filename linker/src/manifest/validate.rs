@@ -34,12 +34,6 @@ impl Manifest {
             let at = self.locate_host(host, declared.span());
             let endpoint = self.endpoint_of(host);
             if let Err(e) = endpoint.check() {
-                // The line shown under the message must not repeat a
-                // secret the message leaves out.
-                let at = at.map(|mut at| {
-                    at.line_text = crate::wrpc::endpoint::redact_credentials(&at.line_text);
-                    at
-                });
                 errors.push(
                     Diagnostic::new(format!("host `{host}`: {e}"))
                         .with_kind(DiagnosticKind::Endpoint)
@@ -115,9 +109,10 @@ impl Manifest {
         }
     }
 
-    /// A host's `nats` table names one secret, inside the folders the
-    /// manifest may read, and a secret file holds what it says and is its
-    /// owner's alone.
+    /// A host's `nats` table names at most one secret (and something: a
+    /// secret or `tls = true`, which needs the host's identity), inside the
+    /// folders the manifest may read, and a secret file holds what it says
+    /// and is its owner's alone.
     fn validate_nats_secret(&self, host: &str, errors: &mut Vec<Diagnostic>) {
         let Some(spec) = &self.hosts[host].get_ref().nats else {
             return;
@@ -129,17 +124,33 @@ impl Manifest {
                 + usize::from(s.nkey.is_some())
                 + usize::from(s.token_env.is_some())
         };
-        if named != 1 {
+        let tls = spec.get_ref().tls;
+        if named > 1 || (named == 0 && !tls) {
             errors.push(
                 Diagnostic::new(format!(
-                    "host `{host}`: `nats` names {named} secrets; it names one: `creds`, `nkey` or `token-env`"
+                    "host `{host}`: `nats` names {named} secrets; it names at most one (`creds`, `nkey` or `token-env`), and names something"
                 ))
                 .with_kind(DiagnosticKind::InvalidValue)
-                .at(at),
+                .at(at)
+                .with_help("nats = { creds = \"FILE\" }, { nkey = \"FILE\" }, { token-env = \"VARIABLE\" }, and `tls = true` to present the host's TLS identity"),
             );
             return;
         }
-        let secret = self.nats_secret(host).expect("one secret");
+        if tls && self.hosts[host].get_ref().tls.is_none() {
+            errors.push(
+                Diagnostic::new(format!(
+                    "host `{host}`: `nats` asks for the host's TLS identity (`tls = true`), but the host has none"
+                ))
+                .with_kind(DiagnosticKind::Identity)
+                .at(at.clone())
+                .with_help(format!(
+                    "give it one under [hosts.{host}]: tls = {{ cert = \"{host}.pem\", key = \"{host}.key\", ca = \"ca.pem\" }}"
+                )),
+            );
+        }
+        let Some(secret) = self.nats_secret(host) else {
+            return;
+        };
         if let crate::wrpc::nats_auth::NatsSecret::Creds(path)
         | crate::wrpc::nats_auth::NatsSecret::Nkey(path) = &secret
         {

@@ -190,6 +190,23 @@ impl Planner<'_> {
                     );
                     continue;
                 }
+                if let Some(first) = out
+                    .iter()
+                    .find(|e: &&Exposed| e.host == *host && e.interface == r.interface)
+                {
+                    // One name on one host is one served instance: two
+                    // entries would merge their callers, or serve one
+                    // component under the other's name.
+                    self.errors.push(
+                        Diagnostic::new(format!(
+                            "{label}: host `{host}` already exposes `{}` (from `{}`); an interface is served once per host",
+                            r.interface, first.component
+                        ))
+                        .with_kind(DiagnosticKind::Duplicate)
+                        .at(at),
+                    );
+                    continue;
+                }
                 out.push(Exposed {
                     host: host.clone(),
                     component: r.component,
@@ -259,7 +276,7 @@ impl Planner<'_> {
             Ok(None) => {
                 self.errors.push(
                     Diagnostic::new(format!(
-                        "host `{host}`: certificate `{}` names no identity (no URI or DNS subject alternative name, no common name), so it cannot be allowed to call",
+                        "host `{host}`: certificate `{}` names no identity (no URI or DNS subject alternative name), so it cannot be allowed to call",
                         files.cert.display()
                     ))
                     .with_kind(DiagnosticKind::Identity),

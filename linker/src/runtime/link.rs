@@ -14,7 +14,7 @@ use crate::fuse::{fuse_for_build, fuse_for_runtime, FuseOptions};
 use crate::manifest::Strategy;
 use crate::plan::Resolution;
 use crate::wit;
-use crate::wrpc::client::{Credentials, Remote, DEFAULT_TIMEOUT};
+use crate::wrpc::client::{Credentials, QuicIdentity, Remote, DEFAULT_TIMEOUT};
 use crate::wrpc::codec::Limits;
 use crate::wrpc::Endpoint;
 use indexmap::IndexMap;
@@ -219,8 +219,6 @@ pub(crate) fn needs_async_entry(component: &Component, engine: &Engine) -> bool 
         || ty.exports(engine).any(|(_, e)| has_async(e.ty))
 }
 
-/// The QUIC client side of the TLS identity of `component`'s host: what
-/// its calls present.
 /// What `component`'s host presents to `endpoint`: its TLS identity on
 /// QUIC, its NATS credentials on NATS, nothing elsewhere.
 fn caller_credentials(
@@ -248,19 +246,19 @@ fn caller_credentials(
     })
 }
 
-fn caller_identity(deployment: &Deployment, host: &str) -> Result<quinn::ClientConfig, StubError> {
-    let identity = deployment
+/// The QUIC client side of `host`'s TLS identity: what its calls present,
+/// read again for a new connection when its files change.
+fn caller_identity(deployment: &Deployment, host: &str) -> Result<QuicIdentity, StubError> {
+    let files = deployment
         .manifest
-        .identity(host)
+        .identity_files(host)
         .ok_or_else(|| StubError::NoIdentity {
             host: host.to_string(),
         })?;
-    identity
-        .and_then(|i| i.client_config())
-        .map_err(|source| StubError::Identity {
-            host: host.to_string(),
-            source,
-        })
+    QuicIdentity::load(files).map_err(|source| StubError::Identity {
+        host: host.to_string(),
+        source,
+    })
 }
 
 /// Why a wrpc resolution cannot become a stub.

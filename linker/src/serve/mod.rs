@@ -293,12 +293,20 @@ impl std::fmt::Debug for Shape {
     }
 }
 
+/// A QUIC server configuration, the identity files it was read from, and
+/// what they were before.
+type ServerIdentity = (
+    quinn::ServerConfig,
+    crate::wrpc::tls::IdentityFiles,
+    crate::wrpc::tls::Fingerprint,
+);
+
 /// A host's exports, ready to serve.
 pub struct Server {
     runtime: Runtime,
     /// The QUIC server side of the host's identity, and its files (QUIC
     /// endpoints only).
-    identity: Option<(quinn::ServerConfig, crate::wrpc::tls::IdentityFiles)>,
+    identity: Option<ServerIdentity>,
     /// What the host's NATS connections present (NATS endpoints only).
     nats_auth: NatsAuth,
     endpoint: Endpoint,
@@ -471,12 +479,13 @@ impl Server {
                         address,
                         server_name,
                     },
-                    Some((config, files)),
+                    Some((config, files, seen)),
                 ) => {
                     let at = (address.as_str(), server_name.as_deref());
                     let identity = quic::Identity {
                         config: config.clone(),
                         files: files.clone(),
+                        seen: seen.clone(),
                         reload: self.options.reload.clone().unwrap_or_default(),
                     };
                     quic::serve(at, identity, dispatch, on_ready, shutdown, grace).await
@@ -508,23 +517,21 @@ impl Server {
     }
 }
 
-/// The QUIC server side of `host`'s TLS identity, and its files (read
-/// again when they change).
-fn server_identity(
-    deployment: &Deployment,
-    host: &str,
-) -> Result<(quinn::ServerConfig, crate::wrpc::tls::IdentityFiles), ServeError> {
+/// The QUIC server side of `host`'s TLS identity, its files (read again
+/// when they change) and what they were before it was read.
+fn server_identity(deployment: &Deployment, host: &str) -> Result<ServerIdentity, ServeError> {
     let files = deployment
         .manifest
         .identity_files(host)
         .ok_or_else(|| ServeError::NoIdentity {
             host: host.to_string(),
         })?;
+    let seen = files.fingerprint();
     let config = quic::load(&files).map_err(|source| ServeError::Identity {
         host: host.to_string(),
         source,
     })?;
-    Ok((config, files))
+    Ok((config, files, seen))
 }
 
 /// Guest worker threads making a store per call: more would only queue for

@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, Mutex, Semaphore};
 pub(super) struct Identity {
     pub config: quinn::ServerConfig,
     pub files: tls::IdentityFiles,
+    /// The files as they were before `config` was read from them.
+    pub seen: tls::Fingerprint,
     pub reload: Reload,
 }
 
@@ -41,57 +43,44 @@ pub(super) fn load(files: &tls::IdentityFiles) -> Result<quinn::ServerConfig, tl
 /// How often the identity's files are looked at for a change.
 pub const RELOAD_POLL: Duration = Duration::from_secs(1);
 
-/// What the identity's files are, as far as telling a change goes: each
-/// one's device, inode, size and change times (a rename over the file, as
-/// certificate tools and mounted secrets do, changes the inode; a `chmod`
-/// changes the status time).
-fn fingerprint(files: &tls::IdentityFiles) -> Vec<Option<[i64; 7]>> {
-    use std::os::unix::fs::MetadataExt as _;
-    [&files.cert, &files.key, &files.ca]
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p).ok().map(|m| {
-                [
-                    m.dev() as i64,
-                    m.ino() as i64,
-                    m.size() as i64,
-                    m.mtime(),
-                    m.mtime_nsec(),
-                    m.ctime(),
-                    m.ctime_nsec(),
-                ]
-            })
-        })
-        .collect()
-}
-
 /// Reads the identity again when its files change or a reload is asked
 /// for, and gives new connections the new one; open connections keep
 /// theirs. A failed reload keeps the identity in use.
-async fn watch(endpoint: quinn::Endpoint, files: tls::IdentityFiles, reload: Reload) {
-    let mut seen = fingerprint(&files);
+async fn watch(
+    endpoint: quinn::Endpoint,
+    files: tls::IdentityFiles,
+    mut seen: tls::Fingerprint,
+    reload: Reload,
+) {
     loop {
         tokio::select! {
             () = reload.requested() => {}
             () = tokio::time::sleep(RELOAD_POLL) => {
-                let now = fingerprint(&files);
-                if now == seen {
+                if files.fingerprint() == seen {
                     continue;
                 }
-                seen = now;
             }
         }
         let files = files.clone();
-        // Reading files blocks: off the I/O thread.
-        match tokio::task::spawn_blocking(move || load(&files)).await {
-            Ok(Ok(config)) => {
+        // Reading files blocks: off the I/O thread. What they were is taken
+        // before they are read, so a change during the read is seen next.
+        let read = tokio::task::spawn_blocking(move || {
+            let before = files.fingerprint();
+            (before, load(&files))
+        });
+        match read.await {
+            Ok((before, Ok(config))) => {
+                seen = before;
                 endpoint.set_server_config(Some(config));
                 tracing::info!("reloaded the host's TLS identity: new connections use it");
             }
-            Ok(Err(e)) => tracing::warn!(
-                "kept the TLS identity in use: the new one cannot be used: {}",
-                crate::diagnostic::chain(&e)
-            ),
+            Ok((before, Err(e))) => {
+                seen = before;
+                tracing::warn!(
+                    "kept the TLS identity in use: the new one cannot be used: {}",
+                    crate::diagnostic::chain(&e)
+                );
+            }
             Err(_) => tracing::warn!("kept the TLS identity in use: its reload panicked"),
         }
     }
@@ -140,7 +129,12 @@ pub(super) async fn serve(
         let taken = Arc::clone(&taken);
         async move { next(&taken).await }
     };
-    let watcher = tokio::spawn(watch(quic.clone(), identity.files, identity.reload));
+    let watcher = tokio::spawn(watch(
+        quic.clone(),
+        identity.files,
+        identity.seen,
+        identity.reload,
+    ));
     let r = serve_framed(next_call, &bound, dispatch, on_ready, shutdown, grace).await;
     watcher.abort();
     quic.close(0u32.into(), b"the server stopped");

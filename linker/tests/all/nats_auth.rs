@@ -151,7 +151,9 @@ fn hosts_present_their_tls_identity_to_a_broker_that_verifies_clients() {
     );
     let url = format!("tls://127.0.0.1:{}", broker.port());
     let tls = |host: &str| {
-        format!("tls = {{ cert = \"{host}.pem\", key = \"{host}.key\", ca = \"ca.pem\" }}")
+        format!(
+            "tls = {{ cert = \"{host}.pem\", key = \"{host}.key\", ca = \"ca.pem\" }}\nnats = {{ tls = true }}"
+        )
     };
     let m = manifest(dir.path(), &url, &tls("b"), &tls("a"));
     let server = serve(&m, "b");
@@ -159,9 +161,14 @@ fn hosts_present_their_tls_identity_to_a_broker_that_verifies_clients() {
     let stats = server.stop().unwrap();
     assert_eq!((stats.answered, stats.failed), (1, 0), "{stats:?}");
 
-    // A host with no certificate to present is refused in the handshake.
+    // A host with no certificate to present is refused in the handshake;
+    // one with an identity it does not ask to present (no `tls = true`)
+    // keeps the client's default roots, which do not know the test's CA.
     let without = manifest(dir.path(), &url, "", "");
     let why = serve_error(&without, "b");
+    assert!(why.contains("cannot serve on tls://"), "{why}");
+    let unasked = tls("b").replace("\nnats = { tls = true }", "");
+    let why = serve_error(&manifest(dir.path(), &url, &unasked, ""), "b");
     assert!(why.contains("cannot serve on tls://"), "{why}");
 }
 

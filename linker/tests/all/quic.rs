@@ -541,4 +541,75 @@ fn callers_on_a_transport_that_does_not_authenticate_are_refused_at_plan_time() 
                 && m.contains("caller \"two words\" is not an identity")),
         "{errors:?}"
     );
+    // One interface exposed twice on a host (which could merge the
+    // callers of two entries): refused.
+    let b = format!(
+        "{}\nexpose = [\"greet:demo:greet/greeter@0.1.0\", \"greet:demo:greet/greeter@0.1.0\"]",
+        crate::common::tcp(free_port())
+    );
+    let errors = plan_errors(&greet_manifest(dir.path(), &b, "", ""));
+    assert!(
+        errors.iter().any(|(k, m)| *k == DiagnosticKind::Duplicate
+            && m.contains("already exposes `demo:greet/greeter@0.1.0`")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_callers_changed_certificate_is_presented_on_its_next_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    identities(dir.path(), "ca", &["a", "b"]);
+    // `a`'s next certificate names `a-next`, from a CA the server also
+    // trusts.
+    let next = dir.path().join("next");
+    std::fs::create_dir(&next).unwrap();
+    identities_made(&next, "ca", &["a"], true, |_, params| {
+        params
+            .subject_alt_names
+            .retain(|n| !matches!(n, rcgen::SanType::URI(_)));
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            "spiffe://weld.test/host/a-next".try_into().unwrap(),
+        ));
+    });
+    let trusted = [
+        std::fs::read_to_string(dir.path().join("ca.pem")).unwrap(),
+        std::fs::read_to_string(next.join("ca.pem")).unwrap(),
+    ]
+    .concat();
+    // The server's deployment, in a folder of its own: it knows `a` by the
+    // certificate it had, and allows that identity only.
+    let server_dir = dir.path().join("server");
+    std::fs::create_dir(&server_dir).unwrap();
+    for f in ["a.pem", "a.key", "b.pem", "b.key"] {
+        std::fs::copy(dir.path().join(f), server_dir.join(f)).unwrap();
+    }
+    std::fs::write(server_dir.join("ca.pem"), trusted).unwrap();
+    let port = free_port();
+    let served = quic_manifest(&server_dir, port, A_TLS);
+    let (server, _) = serve_watched(&served, "b");
+    let m = quic_manifest(dir.path(), port, A_TLS);
+    let rt = runtime(&m, "a");
+    assert_eq!(greet(&rt, "before"), "ok: hello, before");
+    replace(dir.path(), "a.pem", &next.join("a.pem"));
+    replace(dir.path(), "a.key", &next.join("a.key"));
+    // The open connection keeps the certificate it was made with.
+    assert_eq!(greet(&rt, "open"), "ok: hello, open");
+    server.stop().unwrap();
+
+    // The server comes back: the caller's next connection presents the new
+    // certificate, which the server's plan does not allow.
+    let (server, failures) = serve_watched(&served, "b");
+    let seen = greet(&rt, "after");
+    assert!(seen.starts_with("error: "), "{seen}");
+    let stats = server.stop().unwrap();
+    assert_eq!(
+        stats.failures.get(&Cause::Unauthorized),
+        Some(&1),
+        "{stats:?}"
+    );
+    let logged = refusals(&failures, Cause::Unauthorized);
+    assert!(
+        logged.contains("identity `spiffe://weld.test/host/a-next`"),
+        "{logged}"
+    );
 }

@@ -15,10 +15,11 @@
 use super::bounded::{self, Frames};
 use super::codec::{self, CodecError, Limits};
 use super::nats_auth::NatsAuth;
+use super::tls::{Fingerprint, Identity, IdentityFiles, TlsError};
 use super::Endpoint;
 use bytes::{BufMut as _, Bytes};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use wasmtime::component::{Type, Val};
 
@@ -137,10 +138,56 @@ pub struct Remote {
 /// What a calling host presents where the transport asks.
 #[derive(Debug, Default)]
 pub struct Credentials {
-    /// QUIC's client certificate, as a client configuration.
-    pub quic: Option<quinn::ClientConfig>,
+    /// QUIC's client certificate.
+    pub quic: Option<QuicIdentity>,
     /// Its NATS credentials.
     pub nats: NatsAuth,
+}
+
+/// The identity a caller's QUIC connections present: read from its files,
+/// and read again, for the next connection made, when they change (open
+/// connections keep theirs).
+#[derive(Debug)]
+pub struct QuicIdentity {
+    config: quinn::ClientConfig,
+    /// The files, and what they were when last read.
+    files: (IdentityFiles, Fingerprint),
+}
+
+impl QuicIdentity {
+    /// The identity in `files`.
+    ///
+    /// # Errors
+    /// [`TlsError`] naming the file that cannot be read or used.
+    pub fn load(files: IdentityFiles) -> Result<QuicIdentity, TlsError> {
+        let seen = files.fingerprint();
+        let config = Identity::load(&files)?.client_config()?;
+        Ok(QuicIdentity {
+            config,
+            files: (files, seen),
+        })
+    }
+
+    /// The configuration for a new connection: read again first when the
+    /// files changed since they were last read. One that cannot be used
+    /// (half rotated, a key others may read) keeps the one in use, logged.
+    fn current(&mut self) -> quinn::ClientConfig {
+        let (files, seen) = &mut self.files;
+        let now = files.fingerprint();
+        if now != *seen {
+            *seen = now;
+            match Identity::load(files).and_then(|i| i.client_config()) {
+                Ok(config) => {
+                    tracing::info!("reloaded the host's TLS identity for its QUIC calls");
+                    self.config = config;
+                }
+                Err(e) => tracing::warn!(
+                    "kept the TLS identity in use for QUIC calls: the new one cannot be used: {e}"
+                ),
+            }
+        }
+        self.config.clone()
+    }
 }
 
 impl Remote {
@@ -306,12 +353,12 @@ impl Remote {
                                 endpoint: self.label.clone(),
                                 source,
                             })?;
-                    let heard = conn.stats().udp_rx.datagrams;
+                    let (heard, started) = (conn.stats().udp_rx.datagrams, Instant::now());
                     let call = self.invoke_framed(tx, rx, instance, func, &params, reply);
                     match tokio::time::timeout_at(deadline, call).await {
                         Ok(r) => r,
                         Err(_) => {
-                            forget_if_silent(&conn, heard, timeout);
+                            forget_if_silent(&conn, heard, started.elapsed());
                             Err(self.timeout_error(timeout))
                         }
                     }
@@ -417,7 +464,7 @@ impl Remote {
 /// socket) and one connection to the peer, made at the first call and again
 /// once it has closed; every call is a stream of it.
 struct QuicCaller {
-    config: quinn::ClientConfig,
+    identity: std::sync::Mutex<QuicIdentity>,
     /// Made on the I/O runtime at the first call (quinn's driver runs
     /// there).
     socket: tokio::sync::OnceCell<quinn::Endpoint>,
@@ -427,14 +474,17 @@ struct QuicCaller {
 }
 
 /// After a call on `conn` timed out: when the peer sent nothing at all
-/// during it (`heard` datagrams before), though the call lasted well past
-/// the round trip, the peer is taken for gone — a server that crashed
-/// sends no close, and one restarted cannot reset a connection it never
-/// knew — and the connection is closed, so the next call makes a new one
-/// instead of waiting out the idle timeout. A slow callee still
-/// acknowledges what it receives, so its connection stays.
-fn forget_if_silent(conn: &quinn::Connection, heard: u64, timeout: Duration) {
-    if conn.stats().udp_rx.datagrams == heard && timeout > 3 * conn.rtt() {
+/// while the call ran (`heard` datagrams before it), though it ran for
+/// `ran`, well past a round trip and the peer's delay in acknowledging,
+/// the peer is taken for gone — a server that crashed sends no close, and
+/// one restarted cannot reset a connection it never knew — and the
+/// connection is closed, so the next call makes a new one instead of
+/// waiting out the idle timeout. A slow callee still acknowledges what it
+/// receives, so its connection stays.
+fn forget_if_silent(conn: &quinn::Connection, heard: u64, ran: Duration) {
+    // QUIC's default largest acknowledgement delay.
+    const ACK_DELAY: Duration = Duration::from_millis(25);
+    if conn.stats().udp_rx.datagrams == heard && ran > 3 * conn.rtt() + ACK_DELAY {
         conn.close(0u32.into(), b"the peer went silent");
     }
 }
@@ -443,9 +493,9 @@ fn forget_if_silent(conn: &quinn::Connection, heard: u64, timeout: Duration) {
 type QuicError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl QuicCaller {
-    fn new(config: quinn::ClientConfig) -> QuicCaller {
+    fn new(identity: QuicIdentity) -> QuicCaller {
         QuicCaller {
-            config,
+            identity: std::sync::Mutex::new(identity),
             socket: tokio::sync::OnceCell::new(),
             connection: tokio::sync::Mutex::new(None),
         }
@@ -500,9 +550,12 @@ impl QuicCaller {
             })
             .await?;
         let name = server_name.map_or_else(|| peer.ip().to_string(), str::to_string);
-        let conn = socket
-            .connect_with(self.config.clone(), peer, &name)?
-            .await?;
+        let config = self
+            .identity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current();
+        let conn = socket.connect_with(config, peer, &name)?.await?;
         *held = Some(conn.clone());
         Ok(conn)
     }

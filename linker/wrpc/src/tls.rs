@@ -108,6 +108,35 @@ pub struct IdentityFiles {
     pub ca: PathBuf,
 }
 
+/// What an identity's files are, as far as telling a change goes.
+pub type Fingerprint = Vec<Option<[i64; 7]>>;
+
+impl IdentityFiles {
+    /// Each file's device, inode, size and change times (a rename over the
+    /// file, as certificate tools and mounted secrets do, changes the
+    /// inode; a `chmod` changes the status time): equal fingerprints, the
+    /// same files. Three `stat`s, following symbolic links.
+    pub fn fingerprint(&self) -> Fingerprint {
+        use std::os::unix::fs::MetadataExt as _;
+        [&self.cert, &self.key, &self.ca]
+            .iter()
+            .map(|p| {
+                std::fs::metadata(p).ok().map(|m| {
+                    [
+                        m.dev() as i64,
+                        m.ino() as i64,
+                        m.size() as i64,
+                        m.mtime(),
+                        m.mtime_nsec(),
+                        m.ctime(),
+                        m.ctime_nsec(),
+                    ]
+                })
+            })
+            .collect()
+    }
+}
+
 /// A host's identity, read: what it presents and whom it trusts.
 #[derive(Debug)]
 pub struct Identity {
@@ -323,8 +352,10 @@ fn transport() -> quinn::TransportConfig {
 }
 
 /// Who is at the other end of a connection: the first URI SAN of its
-/// certificate (a SPIFFE id), else its first DNS SAN, else its subject's
-/// common name; `None` without a certificate.
+/// certificate (a SPIFFE id), else its first DNS SAN; `None` without a
+/// certificate or without either name. The subject's common name is not
+/// an identity: a name the CA put in a free-form field must not match a
+/// URI or a DNS name an allow-list holds.
 pub fn peer_identity(conn: &quinn::Connection) -> Option<String> {
     let certs = conn
         .peer_identity()?
@@ -346,27 +377,16 @@ pub fn certificate_identity(path: &Path) -> Result<Option<String>, TlsError> {
 pub fn identity_of(cert: &CertificateDer<'_>) -> Option<String> {
     use x509_parser::extensions::GeneralName;
     let (_, cert) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        let names = &san.value.general_names;
-        let uri = names.iter().find_map(|n| match n {
-            GeneralName::URI(u) => Some(u.to_string()),
+    let san = cert.subject_alternative_name().ok()??;
+    let names = &san.value.general_names;
+    let uri = names.iter().find_map(|n| match n {
+        GeneralName::URI(u) => Some(u.to_string()),
+        _ => None,
+    });
+    uri.or_else(|| {
+        names.iter().find_map(|n| match n {
+            GeneralName::DNSName(d) => Some(d.to_string()),
             _ => None,
-        });
-        let dns = || {
-            names.iter().find_map(|n| match n {
-                GeneralName::DNSName(d) => Some(d.to_string()),
-                _ => None,
-            })
-        };
-        if let Some(name) = uri.or_else(dns) {
-            return Some(name);
-        }
-    }
-    let common_name = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_string);
-    common_name
+        })
+    })
 }
