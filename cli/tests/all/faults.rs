@@ -195,13 +195,20 @@ fn quic_manifest(dir: &Path) -> std::path::PathBuf {
     )
 }
 
-#[test]
-fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reached() {
+/// A QUIC host `b` served by `weld serve` (killed when the test ends, even
+/// by a failed assertion) and host `a`'s runtime calling it; the folder
+/// holds the manifest and identities.
+fn quic_pair() -> (tempfile::TempDir, std::path::PathBuf, Reaped, Runtime) {
     let dir = tempfile::tempdir().unwrap();
     let m = quic_manifest(dir.path());
-    // Killed when the test ends, even by a failed assertion.
-    let mut server = Reaped(replica(&m));
+    let server = Reaped(replica(&m));
     let rt = runtime(&m);
+    (dir, m, server, rt)
+}
+
+#[test]
+fn a_quic_server_killed_mid_load_fails_the_calls_it_held_and_a_restart_is_reached() {
+    let (_dir, m, mut server, rt) = quic_pair();
     let mut restarted = None;
     let (ok_before, ok, errors) = run_for(
         &rt,
@@ -238,10 +245,7 @@ impl Drop for Reaped {
 
 #[test]
 fn sighup_reloads_a_quic_hosts_identity_and_does_not_end_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let m = quic_manifest(dir.path());
-    let mut server = Reaped(replica(&m));
-    let rt = runtime(&m);
+    let (_dir, _, mut server, rt) = quic_pair();
     let greet = |name: &str| {
         let mut d = rt.instantiate().unwrap();
         d.call("greet-caller", "front.greet", &[Val::String(name.into())])

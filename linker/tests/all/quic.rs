@@ -71,7 +71,7 @@ fn a_caller_the_servers_ca_did_not_sign_is_refused_in_the_handshake() {
     std::fs::write(other.join("both.pem"), bundle).unwrap();
     let a_tls = "tls = { cert = \"other/a.pem\", key = \"other/a.key\", ca = \"other/both.pem\" }";
     let m = quic_manifest(dir.path(), free_port(), a_tls);
-    let server = serve(&m, "b");
+    let (server, failures) = serve_watched(&m, "b");
     let rt = runtime(&m, "a");
     let seen = greet(&rt, "intruder");
     assert!(seen.starts_with("error: "), "{seen}");
@@ -82,6 +82,13 @@ fn a_caller_the_servers_ca_did_not_sign_is_refused_in_the_handshake() {
     let stats = server.stop().unwrap();
     // Refused before any call: nothing reached the component.
     assert_eq!((stats.answered, stats.failed), (0, 0));
+    // The server counted and logged the refusal, with rustls's reason.
+    assert!(stats.refused >= 1, "{stats:?}");
+    let logged = refusals(&failures, Cause::Refused);
+    assert!(logged.contains("the handshake failed"), "{logged}");
+    // The other CA has the same name, so rustls finds the issuer and
+    // refuses its signature.
+    assert!(logged.contains("invalid peer certificate"), "{logged}");
 }
 
 #[test]
