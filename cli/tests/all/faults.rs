@@ -17,14 +17,26 @@ use weld_linker::Deployment;
 
 const TIMEOUT_MS: u64 = 1000;
 
-fn manifest(dir: &Path, nats_url: &str) -> std::path::PathBuf {
+/// `greet-caller` on host `a` calling `greet` on host `b` with a short
+/// timeout, the hosts' tables being `hosts`.
+fn manifest_with(dir: &Path, hosts: &str) -> std::path::PathBuf {
     weld_fixtures::write_manifest(
         dir,
         &format!(
             "[components.greet-caller]\npath = \"{{greet-caller}}\"\nhost = \"a\"\n\
              [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\n\
              [[link]]\nimport = \"greet-caller:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\ntimeout-ms = {TIMEOUT_MS}\n\
-             [hosts.b]\nwrpc = {{ transport = \"nats\", url = \"{nats_url}\", prefix = \"faults\" }}\n"
+             {hosts}"
+        ),
+    )
+}
+
+/// [`manifest_with`] host `b` on NATS at `nats_url`.
+fn manifest(dir: &Path, nats_url: &str) -> std::path::PathBuf {
+    manifest_with(
+        dir,
+        &format!(
+            "[hosts.b]\nwrpc = {{ transport = \"nats\", url = \"{nats_url}\", prefix = \"faults\" }}\n"
         ),
     )
 }
@@ -182,13 +194,10 @@ fn a_nats_restart_mid_load_fails_calls_in_the_gap_and_then_recovers() {
 fn quic_manifest(dir: &Path) -> std::path::PathBuf {
     weld_fixtures::tls::identities(dir, "ca", &["a", "b"]);
     let port = weld_fixtures::peer::free_port();
-    weld_fixtures::write_manifest(
+    manifest_with(
         dir,
         &format!(
-            "[components.greet-caller]\npath = \"{{greet-caller}}\"\nhost = \"a\"\n\
-             [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\n\
-             [[link]]\nimport = \"greet-caller:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\ntimeout-ms = {TIMEOUT_MS}\n\
-             [hosts.b]\nwrpc = {{ transport = \"quic\", address = \"127.0.0.1:{port}\" }}\n\
+            "[hosts.b]\nwrpc = {{ transport = \"quic\", address = \"127.0.0.1:{port}\" }}\n\
              tls = {{ cert = \"b.pem\", key = \"b.key\", ca = \"ca.pem\" }}\n\
              [hosts.a]\ntls = {{ cert = \"a.pem\", key = \"a.key\", ca = \"ca.pem\" }}\n"
         ),
