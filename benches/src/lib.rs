@@ -1,7 +1,10 @@
 //! Shared setup for weld's criterion benches (see `benches/`).
 
 pub mod series;
-pub use weld_harness::floor::{echo_server, exchange, native_add, native_echo, native_sum, Conn};
+pub use weld_harness::floor::{
+    echo_server, echo_server_handing_off, exchange, native_add, native_echo, native_sum, Conn,
+    Courier,
+};
 pub use weld_harness::host_floor::{HostEntry, HostImport};
 
 /// The manifest of the adder/driver pair, with absolute fixture paths, in a

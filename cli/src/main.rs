@@ -47,6 +47,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Measure call latency per strategy against a native floor.
     Bench(commands::bench::Args),
+    /// Show what a live host runs and how its last change went.
+    Status(commands::status::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Status(args) => commands::status::run(args),
     };
     match result {
         Ok(code) => code,

@@ -75,3 +75,70 @@ pub fn exchange<C: Conn>(mut c: C, data: &[u8], back: &mut Vec<u8>) -> std::io::
     }
     Ok(())
 }
+
+/// [`echo_server`] that accepts on one thread and hands each connection to
+/// a second, which reads and answers: the crossing weld's server makes
+/// from its I/O thread to a guest worker, without weld's code.
+pub fn echo_server_handing_off<C: Conn>(
+    incoming: impl Iterator<Item = std::io::Result<C>> + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<C>();
+    std::thread::spawn(move || {
+        for mut c in rx {
+            let mut buf = Vec::new();
+            if c.read_to_end(&mut buf).is_ok() {
+                let _ = c.write_all(&buf);
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for c in incoming.flatten() {
+            if tx.send(c).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Runs `exchange`s on a thread of its own for a caller that waits for
+/// each: the crossing weld's stub makes from the calling thread to its I/O
+/// runtime and back, without weld's code.
+pub struct Courier {
+    calls: std::sync::mpsc::Sender<()>,
+    done: std::sync::mpsc::Receiver<std::io::Result<()>>,
+}
+
+impl Courier {
+    /// A courier making each exchange with a fresh connection from
+    /// `connect`, sending `data`.
+    pub fn new<C: Conn>(
+        connect: impl Fn() -> std::io::Result<C> + Send + 'static,
+        data: Vec<u8>,
+    ) -> Courier {
+        let (calls, rx) = std::sync::mpsc::channel::<()>();
+        let (tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut back = Vec::new();
+            for () in rx {
+                let r = connect().and_then(|c| exchange(c, &data, &mut back));
+                if tx.send(r).is_err() {
+                    return;
+                }
+            }
+        });
+        Courier { calls, done }
+    }
+
+    /// One exchange, made on the courier's thread.
+    ///
+    /// # Errors
+    /// The connection's error, or a courier whose thread is gone.
+    pub fn exchange(&self) -> std::io::Result<()> {
+        self.calls
+            .send(())
+            .map_err(|_| std::io::Error::other("the courier's thread is gone"))?;
+        self.done
+            .recv()
+            .map_err(|_| std::io::Error::other("the courier's thread is gone"))?
+    }
+}

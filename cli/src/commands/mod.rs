@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod plan;
 pub mod run;
 pub mod serve;
+pub mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::input::InputLimits;
 use weld_linker::serve::{
-    run_together, FailureHook, HttpOptions, HttpServer, Reload, ServeError, ServeEvent,
-    ServeOptions, Server,
+    run_together, watch, FailureHook, HttpOptions, HttpServer, Live, Reload, ServeError,
+    ServeEvent, ServeOptions, Server, WatchEvent, WatchOptions, Watcher,
 };
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
@@ -66,6 +66,17 @@ pub struct Args {
     /// JSON lines.
     #[arg(long)]
     json: bool,
+    /// Apply every change to the manifest, the files it includes and the
+    /// components it names while serving: only what changed is
+    /// restarted, calls in flight finish on what they started on
+    /// (README: "Changing a running deployment").
+    #[arg(long)]
+    watch: bool,
+    /// Write the host's status (plan version, component digests, the last
+    /// change's outcome) to this file at start and after every change;
+    /// `weld status FILE` reads it.
+    #[arg(long, value_name = "FILE", requires = "watch")]
+    status: Option<PathBuf>,
 }
 
 /// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls get the grace
@@ -81,14 +92,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
-    let options = weld_linker::PlanOptions {
-        strict_security: args.strict_security,
-        ..Default::default()
-    };
-    let deployment = match Deployment::open(&args.inputs, &options, &InputLimits::default()) {
-        Ok(d) => d,
-        Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
-    };
+    if args.watch && !is_one_manifest(&args.inputs) {
+        return Ok(super::fail(
+            "--watch watches a manifest: give one manifest, not component files",
+            args.json,
+        ));
+    }
+    let deployment =
+        match Deployment::open(&args.inputs, &options_plan(&args), &InputLimits::default()) {
+            Ok(d) => d,
+            Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
+        };
     let fail = |message: String| Ok(super::fail(message, args.json));
     let host = match deployment.plan.choose_host(args.host.as_deref()) {
         Ok(h) => h,
@@ -115,6 +129,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .http
         .or_else(|| deployment.plan.ingress_of(&host)?.address)
         .map(|address| HttpOptions::from_serve(&options, address));
+    let live = args.watch.then(Live::new);
+    options.live.clone_from(&live);
+    if live.is_some() && http.is_some() {
+        return fail(
+            "--watch applies changes to wRPC hosts; a host with HTTP handlers is not swapped yet: serve it without --watch".to_string(),
+        );
+    }
     let server = Server::new(&deployment, options);
     // SIGHUP reloads a QUIC host's TLS identity; elsewhere there is
     // nothing to reload and it keeps its usual meaning.
@@ -129,12 +150,69 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Ok(s), None) => s,
         (Ok(s), Some(http)) => return serve_http(&args, &deployment, Some(&s), http),
     };
+    let _watcher = match &live {
+        Some(live) => match watch_manifest(&args, &deployment, live.clone(), options_plan(&args)) {
+            Ok(w) => Some(w),
+            Err(message) => return fail(message),
+        },
+        None => None,
+    };
     let stats = match server.run(|bound| ready(&args, &server, bound), shutdown_signal()) {
         Ok(s) => s,
         Err(e) => return fail(super::describe(&e)),
     };
     stopped(&args, &ServeEvent::Stopped { stats: &stats });
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `inputs` name one manifest (not component files).
+fn is_one_manifest(inputs: &[PathBuf]) -> bool {
+    matches!(inputs, [one] if !weld_linker::input::is_wasm(one).unwrap_or(false))
+}
+
+/// How the deployment is planned, first and after every change.
+fn options_plan(args: &Args) -> weld_linker::PlanOptions {
+    weld_linker::PlanOptions {
+        strict_security: args.strict_security,
+        ..Default::default()
+    }
+}
+
+/// Watches the manifest the deployment was loaded from, applying every
+/// change to `live` and printing what each did.
+fn watch_manifest(
+    args: &Args,
+    deployment: &Deployment,
+    live: Live,
+    plan: weld_linker::PlanOptions,
+) -> Result<Watcher, String> {
+    let manifest = deployment.manifest.file.clone();
+    let json = args.json;
+    let options = WatchOptions {
+        plan,
+        status_file: args.status.clone(),
+        on_event: Some(std::sync::Arc::new(move |event: &WatchEvent<'_>| {
+            if json {
+                super::emit(&event.to_line());
+            } else {
+                match event {
+                    WatchEvent::Applied { applied } => eprintln!(
+                        "applied: now serving plan version {} ({} kept, {} started, {:.1} ms)",
+                        applied.version,
+                        applied.kept,
+                        applied.started,
+                        applied.took.as_secs_f64() * 1e3
+                    ),
+                    WatchEvent::Refused { version, error } => eprintln!(
+                        "refused the changed deployment; still serving plan version {version}:\n{error}"
+                    ),
+                }
+            }
+        })),
+        ..WatchOptions::default()
+    };
+    watch(manifest, deployment, live, options)
+        .map_err(|e| format!("cannot watch the manifest: {e}"))
 }
 
 /// Prints that `server` serves on `bound`.

@@ -76,8 +76,9 @@ fn result_of(child: Child) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "weld run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "weld run failed: {}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["calls"][0]["result"].as_str().unwrap().to_string()
@@ -879,4 +880,120 @@ fn serve_http_answers_and_stops_with_a_request_in_flight() {
     let stopped: serde_json::Value = serde_json::from_str(rest.trim()).unwrap();
     assert_eq!(stopped["event"], "http-stopped", "{rest}");
     assert_eq!(stopped["stats"]["answered"], 1, "{rest}");
+}
+
+/// The next JSON line `weld serve --json` printed.
+fn next_event(lines: &mut impl BufRead) -> serde_json::Value {
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"))
+}
+
+#[test]
+fn a_watched_deployment_changes_while_it_serves_and_weld_status_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, _) = two_hosts(&dir);
+    let status = dir.path().join("edge-2.status.json");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args([
+            "serve",
+            m.to_str().unwrap(),
+            "--host",
+            "edge-2",
+            "--json",
+            "--watch",
+        ])
+        .arg("--status")
+        .arg(&status)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld serve");
+    let mut lines = BufReader::new(server.stdout.take().unwrap());
+    // The calling side reads a copy: the served manifest is broken below.
+    let caller = dir.path().join("caller.toml");
+    std::fs::copy(&m, &caller).unwrap();
+    assert_eq!(next_event(&mut lines)["event"], "ready");
+    assert_eq!(
+        result_of(run(&caller, "greet-caller.greet(\"cli\")")),
+        "\"ok: hello, cli\""
+    );
+
+    // A new version of greet (its environment): applied, then served.
+    let original = std::fs::read_to_string(&m).unwrap();
+    let versioned = original.replace(
+        "host = \"edge-2\"\n",
+        "host = \"edge-2\"\nenv = { GREET_VERSION = \"2\" }\n",
+    );
+    std::fs::write(&m, &versioned).unwrap();
+    let applied = next_event(&mut lines);
+    assert_eq!(applied["event"], "applied", "{applied}");
+    assert_eq!(applied["version"], 2);
+    assert_eq!(
+        result_of(run(&caller, "greet-caller.greet(\"cli\")")),
+        "\"ok: hello, cli (v2)\""
+    );
+    let shown = crate::common::weld(&["status", status.to_str().unwrap()]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        crate::common::text(&shown.stderr)
+    );
+    let text = crate::common::text(&shown.stdout);
+    assert!(
+        text.contains("plan version 2") && text.contains("greet  sha256:"),
+        "{text}"
+    );
+
+    // A link to an export of another type: refused, version 2 serves on.
+    std::fs::write(
+        &m,
+        versioned.replace("export = \"greet\"", "export = \"adder\""),
+    )
+    .unwrap();
+    let refused = next_event(&mut lines);
+    assert_eq!(refused["event"], "apply-refused", "{refused}");
+    assert_eq!(refused["version"], 2);
+    assert!(
+        refused["error"].as_str().unwrap().contains("adder"),
+        "{refused}"
+    );
+    let shown = crate::common::weld(&["status", status.to_str().unwrap(), "--json"]);
+    assert_eq!(shown.status.code(), Some(1), "a refused change exits 1");
+    let doc: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(doc["plan_version"], 2);
+    assert_eq!(doc["last"]["applied"], false);
+    assert_eq!(
+        result_of(run(&caller, "greet-caller.greet(\"cli\")")),
+        "\"ok: hello, cli (v2)\""
+    );
+    let (exit, _) = terminate(&mut server);
+    assert!(exit.success());
+}
+
+#[test]
+fn watch_refuses_component_files_and_status_names_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let greet = weld_fixtures::path("greet");
+    let out = crate::common::weld(&[
+        "serve",
+        greet.to_str().unwrap(),
+        "--watch",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::common::text(&out.stderr).contains("--watch watches a manifest"),
+        "{}",
+        crate::common::text(&out.stderr)
+    );
+    let missing = dir.path().join("none.json");
+    let out = crate::common::weld(&["status", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::common::text(&out.stderr).contains("none.json"),
+        "{}",
+        crate::common::text(&out.stderr)
+    );
 }

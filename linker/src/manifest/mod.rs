@@ -132,6 +132,21 @@ impl Manifest {
         Some(self.base_dir().join(path.get_ref()))
     }
 
+    /// Every file the deployment is made from: this manifest, the files it
+    /// includes, its components' files and its providers' WIT (what a
+    /// watcher of the deployment watches).
+    pub fn sources(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.file.clone()];
+        files.extend(self.included.iter().map(|i| i.file.clone()));
+        files.extend(
+            self.components
+                .keys()
+                .filter_map(|c| self.component_path(c)),
+        );
+        files.extend(self.providers.keys().filter_map(|p| self.provider_wit(p)));
+        files
+    }
+
     /// The host a component runs on, or a provider is reached at.
     pub fn host_of(&self, name: &str) -> &str {
         if let Some(p) = self.providers.get(name) {

@@ -453,6 +453,25 @@ impl Runtime {
         Ok(&self.inner.needs[unit])
     }
 
+    /// The components whose units a store made to call `component` holds
+    /// (it, and every component it reaches through host-linked imports),
+    /// in instantiation order.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NoSuchFunction`] when the host has no `component`.
+    pub fn store_members(&self, component: &str) -> Result<Vec<&str>, RuntimeError> {
+        Ok(self
+            .units_for(component)?
+            .iter()
+            .flat_map(|&u| self.inner.units[u].members.iter().map(String::as_str))
+            .collect())
+    }
+
+    /// Whether `other` is a handle to this same prepared runtime.
+    pub fn same(&self, other: &Runtime) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// [`Runtime::instantiate`] with the embedding application's own state
     /// in the store, reachable from its imports through
     /// [`HostState::extension`].

@@ -43,10 +43,50 @@ pub(super) struct Lane {
     route: Route,
 }
 
-/// The lanes of a server, and which lane each served function takes.
-pub(super) struct Lanes {
+/// The workers of some served components and the functions they run: one
+/// group of `shared` components (one worker, one store) or one `per-call`
+/// component (its pool). A crew is what a changed plan keeps when nothing
+/// it runs changed (the `generation` module): its workers, its stores and
+/// their state, its lanes' permits.
+pub(super) struct Crew {
+    /// One lane per component.
     lanes: Vec<Lane>,
-    by_served: Vec<usize>,
+    /// The functions its workers run; a job's `index` is into this.
+    pub served: Arc<Vec<Served>>,
+    /// The runtime its workers instantiate from.
+    pub runtime: Runtime,
+    /// What it runs, summed up: equal keys, same crew.
+    pub key: u64,
+}
+
+impl Crew {
+    /// The lane of `component`, if the crew runs it.
+    pub fn lane(&self, component: &str) -> Option<usize> {
+        self.lanes.iter().position(|l| l.component == component)
+    }
+
+    /// Lane `index`.
+    pub fn lane_at(&self, index: usize) -> &Lane {
+        &self.lanes[index]
+    }
+
+    /// Stops the per-call workers once their job is done: idle ones at
+    /// once, jobs still waiting end as `stopping`. (A shared worker ends
+    /// when the crew, and so its sender, is dropped.)
+    pub fn close(&self) {
+        for lane in &self.lanes {
+            if let Route::PerCall(queue) = &lane.route {
+                queue.close();
+            }
+        }
+    }
+}
+
+impl Drop for Crew {
+    /// Nothing can reach a dropped crew's queues any more: its workers end.
+    fn drop(&mut self) {
+        self.close();
+    }
 }
 
 /// A call admitted to its lane: it holds one of the lane's permits.
@@ -109,23 +149,6 @@ impl Lane {
     }
 }
 
-impl Lanes {
-    /// The lane of served function `index`.
-    pub fn of(&self, index: usize) -> &Lane {
-        &self.lanes[self.by_served[index]]
-    }
-
-    /// Stops the per-call workers once their job is done (the shared ones
-    /// end when the lanes, and so their senders, are dropped).
-    pub fn close(&self) {
-        for lane in &self.lanes {
-            if let Route::PerCall(queue) = &lane.route {
-                queue.close();
-            }
-        }
-    }
-}
-
 /// What a lane is made of, before its workers run.
 pub(super) struct LaneSettings<'a> {
     /// Permits per component: calls running or handed to its workers.
@@ -136,71 +159,116 @@ pub(super) struct LaneSettings<'a> {
     pub deadline: &'a dyn Fn(&str) -> Duration,
 }
 
-/// Builds one lane per served component and starts its workers with
-/// `spawn` (which names and tracks the threads).
+/// The key of a crew of the named components serving the given
+/// functions.
+pub(super) type CrewKey<'a> = dyn Fn(&[&str], &[Served]) -> Result<u64, ServeError> + 'a;
+
+/// Spawns a worker thread named `name`, tracked until it ends.
+pub(super) type Spawn<'a> =
+    dyn FnMut(String, Box<dyn FnOnce() + Send>) -> Result<(), ServeError> + 'a;
+
+/// The crews that run `served` (every function of a served component goes
+/// to its component's crew): a crew `keep` returns for a key is taken as
+/// it is; the others are built with lanes and started with `spawn`.
 ///
 /// # Errors
 /// A worker thread that cannot be started, or a component the runtime
 /// does not hold.
-pub(super) fn start(
+pub(super) fn crews(
     runtime: &Runtime,
-    served: &Arc<Vec<Served>>,
+    served: &[Served],
     settings: &LaneSettings<'_>,
-    spawn: &mut dyn FnMut(String, Box<dyn FnOnce() + Send>) -> Result<(), ServeError>,
-) -> Result<Lanes, ServeError> {
+    key: &CrewKey<'_>,
+    keep: &dyn Fn(u64) -> Option<Arc<Crew>>,
+    spawn: &mut Spawn<'_>,
+) -> Result<Vec<Arc<Crew>>, ServeError> {
     let mut components: Vec<(&str, InstancePolicy)> = Vec::new();
-    let by_served: Vec<usize> = served
-        .iter()
-        .map(|s| {
-            components
-                .iter()
-                .position(|(c, _)| *c == s.component)
-                .unwrap_or_else(|| {
-                    components.push((&s.component, s.policy));
-                    components.len() - 1
-                })
-        })
-        .collect();
-    let mut routes: Vec<Option<Route>> = (0..components.len()).map(|_| None).collect();
-    for group in shared_groups(runtime, &components)? {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let names: Vec<String> = group.iter().map(|&i| components[i].0.to_string()).collect();
-        for &i in &group {
-            routes[i] = Some(Route::Shared(tx.clone()));
+    for s in served {
+        if !components.iter().any(|(c, _)| *c == s.component) {
+            components.push((&s.component, s.policy));
         }
-        let (runtime, served) = (runtime.clone(), Arc::clone(served));
-        spawn(
-            format!("weld-serve-shared-{}", names[0]),
-            Box::new(move || worker::shared(&runtime, &served, &names, rx)),
-        )?;
     }
-    for (i, (component, policy)) in components.iter().enumerate() {
-        if *policy != InstancePolicy::PerCall {
+    let mut groups = shared_groups(runtime, &components)?;
+    groups.extend(
+        components
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, p))| *p == InstancePolicy::PerCall)
+            .map(|(i, _)| vec![i]),
+    );
+    let mut crews = Vec::with_capacity(groups.len());
+    for group in groups {
+        let names: Vec<&str> = group.iter().map(|&i| components[i].0).collect();
+        let mine: Vec<Served> = served
+            .iter()
+            .filter(|s| names.contains(&s.component.as_str()))
+            .cloned()
+            .collect();
+        let k = key(&names, &mine)?;
+        if let Some(kept) = keep(k) {
+            crews.push(kept);
             continue;
         }
+        let policy = components[group[0]].1;
+        crews.push(Arc::new(start_crew(
+            runtime, &names, policy, mine, k, settings, spawn,
+        )?));
+    }
+    Ok(crews)
+}
+
+/// One crew of `names` (one per-call component, or a group of shared
+/// ones), its workers started.
+fn start_crew(
+    runtime: &Runtime,
+    names: &[&str],
+    policy: InstancePolicy,
+    served: Vec<Served>,
+    key: u64,
+    settings: &LaneSettings<'_>,
+    spawn: &mut Spawn<'_>,
+) -> Result<Crew, ServeError> {
+    let served = Arc::new(served);
+    let route = if policy == InstancePolicy::PerCall {
         let queue = Arc::new(PerCallQueue::default());
         for w in 0..settings.per_call_workers {
             let (runtime, served, queue) =
-                (runtime.clone(), Arc::clone(served), Arc::clone(&queue));
+                (runtime.clone(), Arc::clone(&served), Arc::clone(&queue));
             spawn(
-                format!("weld-serve-{component}-{w}"),
+                format!("weld-serve-{}-{w}", names[0]),
                 Box::new(move || worker::pool(&runtime, &served, &queue)),
             )?;
         }
-        routes[i] = Some(Route::PerCall(queue));
-    }
+        Route::PerCall(queue)
+    } else {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let owned: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+        let (runtime, served) = (runtime.clone(), Arc::clone(&served));
+        spawn(
+            format!("weld-serve-shared-{}", names[0]),
+            Box::new(move || worker::shared(&runtime, &served, &owned, rx)),
+        )?;
+        Route::Shared(tx)
+    };
     let concurrency = settings.concurrency.max(1);
-    let lanes = components
+    let lanes = names
         .iter()
-        .zip(routes)
-        .map(|((component, _), route)| Lane {
-            component: component.to_string(),
+        .map(|component| Lane {
+            component: (*component).to_string(),
             permits: FairPermits::new(concurrency, concurrency.saturating_mul(WAITING_PER_PERMIT)),
             deadline: (settings.deadline)(component),
-            route: route.expect("every component has a route"),
+            route: match &route {
+                Route::Shared(tx) => Route::Shared(tx.clone()),
+                Route::PerCall(q) => Route::PerCall(Arc::clone(q)),
+            },
         })
         .collect();
-    Ok(Lanes { lanes, by_served })
+    Ok(Crew {
+        lanes,
+        served,
+        runtime: runtime.clone(),
+        key,
+    })
 }
 
 /// The `shared` components (indices into `components`) grouped by store:

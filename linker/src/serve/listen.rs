@@ -3,7 +3,7 @@
 
 use super::budget::{Budget, PastBudget};
 use super::fair::PeerKey;
-use super::lanes::Lanes;
+use super::generation::{Current, Generation};
 use super::report::{Cause, FailedCall, Reporter};
 use super::worker::{Answer, Args, Job, Outcome};
 use super::{ServeError, Served};
@@ -66,9 +66,8 @@ impl Reply for Framed {
 /// Shared by every call task.
 #[derive(Clone)]
 pub(super) struct Dispatch {
-    pub served: Arc<Vec<Served>>,
-    /// Each served component's admission and workers.
-    pub lanes: Arc<Lanes>,
+    /// What is served: the generation each call is bound to.
+    pub current: Arc<Current>,
     pub report: Arc<Reporter>,
     pub limits: Limits,
     pub read_timeout: Duration,
@@ -79,8 +78,6 @@ pub(super) struct Dispatch {
     pub queue_group: Arc<str>,
     /// The memory decoded parameters of calls in flight may hold.
     pub budget: Arc<Budget>,
-    /// Interrupted when the grace period ends with calls in flight.
-    pub runtime: crate::runtime::Runtime,
     /// Calls handed to a worker and not yet answered.
     pub in_flight: Arc<InFlight>,
 }
@@ -161,8 +158,32 @@ impl Peer {
     }
 }
 
-/// A served function's index, the caller and the call's streams.
-type Invocation<O, I> = (usize, Peer, anyhow::Result<(O, I)>);
+/// A served function of a generation: a call holds its generation until
+/// it is answered.
+pub(super) struct Target {
+    generation: Arc<Generation>,
+    index: usize,
+}
+
+impl Target {
+    /// `instance#function` of the generation serving now, if it serves it.
+    fn find(current: &Current, instance: &str, function: &str) -> Option<Target> {
+        let generation = current.get()?;
+        let index = generation.find(instance, function)?;
+        Some(Target { generation, index })
+    }
+
+    fn served(&self) -> &Served {
+        &self.generation.served[self.index]
+    }
+}
+
+/// A call refused before its parameters: which function, when known, and
+/// why.
+type Refusal = (Option<(String, String)>, String);
+
+/// The caller, and the call's target and streams or why it is refused.
+type Invocation<O, I> = (Peer, Result<(Target, O, I), Refusal>);
 type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
 
 /// Subscribes to every served function on `nats` (in the host's queue
@@ -176,21 +197,34 @@ async fn nats_invocations(
     seen: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<Invocations<NatsReply, nats::Params>, async_nats::Error> {
     let mut streams: Vec<Invocations<NatsReply, nats::Params>> = Vec::new();
-    for (index, s) in dispatch.served.iter().enumerate() {
-        let subject = wrpc_transport_nats::invocation_subject(prefix, &s.instance, &s.function);
+    let names: Vec<(String, String)> = dispatch.current.get().map_or_else(Vec::new, |g| {
+        g.served
+            .iter()
+            .map(|s| (s.instance.clone(), s.function.clone()))
+            .collect()
+    });
+    for (instance, function) in names {
+        let subject = wrpc_transport_nats::invocation_subject(prefix, &instance, &function);
         let sub = calls
             .queue_subscribe(subject, dispatch.queue_group.to_string())
             .await?;
-        let (inbox, slots, report, seen) = (
+        let (inbox, slots, report, seen, current) = (
             Arc::clone(&inbox),
             Arc::clone(&dispatch.connections),
             Arc::clone(&dispatch.report),
             Arc::clone(&seen),
+            Arc::clone(&dispatch.current),
         );
+        let name = Arc::new((instance, function));
         streams.push(Box::pin(sub.filter_map(move |message| {
             seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (inbox, slots, report) =
-                (Arc::clone(&inbox), Arc::clone(&slots), Arc::clone(&report));
+            let (inbox, slots, report, current, name) = (
+                Arc::clone(&inbox),
+                Arc::clone(&slots),
+                Arc::clone(&report),
+                Arc::clone(&current),
+                Arc::clone(&name),
+            );
             async move {
                 // Past the cap, an invocation is dropped before it is
                 // accepted (its caller times out): waiting would only let
@@ -199,27 +233,36 @@ async fn nats_invocations(
                     report.dropped("the server holds as many calls as its connection cap allows");
                     return None;
                 };
+                let named = || Some((name.0.clone(), name.1.clone()));
                 Some(match inbox.accept(message).await {
                     Ok(Some((results, params))) => {
                         let peer = Peer::new(
                             format!("NATS caller {}", results.caller()),
                             PeerKey::Anonymous,
                         );
-                        let reply = NatsReply {
-                            results,
-                            _slot: slot,
-                        };
-                        (index, peer, Ok((reply, params)))
+                        // Bound to the generation serving when it arrived;
+                        // one that no longer serves it refuses it.
+                        match Target::find(&current, &name.0, &name.1) {
+                            Some(target) => {
+                                let reply = NatsReply {
+                                    results,
+                                    _slot: slot,
+                                };
+                                (peer, Ok((target, reply, params)))
+                            }
+                            None => (
+                                peer,
+                                Err((named(), "it is no longer served here".to_string())),
+                            ),
+                        }
                     }
                     Ok(None) => (
-                        index,
                         Peer::new("a NATS publisher", PeerKey::Anonymous),
-                        Err(anyhow::anyhow!("the invocation names no reply subject")),
+                        Err((named(), "the invocation names no reply subject".to_string())),
                     ),
                     Err(e) => (
-                        index,
                         Peer::new("a NATS caller", PeerKey::Anonymous),
-                        Err(anyhow::anyhow!("accepting the invocation failed: {e}")),
+                        Err((named(), format!("accepting the invocation failed: {e}"))),
                     ),
                 })
             }
@@ -507,17 +550,13 @@ async fn accept_loop<F, Fut>(
                         ))
                     }
                 };
-            let Some(index) = d
-                .served
-                .iter()
-                .position(|s| s.instance == instance && s.function == function)
-            else {
+            let Some(target) = Target::find(&d.current, &instance, &function) else {
                 return refuse(format!(
                     "refused a wRPC connection from {}: `{instance}#{function}` is not served here",
                     peer.name
                 ));
             };
-            let served = &d.served[index];
+            let served = target.served();
             if !served.callers.admits(peer.identity.as_deref()) {
                 return d.report.failed(FailedCall {
                     function: Some(format!("{instance}#{function}")),
@@ -535,7 +574,7 @@ async fn accept_loop<F, Fut>(
                 });
             }
             let _ = calls
-                .send((index, peer, Ok((Framed { tx, _slot: slot }, frames))))
+                .send((peer, Ok((target, Framed { tx, _slot: slot }, frames))))
                 .await;
         });
     }
@@ -589,17 +628,20 @@ where
     loop {
         tokio::select! {
             next = invocations.next() => match next {
-                Some((index, peer, Ok((tx, rx)))) => {
-                    calls.spawn(handle(dispatch.clone(), index, peer, tx, rx));
+                Some((peer, Ok((target, tx, rx)))) => {
+                    calls.spawn(handle(dispatch.clone(), target, peer, tx, rx));
                 }
-                Some((index, peer, Err(e))) => {
-                    let s = &dispatch.served[index];
+                Some((peer, Err((function, e)))) => {
+                    let component = function.as_ref().and_then(|(i, f)| {
+                        let g = dispatch.current.get()?;
+                        Some(g.served[g.find(i, f)?].component.clone())
+                    });
                     dispatch.report.failed(FailedCall {
-                        function: Some(format!("{}.{}", s.instance, s.function)),
-                        component: Some(s.component.clone()),
+                        function: function.map(|(i, f)| format!("{i}.{f}")),
+                        component,
                         peer: peer.name.to_string(),
                         cause: Cause::Refused,
-                        message: format!("the invocation failed before its parameters: {e:#}"),
+                        message: format!("the invocation failed before its parameters: {e}"),
                     });
                 }
                 None => break,
@@ -628,7 +670,7 @@ where
                 cut,
                 "in-flight calls did not finish within the grace period; cutting them"
             );
-            dispatch.runtime.interrupt();
+            dispatch.current.interrupt();
             calls.abort_all();
         }
     }
@@ -657,12 +699,13 @@ fn off_io_thread<T>(len: usize, decode: impl FnOnce() -> T) -> T {
 /// worker, which runs it and answers ([`finish`]). A concurrency permit is
 /// taken only once the parameters have arrived, so clients that stall
 /// before sending them hold no permit and delay nobody else's call.
-async fn handle<O, I>(d: Dispatch, index: usize, peer: Peer, tx: O, rx: I)
+async fn handle<O, I>(d: Dispatch, target: Target, peer: Peer, tx: O, rx: I)
 where
     O: Reply,
     I: AsyncRead + Send + Unpin + 'static,
 {
-    let s = &d.served[index];
+    let s = target.served();
+    let index = target.index;
     // Every byte of the parameters is reserved in the budget before it is
     // read: parameters held half-sent count too.
     let mut rx = d.budget.meter(rx);
@@ -726,32 +769,39 @@ where
         // values' share (taken at once: nothing ran in between).
         rx.release();
         let share = d.budget.take(size, d.read_timeout).await?;
-        let permit = d.lanes.of(index).admit(arrived, peer.key).await?;
+        let permit = target.generation.lane(index).admit(arrived, peer.key).await?;
         Ok((args, arrived, (share, permit)))
     }
     .await;
     drop(rx);
     let (args, arrived, held) = match prepared {
         Ok(p) => p,
-        Err(failure) => return d.ending(index, peer.name).finish(tx, Err(failure)).await,
+        Err(failure) => return d.ending(&target, peer.name).finish(tx, Err(failure)).await,
     };
     let ticket = d.in_flight.ticket();
-    // The answer holds what the call holds, and nothing of the queues: a
-    // reply still being written does not keep a worker's queue open.
-    let ending = d.ending(index, peer.name);
+    let ending = d.ending(&target, peer.name);
+    let (local, deadline) = (
+        target.generation.local(index),
+        target.generation.lane(index).deadline,
+    );
+    // The answer holds what the call holds, its generation among them
+    // (what it runs on lives until it is answered), and nothing of the
+    // queues: a reply still being written does not keep a worker's queue
+    // open.
+    let generation = Arc::clone(&target.generation);
     let answer = Answer::new(move |outcome| {
         Box::pin(async move {
             ending.finish(tx, outcome).await;
-            drop((held, ticket));
+            drop((held, ticket, generation));
         })
     });
-    let lane = d.lanes.of(index);
+    let lane = target.generation.lane(index);
     let job = Job {
-        index,
+        index: local,
         args,
         answer,
         arrived,
-        deadline: lane.deadline,
+        deadline,
     };
     // A closed queue drops the job, and its answer ends the call as
     // `stopping`.
@@ -759,11 +809,11 @@ where
 }
 
 impl Dispatch {
-    /// What ending call `index` from `peer` needs.
-    fn ending(&self, index: usize, peer: Arc<str>) -> Ending {
+    /// What ending a call of `target` from `peer` needs.
+    fn ending(&self, target: &Target, peer: Arc<str>) -> Ending {
         Ending {
-            served: Arc::clone(&self.served),
-            index,
+            served: Arc::clone(&target.generation.served),
+            index: target.index,
             peer,
             report: Arc::clone(&self.report),
             timeout: self.read_timeout,

@@ -28,21 +28,28 @@ mod background;
 mod budget;
 mod fair;
 mod fds;
+mod generation;
 mod http;
 mod lanes;
 mod listen;
+mod live;
 mod quic;
 mod report;
+mod status;
 mod together;
 mod typed_exports;
+mod watch;
 mod worker;
 
 pub use background::{Background, HttpBackground, Spawned};
 pub use http::{HttpOptions, HttpServer, HttpStats};
 pub use listen::{clear_stale_socket, SocketPathError};
+pub use live::{Applied, ApplyError, Live};
 pub use quic::RELOAD_POLL;
 pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};
+pub use status::{ComponentDigest, Outcome, Status, StatusError, MAX_STATUS_BYTES};
 pub use together::{run_together, Together};
+pub use watch::{watch, WatchEvent, WatchHook, WatchOptions, Watcher, WATCH_POLL};
 
 use crate::deployment::Deployment;
 use crate::manifest::InstancePolicy;
@@ -55,7 +62,7 @@ use crate::wrpc::nats_auth::NatsAuth;
 use crate::wrpc::Endpoint;
 use report::Reporter;
 use std::future::Future;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Type;
 
@@ -183,6 +190,9 @@ pub struct ServeOptions {
     /// Told to reload the host's TLS identity now (on SIGHUP, say); it is
     /// also reloaded when its files change.
     pub reload: Option<Reload>,
+    /// Takes changed plans while the server runs ([`Live::apply`]); its
+    /// per-call stores are then sized for two plans' workers at once.
+    pub live: Option<Live>,
 }
 
 /// Asks a serving host to read its TLS identity again, at once: new
@@ -234,6 +244,7 @@ impl ServeOptions {
             deadline: None,
             progress: None,
             reload: None,
+            live: None,
         }
     }
 }
@@ -303,62 +314,71 @@ type ServerIdentity = (
 
 /// A host's exports, ready to serve.
 pub struct Server {
-    runtime: Runtime,
+    /// The deployment's plan for the host, compiled.
+    prepared: Prepared,
     /// The QUIC server side of the host's identity, and its files (QUIC
     /// endpoints only).
     identity: Option<ServerIdentity>,
     /// What the host's NATS connections present (NATS endpoints only).
     nats_auth: NatsAuth,
     endpoint: Endpoint,
-    served: Vec<Served>,
     queue_group: String,
     options: ServeOptions,
+}
+
+/// One plan of a host, compiled, and what it serves: what a server starts
+/// with and what [`Live::apply`] swaps in.
+pub(crate) struct Prepared {
+    runtime: Runtime,
+    served: Vec<Served>,
     /// The deadline of calls into each served component that sets its own
     /// (`deadline-ms`).
     deadlines: std::collections::HashMap<String, Duration>,
     /// The deadline of calls into the others.
     default_deadline: Duration,
+    /// What each crew's key is made from, read from the deployment.
+    keys: generation::KeyInputs,
 }
 
-impl Server {
-    /// Prepares the components of `options.host` and works out what to
-    /// serve.
+impl Prepared {
+    /// Compiles `host`'s part of `deployment` and works out what to serve.
     ///
     /// # Errors
-    /// [`RuntimeError`] naming the unit and import: no such host, a unit that
-    /// does not compile, an import that cannot be defined.
-    pub fn new(deployment: &Deployment, options: ServeOptions) -> Result<Server, ServeError> {
-        let plan = &deployment.plan;
-        let host = plan.choose_host(Some(&options.host))?;
-        let wanted = wanted(deployment, &host);
+    /// As [`Server::new`].
+    pub(crate) fn new(
+        deployment: &Deployment,
+        host: &str,
+        options: &ServeOptions,
+    ) -> Result<Prepared, ServeError> {
+        let wanted = wanted(deployment, host);
         if wanted.is_empty() {
-            if plan.ingress_of(&host).is_some() {
-                return Err(ServeError::NoHttpAddress { host });
+            if deployment.plan.ingress_of(host).is_some() {
+                return Err(ServeError::NoHttpAddress {
+                    host: host.to_string(),
+                });
             }
-            return Err(ServeError::NothingToServe { host });
+            return Err(ServeError::NothingToServe {
+                host: host.to_string(),
+            });
         }
         let deadline = options
             .deadline
-            .unwrap_or_else(|| default_deadline(deployment, &host));
+            .unwrap_or_else(|| default_deadline(deployment, host));
         let runtime = Runtime::new(
             deployment,
             &RuntimeOptions {
                 deadline: Some(deadline),
                 interruptible: true,
-                pool_stores: pool_stores(deployment, &host, &wanted, &options),
-                host: Some(host),
+                pool_stores: pool_stores(deployment, host, &wanted, options),
+                host: Some(host.to_string()),
                 progress: options.progress.clone(),
                 ..RuntimeOptions::default()
             },
         )?;
         let served = wanted
             .into_iter()
-            .map(|w| w.typed(&runtime, deployment, &options.host))
+            .map(|w| w.typed(&runtime, deployment, host))
             .collect::<Result<Vec<_>, _>>()?;
-        let endpoint = options
-            .endpoint
-            .clone()
-            .unwrap_or_else(|| deployment.manifest.endpoint_of(&options.host));
         let deadlines = served
             .iter()
             .filter_map(|s| {
@@ -369,6 +389,66 @@ impl Server {
                 Some((s.component.clone(), Duration::from_millis(*ms.get_ref())))
             })
             .collect();
+        let keys = generation::KeyInputs::new(deployment, host);
+        Ok(Prepared {
+            runtime,
+            served,
+            deadlines,
+            default_deadline: deadline,
+            keys,
+        })
+    }
+
+    /// The deadline of a call into `component`.
+    fn deadline_of(&self, component: &str) -> Duration {
+        self.deadlines
+            .get(component)
+            .copied()
+            .unwrap_or(self.default_deadline)
+    }
+
+    /// The generation `version` of this plan: the crews of `previous`
+    /// whose key is unchanged are kept, the others started with `spawn`.
+    fn generation(
+        &self,
+        version: u64,
+        previous: Option<&generation::Generation>,
+        options: &ServeOptions,
+        spawn: &mut lanes::Spawn<'_>,
+    ) -> Result<generation::Generation, ServeError> {
+        let deadline = |c: &str| self.deadline_of(c);
+        let settings = lanes::LaneSettings {
+            concurrency: options.max_concurrency,
+            per_call_workers: per_call_workers(options),
+            deadline: &deadline,
+        };
+        let key = |names: &[&str], served: &[Served]| {
+            self.keys.key(&self.runtime, names, served, &deadline)
+        };
+        let keep = |k: u64| previous.and_then(|p| p.crew(k));
+        let crews = lanes::crews(&self.runtime, &self.served, &settings, &key, &keep, spawn)?;
+        Ok(generation::Generation::new(
+            version,
+            Arc::new(self.served.clone()),
+            crews,
+        ))
+    }
+}
+
+impl Server {
+    /// Prepares the components of `options.host` and works out what to
+    /// serve.
+    ///
+    /// # Errors
+    /// [`RuntimeError`] naming the unit and import: no such host, a unit that
+    /// does not compile, an import that cannot be defined.
+    pub fn new(deployment: &Deployment, options: ServeOptions) -> Result<Server, ServeError> {
+        let host = deployment.plan.choose_host(Some(&options.host))?;
+        let prepared = Prepared::new(deployment, &host, &options)?;
+        let endpoint = options
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| deployment.manifest.endpoint_of(&options.host));
         let identity = match &endpoint {
             Endpoint::Quic { .. } => Some(server_identity(deployment, &options.host)?),
             _ => None,
@@ -385,28 +465,29 @@ impl Server {
             }
             _ => NatsAuth::default(),
         };
+        if let Some(live) = &options.live {
+            live.prepared(deployment, &host, &endpoint, &prepared.served);
+        }
         Ok(Server {
-            runtime,
+            prepared,
             identity,
             nats_auth,
             endpoint,
-            served,
             queue_group: deployment.manifest.queue_group_of(&options.host),
             options,
-            deadlines,
-            default_deadline: deadline,
         })
     }
 
     /// The prepared host: its engine settings say whether per-call stores
     /// come from a pool, and how large.
     pub fn runtime(&self) -> &Runtime {
-        &self.runtime
+        &self.prepared.runtime
     }
 
-    /// What this server serves, in plan order.
+    /// What this server serves, in plan order (as first prepared; a plan
+    /// applied since is in [`Live::status`]).
     pub fn served(&self) -> &[Served] {
-        &self.served
+        &self.prepared.served
     }
 
     /// Where it serves (as configured; see `run`'s `on_ready` for the bound
@@ -418,7 +499,8 @@ impl Server {
     /// Serves until `shutdown` completes, then stops taking calls, lets
     /// in-flight calls finish (up to the grace period) and returns.
     /// `on_ready` receives the endpoint actually bound (a TCP port 0 is
-    /// resolved) once calls are accepted.
+    /// resolved) once calls are accepted. With [`ServeOptions::live`],
+    /// plans applied meanwhile are served from the moment each is applied.
     ///
     /// # Errors
     /// [`ServeError`] when the endpoint cannot be bound or the server fails
@@ -429,37 +511,29 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<ServeStats, ServeError> {
         let report = Arc::new(Reporter::new(self.options.on_failure.clone()));
-        let served = Arc::new(self.served.clone());
-        let mut workers = 0;
-        // Each worker says when it ends, so shutdown can wait for them with
-        // a bound instead of joining one stuck in a host call forever.
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let mut spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
-            let done = done_tx.clone();
-            workers += 1;
-            std::thread::Builder::new()
-                .name(name)
-                .spawn(move || {
-                    let _done = Done(done);
-                    f()
-                })
-                .map(drop)
-                .map_err(ServeError::Thread)
-        };
-        let deadlines = &self.deadlines;
-        let lanes = Arc::new(lanes::start(
-            &self.runtime,
-            &served,
-            &lanes::LaneSettings {
-                concurrency: self.options.max_concurrency,
-                per_call_workers: per_call_workers(&self.options),
-                deadline: &|c| deadlines.get(c).copied().unwrap_or(self.default_deadline),
-            },
-            &mut spawn,
-        )?);
+        let workers = Arc::new(Workers::default());
+        let first = self
+            .prepared
+            .generation(1, None, &self.options, &mut |name, f| {
+                workers.spawn(name, f)
+            })?;
+        let current = Arc::new(generation::Current::new(first));
+        if let Some(live) = &self.options.live {
+            live.attach(live::Running {
+                current: Arc::clone(&current),
+                workers: Arc::clone(&workers),
+                options: self.options.clone(),
+                endpoint: self.endpoint.clone(),
+                subscribed: self
+                    .prepared
+                    .served
+                    .iter()
+                    .map(|s| (s.instance.clone(), s.function.clone()))
+                    .collect(),
+            });
+        }
         let dispatch = listen::Dispatch {
-            served,
-            lanes: Arc::clone(&lanes),
+            current: Arc::clone(&current),
             report: Arc::clone(&report),
             limits: self.options.limits,
             read_timeout: self.options.read_timeout,
@@ -468,7 +542,6 @@ impl Server {
             ))),
             queue_group: Arc::from(self.queue_group.as_str()),
             budget: Arc::new(budget::Budget::new(self.options.max_in_flight_bytes)),
-            runtime: self.runtime.clone(),
             in_flight: Arc::default(),
         };
         let grace = self.options.grace;
@@ -496,14 +569,15 @@ impl Server {
                 }
             }
         });
-        // The dispatcher's senders are gone and the per-call queue closes:
-        // the workers finish their job and end. One blocked in a host call
-        // (a wRPC stub, WASI I/O) is not reached by the interrupt; it is
-        // left behind, not joined.
-        lanes.close();
-        drop(lanes);
-        drop(done_tx);
-        let abandoned = wait_for_workers(&done_rx, workers, self.runtime.is_interrupted());
+        // No plan is applied from here on.
+        if let Some(live) = &self.options.live {
+            live.detach();
+        }
+        // Every crew closes its queues: the workers finish their job and
+        // end. One blocked in a host call (a wRPC stub, WASI I/O) is not
+        // reached by the interrupt; it is left behind, not joined.
+        current.close();
+        let abandoned = workers.wait(current.interrupted());
         if abandoned > 0 {
             tracing::warn!(
                 workers = abandoned,
@@ -575,42 +649,81 @@ fn pool_stores(
         .len()
         .saturating_sub(per_call);
     let stores = shared.max(1) + 2 * per_call_workers(options) * per_call;
-    u32::try_from(stores).ok()
+    // A live server runs two plans' crews at once while a swap drains.
+    let plans = if options.live.is_some() { 2 } else { 1 };
+    u32::try_from(stores * plans).ok()
 }
 
-/// Sends when dropped: a worker thread has ended (even by panicking).
-struct Done(mpsc::Sender<()>);
+/// A server's guest worker threads, counted while they run, so shutdown
+/// can wait for them with a bound instead of joining one stuck in a host
+/// call forever. Crews started by a plan applied later count too.
+#[derive(Default)]
+pub(crate) struct Workers {
+    running: std::sync::Mutex<usize>,
+    ended: std::sync::Condvar,
+}
 
-impl Drop for Done {
+/// Counts a worker out when dropped: its thread has ended (even by
+/// panicking).
+struct CountedOut(Arc<Workers>);
+
+impl Drop for CountedOut {
     fn drop(&mut self) {
-        let _ = self.0.send(());
+        *self.0.running.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.ended.notify_all();
+    }
+}
+
+impl Workers {
+    /// Starts worker thread `name` running `f`.
+    ///
+    /// # Errors
+    /// [`ServeError::Thread`] when the thread cannot be started.
+    fn spawn(
+        self: &Arc<Self>,
+        name: String,
+        f: Box<dyn FnOnce() + Send>,
+    ) -> Result<(), ServeError> {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let running = CountedOut(Arc::clone(self));
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let _running = running;
+                f()
+            })
+            .map(drop)
+            .map_err(ServeError::Thread)
+    }
+
+    /// Waits for every worker to end; without a bound unless calls were
+    /// cut (then a worker still running is stuck and waiting could be
+    /// forever). Returns how many did not end.
+    fn wait(&self, interrupted: bool) -> usize {
+        let until = std::time::Instant::now() + WORKER_LINGER;
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while *running > 0 {
+            if interrupted {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                running = self
+                    .ended
+                    .wait_timeout(running, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            } else {
+                running = self.ended.wait(running).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        *running
     }
 }
 
 /// How long an interrupted server waits for its workers: an interrupted
 /// guest traps within 10 ms, so a worker not done by then is in a host call.
 const WORKER_LINGER: Duration = Duration::from_secs(1);
-
-/// Waits for `workers` workers to end; without a bound unless calls were
-/// cut (then a worker still running is stuck and waiting could be
-/// forever). Returns how many did not end.
-fn wait_for_workers(done: &mpsc::Receiver<()>, workers: usize, interrupted: bool) -> usize {
-    let until = std::time::Instant::now() + WORKER_LINGER;
-    let mut ended = 0;
-    while ended < workers {
-        let r = if interrupted {
-            done.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
-                .map_err(|_| ())
-        } else {
-            done.recv().map_err(|_| ())
-        };
-        match r {
-            Ok(()) => ended += 1,
-            Err(()) => break,
-        }
-    }
-    workers - ended
-}
 
 /// The deadline of served calls by default: the largest `timeout-ms` of the
 /// links into `host` (past it, every caller has given up).

@@ -11,6 +11,7 @@ mod http_out;
 mod interop;
 mod invoke;
 mod layers;
+mod live;
 mod load;
 mod nats_auth;
 mod nats_serve;

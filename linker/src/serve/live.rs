@@ -1,0 +1,307 @@
+//! A running server told to serve a changed plan: [`Live::apply`] plans
+//! nothing itself (it takes a [`Deployment`], already planned and checked),
+//! compiles the host's part of it off the serving path, starts only the
+//! crews whose inputs changed, and swaps the generation new calls are bound
+//! to (see `generation`). Calls in flight finish where they started; those
+//! still running a grace period after the swap have their guests
+//! interrupted, unless the new plan still runs them.
+
+use super::generation::{Current, Generation};
+use super::status::{ComponentDigest, Outcome, Status};
+use super::{Prepared, ServeError, ServeOptions, Workers};
+use crate::deployment::Deployment;
+use crate::wrpc::client::io_runtime;
+use crate::wrpc::Endpoint;
+use sha2::{Digest as _, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A handle to apply changed plans to a server while it runs. Give a clone
+/// to the server in [`ServeOptions::live`]; before the server runs (and
+/// after it stops) there is nothing to apply to. Cloning is cheap.
+#[derive(Clone, Default)]
+pub struct Live {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The server applied to, while it runs; applies take turns here.
+    running: Mutex<Option<Running>>,
+    /// What the host runs and how the last apply went.
+    status: Mutex<Status>,
+}
+
+/// A running server, as [`Live::apply`] needs it.
+pub(super) struct Running {
+    pub(super) current: Arc<Current>,
+    pub(super) workers: Arc<Workers>,
+    pub(super) options: ServeOptions,
+    /// The endpoint served: a plan that moves it is refused.
+    pub(super) endpoint: Endpoint,
+    /// The functions served when the server started, as (instance,
+    /// function): on NATS, the subjects subscribed to.
+    pub(super) subscribed: Vec<(String, String)>,
+}
+
+/// Why a plan was not applied; the server serves what it served before.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// No server runs with this handle (not yet, or no longer).
+    #[error("no server is running to apply the plan to")]
+    NotServing,
+    /// The plan serves the host on another endpoint.
+    #[error("the plan moves host `{host}` from {from} to {to}; a running server keeps its endpoint (restart it to move)")]
+    EndpointChanged {
+        /// The host.
+        host: String,
+        /// The endpoint served.
+        from: String,
+        /// The plan's.
+        to: String,
+    },
+    /// The plan serves a function over NATS that the server did not
+    /// serve when it started: it has no subscription for it.
+    #[error("the plan serves `{function}` over NATS, which host `{host}` did not serve when it started; a running server subscribes to its functions once (restart it to add one)")]
+    NewOverNats {
+        /// The host.
+        host: String,
+        /// `instance#function`.
+        function: String,
+    },
+    /// The host's part of the plan cannot be served.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// What one apply did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    /// The plan's version on this server (the first plan is 1).
+    pub version: u64,
+    /// Crews (a shared store, or one per-call component's workers) kept
+    /// with their instances and state.
+    pub kept: usize,
+    /// Crews started anew.
+    pub started: usize,
+    /// From the call to the swap: compile, link, start, swap.
+    #[serde(rename = "took_ms", serialize_with = "millis")]
+    pub took: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
+}
+
+impl Live {
+    /// A handle not yet given to a server.
+    pub fn new() -> Live {
+        Live::default()
+    }
+
+    /// Serves `deployment`'s plan for the host from now on: what changed
+    /// is compiled and started (on this thread: serving goes on
+    /// meanwhile), what did not is kept with its state, and new calls go
+    /// to the new plan once it is ready. Calls in flight finish on what
+    /// they started on, within the server's grace period.
+    ///
+    /// Applies take turns: a second waits for the first.
+    ///
+    /// # Errors
+    /// [`ApplyError`]: no server running, an endpoint that moves, a host
+    /// the plan does not serve or that does not compile. The server then
+    /// serves what it served before; the error is in [`Live::status`].
+    pub fn apply(&self, deployment: &Deployment) -> Result<Applied, ApplyError> {
+        let started = Instant::now();
+        let mut running = self.lock_running();
+        let result = match running.as_mut() {
+            None => Err(ApplyError::NotServing),
+            Some(r) => swap(r, deployment, started),
+        };
+        drop(running);
+        match &result {
+            Ok(applied) => self.record(Some(deployment), applied.version, None, started),
+            Err(e) => self.refused(&crate::diagnostic::chain(e), started),
+        }
+        result
+    }
+
+    /// Records a plan that was refused before it reached [`Live::apply`]
+    /// (one that does not load or plan), so [`Live::status`] says why.
+    pub fn refused(&self, error: &str, started: Instant) {
+        let version = self.status().version;
+        self.record(None, version, Some(error.to_string()), started);
+    }
+
+    /// What the host runs and how its last apply went.
+    pub fn status(&self) -> Status {
+        self.inner
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
+        self.inner.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A server was made of `deployment`'s plan for `host`, serving
+    /// `served` on `endpoint`: its status, before it runs.
+    pub(super) fn prepared(
+        &self,
+        deployment: &Deployment,
+        host: &str,
+        endpoint: &Endpoint,
+        served: &[super::Served],
+    ) {
+        {
+            let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
+            status.host = host.to_string();
+            status.endpoint = endpoint.to_string();
+            status.served = names(served);
+        }
+        self.record(Some(deployment), 1, None, Instant::now());
+    }
+
+    /// A server starts taking plans.
+    pub(super) fn attach(&self, running: Running) {
+        *self.lock_running() = Some(running);
+    }
+
+    /// The server stops taking plans (it is stopping); an apply under way
+    /// finishes first.
+    pub(super) fn detach(&self) {
+        *self.lock_running() = None;
+    }
+
+    fn record(
+        &self,
+        deployment: Option<&Deployment>,
+        version: u64,
+        error: Option<String>,
+        started: Instant,
+    ) {
+        let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = deployment {
+            status.version = version;
+            status.components = digests(d, &status.host);
+            if let Some(g) = self.lock_running().as_ref().and_then(|r| r.current.get()) {
+                status.served = names(&g.served);
+            }
+        }
+        status.last = Some(Outcome {
+            applied: error.is_none(),
+            error,
+            took_ms: started.elapsed().as_secs_f64() * 1e3,
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        });
+    }
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Live(..)")
+    }
+}
+
+/// Prepares `deployment` for the running server and swaps it in.
+fn swap(r: &mut Running, deployment: &Deployment, started: Instant) -> Result<Applied, ApplyError> {
+    let host = r.options.host.clone();
+    deployment
+        .plan
+        .choose_host(Some(&host))
+        .map_err(|e| ApplyError::Serve(e.into()))?;
+    let endpoint = r
+        .options
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| deployment.manifest.endpoint_of(&host));
+    if endpoint != r.endpoint {
+        return Err(ApplyError::EndpointChanged {
+            host,
+            from: r.endpoint.to_string(),
+            to: endpoint.to_string(),
+        });
+    }
+    let old = r.current.get().ok_or(ApplyError::NotServing)?;
+    let prepared = Prepared::new(deployment, &host, &r.options)?;
+    if matches!(endpoint, Endpoint::Nats { .. }) {
+        if let Some(s) = prepared.served.iter().find(|s| {
+            !r.subscribed
+                .iter()
+                .any(|(i, f)| *i == s.instance && *f == s.function)
+        }) {
+            return Err(ApplyError::NewOverNats {
+                host,
+                function: format!("{}#{}", s.instance, s.function),
+            });
+        }
+    }
+    let workers = Arc::clone(&r.workers);
+    let next = prepared.generation(old.version + 1, Some(&old), &r.options, &mut |name, f| {
+        workers.spawn(name, f)
+    })?;
+    let kept = next
+        .crews()
+        .iter()
+        .filter(|c| old.crews().iter().any(|o| Arc::ptr_eq(o, c)))
+        .count();
+    let applied = Applied {
+        version: next.version,
+        kept,
+        started: next.crews().len() - kept,
+        took: Duration::ZERO,
+    };
+    r.current.swap(next);
+    cut_after(&r.current, &old, r.options.grace);
+    Ok(Applied {
+        took: started.elapsed(),
+        ..applied
+    })
+}
+
+/// After `grace`, interrupts the guests of `old` still running on what the
+/// current plan does not use.
+fn cut_after(current: &Arc<Current>, old: &Arc<Generation>, grace: Duration) {
+    let (current, old) = (Arc::clone(current), Arc::downgrade(old));
+    io_runtime().spawn(async move {
+        tokio::time::sleep(grace).await;
+        if let Some(old) = old.upgrade() {
+            let cut = current.cut(&old);
+            if cut > 0 {
+                tracing::warn!(
+                    version = old.version,
+                    "calls of a replaced plan still ran after the grace period; their guests are interrupted"
+                );
+            }
+        }
+    });
+}
+
+fn names(served: &[super::Served]) -> Vec<String> {
+    served
+        .iter()
+        .map(|s| format!("{}#{}", s.instance, s.function))
+        .collect()
+}
+
+/// The SHA-256 of each of `host`'s components.
+fn digests(deployment: &Deployment, host: &str) -> Vec<ComponentDigest> {
+    deployment
+        .plan
+        .components
+        .iter()
+        .filter(|c| c.host == host)
+        .map(|c| ComponentDigest {
+            name: c.name.clone(),
+            sha256: hex(&Sha256::digest(deployment.bytes(&c.name))),
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

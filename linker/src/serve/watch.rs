@@ -1,0 +1,275 @@
+//! A manifest as the source of a live host's plan: every file the
+//! deployment is made from (the manifest, what it includes, its components
+//! and providers' WIT) is watched, and when one changes the deployment is
+//! loaded and planned again in full and handed to [`Live::apply`]. A
+//! deployment that does not load or plan is refused whole: the host serves
+//! what it served, and the status says why.
+//!
+//! Files are polled (their size, times and inode), not watched through
+//! inotify: the set of files changes with every plan, editors replace a
+//! file by renaming another over it, and a few `stat` calls every 25 ms
+//! cost nothing a host would notice (see docs/design.md).
+
+use super::live::{Applied, Live};
+use crate::deployment::Deployment;
+use crate::input::InputLimits;
+use crate::plan::PlanOptions;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the watched files are looked at. A change is acted on once
+/// two looks in a row agree (an editor may write a file in steps).
+pub const WATCH_POLL: Duration = Duration::from_millis(25);
+
+/// What a watcher reports.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum WatchEvent<'a> {
+    /// A changed deployment is served.
+    Applied {
+        /// What the apply did.
+        #[serde(flatten)]
+        applied: &'a Applied,
+    },
+    /// A changed deployment was refused; the host serves what it served.
+    #[serde(rename = "apply-refused")]
+    Refused {
+        /// The version still served.
+        version: u64,
+        /// Why, every problem found.
+        error: &'a str,
+    },
+}
+
+impl WatchEvent<'_> {
+    /// The event as one JSON line (`weld serve --watch --json`).
+    ///
+    /// # Panics
+    /// Never: every field serialises.
+    #[must_use]
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("watch events serialise");
+        line.push('\n');
+        line
+    }
+}
+
+/// Told of every [`WatchEvent`].
+pub type WatchHook = Arc<dyn Fn(&WatchEvent<'_>) + Send + Sync>;
+
+/// How to watch.
+#[derive(Clone)]
+pub struct WatchOptions {
+    /// How each changed deployment is planned.
+    pub plan: PlanOptions,
+    /// Caps on what is read.
+    pub limits: InputLimits,
+    /// How often the files are looked at.
+    pub poll: Duration,
+    /// Where the host's status is written after every apply (and at
+    /// start), if anywhere.
+    pub status_file: Option<PathBuf>,
+    /// Told of every apply and refusal (besides the log).
+    pub on_event: Option<WatchHook>,
+}
+
+impl Default for WatchOptions {
+    fn default() -> WatchOptions {
+        WatchOptions {
+            plan: PlanOptions::default(),
+            limits: InputLimits::default(),
+            poll: WATCH_POLL,
+            status_file: None,
+            on_event: None,
+        }
+    }
+}
+
+/// A watcher on its own thread; dropping it stops it (after the apply
+/// under way, if any).
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Watches the files `first` was made from (its manifest at `manifest`)
+/// and applies each changed deployment to `live`.
+///
+/// # Errors
+/// The watcher thread cannot be started.
+pub fn watch(
+    manifest: PathBuf,
+    first: &Deployment,
+    live: Live,
+    options: WatchOptions,
+) -> std::io::Result<Watcher> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sources = Sources::of(&first.manifest.sources());
+    write_status(&live, &options);
+    let stopped = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("weld-watch".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(options.poll);
+                if !sources.changed() {
+                    continue;
+                }
+                // Settled: the same on the next look.
+                std::thread::sleep(options.poll);
+                if sources.changed() {
+                    continue;
+                }
+                let files = reload(&manifest, &live, &options, sources.files());
+                sources = Sources::of(&files);
+                write_status(&live, &options);
+            }
+        })?;
+    Ok(Watcher {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// Loads, plans and applies the deployment at `manifest`; returns the
+/// files to watch from now on (those of the deployment served, and of the
+/// one refused: the fix may come in any of them).
+fn reload(
+    manifest: &std::path::Path,
+    live: &Live,
+    options: &WatchOptions,
+    mut watched: Vec<PathBuf>,
+) -> Vec<PathBuf> {
+    let started = Instant::now();
+    let report = |event: &WatchEvent<'_>| {
+        if let Some(hook) = &options.on_event {
+            hook(event);
+        }
+    };
+    let deployment =
+        match Deployment::open(&[manifest.to_path_buf()], &options.plan, &options.limits) {
+            Ok(d) => d,
+            Err(diagnostics) => {
+                let error = diagnostics.to_string();
+                live.refused(&error, started);
+                let version = live.status().version;
+                tracing::warn!(
+                    version,
+                    "the changed deployment is refused; still serving version {version}:\n{error}"
+                );
+                report(&WatchEvent::Refused {
+                    version,
+                    error: &error,
+                });
+                return watched;
+            }
+        };
+    match live.apply(&deployment) {
+        Ok(applied) => {
+            tracing::info!(
+                version = applied.version,
+                kept = applied.kept,
+                started = applied.started,
+                took_ms = applied.took.as_secs_f64() * 1e3,
+                "applied the changed deployment"
+            );
+            report(&WatchEvent::Applied { applied: &applied });
+        }
+        Err(e) => {
+            let error = crate::diagnostic::chain(&e);
+            let version = live.status().version;
+            tracing::warn!(
+                version,
+                "the changed deployment is refused; still serving version {version}: {error}"
+            );
+            report(&WatchEvent::Refused {
+                version,
+                error: &error,
+            });
+        }
+    }
+    let files = deployment.manifest.sources();
+    if live.status().last.is_some_and(|o| o.applied) {
+        files
+    } else {
+        watched.extend(files);
+        watched
+    }
+}
+
+fn write_status(live: &Live, options: &WatchOptions) {
+    if let Some(path) = &options.status_file {
+        if let Err(e) = live.status().write(path) {
+            tracing::warn!("{}", crate::diagnostic::chain(&e));
+        }
+    }
+}
+
+/// The watched files and what each was when last looked at.
+struct Sources {
+    files: Vec<(PathBuf, Option<Stamp>)>,
+}
+
+/// What a file was: size, modification and change times, inode (a file
+/// renamed over it is another inode).
+type Stamp = (u64, i64, i64, i64, i64, u64, u64);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some((
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+        m.ino(),
+        m.dev(),
+    ))
+}
+
+impl Sources {
+    fn of(files: &[PathBuf]) -> Sources {
+        let mut files: Vec<PathBuf> = files.to_vec();
+        files.sort();
+        files.dedup();
+        Sources {
+            files: files
+                .into_iter()
+                .map(|f| {
+                    let s = stamp(&f);
+                    (f, s)
+                })
+                .collect(),
+        }
+    }
+
+    /// The files watched.
+    fn files(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|(f, _)| f.clone()).collect()
+    }
+
+    /// Whether a file changed since the last look (which this one becomes).
+    fn changed(&mut self) -> bool {
+        let mut changed = false;
+        for (path, seen) in &mut self.files {
+            let now = stamp(path);
+            if now != *seen {
+                *seen = now;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
