@@ -113,15 +113,65 @@ pub(super) struct Current {
     replaced: std::sync::Mutex<Vec<Weak<Generation>>>,
     /// Set once calls were cut at shutdown.
     interrupted: AtomicBool,
+    /// The version serving, told to whoever follows the plan (NATS
+    /// subscriptions).
+    changed: tokio::sync::watch::Sender<u64>,
+    /// The followers, and the version they all caught up with.
+    followed: std::sync::Mutex<Followed>,
+    caught_up: std::sync::Condvar,
+}
+
+/// What followers of the plan have done.
+#[derive(Default)]
+struct Followed {
+    /// How many follow.
+    followers: usize,
+    /// The version each has caught up with, by follower.
+    versions: Vec<u64>,
+}
+
+/// One follower of the plan (see [`Current::follow`]).
+pub(super) struct Follower {
+    current: Arc<Current>,
+    index: usize,
+}
+
+impl Follower {
+    /// The follower has caught up with `version` (its subscriptions are
+    /// in place at the broker).
+    pub fn caught_up(&self, version: u64) {
+        let mut f = self.current.lock_followed();
+        if let Some(v) = f.versions.get_mut(self.index) {
+            *v = (*v).max(version);
+        }
+        drop(f);
+        self.current.caught_up.notify_all();
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let mut f = self.current.lock_followed();
+        f.followers -= 1;
+        if let Some(v) = f.versions.get_mut(self.index) {
+            *v = u64::MAX; // gone: waits no longer
+        }
+        drop(f);
+        self.current.caught_up.notify_all();
+    }
 }
 
 impl Current {
     /// Serving `first`.
     pub fn new(first: Generation) -> Current {
+        let version = first.version;
         Current {
             now: RwLock::new(Some(Arc::new(first))),
             replaced: std::sync::Mutex::default(),
             interrupted: AtomicBool::new(false),
+            changed: tokio::sync::watch::Sender::new(version),
+            followed: std::sync::Mutex::default(),
+            caught_up: std::sync::Condvar::new(),
         }
     }
 
@@ -129,6 +179,41 @@ impl Current {
     /// server has closed.
     pub fn get(&self) -> Option<Arc<Generation>> {
         self.now.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Told the version of every generation swapped in from now on.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn lock_followed(&self) -> std::sync::MutexGuard<'_, Followed> {
+        self.followed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new follower of the plan, caught up with the version serving now:
+    /// [`Current::wait_followers`] waits for it to catch up with each
+    /// later one.
+    pub fn follow(self: &Arc<Self>) -> Follower {
+        let now = *self.changed.borrow();
+        let mut f = self.lock_followed();
+        f.followers += 1;
+        f.versions.push(now);
+        Follower {
+            current: Arc::clone(self),
+            index: f.versions.len() - 1,
+        }
+    }
+
+    /// Waits until every follower caught up with `version`, at most
+    /// `bound`; returns whether they did.
+    pub fn wait_followers(&self, version: u64, bound: Duration) -> bool {
+        let f = self.lock_followed();
+        let (f, timeout) = self
+            .caught_up
+            .wait_timeout_while(f, bound, |f| f.versions.iter().any(|v| *v < version))
+            .unwrap_or_else(|e| e.into_inner());
+        drop(f);
+        !timeout.timed_out()
     }
 
     /// Whether [`Current::interrupt`] was called.
@@ -139,11 +224,13 @@ impl Current {
     /// Makes `next` the generation of every call from now on; returns the
     /// one it replaces, which lives on while calls bound to it run.
     pub fn swap(&self, next: Generation) -> Option<Arc<Generation>> {
+        let next_version = next.version;
         let old = self
             .now
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .replace(Arc::new(next));
+        self.changed.send_replace(next_version);
         if let Some(old) = &old {
             let mut replaced = self.replaced.lock().unwrap_or_else(|e| e.into_inner());
             replaced.retain(|w| w.strong_count() > 0);

@@ -9,10 +9,9 @@ use super::worker::{Answer, Args, Job, Outcome};
 use super::{ServeError, Served};
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
-use crate::wrpc::client::{read_with, Message, ReadError, NATS_SUBSCRIPTION_CAPACITY};
+use crate::wrpc::client::{read_with, Message, ReadError};
 use crate::wrpc::codec::{self, CodecError, Limits};
-use crate::wrpc::nats_auth::NatsAuth;
-use crate::wrpc::{nats, Endpoint};
+use crate::wrpc::Endpoint;
 use futures::{Stream, StreamExt as _};
 use std::future::Future;
 use std::pin::Pin;
@@ -27,24 +26,6 @@ pub(super) trait Reply: Send + Unpin + 'static {
     fn send(&mut self, bytes: &[u8]) -> impl Future<Output = std::io::Result<()>> + Send;
     /// Closes the call.
     fn close(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
-}
-
-/// The results side of a NATS call. It holds one of the server's call
-/// slots (`--max-connections`, shared with TCP and Unix) from the
-/// invocation until the call ends, so calls waiting for their parameters
-/// are bounded as open connections are.
-pub(super) struct NatsReply {
-    results: nats::Results,
-    _slot: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl Reply for NatsReply {
-    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.results.send(bytes).await
-    }
-    async fn close(&mut self) -> std::io::Result<()> {
-        self.results.close().await
-    }
 }
 
 /// A framed socket's write half: the results as one root-path frame. It
@@ -167,7 +148,7 @@ pub(super) struct Target {
 
 impl Target {
     /// `instance#function` of the generation serving now, if it serves it.
-    fn find(current: &Current, instance: &str, function: &str) -> Option<Target> {
+    pub(super) fn find(current: &Current, instance: &str, function: &str) -> Option<Target> {
         let generation = current.get()?;
         let index = generation.find(instance, function)?;
         Some(Target { generation, index })
@@ -180,99 +161,11 @@ impl Target {
 
 /// A call refused before its parameters: which function, when known, and
 /// why.
-type Refusal = (Option<(String, String)>, String);
+pub(super) type Refusal = (Option<(String, String)>, String);
 
 /// The caller, and the call's target and streams or why it is refused.
-type Invocation<O, I> = (Peer, Result<(Target, O, I), Refusal>);
-type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
-
-/// Subscribes to every served function on `nats` (in the host's queue
-/// group, so one replica takes each call): one stream of accepted
-/// invocations.
-async fn nats_invocations(
-    calls: &async_nats::Client,
-    inbox: Arc<nats::Inbox>,
-    prefix: &str,
-    dispatch: &Dispatch,
-    seen: Arc<std::sync::atomic::AtomicU64>,
-) -> Result<Invocations<NatsReply, nats::Params>, async_nats::Error> {
-    let mut streams: Vec<Invocations<NatsReply, nats::Params>> = Vec::new();
-    let names: Vec<(String, String)> = dispatch.current.get().map_or_else(Vec::new, |g| {
-        g.served
-            .iter()
-            .map(|s| (s.instance.clone(), s.function.clone()))
-            .collect()
-    });
-    for (instance, function) in names {
-        let subject = wrpc_transport_nats::invocation_subject(prefix, &instance, &function);
-        let sub = calls
-            .queue_subscribe(subject, dispatch.queue_group.to_string())
-            .await?;
-        let (inbox, slots, report, seen, current) = (
-            Arc::clone(&inbox),
-            Arc::clone(&dispatch.connections),
-            Arc::clone(&dispatch.report),
-            Arc::clone(&seen),
-            Arc::clone(&dispatch.current),
-        );
-        let name = Arc::new((instance, function));
-        streams.push(Box::pin(sub.filter_map(move |message| {
-            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let (inbox, slots, report, current, name) = (
-                Arc::clone(&inbox),
-                Arc::clone(&slots),
-                Arc::clone(&report),
-                Arc::clone(&current),
-                Arc::clone(&name),
-            );
-            async move {
-                // Past the cap, an invocation is dropped before it is
-                // accepted (its caller times out): waiting would only let
-                // the broker's backlog grow.
-                let Ok(slot) = slots.try_acquire_owned() else {
-                    report.dropped("the server holds as many calls as its connection cap allows");
-                    return None;
-                };
-                let named = || Some((name.0.clone(), name.1.clone()));
-                Some(match inbox.accept(message).await {
-                    Ok(Some((results, params))) => {
-                        let peer = Peer::new(
-                            format!("NATS caller {}", results.caller()),
-                            PeerKey::Anonymous,
-                        );
-                        // Bound to the generation serving when it arrived;
-                        // one that no longer serves it refuses it.
-                        match Target::find(&current, &name.0, &name.1) {
-                            Some(target) => {
-                                let reply = NatsReply {
-                                    results,
-                                    _slot: slot,
-                                };
-                                (peer, Ok((target, reply, params)))
-                            }
-                            None => (
-                                peer,
-                                Err((named(), "it is no longer served here".to_string())),
-                            ),
-                        }
-                    }
-                    Ok(None) => (
-                        Peer::new("a NATS publisher", PeerKey::Anonymous),
-                        Err((named(), "the invocation names no reply subject".to_string())),
-                    ),
-                    Err(e) => (
-                        Peer::new("a NATS caller", PeerKey::Anonymous),
-                        Err((named(), format!("accepting the invocation failed: {e}"))),
-                    ),
-                })
-            }
-        })));
-    }
-    // Every subscription is in place at the broker before the server says
-    // it is ready (a flush only writes the socket).
-    nats::settle(calls).await?;
-    Ok(Box::pin(futures::stream::select_all(streams)))
-}
+pub(super) type Invocation<O, I> = (Peer, Result<(Target, O, I), Refusal>);
+pub(super) type Invocations<O, I> = Pin<Box<dyn Stream<Item = Invocation<O, I>> + Send>>;
 
 /// [`ServeError::Bind`] for `endpoint`, around a source.
 pub(super) fn bind_error(endpoint: &Endpoint) -> impl Fn(BoxError) -> ServeError + Copy + '_ {
@@ -284,7 +177,7 @@ pub(super) fn bind_error(endpoint: &Endpoint) -> impl Fn(BoxError) -> ServeError
 
 /// Binds the endpoint and serves until `shutdown`.
 pub(super) async fn serve_endpoint(
-    (endpoint, nats_auth): (&Endpoint, &NatsAuth),
+    endpoint: &Endpoint,
     dispatch: Dispatch,
     on_ready: impl FnOnce(&Endpoint),
     shutdown: impl Future<Output = ()> + Send,
@@ -322,58 +215,10 @@ pub(super) async fn serve_endpoint(
         Endpoint::Unix { path } => {
             serve_unix(path, endpoint, dispatch, on_ready, shutdown, grace).await
         }
-        Endpoint::Nats { url, prefix } => {
-            // Invocations, accepts and results on one connection (a second
-            // one for invocations alone added a task hop to every call:
-            // NATS `add` 0.70× → 0.83× of the floor); the inbox, where the
-            // rest of large parameters arrives, on its own. So everything
-            // the first receives is an invocation (but `settle`'s one
-            // echo), and what it received less what weld took is exactly
-            // what its client dropped. The
-            // client reports each drop with an event, which may itself be
-            // lost: logged here, counted exactly at the end.
-            let report = Arc::clone(&dispatch.report);
-            let calls = nats_connect(url, nats_auth, move |event| {
-                let report = Arc::clone(&report);
-                async move {
-                    if let async_nats::Event::SlowConsumer(_) = event {
-                        report.flooded();
-                    }
-                }
-            })
-            .await
-            .map_err(bind_err)?;
-            let params = nats_connect(url, nats_auth, |_| async {})
-                .await
-                .map_err(bind_err)?;
-            let inbox = Arc::new(nats::Inbox::open(&params, &calls).await.map_err(bind_err)?);
-            let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let report = Arc::clone(&dispatch.report);
-            // Replicas of a host share one queue group, so NATS hands each
-            // call to one of them: no call runs twice.
-            let invocations = nats_invocations(
-                &calls,
-                inbox,
-                prefix.as_deref().unwrap_or_default(),
-                &dispatch,
-                Arc::clone(&seen),
-            )
-            .await
-            .map_err(bind_err)?;
-            on_ready(endpoint);
-            let served = run_dispatch(invocations, dispatch, shutdown, grace).await;
-            // Every invocation received but never seen by weld was dropped
-            // by the client (or left queued at shutdown): unanswered.
-            let received = calls
-                .statistics()
-                .in_messages
-                .load(std::sync::atomic::Ordering::Relaxed);
-            // Less `settle`'s one echo, the only message not an invocation.
-            let invocations = received.saturating_sub(1);
-            report
-                .lost(invocations.saturating_sub(seen.load(std::sync::atomic::Ordering::Relaxed)));
-            served
-        }
+        // Served by `serve::subjects`, which builds on the dispatch here.
+        Endpoint::Nats { .. } => Err(bind_err(
+            "a NATS endpoint is not served by the framed listeners".into(),
+        )),
     }
 }
 
@@ -418,27 +263,6 @@ async fn serve_unix(
         let _ = std::fs::remove_file(path);
     }
     r
-}
-
-/// A connection of the NATS server side, with the host's credentials: a
-/// bounded queue per subscription (a flood is dropped by the client,
-/// reported through `events`).
-async fn nats_connect<F, Fut>(
-    url: &str,
-    auth: &NatsAuth,
-    events: F,
-) -> Result<async_nats::Client, BoxError>
-where
-    F: Fn(async_nats::Event) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + Sync + 'static,
-{
-    Ok(auth
-        .options(url)?
-        .connection_timeout(Duration::from_secs(5))
-        .subscription_capacity(NATS_SUBSCRIPTION_CAPACITY)
-        .event_callback(events)
-        .connect(url)
-        .await?)
 }
 
 /// Serves the framed transports (TCP, Unix, QUIC's streams): connections
@@ -583,7 +407,7 @@ async fn accept_loop<F, Fut>(
 /// Runs [`dispatch_loop`] as a task on the I/O runtime's worker, where the
 /// transport's own tasks run: a call then wakes no other thread until it
 /// reaches a guest worker.
-async fn run_dispatch<O, I>(
+pub(super) async fn run_dispatch<O, I>(
     invocations: Invocations<O, I>,
     dispatch: Dispatch,
     shutdown: impl Future<Output = ()> + Send,

@@ -39,9 +39,6 @@ pub(super) struct Running {
     pub(super) options: ServeOptions,
     /// The endpoint served: a plan that moves it is refused.
     pub(super) endpoint: Endpoint,
-    /// The functions served when the server started, as (instance,
-    /// function): on NATS, the subjects subscribed to.
-    pub(super) subscribed: Vec<(String, String)>,
 }
 
 /// Why a plan was not applied; the server serves what it served before.
@@ -59,15 +56,6 @@ pub enum ApplyError {
         from: String,
         /// The plan's.
         to: String,
-    },
-    /// The plan serves a function over NATS that the server did not
-    /// serve when it started: it has no subscription for it.
-    #[error("the plan serves `{function}` over NATS, which host `{host}` did not serve when it started; a running server subscribes to its functions once (restart it to add one)")]
-    NewOverNats {
-        /// The host.
-        host: String,
-        /// `instance#function`.
-        function: String,
     },
     /// The host's part of the plan cannot be served.
     #[error(transparent)]
@@ -228,18 +216,6 @@ fn swap(r: &mut Running, deployment: &Deployment, started: Instant) -> Result<Ap
     }
     let old = r.current.get().ok_or(ApplyError::NotServing)?;
     let prepared = Prepared::new(deployment, &host, &r.options)?;
-    if matches!(endpoint, Endpoint::Nats { .. }) {
-        if let Some(s) = prepared.served.iter().find(|s| {
-            !r.subscribed
-                .iter()
-                .any(|(i, f)| *i == s.instance && *f == s.function)
-        }) {
-            return Err(ApplyError::NewOverNats {
-                host,
-                function: format!("{}#{}", s.instance, s.function),
-            });
-        }
-    }
     let workers = Arc::clone(&r.workers);
     let next = prepared.generation(old.version + 1, Some(&old), &r.options, &mut |name, f| {
         workers.spawn(name, f)
@@ -255,13 +231,26 @@ fn swap(r: &mut Running, deployment: &Deployment, started: Instant) -> Result<Ap
         started: next.crews().len() - kept,
         took: Duration::ZERO,
     };
+    let version = next.version;
     r.current.swap(next);
+    // NATS subscriptions follow the plan: an apply returns once they are
+    // in place at the broker, so a call made after it finds them.
+    if !r.current.wait_followers(version, FOLLOW_BOUND) {
+        tracing::warn!(
+            version,
+            "the NATS subscriptions of the plan applied were not in place within {} s",
+            FOLLOW_BOUND.as_secs()
+        );
+    }
     cut_after(&r.current, &old, r.options.grace);
     Ok(Applied {
         took: started.elapsed(),
         ..applied
     })
 }
+
+/// How long an apply waits for the NATS subscriptions of its plan.
+const FOLLOW_BOUND: Duration = Duration::from_secs(5);
 
 /// After `grace`, interrupts the guests of `old` still running on what the
 /// current plan does not use.

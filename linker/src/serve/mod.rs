@@ -36,6 +36,7 @@ mod live;
 mod quic;
 mod report;
 mod status;
+mod subjects;
 mod together;
 mod typed_exports;
 mod watch;
@@ -524,12 +525,6 @@ impl Server {
                 workers: Arc::clone(&workers),
                 options: self.options.clone(),
                 endpoint: self.endpoint.clone(),
-                subscribed: self
-                    .prepared
-                    .served
-                    .iter()
-                    .map(|s| (s.instance.clone(), s.function.clone()))
-                    .collect(),
             });
         }
         let dispatch = listen::Dispatch {
@@ -563,9 +558,13 @@ impl Server {
                     };
                     quic::serve(at, identity, dispatch, on_ready, shutdown, grace).await
                 }
+                (Endpoint::Nats { url, prefix }, _) => {
+                    let at = (url.as_str(), prefix.as_deref(), &self.nats_auth);
+                    let endpoint = &self.endpoint;
+                    subjects::serve(at, endpoint, dispatch, on_ready, shutdown, grace).await
+                }
                 (endpoint, _) => {
-                    let connect = (endpoint, &self.nats_auth);
-                    listen::serve_endpoint(connect, dispatch, on_ready, shutdown, grace).await
+                    listen::serve_endpoint(endpoint, dispatch, on_ready, shutdown, grace).await
                 }
             }
         });

@@ -157,21 +157,21 @@ fn reload(
             hook(event);
         }
     };
+    let refused = |error: &str| {
+        let version = live.status().version;
+        tracing::warn!(
+            version,
+            "the changed deployment is refused; still serving version {version}:\n{error}"
+        );
+        report(&WatchEvent::Refused { version, error });
+    };
     let deployment =
         match Deployment::open(&[manifest.to_path_buf()], &options.plan, &options.limits) {
             Ok(d) => d,
             Err(diagnostics) => {
                 let error = diagnostics.to_string();
                 live.refused(&error, started);
-                let version = live.status().version;
-                tracing::warn!(
-                    version,
-                    "the changed deployment is refused; still serving version {version}:\n{error}"
-                );
-                report(&WatchEvent::Refused {
-                    version,
-                    error: &error,
-                });
+                refused(&error);
                 return watched;
             }
         };
@@ -186,18 +186,8 @@ fn reload(
             );
             report(&WatchEvent::Applied { applied: &applied });
         }
-        Err(e) => {
-            let error = crate::diagnostic::chain(&e);
-            let version = live.status().version;
-            tracing::warn!(
-                version,
-                "the changed deployment is refused; still serving version {version}: {error}"
-            );
-            report(&WatchEvent::Refused {
-                version,
-                error: &error,
-            });
-        }
+        // `apply` recorded the refusal in the status.
+        Err(e) => refused(&crate::diagnostic::chain(&e)),
     }
     let files = deployment.manifest.sources();
     if live.status().last.is_some_and(|o| o.applied) {

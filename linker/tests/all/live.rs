@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::{free_port, greet_manifest, nats, runtime, tcp};
+use common::{free_port, greet_in, greet_manifest, nats, runtime, tcp};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,18 +40,6 @@ fn serve_live(manifest: &Path) -> (weld_linker::serve::Background, Live) {
         .spawn()
         .expect("server starts");
     (server, live)
-}
-
-/// What greet-caller's `front.greet(name)` returned, from a store of `rt`.
-fn greet(d: &mut weld_linker::runtime::Deployed, name: &str) -> String {
-    match d
-        .call("greet-caller", "front.greet", &[Val::String(name.into())])
-        .expect("the caller never traps")
-        .as_slice()
-    {
-        [Val::String(s)] => s.clone(),
-        other => panic!("unexpected results {other:?}"),
-    }
 }
 
 /// The version in an answer `ok: hello, NAME (vN)`, if it is one for
@@ -89,7 +77,7 @@ fn swap_under_load(
                     while !done.load(Ordering::Acquire) {
                         let name = format!("{t}-{i}");
                         let before = applied.load(Ordering::Acquire);
-                        let got = greet(&mut d, &name);
+                        let got = greet_in(&mut d, &name);
                         let after = applied.load(Ordering::Acquire);
                         calls.fetch_add(1, Ordering::Relaxed);
                         match version_of(&got, &name) {
@@ -198,16 +186,16 @@ fn a_shared_neighbour_keeps_its_state_and_a_removed_component_is_refused() {
     let rt = runtime(&manifest, "a");
     let mut d = rt.instantiate().unwrap();
     for _ in 0..3 {
-        assert_eq!(greet(&mut d, "x"), "ok: hello, x");
+        assert_eq!(greet_in(&mut d, "x"), "ok: hello, x");
     }
-    assert_eq!(greet(&mut d, "calls?"), "ok: 4");
+    assert_eq!(greet_in(&mut d, "calls?"), "ok: 4");
 
     // Only the adder changed: greet's shared instance carries over.
     let next = Deployment::load(&neighbours(dir.path(), port, 2, true)).unwrap();
     let a = live.apply(&next).unwrap();
     assert_eq!((a.version, a.kept, a.started), (2, 1, 1), "{a:?}");
     assert_eq!(
-        greet(&mut d, "calls?"),
+        greet_in(&mut d, "calls?"),
         "ok: 5",
         "the shared instance kept its count"
     );
@@ -216,7 +204,7 @@ fn a_shared_neighbour_keeps_its_state_and_a_removed_component_is_refused() {
     let last = Deployment::load(&neighbours(dir.path(), port, 2, false)).unwrap();
     let a = live.apply(&last).unwrap();
     assert_eq!((a.version, a.kept, a.started), (3, 1, 0), "{a:?}");
-    let got = greet(&mut d, "gone");
+    let got = greet_in(&mut d, "gone");
     assert!(
         got.starts_with("error: ") && got.contains("closed the call without a result"),
         "a removed component's call is refused: {got}"
@@ -352,4 +340,61 @@ fn a_watched_manifest_is_applied_and_a_type_error_is_refused_while_the_old_plan_
     );
     let stats = server.stop().unwrap();
     assert_eq!(stats.failed, 0);
+}
+
+/// greet exposed on `b` over NATS; with `adder`, also the driver on `a`
+/// calling the adder on `b` (its calls time out after 500 ms). greet's
+/// deadline is its own, so the link's timeout does not change it (which
+/// would start it anew).
+fn over_nats(dir: &Path, endpoint: &str, adder: bool) -> PathBuf {
+    let mut toml = format!(
+        "[components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\ndeadline-ms = 5000\n\n\
+         [hosts.b]\nwrpc = {endpoint}\nexpose = [\"greet:demo:greet/greeter@0.1.0\"]\n\n"
+    );
+    if adder {
+        toml.push_str(
+            "[components.driver]\npath = \"{driver}\"\nhost = \"a\"\n\n\
+             [components.adder]\npath = \"{adder}\"\nhost = \"b\"\n\n\
+             [[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\nallow-trap = true\ntimeout-ms = 500\n",
+        );
+    }
+    weld_fixtures::write_manifest(dir, &toml)
+}
+
+#[test]
+fn nats_subscriptions_follow_the_plan_a_function_added_is_served_one_removed_is_left_to_others() {
+    let broker = weld_fixtures::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = nats(broker.url(), "follow");
+    let (server, live) = serve_live(&over_nats(dir.path(), &endpoint, false));
+    // The adder's caller, planned with the adder on `b`.
+    let with_adder = over_nats(dir.path(), &endpoint, true);
+    let rt = runtime(&with_adder, "a");
+    // `run-add(3)`: three calls of `add`.
+    let add = |rt: &Runtime| {
+        let mut d = rt.instantiate().unwrap();
+        d.call("driver", "run-add", &[Val::U32(3)])
+    };
+    assert!(add(&rt).is_err(), "nothing serves the adder yet");
+
+    let a = live.apply(&Deployment::load(&with_adder).unwrap()).unwrap();
+    assert_eq!((a.kept, a.started), (1, 1), "{a:?}");
+    assert!(
+        add(&rt).is_ok(),
+        "the added function is subscribed to and served"
+    );
+
+    let a = live
+        .apply(&Deployment::load(&over_nats(dir.path(), &endpoint, false)).unwrap())
+        .unwrap();
+    assert_eq!((a.kept, a.started), (1, 0), "{a:?}");
+    // Unsubscribed, not refused: the broker has no responder for it (the
+    // server's counts show it took no call).
+    assert!(add(&rt).is_err(), "the removed function is no longer taken");
+    let stats = server.stop().unwrap();
+    assert_eq!(
+        (stats.answered, stats.failed, stats.refused, stats.dropped),
+        (3, 0, 0, 0),
+        "{stats:?}"
+    );
 }

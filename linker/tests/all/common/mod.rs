@@ -62,7 +62,11 @@ pub fn runtime(manifest: &Path, host: &str) -> Runtime {
 
 /// What `greet-caller.greet(name)` returned.
 pub fn greet(rt: &Runtime, name: &str) -> String {
-    let mut d = rt.instantiate().unwrap();
+    greet_in(&mut rt.instantiate().unwrap(), name)
+}
+
+/// What `greet-caller.greet(name)` returned, called in the store of `d`.
+pub fn greet_in(d: &mut weld_linker::runtime::Deployed, name: &str) -> String {
     match d
         .call("greet-caller", "front.greet", &[Val::String(name.into())])
         .expect("the caller never traps")
