@@ -150,14 +150,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Ok(s), None) => s,
         (Ok(s), Some(http)) => return serve_http(&args, &deployment, Some(&s), http),
     };
-    let _watcher = match &live {
+    let watcher = match &live {
         Some(live) => match watch_manifest(&args, &deployment, live.clone(), options_plan(&args)) {
             Ok(w) => Some(w),
             Err(message) => return fail(message),
         },
         None => None,
     };
-    let stats = match server.run(|bound| ready(&args, &server, bound), shutdown_signal()) {
+    let ran = server.run(|bound| ready(&args, &server, bound), shutdown_signal());
+    // No change is applied to a stopped server.
+    drop(watcher);
+    let stats = match ran {
         Ok(s) => s,
         Err(e) => return fail(super::describe(&e)),
     };
@@ -203,9 +206,8 @@ fn watch_manifest(
                         applied.started,
                         applied.took.as_secs_f64() * 1e3
                     ),
-                    WatchEvent::Refused { version, error } => eprintln!(
-                        "refused the changed deployment; still serving plan version {version}:\n{error}"
-                    ),
+                    // Said by the log's warning.
+                    WatchEvent::Refused { .. } => {}
                 }
             }
         })),

@@ -239,14 +239,26 @@ impl Current {
         old
     }
 
-    /// Interrupts the guests still running on `old`'s runtimes that the
-    /// current generation does not use (its grace period is over); returns
-    /// how many runtimes were interrupted.
-    pub fn cut(&self, old: &Generation) -> usize {
-        let now = self.get();
+    /// Interrupts the guests still running on `old`'s runtimes that no
+    /// other generation still alive uses — the current one, or one
+    /// replaced later whose calls have their own grace period (`old`'s is
+    /// over); returns how many runtimes were interrupted.
+    pub fn cut(&self, old: &Arc<Generation>) -> usize {
+        let alive: Vec<Arc<Generation>> = self
+            .get()
+            .into_iter()
+            .chain(
+                self.replaced
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .filter_map(Weak::upgrade),
+            )
+            .filter(|g| !Arc::ptr_eq(g, old))
+            .collect();
         let mut cut = 0;
         for crew in old.crews() {
-            if now.as_ref().is_some_and(|g| g.uses(&crew.runtime)) {
+            if alive.iter().any(|g| g.uses(&crew.runtime)) {
                 continue;
             }
             crew.runtime.interrupt();
@@ -360,9 +372,11 @@ impl KeyInputs {
             m.hash(&mut h);
             self.components.get(m).hash(&mut h);
         }
+        // Who may call is checked against the generation's own served
+        // functions, not the crew's: a change of callers keeps the crew.
         for s in served {
             (&s.instance, &s.function, &s.component, &s.export, s.safe).hash(&mut h);
-            format!("{:?} {}", s.policy, s.callers).hash(&mut h);
+            format!("{:?}", s.policy).hash(&mut h);
         }
         Ok(h.finish())
     }

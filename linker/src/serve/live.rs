@@ -39,6 +39,9 @@ pub(super) struct Running {
     pub(super) options: ServeOptions,
     /// The endpoint served: a plan that moves it is refused.
     pub(super) endpoint: Endpoint,
+    /// The host's own settings the server started with (see
+    /// [`host_settings`]): a plan that changes one is refused.
+    pub(super) settings: HostSettings,
 }
 
 /// Why a plan was not applied; the server serves what it served before.
@@ -56,6 +59,15 @@ pub enum ApplyError {
         from: String,
         /// The plan's.
         to: String,
+    },
+    /// The plan changes a setting of the host that a running server
+    /// keeps.
+    #[error("the plan changes the {what} of host `{host}`; a running server keeps the one it started with (restart it to change)")]
+    HostChanged {
+        /// The host.
+        host: String,
+        /// Which setting.
+        what: &'static str,
     },
     /// The host's part of the plan cannot be served.
     #[error(transparent)]
@@ -93,7 +105,10 @@ impl Live {
     /// to the new plan once it is ready. Calls in flight finish on what
     /// they started on, within the server's grace period.
     ///
-    /// Applies take turns: a second waits for the first.
+    /// Applies take turns: a second waits for the first. Call it from a
+    /// thread of its own, not from async code: it compiles, and on NATS it
+    /// waits (at most 5 s) for the server's I/O to subscribe to what the
+    /// plan adds.
     ///
     /// # Errors
     /// [`ApplyError`]: no server running, an endpoint that moves, a host
@@ -106,12 +121,17 @@ impl Live {
             None => Err(ApplyError::NotServing),
             Some(r) => swap(r, deployment, started),
         };
-        drop(running);
+        // Recorded before the next apply may start: the status is one
+        // plan's.
         match &result {
-            Ok(applied) => self.record(Some(deployment), applied.version, None, started),
+            Ok((applied, served)) => {
+                let plan = (deployment, served.as_slice());
+                self.record(Some(plan), applied.version, None, started);
+            }
             Err(e) => self.refused(&crate::diagnostic::chain(e), started),
         }
-        result
+        drop(running);
+        result.map(|(applied, _)| applied)
     }
 
     /// Records a plan that was refused before it reached [`Live::apply`]
@@ -147,9 +167,8 @@ impl Live {
             let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
             status.host = host.to_string();
             status.endpoint = endpoint.to_string();
-            status.served = names(served);
         }
-        self.record(Some(deployment), 1, None, Instant::now());
+        self.record(Some((deployment, served)), 1, None, Instant::now());
     }
 
     /// A server starts taking plans.
@@ -163,20 +182,20 @@ impl Live {
         *self.lock_running() = None;
     }
 
+    /// Records how an apply went; with the plan served and what it serves
+    /// when it took.
     fn record(
         &self,
-        deployment: Option<&Deployment>,
+        plan: Option<(&Deployment, &[super::Served])>,
         version: u64,
         error: Option<String>,
         started: Instant,
     ) {
         let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(d) = deployment {
+        if let Some((d, served)) = plan {
             status.version = version;
             status.components = digests(d, &status.host);
-            if let Some(g) = self.lock_running().as_ref().and_then(|r| r.current.get()) {
-                status.served = names(&g.served);
-            }
+            status.served = names(served);
         }
         status.last = Some(Outcome {
             applied: error.is_none(),
@@ -195,8 +214,13 @@ impl std::fmt::Debug for Live {
     }
 }
 
-/// Prepares `deployment` for the running server and swaps it in.
-fn swap(r: &mut Running, deployment: &Deployment, started: Instant) -> Result<Applied, ApplyError> {
+/// Prepares `deployment` for the running server and swaps it in; returns
+/// what it did and what the plan serves.
+fn swap(
+    r: &mut Running,
+    deployment: &Deployment,
+    started: Instant,
+) -> Result<(Applied, Vec<super::Served>), ApplyError> {
     let host = r.options.host.clone();
     deployment
         .plan
@@ -213,6 +237,10 @@ fn swap(r: &mut Running, deployment: &Deployment, started: Instant) -> Result<Ap
             from: r.endpoint.to_string(),
             to: endpoint.to_string(),
         });
+    }
+    let settings = host_settings(deployment, &host);
+    if let Some(what) = r.settings.differs(&settings) {
+        return Err(ApplyError::HostChanged { host, what });
     }
     let old = r.current.get().ok_or(ApplyError::NotServing)?;
     let prepared = Prepared::new(deployment, &host, &r.options)?;
@@ -243,10 +271,34 @@ fn swap(r: &mut Running, deployment: &Deployment, started: Instant) -> Result<Ap
         );
     }
     cut_after(&r.current, &old, r.options.grace);
-    Ok(Applied {
+    let applied = Applied {
         took: started.elapsed(),
         ..applied
-    })
+    };
+    Ok((applied, prepared.served))
+}
+
+/// The settings of a host that its running server reads once, at start:
+/// its NATS queue group, its TLS identity's files, its NATS credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub(super) struct HostSettings([String; 3]);
+
+impl HostSettings {
+    /// The first setting `other` has otherwise, by name.
+    fn differs(&self, other: &HostSettings) -> Option<&'static str> {
+        let names = ["NATS queue group", "TLS identity", "NATS credentials"];
+        (0..3).find(|&i| self.0[i] != other.0[i]).map(|i| names[i])
+    }
+}
+
+/// `host`'s settings in `deployment` that a running server keeps.
+pub(super) fn host_settings(deployment: &Deployment, host: &str) -> HostSettings {
+    let m = &deployment.manifest;
+    HostSettings([
+        m.queue_group_of(host),
+        format!("{:?}", m.identity_files(host)),
+        format!("{:?}", m.nats_secret(host)),
+    ])
 }
 
 /// How long an apply waits for the NATS subscriptions of its plan.

@@ -325,6 +325,8 @@ pub struct Server {
     endpoint: Endpoint,
     queue_group: String,
     options: ServeOptions,
+    /// What a changed plan may not change (a live server).
+    settings: live::HostSettings,
 }
 
 /// One plan of a host, compiled, and what it serves: what a server starts
@@ -475,6 +477,7 @@ impl Server {
             nats_auth,
             endpoint,
             queue_group: deployment.manifest.queue_group_of(&options.host),
+            settings: live::host_settings(deployment, &options.host),
             options,
         })
     }
@@ -525,6 +528,7 @@ impl Server {
                 workers: Arc::clone(&workers),
                 options: self.options.clone(),
                 endpoint: self.endpoint.clone(),
+                settings: self.settings.clone(),
             });
         }
         let dispatch = listen::Dispatch {

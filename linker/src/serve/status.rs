@@ -101,13 +101,17 @@ impl Status {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
+        // Readable by others (`weld status` run by another user), as a
+        // file written with the usual umask would be; it holds no secret.
         let mut file = tempfile::Builder::new()
             .prefix(".weld-status")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(dir)
             .map_err(err)?;
         let mut json = serde_json::to_vec_pretty(self).map_err(|e| err(e.into()))?;
         json.push(b'\n');
         file.write_all(&json).map_err(err)?;
+        file.as_file().sync_all().map_err(err)?;
         file.persist(path).map_err(|e| err(e.error))?;
         Ok(())
     }

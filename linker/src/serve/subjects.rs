@@ -85,13 +85,18 @@ pub(super) async fn serve(
     });
     let (more, added) = tokio::sync::mpsc::unbounded_channel();
     let mut held = HashMap::new();
+    // Told of every plan swapped in from here on, before the first
+    // subscriptions read the plan: none slips between them.
+    let mut changes = dispatch.current.changes();
+    changes.borrow_and_update();
+    let follower = dispatch.current.follow();
     let first = subjects.follow(&mut held).await.map_err(bind_err)?;
     let invocations: NatsInvocations = Box::pin(Growing {
         all: futures::stream::select_all(first),
         more: added,
     });
-    let follower = dispatch.current.follow();
-    let following = tokio::spawn(Arc::clone(&subjects).keep_following(held, more, follower));
+    let following =
+        tokio::spawn(Arc::clone(&subjects).keep_following(held, more, (changes, follower)));
     on_ready(endpoint);
     let report = Arc::clone(&dispatch.report);
     let served = run_dispatch(invocations, dispatch, shutdown, grace).await;
@@ -163,20 +168,37 @@ impl Subjects {
         // the subscriber and unsubscribes.
         held.retain(|name, _| names.contains(name));
         let mut streams = Vec::new();
+        let mut added = Vec::new();
         for name in names {
             if held.contains_key(&name) {
                 continue;
             }
             let (end, ended) = tokio::sync::oneshot::channel::<()>();
-            streams.push(self.subscribe(name.clone(), ended).await?);
-            held.insert(name, end);
+            match self.subscribe(name.clone(), ended).await {
+                Ok(stream) => streams.push(stream),
+                Err(e) => {
+                    // None of this round is held: the next plan tries
+                    // them again.
+                    for name in added {
+                        held.remove(&name);
+                    }
+                    return Err(e);
+                }
+            }
+            held.insert(name.clone(), end);
+            added.push(name);
         }
         if !streams.is_empty() {
             // Every subscription is in place at the broker before the
             // server says it is ready, or a plan is applied (a flush only
             // writes the socket).
             self.settles.fetch_add(1, Ordering::Relaxed);
-            nats::settle(&self.calls).await?;
+            if let Err(e) = nats::settle(&self.calls).await {
+                tracing::warn!(
+                    "the broker did not confirm new subscriptions: {}",
+                    crate::diagnostic::chain(&*e)
+                );
+            }
         }
         Ok(streams)
     }
@@ -186,9 +208,11 @@ impl Subjects {
         self: Arc<Self>,
         mut held: Held,
         more: tokio::sync::mpsc::UnboundedSender<NatsInvocations>,
-        follower: super::generation::Follower,
+        (mut changes, follower): (
+            tokio::sync::watch::Receiver<u64>,
+            super::generation::Follower,
+        ),
     ) {
-        let mut changes = self.dispatch.current.changes();
         while changes.changed().await.is_ok() {
             let version = *changes.borrow_and_update();
             let followed = self.follow(&mut held).await;
@@ -203,7 +227,8 @@ impl Subjects {
                     }
                 }
                 Err(e) => tracing::error!(
-                    "a function of the plan applied cannot be subscribed to on NATS: {e}; its calls go to other replicas or time out"
+                    "a function of the plan applied cannot be subscribed to on NATS: {}; its calls go to other replicas or time out",
+                    crate::diagnostic::chain(&*e)
                 ),
             }
         }

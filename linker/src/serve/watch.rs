@@ -121,18 +121,23 @@ pub fn watch(
     let thread = std::thread::Builder::new()
         .name("weld-watch".into())
         .spawn(move || {
+            // A change waits until one look finds nothing more changing
+            // (an editor, a copy of a component, may write in steps).
+            let mut pending = false;
             while !stopped.load(Ordering::Relaxed) {
                 std::thread::sleep(options.poll);
-                if !sources.changed() {
-                    continue;
-                }
-                // Settled: the same on the next look.
-                std::thread::sleep(options.poll);
                 if sources.changed() {
+                    pending = true;
                     continue;
                 }
+                if !std::mem::take(&mut pending) {
+                    continue;
+                }
+                // The stamps of this look are what the reload reads: an
+                // edit made while it runs differs from them, and is seen
+                // on the next look.
                 let files = reload(&manifest, &live, &options, sources.files());
-                sources = Sources::of(&files);
+                sources = sources.to(&files);
                 write_status(&live, &options);
             }
         })?;
@@ -243,6 +248,19 @@ impl Sources {
                 })
                 .collect(),
         }
+    }
+
+    /// The same stamps for the files among `files` watched already, and
+    /// the stamps of now for the others (files only a new deployment
+    /// names).
+    fn to(&self, files: &[PathBuf]) -> Sources {
+        let mut next = Sources::of(files);
+        for (path, seen) in &mut next.files {
+            if let Some((_, old)) = self.files.iter().find(|(p, _)| p == path) {
+                *seen = *old;
+            }
+        }
+        next
     }
 
     /// The files watched.

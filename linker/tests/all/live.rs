@@ -236,7 +236,8 @@ fn a_shared_neighbour_keeps_its_state_and_a_removed_component_is_refused() {
 }
 
 #[test]
-fn a_plan_that_moves_the_endpoint_is_refused_and_the_old_one_serves_on() {
+fn a_plan_that_moves_the_endpoint_or_changes_a_start_setting_is_refused_and_the_old_one_serves_on()
+{
     let dir = tempfile::tempdir().unwrap();
     let manifest = versioned(dir.path(), &tcp(free_port()), 1);
     let (server, live) = serve_live(&manifest);
@@ -246,6 +247,25 @@ fn a_plan_that_moves_the_endpoint_is_refused_and_the_old_one_serves_on() {
     let e = live.apply(&next).unwrap_err();
     assert!(
         matches!(e, weld_linker::serve::ApplyError::EndpointChanged { .. }),
+        "{e}"
+    );
+    // A setting the server reads once, at start: refused too.
+    let regrouped = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("[hosts.b]\n", "[hosts.b]\nqueue-group = \"other\"\n");
+    let again = tempfile::tempdir().unwrap();
+    std::fs::write(again.path().join("weld.toml"), regrouped).unwrap();
+    let e = live
+        .apply(&Deployment::load(&again.path().join("weld.toml")).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            weld_linker::serve::ApplyError::HostChanged {
+                what: "NATS queue group",
+                ..
+            }
+        ),
         "{e}"
     );
     assert_eq!(common::greet(&rt, "x"), "ok: hello, x (v1)");
