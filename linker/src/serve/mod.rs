@@ -522,6 +522,12 @@ impl Server {
                 workers.spawn(name, f)
             })?;
         let current = Arc::new(generation::Current::new(first));
+        // Whatever way `run` ends (a panic included), no plan is applied
+        // any more and every crew closes its queues.
+        let closing = Closing {
+            live: self.options.live.as_ref(),
+            current: &current,
+        };
         if let Some(live) = &self.options.live {
             live.attach(live::Running {
                 current: Arc::clone(&current),
@@ -572,14 +578,11 @@ impl Server {
                 }
             }
         });
-        // No plan is applied from here on.
-        if let Some(live) = &self.options.live {
-            live.detach();
-        }
-        // Every crew closes its queues: the workers finish their job and
-        // end. One blocked in a host call (a wRPC stub, WASI I/O) is not
-        // reached by the interrupt; it is left behind, not joined.
-        current.close();
+        // No plan is applied from here on, and every crew closes its
+        // queues: the workers finish their job and end. One blocked in a
+        // host call (a wRPC stub, WASI I/O) is not reached by the
+        // interrupt; it is left behind, not joined.
+        drop(closing);
         let abandoned = workers.wait(current.interrupted());
         if abandoned > 0 {
             tracing::warn!(
@@ -655,6 +658,23 @@ fn pool_stores(
     // A live server runs two plans' crews at once while a swap drains.
     let plans = if options.live.is_some() { 2 } else { 1 };
     u32::try_from(stores * plans).ok()
+}
+
+/// Ends a server's plans when dropped: its live handle takes no plan any
+/// more (an apply under way finishes first), and every generation closes
+/// its crews' queues.
+struct Closing<'a> {
+    live: Option<&'a Live>,
+    current: &'a generation::Current,
+}
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        if let Some(live) = self.live {
+            live.detach();
+        }
+        self.current.close();
+    }
 }
 
 /// A server's guest worker threads, counted while they run, so shutdown

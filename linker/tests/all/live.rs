@@ -418,3 +418,39 @@ fn nats_subscriptions_follow_the_plan_a_function_added_is_served_one_removed_is_
         "{stats:?}"
     );
 }
+
+/// greet-caller on `a` → greet-relay on `b` (shared), which calls greet on
+/// `b` through a host-linked import; greet answers as `version`.
+fn relayed(dir: &Path, port: u16, version: u64) -> PathBuf {
+    let toml = format!(
+        "[components.greet-caller]\npath = \"{{greet-caller}}\"\nhost = \"a\"\n\n\
+         [components.relay]\npath = \"{{greet-relay}}\"\nhost = \"b\"\ninstances = \"shared\"\n\n\
+         [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\nenv = {{ GREET_VERSION = \"{version}\" }}\n\n\
+         [[link]]\nimport = \"greet-caller:demo:greet/greeter@0.1.0\"\nexport = \"relay\"\n\n\
+         [[link]]\nimport = \"relay:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\n\
+         transport = \"in-process\"\nstrategy = \"host-linked\"\n\n\
+         [hosts.b]\nwrpc = {}\n",
+        tcp(port)
+    );
+    weld_fixtures::write_manifest(dir, &toml)
+}
+
+#[test]
+fn a_host_linked_callee_swapped_while_its_caller_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (server, live) = serve_live(&relayed(dir.path(), port, 1));
+    let rt = runtime(&relayed(dir.path(), port, 1), "a");
+    let mut d = rt.instantiate().unwrap();
+    assert_eq!(greet_in(&mut d, "x"), "ok: relayed hello, x (v1)");
+    let a = live
+        .apply(&Deployment::load(&relayed(dir.path(), port, 2)).unwrap())
+        .unwrap();
+    // The callee lives in its caller's store: the two are started anew
+    // together (one crew), and the caller's next call reaches the new
+    // callee.
+    assert_eq!((a.kept, a.started), (0, 1), "{a:?}");
+    assert_eq!(greet_in(&mut d, "x"), "ok: relayed hello, x (v2)");
+    let stats = server.stop().unwrap();
+    assert_eq!((stats.answered, stats.failed), (2, 0));
+}
