@@ -59,8 +59,13 @@ pub(super) struct Dispatch {
     pub queue_group: Arc<str>,
     /// The memory decoded parameters of calls in flight may hold.
     pub budget: Arc<Budget>,
-    /// Calls handed to a worker and not yet answered.
+    /// Calls handed to a worker and not yet answered (this endpoint's).
     pub in_flight: Arc<InFlight>,
+    /// Set when this endpoint stops because the plan moved the host, not
+    /// because the server stops: calls still running after the grace
+    /// period are cut without interrupting guests the new endpoint's calls
+    /// run on.
+    pub moved: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Counts calls between their hand-off to a worker and their reply, so
@@ -494,7 +499,9 @@ where
                 cut,
                 "in-flight calls did not finish within the grace period; cutting them"
             );
-            dispatch.current.interrupt();
+            if !dispatch.moved.load(std::sync::atomic::Ordering::Relaxed) {
+                dispatch.current.interrupt();
+            }
             calls.abort_all();
         }
     }

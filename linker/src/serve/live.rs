@@ -42,6 +42,15 @@ pub(super) struct Running {
     /// The host's own settings the server started with (see
     /// [`host_settings`]): a plan that changes one is refused.
     pub(super) settings: HostSettings,
+    /// Asks the server's I/O to serve on another endpoint.
+    pub(super) move_to: tokio::sync::mpsc::UnboundedSender<Move>,
+}
+
+/// A move of the served endpoint: where to, and where to say what was
+/// bound (or why not).
+pub(super) struct Move {
+    pub(super) endpoint: Endpoint,
+    pub(super) bound: std::sync::mpsc::SyncSender<Result<Endpoint, ServeError>>,
 }
 
 /// Why a plan was not applied; the server serves what it served before.
@@ -50,8 +59,8 @@ pub enum ApplyError {
     /// No server runs with this handle (not yet, or no longer).
     #[error("no server is running to apply the plan to")]
     NotServing,
-    /// The plan serves the host on another endpoint.
-    #[error("the plan moves host `{host}` from {from} to {to}; a running server keeps its endpoint (restart it to move)")]
+    /// The plan serves the host over another transport.
+    #[error("the plan moves host `{host}` from {from} to {to}, another transport; a running server moves only within its transport (restart it to change)")]
     EndpointChanged {
         /// The host.
         host: String,
@@ -125,6 +134,10 @@ impl Live {
         // plan's.
         match &result {
             Ok((applied, served)) => {
+                if let Some(r) = running.as_ref() {
+                    let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
+                    status.endpoint = r.endpoint.to_string();
+                }
                 let plan = (deployment, served.as_slice());
                 self.record(Some(plan), applied.version, None, started);
             }
@@ -231,7 +244,7 @@ fn swap(
         .endpoint
         .clone()
         .unwrap_or_else(|| deployment.manifest.endpoint_of(&host));
-    if endpoint != r.endpoint {
+    if std::mem::discriminant(&endpoint) != std::mem::discriminant(&r.endpoint) {
         return Err(ApplyError::EndpointChanged {
             host,
             from: r.endpoint.to_string(),
@@ -260,6 +273,12 @@ fn swap(
         took: Duration::ZERO,
     };
     let version = next.version;
+    if endpoint != r.endpoint {
+        // The new endpoint is up before the plan is swapped in (calls
+        // arriving there meanwhile run on the old plan) and the old one
+        // stops taking calls once it is.
+        move_to(r, &endpoint)?;
+    }
     r.current.swap(next);
     // NATS subscriptions follow the plan: an apply returns once they are
     // in place at the broker, so a call made after it finds them.
@@ -299,6 +318,34 @@ pub(super) fn host_settings(deployment: &Deployment, host: &str) -> HostSettings
         format!("{:?}", m.identity_files(host)),
         format!("{:?}", m.nats_secret(host)),
     ])
+}
+
+/// How long an apply waits for a new endpoint to be bound (a NATS broker
+/// connects within 5 s).
+const MOVE_BOUND: Duration = Duration::from_secs(10);
+
+/// Has the server serve on `endpoint` instead of the one it serves on.
+///
+/// # Errors
+/// The endpoint cannot be bound (the old one serves on), or the server
+/// stopped.
+fn move_to(r: &mut Running, endpoint: &Endpoint) -> Result<(), ApplyError> {
+    let (bound, reply) = std::sync::mpsc::sync_channel(1);
+    r.move_to
+        .send(Move {
+            endpoint: endpoint.clone(),
+            bound,
+        })
+        .map_err(|_| ApplyError::NotServing)?;
+    match reply.recv_timeout(MOVE_BOUND) {
+        Ok(Ok(at)) => {
+            tracing::info!(from = %r.endpoint, to = %at, "the host moved to a new endpoint");
+            r.endpoint = endpoint.clone();
+            Ok(())
+        }
+        Ok(Err(e)) => Err(ApplyError::Serve(e)),
+        Err(_) => Err(ApplyError::Serve(ServeError::NotReady)),
+    }
 }
 
 /// How long an apply waits for the NATS subscriptions of its plan.

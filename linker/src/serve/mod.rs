@@ -33,6 +33,7 @@ mod http;
 mod lanes;
 mod listen;
 mod live;
+mod moves;
 mod quic;
 mod report;
 mod status;
@@ -528,6 +529,7 @@ impl Server {
             live: self.options.live.as_ref(),
             current: &current,
         };
+        let (move_to, moves) = tokio::sync::mpsc::unbounded_channel();
         if let Some(live) = &self.options.live {
             live.attach(live::Running {
                 current: Arc::clone(&current),
@@ -535,6 +537,7 @@ impl Server {
                 options: self.options.clone(),
                 endpoint: self.endpoint.clone(),
                 settings: self.settings.clone(),
+                move_to,
             });
         }
         let dispatch = listen::Dispatch {
@@ -548,36 +551,9 @@ impl Server {
             queue_group: Arc::from(self.queue_group.as_str()),
             budget: Arc::new(budget::Budget::new(self.options.max_in_flight_bytes)),
             in_flight: Arc::default(),
+            moved: Arc::default(),
         };
-        let grace = self.options.grace;
-        let result = io_runtime().block_on(async {
-            match (&self.endpoint, &self.identity) {
-                (
-                    Endpoint::Quic {
-                        address,
-                        server_name,
-                    },
-                    Some((config, files, seen)),
-                ) => {
-                    let at = (address.as_str(), server_name.as_deref());
-                    let identity = quic::Identity {
-                        config: config.clone(),
-                        files: files.clone(),
-                        seen: seen.clone(),
-                        reload: self.options.reload.clone().unwrap_or_default(),
-                    };
-                    quic::serve(at, identity, dispatch, on_ready, shutdown, grace).await
-                }
-                (Endpoint::Nats { url, prefix }, _) => {
-                    let at = (url.as_str(), prefix.as_deref(), &self.nats_auth);
-                    let endpoint = &self.endpoint;
-                    subjects::serve(at, endpoint, dispatch, on_ready, shutdown, grace).await
-                }
-                (endpoint, _) => {
-                    listen::serve_endpoint(endpoint, dispatch, on_ready, shutdown, grace).await
-                }
-            }
-        });
+        let result = io_runtime().block_on(moves::serve(self, dispatch, on_ready, shutdown, moves));
         // No plan is applied from here on, and every crew closes its
         // queues: the workers finish their job and end. One blocked in a
         // host call (a wRPC stub, WASI I/O) is not reached by the
@@ -594,6 +570,47 @@ impl Server {
         let mut stats = report.stats();
         stats.abandoned_workers = abandoned as u64;
         Ok(stats)
+    }
+}
+
+impl Server {
+    /// Serves on `endpoint` until `shutdown`.
+    async fn serve_at(
+        &self,
+        endpoint: &Endpoint,
+        dispatch: listen::Dispatch,
+        on_ready: impl FnOnce(&Endpoint),
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let grace = self.options.grace;
+        match (endpoint, &self.identity) {
+            (
+                Endpoint::Quic {
+                    address,
+                    server_name,
+                },
+                Some((config, files, seen)),
+            ) => {
+                let at = (address.as_str(), server_name.as_deref());
+                let identity = quic::Identity {
+                    config: config.clone(),
+                    files: files.clone(),
+                    seen: seen.clone(),
+                    reload: self.options.reload.clone().unwrap_or_default(),
+                };
+                quic::serve(at, identity, dispatch, on_ready, shutdown, grace).await
+            }
+            (Endpoint::Quic { .. }, None) => Err(ServeError::NoIdentity {
+                host: self.options.host.clone(),
+            }),
+            (Endpoint::Nats { url, prefix }, _) => {
+                let at = (url.as_str(), prefix.as_deref(), &self.nats_auth);
+                subjects::serve(at, endpoint, dispatch, on_ready, shutdown, grace).await
+            }
+            (endpoint, _) => {
+                listen::serve_endpoint(endpoint, dispatch, on_ready, shutdown, grace).await
+            }
+        }
     }
 }
 

@@ -148,7 +148,19 @@ struct Subjects {
 type Name = (String, String);
 
 /// The subscriptions held, each with what ends it.
-type Held = HashMap<Name, tokio::sync::oneshot::Sender<()>>;
+/// The subscriptions held: what ends each, and what says its subscriber
+/// was dropped (its unsubscribe sent).
+type Held = HashMap<
+    Name,
+    (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::oneshot::Receiver<()>,
+    ),
+>;
+
+/// How long a follower waits for the subscriptions it ended to be dropped
+/// by the dispatch loop (it drops one at its next poll).
+const UNSUBSCRIBE_BOUND: Duration = Duration::from_secs(2);
 
 impl Subjects {
     /// Brings the subscriptions in line with the generation serving now:
@@ -164,9 +176,25 @@ impl Subjects {
                 .map(|s| (s.instance.clone(), s.function.clone()))
                 .collect()
         });
-        // Dropping a subscription's sender ends its stream, which drops
-        // the subscriber and unsubscribes.
-        held.retain(|name, _| names.contains(name));
+        // Dropping a subscription's sender ends its stream; the dispatch
+        // loop then drops it, and its subscriber unsubscribes.
+        let removed: Vec<Name> = held
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect();
+        let mut dropped = Vec::new();
+        for name in &removed {
+            if let Some((end, gone)) = held.remove(name) {
+                drop(end);
+                dropped.push(gone);
+            }
+        }
+        let unsubscribed = !dropped.is_empty();
+        if unsubscribed {
+            let all = futures::future::join_all(dropped);
+            let _ = tokio::time::timeout(UNSUBSCRIBE_BOUND, all).await;
+        }
         let mut streams = Vec::new();
         let mut added = Vec::new();
         for name in names {
@@ -174,7 +202,8 @@ impl Subjects {
                 continue;
             }
             let (end, ended) = tokio::sync::oneshot::channel::<()>();
-            match self.subscribe(name.clone(), ended).await {
+            let (dropped, gone) = tokio::sync::oneshot::channel::<()>();
+            match self.subscribe(name.clone(), ended, dropped).await {
                 Ok(stream) => streams.push(stream),
                 Err(e) => {
                     // None of this round is held: the next plan tries
@@ -185,13 +214,13 @@ impl Subjects {
                     return Err(e);
                 }
             }
-            held.insert(name.clone(), end);
+            held.insert(name.clone(), (end, gone));
             added.push(name);
         }
-        if !streams.is_empty() {
-            // Every subscription is in place at the broker before the
-            // server says it is ready, or a plan is applied (a flush only
-            // writes the socket).
+        if !streams.is_empty() || unsubscribed {
+            // Every subscription (and unsubscription) is in place at the
+            // broker before the server says it is ready, or a plan is
+            // applied (a flush only writes the socket).
             self.settles.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = nats::settle(&self.calls).await {
                 tracing::warn!(
@@ -239,6 +268,7 @@ impl Subjects {
         &self,
         name: Name,
         ended: tokio::sync::oneshot::Receiver<()>,
+        dropped: tokio::sync::oneshot::Sender<()>,
     ) -> Result<NatsInvocations, BoxError> {
         let subject = wrpc_transport_nats::invocation_subject(&self.prefix, &name.0, &name.1);
         let sub = self
@@ -273,7 +303,10 @@ impl Subjects {
                 Some(accept(&inbox, &current, &name, message, slot).await)
             }
         });
-        Ok(Box::pin(stream))
+        Ok(Box::pin(Tracked {
+            inner: Box::pin(stream),
+            _dropped: dropped,
+        }))
     }
 }
 
@@ -315,6 +348,20 @@ async fn accept(
             Peer::new("a NATS caller", PeerKey::Anonymous),
             Err((named(), format!("accepting the invocation failed: {e}"))),
         ),
+    }
+}
+
+/// A stream that says when it is dropped (its sender goes with it).
+struct Tracked<S> {
+    inner: S,
+    _dropped: tokio::sync::oneshot::Sender<()>,
+}
+
+impl<S: Stream + Unpin> Stream for Tracked<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.inner.poll_next_unpin(cx)
     }
 }
 

@@ -138,7 +138,6 @@ pub fn watch(
                 // on the next look.
                 let files = reload(&manifest, &live, &options, sources.files());
                 sources = sources.to(&files);
-                write_status(&live, &options);
             }
         })?;
     Ok(Watcher {
@@ -157,7 +156,10 @@ fn reload(
     mut watched: Vec<PathBuf>,
 ) -> Vec<PathBuf> {
     let started = Instant::now();
+    // The status file is written before the event is told: whoever reads
+    // it on the event finds it.
     let report = |event: &WatchEvent<'_>| {
+        write_status(live, options);
         if let Some(hook) = &options.on_event {
             hook(event);
         }

@@ -236,21 +236,56 @@ fn a_shared_neighbour_keeps_its_state_and_a_removed_component_is_refused() {
 }
 
 #[test]
-fn a_plan_that_moves_the_endpoint_or_changes_a_start_setting_is_refused_and_the_old_one_serves_on()
-{
+fn an_endpoint_moves_while_serving_and_a_change_of_transport_or_start_setting_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = versioned(dir.path(), &tcp(free_port()), 1);
     let (server, live) = serve_live(&manifest);
-    let rt = runtime(&manifest, "a");
+    let old = runtime(&manifest, "a");
+    assert_eq!(common::greet(&old, "x"), "ok: hello, x (v1)");
+
+    // Another TCP port: bound before the plan is swapped in, the old port
+    // closed once the new one takes calls.
     let moved = tempfile::tempdir().unwrap();
-    let next = Deployment::load(&versioned(moved.path(), &tcp(free_port()), 2)).unwrap();
-    let e = live.apply(&next).unwrap_err();
+    let port = free_port();
+    let next = versioned(moved.path(), &tcp(port), 2);
+    let a = live.apply(&Deployment::load(&next).unwrap()).unwrap();
+    assert_eq!(a.version, 2);
+    let new = runtime(&next, "a");
+    assert_eq!(common::greet(&new, "x"), "ok: hello, x (v2)");
+    let gone = common::greet(&old, "x");
+    assert!(
+        gone.starts_with("error: "),
+        "the old port is closed: {gone}"
+    );
+    assert!(live.status().endpoint.contains(&port.to_string()));
+
+    // A port that cannot be bound (taken): refused, the plan not applied.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = tempfile::tempdir().unwrap();
+    let at = format!(
+        r#"{{ transport = "tcp", address = "{}" }}"#,
+        taken.local_addr().unwrap()
+    );
+    let e = live
+        .apply(&Deployment::load(&versioned(busy.path(), &at, 3)).unwrap())
+        .unwrap_err();
+    assert!(matches!(e, weld_linker::serve::ApplyError::Serve(_)), "{e}");
+    assert_eq!(common::greet(&new, "x"), "ok: hello, x (v2)");
+
+    // Another transport: refused.
+    let unix = tempfile::tempdir().unwrap();
+    let socket = unix.path().join("b.sock");
+    let at = format!(r#"{{ transport = "unix", path = "{}" }}"#, socket.display());
+    let e = live
+        .apply(&Deployment::load(&versioned(unix.path(), &at, 3)).unwrap())
+        .unwrap_err();
     assert!(
         matches!(e, weld_linker::serve::ApplyError::EndpointChanged { .. }),
         "{e}"
     );
+
     // A setting the server reads once, at start: refused too.
-    let regrouped = std::fs::read_to_string(&manifest)
+    let regrouped = std::fs::read_to_string(&next)
         .unwrap()
         .replace("[hosts.b]\n", "[hosts.b]\nqueue-group = \"other\"\n");
     let again = tempfile::tempdir().unwrap();
@@ -268,15 +303,16 @@ fn a_plan_that_moves_the_endpoint_or_changes_a_start_setting_is_refused_and_the_
         ),
         "{e}"
     );
-    assert_eq!(common::greet(&rt, "x"), "ok: hello, x (v1)");
+    assert_eq!(common::greet(&new, "x"), "ok: hello, x (v2)");
     let status = live.status();
-    assert_eq!(status.version, 1);
+    assert_eq!(status.version, 2);
     let last = status.last.expect("an outcome");
     assert!(
         !last.applied && last.error.as_deref().is_some_and(|e| e.contains("restart")),
         "{last:?}"
     );
-    drop(server);
+    let stats = server.stop().unwrap();
+    assert_eq!(stats.failed, 0);
 }
 
 /// Waits up to 10 s for `f` to hold.
@@ -350,6 +386,16 @@ fn a_watched_manifest_is_applied_and_a_type_error_is_refused_while_the_old_plan_
     versioned(dir.path(), &endpoint, 3);
     eventually("version 3", || {
         common::greet(&rt, "x") == "ok: hello, x (v3)"
+    });
+    // Told once the apply has returned, a moment after the swap.
+    eventually("the second applied event", || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.contains(r#""event":"applied""#))
+            .count()
+            == 2
     });
     let events = events.lock().unwrap().join("");
     assert!(events.contains(r#""event":"apply-refused""#), "{events}");
