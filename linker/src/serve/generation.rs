@@ -116,18 +116,10 @@ pub(super) struct Current {
     /// The version serving, told to whoever follows the plan (NATS
     /// subscriptions).
     changed: tokio::sync::watch::Sender<u64>,
-    /// The followers, and the version they all caught up with.
-    followed: std::sync::Mutex<Followed>,
+    /// The version each follower caught up with, by follower (`u64::MAX`
+    /// once it is gone: nobody waits for it).
+    followed: std::sync::Mutex<Vec<u64>>,
     caught_up: std::sync::Condvar,
-}
-
-/// What followers of the plan have done.
-#[derive(Default)]
-struct Followed {
-    /// How many follow.
-    followers: usize,
-    /// The version each has caught up with, by follower.
-    versions: Vec<u64>,
 }
 
 /// One follower of the plan (see [`Current::follow`]).
@@ -141,7 +133,7 @@ impl Follower {
     /// in place at the broker).
     pub fn caught_up(&self, version: u64) {
         let mut f = self.current.lock_followed();
-        if let Some(v) = f.versions.get_mut(self.index) {
+        if let Some(v) = f.get_mut(self.index) {
             *v = (*v).max(version);
         }
         drop(f);
@@ -150,14 +142,9 @@ impl Follower {
 }
 
 impl Drop for Follower {
+    /// Gone: waits no longer wait for it.
     fn drop(&mut self) {
-        let mut f = self.current.lock_followed();
-        f.followers -= 1;
-        if let Some(v) = f.versions.get_mut(self.index) {
-            *v = u64::MAX; // gone: waits no longer
-        }
-        drop(f);
-        self.current.caught_up.notify_all();
+        self.caught_up(u64::MAX);
     }
 }
 
@@ -186,7 +173,7 @@ impl Current {
         self.changed.subscribe()
     }
 
-    fn lock_followed(&self) -> std::sync::MutexGuard<'_, Followed> {
+    fn lock_followed(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
         self.followed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -196,11 +183,10 @@ impl Current {
     pub fn follow(self: &Arc<Self>) -> Follower {
         let now = *self.changed.borrow();
         let mut f = self.lock_followed();
-        f.followers += 1;
-        f.versions.push(now);
+        f.push(now);
         Follower {
             current: Arc::clone(self),
-            index: f.versions.len() - 1,
+            index: f.len() - 1,
         }
     }
 
@@ -210,10 +196,20 @@ impl Current {
         let f = self.lock_followed();
         let (f, timeout) = self
             .caught_up
-            .wait_timeout_while(f, bound, |f| f.versions.iter().any(|v| *v < version))
+            .wait_timeout_while(f, bound, |f| f.iter().any(|v| *v < version))
             .unwrap_or_else(|e| e.into_inner());
         drop(f);
         !timeout.timed_out()
+    }
+
+    /// The current generation and every replaced one still alive (calls
+    /// still run on it).
+    fn alive(&self) -> Vec<Arc<Generation>> {
+        let replaced = self.replaced.lock().unwrap_or_else(|e| e.into_inner());
+        self.get()
+            .into_iter()
+            .chain(replaced.iter().filter_map(Weak::upgrade))
+            .collect()
     }
 
     /// Whether [`Current::interrupt`] was called.
@@ -244,18 +240,8 @@ impl Current {
     /// replaced later whose calls have their own grace period (`old`'s is
     /// over); returns how many runtimes were interrupted.
     pub fn cut(&self, old: &Arc<Generation>) -> usize {
-        let alive: Vec<Arc<Generation>> = self
-            .get()
-            .into_iter()
-            .chain(
-                self.replaced
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .filter_map(Weak::upgrade),
-            )
-            .filter(|g| !Arc::ptr_eq(g, old))
-            .collect();
+        let mut alive = self.alive();
+        alive.retain(|g| !Arc::ptr_eq(g, old));
         let mut cut = 0;
         for crew in old.crews() {
             if alive.iter().any(|g| g.uses(&crew.runtime)) {
@@ -270,30 +256,20 @@ impl Current {
     /// Shutdown: no new call finds a generation; every crew, current or
     /// replaced, stops its workers once their job is done.
     pub fn close(&self) {
-        let now = self.now.write().unwrap_or_else(|e| e.into_inner()).take();
-        let replaced =
-            std::mem::take(&mut *self.replaced.lock().unwrap_or_else(|e| e.into_inner()));
-        for g in now
-            .into_iter()
-            .chain(replaced.iter().filter_map(Weak::upgrade))
-        {
-            g.close();
-        }
+        let alive = self.alive();
+        *self.now.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.replaced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        alive.iter().for_each(|g| g.close());
     }
 
     /// Interrupts every runtime of the current and replaced generations
     /// (the shutdown grace period is over).
     pub fn interrupt(&self) {
         self.interrupted.store(true, Ordering::Relaxed);
-        let now = self.get();
-        let replaced: Vec<Arc<Generation>> = self
-            .replaced
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for g in now.iter().chain(&replaced) {
+        for g in self.alive() {
             for crew in g.crews() {
                 crew.runtime.interrupt();
             }
@@ -303,12 +279,12 @@ impl Current {
 
 /// What a crew's key is made of, read from a deployment for one host: a
 /// crew is kept across plans only when every input of what it runs is
-/// unchanged.
+/// unchanged. The host's own credentials, which its wRPC stubs present,
+/// are no input: a plan that changes them is refused before any crew is
+/// built (`live::HostSettings`).
 pub(crate) struct KeyInputs {
     /// Each component's bytes and settings, and the links of its imports.
     components: std::collections::HashMap<String, u64>,
-    /// The host's own credentials (its wRPC stubs present them).
-    host: u64,
 }
 
 impl KeyInputs {
@@ -335,17 +311,7 @@ impl KeyInputs {
                 (c.name.clone(), h.finish())
             })
             .collect();
-        let mut h = std::hash::DefaultHasher::new();
-        format!(
-            "{:?} {:?}",
-            manifest.identity_files(host),
-            manifest.nats_secret(host)
-        )
-        .hash(&mut h);
-        KeyInputs {
-            components,
-            host: h.finish(),
-        }
+        KeyInputs { components }
     }
 
     /// The key of a crew running `names` (each with every component its
@@ -361,7 +327,6 @@ impl KeyInputs {
         deadline: &dyn Fn(&str) -> Duration,
     ) -> Result<u64, super::ServeError> {
         let mut h = std::hash::DefaultHasher::new();
-        self.host.hash(&mut h);
         let mut members = std::collections::BTreeSet::new();
         for name in names {
             members.extend(runtime.store_members(name)?);

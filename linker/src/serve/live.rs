@@ -39,8 +39,8 @@ pub(super) struct Running {
     pub(super) options: ServeOptions,
     /// The endpoint served: a plan that moves it is refused.
     pub(super) endpoint: Endpoint,
-    /// The host's own settings the server started with (see
-    /// [`host_settings`]): a plan that changes one is refused.
+    /// The host's own settings the server started with: a plan that
+    /// changes one is refused.
     pub(super) settings: HostSettings,
     /// Asks the server's I/O to serve on another endpoint.
     pub(super) move_to: tokio::sync::mpsc::UnboundedSender<Move>,
@@ -251,8 +251,7 @@ fn swap(
             to: endpoint.to_string(),
         });
     }
-    let settings = host_settings(deployment, &host);
-    if let Some(what) = r.settings.differs(&settings) {
+    if let Some(what) = r.settings.differs(&HostSettings::of(deployment, &host)) {
         return Err(ApplyError::HostChanged { host, what });
     }
     let old = r.current.get().ok_or(ApplyError::NotServing)?;
@@ -266,13 +265,7 @@ fn swap(
         .iter()
         .filter(|c| old.crews().iter().any(|o| Arc::ptr_eq(o, c)))
         .count();
-    let applied = Applied {
-        version: next.version,
-        kept,
-        started: next.crews().len() - kept,
-        took: Duration::ZERO,
-    };
-    let version = next.version;
+    let (version, started_crews) = (next.version, next.crews().len() - kept);
     if endpoint != r.endpoint {
         // The new endpoint is up before the plan is swapped in (calls
         // arriving there meanwhile run on the old plan) and the old one
@@ -291,8 +284,10 @@ fn swap(
     }
     cut_after(&r.current, &old, r.options.grace);
     let applied = Applied {
+        version,
+        kept,
+        started: started_crews,
         took: started.elapsed(),
-        ..applied
     };
     Ok((applied, prepared.served))
 }
@@ -300,24 +295,38 @@ fn swap(
 /// The settings of a host that its running server reads once, at start:
 /// its NATS queue group, its TLS identity's files, its NATS credentials.
 #[derive(Clone, PartialEq, Eq)]
-pub(super) struct HostSettings([String; 3]);
-
-impl HostSettings {
-    /// The first setting `other` has otherwise, by name.
-    fn differs(&self, other: &HostSettings) -> Option<&'static str> {
-        let names = ["NATS queue group", "TLS identity", "NATS credentials"];
-        (0..3).find(|&i| self.0[i] != other.0[i]).map(|i| names[i])
-    }
+pub(super) struct HostSettings {
+    /// The queue group its NATS subscriptions share.
+    pub(super) queue_group: String,
+    /// Where its TLS identity is read from.
+    identity: Option<crate::wrpc::tls::IdentityFiles>,
+    /// Where its NATS credentials are read from (never the secret).
+    nats: String,
 }
 
-/// `host`'s settings in `deployment` that a running server keeps.
-pub(super) fn host_settings(deployment: &Deployment, host: &str) -> HostSettings {
-    let m = &deployment.manifest;
-    HostSettings([
-        m.queue_group_of(host),
-        format!("{:?}", m.identity_files(host)),
-        format!("{:?}", m.nats_secret(host)),
-    ])
+impl HostSettings {
+    /// `host`'s settings in `deployment`.
+    pub(super) fn of(deployment: &Deployment, host: &str) -> HostSettings {
+        let m = &deployment.manifest;
+        HostSettings {
+            queue_group: m.queue_group_of(host),
+            identity: m.identity_files(host),
+            nats: format!("{:?}", m.nats_secret(host)),
+        }
+    }
+
+    /// The first setting `other` has otherwise, by name.
+    fn differs(&self, other: &HostSettings) -> Option<&'static str> {
+        if self.queue_group != other.queue_group {
+            Some("NATS queue group")
+        } else if self.identity != other.identity {
+            Some("TLS identity")
+        } else if self.nats != other.nats {
+            Some("NATS credentials")
+        } else {
+            None
+        }
+    }
 }
 
 /// How long an apply waits for a new endpoint to be bound (a NATS broker

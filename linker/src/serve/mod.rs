@@ -324,9 +324,9 @@ pub struct Server {
     /// What the host's NATS connections present (NATS endpoints only).
     nats_auth: NatsAuth,
     endpoint: Endpoint,
-    queue_group: String,
     options: ServeOptions,
-    /// What a changed plan may not change (a live server).
+    /// The host's queue group and credentials: what a changed plan may not
+    /// change (a live server).
     settings: live::HostSettings,
 }
 
@@ -477,8 +477,7 @@ impl Server {
             identity,
             nats_auth,
             endpoint,
-            queue_group: deployment.manifest.queue_group_of(&options.host),
-            settings: live::host_settings(deployment, &options.host),
+            settings: live::HostSettings::of(deployment, &options.host),
             options,
         })
     }
@@ -548,7 +547,7 @@ impl Server {
             connections: Arc::new(tokio::sync::Semaphore::new(fds::connection_cap(
                 self.options.max_connections.max(1),
             ))),
-            queue_group: Arc::from(self.queue_group.as_str()),
+            queue_group: Arc::from(self.settings.queue_group.as_str()),
             budget: Arc::new(budget::Budget::new(self.options.max_in_flight_bytes)),
             in_flight: Arc::default(),
             moved: Arc::default(),

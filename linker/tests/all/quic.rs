@@ -523,42 +523,36 @@ fn only_the_callers_an_exposed_interface_names_and_the_linking_hosts_may_call_it
     );
 }
 
+/// Asserts that host `b` on TCP exposing `expose` plans with an error of
+/// `kind` whose message contains `needle`.
+fn tcp_expose_refused(expose: &str, kind: DiagnosticKind, needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = format!("{}\nexpose = {expose}", crate::common::tcp(free_port()));
+    let errors = plan_errors(&greet_manifest(dir.path(), &b, "", ""));
+    assert!(
+        errors.iter().any(|(k, m)| *k == kind && m.contains(needle)),
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn callers_on_a_transport_that_does_not_authenticate_are_refused_at_plan_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = format!(
-        "{}\nexpose = [{{ interface = \"greet:demo:greet/greeter@0.1.0\", callers = [\"spiffe://weld.test/host/ops\"] }}]",
-        crate::common::tcp(free_port())
+    tcp_expose_refused(
+        r#"[{ interface = "greet:demo:greet/greeter@0.1.0", callers = ["spiffe://weld.test/host/ops"] }]"#,
+        DiagnosticKind::Identity,
+        "names its callers, but host `b` serves at tcp://127.0.0.1:",
     );
-    let errors = plan_errors(&greet_manifest(dir.path(), &b, "", ""));
-    assert!(
-        errors.iter().any(|(k, m)| *k == DiagnosticKind::Identity
-            && m.contains("names its callers, but host `b` serves at tcp://127.0.0.1:")),
-        "{errors:?}"
-    );
-    let b = format!(
-        "{}\nexpose = [{{ interface = \"greet:demo:greet/greeter@0.1.0\", callers = [\"two words\"] }}]",
-        crate::common::tcp(free_port())
-    );
-    let errors = plan_errors(&greet_manifest(dir.path(), &b, "", ""));
-    assert!(
-        errors
-            .iter()
-            .any(|(k, m)| *k == DiagnosticKind::InvalidValue
-                && m.contains("caller \"two words\" is not an identity")),
-        "{errors:?}"
+    tcp_expose_refused(
+        r#"[{ interface = "greet:demo:greet/greeter@0.1.0", callers = ["two words"] }]"#,
+        DiagnosticKind::InvalidValue,
+        "caller \"two words\" is not an identity",
     );
     // One interface exposed twice on a host (which could merge the
     // callers of two entries): refused.
-    let b = format!(
-        "{}\nexpose = [\"greet:demo:greet/greeter@0.1.0\", \"greet:demo:greet/greeter@0.1.0\"]",
-        crate::common::tcp(free_port())
-    );
-    let errors = plan_errors(&greet_manifest(dir.path(), &b, "", ""));
-    assert!(
-        errors.iter().any(|(k, m)| *k == DiagnosticKind::Duplicate
-            && m.contains("already exposes `demo:greet/greeter@0.1.0`")),
-        "{errors:?}"
+    tcp_expose_refused(
+        r#"["greet:demo:greet/greeter@0.1.0", "greet:demo:greet/greeter@0.1.0"]"#,
+        DiagnosticKind::Duplicate,
+        "already exposes `demo:greet/greeter@0.1.0`",
     );
 }
 
