@@ -151,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Ok(s), Some(http)) => return serve_http(&args, &deployment, Some(&s), http),
     };
     let watcher = match &live {
-        Some(live) => match watch_manifest(&args, &deployment, live.clone(), options_plan(&args)) {
+        Some(live) => match watch_manifest(&args, &deployment, live.clone()) {
             Ok(w) => Some(w),
             Err(message) => return fail(message),
         },
@@ -183,16 +183,11 @@ fn options_plan(args: &Args) -> weld_linker::PlanOptions {
 
 /// Watches the manifest the deployment was loaded from, applying every
 /// change to `live` and printing what each did.
-fn watch_manifest(
-    args: &Args,
-    deployment: &Deployment,
-    live: Live,
-    plan: weld_linker::PlanOptions,
-) -> Result<Watcher, String> {
+fn watch_manifest(args: &Args, deployment: &Deployment, live: Live) -> Result<Watcher, String> {
     let manifest = deployment.manifest.file.clone();
     let json = args.json;
     let options = WatchOptions {
-        plan,
+        plan: options_plan(args),
         status_file: args.status.clone(),
         on_event: Some(std::sync::Arc::new(move |event: &WatchEvent<'_>| {
             if json {
