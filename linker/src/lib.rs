@@ -14,7 +14,9 @@
 //! `weld-wrpc` crate, re-exported here, which depends on no other weld
 //! crate, so the compiler keeps it from knowing the layers above; [`wit`] and [`diagnostic`] are small helpers
 //! every layer may use, and [`input`] reads the files a user names; [`cost`]
-//! estimates what a planned link's calls cost from a calibration.
+//! estimates what a planned link's calls cost from a calibration;
+//! [`desired`] turns a deployment into a desired state in a NATS
+//! JetStream bucket and back, for hosts that follow one.
 //! `docs/architecture.md` walks through the layers and the path of a call.
 //!
 //! ```no_run
@@ -30,6 +32,7 @@
 pub mod check;
 pub mod cost;
 pub mod deployment;
+pub mod desired;
 pub mod diagnostic;
 pub mod fuse;
 pub mod input;

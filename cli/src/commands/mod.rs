@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_harness::regress::baseline::BaselineError;
 use weld_linker::cost::CostError;
+use weld_linker::desired::DesiredError;
 use weld_linker::diagnostic::plural;
 use weld_linker::fuse::ComposeError;
 use weld_linker::input::InputLimits;
@@ -38,6 +39,46 @@ pub struct LimitArgs {
     max_component_size: u64,
 }
 
+/// How weld proves itself to the NATS server of a desired state's bucket
+/// (`weld plan --apply --to`, `weld serve --plan-from`, `weld status`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct PlanNatsArgs {
+    /// A NATS `.creds` file (a user JWT and its nkey seed, readable by its
+    /// owner only) for the server of the desired state's bucket.
+    #[arg(long, value_name = "FILE")]
+    nats_creds: Option<PathBuf>,
+}
+
+impl PlanNatsArgs {
+    /// Connects to the bucket of the desired-state URL `url`; `create`
+    /// makes it when it is missing.
+    ///
+    /// # Errors
+    /// The message to print: a bad URL, unreadable credentials, or a
+    /// server or bucket that cannot be reached.
+    pub fn connect(
+        &self,
+        url: &str,
+        create: bool,
+    ) -> Result<weld_linker::desired::PlanStore, String> {
+        use weld_linker::wrpc::nats_auth::{NatsAuth, NatsSecret};
+        let url: weld_linker::desired::PlanUrl = url.parse().map_err(|e| describe(&e))?;
+        let secret = self.nats_creds.clone().map(NatsSecret::Creds);
+        let auth = NatsAuth::load(secret.as_ref(), None).map_err(|e| describe(&e))?;
+        weld_linker::desired::PlanStore::connect(&url, &auth, create).map_err(|e| describe(&e))
+    }
+}
+
+impl LimitArgs {
+    /// The limits as the library takes them.
+    pub fn input(&self) -> InputLimits {
+        InputLimits {
+            manifest_bytes: self.max_manifest_size,
+            component_bytes: self.max_component_size,
+        }
+    }
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     weld_linker::manifest::ByteSize::parse(text).map(|b| b.0)
 }
@@ -50,11 +91,8 @@ pub fn load(
     options: &PlanOptions,
     json: bool,
 ) -> Result<Deployment, ExitCode> {
-    let limits = InputLimits {
-        manifest_bytes: limits.max_manifest_size,
-        component_bytes: limits.max_component_size,
-    };
-    let deployment = Deployment::open(inputs, options, &limits).map_err(|d| report(&d, json))?;
+    let deployment =
+        Deployment::open(inputs, options, &limits.input()).map_err(|d| report(&d, json))?;
     if !json {
         for (name, file) in &deployment.renamed {
             eprintln!(
@@ -140,6 +178,8 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
             " with [compose] exports or --exports"
         } else if let Some(ServeError::NoHttpAddress { .. }) = e.downcast_ref() {
             ", or serve it with --http IP:PORT"
+        } else if let Some(DesiredError::Missing { .. }) = e.downcast_ref() {
+            " (write one with `weld plan --apply MANIFEST --to URL`)"
         } else if let Some(BaselineError::Header { .. }) = e.downcast_ref() {
             " (save a new one with --save-baseline)"
         } else if let Some(CostError::Header { .. }) = e.downcast_ref() {

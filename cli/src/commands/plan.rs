@@ -31,8 +31,34 @@ pub struct Args {
     /// this machine (TCP or `nats://` to an address that is not loopback).
     #[arg(long)]
     strict_security: bool,
+    /// Write the checked deployment as the desired state at the `--to`
+    /// URL, which hosts serving with `--plan-from` the same URL apply
+    /// (README: "Changing a running deployment"); a deployment that does
+    /// not plan is not written.
+    #[arg(long, requires = "to", conflicts_with_all = ["costs", "dot"])]
+    apply: bool,
+    /// Where `--apply` writes: `nats://HOST:PORT/BUCKET/KEY` (a NATS
+    /// JetStream key-value bucket and the object store of the same name,
+    /// made when missing).
+    #[arg(long, value_name = "URL", requires = "apply")]
+    to: Option<String>,
+    #[command(flatten)]
+    nats: super::PlanNatsArgs,
     #[command(flatten)]
     limits: super::LimitArgs,
+}
+
+/// What `weld plan --apply` wrote.
+#[derive(serde::Serialize)]
+struct Written<'a> {
+    /// The URL written to.
+    url: &'a str,
+    /// The desired state's revision in the bucket.
+    revision: u64,
+    /// How many files it names.
+    files: usize,
+    /// Their bytes together.
+    bytes: u64,
 }
 
 /// Runs `weld plan`.
@@ -45,6 +71,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
+    if let (true, Some(url)) = (args.apply, &args.to) {
+        return Ok(apply(&args, &deployment, &options, url));
+    }
     let costed = match &args.costs {
         Some(path) => {
             match weld_harness::calibrate::costed_plan(
@@ -169,4 +198,46 @@ fn limit_notes(deployment: &Deployment) -> Vec<String> {
         }
     }
     notes
+}
+
+/// Writes `deployment` as the desired state at `url` and prints what was
+/// written.
+fn apply(
+    args: &Args,
+    deployment: &Deployment,
+    options: &weld_linker::PlanOptions,
+    url: &str,
+) -> ExitCode {
+    use weld_linker::desired::{prepare, OpenError};
+    let limits = args.limits.input();
+    let (bundle, bytes) = match prepare(deployment, options, &limits) {
+        Ok(b) => b,
+        Err(OpenError::Plan(d)) => return super::report(&d, args.json),
+        Err(e) => return super::fail(super::describe(&e), args.json),
+    };
+    let revision = match args.nats.connect(url, true).and_then(|store| {
+        store
+            .publish(&bundle, &bytes)
+            .map_err(|e| super::describe(&e))
+    }) {
+        Ok(r) => r,
+        Err(message) => return super::fail(message, args.json),
+    };
+    let written = Written {
+        url,
+        revision,
+        files: bundle.files.len(),
+        bytes: bundle.files.iter().map(|f| f.size).sum(),
+    };
+    if args.json {
+        super::emit_ok(&written)
+    } else {
+        super::emit(&format!(
+            "desired state revision {} written to {url}: {} ({} bytes); hosts serving with --plan-from {url} apply it\n",
+            written.revision,
+            plural(written.files, "file"),
+            written.bytes
+        ));
+        ExitCode::SUCCESS
+    }
 }

@@ -4,18 +4,20 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use weld_linker::desired::OpenError;
 use weld_linker::input::InputLimits;
 use weld_linker::serve::{
-    run_together, watch, FailureHook, HttpOptions, HttpServer, Live, Reload, ServeError,
-    ServeEvent, ServeOptions, Server, WatchEvent, WatchOptions, Watcher,
+    follow, run_together, watch, FailureHook, HttpOptions, HttpServer, Live, PlanSource, Reload,
+    Revision, ServeError, ServeEvent, ServeOptions, Server, WatchEvent, WatchOptions, Watcher,
 };
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
 
 /// Arguments of `weld serve`.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").args(["watch", "plan_from"])))]
 pub struct Args {
-    #[arg(required = true, value_name = "MANIFEST|COMPONENT", help = super::INPUTS_HELP)]
+    #[arg(required_unless_present = "plan_from", conflicts_with = "plan_from", value_name = "MANIFEST|COMPONENT", help = super::INPUTS_HELP)]
     inputs: Vec<PathBuf>,
     /// The host to serve (default: the deployment's only host).
     #[arg(long)]
@@ -72,10 +74,23 @@ pub struct Args {
     /// (README: "Changing a running deployment").
     #[arg(long)]
     watch: bool,
+    /// Take the deployment from the desired state `weld plan --apply --to
+    /// URL` wrote to a NATS JetStream bucket (`nats://HOST:PORT/BUCKET/KEY`),
+    /// apply every change to it while serving, and publish the host's
+    /// status under `KEY.status.HOST` (README: "Changing a running
+    /// deployment").
+    #[arg(long, value_name = "URL")]
+    plan_from: Option<String>,
+    #[command(flatten)]
+    nats: super::PlanNatsArgs,
+    /// How often a host following a bucket publishes its status while
+    /// nothing changes, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5_000, requires = "plan_from", value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    heartbeat_ms: u64,
     /// Write the host's status (plan version, component digests, the last
     /// change's outcome) to this file at start and after every change;
     /// `weld status FILE` reads it.
-    #[arg(long, value_name = "FILE", requires = "watch")]
+    #[arg(long, value_name = "FILE", requires = "source")]
     status: Option<PathBuf>,
 }
 
@@ -98,11 +113,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.json,
         ));
     }
-    let deployment =
-        match Deployment::open(&args.inputs, &options_plan(&args), &InputLimits::default()) {
-            Ok(d) => d,
-            Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
-        };
+    let (source, first) = match &args.plan_from {
+        Some(url) => match from_bucket(&args, url) {
+            Ok((source, first)) => (Some(source), Some(first)),
+            Err(code) => return Ok(code),
+        },
+        None => (None, None),
+    };
+    let loaded;
+    let deployment = match &first {
+        Some(first) => &first.deployment,
+        None => {
+            match Deployment::open(&args.inputs, &options_plan(&args), &InputLimits::default()) {
+                Ok(d) => loaded = d,
+                Err(diagnostics) => return Ok(super::report(&diagnostics, args.json)),
+            }
+            &loaded
+        }
+    };
     let fail = |message: String| Ok(super::fail(message, args.json));
     let host = match deployment.plan.choose_host(args.host.as_deref()) {
         Ok(h) => h,
@@ -129,14 +157,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .http
         .or_else(|| deployment.plan.ingress_of(&host)?.address)
         .map(|address| HttpOptions::from_serve(&options, address));
-    let live = args.watch.then(Live::new);
+    let live = (args.watch || first.is_some()).then(Live::new);
     options.live.clone_from(&live);
     if live.is_some() && http.is_some() {
         return fail(
-            "--watch applies changes to wRPC hosts; a host with HTTP handlers is not swapped yet: serve it without --watch".to_string(),
+            "a live host (--watch, --plan-from) applies changes to wRPC hosts; a host with HTTP handlers is not swapped yet: serve it from a manifest without --watch".to_string(),
         );
     }
-    let server = Server::new(&deployment, options);
+    let server = Server::new(deployment, options);
     // SIGHUP reloads a QUIC host's TLS identity; elsewhere there is
     // nothing to reload and it keeps its usual meaning.
     if matches!(&server, Ok(s) if matches!(s.endpoint(), Endpoint::Quic { .. })) {
@@ -144,18 +172,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let server = match (server, http) {
         (Err(ServeError::NothingToServe { .. } | ServeError::NoHttpAddress { .. }), Some(http)) => {
-            return serve_http(&args, &deployment, None, http)
+            return serve_http(&args, deployment, None, http)
         }
         (Err(e), _) => return fail(super::describe(&e)),
         (Ok(s), None) => s,
-        (Ok(s), Some(http)) => return serve_http(&args, &deployment, Some(&s), http),
+        (Ok(s), Some(http)) => return serve_http(&args, deployment, Some(&s), http),
     };
-    let watcher = match &live {
-        Some(live) => match watch_manifest(&args, &deployment, live.clone()) {
-            Ok(w) => Some(w),
-            Err(message) => return fail(message),
-        },
-        None => None,
+    let watcher = match start_watching(&args, live.as_ref(), source, first.as_ref(), deployment) {
+        Ok(w) => w,
+        Err(message) => return fail(message),
     };
     let ran = server.run(|bound| ready(&args, &server, bound), shutdown_signal());
     // No change is applied to a stopped server.
@@ -181,12 +206,54 @@ fn options_plan(args: &Args) -> weld_linker::PlanOptions {
     }
 }
 
-/// Watches the manifest the deployment was loaded from, applying every
-/// change to `live` and printing what each did.
-fn watch_manifest(args: &Args, deployment: &Deployment, live: Live) -> Result<Watcher, String> {
-    let manifest = deployment.manifest.file.clone();
+/// A live host's source of changes, started: the bucket's follower or the
+/// manifest's watcher; none for a host that is not live.
+fn start_watching(
+    args: &Args,
+    live: Option<&Live>,
+    source: Option<PlanSource>,
+    first: Option<&Revision>,
+    deployment: &Deployment,
+) -> Result<Option<Watcher>, String> {
+    let Some(live) = live else {
+        return Ok(None);
+    };
+    match (source, first) {
+        (Some(source), Some(first)) => {
+            let heartbeat = std::time::Duration::from_millis(args.heartbeat_ms);
+            follow(source, first, live.clone(), watch_options(args), heartbeat)
+                .map_err(|e| format!("cannot follow the desired state: {e}"))
+        }
+        _ => watch(
+            deployment.manifest.file.clone(),
+            deployment,
+            live.clone(),
+            watch_options(args),
+        )
+        .map_err(|e| format!("cannot watch the manifest: {e}")),
+    }
+    .map(Some)
+}
+
+/// The first desired state of the bucket at `url`, loaded, and the source
+/// that follows it; on failure the error is printed and its exit code
+/// returned.
+fn from_bucket(args: &Args, url: &str) -> Result<(PlanSource, Revision), ExitCode> {
+    let fail = |message: String| super::fail(message, args.json);
+    let store = args.nats.connect(url, false).map_err(fail)?;
+    let mut source = PlanSource::new(store)
+        .map_err(|e| fail(format!("cannot lay out the desired state: {e}")))?;
+    match source.current(&watch_options(args)) {
+        Ok(first) => Ok((source, first)),
+        Err(OpenError::Plan(diagnostics)) => Err(super::report(&diagnostics, args.json)),
+        Err(e) => Err(fail(super::describe(&e))),
+    }
+}
+
+/// How a live host plans each change, and prints what each did.
+fn watch_options(args: &Args) -> WatchOptions {
     let json = args.json;
-    let options = WatchOptions {
+    WatchOptions {
         plan: options_plan(args),
         status_file: args.status.clone(),
         on_event: Some(std::sync::Arc::new(move |event: &WatchEvent<'_>| {
@@ -194,8 +261,9 @@ fn watch_manifest(args: &Args, deployment: &Deployment, live: Live) -> Result<Wa
                 super::emit(&event.to_line());
             } else {
                 match event {
-                    WatchEvent::Applied { applied } => eprintln!(
-                        "applied: now serving plan version {} ({} kept, {} started, {:.1} ms)",
+                    WatchEvent::Applied { applied, revision } => eprintln!(
+                        "applied{}: now serving plan version {} ({} kept, {} started, {:.1} ms)",
+                        revision.map_or(String::new(), |r| format!(" revision {r}")),
                         applied.version,
                         applied.kept,
                         applied.started,
@@ -207,9 +275,7 @@ fn watch_manifest(args: &Args, deployment: &Deployment, live: Live) -> Result<Wa
             }
         })),
         ..WatchOptions::default()
-    };
-    watch(manifest, deployment, live, options)
-        .map_err(|e| format!("cannot watch the manifest: {e}"))
+    }
 }
 
 /// Prints that `server` serves on `bound`.

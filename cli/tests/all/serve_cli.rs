@@ -997,3 +997,122 @@ fn watch_refuses_component_files_and_status_names_a_missing_file() {
         crate::common::text(&out.stderr)
     );
 }
+
+/// greet-caller on `a` → greet on `b` over TCP `port`, greet answering as
+/// `version`, every file in `dir` (as a desired state carries it).
+fn greet_in_one_folder(dir: &Path, port: u16, version: u64) -> PathBuf {
+    weld_fixtures::write_manifest_in(
+        dir,
+        &format!(
+            "[components.greet-caller]\npath = \"{{greet-caller}}\"\nhost = \"a\"\n\n\
+             [components.greet]\npath = \"{{greet}}\"\nhost = \"b\"\nenv = {{ GREET_VERSION = \"{version}\" }}\n\n\
+             [[link]]\nimport = \"greet-caller:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\n\n\
+             [hosts.b]\nwrpc = {{ transport = \"tcp\", address = \"127.0.0.1:{port}\" }}\n"
+        ),
+    )
+}
+
+/// What `greet-caller.greet("cli")` answers on host `a` of `manifest`.
+fn greet_from_a(manifest: &Path) -> String {
+    let child = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["run", manifest.to_str().unwrap(), "--host", "a", "--json"])
+        .args(["--invoke", "greet-caller.greet(\"cli\")"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld run");
+    result_of(child)
+}
+
+#[test]
+fn a_host_serves_the_desired_state_a_bucket_holds_and_weld_status_reads_it_there() {
+    let nats = weld_fixtures::nats::NatsServer::start_jetstream();
+    let url = format!("{}/plans/prod", nats.url());
+    let dir = tempfile::tempdir().unwrap();
+    let port = weld_fixtures::peer::free_port();
+    let m = greet_in_one_folder(dir.path(), port, 1);
+
+    // Nothing written yet: the host says so, and what writes one.
+    let out = crate::common::weld(&["serve", "--plan-from", &url, "--host", "b"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = crate::common::text(&out.stderr);
+    assert!(
+        text.contains("no desired state under key `prod`") && text.contains("weld plan --apply"),
+        "{text}"
+    );
+
+    let out = crate::common::weld(&[
+        "plan",
+        "--apply",
+        m.to_str().unwrap(),
+        "--to",
+        &url,
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", crate::common::text(&out.stdout));
+    let written: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(written["files"], 3, "{written}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["serve", "--plan-from", &url, "--host", "b", "--json"])
+        .args(["--heartbeat-ms", "500"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld serve");
+    let mut lines = BufReader::new(server.stdout.take().unwrap());
+    assert_eq!(next_event(&mut lines)["event"], "ready");
+    assert_eq!(greet_from_a(&m), "\"ok: hello, cli (v1)\"");
+
+    // A new version written: the host applies it.
+    let m = greet_in_one_folder(dir.path(), port, 2);
+    let out = crate::common::weld(&["plan", "--apply", m.to_str().unwrap(), "--to", &url]);
+    assert!(out.status.success(), "{}", crate::common::text(&out.stderr));
+    assert!(
+        crate::common::text(&out.stdout).contains("desired state revision"),
+        "{}",
+        crate::common::text(&out.stdout)
+    );
+    let applied = next_event(&mut lines);
+    assert_eq!(applied["event"], "applied", "{applied}");
+    assert_eq!(applied["version"], 2);
+    let revision = applied["revision"].as_u64().expect("the revision applied");
+    assert_eq!(greet_from_a(&m), "\"ok: hello, cli (v2)\"");
+    let shown = crate::common::weld(&["status", &url, "--host", "b", "--json"]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        crate::common::text(&shown.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        (doc["plan_version"].as_u64(), doc["revision"].as_u64()),
+        (Some(2), Some(revision))
+    );
+    assert_eq!(doc["heartbeat_ms"], 500);
+    let shown = crate::common::weld(&["status", &url, "--host", "c"]);
+    assert_eq!(shown.status.code(), Some(1));
+    assert!(
+        crate::common::text(&shown.stderr).contains("host `c` has published no status"),
+        "{}",
+        crate::common::text(&shown.stderr)
+    );
+
+    // A deployment a host could not serve is not written.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let absolute = weld_fixtures::write_manifest(
+        elsewhere.path(),
+        &std::fs::read_to_string(&m)
+            .unwrap()
+            .replace("components/greet-caller.wasm", "{greet-caller}")
+            .replace("components/greet.wasm", "{greet}"),
+    );
+    let out = crate::common::weld(&["plan", "--apply", absolute.to_str().unwrap(), "--to", &url]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::common::text(&out.stderr).contains("which its desired state does not carry"),
+        "{}",
+        crate::common::text(&out.stderr)
+    );
+    let (exit, _) = terminate(&mut server);
+    assert!(exit.success());
+}

@@ -7,7 +7,7 @@
 //! interrupted, unless the new plan still runs them.
 
 use super::generation::{Current, Generation};
-use super::status::{ComponentDigest, Outcome, Status};
+use super::status::{unix_now, ComponentDigest, Outcome, Status};
 use super::{Prepared, ServeError, ServeOptions, Workers};
 use crate::deployment::Deployment;
 use crate::wrpc::client::io_runtime;
@@ -214,9 +214,7 @@ impl Live {
             applied: error.is_none(),
             error,
             took_ms: started.elapsed().as_secs_f64() * 1e3,
-            at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            at: unix_now(),
         });
     }
 }

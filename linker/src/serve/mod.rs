@@ -28,6 +28,7 @@ mod background;
 mod budget;
 mod fair;
 mod fds;
+mod follow;
 mod generation;
 mod http;
 mod lanes;
@@ -44,6 +45,7 @@ mod watch;
 mod worker;
 
 pub use background::{Background, HttpBackground, Spawned};
+pub use follow::{follow, PlanSource, Revision, HEARTBEAT};
 pub use http::{HttpOptions, HttpServer, HttpStats};
 pub use listen::{clear_stale_socket, SocketPathError};
 pub use live::{Applied, ApplyError, Live};

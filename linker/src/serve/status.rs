@@ -28,6 +28,17 @@ pub struct Status {
     pub served: Vec<String>,
     /// The last apply, whether it took or not.
     pub last: Option<Outcome>,
+    /// The served plan's desired state's revision in its bucket, when the
+    /// plan came from one (`weld serve --plan-from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
+    /// When the status was published, in seconds since the Unix epoch.
+    #[serde(default)]
+    pub seen: u64,
+    /// How often the host publishes its status again while nothing
+    /// changes (its heartbeat), in milliseconds, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u64>,
 }
 
 /// One component and the digest of its bytes.
@@ -86,6 +97,33 @@ pub enum StatusError {
 }
 
 impl Status {
+    /// Whether a host that publishes a heartbeat has missed three:
+    /// measured against `now`, in seconds since the Unix epoch.
+    #[must_use]
+    pub fn stale(&self, now: u64) -> bool {
+        self.heartbeat_ms
+            .is_some_and(|h| now.saturating_sub(self.seen).saturating_mul(1000) > 3 * h.max(1000))
+    }
+
+    /// The status as published: JSON.
+    ///
+    /// # Panics
+    /// Never: every field serialises.
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("a status serialises");
+        json.push(b'\n');
+        json
+    }
+
+    /// Parses a published status.
+    ///
+    /// # Errors
+    /// When `bytes` hold no status.
+    pub fn parse(bytes: &[u8]) -> Result<Status, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
     /// Writes the status to `path` whole or not at all: a fresh file
     /// beside it (created, never opened through a link), renamed over it,
     /// so a reader sees the old status or the new one.
@@ -108,9 +146,7 @@ impl Status {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(dir)
             .map_err(err)?;
-        let mut json = serde_json::to_vec_pretty(self).map_err(|e| err(e.into()))?;
-        json.push(b'\n');
-        file.write_all(&json).map_err(err)?;
+        file.write_all(&self.to_json()).map_err(err)?;
         file.as_file().sync_all().map_err(err)?;
         file.persist(path).map_err(|e| err(e.error))?;
         Ok(())
@@ -127,7 +163,7 @@ impl Status {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_json::from_slice(&bytes).map_err(|source| StatusError::Parse {
+        Status::parse(&bytes).map_err(|source| StatusError::Parse {
             path: path.to_path_buf(),
             source,
         })
@@ -148,6 +184,23 @@ impl std::fmt::Display for Status {
         for s in &self.served {
             writeln!(f, "  serves {s}")?;
         }
+        if let Some(r) = self.revision {
+            writeln!(f, "desired state revision {r}")?;
+        }
+        if let Some(h) = self.heartbeat_ms {
+            let now = unix_now();
+            let ago = now.saturating_sub(self.seen);
+            let stale = if self.stale(now) {
+                " (stale: the host has missed three heartbeats)"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "last heard {ago} s ago, heartbeat every {:.1} s{stale}",
+                h as f64 / 1e3
+            )?;
+        }
         match &self.last {
             None => Ok(()),
             Some(o) if o.applied => writeln!(f, "last apply: applied in {:.1} ms", o.took_ms),
@@ -159,4 +212,12 @@ impl std::fmt::Display for Status {
             ),
         }
     }
+}
+
+/// Seconds since the Unix epoch (0 on a clock set before it): the time
+/// stamps of a status.
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

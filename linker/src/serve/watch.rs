@@ -11,6 +11,7 @@
 //! cost nothing a host would notice (see docs/design.md).
 
 use super::live::{Applied, Live};
+use super::status::Status;
 use crate::deployment::Deployment;
 use crate::input::InputLimits;
 use crate::plan::PlanOptions;
@@ -32,12 +33,20 @@ pub enum WatchEvent<'a> {
         /// What the apply did.
         #[serde(flatten)]
         applied: &'a Applied,
+        /// The desired state's revision in its bucket, when it came from
+        /// one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revision: Option<u64>,
     },
     /// A changed deployment was refused; the host serves what it served.
     #[serde(rename = "apply-refused")]
     Refused {
         /// The version still served.
         version: u64,
+        /// The refused desired state's revision in its bucket, when it
+        /// came from one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revision: Option<u64>,
         /// Why, every problem found.
         error: &'a str,
     },
@@ -114,36 +123,47 @@ pub fn watch(
     live: Live,
     options: WatchOptions,
 ) -> std::io::Result<Watcher> {
-    let stop = Arc::new(AtomicBool::new(false));
     let mut sources = Sources::of(&first.manifest.sources());
-    write_status(&live, &options);
-    let stopped = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name("weld-watch".into())
-        .spawn(move || {
-            // A change waits until one look finds nothing more changing
-            // (an editor, a copy of a component, may write in steps).
-            let mut pending = false;
-            while !stopped.load(Ordering::Relaxed) {
-                std::thread::sleep(options.poll);
-                if sources.changed() {
-                    pending = true;
-                    continue;
-                }
-                if !std::mem::take(&mut pending) {
-                    continue;
-                }
-                // The stamps of this look are what the reload reads: an
-                // edit made while it runs differs from them, and is seen
-                // on the next look.
-                let files = reload(&manifest, &live, &options, sources.files());
-                sources = sources.to(&files);
+    write_status(&live.status(), &options);
+    Watcher::spawn("weld-watch", move |stopped| {
+        // A change waits until one look finds nothing more changing (an
+        // editor, a copy of a component, may write in steps).
+        let mut pending = false;
+        while !stopped.load(Ordering::Relaxed) {
+            std::thread::sleep(options.poll);
+            if sources.changed() {
+                pending = true;
+                continue;
             }
-        })?;
-    Ok(Watcher {
-        stop,
-        thread: Some(thread),
+            if !std::mem::take(&mut pending) {
+                continue;
+            }
+            // The stamps of this look are what the reload reads: an edit
+            // made while it runs differs from them, and is seen on the
+            // next look.
+            let files = reload(&manifest, &live, &options, sources.files());
+            sources = sources.to(&files);
+        }
     })
+}
+
+impl Watcher {
+    /// Runs `f` on a thread named `name`, told by the flag it is given
+    /// when the watcher is dropped.
+    pub(super) fn spawn(
+        name: &str,
+        f: impl FnOnce(&AtomicBool) + Send + 'static,
+    ) -> std::io::Result<Watcher> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || f(&stopped))?;
+        Ok(Watcher {
+            stop,
+            thread: Some(thread),
+        })
+    }
 }
 
 /// Loads, plans and applies the deployment at `manifest`; returns the
@@ -156,10 +176,38 @@ fn reload(
     mut watched: Vec<PathBuf>,
 ) -> Vec<PathBuf> {
     let started = Instant::now();
-    // The status file is written before the event is told: whoever reads
-    // it on the event finds it.
+    let opened = Deployment::open(&[manifest.to_path_buf()], &options.plan, &options.limits)
+        .map_err(|diagnostics| diagnostics.to_string());
+    let publish = || write_status(&live.status(), options);
+    let applied = apply_reported(live, options, opened.as_ref(), started, None, &publish);
+    let Ok(deployment) = opened else {
+        return watched;
+    };
+    let files = deployment.manifest.sources();
+    if applied {
+        files
+    } else {
+        watched.extend(files);
+        watched
+    }
+}
+
+/// Applies a changed deployment to `live` (or records why it could not be
+/// loaded), logs the outcome, has `publish` put the status where it goes,
+/// then tells the hook; `revision` is the desired state's, when it came
+/// from a bucket. Returns whether it was applied.
+pub(super) fn apply_reported(
+    live: &Live,
+    options: &WatchOptions,
+    opened: Result<&Deployment, &String>,
+    started: Instant,
+    revision: Option<u64>,
+    publish: &dyn Fn(),
+) -> bool {
+    // The status is published before the event is told: whoever reads it
+    // on the event finds it.
     let report = |event: &WatchEvent<'_>| {
-        write_status(live, options);
+        publish();
         if let Some(hook) = &options.on_event {
             hook(event);
         }
@@ -170,19 +218,21 @@ fn reload(
             version,
             "the changed deployment is refused; still serving version {version}:\n{error}"
         );
-        report(&WatchEvent::Refused { version, error });
+        report(&WatchEvent::Refused {
+            version,
+            revision,
+            error,
+        });
+        false
     };
-    let deployment =
-        match Deployment::open(&[manifest.to_path_buf()], &options.plan, &options.limits) {
-            Ok(d) => d,
-            Err(diagnostics) => {
-                let error = diagnostics.to_string();
-                live.refused(&error, started);
-                refused(&error);
-                return watched;
-            }
-        };
-    match live.apply(&deployment) {
+    let deployment = match opened {
+        Ok(d) => d,
+        Err(error) => {
+            live.refused(error, started);
+            return refused(error);
+        }
+    };
+    match live.apply(deployment) {
         Ok(applied) => {
             tracing::info!(
                 version = applied.version,
@@ -191,23 +241,21 @@ fn reload(
                 took_ms = applied.took.as_secs_f64() * 1e3,
                 "applied the changed deployment"
             );
-            report(&WatchEvent::Applied { applied: &applied });
+            report(&WatchEvent::Applied {
+                applied: &applied,
+                revision,
+            });
+            true
         }
         // `apply` recorded the refusal in the status.
         Err(e) => refused(&crate::diagnostic::chain(&e)),
     }
-    let files = deployment.manifest.sources();
-    if live.status().last.is_some_and(|o| o.applied) {
-        files
-    } else {
-        watched.extend(files);
-        watched
-    }
 }
 
-fn write_status(live: &Live, options: &WatchOptions) {
+/// Writes `status` to the status file, if one is asked for.
+pub(super) fn write_status(status: &Status, options: &WatchOptions) {
     if let Some(path) = &options.status_file {
-        if let Err(e) = live.status().write(path) {
+        if let Err(e) = status.write(path) {
             tracing::warn!("{}", crate::diagnostic::chain(&e));
         }
     }

@@ -113,8 +113,14 @@ fn a_server_replying_with_a_gigabyte_frame_is_an_error_value_and_costs_no_memory
     }
     let after = rss_kib("self");
     eprintln!("caller VmRSS: before {idle} KiB, after 3 × 1 GiB reply frames {after} KiB");
+    // The bound is the process's: the test binary runs two tests at a
+    // time, and the one beside this (a live host's stores and its
+    // callers' instances) has been seen to add ~145 MiB meanwhile. A
+    // reader that took the declared 1 GiB (or three) would pass it; one
+    // that reserves it without touching it is the fuzz target's to catch
+    // (`bounded_reader` under `-malloc_limit_mb=64`).
     assert!(
-        after < idle + (16 + 64) * MIB_KIB,
+        after < idle + 256 * MIB_KIB,
         "RSS grew from {idle} KiB to {after} KiB"
     );
     server.join().unwrap();

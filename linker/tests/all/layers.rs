@@ -1,6 +1,6 @@
 //! The layers of weld-linker run one way, as docs/architecture.md draws
 //! them — manifest → introspect → check → plan → deployment → fuse →
-//! runtime → serve, with `cost` beside the plan and the shared helpers
+//! runtime → serve, with `cost` beside the plan, `desired` beside fuse and the shared helpers
 //! under everything — and no two modules of one folder import each other.
 //! A `use` that breaks either fails here, by file and line. (The wire is
 //! the `weld-wrpc` crate, which depends on no other weld crate: the
@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 const SHARED: [&str; 6] = ["wit", "diagnostic", "input", "versioned", "json", "wrpc"];
 
 /// Each layer and the layers below it that it may use.
-const LAYERS: [(&str, &[&str]); 9] = [
+const LAYERS: [(&str, &[&str]); 10] = [
     ("manifest", &[]),
     ("introspect", &[]),
     ("check", &["introspect"]),
     ("plan", &["manifest", "introspect", "check"]),
     ("cost", &["introspect", "plan"]),
     ("deployment", &["manifest", "introspect", "plan"]),
+    ("desired", &["manifest", "plan", "deployment"]),
     ("fuse", &["manifest", "plan", "deployment"]),
     (
         "runtime",
@@ -28,7 +29,14 @@ const LAYERS: [(&str, &[&str]); 9] = [
     ),
     (
         "serve",
-        &["manifest", "introspect", "plan", "deployment", "runtime"],
+        &[
+            "manifest",
+            "introspect",
+            "plan",
+            "deployment",
+            "desired",
+            "runtime",
+        ],
     ),
 ];
 

@@ -5,6 +5,7 @@
 mod cache;
 mod common;
 mod compose_e2e;
+mod desired;
 mod hostile;
 mod http;
 mod http_out;

@@ -1,0 +1,75 @@
+//! From a deployment to a desired state and back: [`prepare`] makes the
+//! bundle a writer stores, after loading it exactly as a host will;
+//! [`open`] loads one laid out in a folder and checks it stays there.
+
+use super::{check_contained, Bundle, DesiredError};
+use crate::deployment::Deployment;
+use crate::diagnostic::Diagnostics;
+use crate::input::InputLimits;
+use crate::plan::PlanOptions;
+use std::path::Path;
+
+/// Why a desired state cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Its files cannot be had, or reach where they may not.
+    #[error(transparent)]
+    Desired(#[from] DesiredError),
+    /// The deployment they make does not load or plan.
+    #[error("{0}")]
+    Plan(Diagnostics),
+}
+
+/// The largest file of a desired state: a component, or a manifest.
+#[must_use]
+pub fn file_cap(limits: &InputLimits) -> u64 {
+    limits.component_bytes.max(limits.manifest_bytes)
+}
+
+/// Loads and plans the deployment whose manifest is `manifest`, laid out
+/// below `dir`, and checks it reads nothing outside `dir` and names none
+/// of the host's own files inside it ([`check_contained`]).
+///
+/// # Errors
+/// [`OpenError::Plan`] with every problem of the deployment;
+/// [`OpenError::Desired`] for a file outside or a host's file inside.
+pub fn open(
+    manifest: &Path,
+    dir: &Path,
+    plan: &PlanOptions,
+    limits: &InputLimits,
+) -> Result<Deployment, OpenError> {
+    let deployment =
+        Deployment::open(&[manifest.to_path_buf()], plan, limits).map_err(OpenError::Plan)?;
+    check_contained(&deployment.manifest, dir)?;
+    Ok(deployment)
+}
+
+/// The desired state of `deployment` (loaded from its manifest): its
+/// bundle and each file's bytes, read again from disk. It is laid out in a
+/// scratch folder and loaded from there as a host would, so a desired
+/// state a host would refuse is refused here, before it is stored.
+///
+/// # Errors
+/// [`OpenError`]: a file that cannot be read, a deployment that reads a
+/// file outside its manifest's files' common folder or names a host's
+/// file relative to it, or one that no longer plans.
+pub fn prepare(
+    deployment: &Deployment,
+    plan: &PlanOptions,
+    limits: &InputLimits,
+) -> Result<(Bundle, Vec<Vec<u8>>), OpenError> {
+    let (bundle, bytes) = Bundle::of(&deployment.manifest, file_cap(limits))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("weld-desired-")
+        .tempdir()
+        .map_err(|source| DesiredError::Write {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let dir = scratch.path().join("state");
+    let mut files = bundle.files.iter().zip(&bytes);
+    let manifest = bundle.lay_out(&dir, |_| Ok(files.next().expect("one file each").1.clone()))?;
+    open(&manifest, &dir, plan, limits)?;
+    Ok((bundle, bytes))
+}
