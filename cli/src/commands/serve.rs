@@ -153,23 +153,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     options.grace = std::time::Duration::from_millis(args.grace_ms);
     options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
+    let live = (args.watch || first.is_some()).then(Live::new);
+    options.live.clone_from(&live);
     let http = args
         .http
         .or_else(|| deployment.plan.ingress_of(&host)?.address)
         .map(|address| HttpOptions::from_serve(&options, address));
-    let live = (args.watch || first.is_some()).then(Live::new);
-    options.live.clone_from(&live);
-    if live.is_some() && http.is_some() {
-        return fail(
-            "a live host (--watch, --plan-from) applies changes to wRPC hosts; a host with HTTP handlers is not swapped yet: serve it from a manifest without --watch".to_string(),
-        );
-    }
     let server = Server::new(deployment, options);
     // SIGHUP reloads a QUIC host's TLS identity; elsewhere there is
     // nothing to reload and it keeps its usual meaning.
     if matches!(&server, Ok(s) if matches!(s.endpoint(), Endpoint::Quic { .. })) {
         reload_on_sighup(reload);
     }
+    // Started before the servers run: a change seen before they take
+    // plans is refused (nothing serves yet) and the next one applied.
+    let watcher = match start_watching(&args, live.as_ref(), source, first.as_ref(), deployment) {
+        Ok(w) => w,
+        Err(message) => return fail(message),
+    };
     let server = match (server, http) {
         (Err(ServeError::NothingToServe { .. } | ServeError::NoHttpAddress { .. }), Some(http)) => {
             return serve_http(&args, deployment, None, http)
@@ -177,10 +178,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Err(e), _) => return fail(super::describe(&e)),
         (Ok(s), None) => s,
         (Ok(s), Some(http)) => return serve_http(&args, deployment, Some(&s), http),
-    };
-    let watcher = match start_watching(&args, live.as_ref(), source, first.as_ref(), deployment) {
-        Ok(w) => w,
-        Err(message) => return fail(message),
     };
     let ran = server.run(|bound| ready(&args, &server, bound), shutdown_signal());
     // No change is applied to a stopped server.

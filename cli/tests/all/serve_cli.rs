@@ -1116,3 +1116,46 @@ fn a_host_serves_the_desired_state_a_bucket_holds_and_weld_status_reads_it_there
     let (exit, _) = terminate(&mut server);
     assert!(exit.success());
 }
+
+#[test]
+fn a_watched_http_host_answers_from_its_changed_handlers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = weld_fixtures::peer::free_port();
+    let manifest = |version: u64| {
+        weld_fixtures::write_manifest(
+            dir.path(),
+            &format!(
+                "[components.http-greet]\npath = \"{{http-greet}}\"\nhost = \"a\"\n\n\
+                 [components.greet]\npath = \"{{greet}}\"\nhost = \"a\"\nenv = {{ GREET_VERSION = \"{version}\" }}\n\n\
+                 [[link]]\nimport = \"http-greet:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\n\
+                 transport = \"in-process\"\nstrategy = \"host-linked\"\n\n\
+                 [hosts.a.http]\naddress = \"127.0.0.1:{port}\"\n"
+            ),
+        )
+    };
+    let m = manifest(1);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args([
+            "serve",
+            m.to_str().unwrap(),
+            "--host",
+            "a",
+            "--watch",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weld serve --watch");
+    let mut lines = BufReader::new(server.stdout.take().unwrap());
+    assert_eq!(next_event(&mut lines)["event"], "http-ready");
+    let address = format!("127.0.0.1:{port}");
+    assert!(http_get(&address, "/cli").contains("\r\nhello, cli (v1)"));
+    manifest(2);
+    let applied = next_event(&mut lines);
+    assert_eq!(applied["event"], "applied", "{applied}");
+    let answer = http_get(&address, "/cli");
+    assert!(answer.contains("\r\nhello, cli (v2)"), "{answer}");
+    let (exit, _) = terminate(&mut server);
+    assert!(exit.success());
+}

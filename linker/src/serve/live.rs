@@ -28,6 +28,9 @@ pub struct Live {
 struct Inner {
     /// The server applied to, while it runs; applies take turns here.
     running: Mutex<Option<Running>>,
+    /// The host's HTTP server, while it runs: how to prepare its side of
+    /// a plan.
+    http: Mutex<Option<HttpApply>>,
     /// What the host runs and how the last apply went.
     status: Mutex<Status>,
 }
@@ -45,6 +48,12 @@ pub(super) struct Running {
     /// Asks the server's I/O to serve on another endpoint.
     pub(super) move_to: tokio::sync::mpsc::UnboundedSender<Move>,
 }
+
+/// Prepares an HTTP server's side of a plan (its handlers compiled, its
+/// routes checked) and returns what swaps it in, which cannot fail; run
+/// only once every part of the plan is prepared.
+pub(super) type HttpApply =
+    Box<dyn Fn(&Deployment) -> Result<Box<dyn FnOnce() + Send>, ApplyError> + Send>;
 
 /// A move of the served endpoint: where to, and where to say what was
 /// bound (or why not).
@@ -126,10 +135,15 @@ impl Live {
     pub fn apply(&self, deployment: &Deployment) -> Result<Applied, ApplyError> {
         let started = Instant::now();
         let mut running = self.lock_running();
-        let result = match running.as_mut() {
-            None => Err(ApplyError::NotServing),
-            Some(r) => swap(r, deployment, started),
+        let http = self.inner.http.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match (running.as_mut(), http.as_ref()) {
+            (None, None) => Err(ApplyError::NotServing),
+            (running, http) => {
+                let version = self.status().version + 1;
+                both(running, http, deployment, version, started)
+            }
         };
+        drop(http);
         // Recorded before the next apply may start: the status is one
         // plan's.
         match &result {
@@ -195,6 +209,30 @@ impl Live {
         *self.lock_running() = None;
     }
 
+    /// An HTTP server of `deployment`'s plan for `host`, on `address`: its
+    /// status, unless a wRPC server of the host gave it first.
+    pub(super) fn prepared_http(&self, deployment: &Deployment, host: &str, address: &str) {
+        {
+            let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
+            if status.version > 0 {
+                return;
+            }
+            status.host = host.to_string();
+            status.endpoint = address.to_string();
+        }
+        self.record(Some((deployment, &[])), 1, None, Instant::now());
+    }
+
+    /// An HTTP server starts taking plans: `apply` prepares its side.
+    pub(super) fn attach_http(&self, apply: HttpApply) {
+        *self.inner.http.lock().unwrap_or_else(|e| e.into_inner()) = Some(apply);
+    }
+
+    /// The HTTP server stops taking plans.
+    pub(super) fn detach_http(&self) {
+        *self.inner.http.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Records how an apply went; with the plan served and what it serves
     /// when it took.
     fn record(
@@ -223,6 +261,56 @@ impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Live(..)")
     }
+}
+
+/// Applies `deployment` to a host's running servers: the HTTP side is
+/// prepared first, then the wRPC side prepared and swapped, then the HTTP
+/// side swapped, so a plan either part refuses changes neither. `version`
+/// is the plan's when only HTTP runs.
+fn both(
+    running: Option<&mut Running>,
+    http: Option<&HttpApply>,
+    deployment: &Deployment,
+    version: u64,
+    started: Instant,
+) -> Result<(Applied, Vec<super::Served>), ApplyError> {
+    let commit = match (http, &running) {
+        (Some(prepare), _) => Some(prepare(deployment)?),
+        (None, Some(r)) => {
+            // A host serving no HTTP that the plan gives an HTTP address.
+            let host = &r.options.host;
+            if deployment
+                .plan
+                .ingress_of(host)
+                .is_some_and(|i| i.address.is_some())
+            {
+                return Err(ApplyError::HostChanged {
+                    host: host.clone(),
+                    what: "HTTP address",
+                });
+            }
+            None
+        }
+        (None, None) => None,
+    };
+    let done = match running {
+        Some(r) => swap(r, deployment, started)?,
+        None => {
+            let applied = Applied {
+                version,
+                kept: 0,
+                started: 0,
+                took: Duration::ZERO,
+            };
+            (applied, Vec::new())
+        }
+    };
+    if let Some(commit) = commit {
+        commit();
+    }
+    let (mut applied, served) = done;
+    applied.took = started.elapsed();
+    Ok((applied, served))
 }
 
 /// Prepares `deployment` for the running server and swaps it in; returns

@@ -500,3 +500,110 @@ fn a_host_linked_callee_swapped_while_its_caller_serves() {
     let stats = server.stop().unwrap();
     assert_eq!((stats.answered, stats.failed), (2, 0));
 }
+
+/// http-greet on host `a`, calling greet host-linked; greet answers as
+/// `version`; `extra` appended.
+fn http_versioned(dir: &Path, version: u64, extra: &str) -> PathBuf {
+    weld_fixtures::write_manifest(
+        dir,
+        &format!(
+            "[components.http-greet]\npath = \"{{http-greet}}\"\nhost = \"a\"\n\n\
+             [components.greet]\npath = \"{{greet}}\"\nhost = \"a\"\nenv = {{ GREET_VERSION = \"{version}\" }}\n\n\
+             [[link]]\nimport = \"http-greet:demo:greet/greeter@0.1.0\"\nexport = \"greet\"\n\
+             transport = \"in-process\"\nstrategy = \"host-linked\"\n{extra}"
+        ),
+    )
+}
+
+#[test]
+fn an_http_host_swaps_its_handlers_under_load_and_refuses_a_new_address() {
+    use weld_linker::serve::{HttpOptions, HttpServer};
+    let dir = tempfile::tempdir().unwrap();
+    let live = Live::new();
+    let mut options = HttpOptions::new("a", "127.0.0.1:0".parse().unwrap());
+    options.live = Some(live.clone());
+    let first = Deployment::load(&http_versioned(dir.path(), 1, "")).unwrap();
+    let server = HttpServer::new(&first, options)
+        .and_then(HttpServer::spawn)
+        .unwrap();
+    let address = server.address();
+    let get = || crate::http::request(address, "GET", "/weld", b"", None);
+    assert_eq!(get(), (200, None, "hello, weld (v1)".to_string()));
+
+    // Requests from 8 threads while five versions are applied: each
+    // answered 200 by a version between the one applied when it was sent
+    // and the one being applied when it was answered.
+    let applied = AtomicU64::new(1);
+    let stop = AtomicBool::new(false);
+    let (sent, wrong) = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut sent, mut wrong) = (0u64, Vec::new());
+                    while !stop.load(Ordering::Relaxed) {
+                        let low = applied.load(Ordering::SeqCst);
+                        let (status, _, body) = get();
+                        let high = applied.load(Ordering::SeqCst) + 1;
+                        let version = body
+                            .strip_prefix("hello, weld (v")
+                            .and_then(|v| v.strip_suffix(')'))
+                            .and_then(|v| v.parse::<u64>().ok());
+                        if status != 200 || !version.is_some_and(|v| (low..=high).contains(&v)) {
+                            wrong.push(format!("{status} {body} (between v{low} and v{high})"));
+                        }
+                        sent += 1;
+                    }
+                    (sent, wrong)
+                })
+            })
+            .collect();
+        for version in 2..=6 {
+            std::thread::sleep(Duration::from_millis(300));
+            let d = Deployment::load(&http_versioned(dir.path(), version, "")).unwrap();
+            let done = live.apply(&d).expect("applied");
+            assert_eq!(done.version, version);
+            applied.store(version, Ordering::SeqCst);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        clients.into_iter().fold((0, Vec::new()), |(n, mut w), c| {
+            let (sent, wrong) = c.join().unwrap();
+            w.extend(wrong);
+            (n + sent, w)
+        })
+    });
+    assert!(
+        wrong.is_empty(),
+        "{} of {sent} wrong: {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(sent > 40, "only {sent} requests");
+    assert_eq!(get(), (200, None, "hello, weld (v6)".to_string()));
+
+    // A plan that gives the host an HTTP address of its own: refused, v6
+    // serves on.
+    let moved = Deployment::load(&http_versioned(
+        dir.path(),
+        7,
+        "\n[hosts.a.http]\naddress = \"127.0.0.1:1\"\n",
+    ))
+    .unwrap();
+    let e = live.apply(&moved).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            weld_linker::serve::ApplyError::HostChanged {
+                what: "HTTP address",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(get(), (200, None, "hello, weld (v6)".to_string()));
+    let status = live.status();
+    assert_eq!(status.version, 6);
+    assert!(status.last.is_some_and(|o| !o.applied));
+    let stats = server.stop().unwrap();
+    assert_eq!((stats.failed, stats.busy), (0, 0), "{stats}");
+}

@@ -3,8 +3,7 @@
 //! when the handler does not.
 
 use super::worker::{Answer, Job, Outcome};
-use super::Counters;
-use crate::plan::Route;
+use super::{Counters, HttpCurrent};
 use crate::runtime::RuntimeError;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -23,7 +22,8 @@ pub(super) type Response = hyper::Response<UnsyncBoxBody<Bytes, HttpError>>;
 /// The shared side of the listener: routes, admission and the workers'
 /// queue.
 pub(super) struct Ingress {
-    pub(super) routes: Vec<Route>,
+    /// The plan requests are routed by (swapped by a live apply).
+    pub(super) current: Arc<HttpCurrent>,
     pub(super) jobs: Mutex<mpsc::Sender<Job>>,
     /// One per worker: held from admission until the handler returns.
     pub(super) permits: Arc<Semaphore>,
@@ -45,7 +45,10 @@ impl Ingress {
             self.counters.bad_path.fetch_add(1, Ordering::Relaxed);
             return plain(400, "the path has a `.` or `..` segment\n");
         }
-        let Some(route) = self
+        // The plan routes the request and runs its handler: a swap
+        // meanwhile does not move it.
+        let plan = self.current.get();
+        let Some(route) = plan
             .routes
             .iter()
             .position(|r| r.matches(request.uri().path()))
@@ -75,7 +78,9 @@ impl Ingress {
         let request = request.map(|b| Limited::new(b, limit).map_err(body_error).boxed_unsync());
         let (answer, answered) = oneshot::channel();
         let (outcome, ended) = oneshot::channel();
+        let component = plan.routes[route].component.clone();
         let job = Job {
+            plan,
             route,
             request,
             answer,
@@ -90,8 +95,7 @@ impl Ingress {
         if !sent {
             return plain(503, "the server is stopping\n");
         }
-        self.answer(&self.routes[route].component, answered, ended)
-            .await
+        self.answer(&component, answered, ended).await
     }
 
     /// The handler's response once it sets one; otherwise the status its

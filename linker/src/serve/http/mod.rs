@@ -41,6 +41,7 @@ mod accept;
 mod admit;
 mod worker;
 
+use super::live::{ApplyError, HttpApply, Live};
 use super::{ServeError, ServeOptions};
 use crate::deployment::Deployment;
 use crate::plan::Route;
@@ -50,7 +51,7 @@ use admit::Ingress;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use worker::{Job, Target, Worker};
@@ -83,6 +84,9 @@ pub struct HttpOptions {
     pub grace: Duration,
     /// Progress of the host's compile (see [`RuntimeOptions::progress`]).
     pub progress: Option<crate::runtime::engine::CompileProgress>,
+    /// A handle that applies changed plans to this server while it runs
+    /// (see [`Live`]); `None`: the plan it started with, for its life.
+    pub live: Option<Live>,
 }
 
 impl HttpOptions {
@@ -104,6 +108,7 @@ impl HttpOptions {
             deadline: None,
             grace: Duration::from_secs(30),
             progress: None,
+            live: None,
         }
     }
 }
@@ -123,6 +128,7 @@ impl HttpOptions {
             grace: serve.grace,
             deadline: serve.deadline,
             progress: serve.progress.clone(),
+            live: serve.live.clone(),
             ..HttpOptions::new(&serve.host, address)
         }
     }
@@ -183,11 +189,126 @@ impl Counters {
     }
 }
 
+/// One plan's HTTP side: the routes, the runtime their handlers run on,
+/// and each route's handler.
+pub(super) struct HttpPlan {
+    runtime: Runtime,
+    routes: Vec<Route>,
+    /// By route.
+    targets: Vec<Target>,
+}
+
+impl HttpPlan {
+    /// The host's handlers in `deployment`'s plan, compiled.
+    fn new(deployment: &Deployment, options: &HttpOptions) -> Result<HttpPlan, ServeError> {
+        let host = deployment.plan.choose_host(Some(&options.host))?;
+        let Some(ingress) = deployment.plan.ingress_of(&host) else {
+            return Err(ServeError::NoHttpHandler { host });
+        };
+        let routes = ingress.routes.clone();
+        let runtime = Runtime::new(
+            deployment,
+            &RuntimeOptions {
+                deadline: options.deadline,
+                interruptible: true,
+                pool_stores: u32::try_from(options.workers + 1).ok(),
+                host: Some(host),
+                progress: options.progress.clone(),
+                ..RuntimeOptions::default()
+            },
+        )?;
+        let targets = routes
+            .iter()
+            .map(|r| Target {
+                component: r.component.clone(),
+                function: format!("{}#handle", r.handler),
+                release: r.release,
+            })
+            .collect();
+        Ok(HttpPlan {
+            runtime,
+            routes,
+            targets,
+        })
+    }
+}
+
+/// The plan an HTTP server serves now, and those it replaced whose
+/// requests may still run. A request takes the plan current when it is
+/// routed and holds it until its handler returns.
+#[derive(Default)]
+pub(super) struct HttpCurrent {
+    plan: RwLock<Option<Arc<HttpPlan>>>,
+    replaced: Mutex<Vec<Weak<HttpPlan>>>,
+}
+
+impl HttpCurrent {
+    fn new(plan: HttpPlan) -> HttpCurrent {
+        HttpCurrent {
+            plan: RwLock::new(Some(Arc::new(plan))),
+            replaced: Mutex::default(),
+        }
+    }
+
+    /// The plan new requests go to.
+    pub(super) fn get(&self) -> Arc<HttpPlan> {
+        self.plan
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .expect("an HTTP server always has a plan")
+    }
+
+    /// Serves `next` from now on; guests of the plan replaced still
+    /// running a grace period later are interrupted.
+    fn swap(&self, next: HttpPlan, grace: Duration) {
+        let old = self
+            .plan
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(Arc::new(next));
+        let Some(old) = old else { return };
+        let old = Arc::downgrade(&old);
+        let mut replaced = self.replaced.lock().unwrap_or_else(|e| e.into_inner());
+        replaced.retain(|w| w.strong_count() > 0);
+        replaced.push(old.clone());
+        drop(replaced);
+        let cut = std::thread::Builder::new()
+            .name("weld-http-grace".into())
+            .spawn(move || {
+                std::thread::sleep(grace);
+                if let Some(plan) = old.upgrade() {
+                    plan.runtime.interrupt();
+                }
+            });
+        if let Err(e) = cut {
+            tracing::warn!("cannot time the replaced plan's grace period: {e}");
+        }
+    }
+
+    /// Interrupts the guests of every plan, current and replaced.
+    fn interrupt(&self) {
+        self.get().runtime.interrupt();
+        for old in self
+            .replaced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            if let Some(plan) = old.upgrade() {
+                plan.runtime.interrupt();
+            }
+        }
+    }
+}
+
 /// A host's HTTP handlers, ready to serve.
 pub struct HttpServer {
-    runtime: Runtime,
-    /// The plan's routes of the host.
+    current: Arc<HttpCurrent>,
+    /// The routes of the plan it starts with.
     routes: Vec<Route>,
+    /// The HTTP address the plan it starts with gives the host.
+    plan_address: Option<SocketAddr>,
     options: HttpOptions,
 }
 
@@ -200,29 +321,28 @@ impl HttpServer {
     /// a handler; [`RuntimeError`](crate::runtime::RuntimeError) when the
     /// host's components cannot be prepared.
     pub fn new(deployment: &Deployment, options: HttpOptions) -> Result<HttpServer, ServeError> {
-        let host = deployment.plan.choose_host(Some(&options.host))?;
-        let Some(ingress) = deployment.plan.ingress_of(&host) else {
-            return Err(ServeError::NoHttpHandler { host });
-        };
-        let runtime = Runtime::new(
-            deployment,
-            &RuntimeOptions {
-                deadline: options.deadline,
-                interruptible: true,
-                pool_stores: u32::try_from(options.workers + 1).ok(),
-                host: Some(host),
-                progress: options.progress.clone(),
-                ..RuntimeOptions::default()
-            },
-        )?;
+        let plan = HttpPlan::new(deployment, &options)?;
+        let routes = plan.routes.clone();
+        let plan_address = deployment
+            .plan
+            .ingress_of(&options.host)
+            .and_then(|i| i.address);
+        if let Some(live) = &options.live {
+            live.prepared_http(
+                deployment,
+                &options.host,
+                &format!("http://{}", options.address),
+            );
+        }
         Ok(HttpServer {
-            runtime,
-            routes: ingress.routes.clone(),
+            current: Arc::new(HttpCurrent::new(plan)),
+            routes,
+            plan_address,
             options,
         })
     }
 
-    /// The handlers served, by path prefix.
+    /// The handlers served, by path prefix (of the plan it started with).
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
@@ -237,9 +357,31 @@ impl HttpServer {
         }
     }
 
+    /// How a live apply prepares this server's side of a plan: the same
+    /// HTTP address, the handlers compiled; the swap then cannot fail.
+    fn live_apply(&self) -> HttpApply {
+        let current = Arc::clone(&self.current);
+        let options = self.options.clone();
+        let address = self.plan_address;
+        Box::new(move |deployment: &Deployment| {
+            let host = &options.host;
+            if deployment.plan.ingress_of(host).and_then(|i| i.address) != address {
+                return Err(ApplyError::HostChanged {
+                    host: host.clone(),
+                    what: "HTTP address",
+                });
+            }
+            let next = HttpPlan::new(deployment, &options)?;
+            let current = Arc::clone(&current);
+            let grace = options.grace;
+            Ok(Box::new(move || current.swap(next, grace)) as Box<dyn FnOnce() + Send>)
+        })
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets
     /// in-flight requests finish (up to the grace period) and returns.
-    /// `on_ready` receives the address actually bound.
+    /// `on_ready` receives the address actually bound. With
+    /// [`HttpOptions::live`], changed plans are applied meanwhile.
     ///
     /// # Errors
     /// [`ServeError::Bind`] when the address cannot be bound;
@@ -252,20 +394,9 @@ impl HttpServer {
         let counters = Arc::new(Counters::default());
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        let targets: Arc<[Target]> = self
-            .routes
-            .iter()
-            .map(|r| Target {
-                component: r.component.clone(),
-                function: format!("{}#handle", r.handler),
-                release: r.release,
-            })
-            .collect();
         let mut workers = Vec::new();
         for i in 0..self.options.workers.max(1) {
             let worker = Worker {
-                runtime: self.runtime.clone(),
-                targets: Arc::clone(&targets),
                 queue: Arc::clone(&queue),
             };
             let handle = io_runtime().handle().clone();
@@ -282,7 +413,7 @@ impl HttpServer {
             );
         }
         let ingress = Ingress {
-            routes: self.routes.clone(),
+            current: Arc::clone(&self.current),
             jobs: Mutex::new(jobs),
             permits: Arc::new(Semaphore::new(self.options.workers.max(1))),
             waiting: Semaphore::new(4 * self.options.workers.max(1)),
@@ -290,15 +421,21 @@ impl HttpServer {
             counters: Arc::clone(&counters),
             max_body_bytes: self.options.max_body_bytes,
         };
+        if let Some(live) = &self.options.live {
+            live.attach_http(self.live_apply());
+        }
         let served = io_runtime().block_on(accept::serve(
             Arc::new(ingress),
             &self.options,
             on_ready,
             shutdown,
         ));
+        if let Some(live) = &self.options.live {
+            live.detach_http();
+        }
         // Past the grace period: stop guests still running, then let the
         // workers go (the job channel closed with the ingress).
-        self.runtime.interrupt();
+        self.current.interrupt();
         for w in workers {
             let _ = w.join();
         }

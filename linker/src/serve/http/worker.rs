@@ -9,6 +9,7 @@
 //! ends.
 
 use super::admit::{RequestBody, Response};
+use super::HttpPlan;
 use crate::runtime::{Deployed, Runtime, RuntimeError};
 use crate::wit::WasiRelease;
 use std::sync::{mpsc, Arc, Mutex};
@@ -29,6 +30,8 @@ pub(super) type Outcome = Result<(), RuntimeError>;
 /// handler's answer goes, and where the call's outcome goes (read when
 /// there is no answer).
 pub(super) struct Job {
+    /// The plan the request was routed by, held until the handler returns.
+    pub(super) plan: Arc<HttpPlan>,
     pub(super) route: usize,
     pub(super) request: hyper::Request<RequestBody>,
     pub(super) answer: oneshot::Sender<Answer>,
@@ -48,9 +51,6 @@ pub(super) struct Target {
 
 /// A worker thread's loop over the shared queue.
 pub(super) struct Worker {
-    pub(super) runtime: Runtime,
-    /// By route index.
-    pub(super) targets: Arc<[Target]>,
     pub(super) queue: Arc<Mutex<mpsc::Receiver<Job>>>,
 }
 
@@ -64,41 +64,42 @@ impl Worker {
             };
             let Ok(job) = job else { return };
             let Job {
+                plan,
                 route,
                 request,
                 answer,
                 outcome,
                 permit,
             } = job;
-            let ended = self.call(&self.targets[route], request, answer);
+            let ended = call(&plan.runtime, &plan.targets[route], request, answer);
             // Free before the outcome is told: a client answered from it
             // may come back at once.
             drop(permit);
             let _ = outcome.send(ended);
         }
     }
+}
 
-    /// Instantiates the handler and calls it with `request`; its answer
-    /// goes to `answer` as soon as it sets one (the body streams while the
-    /// handler runs on).
-    fn call(
-        &self,
-        target: &Target,
-        request: hyper::Request<RequestBody>,
-        answer: oneshot::Sender<Answer>,
-    ) -> Outcome {
-        let mut deployed: Deployed = self.runtime.instantiate_for(&target.component)?;
-        let (func, full) = deployed.func(&target.component, &target.function)?;
-        let handle = Handle {
-            deployed: &mut deployed,
-            component: &target.component,
-            full: &full,
-            func,
-        };
-        match target.release {
-            WasiRelease::P2 => handle.p2(request, answer),
-            WasiRelease::P3 => handle.p3(request, answer),
-        }
+/// Instantiates the handler and calls it with `request`; its answer goes
+/// to `answer` as soon as it sets one (the body streams while the handler
+/// runs on).
+fn call(
+    runtime: &Runtime,
+    target: &Target,
+    request: hyper::Request<RequestBody>,
+    answer: oneshot::Sender<Answer>,
+) -> Outcome {
+    let mut deployed: Deployed = runtime.instantiate_for(&target.component)?;
+    let (func, full) = deployed.func(&target.component, &target.function)?;
+    let handle = Handle {
+        deployed: &mut deployed,
+        component: &target.component,
+        full: &full,
+        func,
+    };
+    match target.release {
+        WasiRelease::P2 => handle.p2(request, answer),
+        WasiRelease::P3 => handle.p3(request, answer),
     }
 }
 
