@@ -71,6 +71,23 @@ impl Deployment {
         Deployment::open(&[path.to_path_buf()], options, &InputLimits::default())
     }
 
+    /// Deploys the manifest of a desired state laid out in `root` (see
+    /// [`Manifest::load_desired`]): nothing outside `root` is read for it.
+    ///
+    /// # Errors
+    /// As [`Deployment::load`], and a file it is made from outside `root`
+    /// or a host's file inside it.
+    pub fn open_desired(
+        manifest: &std::path::Path,
+        root: &std::path::Path,
+        options: &PlanOptions,
+        limits: &InputLimits,
+    ) -> Result<Deployment, Diagnostics> {
+        let manifest = Manifest::load_desired(manifest, limits.manifest_bytes, root)?;
+        let bytes = read_components(&manifest, IndexMap::new(), limits)?;
+        Deployment::assemble(manifest, bytes, options)
+    }
+
     /// Deploys what a user names: one manifest, or component files deployed
     /// together on one host. A file is a component when it starts with the
     /// wasm magic (`\0asm`), whatever its extension; each component is
@@ -230,6 +247,10 @@ fn read_components(
             continue;
         };
         let path = manifest.component_path(name).expect("it has a path");
+        if let Err(d) = manifest.component_readable(&path, manifest.locate(path_spec.span())) {
+            errors.push(d);
+            continue;
+        }
         tracing::debug!(component = %name, path = %path.display(), "reading");
         match crate::input::read_file(&path, limits.component_bytes) {
             Ok(bytes) => {

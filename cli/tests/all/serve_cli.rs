@@ -1109,7 +1109,7 @@ fn a_host_serves_the_desired_state_a_bucket_holds_and_weld_status_reads_it_there
     let out = crate::common::weld(&["plan", "--apply", absolute.to_str().unwrap(), "--to", &url]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        crate::common::text(&out.stderr).contains("which its desired state does not carry"),
+        crate::common::text(&out.stderr).contains("outside the desired state's files"),
         "{}",
         crate::common::text(&out.stderr)
     );

@@ -30,6 +30,10 @@ pub const MAX_FILES: usize = 4096;
 /// The longest path of a file in a desired state, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
 
+/// The most bytes the files of one desired state may hold together (a
+/// host holds them in memory while it loads them).
+pub const MAX_TOTAL_BYTES: u64 = 4 << 30;
+
 /// A deployment's files, as a desired state names them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +193,16 @@ impl Bundle {
                 ));
             }
         }
+        let total = self
+            .files
+            .iter()
+            .map(|f| f.size)
+            .fold(0u64, u64::saturating_add);
+        if total > MAX_TOTAL_BYTES {
+            return bad(format!(
+                "its files hold {total} bytes together, over the {MAX_TOTAL_BYTES} read"
+            ));
+        }
         // A file below another file's path cannot be laid out.
         for f in &self.files {
             let mut prefix = f.path.as_str();
@@ -301,11 +315,10 @@ fn common_folder(paths: &[PathBuf]) -> PathBuf {
 }
 
 /// Checks a deployment loaded from a desired state laid out in `dir`:
-/// every file it is made from lies inside `dir` (a manifest naming
-/// `/etc/…` or `../…` would have the host read its own files), and every
-/// file of the host's own it names (TLS identity, NATS secret, Unix
-/// socket) lies outside (a relative path would point into the desired
-/// state, which holds no secrets).
+/// every file it is made from lies inside `dir` (loading it refused any
+/// other before reading it; this checks the result once more), and a Unix
+/// socket it serves on lies outside (a relative path would put the
+/// host's socket into the desired state's folder, moved every revision).
 ///
 /// # Errors
 /// [`DesiredError::Outside`] or [`DesiredError::HostFile`] naming the
@@ -327,28 +340,18 @@ pub fn check_contained(manifest: &Manifest, dir: &Path) -> Result<(), DesiredErr
             });
         }
     }
+    // Its TLS and NATS files were checked as the manifest was read; a
+    // Unix socket is made, not read, so it is checked here.
     for host in manifest.hosts.keys() {
-        let mut own: Vec<(&'static str, PathBuf)> = Vec::new();
-        if let Some(files) = manifest.identity_files(host) {
-            own.extend([
-                ("TLS certificate", files.cert),
-                ("TLS key", files.key),
-                ("TLS CA bundle", files.ca),
-            ]);
-        }
-        match manifest.nats_secret(host) {
-            Some(crate::wrpc::nats_auth::NatsSecret::Creds(p)) => own.push(("NATS credentials", p)),
-            Some(crate::wrpc::nats_auth::NatsSecret::Nkey(p)) => own.push(("NATS nkey seed", p)),
-            _ => {}
-        }
         if let crate::wrpc::Endpoint::Unix { path } = manifest.endpoint_of(host) {
-            own.push(("Unix socket", path));
-        }
-        for (what, path) in own {
-            if path.starts_with(&dir) || path.is_relative() {
+            let real = path
+                .parent()
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .is_some_and(|p| p.starts_with(&dir));
+            if real || path.starts_with(&dir) || path.is_relative() {
                 return Err(DesiredError::HostFile {
                     host: host.clone(),
-                    what,
+                    what: "Unix socket",
                     path: path
                         .strip_prefix(&dir)
                         .unwrap_or(&path)

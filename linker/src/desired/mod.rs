@@ -18,7 +18,7 @@ mod store;
 
 pub use bundle::{
     check_contained, sha256_hex, Bundle, BundleFile, FORMAT, MAX_DOCUMENT_BYTES, MAX_FILES,
-    MAX_PATH_BYTES,
+    MAX_PATH_BYTES, MAX_TOTAL_BYTES,
 };
 pub use open::{file_cap, open, prepare, OpenError};
 pub use store::{Change, Changes, PlanStore, PlanUrl, OP_TIMEOUT};
@@ -45,7 +45,8 @@ pub enum DesiredError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A request to the broker failed or took too long.
+    /// A request to the broker failed or took too long (worth trying
+    /// again: the desired state itself may be fine).
     #[error("NATS JetStream: cannot {what}")]
     Broker {
         /// What was asked.
@@ -62,6 +63,9 @@ pub enum DesiredError {
         /// The key.
         key: String,
     },
+    /// Reading was stopped (the host is stopping).
+    #[error("stopped before the desired state was read")]
+    Stopped,
     /// The document under the key is not a desired state this weld reads.
     #[error("the desired state is refused: {0}")]
     Document(String),

@@ -27,8 +27,10 @@ pub fn file_cap(limits: &InputLimits) -> u64 {
 }
 
 /// Loads and plans the deployment whose manifest is `manifest`, laid out
-/// below `dir`, and checks it reads nothing outside `dir` and names none
-/// of the host's own files inside it ([`check_contained`]).
+/// below `dir`, reading nothing outside `dir` (each file it names is
+/// checked before it is read: [`Deployment::open_desired`]), and checks
+/// again that it is made of files inside `dir` and names none of the
+/// host's own files inside it ([`check_contained`]).
 ///
 /// # Errors
 /// [`OpenError::Plan`] with every problem of the deployment;
@@ -40,7 +42,7 @@ pub fn open(
     limits: &InputLimits,
 ) -> Result<Deployment, OpenError> {
     let deployment =
-        Deployment::open(&[manifest.to_path_buf()], plan, limits).map_err(OpenError::Plan)?;
+        Deployment::open_desired(manifest, dir, plan, limits).map_err(OpenError::Plan)?;
     check_contained(&deployment.manifest, dir)?;
     Ok(deployment)
 }

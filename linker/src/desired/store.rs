@@ -11,12 +11,30 @@ use async_nats::jetstream::{self, kv, object_store};
 use futures::StreamExt as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
 
-/// The longest any one request to the broker may take (a file's transfer
-/// included).
+/// The longest any one request to the broker may take; a file's transfer
+/// gets a second more per MiB ([`transfer_timeout`]).
 pub const OP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long moving a file of `size` bytes may take: [`OP_TIMEOUT`] and a
+/// second per MiB (a slow link still moves large components; a stalled
+/// one is given up).
+fn transfer_timeout(size: u64) -> Duration {
+    OP_TIMEOUT + Duration::from_secs(size >> 20)
+}
+
+/// The object store's digest of bytes whose SHA-256 is `hex`
+/// (`SHA-256=` and URL-safe base64).
+fn object_digest(hex: &str) -> Option<String> {
+    let bytes = data_encoding::HEXLOWER.decode(hex.as_bytes()).ok()?;
+    Some(format!(
+        "SHA-256={}",
+        data_encoding::BASE64URL.encode(&bytes)
+    ))
+}
 
 /// `nats://HOST[:PORT]/BUCKET/KEY`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +135,16 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// Its revision in the bucket.
+    #[must_use]
+    pub fn revision(&self) -> u64 {
+        match self {
+            Change::Put { revision, .. } | Change::Deleted { revision } => *revision,
+        }
+    }
+}
+
 /// The changes of the key after a revision, in order.
 pub struct Changes {
     watch: kv::Watch,
@@ -211,21 +239,29 @@ impl PlanStore {
     /// [`DesiredError::Broker`] when a file or the document cannot be
     /// stored.
     pub fn publish(&self, bundle: &Bundle, bytes: &[Vec<u8>]) -> Result<u64, DesiredError> {
-        self.block_on("store the desired state", async {
-            for (f, b) in bundle.files.iter().zip(bytes) {
+        for (f, b) in bundle.files.iter().zip(bytes) {
+            let what = format!("store `{}`", f.path);
+            self.block_on_for(&what, transfer_timeout(f.size), async {
+                // Stored already: the same name and the digest of the same
+                // bytes (an object of that name holding others is
+                // replaced).
+                let digest = object_digest(&f.sha256);
                 if self
                     .objects
                     .info(&f.sha256)
                     .await
-                    .is_ok_and(|i| !i.deleted && i.size as u64 == f.size)
+                    .is_ok_and(|i| !i.deleted && i.digest.is_some() && i.digest == digest)
                 {
-                    continue;
+                    return Ok(());
                 }
                 self.objects
                     .put(f.sha256.as_str(), &mut b.as_slice())
                     .await
-                    .map_err(|e| broker(format!("store `{}`", f.path), e))?;
-            }
+                    .map(|_| ())
+                    .map_err(|e| broker(what.clone(), e))
+            })?;
+        }
+        self.block_on("store the desired state", async {
             self.kv
                 .put(&self.url.key, bundle.to_bytes().into())
                 .await
@@ -263,15 +299,21 @@ impl PlanStore {
     /// # Errors
     /// [`DesiredError::Broker`] for a file the store does not give;
     /// [`DesiredError::Digest`] for one whose bytes are not its digest's;
-    /// [`DesiredError::Write`] for one that cannot be written.
+    /// [`DesiredError::Write`] for one that cannot be written;
+    /// [`DesiredError::Stopped`] once `stop` is set.
     pub fn lay_out(
         &self,
         bundle: &Bundle,
         dir: &Path,
         cache: &mut HashMap<String, Vec<u8>>,
+        stop: &AtomicBool,
     ) -> Result<PathBuf, DesiredError> {
         let mut fetched = HashMap::new();
         let manifest = bundle.lay_out(dir, |f| {
+            // A host stopping waits for one file at most.
+            if stop.load(Ordering::Relaxed) {
+                return Err(DesiredError::Stopped);
+            }
             let bytes = match cache.get(&f.sha256) {
                 Some(b) => b.clone(),
                 None => self.fetch(f)?,
@@ -285,7 +327,8 @@ impl PlanStore {
 
     /// One file's bytes from the object store, at most its size read.
     fn fetch(&self, f: &BundleFile) -> Result<Vec<u8>, DesiredError> {
-        self.block_on(&format!("fetch `{}`", f.path), async {
+        let what = format!("fetch `{}`", f.path);
+        self.block_on_for(&what, transfer_timeout(f.size), async {
             let mut object = self
                 .objects
                 .get(&f.sha256)
@@ -296,7 +339,8 @@ impl PlanStore {
                     path: f.path.clone(),
                 });
             }
-            let mut bytes = Vec::with_capacity(f.size as usize);
+            // Grown as bytes arrive, not reserved from what the store says.
+            let mut bytes = Vec::new();
             (&mut object)
                 .take(f.size + 1)
                 .read_to_end(&mut bytes)
@@ -395,15 +439,23 @@ impl PlanStore {
         what: &str,
         f: impl std::future::Future<Output = Result<T, DesiredError>>,
     ) -> Result<T, DesiredError> {
+        self.block_on_for(what, OP_TIMEOUT, f)
+    }
+
+    /// Runs `f` on the store's runtime, at most `limit`.
+    fn block_on_for<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        f: impl std::future::Future<Output = Result<T, DesiredError>>,
+    ) -> Result<T, DesiredError> {
         self.rt.block_on(async {
-            tokio::time::timeout(OP_TIMEOUT, f)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(broker(
-                        what.to_string(),
-                        std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"),
-                    ))
-                })
+            tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+                Err(broker(
+                    what.to_string(),
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"),
+                ))
+            })
         })
     }
 }
@@ -461,6 +513,17 @@ fn broker(what: String, e: impl std::error::Error + Send + Sync + 'static) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_take_the_object_stores_form() {
+        // SHA-256 of the empty string.
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(
+            object_digest(hex).unwrap(),
+            "SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        assert_eq!(object_digest("not hex"), None);
+    }
 
     #[test]
     fn urls_name_a_server_a_bucket_and_a_key() {

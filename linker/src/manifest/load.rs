@@ -34,6 +34,27 @@ impl Manifest {
         Manifest::parse(path, &source)
     }
 
+    /// Reads a manifest laid out from a desired state in `root`, whose
+    /// writer is not trusted with the host's files: everything it is made
+    /// from (what it includes, providers' WIT, its components) must lie in
+    /// `root`, checked before anything of it is read; `allow-dirs` is
+    /// refused; the host's own files it names (TLS identity, NATS secret)
+    /// must lie outside `root`, named by absolute paths.
+    ///
+    /// # Errors
+    /// As [`Manifest::load_capped`], and a file outside `root` (or a
+    /// host's file inside it).
+    pub fn load_desired(path: &Path, cap: u64, root: &Path) -> Result<Manifest, Diagnostics> {
+        let cannot = |e: &dyn std::fmt::Display| {
+            Diagnostic::new(format!("cannot read manifest `{}`: {e}", path.display()))
+                .with_kind(DiagnosticKind::Unreadable)
+        };
+        let root = std::fs::canonicalize(root).map_err(|e| cannot(&e))?;
+        let bytes = crate::input::read_file(path, cap).map_err(|e| cannot(&e))?;
+        let source = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
+        Manifest::parse_with(path, &source, false, Some(root))
+    }
+
     /// Parses and validates manifest text; `file` is used in messages and to
     /// resolve relative component paths.
     ///
@@ -50,6 +71,17 @@ impl Manifest {
         file: &Path,
         source: &str,
         generated: bool,
+    ) -> Result<Manifest, Diagnostics> {
+        Manifest::parse_with(file, source, generated, None)
+    }
+
+    /// [`Manifest::parse_as`], of a desired state laid out in `desired`
+    /// when it is given (see [`Manifest::load_desired`]).
+    fn parse_with(
+        file: &Path,
+        source: &str,
+        generated: bool,
+        desired: Option<PathBuf>,
     ) -> Result<Manifest, Diagnostics> {
         let raw: RawManifest = toml::from_str(source).map_err(|e| {
             let location = e
@@ -73,6 +105,7 @@ impl Manifest {
             generated,
             included: Vec::new(),
             read_roots: Vec::new(),
+            desired,
         };
         manifest.read_roots = manifest.read_roots(&raw.allow_dirs)?;
         let mut chain = vec![file.to_path_buf()];
@@ -93,6 +126,17 @@ impl Manifest {
         } else {
             here
         };
+        if let Some(root) = &self.desired {
+            return match allow_dirs.first() {
+                None => Ok(vec![root.clone()]),
+                Some(dir) => Err(Diagnostic::new(
+                    "a desired state reads only the files it carries: `allow-dirs` is refused",
+                )
+                .with_kind(DiagnosticKind::Confined)
+                .at(self.locate(dir.span()))
+                .into()),
+            };
+        }
         let mut roots = Vec::new();
         let mut errors = Vec::new();
         // This folder may be gone (a pseudo-name for in-memory text): then
@@ -162,6 +206,63 @@ impl Manifest {
         .with_help(
             "move it under the manifest's folder, or name its folder in the top-level manifest's `allow-dirs`",
         ))
+    }
+
+    /// Refuses a component file outside the folder of a desired state,
+    /// before anything of it is read; any path passes for another manifest
+    /// (components are read wherever they are named).
+    ///
+    /// # Errors
+    /// A diagnostic naming the path as written, never anything of the file.
+    pub fn component_readable(&self, path: &Path, at: Option<Location>) -> Result<(), Diagnostic> {
+        if self.desired.is_none() {
+            return Ok(());
+        }
+        let inside = std::fs::canonicalize(path)
+            .is_ok_and(|real| self.read_roots.iter().any(|root| real.starts_with(root)));
+        if inside {
+            return Ok(());
+        }
+        Err(Diagnostic::new(format!(
+            "component `{}` is outside the desired state's files; it is not read",
+            path.display()
+        ))
+        .with_kind(DiagnosticKind::Confined)
+        .at(at))
+    }
+
+    /// Refuses a host's own file (TLS identity, NATS secret) that a
+    /// manifest may not read: for a desired state, one inside its folder
+    /// (a relative path: the desired state carries no secrets); otherwise
+    /// one outside the folders it may read from ([`Manifest::confined`]).
+    pub(super) fn host_file(
+        &self,
+        what: &str,
+        path: &Path,
+        at: Option<Location>,
+    ) -> Result<(), Diagnostic> {
+        let Some(root) = &self.desired else {
+            return self.confined(what, path, at);
+        };
+        let real = path
+            .parent()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .zip(path.file_name())
+            .map(|(p, f)| p.join(f));
+        let inside = path.is_relative()
+            || path.starts_with(root)
+            || path.starts_with(self.dir_of(0))
+            || real.is_some_and(|r| r.starts_with(root));
+        if !inside {
+            return Ok(());
+        }
+        Err(Diagnostic::new(format!(
+            "{what} `{}` is inside the desired state; a desired state carries no host's files",
+            path.display()
+        ))
+        .with_kind(DiagnosticKind::Confined)
+        .at(at)
+        .with_help("name the host's file by its absolute path on the host"))
     }
 
     /// Reads the files `entries` (of the file at `origin`) name, and the

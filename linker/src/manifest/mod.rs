@@ -88,6 +88,10 @@ pub struct Manifest {
     /// The folders (canonical) whose trees included files and providers'
     /// WIT may be read from: the top-level manifest's and `allow-dirs`.
     read_roots: Vec<PathBuf>,
+    /// The folder a desired state was laid out in, when the manifest is
+    /// one's (see [`Manifest::load_desired`]): every file it is made from
+    /// must lie in it, and the host's own files outside it.
+    desired: Option<PathBuf>,
 }
 
 /// The two halves of a link's `import`.

@@ -87,7 +87,7 @@ impl Manifest {
             (&files.key, tls.key.span()),
             (&files.ca, tls.ca.span()),
         ] {
-            if let Err(d) = self.confined("TLS file", path, self.locate_host(host, at)) {
+            if let Err(d) = self.host_file("TLS file", path, self.locate_host(host, at)) {
                 errors.push(d);
                 confined = false;
             }
@@ -154,7 +154,7 @@ impl Manifest {
         if let crate::wrpc::nats_auth::NatsSecret::Creds(path)
         | crate::wrpc::nats_auth::NatsSecret::Nkey(path) = &secret
         {
-            if let Err(d) = self.confined("NATS secret file", path, at.clone()) {
+            if let Err(d) = self.host_file("NATS secret file", path, at.clone()) {
                 errors.push(d);
                 return;
             }

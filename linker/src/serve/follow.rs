@@ -10,10 +10,10 @@ use super::live::Live;
 use super::status::{unix_now, Status};
 use super::watch::{apply_reported, write_status, WatchOptions, Watcher};
 use crate::deployment::Deployment;
-use crate::desired::{self, Bundle, Change, OpenError, PlanStore};
+use crate::desired::{self, Bundle, Change, DesiredError, OpenError, PlanStore};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a host following a bucket publishes its status while nothing
@@ -62,7 +62,7 @@ impl PlanSource {
     /// out, or one that does not plan.
     pub fn current(&mut self, options: &WatchOptions) -> Result<Revision, OpenError> {
         let (revision, value) = self.store.current()?;
-        self.open(revision, &value, options)
+        self.open(revision, &value, options, &AtomicBool::new(false))
     }
 
     /// Lays out and loads revision `revision`, whose document is `value`;
@@ -72,6 +72,7 @@ impl PlanSource {
         revision: u64,
         value: &[u8],
         options: &WatchOptions,
+        stop: &AtomicBool,
     ) -> Result<Revision, OpenError> {
         let cap = desired::file_cap(&options.limits);
         let bundle = Bundle::parse(value, cap)?;
@@ -80,7 +81,7 @@ impl PlanSource {
         let _ = std::fs::remove_dir_all(&dir);
         let opened = self
             .store
-            .lay_out(&bundle, &dir, &mut self.cache)
+            .lay_out(&bundle, &dir, &mut self.cache, stop)
             .map_err(OpenError::from)
             .and_then(|manifest| desired::open(&manifest, &dir, &options.plan, &options.limits));
         match opened {
@@ -139,6 +140,12 @@ pub fn follow(
                 source.publish(live.status(), served.0, heartbeat, &options);
                 beat = Instant::now();
             }
+            // A revision written before the server takes plans waits in
+            // the watch until it does.
+            if !live.serving() {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
             let Some(watch) = changes.as_mut() else {
                 match source.store.changes(seen) {
                     Ok(c) => changes = Some(c),
@@ -163,19 +170,29 @@ pub fn follow(
                         served.0
                     );
                 }
-                Ok(Some(Change::Put { revision, value })) => {
-                    seen = revision;
-                    if let Some(dir) = apply(
+                Ok(Some(change @ Change::Put { .. })) => {
+                    let revision = change.revision();
+                    match apply(
                         &mut source,
                         &live,
                         &options,
                         heartbeat,
-                        revision,
-                        &value,
+                        &change,
                         served.0,
+                        stopped,
                     ) {
-                        let old = std::mem::replace(&mut served, (revision, dir));
-                        let _ = std::fs::remove_dir_all(old.1);
+                        Applied::Served(dir) => {
+                            seen = revision;
+                            let old = std::mem::replace(&mut served, (revision, dir));
+                            let _ = std::fs::remove_dir_all(old.1);
+                        }
+                        Applied::Refused => seen = revision,
+                        // The broker failed, not the revision: it is read
+                        // again from a new watch.
+                        Applied::Again => {
+                            changes = None;
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
                     }
                     beat = Instant::now();
                 }
@@ -188,19 +205,42 @@ pub fn follow(
     })
 }
 
-/// Loads and applies one revision, reporting it; returns its folder when
-/// it is served (a refused one's is removed).
+/// How one revision went.
+enum Applied {
+    /// Served from its folder.
+    Served(PathBuf),
+    /// Refused (reported; its folder removed).
+    Refused,
+    /// Not read: the broker failed, or the host is stopping.
+    Again,
+}
+
+/// Loads and applies one revision (a `Change::Put`), reporting it.
 fn apply(
     source: &mut PlanSource,
     live: &Live,
     options: &WatchOptions,
     heartbeat: Duration,
-    revision: u64,
-    value: &[u8],
+    change: &Change,
     served: u64,
-) -> Option<PathBuf> {
+    stop: &AtomicBool,
+) -> Applied {
+    let Change::Put { revision, value } = change else {
+        return Applied::Refused;
+    };
+    let revision = *revision;
     let started = Instant::now();
-    let opened = source.open(revision, value, options);
+    let opened = source.open(revision, value, options, stop);
+    if let Err(OpenError::Desired(e @ (DesiredError::Broker { .. } | DesiredError::Stopped))) =
+        &opened
+    {
+        tracing::warn!(
+            revision,
+            "{}; reading it again",
+            crate::diagnostic::chain(e)
+        );
+        return Applied::Again;
+    }
     let (deployment, error) = match &opened {
         Ok(r) => (Ok(&r.deployment), String::new()),
         Err(e) => (Err(()), refusal(e)),
@@ -221,12 +261,13 @@ fn apply(
         Some(revision),
         &publish,
     );
-    let revision = opened.ok()?;
-    if applied {
-        Some(revision.dir)
-    } else {
-        let _ = std::fs::remove_dir_all(&revision.dir);
-        None
+    match opened {
+        Ok(r) if applied => Applied::Served(r.dir),
+        Ok(r) => {
+            let _ = std::fs::remove_dir_all(&r.dir);
+            Applied::Refused
+        }
+        Err(_) => Applied::Refused,
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Live {
 struct Inner {
     /// The server applied to, while it runs; applies take turns here.
     running: Mutex<Option<Running>>,
+    /// The servers of the host made with this handle (wRPC, HTTP): it
+    /// is [`Live::serving`] once every one of them takes plans.
+    expected: Mutex<(bool, bool)>,
     /// The host's HTTP server, while it runs: how to prepare its side of
     /// a plan.
     http: Mutex<Option<HttpApply>>,
@@ -168,6 +171,25 @@ impl Live {
         self.record(None, version, Some(error.to_string()), started);
     }
 
+    /// Whether the host's servers take plans through this handle now:
+    /// every server made with it (its wRPC server, its HTTP server) runs.
+    /// A source of changes waits for this, so a change is not refused for
+    /// a server still starting, nor applied to one side only.
+    pub fn serving(&self) -> bool {
+        let (wrpc, http) = *self
+            .inner
+            .expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let http_runs = self
+            .inner
+            .http
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        (wrpc || http) && (!wrpc || self.lock_running().is_some()) && (!http || http_runs)
+    }
+
     /// What the host runs and how its last apply went.
     pub fn status(&self) -> Status {
         self.inner
@@ -190,6 +212,11 @@ impl Live {
         endpoint: &Endpoint,
         served: &[super::Served],
     ) {
+        self.inner
+            .expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0 = true;
         {
             let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
             status.host = host.to_string();
@@ -212,6 +239,11 @@ impl Live {
     /// An HTTP server of `deployment`'s plan for `host`, on `address`: its
     /// status, unless a wRPC server of the host gave it first.
     pub(super) fn prepared_http(&self, deployment: &Deployment, host: &str, address: &str) {
+        self.inner
+            .expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1 = true;
         {
             let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
             if status.version > 0 {

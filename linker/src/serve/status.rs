@@ -173,16 +173,21 @@ impl Status {
 /// The text for people: the plan served and how the last apply went.
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // What a status holds may come from a bucket anyone with write
+        // access fills: it is shown escaped.
+        let shown = crate::diagnostic::escaped;
         writeln!(
             f,
             "host `{}` on {}: plan version {}",
-            self.host, self.endpoint, self.version
+            shown(&self.host),
+            shown(&self.endpoint),
+            self.version
         )?;
         for c in &self.components {
-            writeln!(f, "  {}  sha256:{}", c.name, c.sha256)?;
+            writeln!(f, "  {}  sha256:{}", shown(&c.name), shown(&c.sha256))?;
         }
         for s in &self.served {
-            writeln!(f, "  serves {s}")?;
+            writeln!(f, "  serves {}", shown(s))?;
         }
         if let Some(r) = self.revision {
             writeln!(f, "desired state revision {r}")?;
@@ -208,7 +213,7 @@ impl std::fmt::Display for Status {
                 f,
                 "last apply: refused (version {} still served): {}",
                 self.version,
-                o.error.as_deref().unwrap_or("no reason given")
+                shown(o.error.as_deref().unwrap_or("no reason given"))
             ),
         }
     }

@@ -131,6 +131,11 @@ pub fn watch(
         let mut pending = false;
         while !stopped.load(Ordering::Relaxed) {
             std::thread::sleep(options.poll);
+            // A change made before the server takes plans waits for it
+            // (it is seen on the first look after).
+            if !live.serving() {
+                continue;
+            }
             if sources.changed() {
                 pending = true;
                 continue;
@@ -252,9 +257,14 @@ pub(super) fn apply_reported(
     }
 }
 
-/// Writes `status` to the status file, if one is asked for.
+/// Writes `status` to the status file, if one is asked for, stamped now
+/// unless it is stamped already.
 pub(super) fn write_status(status: &Status, options: &WatchOptions) {
     if let Some(path) = &options.status_file {
+        let mut status = status.clone();
+        if status.seen == 0 {
+            status.seen = super::status::unix_now();
+        }
         if let Err(e) = status.write(path) {
             tracing::warn!("{}", crate::diagnostic::chain(&e));
         }

@@ -209,7 +209,7 @@ fn a_writer_refuses_a_deployment_a_host_could_not_serve() {
     let d = Deployment::load(&manifest).unwrap();
     let e = desired::prepare(&d, &Default::default(), &InputLimits::default()).unwrap_err();
     assert!(
-        matches!(e, OpenError::Desired(DesiredError::Outside { .. })),
+        matches!(&e, OpenError::Plan(d) if d.to_string().contains("outside the desired state's files")),
         "{e}"
     );
     // A host's key named relative to the manifest: it would travel in the
@@ -237,4 +237,61 @@ fn a_writer_refuses_a_deployment_a_host_could_not_serve() {
         ),
         "{e}"
     );
+}
+
+#[test]
+fn a_desired_state_cannot_make_a_host_read_its_files() {
+    let nats = NatsServer::start_jetstream();
+    let url: PlanUrl = format!("{}/plans/hostile", nats.url()).parse().unwrap();
+    let writer = store(&url, true);
+    let mut host = PlanSource::new(store(&url, false)).unwrap();
+    // The host's secrets, which a manifest's error would quote a line of.
+    let secrets = tempfile::tempdir().unwrap();
+    let toml = secrets.path().join("host.toml");
+    std::fs::write(&toml, "SECRET-SEED-1 = [\n").unwrap();
+    let wasm = secrets.path().join("host.wasm");
+    std::fs::write(&wasm, b"SECRET-SEED-2").unwrap();
+    let only = |text: String| {
+        let bundle = Bundle {
+            format: desired::FORMAT.into(),
+            manifest: "weld.toml".into(),
+            files: vec![BundleFile {
+                path: "weld.toml".into(),
+                sha256: desired::sha256_hex(text.as_bytes()),
+                size: text.len() as u64,
+            }],
+        };
+        writer.publish(&bundle, &[text.into_bytes()]).unwrap();
+    };
+    let greet = "[components.greet]\npath = \"{greet}\"\n";
+    for (text, refused) in [
+        (
+            format!("allow-dirs = [\"/\"]\ninclude = [\"{}\"]\n", toml.display()),
+            "`allow-dirs` is refused",
+        ),
+        (
+            format!("include = [\"{}\"]\n", toml.display()),
+            "outside the folders a manifest may read from",
+        ),
+        (
+            greet.replace("{greet}", &wasm.display().to_string()),
+            "outside the desired state's files; it is not read",
+        ),
+        (
+            greet.replace("{greet}", "../../x.wasm"),
+            "outside the desired state's files",
+        ),
+    ] {
+        only(text.clone());
+        let e = host
+            .current(&WatchOptions::default())
+            .err()
+            .expect("refused");
+        let e = e.to_string();
+        assert!(e.contains(refused), "{text}: {e}");
+        assert!(
+            !e.contains("SECRET"),
+            "{text}: the error quotes the host's file: {e}"
+        );
+    }
 }

@@ -607,3 +607,35 @@ fn an_http_host_swaps_its_handlers_under_load_and_refuses_a_new_address() {
     let stats = server.stop().unwrap();
     assert_eq!((stats.failed, stats.busy), (0, 0), "{stats}");
 }
+
+#[test]
+fn an_edit_made_before_the_server_takes_plans_is_applied_once_it_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = tcp(free_port());
+    let manifest = versioned(dir.path(), &endpoint, 1);
+    let first = Deployment::load(&manifest).unwrap();
+    let live = Live::new();
+    // The watcher runs before any server: the edit waits for one.
+    let _watcher = weld_linker::serve::watch(
+        manifest.clone(),
+        &first,
+        live.clone(),
+        WatchOptions::default(),
+    )
+    .unwrap();
+    versioned(dir.path(), &endpoint, 2);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        live.status().last.is_none(),
+        "nothing applied, nothing refused: {:?}",
+        live.status().last
+    );
+    let mut options = ServeOptions::new("b");
+    options.live = Some(live.clone());
+    let _server = Server::new(&first, options).unwrap().spawn().unwrap();
+    let rt = runtime(&manifest, "a");
+    eventually("the edit applied once the server serves", || {
+        common::greet(&rt, "x") == "ok: hello, x (v2)"
+    });
+    assert_eq!(live.status().version, 2);
+}

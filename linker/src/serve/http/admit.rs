@@ -3,7 +3,7 @@
 //! when the handler does not.
 
 use super::worker::{Answer, Job, Outcome};
-use super::{Counters, HttpCurrent};
+use super::{Counters, HttpCurrent, HttpPlan};
 use crate::runtime::RuntimeError;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -45,17 +45,11 @@ impl Ingress {
             self.counters.bad_path.fetch_add(1, Ordering::Relaxed);
             return plain(400, "the path has a `.` or `..` segment\n");
         }
-        // The plan routes the request and runs its handler: a swap
-        // meanwhile does not move it.
-        let plan = self.current.get();
-        let Some(route) = plan
-            .routes
-            .iter()
-            .position(|r| r.matches(request.uri().path()))
-        else {
+        // Outside every route: answered before it waits for a worker.
+        if self.route(request.uri().path()).is_none() {
             self.counters.not_found.fetch_add(1, Ordering::Relaxed);
             return plain(404, "no handler serves this path\n");
-        };
+        }
         let declared = request
             .headers()
             .get(hyper::header::CONTENT_LENGTH)
@@ -78,6 +72,13 @@ impl Ingress {
         let request = request.map(|b| Limited::new(b, limit).map_err(body_error).boxed_unsync());
         let (answer, answered) = oneshot::channel();
         let (outcome, ended) = oneshot::channel();
+        // Routed by the plan current once it has a worker, and run on it
+        // to its end: a swap while it waited does not leave it on a plan
+        // whose grace is running out; one after does not move it.
+        let Some((plan, route)) = self.route(request.uri().path()) else {
+            self.counters.not_found.fetch_add(1, Ordering::Relaxed);
+            return plain(404, "no handler serves this path\n");
+        };
         let component = plan.routes[route].component.clone();
         let job = Job {
             plan,
@@ -96,6 +97,14 @@ impl Ingress {
             return plain(503, "the server is stopping\n");
         }
         self.answer(&component, answered, ended).await
+    }
+
+    /// The plan current and the index of its route serving `path`, if
+    /// one does.
+    fn route(&self, path: &str) -> Option<(Arc<HttpPlan>, usize)> {
+        let plan = self.current.get();
+        let route = plan.routes.iter().position(|r| r.matches(path))?;
+        Some((plan, route))
     }
 
     /// The handler's response once it sets one; otherwise the status its
