@@ -212,15 +212,45 @@ impl Live {
         endpoint: &Endpoint,
         served: &[super::Served],
     ) {
-        self.inner
-            .expected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0 = true;
+        self.made(deployment, host, endpoint.to_string(), served, false);
+    }
+
+    /// An HTTP server of `deployment`'s plan for `host`, on `address`: its
+    /// status, unless a wRPC server of the host gave it first.
+    pub(super) fn prepared_http(&self, deployment: &Deployment, host: &str, address: &str) {
+        self.made(deployment, host, address.to_string(), &[], true);
+    }
+
+    /// A server (an HTTP one when `http`) was made with this handle.
+    fn made(
+        &self,
+        deployment: &Deployment,
+        host: &str,
+        endpoint: String,
+        served: &[super::Served],
+        http: bool,
+    ) {
+        {
+            let mut expected = self
+                .inner
+                .expected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if http {
+                expected.1 = true;
+            } else {
+                expected.0 = true;
+            }
+        }
         {
             let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
+            // The wRPC server's status is the host's; an HTTP server
+            // beside it adds nothing to it.
+            if http && status.version > 0 {
+                return;
+            }
             status.host = host.to_string();
-            status.endpoint = endpoint.to_string();
+            status.endpoint = endpoint;
         }
         self.record(Some((deployment, served)), 1, None, Instant::now());
     }
@@ -234,25 +264,6 @@ impl Live {
     /// finishes first.
     pub(super) fn detach(&self) {
         *self.lock_running() = None;
-    }
-
-    /// An HTTP server of `deployment`'s plan for `host`, on `address`: its
-    /// status, unless a wRPC server of the host gave it first.
-    pub(super) fn prepared_http(&self, deployment: &Deployment, host: &str, address: &str) {
-        self.inner
-            .expected
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1 = true;
-        {
-            let mut status = self.inner.status.lock().unwrap_or_else(|e| e.into_inner());
-            if status.version > 0 {
-                return;
-            }
-            status.host = host.to_string();
-            status.endpoint = address.to_string();
-        }
-        self.record(Some((deployment, &[])), 1, None, Instant::now());
     }
 
     /// An HTTP server starts taking plans: `apply` prepares its side.
