@@ -33,15 +33,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(message) => return Ok(super::fail(message, args.json)),
     };
     let refused = status.last.as_ref().is_some_and(|o| !o.applied);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     if args.json {
         super::emit_ok(&status);
     } else {
         super::emit(&status.to_string());
     }
-    Ok(if refused || status.stale(now) {
+    Ok(if refused || status.stale(weld_linker::serve::unix_now()) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

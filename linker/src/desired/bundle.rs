@@ -11,7 +11,7 @@
 //! files out in a folder of its own and loads the deployment from there;
 //! a deployment that reaches outside that folder for a file it is made
 //! from, or inside it for one of the host's own (a key, a socket), is
-//! refused ([`check_contained`]).
+//! refused as its manifest is read (`Manifest::load_desired`).
 
 use super::DesiredError;
 use crate::manifest::Manifest;
@@ -312,56 +312,6 @@ fn common_folder(paths: &[PathBuf]) -> PathBuf {
         }
     }
     root
-}
-
-/// Checks a deployment loaded from a desired state laid out in `dir`:
-/// every file it is made from lies inside `dir` (loading it refused any
-/// other before reading it; this checks the result once more), and a Unix
-/// socket it serves on lies outside (a relative path would put the
-/// host's socket into the desired state's folder, moved every revision).
-///
-/// # Errors
-/// [`DesiredError::Outside`] or [`DesiredError::HostFile`] naming the
-/// file.
-pub fn check_contained(manifest: &Manifest, dir: &Path) -> Result<(), DesiredError> {
-    let dir = std::fs::canonicalize(dir).map_err(|e| DesiredError::Write {
-        path: dir.to_path_buf(),
-        source: e,
-    })?;
-    for source in manifest.sources() {
-        let inside = std::fs::canonicalize(&source).is_ok_and(|p| p.starts_with(&dir));
-        if !inside {
-            return Err(DesiredError::Outside {
-                path: source
-                    .strip_prefix(&dir)
-                    .unwrap_or(&source)
-                    .display()
-                    .to_string(),
-            });
-        }
-    }
-    // Its TLS and NATS files were checked as the manifest was read; a
-    // Unix socket is made, not read, so it is checked here.
-    for host in manifest.hosts.keys() {
-        if let crate::wrpc::Endpoint::Unix { path } = manifest.endpoint_of(host) {
-            let real = path
-                .parent()
-                .and_then(|p| std::fs::canonicalize(p).ok())
-                .is_some_and(|p| p.starts_with(&dir));
-            if real || path.starts_with(&dir) || path.is_relative() {
-                return Err(DesiredError::HostFile {
-                    host: host.clone(),
-                    what: "Unix socket",
-                    path: path
-                        .strip_prefix(&dir)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ mod open;
 mod store;
 
 pub use bundle::{
-    check_contained, sha256_hex, Bundle, BundleFile, FORMAT, MAX_DOCUMENT_BYTES, MAX_FILES,
-    MAX_PATH_BYTES, MAX_TOTAL_BYTES,
+    sha256_hex, Bundle, BundleFile, FORMAT, MAX_DOCUMENT_BYTES, MAX_FILES, MAX_PATH_BYTES,
+    MAX_TOTAL_BYTES,
 };
 pub use open::{file_cap, open, prepare, OpenError};
 pub use store::{Change, Changes, PlanStore, PlanUrl, OP_TIMEOUT};
@@ -92,21 +92,5 @@ pub enum DesiredError {
         /// Why.
         #[source]
         source: std::io::Error,
-    },
-    /// The deployment reads a file the desired state does not carry.
-    #[error("the deployment reads `{path}`, which its desired state does not carry: name its files relative to the manifest, below one folder")]
-    Outside {
-        /// The file.
-        path: String,
-    },
-    /// A host's own file named by a path into the desired state.
-    #[error("host `{host}` names its {what} `{path}` relative to the manifest; a desired state carries no host's files: give its absolute path on the host")]
-    HostFile {
-        /// The host.
-        host: String,
-        /// Which file.
-        what: &'static str,
-        /// The path as named.
-        path: String,
     },
 }

@@ -2,7 +2,7 @@
 //! bundle a writer stores, after loading it exactly as a host will;
 //! [`open`] loads one laid out in a folder and checks it stays there.
 
-use super::{check_contained, Bundle, DesiredError};
+use super::{Bundle, DesiredError};
 use crate::deployment::Deployment;
 use crate::diagnostic::Diagnostics;
 use crate::input::InputLimits;
@@ -12,10 +12,11 @@ use std::path::Path;
 /// Why a desired state cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// Its files cannot be had, or reach where they may not.
+    /// Its files cannot be had.
     #[error(transparent)]
     Desired(#[from] DesiredError),
-    /// The deployment they make does not load or plan.
+    /// The deployment they make does not load or plan, or names a file
+    /// outside its folder (or a host's file inside it).
     #[error("{0}")]
     Plan(Diagnostics),
 }
@@ -27,24 +28,20 @@ pub fn file_cap(limits: &InputLimits) -> u64 {
 }
 
 /// Loads and plans the deployment whose manifest is `manifest`, laid out
-/// below `dir`, reading nothing outside `dir` (each file it names is
-/// checked before it is read: [`Deployment::open_desired`]), and checks
-/// again that it is made of files inside `dir` and names none of the
-/// host's own files inside it ([`check_contained`]).
+/// below `dir`, reading nothing outside `dir` and naming none of the
+/// host's own files inside it (each file is checked before it is read:
+/// [`Deployment::open_desired`]).
 ///
 /// # Errors
-/// [`OpenError::Plan`] with every problem of the deployment;
-/// [`OpenError::Desired`] for a file outside or a host's file inside.
+/// [`OpenError::Plan`] with every problem of the deployment, a file
+/// outside `dir` or a host's file inside it among them.
 pub fn open(
     manifest: &Path,
     dir: &Path,
     plan: &PlanOptions,
     limits: &InputLimits,
 ) -> Result<Deployment, OpenError> {
-    let deployment =
-        Deployment::open_desired(manifest, dir, plan, limits).map_err(OpenError::Plan)?;
-    check_contained(&deployment.manifest, dir)?;
-    Ok(deployment)
+    Deployment::open_desired(manifest, dir, plan, limits).map_err(OpenError::Plan)
 }
 
 /// The desired state of `deployment` (loaded from its manifest): its

@@ -135,16 +135,6 @@ pub enum Change {
     },
 }
 
-impl Change {
-    /// Its revision in the bucket.
-    #[must_use]
-    pub fn revision(&self) -> u64 {
-        match self {
-            Change::Put { revision, .. } | Change::Deleted { revision } => *revision,
-        }
-    }
-}
-
 /// The changes of the key after a revision, in order.
 pub struct Changes {
     watch: kv::Watch,

@@ -231,8 +231,8 @@ impl Manifest {
         .at(at))
     }
 
-    /// Refuses a host's own file (TLS identity, NATS secret) that a
-    /// manifest may not read: for a desired state, one inside its folder
+    /// Refuses a host's own file (TLS identity, NATS secret, Unix socket)
+    /// that a manifest may not name: for a desired state, one inside its folder
     /// (a relative path: the desired state carries no secrets); otherwise
     /// one outside the folders it may read from ([`Manifest::confined`]).
     pub(super) fn host_file(

@@ -41,6 +41,14 @@ impl Manifest {
                 );
                 continue;
             }
+            // A desired state's socket is the host's, never in its folder
+            // (which moves with every revision).
+            if let (Some(_), Endpoint::Unix { path }) = (&self.desired, &endpoint) {
+                if let Err(d) = self.host_file("Unix socket", path, at.clone()) {
+                    errors.push(d);
+                    continue;
+                }
+            }
             match seen.iter().find(|(e, _)| *e == endpoint) {
                 Some((_, other)) => errors.push(
                     Diagnostic::new(format!(

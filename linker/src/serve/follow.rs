@@ -170,14 +170,13 @@ pub fn follow(
                         served.0
                     );
                 }
-                Ok(Some(change @ Change::Put { .. })) => {
-                    let revision = change.revision();
+                Ok(Some(Change::Put { revision, value })) => {
                     match apply(
                         &mut source,
                         &live,
                         &options,
                         heartbeat,
-                        &change,
+                        (revision, &value),
                         served.0,
                         stopped,
                     ) {
@@ -215,20 +214,17 @@ enum Applied {
     Again,
 }
 
-/// Loads and applies one revision (a `Change::Put`), reporting it.
+/// Loads and applies one revision (its number and document), reporting
+/// it.
 fn apply(
     source: &mut PlanSource,
     live: &Live,
     options: &WatchOptions,
     heartbeat: Duration,
-    change: &Change,
+    (revision, value): (u64, &[u8]),
     served: u64,
     stop: &AtomicBool,
 ) -> Applied {
-    let Change::Put { revision, value } = change else {
-        return Applied::Refused;
-    };
-    let revision = *revision;
     let started = Instant::now();
     let opened = source.open(revision, value, options, stop);
     if let Err(OpenError::Desired(e @ (DesiredError::Broker { .. } | DesiredError::Stopped))) =
@@ -243,7 +239,7 @@ fn apply(
     }
     let (deployment, error) = match &opened {
         Ok(r) => (Ok(&r.deployment), String::new()),
-        Err(e) => (Err(()), refusal(e)),
+        Err(e) => (Err(()), crate::diagnostic::chain(e)),
     };
     let publish = || {
         let status = live.status();
@@ -268,13 +264,5 @@ fn apply(
             Applied::Refused
         }
         Err(_) => Applied::Refused,
-    }
-}
-
-/// Why a revision is refused, every problem said.
-fn refusal(e: &OpenError) -> String {
-    match e {
-        OpenError::Plan(d) => d.to_string(),
-        OpenError::Desired(e) => crate::diagnostic::chain(e),
     }
 }

@@ -12,7 +12,6 @@ use super::{Prepared, ServeError, ServeOptions, Workers};
 use crate::deployment::Deployment;
 use crate::wrpc::client::io_runtime;
 use crate::wrpc::Endpoint;
-use sha2::{Digest as _, Sha256};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -492,17 +491,29 @@ const FOLLOW_BOUND: Duration = Duration::from_secs(5);
 /// After `grace`, interrupts the guests of `old` still running on what the
 /// current plan does not use.
 fn cut_after(current: &Arc<Current>, old: &Arc<Generation>, grace: Duration) {
-    let (current, old) = (Arc::clone(current), Arc::downgrade(old));
+    let current = Arc::clone(current);
+    after_grace(old, grace, move |old| {
+        if current.cut(&old) > 0 {
+            tracing::warn!(
+                version = old.version,
+                "calls of a replaced plan still ran after the grace period; their guests are interrupted"
+            );
+        }
+    });
+}
+
+/// Runs `f` on what a swap replaced, `grace` after the swap, if calls
+/// still hold it then (a plan no call holds any more is gone already).
+pub(super) fn after_grace<T: Send + Sync + 'static>(
+    old: &Arc<T>,
+    grace: Duration,
+    f: impl FnOnce(Arc<T>) + Send + 'static,
+) {
+    let old = Arc::downgrade(old);
     io_runtime().spawn(async move {
         tokio::time::sleep(grace).await;
         if let Some(old) = old.upgrade() {
-            let cut = current.cut(&old);
-            if cut > 0 {
-                tracing::warn!(
-                    version = old.version,
-                    "calls of a replaced plan still ran after the grace period; their guests are interrupted"
-                );
-            }
+            f(old);
         }
     });
 }
@@ -523,11 +534,7 @@ fn digests(deployment: &Deployment, host: &str) -> Vec<ComponentDigest> {
         .filter(|c| c.host == host)
         .map(|c| ComponentDigest {
             name: c.name.clone(),
-            sha256: hex(&Sha256::digest(deployment.bytes(&c.name))),
+            sha256: crate::desired::sha256_hex(deployment.bytes(&c.name)),
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -51,7 +51,7 @@ pub use listen::{clear_stale_socket, SocketPathError};
 pub use live::{Applied, ApplyError, Live};
 pub use quic::RELOAD_POLL;
 pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};
-pub use status::{ComponentDigest, Outcome, Status, StatusError, MAX_STATUS_BYTES};
+pub use status::{unix_now, ComponentDigest, Outcome, Status, StatusError, MAX_STATUS_BYTES};
 pub use together::{run_together, Together};
 pub use watch::{watch, WatchEvent, WatchHook, WatchOptions, Watcher, WATCH_POLL};
 

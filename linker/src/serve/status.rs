@@ -221,7 +221,7 @@ impl std::fmt::Display for Status {
 
 /// Seconds since the Unix epoch (0 on a clock set before it): the time
 /// stamps of a status.
-pub(super) fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

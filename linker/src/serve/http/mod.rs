@@ -41,7 +41,7 @@ mod accept;
 mod admit;
 mod worker;
 
-use super::live::{ApplyError, HttpApply, Live};
+use super::live::{after_grace, ApplyError, HttpApply, Live};
 use super::{ServeError, ServeOptions};
 use crate::deployment::Deployment;
 use crate::plan::Route;
@@ -236,54 +236,36 @@ impl HttpPlan {
 /// The plan an HTTP server serves now, and those it replaced whose
 /// requests may still run. A request takes the plan current when it is
 /// routed and holds it until its handler returns.
-#[derive(Default)]
 pub(super) struct HttpCurrent {
-    plan: RwLock<Option<Arc<HttpPlan>>>,
+    plan: RwLock<Arc<HttpPlan>>,
     replaced: Mutex<Vec<Weak<HttpPlan>>>,
 }
 
 impl HttpCurrent {
     fn new(plan: HttpPlan) -> HttpCurrent {
         HttpCurrent {
-            plan: RwLock::new(Some(Arc::new(plan))),
+            plan: RwLock::new(Arc::new(plan)),
             replaced: Mutex::default(),
         }
     }
 
     /// The plan new requests go to.
     pub(super) fn get(&self) -> Arc<HttpPlan> {
-        self.plan
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .expect("an HTTP server always has a plan")
+        Arc::clone(&self.plan.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Serves `next` from now on; guests of the plan replaced still
     /// running a grace period later are interrupted.
     fn swap(&self, next: HttpPlan, grace: Duration) {
-        let old = self
-            .plan
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(Arc::new(next));
-        let Some(old) = old else { return };
-        let old = Arc::downgrade(&old);
+        let old = std::mem::replace(
+            &mut *self.plan.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(next),
+        );
         let mut replaced = self.replaced.lock().unwrap_or_else(|e| e.into_inner());
         replaced.retain(|w| w.strong_count() > 0);
-        replaced.push(old.clone());
+        replaced.push(Arc::downgrade(&old));
         drop(replaced);
-        let cut = std::thread::Builder::new()
-            .name("weld-http-grace".into())
-            .spawn(move || {
-                std::thread::sleep(grace);
-                if let Some(plan) = old.upgrade() {
-                    plan.runtime.interrupt();
-                }
-            });
-        if let Err(e) = cut {
-            tracing::warn!("cannot time the replaced plan's grace period: {e}");
-        }
+        after_grace(&old, grace, |plan| plan.runtime.interrupt());
     }
 
     /// Interrupts the guests of every plan, current and replaced.
