@@ -39,6 +39,7 @@ pub mod input;
 pub mod introspect;
 pub mod json;
 pub mod manifest;
+pub mod observe;
 pub mod plan;
 pub mod runtime;
 pub mod serve;

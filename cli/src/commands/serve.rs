@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::desired::OpenError;
 use weld_linker::input::InputLimits;
+use weld_linker::observe::Observer;
 use weld_linker::serve::{
-    follow, run_together, watch, FailureHook, HttpOptions, HttpServer, Live, PlanSource, Reload,
-    Revision, ServeError, ServeEvent, ServeOptions, Server, WatchEvent, WatchOptions, Watcher,
+    follow, run_together, watch, FailureHook, HttpOptions, HttpServer, Live, MetricsServer,
+    PlanSource, Reload, Revision, ServeError, ServeEvent, ServeOptions, Server, WatchEvent,
+    WatchOptions, Watcher,
 };
 use weld_linker::wrpc::Endpoint;
 use weld_linker::Deployment;
@@ -92,6 +94,12 @@ pub struct Args {
     /// `weld status FILE` reads it.
     #[arg(long, value_name = "FILE", requires = "source")]
     status: Option<PathBuf>,
+    /// Serve Prometheus metrics on this TCP address, at `/metrics`: every
+    /// call across the host's links and every served call (counts,
+    /// failures by cause, latency, bytes), and each served component's
+    /// calls in flight, waiting and refused (README: "Watching links").
+    #[arg(long, value_name = "IP:PORT")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls get the grace
@@ -153,6 +161,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     options.grace = std::time::Duration::from_millis(args.grace_ms);
     options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
+    // Bound before anything compiles: a taken address fails at once.
+    let _metrics = match args.metrics {
+        Some(address) => {
+            let observer = Observer::new();
+            options.observer = Some(observer.clone());
+            match MetricsServer::start(address, observer) {
+                Ok(m) => {
+                    let endpoint = format!("http://{}/metrics", m.local_addr());
+                    let event = ServeEvent::MetricsReady { endpoint };
+                    super::emit(&if args.json {
+                        event.to_line()
+                    } else {
+                        format!("{event}\n")
+                    });
+                    Some(m)
+                }
+                Err(e) => return fail(super::describe(&e)),
+            }
+        }
+        None => None,
+    };
     let live = (args.watch || first.is_some()).then(Live::new);
     options.live.clone_from(&live);
     let http = args

@@ -7,6 +7,7 @@ mod common;
 mod compose_cli;
 mod conformance_cli;
 mod faults;
+mod observe_cli;
 mod plan_cli;
 mod providers_cli;
 mod regress_cli;

@@ -12,6 +12,7 @@ use super::{hostlinked, remote, HostImports};
 use crate::deployment::Deployment;
 use crate::fuse::{fuse_for_build, fuse_for_runtime, FuseOptions};
 use crate::manifest::Strategy;
+use crate::observe::{LinkKey, Observer};
 use crate::plan::Resolution;
 use crate::wit;
 use crate::wrpc::client::{Credentials, QuicIdentity, Remote, DEFAULT_TIMEOUT};
@@ -131,6 +132,10 @@ pub(crate) struct LinkInputs<'a> {
     /// [`needs_async_entry`]): WASI 0.3 and the async WASI 0.2 are linked,
     /// and host-linked imports are concurrent host functions.
     pub asynchronous: bool,
+    /// Where the links' calls are counted, when they are observed.
+    pub observer: Option<&'a Observer>,
+    /// The host linked.
+    pub host: &'a str,
 }
 
 /// Links unit `idx`: host interfaces, the embedder's imports, host-linked
@@ -147,6 +152,8 @@ pub(crate) fn link_unit(
         engine,
         imports,
         asynchronous,
+        observer,
+        host,
     } = *inputs;
     let label = unit_label(&c.members);
     let link_err = |what: String| {
@@ -174,19 +181,39 @@ pub(crate) fn link_unit(
     }
     for (_, r) in units.remote.iter().filter(|(u, _)| *u == idx) {
         let what = format!("import `{}`", r.import);
-        let link =
-            stub_link(deployment, r, &mut tables.remotes).map_err(|e| RuntimeError::Link {
+        let link = stub_link(deployment, r, observer, &mut tables.remotes).map_err(|e| {
+            RuntimeError::Link {
                 unit: label.clone(),
                 what: what.clone(),
                 source: e.into(),
-            })?;
+            }
+        })?;
         typed_stubs.extend(
             remote::define(&mut linker, engine, &c.component, link).map_err(link_err(what))?,
         );
     }
     for l in units.host_links.iter().filter(|l| l.caller == idx) {
-        hostlinked::define(&mut linker, engine, &c.component, l, asynchronous, tables)
-            .map_err(link_err(format!("import `{}`", l.import)))?;
+        let observe = observer.map(|o| {
+            let key = LinkKey {
+                caller: l.component.clone(),
+                callee: l.peer.clone(),
+                interface: l.import.clone(),
+                function: String::new(),
+                transport: "host-linked".to_string(),
+                peer_host: host.to_string(),
+            };
+            (o, key)
+        });
+        hostlinked::define(
+            &mut linker,
+            engine,
+            &c.component,
+            l,
+            asynchronous,
+            observe,
+            tables,
+        )
+        .map_err(link_err(format!("import `{}`", l.import)))?;
     }
     let pre = linker
         .instantiate_pre(&c.component)
@@ -295,9 +322,11 @@ enum StubError {
 fn stub_link(
     deployment: &Deployment,
     r: &Resolution,
+    observer: Option<&Observer>,
     remotes: &mut HashMap<Endpoint, Arc<Remote>>,
 ) -> Result<remote::StubLink, StubError> {
     let endpoint = r.endpoint.clone().ok_or(StubError::NoEndpoint)?;
+    let transport = endpoint.kind();
     let peer = r.peer.as_deref().unwrap_or("?");
     let peer_host = deployment.plan.host_of(peer).unwrap_or("?");
     let info = &deployment.components[&r.component];
@@ -326,7 +355,19 @@ fn stub_link(
                 .or_insert(Arc::new(Remote::with_credentials(endpoint, credentials)))
         }
     };
+    let observe = observer.map(|o| {
+        let key = LinkKey {
+            caller: r.component.clone(),
+            callee: peer.to_string(),
+            interface: r.import.clone(),
+            function: String::new(),
+            transport: transport.to_string(),
+            peer_host: peer_host.to_string(),
+        };
+        (o.clone(), key)
+    });
     Ok(remote::StubLink {
+        observe,
         import: r.import.clone(),
         label: format!("`{}` → `{peer}` on host `{peer_host}`", r.component),
         remote: Arc::clone(remote),

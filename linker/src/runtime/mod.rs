@@ -128,6 +128,9 @@ pub struct RuntimeOptions {
     /// a host whose components cannot be pooled without capping a memory
     /// keeps the on-demand allocator. Overrides `engine`'s pooling.
     pub pool_stores: Option<u32>,
+    /// Counts every call across the host's host-linked and wRPC links
+    /// (none: calls are not observed, and pay nothing for it).
+    pub observer: Option<crate::observe::Observer>,
 }
 
 /// What a run gives its guests beyond the manifest's grants, as
@@ -241,6 +244,8 @@ impl Runtime {
             engine: &engine,
             imports: options.imports.as_ref(),
             asynchronous,
+            observer: options.observer.as_ref(),
+            host: &host,
         };
         let units = compiled
             .into_iter()

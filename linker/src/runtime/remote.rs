@@ -17,12 +17,14 @@
 //! failure, with the same message.
 
 use super::host::HostState;
+use crate::observe::{CallCells, Ended, LinkKey, Observer};
+use crate::wrpc::client::Message;
 use crate::wrpc::client::{CallError, Remote};
 use crate::wrpc::codec::{self, Limits};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, Type, Val};
 use wasmtime::error::Context as _;
@@ -42,6 +44,41 @@ pub(crate) struct StubLink {
     pub safe: HashMap<String, bool>,
     /// Cap on a reply.
     pub limits: Limits,
+    /// Where its calls are counted, and the link's key (its function left
+    /// empty, set per function).
+    pub observe: Option<(Observer, LinkKey)>,
+}
+
+impl StubLink {
+    /// The counters of `function`'s calls, when the link is observed.
+    fn cells(&self, function: &str) -> Option<Arc<CallCells>> {
+        let (observer, key) = self.observe.as_ref()?;
+        Some(observer.link(LinkKey {
+            function: function.to_string(),
+            ..key.clone()
+        }))
+    }
+}
+
+/// Runs `call` (which sets the bytes it received) and, when `cells` are
+/// given, records it: its time, how it ended, the bytes each way.
+pub(crate) fn observed<T>(
+    cells: Option<&CallCells>,
+    sent: usize,
+    call: impl FnOnce(&mut usize) -> Result<T, CallError>,
+) -> Result<T, CallError> {
+    let mut received = 0;
+    let Some(cells) = cells else {
+        return call(&mut received);
+    };
+    let started = Instant::now();
+    let outcome = call(&mut received);
+    let ended = match &outcome {
+        Ok(_) => Ended::Ok,
+        Err(e) => Ended::Failed(e.kind()),
+    };
+    cells.record(started.elapsed(), ended, sent, received);
+    outcome
 }
 
 /// Defines every function of `link.import` in `linker` as a wRPC call;
@@ -82,7 +119,9 @@ pub(crate) fn define(
         };
         let link = Arc::clone(&link);
         let what = format!("wrpc link {} call `{}.{name}`", link.label, link.import);
+        let cells = link.cells(&name);
         let call = typed_stubs::StubCall {
+            cells: cells.clone(),
             link: Arc::clone(&link),
             func: name.clone(),
             what: what.clone(),
@@ -95,17 +134,24 @@ pub(crate) fn define(
         }
         let func = name.clone();
         inst.func_new(&name, move |mut store, _ty, args, out| {
+            let limits = &link.limits;
             let outcome = codec::encode_values(args, &params)
                 .map_err(CallError::Encode)
                 .and_then(|bytes| {
-                    link.remote.call_blocking(
-                        &link.import,
-                        &func,
-                        Bytes::from(bytes),
-                        &wire_results,
-                        &link.limits,
-                        link.timeout,
-                    )
+                    observed(cells.as_deref(), bytes.len(), |received| {
+                        let reply =
+                            Message::new(limits, wire_results.is_empty(), |buf: &[u8]| {
+                                *received = buf.len();
+                                codec::decode_values(&wire_results, buf, limits)
+                            });
+                        link.remote.call_blocking_with(
+                            &link.import,
+                            &func,
+                            Bytes::from(bytes),
+                            link.timeout,
+                            reply,
+                        )
+                    })
                 });
             match outcome {
                 Ok(mut vals) => {
@@ -157,6 +203,8 @@ pub(crate) mod typed_stubs {
 
     /// One function of a link, as its stub calls it.
     pub(crate) struct StubCall {
+        /// Where its calls are counted, when the link is observed.
+        pub cells: Option<Arc<crate::observe::CallCells>>,
         pub link: Arc<super::StubLink>,
         pub func: String,
         pub what: String,
@@ -173,15 +221,20 @@ pub(crate) mod typed_stubs {
             let params = params.map_err(|e| failed(CallError::Encode(e)))?;
             let link = &self.link;
             let limits = link.limits;
-            link.remote
-                .call_blocking_with(
+            super::observed(self.cells.as_deref(), params.len(), |received| {
+                let reply = Message::new(&limits, false, |buf: &[u8]| {
+                    *received = buf.len();
+                    R::decode(buf, &limits)
+                });
+                link.remote.call_blocking_with(
                     &link.import,
                     &self.func,
                     Bytes::from(params),
                     link.timeout,
-                    Message::new(&limits, false, |buf: &[u8]| R::decode(buf, &limits)),
+                    reply,
                 )
-                .map_err(failed)
+            })
+            .map_err(failed)
         }
     }
 

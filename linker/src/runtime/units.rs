@@ -31,6 +31,9 @@ pub(crate) struct HostLink {
     pub export: String,
     /// The callee component's name, for call paths.
     pub peer: String,
+    /// The importing component (the first, when two members of one fused
+    /// unit import it).
+    pub component: String,
 }
 
 /// How one host's components become units.
@@ -159,6 +162,7 @@ impl UnitPlan {
                 callee: position(callee),
                 export: r.export.clone().expect("in-process links have an export"),
                 peer: r.peer.clone().expect("in-process links have a peer"),
+                component: r.component.clone(),
             };
             // Two members of one fused unit may both import it.
             match host_links

@@ -50,6 +50,8 @@ pub(super) struct FairPermits {
 }
 
 struct State {
+    /// Permits in all, free or held.
+    permits: usize,
     free: usize,
     waiting: usize,
     max_waiting: usize,
@@ -70,6 +72,15 @@ pub(super) enum Full {
     Everyone(usize),
     /// This caller holds its half of the waiting room (its size).
     ThisPeer(usize),
+}
+
+impl crate::observe::Occupancy for FairPermits {
+    /// Permits held, and calls waiting for one (read under the lock a
+    /// call takes anyway: metrics add nothing to the call path).
+    fn occupancy(&self) -> (u64, u64) {
+        let s = self.lock();
+        ((s.permits - s.free) as u64, s.waiting as u64)
+    }
 }
 
 /// One permit, given back when dropped.
@@ -105,6 +116,7 @@ impl FairPermits {
     pub fn new(permits: usize, max_waiting: usize) -> Arc<FairPermits> {
         Arc::new(FairPermits {
             state: Mutex::new(State {
+                permits,
                 free: permits,
                 waiting: 0,
                 max_waiting,

@@ -157,6 +157,8 @@ pub(super) struct LaneSettings<'a> {
     pub per_call_workers: usize,
     /// Each served component's deadline.
     pub deadline: &'a dyn Fn(&str) -> Duration,
+    /// Reads each lane's calls in flight and waiting, when observed.
+    pub observer: Option<&'a crate::observe::Observer>,
 }
 
 /// The key of a crew of the named components serving the given
@@ -253,14 +255,23 @@ fn start_crew(
     let concurrency = settings.concurrency.max(1);
     let lanes = names
         .iter()
-        .map(|component| Lane {
-            component: (*component).to_string(),
-            permits: FairPermits::new(concurrency, concurrency.saturating_mul(WAITING_PER_PERMIT)),
-            deadline: (settings.deadline)(component),
-            route: match &route {
-                Route::Shared(tx) => Route::Shared(tx.clone()),
-                Route::PerCall(q) => Route::PerCall(Arc::clone(q)),
-            },
+        .map(|component| {
+            let permits =
+                FairPermits::new(concurrency, concurrency.saturating_mul(WAITING_PER_PERMIT));
+            if let Some(observer) = settings.observer {
+                let weak: std::sync::Weak<dyn crate::observe::Occupancy> =
+                    Arc::downgrade(&permits) as _;
+                observer.occupancy(component, weak);
+            }
+            Lane {
+                component: (*component).to_string(),
+                permits,
+                deadline: (settings.deadline)(component),
+                route: match &route {
+                    Route::Shared(tx) => Route::Shared(tx.clone()),
+                    Route::PerCall(q) => Route::PerCall(Arc::clone(q)),
+                },
+            }
         })
         .collect();
     Ok(Crew {

@@ -7,6 +7,7 @@ use super::generation::{Current, Generation};
 use super::report::{Cause, FailedCall, Reporter};
 use super::worker::{Answer, Args, Job, Outcome};
 use super::{ServeError, Served};
+use crate::observe::Ended;
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
 use crate::wrpc::client::{read_with, Message, ReadError};
@@ -387,6 +388,9 @@ async fn accept_loop<F, Fut>(
             };
             let served = target.served();
             if !served.callers.admits(peer.identity.as_deref()) {
+                if let Some(cells) = &served.cells {
+                    cells.record(Duration::ZERO, Cause::Unauthorized.ended(), 0, 0);
+                }
                 return d.report.failed(FailedCall {
                     function: Some(format!("{instance}#{function}")),
                     component: Some(served.component.clone()),
@@ -537,6 +541,8 @@ where
 {
     let s = target.served();
     let index = target.index;
+    // Timed only when counted: an unobserved call reads no clock for it.
+    let started = s.cells.as_ref().map(|_| std::time::Instant::now());
     // Every byte of the parameters is reserved in the budget before it is
     // read: parameters held half-sent count too.
     let mut rx = d.budget.meter(rx);
@@ -550,7 +556,7 @@ where
                     });
                     read_with(&mut rx, message)
                         .await
-                        .map(|(params, size)| (Args::Typed(params), size))
+                        .map(|(params, size)| ((Args::Typed(params), size), size))
                 }
                 // The dynamic path decodes only within what the budget has
                 // left (and the per-call cap): the values are built inside
@@ -567,11 +573,11 @@ where
                     });
                     read_with(&mut rx, message)
                         .await
-                        .map(|((args, footprint), _)| (Args::Vals(args), footprint))
+                        .map(|((args, footprint), size)| ((Args::Vals(args), footprint), size))
                 }
             }
         };
-        let (args, size) = match tokio::time::timeout(d.read_timeout, read).await {
+        let ((args, size), received) = match tokio::time::timeout(d.read_timeout, read).await {
             Ok(Ok(args)) => args,
             Ok(Err(ReadError::Bad(e @ CodecError::FootprintExceeded { .. }))) => {
                 return Err((
@@ -601,16 +607,19 @@ where
         rx.release();
         let share = d.budget.take(size, d.read_timeout).await?;
         let permit = target.generation.lane(index).admit(arrived, peer.key).await?;
-        Ok((args, arrived, (share, permit)))
+        Ok((args, arrived, (share, permit), received))
     }
     .await;
     drop(rx);
-    let (args, arrived, held) = match prepared {
+    let (args, arrived, held, received) = match prepared {
         Ok(p) => p,
-        Err(failure) => return d.ending(&target, peer.name).finish(tx, Err(failure)).await,
+        Err(failure) => {
+            let ending = d.ending(&target, peer.name, started, 0);
+            return ending.finish(tx, Err(failure)).await;
+        }
     };
     let ticket = d.in_flight.ticket();
-    let ending = d.ending(&target, peer.name);
+    let ending = d.ending(&target, peer.name, started, received);
     let (local, deadline) = (
         target.generation.local(index),
         target.generation.lane(index).deadline,
@@ -640,14 +649,23 @@ where
 }
 
 impl Dispatch {
-    /// What ending a call of `target` from `peer` needs.
-    fn ending(&self, target: &Target, peer: Arc<str>) -> Ending {
+    /// What ending a call of `target` from `peer` needs: when it started
+    /// (if it is counted) and the bytes of its parameters.
+    fn ending(
+        &self,
+        target: &Target,
+        peer: Arc<str>,
+        started: Option<std::time::Instant>,
+        received: usize,
+    ) -> Ending {
         Ending {
             served: Arc::clone(&target.generation.served),
             index: target.index,
             peer,
             report: Arc::clone(&self.report),
             timeout: self.read_timeout,
+            started,
+            received,
         }
     }
 }
@@ -661,14 +679,20 @@ struct Ending {
     /// How long the caller may take to take the reply: one that stops
     /// reading holds its call's permits no longer than this.
     timeout: Duration,
+    /// When the call started, when it is counted.
+    started: Option<std::time::Instant>,
+    /// The bytes of its parameters.
+    received: usize,
 }
 
 impl Ending {
     /// Sends the results (or closes the call without them) and reports.
     async fn finish<O: Reply>(self, mut tx: O, outcome: Outcome) {
         let s = &self.served[self.index];
+        let mut sent = 0;
         let outcome = match outcome {
             Ok(bytes) => {
+                sent = bytes.len();
                 let send = async {
                     tx.send(&bytes).await?;
                     tx.close().await
@@ -691,6 +715,13 @@ impl Ending {
                 Err(failure)
             }
         };
+        if let (Some(cells), Some(started)) = (&s.cells, self.started) {
+            let ended = match &outcome {
+                Ok(()) => Ended::Ok,
+                Err((cause, _)) => cause.ended(),
+            };
+            cells.record(started.elapsed(), ended, sent, self.received);
+        }
         match outcome {
             Ok(()) => self.report.answered(),
             Err((cause, message)) => self.report.failed(FailedCall {

@@ -37,6 +37,7 @@ mod live;
 mod moves;
 mod quic;
 mod report;
+mod scrape;
 mod status;
 mod subjects;
 mod together;
@@ -51,12 +52,14 @@ pub use listen::{clear_stale_socket, SocketPathError};
 pub use live::{Applied, ApplyError, Live};
 pub use quic::RELOAD_POLL;
 pub use report::{Cause, FailedCall, FailureHook, ServeEvent, ServeStats};
+pub use scrape::{MetricsServer, ScrapeError};
 pub use status::{unix_now, ComponentDigest, Outcome, Status, StatusError, MAX_STATUS_BYTES};
 pub use together::{run_together, Together};
 pub use watch::{watch, WatchEvent, WatchHook, WatchOptions, Watcher, WATCH_POLL};
 
 use crate::deployment::Deployment;
 use crate::manifest::InstancePolicy;
+use crate::observe::{CallCells, Observer, ServedKey};
 use crate::plan::{Callers, HostChoiceError, Transport};
 use crate::runtime::{BoxError, Runtime, RuntimeError, RuntimeOptions};
 use crate::wit;
@@ -197,6 +200,11 @@ pub struct ServeOptions {
     /// Takes changed plans while the server runs ([`Live::apply`]); its
     /// per-call stores are then sized for two plans' workers at once.
     pub live: Option<Live>,
+    /// Counts every served call, every call the host's components make
+    /// across their links, and each served component's calls in flight,
+    /// waiting and refused (none: nothing is counted, and calls pay
+    /// nothing for it).
+    pub observer: Option<Observer>,
 }
 
 /// Asks a serving host to read its TLS identity again, at once: new
@@ -249,6 +257,7 @@ impl ServeOptions {
             progress: None,
             reload: None,
             live: None,
+            observer: None,
         }
     }
 }
@@ -280,6 +289,9 @@ pub struct Served {
     /// serialized as `typed`, whether it does.
     #[serde(rename = "typed", serialize_with = "has_shape")]
     pub(crate) shape: Option<Shape>,
+    /// Where its calls are counted, when the server is observed.
+    #[serde(skip)]
+    pub(crate) cells: Option<Arc<CallCells>>,
 }
 
 impl Served {
@@ -378,12 +390,19 @@ impl Prepared {
                 pool_stores: pool_stores(deployment, host, &wanted, options),
                 host: Some(host.to_string()),
                 progress: options.progress.clone(),
+                observer: options.observer.clone(),
                 ..RuntimeOptions::default()
             },
         )?;
+        let transport = options
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| deployment.manifest.endpoint_of(host))
+            .kind();
+        let observe = options.observer.as_ref().map(|o| (o, transport));
         let served = wanted
             .into_iter()
-            .map(|w| w.typed(&runtime, deployment, host))
+            .map(|w| w.typed(&runtime, deployment, host, observe))
             .collect::<Result<Vec<_>, _>>()?;
         let deadlines = served
             .iter()
@@ -427,6 +446,7 @@ impl Prepared {
             concurrency: options.max_concurrency,
             per_call_workers: per_call_workers(options),
             deadline: &deadline,
+            observer: options.observer.as_ref(),
         };
         let key = |names: &[&str], served: &[Served]| {
             self.keys.key(&self.runtime, names, served, &deadline)
@@ -516,7 +536,10 @@ impl Server {
         on_ready: impl FnOnce(&Endpoint),
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<ServeStats, ServeError> {
-        let report = Arc::new(Reporter::new(self.options.on_failure.clone()));
+        let report = Arc::new(Reporter::new(
+            self.options.on_failure.clone(),
+            self.options.observer.clone(),
+        ));
         let workers = Arc::new(Workers::default());
         let first = self
             .prepared
@@ -871,12 +894,14 @@ fn add_functions(
 
 impl Wanted {
     /// With its parameter and wire result types, read from the compiled
-    /// unit.
+    /// unit; counted in `observe`'s observer, served over its transport,
+    /// when given.
     fn typed(
         self,
         runtime: &Runtime,
         deployment: &Deployment,
         host: &str,
+        observe: Option<(&Observer, &str)>,
     ) -> Result<Served, ServeError> {
         let problem = |problem| ServeError::Export {
             component: self.component.clone(),
@@ -895,7 +920,16 @@ impl Wanted {
             .instances();
         let shape = typed_exports::shape(&params, &wire_results, self.safe).map(Shape);
         let callers = deployment.plan.callers_of(host, &self.instance);
+        let cells = observe.map(|(observer, transport)| {
+            observer.served(ServedKey {
+                component: self.component.clone(),
+                interface: self.instance.clone(),
+                function: self.function.clone(),
+                transport: transport.to_string(),
+            })
+        });
         Ok(Served {
+            cells,
             instance: self.instance,
             function: self.function,
             component: self.component,

@@ -3,6 +3,7 @@
 //! embedder's hook (`weld serve --json` prints one line per failure).
 
 use crate::diagnostic::one_line;
+use crate::observe::{Ended, Observer};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +43,16 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// How a call that failed for this cause ended, as metrics count it:
+    /// `busy`, `unauthorized` and `over-budget` are refusals of the
+    /// component (it never ran the call).
+    pub fn ended(self) -> Ended {
+        match self {
+            Cause::Busy | Cause::Unauthorized | Cause::OverBudget => Ended::Refused(self.as_str()),
+            _ => Ended::Failed(self.as_str()),
+        }
+    }
+
     /// The name used in logs and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -112,6 +123,12 @@ pub enum ServeEvent<'a> {
         /// The handlers, by path prefix.
         routes: &'a [crate::plan::Route],
     },
+    /// Metrics are served (`weld serve --metrics`).
+    #[serde(rename = "metrics-ready")]
+    MetricsReady {
+        /// Where to scrape them, as `http://IP:PORT/metrics`.
+        endpoint: String,
+    },
     /// The HTTP server stopped.
     #[serde(rename = "http-stopped")]
     HttpStopped {
@@ -157,6 +174,7 @@ impl std::fmt::Display for ServeEvent<'_> {
                 Ok(())
             }
             ServeEvent::Failed { call } => write!(f, "failed: {}", call.message),
+            ServeEvent::MetricsReady { endpoint } => write!(f, "serving metrics on {endpoint}"),
             ServeEvent::Stopped { stats } => write!(f, "stopped: {stats}"),
             ServeEvent::HttpStopped { stats } => write!(f, "HTTP stopped: {stats}"),
         }
@@ -269,12 +287,16 @@ pub(super) struct Reporter {
     drop_log: Mutex<(Option<std::time::Instant>, u64)>,
     failures: Mutex<BTreeMap<Cause, u64>>,
     hook: Option<FailureHook>,
+    /// Counts connections refused before they named a function (a
+    /// served function's own failures are counted where the call ends).
+    observer: Option<Observer>,
 }
 
 impl Reporter {
-    pub fn new(hook: Option<FailureHook>) -> Reporter {
+    pub fn new(hook: Option<FailureHook>, observer: Option<Observer>) -> Reporter {
         Reporter {
             hook,
+            observer,
             ..Reporter::default()
         }
     }
@@ -334,6 +356,9 @@ impl Reporter {
     /// peer sent (names, messages) is logged on one line with its control
     /// characters escaped, so it cannot forge or colour log lines.
     pub fn failed(&self, call: FailedCall) {
+        if let (Some(observer), None) = (&self.observer, &call.function) {
+            observer.refused_connection();
+        }
         let message = one_line(&call.message);
         match (&call.function, &call.component) {
             (Some(f), Some(c)) => tracing::warn!(

@@ -1,6 +1,8 @@
 //! The layers of weld-linker run one way, as docs/architecture.md draws
 //! them — manifest → introspect → check → plan → deployment → fuse →
-//! runtime → serve, with `cost` beside the plan, `desired` beside fuse and the shared helpers
+//! runtime → serve, with `cost` beside the plan, `desired` beside fuse,
+//! `observe` (the counters runtime and serve record calls in) beside the
+//! manifest, and the shared helpers
 //! under everything — and no two modules of one folder import each other.
 //! A `use` that breaks either fails here, by file and line. (The wire is
 //! the `weld-wrpc` crate, which depends on no other weld crate: the
@@ -14,8 +16,9 @@ use std::path::{Path, PathBuf};
 const SHARED: [&str; 6] = ["wit", "diagnostic", "input", "versioned", "json", "wrpc"];
 
 /// Each layer and the layers below it that it may use.
-const LAYERS: [(&str, &[&str]); 10] = [
+const LAYERS: [(&str, &[&str]); 11] = [
     ("manifest", &[]),
+    ("observe", &[]),
     ("introspect", &[]),
     ("check", &["introspect"]),
     ("plan", &["manifest", "introspect", "check"]),
@@ -25,7 +28,14 @@ const LAYERS: [(&str, &[&str]); 10] = [
     ("fuse", &["manifest", "plan", "deployment"]),
     (
         "runtime",
-        &["manifest", "introspect", "plan", "deployment", "fuse"],
+        &[
+            "manifest",
+            "introspect",
+            "plan",
+            "deployment",
+            "fuse",
+            "observe",
+        ],
     ),
     (
         "serve",
@@ -35,6 +45,7 @@ const LAYERS: [(&str, &[&str]); 10] = [
             "plan",
             "deployment",
             "desired",
+            "observe",
             "runtime",
         ],
     ),

@@ -23,6 +23,24 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use wasmtime::component::{Type, Val};
 
+impl CallError {
+    /// The failure's kind, as metrics name its cause: `encode`, `connect`,
+    /// `timeout`, `no-result`, `truncated`, `too-large`, `bad-reply` or
+    /// `io`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Encode(_) => "encode",
+            CallError::Connect { .. } => "connect",
+            CallError::Timeout { .. } => "timeout",
+            CallError::NoResult { .. } => "no-result",
+            CallError::Truncated { .. } => "truncated",
+            CallError::TooLarge { .. } => "too-large",
+            CallError::BadReply { .. } => "bad-reply",
+            CallError::Io { .. } => "io",
+        }
+    }
+}
+
 /// Per-call timeout of a wrpc link when the manifest gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 

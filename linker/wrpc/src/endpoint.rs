@@ -112,6 +112,16 @@ pub enum EndpointError {
 pub const SUN_PATH_MAX: usize = 107;
 
 impl Endpoint {
+    /// The transport's name: `tcp`, `unix`, `quic` or `nats`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Endpoint::Tcp { .. } => "tcp",
+            Endpoint::Unix { .. } => "unix",
+            Endpoint::Quic { .. } => "quic",
+            Endpoint::Nats { .. } => "nats",
+        }
+    }
+
     /// Checks the endpoint's syntax: the address parses and its port is in
     /// range, a Unix path fits `sun_path`, a NATS URL has a NATS scheme and
     /// its prefix is a literal subject (no wildcards, no empty tokens).

@@ -14,23 +14,26 @@
 
 use super::super::host::HostState;
 use super::super::tables::SlotTarget;
+use super::super::units::HostLink;
+use crate::observe::CallCells;
+use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{LinkerInstance, ResourceType};
 use wasmtime::error::Context as _;
 
 /// Defines every function of `items` (the caller's view of the imported
-/// interface) in `inst` as a concurrent call into `export` of unit
-/// `callee`, through a new slot each.
+/// interface) in `inst` as a concurrent call into `link.export` of unit
+/// `link.callee`, through a new slot each; each function's calls are
+/// counted in what `cells` gives for it, when it gives any.
 ///
 /// # Errors
 /// A resource in the interface, or a definition wasmtime refuses.
 pub(super) fn define(
     inst: &mut LinkerInstance<'_, HostState>,
-    peer: &str,
-    export: &str,
-    callee: usize,
+    link: &HostLink,
     items: &[(String, ComponentItem)],
     wrpc_error: Option<ResourceType>,
+    cells: &dyn Fn(&str) -> Option<Arc<CallCells>>,
     slots: &mut Vec<SlotTarget>,
 ) -> wasmtime::Result<()> {
     for (name, item) in items {
@@ -48,16 +51,24 @@ pub(super) fn define(
         if !matches!(item, ComponentItem::ComponentFunc(_)) {
             continue;
         }
-        let (slot, context) = super::new_slot(slots, callee, export, name, peer);
+        let (slot, context) = super::new_slot(slots, link.callee, &link.export, name, &link.peer);
+        let cells = cells(name);
         inst.func_new_concurrent(name, move |accessor, _ty, params, results| {
             let context = context.clone();
+            let cells = cells.clone();
             Box::pin(async move {
+                let started = cells.as_ref().map(|_| std::time::Instant::now());
                 let func = accessor
                     .with(|mut store| store.data_mut().slots[slot])
                     .context("callee not instantiated")?;
-                func.call_concurrent(accessor, params, results)
+                let outcome = func
+                    .call_concurrent(accessor, params, results)
                     .await
-                    .context(context)
+                    .context(context);
+                if let (Some(cells), Some(started)) = (cells, started) {
+                    cells.record(started.elapsed(), super::ended(&outcome), 0, 0);
+                }
+                outcome
             })
         })?;
     }

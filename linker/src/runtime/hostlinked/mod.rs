@@ -27,6 +27,7 @@ mod concurrent;
 use super::host::HostState;
 use super::tables::{ResourceTarget, SlotTarget, Tables};
 use super::units::HostLink;
+use crate::observe::{CallCells, Ended, LinkKey, Observer};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, Linker, ResourceAny, ResourceDynamic, ResourceType, Type, Val,
@@ -37,15 +38,26 @@ use wasmtime::{AsContextMut, Engine, StoreContextMut};
 /// Defines `link.import` of `caller` in `linker` as calls into `link.export`
 /// of the unit `link.callee`. Adds the slots and resource types the store
 /// must fill to `tables`. `asynchronous`: the stores are async, and the
-/// functions are concurrent ones ([`concurrent`]).
+/// functions are concurrent ones ([`concurrent`]). `observe`: where each
+/// function's calls are counted, and the link's key (its function set per
+/// function).
 pub(crate) fn define(
     linker: &mut Linker<HostState>,
     engine: &Engine,
     caller: &Component,
     link: &HostLink,
     asynchronous: bool,
+    observe: Option<(&Observer, LinkKey)>,
     tables: &mut Tables,
 ) -> wasmtime::Result<()> {
+    let cells = |function: &str| {
+        observe.as_ref().map(|(o, key)| {
+            o.link(LinkKey {
+                function: function.to_string(),
+                ..key.clone()
+            })
+        })
+    };
     let (import, callee, export) = (link.import.as_str(), link.callee, link.export.as_str());
     let (slots, resources) = (&mut tables.slots, &mut tables.resources);
     let ty = caller.component_type();
@@ -65,26 +77,84 @@ pub(crate) fn define(
 
     let mut inst = linker.instance(import)?;
     if asynchronous {
-        return concurrent::define(
-            &mut inst, &link.peer, export, callee, &items, wrpc_error, slots,
-        );
+        return concurrent::define(&mut inst, link, &items, wrpc_error, &cells, slots);
     }
     // Resources first: functions refer to them.
-    let mut ids: Vec<u32> = Vec::new();
+    let ids = define_resources(&mut inst, link, &items, wrpc_error, resources)?;
     for (name, item) in &items {
+        let ComponentItem::ComponentFunc(fty) = item else {
+            continue;
+        };
+        let (slot, context) = new_slot(slots, callee, export, name, &link.peer);
+        let cells = cells(name);
+        if ids.is_empty() {
+            let params: Vec<Type> = fty.params().map(|(_, t)| t).collect();
+            let results: Vec<Type> = fty.results().collect();
+            let at = typed_imports::At {
+                slot,
+                context: &context,
+                cells: cells.clone(),
+            };
+            if typed_imports::define(&mut inst, name, at, &params, &results)? {
+                continue;
+            }
+            // No handles to translate: pass values through.
+            inst.func_new(name, move |mut store, _ty, params, results| {
+                observed(cells.as_deref(), || {
+                    let func = store.data().slots[slot].context("callee not instantiated")?;
+                    func.call(&mut store, params, results)
+                        .with_context(|| context.clone())
+                })
+            })?;
+        } else {
+            let ids = ids.clone();
+            inst.func_new(name, move |mut store, _ty, params, results| {
+                observed(cells.as_deref(), || {
+                    let func = store.data().slots[slot].context("callee not instantiated")?;
+                    let params = params
+                        .iter()
+                        .cloned()
+                        .map(|v| to_callee(&mut store, v, &ids))
+                        .collect::<wasmtime::Result<Vec<_>>>()?;
+                    func.call(&mut store, &params, results)
+                        .with_context(|| context.clone())?;
+                    for r in results.iter_mut() {
+                        let v = std::mem::replace(r, Val::Bool(false));
+                        *r = to_caller(&mut store, v, &ids)?;
+                    }
+                    Ok(())
+                })
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Defines the resources of `items` (the imported interface) in `inst`:
+/// `wrpc:rpc/error.error` as the host's own, every other one as a host
+/// type proxying the callee's; returns the proxies' type ids.
+fn define_resources(
+    inst: &mut wasmtime::component::LinkerInstance<'_, HostState>,
+    link: &HostLink,
+    items: &[(String, ComponentItem)],
+    wrpc_error: Option<ResourceType>,
+    resources: &mut Vec<ResourceTarget>,
+) -> wasmtime::Result<Vec<u32>> {
+    let mut ids: Vec<u32> = Vec::new();
+    for (name, item) in items {
         if let ComponentItem::Resource(rt) = item {
             if Some(*rt) == wrpc_error {
-                super::host::define_wrpc_error_resource(&mut inst, name)?;
+                super::host::define_wrpc_error_resource(inst, name)?;
                 continue;
             }
             let id = resources.len() as u32;
             resources.push(ResourceTarget {
-                unit: callee,
-                export: export.to_string(),
+                unit: link.callee,
+                export: link.export.clone(),
                 resource: name.clone(),
             });
             ids.push(id);
-            let what = format!("{export}#{name}");
+            let what = format!("{}#{name}", link.export);
             inst.resource(
                 name,
                 ResourceType::host_dynamic(id),
@@ -96,43 +166,32 @@ pub(crate) fn define(
             )?;
         }
     }
-    for (name, item) in &items {
-        let ComponentItem::ComponentFunc(fty) = item else {
-            continue;
-        };
-        let (slot, context) = new_slot(slots, callee, export, name, &link.peer);
-        if ids.is_empty() {
-            let params: Vec<Type> = fty.params().map(|(_, t)| t).collect();
-            let results: Vec<Type> = fty.results().collect();
-            if typed_imports::define(&mut inst, name, slot, &context, &params, &results)? {
-                continue;
-            }
-            // No handles to translate: pass values through.
-            inst.func_new(name, move |mut store, _ty, params, results| {
-                let func = store.data().slots[slot].context("callee not instantiated")?;
-                func.call(&mut store, params, results)
-                    .with_context(|| context.clone())
-            })?;
-        } else {
-            let ids = ids.clone();
-            inst.func_new(name, move |mut store, _ty, params, results| {
-                let func = store.data().slots[slot].context("callee not instantiated")?;
-                let params = params
-                    .iter()
-                    .cloned()
-                    .map(|v| to_callee(&mut store, v, &ids))
-                    .collect::<wasmtime::Result<Vec<_>>>()?;
-                func.call(&mut store, &params, results)
-                    .with_context(|| context.clone())?;
-                for r in results.iter_mut() {
-                    let v = std::mem::replace(r, Val::Bool(false));
-                    *r = to_caller(&mut store, v, &ids)?;
-                }
-                Ok(())
-            })?;
-        }
+    Ok(ids)
+}
+
+/// Runs `call` and, when `cells` are given, records it: its time, and a
+/// trap as its failure (an error value the callee returns is a result).
+/// Nothing crosses a wire, so no bytes are counted.
+fn observed<T>(
+    cells: Option<&CallCells>,
+    call: impl FnOnce() -> wasmtime::Result<T>,
+) -> wasmtime::Result<T> {
+    let Some(cells) = cells else {
+        return call();
+    };
+    let started = std::time::Instant::now();
+    let outcome = call();
+    cells.record(started.elapsed(), ended(&outcome), 0, 0);
+    outcome
+}
+
+/// How a host-linked call ended: a trap is its one failure.
+fn ended<T>(outcome: &wasmtime::Result<T>) -> Ended {
+    if outcome.is_ok() {
+        Ended::Ok
+    } else {
+        Ended::Failed("trap")
     }
-    Ok(())
 }
 
 /// A new slot for `export#func` of unit `callee` (the store fills it with
@@ -262,38 +321,41 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
 /// one `Val` per byte). Any other signature takes the dynamic path.
 mod typed_imports {
     use super::HostState;
+    use crate::observe::CallCells;
     use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireParams, WireResults};
+    use std::sync::Arc;
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type, TypedFunc};
     use wasmtime::error::Context as _;
+
+    /// Where one function's calls go: its slot, the context a failure is
+    /// reported with, and its counters when observed.
+    pub(super) struct At<'a> {
+        pub slot: usize,
+        pub context: &'a str,
+        pub cells: Option<Arc<CallCells>>,
+    }
 
     /// Defines `name` with a typed host function if its signature is a
     /// shape of the catalogue; returns whether it did.
     pub(super) fn define(
         inst: &mut LinkerInstance<'_, HostState>,
         name: &str,
-        slot: usize,
-        context: &str,
+        at: At<'_>,
         params: &[Type],
         results: &[Type],
     ) -> wasmtime::Result<bool> {
         struct Define<'a, 'b> {
             inst: &'a mut LinkerInstance<'b, HostState>,
             name: &'a str,
-            slot: usize,
-            context: &'a str,
+            at: At<'a>,
         }
         impl ShapeVisitor for Define<'_, '_> {
             type Output = wasmtime::Result<()>;
             fn visit<P: WireParams, R: WireResults>(self) -> Self::Output {
-                typed::<P, R>(self.inst, self.name, self.slot, self.context)
+                typed::<P, R>(self.inst, self.name, self.at)
             }
         }
-        let define = Define {
-            inst,
-            name,
-            slot,
-            context,
-        };
+        let define = Define { inst, name, at };
         match dispatch(params, results, define) {
             Some(defined) => defined.map(|()| true),
             None => Ok(false),
@@ -303,29 +365,30 @@ mod typed_imports {
     fn typed<P, R>(
         inst: &mut LinkerInstance<'_, HostState>,
         name: &str,
-        slot: usize,
-        context: &str,
+        at: At<'_>,
     ) -> wasmtime::Result<()>
     where
         P: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
         R: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
     {
-        let context = context.to_string();
+        let (slot, context, cells) = (at.slot, at.context.to_string(), at.cells);
         inst.func_wrap(name, move |mut store, params: P| {
-            let func = store.data().slots[slot].context("callee not instantiated")?;
-            let typed = if store.data().slot_checked[slot] {
-                // SAFETY: this slot's function was checked against `P` and
-                // `R` by `typed` below on an earlier call, and a slot is
-                // filled once per store, so it is still that function.
-                unsafe { TypedFunc::<P, R>::new_unchecked(func) }
-            } else {
-                let typed = func.typed::<P, R>(&store)?;
-                store.data_mut().slot_checked[slot] = true;
+            super::observed(cells.as_deref(), || {
+                let func = store.data().slots[slot].context("callee not instantiated")?;
+                let typed = if store.data().slot_checked[slot] {
+                    // SAFETY: this slot's function was checked against `P` and
+                    // `R` by `typed` below on an earlier call, and a slot is
+                    // filled once per store, so it is still that function.
+                    unsafe { TypedFunc::<P, R>::new_unchecked(func) }
+                } else {
+                    let typed = func.typed::<P, R>(&store)?;
+                    store.data_mut().slot_checked[slot] = true;
+                    typed
+                };
                 typed
-            };
-            typed
-                .call(&mut store, params)
-                .with_context(|| context.clone())
+                    .call(&mut store, params)
+                    .with_context(|| context.clone())
+            })
         })
     }
 }

@@ -1,0 +1,221 @@
+//! The counters of one observed function: calls, failures by cause, a
+//! latency histogram and bytes each way, kept in atomics so a call records
+//! itself without a lock (a failure takes one short lock: failures are the
+//! rare case).
+//!
+//! Costs: a recorded call is one clock read on each side of it (taken by
+//! the caller of [`CallCells::record`]) and four relaxed atomic additions;
+//! nothing is allocated.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The upper bounds of the latency histogram's buckets, in nanoseconds:
+/// from 100 ns (a host-linked call) to 10 s (a call at its deadline), in
+/// 1–2.5–5 steps; slower calls fall in the implicit `+Inf` bucket.
+pub const BUCKETS_NS: [u64; 24] = [
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    10_000_000_000,
+];
+
+/// How one call ended, as its counters see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It returned (for a wRPC-safe function, with a value or an error the
+    /// callee chose: only a failure of the call itself is a failure).
+    Ok,
+    /// It failed, for this cause (a name from the side that saw it fail:
+    /// `trap`, `timeout`, `busy`, …).
+    Failed(&'static str),
+    /// It was refused before it ran (a served component's `busy`,
+    /// `unauthorized`, `over-budget`): a failure that also counts as a
+    /// refusal of the component.
+    Refused(&'static str),
+}
+
+/// The counters of one function, on one side of a link.
+#[derive(Debug, Default)]
+pub struct CallCells {
+    calls: AtomicU64,
+    sum_ns: AtomicU64,
+    /// One per bound of [`BUCKETS_NS`], then `+Inf`.
+    buckets: [AtomicU64; BUCKETS_NS.len() + 1],
+    sent: AtomicU64,
+    received: AtomicU64,
+    refused: AtomicU64,
+    failures: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// What [`CallCells`] held when read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    /// Calls ended, failed ones included.
+    pub calls: u64,
+    /// Their durations added up, in nanoseconds.
+    pub sum_ns: u64,
+    /// Calls per bucket of [`BUCKETS_NS`] (not cumulative), then `+Inf`.
+    pub buckets: Vec<u64>,
+    /// Bytes sent (the parameters, on the calling side; the results, on
+    /// the serving side).
+    pub sent: u64,
+    /// Bytes received.
+    pub received: u64,
+    /// Calls refused before they ran.
+    pub refused: u64,
+    /// Failed calls by cause (refused ones included).
+    pub failures: BTreeMap<&'static str, u64>,
+}
+
+impl CallCells {
+    /// Records one call that took `took`, sent `sent` bytes and received
+    /// `received` (0 where nothing crosses a wire), and ended as `ended`.
+    pub fn record(&self, took: Duration, ended: Ended, sent: usize, received: usize) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.buckets[BUCKETS_NS.partition_point(|b| *b < ns)].fetch_add(1, Ordering::Relaxed);
+        if sent > 0 {
+            self.sent.fetch_add(sent as u64, Ordering::Relaxed);
+        }
+        if received > 0 {
+            self.received.fetch_add(received as u64, Ordering::Relaxed);
+        }
+        let cause = match ended {
+            Ended::Ok => return,
+            Ended::Failed(cause) => cause,
+            Ended::Refused(cause) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                cause
+            }
+        };
+        *self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(cause)
+            .or_default() += 1;
+    }
+
+    /// What the counters hold now. Each is read on its own: a scrape taken
+    /// while calls end may see one call in `calls` and not yet in its
+    /// bucket.
+    pub fn counts(&self) -> CallCounts {
+        CallCounts {
+            calls: self.calls.load(Ordering::Relaxed),
+            sum_ns: self.sum_ns.load(Ordering::Relaxed),
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            failures: self
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+impl CallCounts {
+    /// The latency below which a share `q` (0–1) of the calls fell,
+    /// interpolated linearly inside its bucket (as Prometheus's
+    /// `histogram_quantile` does); `None` without calls, and the largest
+    /// finite bound when the quantile falls in `+Inf`.
+    pub fn quantile_ns(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.buckets.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        for (i, n) in self.buckets.iter().enumerate() {
+            if *n > 0 && (below + n) as f64 >= rank {
+                let Some(upper) = BUCKETS_NS.get(i) else {
+                    return Some(BUCKETS_NS[BUCKETS_NS.len() - 1] as f64);
+                };
+                let lower = if i == 0 { 0 } else { BUCKETS_NS[i - 1] };
+                let within = (rank - below as f64) / *n as f64;
+                return Some(lower as f64 + (*upper - lower) as f64 * within);
+            }
+            below += n;
+        }
+        Some(BUCKETS_NS[BUCKETS_NS.len() - 1] as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_call_lands_in_the_first_bucket_at_or_above_it() {
+        let cells = CallCells::default();
+        cells.record(Duration::from_nanos(100), Ended::Ok, 0, 0);
+        cells.record(Duration::from_nanos(101), Ended::Ok, 0, 0);
+        cells.record(Duration::from_secs(60), Ended::Failed("timeout"), 10, 0);
+        cells.record(Duration::from_micros(3), Ended::Refused("busy"), 0, 0);
+        let c = cells.counts();
+        assert_eq!(c.calls, 4);
+        assert_eq!(c.buckets[0], 1);
+        assert_eq!(c.buckets[1], 1);
+        assert_eq!(c.buckets[5], 1, "3 µs is under 5 µs");
+        assert_eq!(
+            *c.buckets.last().unwrap(),
+            1,
+            "a minute is past every bound"
+        );
+        assert_eq!(c.failures.get("timeout"), Some(&1));
+        assert_eq!(c.failures.get("busy"), Some(&1));
+        assert_eq!((c.refused, c.sent, c.received), (1, 10, 0));
+    }
+
+    proptest! {
+        /// Every call lands in exactly one bucket, and a quantile lies
+        /// within the bounds of the calls recorded (to a bucket's width).
+        #[test]
+        fn buckets_add_up_and_quantiles_are_in_range(ns in proptest::collection::vec(1u64..20_000_000_000, 1..200)) {
+            let cells = CallCells::default();
+            for n in &ns {
+                cells.record(Duration::from_nanos(*n), Ended::Ok, 0, 0);
+            }
+            let c = cells.counts();
+            prop_assert_eq!(c.buckets.iter().sum::<u64>(), ns.len() as u64);
+            prop_assert_eq!(c.calls, ns.len() as u64);
+            let max = *ns.iter().max().unwrap();
+            let p99 = c.quantile_ns(0.99).unwrap();
+            let bound = BUCKETS_NS.iter().find(|b| **b >= max).copied().unwrap_or(BUCKETS_NS[BUCKETS_NS.len() - 1]);
+            prop_assert!(p99 <= bound as f64, "p99 {p99} above the bucket of the slowest call {max}");
+            let p50 = c.quantile_ns(0.5).unwrap();
+            prop_assert!(p50 <= p99);
+        }
+    }
+}

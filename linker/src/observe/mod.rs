@@ -1,0 +1,167 @@
+//! What weld sees of the calls it carries, while they run: per link and
+//! function, on the calling side (a wRPC stub, a host-linked import) and
+//! on the serving side (a served call), the calls, their failures by
+//! cause, a latency histogram and the bytes each way; per served
+//! component, the calls in flight, waiting and refused.
+//!
+//! An [`Observer`] is made by the embedder (`weld serve --metrics`) and
+//! given to the runtime and the server, which ask it once per link and
+//! function, while a plan is prepared, for the [`CallCells`] a call
+//! records itself in: no lookup on the call path. Without an observer
+//! nothing is asked and nothing recorded: a call pays one branch.
+//!
+//! Every label is a name from the plan (components, interfaces,
+//! functions, hosts, transports) or a cause weld names: nothing a peer
+//! sends becomes a label, so hostile traffic cannot grow the set of
+//! series. Counters are kept across plans: a link or a served function
+//! that a changed plan keeps keeps its counts.
+//!
+//! [`Observer::prometheus_text`] renders them in Prometheus' text format
+//! (through the `prometheus-client` crate's encoder).
+
+mod cells;
+mod prometheus;
+
+pub use cells::{CallCells, CallCounts, Ended, BUCKETS_NS};
+pub use prometheus::CONTENT_TYPE;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// One function called across one link, on the calling side.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkKey {
+    /// The calling component.
+    pub caller: String,
+    /// The component called.
+    pub callee: String,
+    /// The interface, as the caller imports it.
+    pub interface: String,
+    /// The function.
+    pub function: String,
+    /// How the call travels: `host-linked`, or the wRPC endpoint's kind
+    /// (`tcp`, `unix`, `quic`, `nats`).
+    pub transport: String,
+    /// The host the callee runs on.
+    pub peer_host: String,
+}
+
+/// One function a host serves, on the serving side.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServedKey {
+    /// The component serving it.
+    pub component: String,
+    /// The interface (the wRPC instance name).
+    pub interface: String,
+    /// The function.
+    pub function: String,
+    /// The endpoint's kind: `tcp`, `unix`, `quic` or `nats`.
+    pub transport: String,
+}
+
+/// Something that knows how many calls of a served component run and
+/// wait right now (its admission), read when metrics are rendered: the
+/// call path counts nothing for it.
+pub trait Occupancy: Send + Sync {
+    /// Calls admitted and not yet ended, and calls waiting for admission.
+    fn occupancy(&self) -> (u64, u64);
+}
+
+/// The counters of a process's links and served calls. Cloning is cheap
+/// (a shared handle); every clone records into the same counters.
+#[derive(Clone, Default)]
+pub struct Observer(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    links: Mutex<BTreeMap<LinkKey, Arc<CallCells>>>,
+    served: Mutex<BTreeMap<ServedKey, Arc<CallCells>>>,
+    /// Each served component's admissions: one per plan that served it
+    /// while it lives, added up.
+    occupancy: Mutex<Vec<(String, Weak<dyn Occupancy>)>>,
+    /// Connections refused before they named a served function.
+    refused_connections: AtomicU64,
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer(..)")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Observer {
+    /// An observer with nothing recorded yet.
+    pub fn new() -> Observer {
+        Observer::default()
+    }
+
+    /// The counters of calls across `key`'s link, made on first use.
+    pub fn link(&self, key: LinkKey) -> Arc<CallCells> {
+        Arc::clone(lock(&self.0.links).entry(key).or_default())
+    }
+
+    /// The counters of calls served as `key`, made on first use.
+    pub fn served(&self, key: ServedKey) -> Arc<CallCells> {
+        Arc::clone(lock(&self.0.served).entry(key).or_default())
+    }
+
+    /// Reads `component`'s calls in flight and waiting from `source` for as
+    /// long as it lives.
+    pub fn occupancy(&self, component: &str, source: Weak<dyn Occupancy>) {
+        let mut all = lock(&self.0.occupancy);
+        all.retain(|(_, s)| s.strong_count() > 0);
+        all.push((component.to_string(), source));
+    }
+
+    /// A connection refused before it named a served function.
+    pub fn refused_connection(&self) {
+        self.0.refused_connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every link's counters now, in key order.
+    pub fn links(&self) -> Vec<(LinkKey, CallCounts)> {
+        lock(&self.0.links)
+            .iter()
+            .map(|(k, c)| (k.clone(), c.counts()))
+            .collect()
+    }
+
+    /// Every served function's counters now, in key order.
+    pub fn served_counts(&self) -> Vec<(ServedKey, CallCounts)> {
+        lock(&self.0.served)
+            .iter()
+            .map(|(k, c)| (k.clone(), c.counts()))
+            .collect()
+    }
+
+    /// Each served component's calls in flight and waiting now (added up
+    /// over the plans that serve it while a changed plan takes over).
+    pub fn occupancies(&self) -> BTreeMap<String, (u64, u64)> {
+        let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (component, source) in lock(&self.0.occupancy).iter() {
+            if let Some(source) = source.upgrade() {
+                let (running, waiting) = source.occupancy();
+                let e = out.entry(component.clone()).or_default();
+                e.0 += running;
+                e.1 += waiting;
+            }
+        }
+        out
+    }
+
+    /// Connections refused before they named a served function.
+    pub fn refused_connections(&self) -> u64 {
+        self.0.refused_connections.load(Ordering::Relaxed)
+    }
+
+    /// Every counter in Prometheus' text exposition format (0.0.4), served
+    /// with [`CONTENT_TYPE`].
+    pub fn prometheus_text(&self) -> String {
+        prometheus::render(self)
+    }
+}
