@@ -5,6 +5,7 @@
 
 use wasmtime::component::TypedFunc;
 use weld_linker::manifest::Strategy;
+use weld_linker::observe::Observer;
 use weld_linker::runtime::engine::EngineSettings;
 use weld_linker::runtime::{Deployed, Runtime, RuntimeOptions};
 use weld_linker::serve::{Background, ServeOptions, Server};
@@ -21,6 +22,16 @@ pub const SERIES: [(&str, Strategy, bool); 4] = [
 
 /// A runtime of `deployment` with every link forced to `strategy`.
 pub fn runtime(deployment: &Deployment, strategy: Strategy, tuned: bool) -> Runtime {
+    runtime_observed(deployment, strategy, tuned, None)
+}
+
+/// [`runtime`], its links' calls counted in `observer` when given.
+pub fn runtime_observed(
+    deployment: &Deployment,
+    strategy: Strategy,
+    tuned: bool,
+    observer: Option<Observer>,
+) -> Runtime {
     let engine = if tuned {
         EngineSettings::default()
     } else {
@@ -31,6 +42,7 @@ pub fn runtime(deployment: &Deployment, strategy: Strategy, tuned: bool) -> Runt
         &RuntimeOptions {
             strategy: Some(strategy),
             engine: Some(engine),
+            observer,
             ..Default::default()
         },
     )
@@ -54,19 +66,33 @@ pub fn serve_pair(
     endpoint: &str,
     adder_extra: &str,
 ) -> (Background, Deployed) {
+    serve_pair_observed(dir, endpoint, adder_extra, None)
+}
+
+/// [`serve_pair`], the calls of both sides counted in `observer` when
+/// given.
+pub fn serve_pair_observed(
+    dir: &std::path::Path,
+    endpoint: &str,
+    adder_extra: &str,
+    observer: Option<Observer>,
+) -> (Background, Deployed) {
     let manifest = weld_fixtures::write_manifest(
         dir,
         &weld_fixtures::pair_manifest("adder", Some(endpoint))
             .replace("host = \"b\"\n", &format!("host = \"b\"\n{adder_extra}")),
     );
     let deployment = Deployment::load(&manifest).unwrap_or_else(|e| panic!("{e}"));
-    let server = Server::new(&deployment, ServeOptions::new("b"))
+    let mut options = ServeOptions::new("b");
+    options.observer.clone_from(&observer);
+    let server = Server::new(&deployment, options)
         .and_then(Server::spawn)
         .unwrap_or_else(|e| panic!("{e}"));
     let rt = Runtime::new(
         &deployment,
         &RuntimeOptions {
             host: Some("a".into()),
+            observer,
             ..Default::default()
         },
     )

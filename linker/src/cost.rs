@@ -290,6 +290,9 @@ pub fn annotate(
             ));
             continue;
         };
+        if r.observe {
+            r.reason += &observing_costs(calibration, resolve, functions.values(), costs);
+        }
         let functions: Vec<FunctionCost> = functions
             .values()
             .map(|f| estimate(costs, &calibration.assumptions, resolve, f))
@@ -303,6 +306,33 @@ pub fn annotate(
         });
     }
     notes
+}
+
+/// What observing a link costs, for its reason: its dearest function's
+/// estimate host-linked (`costs`) against fused, from the calibration's
+/// measurements; empty when the calibration has no fused entry.
+fn observing_costs<'a>(
+    calibration: &Calibration,
+    resolve: &Resolve,
+    functions: impl Iterator<Item = &'a Function> + Clone,
+    costs: &TransportCosts,
+) -> String {
+    let Some(fused) = calibration.transport(CostKey::Fused) else {
+        return String::new();
+    };
+    let dearest = |c: &TransportCosts| {
+        functions
+            .clone()
+            .map(|f| estimate(c, &calibration.assumptions, resolve, f).cost_ns)
+            .fold(0.0, f64::max)
+    };
+    let (observed, unobserved) = (dearest(costs), dearest(fused));
+    format!(
+        "; observing costs {} more per call than fused ({} against {}, calibrated)",
+        format_ns(observed - unobserved),
+        format_ns(observed),
+        format_ns(unobserved)
+    )
 }
 
 /// The estimate of one call of `f` over a transport with `costs`.

@@ -44,7 +44,7 @@ export = "front"
 [[link]]
 import = "front:{GREETER}"
 export = "back"
-strategy = "host-linked"
+observe = true
 
 [[link]]
 import = "back:{GREETER}"

@@ -693,3 +693,112 @@ fn the_plan_says_how_each_remote_link_is_secured_and_strict_security_refuses_cle
         assert_eq!(code, 0, "{endpoint}: {stderr}");
     }
 }
+
+/// `driver` and `adder` on one host, their link with `extra` settings.
+fn observed_pair(extra: &str) -> Case {
+    case(&format!(
+        "[components.driver]\npath = \"{{driver}}\"\n\n[components.adder]\npath = \"{{adder}}\"\n\n\
+         [[link]]\nimport = \"driver:demo:math/adder@0.1.0\"\nexport = \"adder\"\n{extra}"
+    ))
+}
+
+#[test]
+fn observe_true_plans_a_link_host_linked_and_says_what_counting_costs() {
+    // Fused by default: not observed, and the reason says so.
+    let fused = observed_pair("");
+    let out = weld(&["plan", "--json", fused.manifest.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link = &v["resolutions"][0];
+    assert_eq!(
+        (link["strategy"].as_str(), link["observed"].as_bool()),
+        (Some("fused"), Some(false)),
+        "{link}"
+    );
+    assert!(
+        link["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not counted (observe = true plans it host-linked)"),
+        "{link}"
+    );
+
+    let observed = observed_pair("observe = true\n");
+    let out = weld(&["plan", "--json", observed.manifest.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link = &v["resolutions"][0];
+    assert_eq!(link["strategy"], "host-linked", "{link}");
+    assert_eq!(
+        (link["observed"].as_bool(), link["observe"].as_bool()),
+        (Some(true), Some(true)),
+        "{link}"
+    );
+    assert!(
+        link["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("observe = true: host-linked, so each call is counted"),
+        "{link}"
+    );
+
+    // With a calibration, the reason says what counting costs over fused.
+    let costs = observed._dir.path().join("costs.json");
+    let point = |ns: f64| {
+        format!(
+            r#"{{"class": "scalar", "bytes": 12, "ns": {ns}}}, {{"class": "string-1KiB", "bytes": 2048, "ns": {}}}"#,
+            ns * 2.0
+        )
+    };
+    std::fs::write(
+        &costs,
+        format!(
+            r#"{{"format": "weld-costs", "version": 1, "created": "now", "machine": "test",
+               "assumptions": {{"string_bytes": 32, "list_bytes": 1024}},
+               "transports": [{{"key": "fused", "points": [{}]}}, {{"key": "host-linked", "points": [{}]}}]}}"#,
+            point(10.0),
+            point(250.0)
+        ),
+    )
+    .unwrap();
+    let out = weld(&[
+        "plan",
+        observed.manifest.to_str().unwrap(),
+        "--costs",
+        costs.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "observing costs X ns more per call than fused (Y ns against Z ns,
+    // calibrated)", X = Y − Z, each from the calibration's two transports.
+    let said = stdout
+        .split("observing costs ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let ns: Vec<f64> = said
+        .split(" ns")
+        .take(3)
+        .map(|n| n.rsplit([' ', '(']).next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        said.contains("more per call than fused (") && said.contains(", calibrated)"),
+        "{said}"
+    );
+    assert!(
+        (ns[0] - (ns[1] - ns[2])).abs() < 0.11 && ns[1] > 25.0 * ns[2] / 2.0,
+        "{said}"
+    );
+
+    // Fused and counted cannot both hold.
+    expect_error(
+        &std::fs::read_to_string(observed_pair("observe = true\nstrategy = \"fused\"\n").manifest)
+            .unwrap(),
+        &[
+            "weld.toml:",
+            "`observe = true` with `strategy = \"fused\"`",
+            "cannot be counted",
+        ],
+    );
+}

@@ -202,6 +202,12 @@ pub struct LinkSpec {
     /// In-process strategy for this link.
     #[serde(default)]
     pub strategy: Option<Strategy>,
+    /// Count each call of the link while it runs (`weld serve --metrics`):
+    /// an in-process link is then host-linked, not fused, since a fused
+    /// call runs no weld code to count it. wRPC and host-linked links are
+    /// observed anyway.
+    #[serde(default)]
+    pub observe: bool,
     /// Per-call timeout for `wrpc` links, in milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<u64>,

@@ -147,6 +147,24 @@ pub struct Resolution {
     /// How a `wrpc` link is secured (from its endpoint).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security: Option<Security>,
+    /// Whether weld runs code on each call of the link, and so can count
+    /// it (`weld serve --metrics`): a wRPC or host-linked link. A fused
+    /// or composed call runs none; `observe = true` on a link plans it
+    /// host-linked.
+    pub observed: bool,
+    /// The link's `observe = true`: planned host-linked so that its calls
+    /// are counted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub observe: bool,
+}
+
+impl Resolution {
+    /// Whether weld runs code on each call of a link of this transport
+    /// and strategy.
+    pub fn observable(transport: Transport, strategy: Option<Strategy>) -> bool {
+        transport == Transport::Wrpc
+            || (transport == Transport::InProcess && strategy == Some(Strategy::HostLinked))
+    }
 }
 
 /// The fields of `weld plan --json` (in a [`crate::json::Document`]): the

@@ -416,8 +416,11 @@ impl Planner<'_> {
         let spec = link.map(|l| l.get_ref());
         let host_a = self.manifest.host_of(component);
         let host_b = self.manifest.host_of(&peer.name);
+        let observe = spec.is_some_and(|s| s.observe);
         let strategy = (transport == Transport::InProcess).then(|| {
             spec.and_then(|s| s.strategy)
+                // A fused call runs no weld code that could count it.
+                .or(observe.then_some(Strategy::HostLinked))
                 .or_else(|| {
                     self.manifest
                         .hosts
@@ -428,6 +431,16 @@ impl Planner<'_> {
         });
         if let Some(link) = link {
             self.warn_unused(&edge.label, link, transport);
+            if observe && strategy == Some(Strategy::Fused) {
+                self.errors.push(
+                    Diagnostic::new(format!(
+                        "{}: `observe = true` with `strategy = \"fused\"`: a fused call runs no weld code, so it cannot be counted; drop one of them",
+                        edge.label
+                    ))
+                    .with_kind(DiagnosticKind::InvalidValue)
+                    .at(self.link_location(link)),
+                );
+            }
         }
         let allow_trap = spec.is_some_and(|s| s.allow_trap);
         let security = (transport == Transport::Wrpc)
@@ -449,7 +462,10 @@ impl Planner<'_> {
             explicit: link.is_some(),
             provider: self.manifest.is_provider(&peer.name),
             reason: reason(&peer, import, choice, transport, host_a, host_b, allow_trap)
+                + observed_note(transport, strategy, observe)
                 + &self.serving_note(&peer, transport),
+            observed: Resolution::observable(transport, strategy),
+            observe: observe && transport == Transport::InProcess,
             peer: Some(peer.name),
             export: Some(peer.export),
             cost: None,
@@ -899,6 +915,10 @@ impl Planner<'_> {
         if l.strategy.is_some() && transport != Transport::InProcess {
             unused.push("`strategy`");
         }
+        // A wRPC link is observed anyway; a composed one never can be.
+        if l.observe && transport != Transport::InProcess {
+            unused.push("`observe`");
+        }
         if !unused.is_empty() {
             self.warnings.push(
                 Diagnostic::new(format!(
@@ -1049,6 +1069,20 @@ fn reason(
     }
 }
 
+/// What the reason says of an in-process link's calls being counted: a
+/// fused link's are not, and one that asked to be is host-linked.
+fn observed_note(transport: Transport, strategy: Option<Strategy>, observe: bool) -> &'static str {
+    match (transport, strategy, observe) {
+        (Transport::InProcess, Some(Strategy::HostLinked), true) => {
+            "; observe = true: host-linked, so each call is counted"
+        }
+        (Transport::InProcess, Some(Strategy::Fused), _) => {
+            "; fused: its calls run no weld code and are not counted (observe = true plans it host-linked)"
+        }
+        _ => "",
+    }
+}
+
 /// How the plan meets an outgoing `wasi:http` import.
 enum Outgoing {
     /// The host provides it: the component is granted `http-out`.
@@ -1077,6 +1111,8 @@ impl Resolution {
             reason: reason.to_string(),
             cost: None,
             security: None,
+            observed: false,
+            observe: false,
         }
     }
 }

@@ -264,6 +264,8 @@ mod tests {
                     reason: String::new(),
                     cost: None,
                     security: None,
+                    observed: false,
+                    observe: false,
                 })
                 .collect(),
             providers: Vec::new(),
