@@ -191,25 +191,22 @@ pub struct Basis {
 pub struct Costed {
     /// The plan, each link with its `cost`.
     pub plan: weld_linker::Plan,
-    /// What the estimates rest on, for `--json` (`"costs"`).
-    pub basis: Basis,
+    /// What the estimates rest on, for `--json` (`"costs"`); none when the
+    /// plan was only given measurements.
+    pub basis: Option<Basis>,
     /// Lines for a reader: the assumptions, the links over budget, what
     /// could not be estimated.
     pub notes: Vec<String>,
 }
 
-/// Estimates the cost of every link of `deployment` from the calibration
-/// in `path`, flagging links over `budget_ns`.
-///
-/// # Errors
-/// The calibration cannot be read, is of another kind or version, or is
-/// not usable ([`weld_linker::cost::CostError`]).
+/// Estimates the cost of every link of `deployment` from `calibration`
+/// (read from `path`), flagging links over `budget_ns`.
 pub fn costed_plan(
     deployment: &Deployment,
     path: &std::path::Path,
+    calibration: Calibration,
     budget_ns: Option<f64>,
-) -> Result<Costed, weld_linker::cost::CostError> {
-    let calibration = Calibration::read(path)?;
+) -> Costed {
     let mut plan = deployment.plan.clone();
     let mut notes =
         weld_linker::cost::annotate(&mut plan, &deployment.components, &calibration, budget_ns);
@@ -251,7 +248,11 @@ pub fn costed_plan(
         assumptions: calibration.assumptions,
         budget_ns,
     };
-    Ok(Costed { plan, basis, notes })
+    Costed {
+        plan,
+        basis: Some(basis),
+        notes,
+    }
 }
 
 #[cfg(test)]

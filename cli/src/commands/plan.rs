@@ -21,9 +21,12 @@ pub struct Args {
     all: bool,
     /// Estimate every link's cost per call from a calibration written by
     /// `weld bench --calibrate FILE` (a `cost_ns` in the JSON, a COST
-    /// column, a DOT edge label).
+    /// column, a DOT edge label); or, given a running host's metrics
+    /// (`curl http://ADDR/metrics > FILE` of `weld serve --metrics ADDR`),
+    /// show each link's measured p50 and p99 (`measured` in the JSON, a
+    /// MEASURED column). Given twice (a calibration and metrics), both.
     #[arg(long, value_name = "FILE")]
-    costs: Option<PathBuf>,
+    costs: Vec<PathBuf>,
     /// Flag links whose estimated cost per call exceeds N nanoseconds.
     #[arg(long, value_name = "N", requires = "costs")]
     budget_ns: Option<u64>,
@@ -61,6 +64,55 @@ struct Written<'a> {
     bytes: u64,
 }
 
+/// The plan costed from `--costs`: estimated from a calibration, with
+/// measured latencies from a host's metrics, or both; and the notes of
+/// the measurements. On failure, the message to print.
+fn costs(
+    args: &Args,
+    deployment: &Deployment,
+) -> Result<(Option<weld_harness::calibrate::Costed>, Vec<String>), String> {
+    use weld_linker::cost::{annotate_measured, CostFile};
+    let mut costed = None;
+    let mut measured = Vec::new();
+    for path in &args.costs {
+        match CostFile::read(path).map_err(|e| super::describe(&e))? {
+            CostFile::Calibration(_) if costed.is_some() => {
+                return Err("--costs takes one calibration (and any metrics)".into())
+            }
+            CostFile::Calibration(calibration) => {
+                let budget = args.budget_ns.map(|n| n as f64);
+                costed = Some(weld_harness::calibrate::costed_plan(
+                    deployment,
+                    path,
+                    calibration,
+                    budget,
+                ));
+            }
+            CostFile::Measured(m) => measured.push((path, m)),
+        }
+    }
+    if args.budget_ns.is_some() && costed.is_none() {
+        return Err("--budget-ns flags estimates: give a calibration with --costs".into());
+    }
+    let mut notes = Vec::new();
+    if !measured.is_empty() {
+        // Measurements go on the costed plan, or on a copy of the plan.
+        let c = costed.get_or_insert_with(|| weld_harness::calibrate::Costed {
+            plan: deployment.plan.clone(),
+            basis: None,
+            notes: Vec::new(),
+        });
+        for (path, m) in measured {
+            notes.push(format!(
+                "measured: p50 and p99 per link from the metrics in `{}`",
+                path.display()
+            ));
+            notes.extend(annotate_measured(&mut c.plan, &m));
+        }
+    }
+    Ok((costed, notes))
+}
+
 /// Runs `weld plan`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = weld_linker::PlanOptions {
@@ -74,18 +126,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let (true, Some(url)) = (args.apply, &args.to) {
         return Ok(apply(&args, &deployment, &options, url));
     }
-    let costed = match &args.costs {
-        Some(path) => {
-            match weld_harness::calibrate::costed_plan(
-                &deployment,
-                path,
-                args.budget_ns.map(|n| n as f64),
-            ) {
-                Ok(c) => Some(c),
-                Err(e) => return Ok(super::fail(super::describe(&e), args.json)),
-            }
-        }
-        None => None,
+    let (costed, measured) = match costs(&args, &deployment) {
+        Ok(c) => c,
+        Err(message) => return Ok(super::fail(message, args.json)),
     };
     let plan = costed.as_ref().map_or(&deployment.plan, |c| &c.plan);
     if !args.json {
@@ -94,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        let costs = costed.as_ref().map(|c| &c.basis);
+        let costs = costed.as_ref().and_then(|c| c.basis.as_ref());
         super::emit_ok(weld_linker::plan::PlanReport { plan, costs });
     } else if args.dot {
         super::emit(&plan.to_dot());
@@ -137,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         for note in limit_notes(&deployment) {
             super::emit(&format!("note: {note}\n"));
         }
-        for note in costed.iter().flat_map(|c| &c.notes) {
+        for note in costed.iter().flat_map(|c| &c.notes).chain(&measured) {
             super::emit(&format!("note: {note}\n"));
         }
     }

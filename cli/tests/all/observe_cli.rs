@@ -336,6 +336,7 @@ fn a_scrape_counts_every_call_and_each_failure_by_its_cause() {
     assert!(f("weld_link_received_bytes_total", &wrpc) > 0.0);
 
     promtool_check(&text);
+    plan_reads_the_scrape(&m, &text, ok + failed, failed);
 
     // Anything but a GET of /metrics is refused; a HEAD has no body.
     let (head, _) = get(&at, "/", "GET");
@@ -347,6 +348,75 @@ fn a_scrape_counts_every_call_and_each_failure_by_its_cause() {
         head.starts_with("HTTP/1.1 200") && body.is_empty(),
         "{head}"
     );
+}
+
+/// `weld plan --costs` given the saved scrape: each observed link of `b`
+/// with its calls, failures and measured p50/p99; the table's MEASURED
+/// column.
+fn plan_reads_the_scrape(m: &Path, text: &str, relayed: usize, failed: usize) {
+    let scrape = m.with_file_name("scrape.prom");
+    std::fs::write(&scrape, text).unwrap();
+    let out = crate::common::weld(&[
+        "plan",
+        m.to_str().unwrap(),
+        "--costs",
+        scrape.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link = |caller: &str| {
+        plan["resolutions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["component"] == caller && r["peer"].is_string())
+            .unwrap_or_else(|| panic!("no link of {caller}"))["measured"]
+            .clone()
+    };
+    let (front, back) = (link("front"), link("back"));
+    assert_eq!(front["calls"], relayed, "{front}");
+    assert_eq!(front["failures"], 0, "{front}");
+    assert_eq!(back["calls"], relayed, "{back}");
+    assert_eq!(back["failures"], failed, "{back}");
+    for m in [&front, &back] {
+        let (p50, p99) = (m["p50_ns"].as_f64().unwrap(), m["p99_ns"].as_f64().unwrap());
+        assert!(0.0 < p50 && p50 <= p99, "{m}");
+        assert_eq!(m["functions"][0]["function"], "hello", "{m}");
+    }
+    // Not run here: greet-caller's link has no calls in b's metrics.
+    assert!(link("greet-caller").is_null());
+    let out = crate::common::weld(&[
+        "plan",
+        m.to_str().unwrap(),
+        "--costs",
+        scrape.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().next().unwrap().contains("  MEASURED  "),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("({relayed} calls, {failed} failed)")),
+        "{table}"
+    );
+    assert!(table.contains("no calls in the metrics given"), "{table}");
+    // A file that is neither a calibration nor a weld host's metrics.
+    std::fs::write(&scrape, "up 1\n").unwrap();
+    let out = crate::common::weld(&[
+        "plan",
+        m.to_str().unwrap(),
+        "--costs",
+        scrape.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not the metrics of a weld host"), "{err}");
 }
 
 /// Clients that connect and send nothing hold no scrape back: each is

@@ -22,7 +22,7 @@
 mod cells;
 mod prometheus;
 
-pub use cells::{CallCells, CallCounts, Ended, BUCKETS_NS};
+pub use cells::{quantile, CallCells, CallCounts, Ended, Started, BUCKETS_NS};
 pub use prometheus::CONTENT_TYPE;
 
 use std::collections::BTreeMap;

@@ -156,6 +156,10 @@ pub struct Resolution {
     /// are counted.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub observe: bool,
+    /// What the link's calls cost while a host ran them (`weld plan
+    /// --costs` given a host's metrics), absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured: Option<cost::MeasuredCost>,
 }
 
 impl Resolution {

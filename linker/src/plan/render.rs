@@ -17,6 +17,7 @@ impl Plan {
     /// lists them all) when it is not empty.
     pub fn to_table(&self, all: bool, folded_hint: &str) -> String {
         let costed = self.resolutions.iter().any(|r| r.cost.is_some());
+        let measured = self.resolutions.iter().any(|r| r.measured.is_some());
         let mut rows: Vec<Vec<String>> = Vec::new();
         for c in &self.components {
             // Folded per WASI release: a component may import both.
@@ -28,7 +29,7 @@ impl Plan {
                     *wasi.entry(release).or_default() += 1;
                     continue;
                 }
-                rows.push(Self::row(r, costed));
+                rows.push(Self::row(r, costed, measured));
             }
             for (release, count) in wasi {
                 let reason = release.reason();
@@ -47,16 +48,19 @@ impl Plan {
                         format!("{reason}; {folded_hint}")
                     },
                 ];
+                if measured {
+                    row.insert(4, "-".into());
+                }
                 if costed {
                     row.insert(4, "-".into());
                 }
                 rows.push(row);
             }
         }
-        Self::render_table(&rows, costed)
+        Self::render_table(&rows, costed, measured)
     }
 
-    fn row(r: &Resolution, costed: bool) -> Vec<String> {
+    fn row(r: &Resolution, costed: bool, measured: bool) -> Vec<String> {
         let transport = match (r.transport, r.strategy) {
             (Transport::InProcess, Some(Strategy::HostLinked)) => {
                 "in-process (host-linked)".to_string()
@@ -76,6 +80,14 @@ impl Plan {
             peer,
             r.reason.clone(),
         ];
+        if measured {
+            row.insert(
+                4,
+                r.measured
+                    .as_ref()
+                    .map_or("-".into(), super::cost::MeasuredCost::label),
+            );
+        }
         if costed {
             row.insert(
                 4,
@@ -89,8 +101,11 @@ impl Plan {
 
     /// Columns separated by two spaces, headers in capitals, no borders:
     /// easy to read and to `grep`/`awk`.
-    fn render_table(rows: &[Vec<String>], costed: bool) -> String {
+    fn render_table(rows: &[Vec<String>], costed: bool, measured: bool) -> String {
         let mut header = vec!["COMPONENT", "IMPORT", "TRANSPORT", "PEER", "REASON"];
+        if measured {
+            header.insert(4, "MEASURED");
+        }
         if costed {
             header.insert(4, "COST");
         }

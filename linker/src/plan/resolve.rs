@@ -466,6 +466,7 @@ impl Planner<'_> {
                 + &self.serving_note(&peer, transport),
             observed: Resolution::observable(transport, strategy),
             observe: observe && transport == Transport::InProcess,
+            measured: None,
             peer: Some(peer.name),
             export: Some(peer.export),
             cost: None,
@@ -1113,6 +1114,7 @@ impl Resolution {
             security: None,
             observed: false,
             observe: false,
+            measured: None,
         }
     }
 }

@@ -17,14 +17,14 @@
 //! failure, with the same message.
 
 use super::host::HostState;
-use crate::observe::{CallCells, Ended, LinkKey, Observer};
+use crate::observe::{CallCells, Ended, LinkKey, Observer, Started};
 use crate::wrpc::client::Message;
 use crate::wrpc::client::{CallError, Remote};
 use crate::wrpc::codec::{self, Limits};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, Type, Val};
 use wasmtime::error::Context as _;
@@ -71,13 +71,13 @@ pub(crate) fn observed<T>(
     let Some(cells) = cells else {
         return call(&mut received);
     };
-    let started = Instant::now();
+    let started = Started::now();
     let outcome = call(&mut received);
     let ended = match &outcome {
         Ok(_) => Ended::Ok,
         Err(e) => Ended::Failed(e.kind()),
     };
-    cells.record(started.elapsed(), ended, sent, received);
+    cells.finish(started, ended, sent, received);
     outcome
 }
 

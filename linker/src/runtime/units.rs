@@ -266,6 +266,7 @@ mod tests {
                     security: None,
                     observed: false,
                     observe: false,
+                    measured: None,
                 })
                 .collect(),
             providers: Vec::new(),

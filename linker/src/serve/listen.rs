@@ -7,7 +7,7 @@ use super::generation::{Current, Generation};
 use super::report::{Cause, FailedCall, Reporter};
 use super::worker::{Answer, Args, Job, Outcome};
 use super::{ServeError, Served};
-use crate::observe::Ended;
+use crate::observe::{Ended, Started};
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
 use crate::wrpc::client::{read_with, Message, ReadError};
@@ -542,7 +542,7 @@ where
     let s = target.served();
     let index = target.index;
     // Timed only when counted: an unobserved call reads no clock for it.
-    let started = s.cells.as_ref().map(|_| std::time::Instant::now());
+    let started = s.cells.as_ref().map(|_| Started::now());
     // Every byte of the parameters is reserved in the budget before it is
     // read: parameters held half-sent count too.
     let mut rx = d.budget.meter(rx);
@@ -655,7 +655,7 @@ impl Dispatch {
         &self,
         target: &Target,
         peer: Arc<str>,
-        started: Option<std::time::Instant>,
+        started: Option<Started>,
         received: usize,
     ) -> Ending {
         Ending {
@@ -680,7 +680,7 @@ struct Ending {
     /// reading holds its call's permits no longer than this.
     timeout: Duration,
     /// When the call started, when it is counted.
-    started: Option<std::time::Instant>,
+    started: Option<Started>,
     /// The bytes of its parameters.
     received: usize,
 }
@@ -720,7 +720,7 @@ impl Ending {
                 Ok(()) => Ended::Ok,
                 Err((cause, _)) => cause.ended(),
             };
-            cells.record(started.elapsed(), ended, sent, self.received);
+            cells.finish(started, ended, sent, self.received);
         }
         match outcome {
             Ok(()) => self.report.answered(),

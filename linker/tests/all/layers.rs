@@ -22,7 +22,7 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ("introspect", &[]),
     ("check", &["introspect"]),
     ("plan", &["manifest", "introspect", "check"]),
-    ("cost", &["introspect", "plan"]),
+    ("cost", &["introspect", "plan", "observe"]),
     ("deployment", &["manifest", "introspect", "plan"]),
     ("desired", &["manifest", "plan", "deployment"]),
     ("fuse", &["manifest", "plan", "deployment"]),

@@ -15,7 +15,7 @@
 use super::super::host::HostState;
 use super::super::tables::SlotTarget;
 use super::super::units::HostLink;
-use crate::observe::CallCells;
+use crate::observe::{CallCells, Started};
 use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{LinkerInstance, ResourceType};
@@ -57,7 +57,7 @@ pub(super) fn define(
             let context = context.clone();
             let cells = cells.clone();
             Box::pin(async move {
-                let started = cells.as_ref().map(|_| std::time::Instant::now());
+                let started = cells.as_ref().map(|_| Started::now());
                 let func = accessor
                     .with(|mut store| store.data_mut().slots[slot])
                     .context("callee not instantiated")?;
@@ -66,7 +66,7 @@ pub(super) fn define(
                     .await
                     .context(context);
                 if let (Some(cells), Some(started)) = (cells, started) {
-                    cells.record(started.elapsed(), super::ended(&outcome), 0, 0);
+                    cells.finish(started, super::ended(&outcome), 0, 0);
                 }
                 outcome
             })

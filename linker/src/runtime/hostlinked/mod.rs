@@ -27,7 +27,7 @@ mod concurrent;
 use super::host::HostState;
 use super::tables::{ResourceTarget, SlotTarget, Tables};
 use super::units::HostLink;
-use crate::observe::{CallCells, Ended, LinkKey, Observer};
+use crate::observe::{CallCells, Ended, LinkKey, Observer, Started};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, Linker, ResourceAny, ResourceDynamic, ResourceType, Type, Val,
@@ -179,9 +179,9 @@ fn observed<T>(
     let Some(cells) = cells else {
         return call();
     };
-    let started = std::time::Instant::now();
+    let started = Started::now();
     let outcome = call();
-    cells.record(started.elapsed(), ended(&outcome), 0, 0);
+    cells.finish(started, ended(&outcome), 0, 0);
     outcome
 }
 

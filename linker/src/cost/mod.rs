@@ -31,8 +31,14 @@
 //! against 27 µs typed), which the estimate does not see. Guest work is not
 //! part of a call's cost here, only the crossing and the copies.
 
+mod measured;
+
+pub use measured::{annotate_measured, is_scrape, Measured, MAX_SCRAPE_BYTES};
+
 use crate::introspect::ComponentInfo;
-pub use crate::plan::cost::{format_ns, CostKey, FunctionCost, LinkCost};
+pub use crate::plan::cost::{
+    format_ns, CostKey, FunctionCost, LinkCost, MeasuredCost, MeasuredFunction,
+};
 use crate::plan::Plan;
 use crate::versioned::{FileKind, HeaderError};
 use crate::wit;
@@ -40,6 +46,44 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use wit_parser::{Function, Handle, Resolve, Type, TypeDefKind};
+
+/// What `weld plan --costs FILE` was given: a calibration, or a running
+/// host's metrics.
+#[derive(Debug)]
+pub enum CostFile {
+    /// Estimates per transport (`weld bench --calibrate`).
+    Calibration(Calibration),
+    /// Latencies a host measured (`weld serve --metrics`, saved).
+    Measured(Measured),
+}
+
+impl CostFile {
+    /// Reads `path` as a calibration when it is JSON, else as Prometheus
+    /// text.
+    ///
+    /// # Errors
+    /// [`CostError::Read`] when it cannot be read (or passes the larger of
+    /// the two caps), then the errors of [`Calibration::from_slice`] or
+    /// [`Measured::parse`].
+    pub fn read(path: &Path) -> Result<CostFile, CostError> {
+        let label = path.display().to_string();
+        let bytes =
+            crate::input::read_file(path, MAX_SCRAPE_BYTES).map_err(|source| CostError::Read {
+                path: label.clone(),
+                source,
+            })?;
+        if is_scrape(&bytes) {
+            return Measured::parse(&label, &bytes).map(CostFile::Measured);
+        }
+        if bytes.len() as u64 > MAX_COSTS_BYTES {
+            return Err(CostError::Invalid {
+                path: label,
+                problem: format!("a calibration is at most {MAX_COSTS_BYTES} bytes"),
+            });
+        }
+        Calibration::from_slice(&label, &bytes).map(CostFile::Calibration)
+    }
+}
 
 /// The `format` of a calibration file.
 pub const COSTS_FORMAT: &str = "weld-costs";
