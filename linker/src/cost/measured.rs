@@ -99,7 +99,7 @@ impl Measured {
             let (link, function) = key(s);
             let series = histogram(buckets).ok_or_else(|| {
                 invalid(format!(
-                    "`{DURATIONS}` of `{function}`: its buckets are not cumulative counts"
+                    "`{DURATIONS}` of `{function}`: its buckets are not cumulative counts over increasing durations"
                 ))
             })?;
             links.entry(link).or_default().insert(function, series);
@@ -126,15 +126,16 @@ impl Measured {
 
 /// A histogram's cumulative buckets as per-bucket counts with finite
 /// bounds in nanoseconds; `None` when the counts decrease or are not
-/// finite numbers.
+/// finite numbers, or a bound is not a positive duration or repeats.
 fn histogram(buckets: &[prometheus_parse::HistogramCount]) -> Option<Series> {
     let mut sorted: Vec<(f64, f64)> = buckets.iter().map(|b| (b.less_than, b.count)).collect();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut bounds = Vec::new();
+    let mut bounds: Vec<f64> = Vec::new();
     let mut counts = Vec::new();
     let mut below = 0.0;
     for (le, cumulative) in sorted {
-        if !cumulative.is_finite() || cumulative < below || le.is_nan() {
+        let repeated = bounds.last().is_some_and(|b| le * 1e9 <= *b);
+        if !cumulative.is_finite() || cumulative < below || le.is_nan() || le <= 0.0 || repeated {
             return None;
         }
         counts.push(cumulative - below);
@@ -152,6 +153,17 @@ fn histogram(buckets: &[prometheus_parse::HistogramCount]) -> Option<Series> {
         counts,
         failures: 0.0,
     })
+}
+
+impl Measured {
+    /// Every link's figures: (caller, interface, callee) and what it cost;
+    /// links whose histograms hold no call are left out.
+    pub fn costs(&self) -> Vec<((String, String, String), MeasuredCost)> {
+        self.links
+            .iter()
+            .filter_map(|(link, functions)| Some((link.clone(), link_cost(functions)?)))
+            .collect()
+    }
 }
 
 /// Sets [`Resolution::measured`](crate::plan::Resolution::measured) on every
@@ -278,11 +290,22 @@ mod tests {
             let e = Measured::parse("x.prom", text.as_bytes()).unwrap_err();
             assert!(e.to_string().starts_with("costs file `x.prom`"), "{e}");
         }
-        let bad = "# TYPE weld_link_call_duration_seconds histogram\n\
-            weld_link_call_duration_seconds_bucket{caller=\"a\",le=\"0.1\"} 5\n\
-            weld_link_call_duration_seconds_bucket{caller=\"a\",le=\"+Inf\"} 3\n";
-        let e = Measured::parse("x.prom", bad.as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("not cumulative"), "{e}");
+        let histogram = |buckets: &str| {
+            format!("# TYPE weld_link_call_duration_seconds histogram\n{}", buckets.lines().map(|b| {
+                let (le, n) = b.split_once(' ').unwrap();
+                format!("weld_link_call_duration_seconds_bucket{{caller=\"a\",le=\"{le}\"}} {n}\n")
+            }).collect::<String>())
+        };
+        // Decreasing counts, a bound that is no duration, a repeated one.
+        for buckets in [
+            "0.1 5\n+Inf 3",
+            "-1 1\n+Inf 2",
+            "0 1\n+Inf 1",
+            "0.1 1\n0.1 2\n+Inf 2",
+        ] {
+            let e = Measured::parse("x.prom", histogram(buckets).as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("not cumulative"), "{buckets:?}: {e}");
+        }
         assert!(is_scrape(b"\n# HELP x"));
         assert!(!is_scrape(b"  {\"format\": \"weld-costs\"}"));
     }

@@ -321,7 +321,7 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
 /// one `Val` per byte). Any other signature takes the dynamic path.
 mod typed_imports {
     use super::HostState;
-    use crate::observe::CallCells;
+    use crate::observe::{CallCells, Started};
     use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireParams, WireResults};
     use std::sync::Arc;
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type, TypedFunc};
@@ -371,24 +371,47 @@ mod typed_imports {
         P: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
         R: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
     {
-        let (slot, context, cells) = (at.slot, at.context.to_string(), at.cells);
-        inst.func_wrap(name, move |mut store, params: P| {
-            super::observed(cells.as_deref(), || {
-                let func = store.data().slots[slot].context("callee not instantiated")?;
-                let typed = if store.data().slot_checked[slot] {
-                    // SAFETY: this slot's function was checked against `P` and
-                    // `R` by `typed` below on an earlier call, and a slot is
-                    // filled once per store, so it is still that function.
-                    unsafe { TypedFunc::<P, R>::new_unchecked(func) }
-                } else {
-                    let typed = func.typed::<P, R>(&store)?;
-                    store.data_mut().slot_checked[slot] = true;
-                    typed
-                };
-                typed
-                    .call(&mut store, params)
-                    .with_context(|| context.clone())
-            })
-        })
+        let (slot, context) = (at.slot, at.context.to_string());
+        // Two host functions, not one with a branch: an unobserved call
+        // runs exactly the code it ran before calls could be counted.
+        match at.cells {
+            None => inst.func_wrap(name, move |store, params: P| {
+                call::<P, R>(store, slot, &context, params)
+            }),
+            Some(cells) => inst.func_wrap(name, move |store, params: P| {
+                let started = Started::now();
+                let outcome = call::<P, R>(store, slot, &context, params);
+                cells.finish(started, super::ended(&outcome), 0, 0);
+                outcome
+            }),
+        }
+    }
+
+    /// One call of slot `slot`'s function, typed as `P` → `R`.
+    #[inline(always)]
+    fn call<P, R>(
+        mut store: wasmtime::StoreContextMut<'_, HostState>,
+        slot: usize,
+        context: &str,
+        params: P,
+    ) -> wasmtime::Result<R>
+    where
+        P: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    {
+        let func = store.data().slots[slot].context("callee not instantiated")?;
+        let typed = if store.data().slot_checked[slot] {
+            // SAFETY: this slot's function was checked against `P` and `R`
+            // by `typed` below on an earlier call, and a slot is filled
+            // once per store, so it is still that function.
+            unsafe { TypedFunc::<P, R>::new_unchecked(func) }
+        } else {
+            let typed = func.typed::<P, R>(&store)?;
+            store.data_mut().slot_checked[slot] = true;
+            typed
+        };
+        typed
+            .call(&mut store, params)
+            .with_context(|| context.to_string())
     }
 }
