@@ -14,7 +14,6 @@ use crate::observe::quantile;
 use crate::plan::cost::{MeasuredCost, MeasuredFunction};
 use crate::plan::Plan;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// The largest scrape weld reads (a host's exposition is a few KiB per
 /// link).
@@ -54,22 +53,6 @@ pub fn is_scrape(bytes: &[u8]) -> bool {
 }
 
 impl Measured {
-    /// Reads a saved scrape.
-    ///
-    /// # Errors
-    /// [`CostError::Read`] when the file cannot be read,
-    /// [`CostError::Invalid`] when it is not Prometheus text or holds no
-    /// link of weld's.
-    pub fn read(path: &Path) -> Result<Measured, CostError> {
-        let label = path.display().to_string();
-        let bytes =
-            crate::input::read_file(path, MAX_SCRAPE_BYTES).map_err(|source| CostError::Read {
-                path: label.clone(),
-                source,
-            })?;
-        Measured::parse(&label, &bytes)
-    }
-
     /// Parses Prometheus text; `label` names it in errors.
     ///
     /// # Errors

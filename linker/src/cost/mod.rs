@@ -200,21 +200,6 @@ pub const COSTS_FILE: FileKind = FileKind {
 };
 
 impl Calibration {
-    /// Reads a calibration file (at most [`MAX_COSTS_BYTES`]).
-    ///
-    /// # Errors
-    /// [`CostError::Read`] when the file cannot be read, and the errors of
-    /// [`Calibration::from_slice`].
-    pub fn read(path: &Path) -> Result<Calibration, CostError> {
-        let label = path.display().to_string();
-        let bytes =
-            crate::input::read_file(path, MAX_COSTS_BYTES).map_err(|source| CostError::Read {
-                path: label.clone(),
-                source,
-            })?;
-        Calibration::from_slice(&label, &bytes)
-    }
-
     /// Parses and checks a calibration; `label` names it in errors.
     ///
     /// # Errors
