@@ -23,6 +23,10 @@ pub const MAX_SCRAPE_BYTES: u64 = 64 << 20;
 const DURATIONS: &str = "weld_link_call_duration_seconds";
 /// The counter of a link's failures.
 const FAILURES: &str = "weld_link_failures_total";
+/// The most calls a series may claim: past it, sums of counts could lose
+/// their precision or overflow (a host would need ~3 000 years at a
+/// million calls a second to count that many).
+const MAX_COUNT: f64 = (1u64 << 52) as f64;
 
 /// One function of one link, as a scrape shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +69,16 @@ impl Measured {
         };
         let text =
             std::str::from_utf8(bytes).map_err(|e| invalid(format!("not Prometheus text: {e}")))?;
-        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        // Only weld's link series are parsed: the parser keeps every sample
+        // with its labels, and a large file of other series would take
+        // many times its size in memory.
+        let ours = |l: &&str| {
+            l.starts_with("weld_link_")
+                || l.starts_with("# TYPE weld_link_")
+                || l.starts_with("# HELP weld_link_")
+        };
+        let lines = text.lines().filter(ours).map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines)
             .map_err(|e| invalid(format!("not Prometheus text: {e}")))?;
         let key = |s: &prometheus_parse::Sample| {
             let get = |k: &str| s.labels.get(k).unwrap_or_default().to_string();
@@ -85,7 +98,24 @@ impl Measured {
                     "`{DURATIONS}` of `{function}`: its buckets are not cumulative counts over increasing durations"
                 ))
             })?;
-            links.entry(link).or_default().insert(function, series);
+            // The same link and function under other labels (a transport
+            // or host a changed plan moved it to): one series, added up.
+            let functions = links.entry(link).or_default();
+            match functions.get_mut(&function) {
+                Some(seen) if seen.bounds == series.bounds => {
+                    for (a, b) in seen.counts.iter_mut().zip(&series.counts) {
+                        *a += b;
+                    }
+                }
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "`{DURATIONS}` of `{function}`: two series with other buckets"
+                    )))
+                }
+                None => {
+                    functions.insert(function, series);
+                }
+            }
         }
         for s in scrape.samples.iter().filter(|s| s.metric == FAILURES) {
             let (prometheus_parse::Value::Counter(n) | prometheus_parse::Value::Untyped(n)) =
@@ -95,7 +125,12 @@ impl Measured {
             };
             let (link, function) = key(s);
             if let Some(series) = links.get_mut(&link).and_then(|f| f.get_mut(&function)) {
-                series.failures += n;
+                if !(0.0..=MAX_COUNT).contains(&n) {
+                    return Err(invalid(format!(
+                        "`{FAILURES}` of `{function}`: {n} is not a count"
+                    )));
+                }
+                series.failures = (series.failures + n).min(MAX_COUNT);
             }
         }
         if links.is_empty() {
@@ -117,14 +152,18 @@ fn histogram(buckets: &[prometheus_parse::HistogramCount]) -> Option<Series> {
     let mut counts = Vec::new();
     let mut below = 0.0;
     for (le, cumulative) in sorted {
-        let repeated = bounds.last().is_some_and(|b| le * 1e9 <= *b);
-        if !cumulative.is_finite() || cumulative < below || le.is_nan() || le <= 0.0 || repeated {
+        let ns = le * 1e9;
+        let repeated = bounds.last().is_some_and(|b| ns <= *b);
+        // A bound is a positive duration that stays finite in nanoseconds
+        // (or `+Inf`); a count is at most MAX_COUNT, so sums stay exact.
+        let bad_bound = le.is_nan() || le <= 0.0 || (le.is_finite() && !ns.is_finite());
+        if !(0.0..=MAX_COUNT).contains(&cumulative) || cumulative < below || bad_bound || repeated {
             return None;
         }
         counts.push(cumulative - below);
         below = cumulative;
         if le.is_finite() {
-            bounds.push(le * 1e9);
+            bounds.push(ns);
         }
     }
     // Without a `+Inf` bucket, nothing fell past the last bound.
@@ -208,9 +247,15 @@ fn link_cost(functions: &BTreeMap<String, Series>) -> Option<MeasuredCost> {
             *m += n;
         }
     }
+    let total = |pick: fn(&MeasuredFunction) -> u64| {
+        per_function
+            .iter()
+            .map(pick)
+            .fold(0u64, u64::saturating_add)
+    };
     Some(MeasuredCost {
-        calls: per_function.iter().map(|f| f.calls).sum(),
-        failures: per_function.iter().map(|f| f.failures).sum(),
+        calls: total(|f| f.calls),
+        failures: total(|f| f.failures),
         p50_ns: quantile(&first.bounds, &merged, 0.5)?,
         p99_ns: quantile(&first.bounds, &merged, 0.99)?,
         functions: per_function,

@@ -6,8 +6,8 @@
 //! Costs: a recorded call is one read of the CPU's time-stamp counter on
 //! each side of it ([`Started::now`], [`CallCells::finish`]: ~10 ns each
 //! here, through `quanta`, against ~23 ns for `std::time::Instant`) and
-//! three relaxed atomic additions (two more when bytes cross a wire);
-//! nothing is allocated.
+//! two relaxed atomic additions (the sum of durations and the bucket; two
+//! more when bytes cross a wire); nothing is allocated.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

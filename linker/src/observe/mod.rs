@@ -80,7 +80,7 @@ struct Inner {
     /// Each served component's admissions: one per plan that served it
     /// while it lives, added up.
     occupancy: Mutex<Vec<(String, Weak<dyn Occupancy>)>>,
-    /// Connections refused before they named a served function.
+    /// Connections and invocations refused before their parameters.
     refused_connections: AtomicU64,
 }
 
@@ -118,7 +118,8 @@ impl Observer {
         all.push((component.to_string(), source));
     }
 
-    /// A connection refused before it named a served function.
+    /// A connection (or a NATS invocation) refused before its parameters
+    /// were read.
     pub fn refused_connection(&self) {
         self.0.refused_connections.fetch_add(1, Ordering::Relaxed);
     }
@@ -154,7 +155,8 @@ impl Observer {
         out
     }
 
-    /// Connections refused before they named a served function.
+    /// Connections and invocations refused before their parameters were
+    /// read.
     pub fn refused_connections(&self) -> u64 {
         self.0.refused_connections.load(Ordering::Relaxed)
     }

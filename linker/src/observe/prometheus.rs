@@ -112,7 +112,7 @@ impl Collector for Snapshot {
         }
         let connections = encoder.encode_descriptor(
             "weld_served_connections_refused",
-            "Connections refused before they named a served function.",
+            "Connections and NATS invocations refused before their parameters were read (a bad or slow header, an unknown function, the connection cap).",
             None,
             MetricType::Counter,
         )?;

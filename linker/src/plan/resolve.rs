@@ -77,6 +77,7 @@ pub fn plan_with(
     };
     let mut resolutions = p.resolve_all();
     p.check_cycles(&resolutions);
+    p.check_observed(&resolutions);
     let exposed = p.exposed();
     let access = p.access(&mut resolutions, &exposed);
     let ingress = super::ingress::plan_ingress(manifest, components, &mut p.errors);
@@ -929,6 +930,43 @@ impl Planner<'_> {
                 ))
                 .with_kind(DiagnosticKind::UnusedSetting)
                 .at(self.link_location(link)),
+            );
+        }
+    }
+
+    /// An `observe = true` link is host-linked so that weld can count its
+    /// calls; when other fused links join its two ends into one fused
+    /// component, the runtime fuses it too and would count nothing:
+    /// refused by name.
+    fn check_observed(&mut self, resolutions: &[Resolution]) {
+        let names: Vec<&str> = self.components.keys().map(String::as_str).collect();
+        let index = |n: &str| names.iter().position(|x| *x == n);
+        let mut fused = petgraph::unionfind::UnionFind::<usize>::new(names.len());
+        let ends = |r: &Resolution| Some((index(&r.component)?, index(r.peer.as_deref()?)?));
+        for r in resolutions {
+            if let (Transport::InProcess, Some(Strategy::Fused), Some((a, b))) =
+                (r.transport, r.strategy, ends(r))
+            {
+                fused.union(a, b);
+            }
+        }
+        for r in resolutions.iter().filter(|r| r.observe) {
+            let Some((a, b)) = ends(r) else { continue };
+            if !fused.equiv(a, b) {
+                continue;
+            }
+            let link = self.manifest.links.iter().find(|l| {
+                Manifest::split_import(l.get_ref().import.get_ref())
+                    .is_some_and(|i| i.component == r.component && i.interface == r.import)
+            });
+            let peer = r.peer.as_deref().unwrap_or("-");
+            self.errors.push(
+                Diagnostic::new(format!(
+                    "link `{}:{}` → `{peer}`: `observe = true` cannot count its calls: other fused links join `{}` and `{peer}` into one component, whose calls run no weld code; make those links host-linked too, or drop `observe`",
+                    r.component, r.import, r.component
+                ))
+                .with_kind(DiagnosticKind::InvalidValue)
+                .at(link.and_then(|l| self.link_location(l))),
             );
         }
     }

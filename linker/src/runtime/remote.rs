@@ -20,7 +20,7 @@ use super::host::HostState;
 use crate::observe::{CallCells, Ended, LinkKey, Observer, Started};
 use crate::wrpc::client::Message;
 use crate::wrpc::client::{CallError, Remote};
-use crate::wrpc::codec::{self, Limits};
+use crate::wrpc::codec::{self, CodecError, Limits};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,19 +60,25 @@ impl StubLink {
     }
 }
 
-/// Runs `call` (which sets the bytes it received) and, when `cells` are
-/// given, records it: its time, how it ended, the bytes each way.
+/// Sends the encoded `params` with `call` (which sets the bytes it
+/// received) and, when `cells` are given, records the call: its time, how
+/// it ended (parameters that could not be encoded included), the bytes
+/// each way.
 pub(crate) fn observed<T>(
     cells: Option<&CallCells>,
-    sent: usize,
-    call: impl FnOnce(&mut usize) -> Result<T, CallError>,
+    params: Result<Vec<u8>, CodecError>,
+    call: impl FnOnce(Bytes, &mut usize) -> Result<T, CallError>,
 ) -> Result<T, CallError> {
     let mut received = 0;
     let Some(cells) = cells else {
-        return call(&mut received);
+        let params = params.map_err(CallError::Encode)?;
+        return call(Bytes::from(params), &mut received);
     };
     let started = Started::now();
-    let outcome = call(&mut received);
+    let sent = params.as_ref().map_or(0, Vec::len);
+    let outcome = params
+        .map_err(CallError::Encode)
+        .and_then(|params| call(Bytes::from(params), &mut received));
     let ended = match &outcome {
         Ok(_) => Ended::Ok,
         Err(e) => Ended::Failed(e.kind()),
@@ -135,24 +141,15 @@ pub(crate) fn define(
         let func = name.clone();
         inst.func_new(&name, move |mut store, _ty, args, out| {
             let limits = &link.limits;
-            let outcome = codec::encode_values(args, &params)
-                .map_err(CallError::Encode)
-                .and_then(|bytes| {
-                    observed(cells.as_deref(), bytes.len(), |received| {
-                        let reply =
-                            Message::new(limits, wire_results.is_empty(), |buf: &[u8]| {
-                                *received = buf.len();
-                                codec::decode_values(&wire_results, buf, limits)
-                            });
-                        link.remote.call_blocking_with(
-                            &link.import,
-                            &func,
-                            Bytes::from(bytes),
-                            link.timeout,
-                            reply,
-                        )
-                    })
+            let encoded = codec::encode_values(args, &params);
+            let outcome = observed(cells.as_deref(), encoded, |bytes, received| {
+                let reply = Message::new(limits, wire_results.is_empty(), |buf: &[u8]| {
+                    *received = buf.len();
+                    codec::decode_values(&wire_results, buf, limits)
                 });
+                link.remote
+                    .call_blocking_with(&link.import, &func, bytes, link.timeout, reply)
+            });
             match outcome {
                 Ok(mut vals) => {
                     if safe {
@@ -194,10 +191,9 @@ fn failure(what: &str, e: &CallError) -> String {
 pub(crate) mod typed_stubs {
     use super::HostState;
     use crate::runtime::host::WrpcError;
-    use crate::wrpc::client::{CallError, Message};
+    use crate::wrpc::client::Message;
     use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireList, WireParams, WireResults};
     use crate::wrpc::codec::CodecError;
-    use bytes::Bytes;
     use std::sync::Arc;
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Resource, Type};
 
@@ -217,11 +213,9 @@ pub(crate) mod typed_stubs {
         /// with the typed codec, or why the call failed (in words the guest
         /// or the trap shows).
         fn run<R: WireResults>(&self, params: Result<Vec<u8>, CodecError>) -> Result<R, String> {
-            let failed = |e: CallError| super::failure(&self.what, &e);
-            let params = params.map_err(|e| failed(CallError::Encode(e)))?;
             let link = &self.link;
             let limits = link.limits;
-            super::observed(self.cells.as_deref(), params.len(), |received| {
+            super::observed(self.cells.as_deref(), params, |params, received| {
                 let reply = Message::new(&limits, false, |buf: &[u8]| {
                     *received = buf.len();
                     R::decode(buf, &limits)
@@ -229,12 +223,12 @@ pub(crate) mod typed_stubs {
                 link.remote.call_blocking_with(
                     &link.import,
                     &self.func,
-                    Bytes::from(params),
+                    params,
                     link.timeout,
                     reply,
                 )
             })
-            .map_err(failed)
+            .map_err(|e| super::failure(&self.what, &e))
         }
     }
 

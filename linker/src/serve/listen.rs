@@ -692,15 +692,14 @@ impl Ending {
         let mut sent = 0;
         let outcome = match outcome {
             Ok(bytes) => {
-                sent = bytes.len();
                 let send = async {
                     tx.send(&bytes).await?;
                     tx.close().await
                 };
                 match tokio::time::timeout(self.timeout, send).await {
-                    Ok(r) => {
-                        r.map_err(|e| (Cause::Reply, format!("sending the results failed: {e}")))
-                    }
+                    Ok(r) => r
+                        .map(|()| sent = bytes.len())
+                        .map_err(|e| (Cause::Reply, format!("sending the results failed: {e}"))),
                     Err(_) => Err((
                         Cause::Reply,
                         format!(

@@ -287,8 +287,9 @@ pub(super) struct Reporter {
     drop_log: Mutex<(Option<std::time::Instant>, u64)>,
     failures: Mutex<BTreeMap<Cause, u64>>,
     hook: Option<FailureHook>,
-    /// Counts connections refused before they named a function (a
-    /// served function's own failures are counted where the call ends).
+    /// Counts connections and invocations refused before their parameters
+    /// were read (a served function's own failures are counted where the
+    /// call ends).
     observer: Option<Observer>,
 }
 
@@ -356,7 +357,7 @@ impl Reporter {
     /// peer sent (names, messages) is logged on one line with its control
     /// characters escaped, so it cannot forge or colour log lines.
     pub fn failed(&self, call: FailedCall) {
-        if let (Some(observer), None) = (&self.observer, &call.function) {
+        if let (Some(observer), Cause::Refused) = (&self.observer, call.cause) {
             observer.refused_connection();
         }
         let message = one_line(&call.message);

@@ -1121,3 +1121,46 @@ fn async_functions_streams_and_futures_are_refused_over_wrpc() {
         );
     }
 }
+
+/// `observe = true` on a link whose two ends other fused links already
+/// join into one fused component is refused by line: the runtime would
+/// fuse it too, and nothing would count its calls. With one of those
+/// links host-linked, the ends stay apart and the link is observed.
+#[test]
+fn observe_is_refused_where_fused_links_join_both_ends() {
+    const WIT: &str = "package t:x@0.1.0;
+        interface p { f: func() -> u32; }
+        interface q { g: func() -> u32; }
+        world a { import p; import q; }
+        world b { export p; }
+        world c { import p; export q; }";
+    let components: IndexMap<String, ComponentInfo> = ["a", "b", "c"]
+        .iter()
+        .map(|w| (w.to_string(), ComponentInfo::from_wit(WIT, w).unwrap()))
+        .collect();
+    let manifest = |c_to_b: &str| {
+        format!(
+            "[components.a]\npath = \"a.wasm\"\n[components.b]\npath = \"b.wasm\"\n[components.c]\npath = \"c.wasm\"\n\n\
+             [[link]]\nimport = \"a:t:x/p@0.1.0\"\nexport = \"b\"\nobserve = true\n\n\
+             [[link]]\nimport = \"c:t:x/p@0.1.0\"\nexport = \"b\"\n{c_to_b}"
+        )
+    };
+    let joined = parse(&manifest("")).unwrap();
+    let e = plan(&joined, &components).unwrap_err();
+    let message = e.to_string();
+    assert!(message.contains("weld.toml:8:1"), "{message}");
+    assert!(
+        message.contains(
+            "`observe = true` cannot count its calls: other fused links join `a` and `b`"
+        ),
+        "{message}"
+    );
+    let apart = parse(&manifest("strategy = \"host-linked\"\n")).unwrap();
+    let p = plan(&apart, &components).unwrap();
+    let observed = p
+        .resolutions
+        .iter()
+        .find(|r| r.component == "a" && r.import == "t:x/p@0.1.0")
+        .unwrap();
+    assert!(observed.observed && observed.observe, "{observed:?}");
+}

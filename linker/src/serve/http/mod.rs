@@ -87,6 +87,9 @@ pub struct HttpOptions {
     /// A handle that applies changed plans to this server while it runs
     /// (see [`Live`]); `None`: the plan it started with, for its life.
     pub live: Option<Live>,
+    /// Counts every call the handlers make across their links (none:
+    /// nothing is counted).
+    pub observer: Option<crate::observe::Observer>,
 }
 
 impl HttpOptions {
@@ -109,6 +112,7 @@ impl HttpOptions {
             grace: Duration::from_secs(30),
             progress: None,
             live: None,
+            observer: None,
         }
     }
 }
@@ -129,6 +133,7 @@ impl HttpOptions {
             deadline: serve.deadline,
             progress: serve.progress.clone(),
             live: serve.live.clone(),
+            observer: serve.observer.clone(),
             ..HttpOptions::new(&serve.host, address)
         }
     }
@@ -214,6 +219,7 @@ impl HttpPlan {
                 pool_stores: u32::try_from(options.workers + 1).ok(),
                 host: Some(host),
                 progress: options.progress.clone(),
+                observer: options.observer.clone(),
                 ..RuntimeOptions::default()
             },
         )?;
