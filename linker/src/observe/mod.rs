@@ -8,7 +8,9 @@
 //! given to the runtime and the server, which ask it once per link and
 //! function, while a plan is prepared, for the [`CallCells`] a call
 //! records itself in: no lookup on the call path. Without an observer
-//! nothing is asked and nothing recorded: a call pays one branch.
+//! nothing is asked and nothing recorded: an unobserved host-linked link
+//! gets the host function it had before counting existed, and a wRPC stub
+//! or a served call pays one branch and reads no clock.
 //!
 //! Every label is a name from the plan (components, interfaces,
 //! functions, hosts, transports) or a cause weld names: nothing a peer

@@ -321,7 +321,7 @@ fn map_val(v: Val, f: &mut dyn FnMut(Val) -> wasmtime::Result<Val>) -> wasmtime:
 /// one `Val` per byte). Any other signature takes the dynamic path.
 mod typed_imports {
     use super::HostState;
-    use crate::observe::{CallCells, Started};
+    use crate::observe::CallCells;
     use crate::wrpc::codec::typed::{dispatch, ShapeVisitor, WireParams, WireResults};
     use std::sync::Arc;
     use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower, Type, TypedFunc};
@@ -379,10 +379,7 @@ mod typed_imports {
                 call::<P, R>(store, slot, &context, params)
             }),
             Some(cells) => inst.func_wrap(name, move |store, params: P| {
-                let started = Started::now();
-                let outcome = call::<P, R>(store, slot, &context, params);
-                cells.finish(started, super::ended(&outcome), 0, 0);
-                outcome
+                super::observed(Some(&cells), || call::<P, R>(store, slot, &context, params))
             }),
         }
     }
