@@ -39,6 +39,81 @@ pub struct LimitArgs {
     max_component_size: u64,
 }
 
+/// Exporting one span per call across a link over OTLP (`weld run`,
+/// `weld serve`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct OtlpArgs {
+    /// Export one span per call across a host-linked or wRPC link, and per
+    /// served call, to this OTLP/HTTP collector (`http://HOST:4318`; spans
+    /// go to `/v1/traces` under it). Default: `OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// when set (README: "Watching links").
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
+    /// The share of traces kept (0–1), decided where a trace starts; a call
+    /// whose caller's span was kept is kept. Default:
+    /// `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`, else every trace.
+    #[arg(long, value_name = "RATIO")]
+    otlp_sample: Option<f64>,
+}
+
+/// Shuts the export down (queued spans sent, within a bound) when dropped:
+/// on every way out of a command.
+pub struct Exporting(Option<weld_linker::observe::otlp::Otlp>);
+
+impl Exporting {
+    /// An observer that makes spans, when exporting; `counting` (metrics
+    /// were asked for) makes one that only counts otherwise.
+    pub fn observer(&self, counting: bool) -> Option<weld_linker::observe::Observer> {
+        use weld_linker::observe::Observer;
+        match &self.0 {
+            Some(otlp) => Some(Observer::with_traces(otlp.traces())),
+            None => counting.then(Observer::new),
+        }
+    }
+}
+
+impl Drop for Exporting {
+    fn drop(&mut self) {
+        if let Some(otlp) = self.0.take() {
+            if let Err(e) = otlp.shutdown() {
+                tracing::warn!("{}", describe(&e));
+            }
+        }
+    }
+}
+
+impl OtlpArgs {
+    /// Starts exporting spans of `host`'s calls, when an endpoint is given
+    /// or set in the environment.
+    ///
+    /// # Errors
+    /// The message to print: an endpoint or ratio weld cannot use.
+    pub fn start(&self, host: &str) -> Result<Exporting, String> {
+        use weld_linker::observe::otlp::{Otlp, OtlpConfig, ENDPOINT_VAR};
+        let endpoint = self
+            .otlp
+            .clone()
+            .or_else(|| std::env::var(ENDPOINT_VAR).ok().filter(|v| !v.is_empty()));
+        let Some(endpoint) = endpoint else {
+            if self.otlp_sample.is_some() {
+                return Err(format!(
+                    "--otlp-sample needs an endpoint: give --otlp URL or set {ENDPOINT_VAR}"
+                ));
+            }
+            return Ok(Exporting(None));
+        };
+        let config = OtlpConfig {
+            endpoint,
+            service: "weld".to_string(),
+            resource: vec![("weld.host".to_string(), host.to_string())],
+            sample_ratio: self.otlp_sample,
+        };
+        Otlp::start(&config)
+            .map(|o| Exporting(Some(o)))
+            .map_err(|e| describe(&e))
+    }
+}
+
 /// How weld proves itself to the NATS server of a desired state's bucket
 /// (`weld plan --apply --to`, `weld serve --plan-from`, `weld status`).
 #[derive(clap::Args, Clone, Debug)]

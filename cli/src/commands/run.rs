@@ -73,6 +73,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     limits: super::LimitArgs,
+    #[command(flatten)]
+    otlp: super::OtlpArgs,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -104,7 +106,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
+    // The runtime says which host is wrong, if one is: here it only names
+    // the spans' resource.
+    let host = deployment
+        .plan
+        .choose_host(args.host.as_deref())
+        .unwrap_or_default();
+    // Spans queued when the run ends are sent as this goes.
+    let exporting = match args.otlp.start(&host) {
+        Ok(e) => e,
+        Err(message) => return Ok(super::fail(message, args.json)),
+    };
     let options = RuntimeOptions {
+        observer: exporting.observer(false),
         host: args.host.clone(),
         strategy: args.strategy.map(|s| match s {
             StrategyArg::Fused => Strategy::Fused,

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use weld_linker::desired::OpenError;
 use weld_linker::input::InputLimits;
-use weld_linker::observe::Observer;
 use weld_linker::serve::{
     follow, run_together, watch, FailureHook, HttpOptions, HttpServer, Live, MetricsServer,
     PlanSource, Reload, Revision, ServeError, ServeEvent, ServeOptions, Server, WatchEvent,
@@ -100,6 +99,8 @@ pub struct Args {
     /// calls in flight, waiting and refused (README: "Watching links").
     #[arg(long, value_name = "IP:PORT")]
     metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    otlp: super::OtlpArgs,
 }
 
 /// Runs `weld serve` until Ctrl-C or SIGTERM; in-flight calls get the grace
@@ -161,26 +162,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     options.grace = std::time::Duration::from_millis(args.grace_ms);
     options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
+    // Spans queued when the host stops are sent as this goes.
+    let exporting = match args.otlp.start(&host) {
+        Ok(e) => e,
+        Err(message) => return fail(message),
+    };
+    options.observer = exporting.observer(args.metrics.is_some());
     // Bound before anything compiles: a taken address fails at once.
-    let _metrics = match args.metrics {
-        Some(address) => {
-            let observer = Observer::new();
-            options.observer = Some(observer.clone());
-            match MetricsServer::start(address, observer) {
-                Ok(m) => {
-                    let endpoint = format!("http://{}/metrics", m.local_addr());
-                    let event = ServeEvent::MetricsReady { endpoint };
-                    super::emit(&if args.json {
-                        event.to_line()
-                    } else {
-                        format!("{event}\n")
-                    });
-                    Some(m)
-                }
-                Err(e) => return fail(super::describe(&e)),
-            }
-        }
-        None => None,
+    let _metrics = match start_metrics(&args, options.observer.as_ref()) {
+        Ok(m) => m,
+        Err(message) => return fail(message),
     };
     let live = (args.watch || first.is_some()).then(Live::new);
     options.live.clone_from(&live);
@@ -217,6 +208,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     stopped(&args, &ServeEvent::Stopped { stats: &stats });
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics endpoint, when `--metrics` asks for one (it reads
+/// `observer`'s counters); a `metrics-ready` event says where it is bound.
+fn start_metrics(
+    args: &Args,
+    observer: Option<&weld_linker::observe::Observer>,
+) -> Result<Option<MetricsServer>, String> {
+    let (Some(address), Some(observer)) = (args.metrics, observer) else {
+        return Ok(None);
+    };
+    let m = MetricsServer::start(address, observer.clone()).map_err(|e| super::describe(&e))?;
+    let endpoint = format!("http://{}/metrics", m.local_addr());
+    let event = ServeEvent::MetricsReady { endpoint };
+    super::emit(&if args.json {
+        event.to_line()
+    } else {
+        format!("{event}\n")
+    });
+    Ok(Some(m))
 }
 
 /// Whether `inputs` name one manifest (not component files).

@@ -13,3 +13,4 @@ mod providers_cli;
 mod regress_cli;
 mod run_cli;
 mod serve_cli;
+mod traces_cli;

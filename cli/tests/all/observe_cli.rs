@@ -62,9 +62,20 @@ wrpc = {{ transport = "tcp", address = "127.0.0.1:{c}" }}
 
 /// `weld serve --json` of `host` with `extra` arguments; the lines it
 /// printed before `ready` are returned with it, the ready line last.
-fn serve(manifest: &Path, host: &str, extra: &[&str]) -> (Kill, Vec<serde_json::Value>) {
+pub(crate) fn serve(manifest: &Path, host: &str, extra: &[&str]) -> (Kill, Vec<serde_json::Value>) {
+    serve_with(manifest, host, extra, &[])
+}
+
+/// [`serve`] with the variables `env` set for the host.
+pub(crate) fn serve_with(
+    manifest: &Path,
+    host: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Kill, Vec<serde_json::Value>) {
     let mut child = Kill(
         Command::new(env!("CARGO_BIN_EXE_weld"))
+            .envs(env.iter().copied())
             .args([
                 "serve",
                 manifest.to_str().unwrap(),
@@ -194,7 +205,7 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
     })
 }
 
-struct Kill(Child);
+pub(crate) struct Kill(pub(crate) Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {

@@ -72,7 +72,7 @@ fn run(manifest: &Path, call: &str) -> Child {
 }
 
 /// The result `weld run --json` printed for its one call.
-fn result_of(child: Child) -> String {
+pub(crate) fn result_of(child: Child) -> String {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -86,7 +86,7 @@ fn result_of(child: Child) -> String {
 
 /// SIGTERM to `server`; its exit status and how long it took (it is
 /// killed, and the test fails, past 10 s).
-fn terminate(server: &mut Child) -> (std::process::ExitStatus, Duration) {
+pub(crate) fn terminate(server: &mut Child) -> (std::process::ExitStatus, Duration) {
     signal(server, "-TERM");
     let started = Instant::now();
     loop {

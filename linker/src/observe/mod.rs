@@ -19,13 +19,18 @@
 //! that a changed plan keeps keeps its counts.
 //!
 //! [`Observer::prometheus_text`] renders them in Prometheus' text format
-//! (through the `prometheus-client` crate's encoder).
+//! (through the `prometheus-client` crate's encoder). An observer made
+//! [`Observer::with_traces`] also makes one span per call ([`trace`]),
+//! exported over OTLP by [`otlp::Otlp`].
 
 mod cells;
+pub mod otlp;
 mod prometheus;
+pub mod trace;
 
-pub use cells::{quantile, CallCells, CallCounts, Ended, Started, BUCKETS_NS};
+pub use cells::{quantile, Call, CallCells, CallCounts, Ended, Started, BUCKETS_NS};
 pub use prometheus::CONTENT_TYPE;
+pub use trace::Traces;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +89,8 @@ struct Inner {
     occupancy: Mutex<Vec<(String, Weak<dyn Occupancy>)>>,
     /// Connections and invocations refused before their parameters.
     refused_connections: AtomicU64,
+    /// Where each call's span is made, when traces are on.
+    traces: Option<Traces>,
 }
 
 impl std::fmt::Debug for Observer {
@@ -102,14 +109,43 @@ impl Observer {
         Observer::default()
     }
 
-    /// The counters of calls across `key`'s link, made on first use.
-    pub fn link(&self, key: LinkKey) -> Arc<CallCells> {
-        Arc::clone(lock(&self.0.links).entry(key).or_default())
+    /// An observer that also makes one span per call with `traces`.
+    pub fn with_traces(traces: Traces) -> Observer {
+        Observer(Arc::new(Inner {
+            traces: Some(traces),
+            ..Inner::default()
+        }))
     }
 
-    /// The counters of calls served as `key`, made on first use.
+    /// Whether calls make spans.
+    pub fn traced(&self) -> bool {
+        self.0.traces.is_some()
+    }
+
+    /// The counters of calls across `key`'s link (and its spans' template,
+    /// with traces on), made on first use.
+    pub fn link(&self, key: LinkKey) -> Arc<CallCells> {
+        let span = || self.0.traces.as_ref().map(|t| t.link(&key));
+        let mut links = lock(&self.0.links);
+        if let Some(cells) = links.get(&key) {
+            return Arc::clone(cells);
+        }
+        let cells = Arc::new(CallCells::new(span()));
+        links.insert(key, Arc::clone(&cells));
+        cells
+    }
+
+    /// The counters of calls served as `key` (and its spans' template,
+    /// with traces on), made on first use.
     pub fn served(&self, key: ServedKey) -> Arc<CallCells> {
-        Arc::clone(lock(&self.0.served).entry(key).or_default())
+        let span = || self.0.traces.as_ref().map(|t| t.served(&key));
+        let mut served = lock(&self.0.served);
+        if let Some(cells) = served.get(&key) {
+            return Arc::clone(cells);
+        }
+        let cells = Arc::new(CallCells::new(span()));
+        served.insert(key, Arc::clone(&cells));
+        cells
     }
 
     /// Reads `component`'s calls in flight and waiting from `source` for as

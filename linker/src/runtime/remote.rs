@@ -17,7 +17,7 @@
 //! failure, with the same message.
 
 use super::host::HostState;
-use crate::observe::{CallCells, Ended, LinkKey, Observer, Started};
+use crate::observe::{trace, CallCells, Ended, LinkKey, Observer};
 use crate::wrpc::client::Message;
 use crate::wrpc::client::{CallError, Remote};
 use crate::wrpc::codec::{self, CodecError, Limits};
@@ -60,30 +60,32 @@ impl StubLink {
     }
 }
 
-/// Sends the encoded `params` with `call` (which sets the bytes it
-/// received) and, when `cells` are given, records the call: its time, how
-/// it ended (parameters that could not be encoded included), the bytes
-/// each way.
+/// Sends the encoded `params` with `call` (given what to carry beside
+/// them, and setting the bytes it received) and, when `cells` are given,
+/// records the call: its time, how it ended (parameters that could not
+/// be encoded included), the bytes each way; with traces on, its span,
+/// whose context is what the call carries.
 pub(crate) fn observed<T>(
     cells: Option<&CallCells>,
     params: Result<Vec<u8>, CodecError>,
-    call: impl FnOnce(Bytes, &mut usize) -> Result<T, CallError>,
+    call: impl FnOnce(Bytes, &[(String, String)], &mut usize) -> Result<T, CallError>,
 ) -> Result<T, CallError> {
     let mut received = 0;
     let Some(cells) = cells else {
         let params = params.map_err(CallError::Encode)?;
-        return call(Bytes::from(params), &mut received);
+        return call(Bytes::from(params), &[], &mut received);
     };
-    let started = Started::now();
+    let started = cells.start();
+    let carried = started.context().map(trace::inject).unwrap_or_default();
     let sent = params.as_ref().map_or(0, Vec::len);
     let outcome = params
         .map_err(CallError::Encode)
-        .and_then(|params| call(Bytes::from(params), &mut received));
+        .and_then(|params| call(Bytes::from(params), &carried, &mut received));
     let ended = match &outcome {
         Ok(_) => Ended::Ok,
         Err(e) => Ended::Failed(e.kind()),
     };
-    cells.finish(started, ended, sent, received);
+    cells.end(started, ended, sent, received);
     outcome
 }
 
@@ -142,13 +144,19 @@ pub(crate) fn define(
         inst.func_new(&name, move |mut store, _ty, args, out| {
             let limits = &link.limits;
             let encoded = codec::encode_values(args, &params);
-            let outcome = observed(cells.as_deref(), encoded, |bytes, received| {
+            let outcome = observed(cells.as_deref(), encoded, |bytes, carried, received| {
                 let reply = Message::new(limits, wire_results.is_empty(), |buf: &[u8]| {
                     *received = buf.len();
                     codec::decode_values(&wire_results, buf, limits)
                 });
-                link.remote
-                    .call_blocking_with(&link.import, &func, bytes, link.timeout, reply)
+                link.remote.call_blocking_with(
+                    &link.import,
+                    &func,
+                    bytes,
+                    carried,
+                    link.timeout,
+                    reply,
+                )
             });
             match outcome {
                 Ok(mut vals) => {
@@ -215,19 +223,24 @@ pub(crate) mod typed_stubs {
         fn run<R: WireResults>(&self, params: Result<Vec<u8>, CodecError>) -> Result<R, String> {
             let link = &self.link;
             let limits = link.limits;
-            super::observed(self.cells.as_deref(), params, |params, received| {
-                let reply = Message::new(&limits, false, |buf: &[u8]| {
-                    *received = buf.len();
-                    R::decode(buf, &limits)
-                });
-                link.remote.call_blocking_with(
-                    &link.import,
-                    &self.func,
-                    params,
-                    link.timeout,
-                    reply,
-                )
-            })
+            super::observed(
+                self.cells.as_deref(),
+                params,
+                |params, carried, received| {
+                    let reply = Message::new(&limits, false, |buf: &[u8]| {
+                        *received = buf.len();
+                        R::decode(buf, &limits)
+                    });
+                    link.remote.call_blocking_with(
+                        &link.import,
+                        &self.func,
+                        params,
+                        carried,
+                        link.timeout,
+                        reply,
+                    )
+                },
+            )
             .map_err(|e| super::failure(&self.what, &e))
         }
     }

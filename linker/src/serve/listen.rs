@@ -7,13 +7,14 @@ use super::generation::{Current, Generation};
 use super::report::{Cause, FailedCall, Reporter};
 use super::worker::{Answer, Args, Job, Outcome};
 use super::{ServeError, Served};
-use crate::observe::{Ended, Started};
+use crate::observe::{trace, Call, CallCells, Ended};
 use crate::runtime::BoxError;
 use crate::wrpc::bounded::{self, Frames};
 use crate::wrpc::client::{read_with, Message, ReadError};
 use crate::wrpc::codec::{self, CodecError, Limits};
 use crate::wrpc::Endpoint;
 use futures::{Stream, StreamExt as _};
+use opentelemetry::KeyValue;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -127,6 +128,8 @@ pub(super) struct Peer {
     name: Arc<str>,
     key: PeerKey,
     identity: Option<Arc<str>>,
+    /// The trace context the caller sent (W3C headers, over NATS).
+    carried: Option<Arc<[(String, String)]>>,
 }
 
 impl Peer {
@@ -135,6 +138,7 @@ impl Peer {
             name: name.into(),
             key,
             identity: None,
+            carried: None,
         }
     }
 
@@ -142,6 +146,30 @@ impl Peer {
     pub(super) fn with_identity(mut self, identity: Option<Arc<str>>) -> Peer {
         self.identity = identity;
         self
+    }
+
+    /// A caller that sent the trace context `carried`.
+    pub(super) fn with_carried(mut self, carried: Option<Arc<[(String, String)]>>) -> Peer {
+        self.carried = carried;
+        self
+    }
+
+    /// Starts `s`'s call from this peer in `cells`: under the trace
+    /// context it sent, naming it and, as far as the plan tells, the link
+    /// it calls across.
+    fn start(&self, s: &Served, cells: &CallCells) -> Call {
+        let parent = || {
+            self.carried
+                .as_deref()
+                .map_or_else(opentelemetry::Context::new, trace::extract)
+        };
+        cells.start_served(parent, |attributes| {
+            attributes.push(KeyValue::new("weld.peer", self.name.to_string()));
+            if let Some(identity) = &self.identity {
+                attributes.push(KeyValue::new("weld.peer_identity", identity.to_string()));
+            }
+            s.links.describe(self.identity.as_deref(), attributes);
+        })
     }
 }
 
@@ -542,7 +570,7 @@ where
     let s = target.served();
     let index = target.index;
     // Timed only when counted: an unobserved call reads no clock for it.
-    let started = s.cells.as_ref().map(|_| Started::now());
+    let started = s.cells.as_ref().map(|cells| peer.start(s, cells));
     // Every byte of the parameters is reserved in the budget before it is
     // read: parameters held half-sent count too.
     let mut rx = d.budget.meter(rx);
@@ -619,6 +647,7 @@ where
         }
     };
     let ticket = d.in_flight.ticket();
+    let trace = started.as_ref().and_then(Call::context).cloned();
     let ending = d.ending(&target, peer.name, started, received);
     let (local, deadline) = (
         target.generation.local(index),
@@ -642,6 +671,7 @@ where
         answer,
         arrived,
         deadline,
+        trace,
     };
     // A closed queue drops the job, and its answer ends the call as
     // `stopping`.
@@ -655,7 +685,7 @@ impl Dispatch {
         &self,
         target: &Target,
         peer: Arc<str>,
-        started: Option<Started>,
+        started: Option<Call>,
         received: usize,
     ) -> Ending {
         Ending {
@@ -679,8 +709,8 @@ struct Ending {
     /// How long the caller may take to take the reply: one that stops
     /// reading holds its call's permits no longer than this.
     timeout: Duration,
-    /// When the call started, when it is counted.
-    started: Option<Started>,
+    /// When the call started (and its span), when it is counted.
+    started: Option<Call>,
     /// The bytes of its parameters.
     received: usize,
 }
@@ -719,7 +749,7 @@ impl Ending {
                 Ok(()) => Ended::Ok,
                 Err((cause, _)) => cause.ended(),
             };
-            cells.finish(started, ended, sent, self.received);
+            cells.end(started, ended, sent, self.received);
         }
         match outcome {
             Ok(()) => self.report.answered(),

@@ -31,6 +31,7 @@ mod fds;
 mod follow;
 mod generation;
 mod http;
+mod inbound;
 mod lanes;
 mod listen;
 mod live;
@@ -292,6 +293,9 @@ pub struct Served {
     /// Where its calls are counted, when the server is observed.
     #[serde(skip)]
     pub(crate) cells: Option<Arc<CallCells>>,
+    /// The plan's links into it, named by its calls' spans.
+    #[serde(skip)]
+    pub(crate) links: inbound::InboundLinks,
 }
 
 impl Served {
@@ -928,8 +932,15 @@ impl Wanted {
                 transport: transport.to_string(),
             })
         });
+        let links = match &cells {
+            Some(c) if c.traced() => {
+                inbound::InboundLinks::of(&deployment.plan, &self.component, &self.instance)
+            }
+            _ => inbound::InboundLinks::default(),
+        };
         Ok(Served {
             cells,
+            links,
             instance: self.instance,
             function: self.function,
             component: self.component,

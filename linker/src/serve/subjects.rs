@@ -320,12 +320,14 @@ async fn accept(
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> super::listen::Invocation<NatsReply, nats::Params> {
     let named = || Some(name.clone());
+    let carried = carried(&message);
     match inbox.accept(message).await {
         Ok(Some((results, params))) => {
             let peer = Peer::new(
                 format!("NATS caller {}", results.caller()),
                 PeerKey::Anonymous,
-            );
+            )
+            .with_carried(carried);
             match Target::find(current, &name.0, &name.1) {
                 Some(target) => {
                     let reply = NatsReply {
@@ -349,6 +351,25 @@ async fn accept(
             Err((named(), format!("accepting the invocation failed: {e}"))),
         ),
     }
+}
+
+/// Longest trace-context header kept (W3C's `tracestate` is at most 512
+/// bytes; `traceparent` is 55).
+const MAX_CARRIED: usize = 512;
+
+/// The trace context `message`'s headers carry: only the W3C headers
+/// (`traceparent`, `tracestate`), each at most [`MAX_CARRIED`] bytes;
+/// anything else a caller sends is not kept.
+fn carried(message: &async_nats::Message) -> Option<Arc<[(String, String)]>> {
+    let headers = message.headers.as_ref()?;
+    let pairs: Vec<(String, String)> = crate::observe::trace::HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.as_str();
+            (value.len() <= MAX_CARRIED).then(|| (name.to_string(), value.to_string()))
+        })
+        .collect();
+    (!pairs.is_empty()).then(|| pairs.into())
 }
 
 /// A stream that says when it is dropped (its sender goes with it).

@@ -25,6 +25,20 @@ pub(super) struct Job {
     pub arrived: std::time::Instant,
     /// The deadline of a call into its component.
     pub deadline: std::time::Duration,
+    /// The context holding the call's span, when traces are on: current
+    /// while the guest runs.
+    pub trace: Option<opentelemetry::Context>,
+}
+
+/// Runs `f` with `trace` as the thread's current context, when given.
+fn traced<T>(trace: Option<opentelemetry::Context>, f: impl FnOnce() -> T) -> T {
+    match trace {
+        Some(cx) => {
+            let _current = cx.attach();
+            f()
+        }
+        None => f(),
+    }
 }
 
 impl Job {
@@ -141,7 +155,9 @@ pub(super) fn shared(
             }
         }
         let d = deployed.as_mut().expect("instantiated above");
-        let result = execute(d, &served[job.index], &mut funcs[job.index], job.args);
+        let result = traced(job.trace, || {
+            execute(d, &served[job.index], &mut funcs[job.index], job.args)
+        });
         if let (Err(e), true) = (&result, d.is_poisoned()) {
             tracing::warn!(
                 component = %served[job.index].component,
@@ -253,7 +269,9 @@ pub(super) fn pool(runtime: &Runtime, served: &[Served], queue: &PerCallQueue) {
         };
         let used = match made {
             Ok(mut d) => {
-                let result = execute(&mut d, &served[job.index], &mut None, job.args);
+                let result = traced(job.trace, || {
+                    execute(&mut d, &served[job.index], &mut None, job.args)
+                });
                 job.answer.send(result);
                 Some(d)
             }

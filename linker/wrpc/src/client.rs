@@ -255,13 +255,18 @@ impl Remote {
             instance,
             func,
             params,
+            &[],
             timeout,
             Message::values(results, limits),
         )
     }
 
     /// [`Remote::call_blocking`] reading the reply as `reply` says (the
-    /// typed fast paths' decoder, or [`Message::values`]).
+    /// typed fast paths' decoder, or [`Message::values`]), and sending
+    /// `carried` with the invocation where the transport has room for it:
+    /// as NATS message headers (which a wRPC 0.17 server reads as the
+    /// call's context). TCP, Unix sockets and QUIC streams carry wRPC's
+    /// bytes and nothing else: there it is not sent.
     ///
     /// # Errors
     /// As [`Remote::call`].
@@ -270,10 +275,12 @@ impl Remote {
         instance: &str,
         func: &str,
         params: Bytes,
+        carried: &[(String, String)],
         timeout: Duration,
         reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError> + Send>,
     ) -> Result<T, CallError> {
-        let call = || self.block_on(self.call_with(instance, func, params, timeout, reply));
+        let call =
+            || self.block_on(self.call_with(instance, func, params, carried, timeout, reply));
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope.spawn(call).join().unwrap_or_else(|_| {
@@ -321,18 +328,21 @@ impl Remote {
             instance,
             func,
             params,
+            &[],
             timeout,
             Message::values(results, limits),
         )
         .await
     }
 
-    /// [`Remote::call`] reading the reply as `reply` says.
+    /// [`Remote::call`] reading the reply as `reply` says, with `carried`
+    /// as NATS headers (see [`Remote::call_blocking_with`]).
     async fn call_with<T>(
         &self,
         instance: &str,
         func: &str,
         params: Bytes,
+        carried: &[(String, String)],
         timeout: Duration,
         reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
@@ -392,7 +402,7 @@ impl Remote {
                             endpoint: self.label.clone(),
                             source,
                         })?;
-                    self.invoke_nats(client, instance, func, params, reply)
+                    self.invoke_nats(client, (instance, func), params, carried, reply)
                         .await
                 }
             }
@@ -450,13 +460,13 @@ impl Remote {
     async fn invoke_nats<T>(
         &self,
         caller: &super::nats::Caller,
-        instance: &str,
-        func: &str,
+        (instance, func): (&str, &str),
         params: Bytes,
+        headers: &[(String, String)],
         reply: Message<'_, impl FnMut(&[u8]) -> Result<T, CodecError>>,
     ) -> Result<T, CallError> {
         let mut rx = caller
-            .invoke(instance, func, params)
+            .invoke(instance, func, params, headers)
             .await
             .map_err(|source| CallError::Connect {
                 endpoint: self.label.clone(),

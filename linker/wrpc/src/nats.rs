@@ -401,8 +401,10 @@ impl Caller {
         })
     }
 
-    /// Invokes `function` of `instance` with the encoded `params`; the
-    /// results are read from what is returned.
+    /// Invokes `function` of `instance` with the encoded `params`, and
+    /// `headers` as the invocation's message headers (a wRPC server reads
+    /// them as the call's context; none makes a message without headers);
+    /// the results are read from what is returned.
     ///
     /// # Errors
     /// The broker's error when the invocation cannot be published, or no server
@@ -412,16 +414,18 @@ impl Caller {
         instance: &str,
         function: &str,
         params: Bytes,
+        headers: &[(String, String)],
     ) -> Result<Reply, async_nats::Error> {
         let (reply, n) = self.router.subject();
         let route = self.router.route(n);
-        // As many parameter bytes as fit beside the reply subject go with
-        // the invocation; the rest after the accept.
+        // As many parameter bytes as fit beside the reply subject (and the
+        // headers, which count against the payload cap) go with the
+        // invocation; the rest after the accept.
         let room = self
             .nats
             .server_info()
             .max_payload
-            .saturating_sub(reply.len())
+            .saturating_sub(reply.len() + headers_len(headers))
             .max(1);
         let mut first = params;
         let rest = if first.len() > room {
@@ -430,7 +434,17 @@ impl Caller {
             Bytes::new()
         };
         let subject = wrpc_transport_nats::invocation_subject(&self.prefix, instance, function);
-        self.nats.publish_with_reply(subject, reply, first).await?;
+        if headers.is_empty() {
+            self.nats.publish_with_reply(subject, reply, first).await?;
+        } else {
+            let mut map = async_nats::HeaderMap::new();
+            for (k, v) in headers {
+                map.insert(k.as_str(), v.as_str());
+            }
+            self.nats
+                .publish_with_reply_and_headers(subject, reply, map, first)
+                .await?;
+        }
         Ok(Reply {
             route,
             rest: Some(rest),
@@ -439,6 +453,18 @@ impl Caller {
             done: false,
         })
     }
+}
+
+/// The bytes `headers` take in a message (`NATS/1.0` line, one line per
+/// header, the blank line): they count against the broker's payload cap.
+fn headers_len(headers: &[(String, String)]) -> usize {
+    if headers.is_empty() {
+        return 0;
+    }
+    12 + headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 4)
+        .sum::<usize>()
 }
 
 /// One call's results, read as they arrive. Reading also answers the

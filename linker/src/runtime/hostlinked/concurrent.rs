@@ -15,7 +15,8 @@
 use super::super::host::HostState;
 use super::super::tables::SlotTarget;
 use super::super::units::HostLink;
-use crate::observe::{CallCells, Started};
+use crate::observe::{Call, CallCells};
+use opentelemetry::context::FutureExt as _;
 use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{LinkerInstance, ResourceType};
@@ -57,16 +58,19 @@ pub(super) fn define(
             let context = context.clone();
             let cells = cells.clone();
             Box::pin(async move {
-                let started = cells.as_ref().map(|_| Started::now());
+                let started = cells.as_ref().map(|c| c.start());
                 let func = accessor
                     .with(|mut store| store.data_mut().slots[slot])
                     .context("callee not instantiated")?;
-                let outcome = func
-                    .call_concurrent(accessor, params, results)
-                    .await
-                    .context(context);
+                let call = func.call_concurrent(accessor, params, results);
+                // The call's span is current whenever the callee runs.
+                let outcome = match started.as_ref().and_then(Call::context) {
+                    Some(cx) => call.with_context(cx.clone()).await,
+                    None => call.await,
+                }
+                .context(context);
                 if let (Some(cells), Some(started)) = (cells, started) {
-                    cells.finish(started, super::ended(&outcome), 0, 0);
+                    cells.end(started, super::ended(&outcome), 0, 0);
                 }
                 outcome
             })

@@ -27,7 +27,7 @@ mod concurrent;
 use super::host::HostState;
 use super::tables::{ResourceTarget, SlotTarget, Tables};
 use super::units::HostLink;
-use crate::observe::{CallCells, Ended, LinkKey, Observer, Started};
+use crate::observe::{CallCells, Ended, LinkKey, Observer};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, Linker, ResourceAny, ResourceDynamic, ResourceType, Type, Val,
@@ -170,8 +170,10 @@ fn define_resources(
 }
 
 /// Runs `call` and, when `cells` are given, records it: its time, and a
-/// trap as its failure (an error value the callee returns is a result).
-/// Nothing crosses a wire, so no bytes are counted.
+/// trap as its failure (an error value the callee returns is a result);
+/// with traces on, its span, current while the callee runs (the callee's
+/// own calls are its children). Nothing crosses a wire, so no bytes are
+/// counted.
 fn observed<T>(
     cells: Option<&CallCells>,
     call: impl FnOnce() -> wasmtime::Result<T>,
@@ -179,9 +181,9 @@ fn observed<T>(
     let Some(cells) = cells else {
         return call();
     };
-    let started = Started::now();
-    let outcome = call();
-    cells.finish(started, ended(&outcome), 0, 0);
+    let started = cells.start();
+    let outcome = started.within(call);
+    cells.end(started, ended(&outcome), 0, 0);
     outcome
 }
 

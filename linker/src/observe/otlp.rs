@@ -1,0 +1,211 @@
+//! Exporting spans over OTLP: OpenTelemetry's SDK batching them on a
+//! thread of its own and `opentelemetry-otlp` posting each batch as
+//! protobuf over HTTP (`/v1/traces` under the endpoint), with reqwest's
+//! blocking client on that thread.
+//!
+//! Costs and limits: a call hands its ended span to the batch queue and
+//! goes on (a full queue, 2 048 spans by default, drops spans, never
+//! delays a call); a collector that is down or slow only delays the batch
+//! thread (each export gives up after the exporter's timeout, 10 s by
+//! default). [`Otlp::shutdown`] flushes what is queued within a bound.
+//! The OpenTelemetry variables a user would set are read by the SDK and
+//! the exporter themselves: `OTEL_TRACES_SAMPLER`/`_ARG` (unless a ratio
+//! is given here), `OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_HEADERS`,
+//! `OTEL_EXPORTER_OTLP_TIMEOUT`.
+
+use super::Traces;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use std::time::Duration;
+
+/// The variable naming the endpoint when none is given
+/// (OpenTelemetry's own).
+pub const ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// How long [`Otlp::shutdown`] waits for queued spans to be sent.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// Where and how spans are exported.
+#[derive(Debug, Clone)]
+pub struct OtlpConfig {
+    /// The collector's base URL (`http://host:4318`): spans go to
+    /// `/v1/traces` under it.
+    pub endpoint: String,
+    /// The `service.name` of every span's resource.
+    pub service: String,
+    /// Attributes of the resource besides its service name (the host a
+    /// process serves, …).
+    pub resource: Vec<(String, String)>,
+    /// The share of traces kept (0–1), decided where a trace starts (a
+    /// call with a sampled parent is always kept: parent-based); `None`
+    /// leaves the choice to `OTEL_TRACES_SAMPLER` (all, without it).
+    pub sample_ratio: Option<f64>,
+}
+
+/// Why spans cannot be exported as configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OtlpError {
+    /// The endpoint is not an `http://` URL weld can post to.
+    #[error("the OTLP endpoint `{endpoint}` {problem}")]
+    Endpoint {
+        /// The endpoint, without any credentials it held.
+        endpoint: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The ratio is not a share between 0 and 1.
+    #[error("the trace sampling ratio {0} is not between 0 and 1")]
+    Ratio(f64),
+    /// The exporter could not be built.
+    #[error("the OTLP exporter could not be built")]
+    Build(#[source] opentelemetry_otlp::ExporterBuildError),
+    /// Queued spans could not all be sent while shutting down.
+    #[error("spans still queued could not be sent to the OTLP endpoint")]
+    Shutdown(#[source] opentelemetry_sdk::error::OTelSdkError),
+}
+
+/// A running export of spans. Dropping it without [`Otlp::shutdown`]
+/// loses what is queued.
+#[derive(Debug)]
+pub struct Otlp {
+    provider: SdkTracerProvider,
+}
+
+impl Otlp {
+    /// Starts exporting spans as `config` says.
+    ///
+    /// # Errors
+    /// [`OtlpError::Endpoint`] for an endpoint that is not `http://host…`
+    /// (`https` is not built in: a collector beside the host takes plain
+    /// HTTP), or holds credentials (send them in `OTEL_EXPORTER_OTLP_HEADERS`);
+    /// [`OtlpError::Ratio`]; [`OtlpError::Build`].
+    pub fn start(config: &OtlpConfig) -> Result<Otlp, OtlpError> {
+        let endpoint = traces_url(&config.endpoint)?;
+        let sampler = match config.sample_ratio {
+            Some(r) if !(0.0..=1.0).contains(&r) => return Err(OtlpError::Ratio(r)),
+            Some(r) => Some(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                r,
+            )))),
+            None => None,
+        };
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(OtlpError::Build)?;
+        let resource = Resource::builder()
+            .with_service_name(config.service.clone())
+            .with_attributes(
+                config
+                    .resource
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            )
+            .build();
+        let mut provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource);
+        if let Some(sampler) = sampler {
+            provider = provider.with_sampler(sampler);
+        }
+        Ok(Otlp {
+            provider: provider.build(),
+        })
+    }
+
+    /// Where the calls' spans are made: give it to an
+    /// [`Observer::with_traces`](super::Observer::with_traces).
+    pub fn traces(&self) -> Traces {
+        Traces::new(self.provider.tracer("weld"))
+    }
+
+    /// Sends what is queued and stops, waiting at most [`SHUTDOWN_WAIT`].
+    ///
+    /// # Errors
+    /// [`OtlpError::Shutdown`] when spans could not all be sent in time.
+    pub fn shutdown(self) -> Result<(), OtlpError> {
+        self.provider
+            .shutdown_with_timeout(SHUTDOWN_WAIT)
+            .map_err(OtlpError::Shutdown)
+    }
+}
+
+/// `endpoint`'s `/v1/traces` (the way OpenTelemetry reads
+/// [`ENDPOINT_VAR`]: a base under which each signal has its path).
+fn traces_url(endpoint: &str) -> Result<String, OtlpError> {
+    let refuse = |problem| OtlpError::Endpoint {
+        endpoint: redacted(endpoint),
+        problem,
+    };
+    let uri: http::Uri = endpoint.parse().map_err(|_| refuse("is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(refuse(
+                "is https, which this build does not send to (send to a collector beside the host, over http)",
+            ))
+        }
+        _ => return Err(refuse("is not an http:// URL")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(refuse("names no host"));
+    };
+    if authority.as_str().contains('@') {
+        return Err(refuse(
+            "holds credentials (send them as headers, in OTEL_EXPORTER_OTLP_HEADERS)",
+        ));
+    }
+    let base = endpoint.trim_end_matches('/');
+    Ok(format!("{base}/v1/traces"))
+}
+
+/// `endpoint` with whatever precedes an `@` in its authority replaced.
+fn redacted(endpoint: &str) -> String {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => endpoint.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked_and_credentials_never_shown() {
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318/").unwrap(),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url("http://collector:4318/otlp").unwrap(),
+            "http://collector:4318/otlp/v1/traces"
+        );
+        for bad in [
+            "collector:4318",
+            "https://collector:4318",
+            "ftp://x",
+            "http://user:s3cret@collector:4318/x",
+            "not a url",
+        ] {
+            let e = traces_url(bad).unwrap_err().to_string();
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        let e = traces_url("http://user:s3cret@collector:4318/x").unwrap_err();
+        assert!(e.to_string().contains("***@collector:4318/x"), "{e}");
+        let config = OtlpConfig {
+            endpoint: "http://127.0.0.1:1".into(),
+            service: "weld".into(),
+            resource: vec![],
+            sample_ratio: Some(1.5),
+        };
+        assert!(matches!(Otlp::start(&config), Err(OtlpError::Ratio(_))));
+    }
+}
