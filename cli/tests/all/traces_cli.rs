@@ -6,177 +6,15 @@
 
 use crate::observe_cli::{serve, serve_with};
 use crate::serve_cli::{result_of, terminate};
-use http_body_util::BodyExt as _;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message as _;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use weld_fixtures::otlp::{Collector, Received};
 
-/// A span as the collector received it, with its resource's `weld.host`.
-#[derive(Debug, Clone)]
-struct Received {
-    host: String,
-    name: String,
-    kind: i32,
-    trace: Vec<u8>,
-    id: Vec<u8>,
-    parent: Vec<u8>,
-    attributes: BTreeMap<String, String>,
-    error: bool,
-}
-
-impl Received {
-    fn at(&self, key: &str) -> &str {
-        self.attributes.get(key).map_or("", String::as_str)
-    }
-}
-
-fn text(kv: &[KeyValue]) -> BTreeMap<String, String> {
-    kv.iter()
-        .map(|kv| {
-            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(any_value::Value::StringValue(s)) => s.clone(),
-                Some(any_value::Value::IntValue(i)) => i.to_string(),
-                Some(any_value::Value::BoolValue(b)) => b.to_string(),
-                other => format!("{other:?}"),
-            };
-            (kv.key.clone(), value)
-        })
-        .collect()
-}
-
-/// An OTLP/HTTP collector on a free loopback port: every
-/// `POST /v1/traces` is decoded as an `ExportTraceServiceRequest` and its
-/// spans kept; anything else is answered 404. Stops when dropped.
-struct Collector {
-    address: std::net::SocketAddr,
-    spans: Arc<Mutex<Vec<Received>>>,
-    posts: Arc<Mutex<Vec<String>>>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Collector {
-    fn start() -> Collector {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let address = listener.local_addr().unwrap();
-        let spans = Arc::new(Mutex::new(Vec::new()));
-        let posts = Arc::new(Mutex::new(Vec::new()));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (kept, paths) = (Arc::clone(&spans), Arc::clone(&posts));
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let accept = async {
-                    loop {
-                        let Ok((stream, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let (kept, paths) = (Arc::clone(&kept), Arc::clone(&paths));
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(move |request| {
-                                receive(request, Arc::clone(&kept), Arc::clone(&paths))
-                            });
-                            let io = hyper_util::rt::TokioIo::new(stream);
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(io, service)
-                                .await;
-                        });
-                    }
-                };
-                tokio::select! {
-                    () = accept => {}
-                    _ = stopped => {}
-                }
-            });
-        });
-        Collector {
-            address,
-            spans,
-            posts,
-            _stop: stop,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// The spans received once `done` holds of them (or 15 s have passed).
-    fn wait_for(&self, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let started = Instant::now();
-        loop {
-            let spans = self.spans.lock().unwrap().clone();
-            if done(&spans) || started.elapsed() > Duration::from_secs(15) {
-                return spans;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-async fn receive(
-    request: hyper::Request<hyper::body::Incoming>,
-    kept: Arc<Mutex<Vec<Received>>>,
-    paths: Arc<Mutex<Vec<String>>>,
-) -> Result<hyper::Response<http_body_util::Full<hyper::body::Bytes>>, hyper::Error> {
-    let path = request.uri().path().to_string();
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    paths
-        .lock()
-        .unwrap()
-        .push(format!("{} {path} {content_type}", request.method()));
-    if request.method() != hyper::Method::POST || path != "/v1/traces" {
-        let mut not_found = hyper::Response::new(http_body_util::Full::default());
-        *not_found.status_mut() = hyper::StatusCode::NOT_FOUND;
-        return Ok(not_found);
-    }
-    let body = request.into_body().collect().await?.to_bytes();
-    let export = ExportTraceServiceRequest::decode(body).expect("an OTLP trace export");
-    let mut spans = kept.lock().unwrap();
-    for rs in export.resource_spans {
-        let resource = text(&rs.resource.map(|r| r.attributes).unwrap_or_default());
-        let host = resource.get("weld.host").cloned().unwrap_or_default();
-        assert_eq!(
-            resource.get("service.name").map(String::as_str),
-            Some("weld")
-        );
-        for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
-            spans.push(Received {
-                host: host.clone(),
-                name: span.name,
-                kind: span.kind,
-                trace: span.trace_id,
-                id: span.span_id,
-                parent: span.parent_span_id,
-                attributes: text(&span.attributes),
-                error: span.status.is_some_and(|s| s.code == 2),
-            });
-        }
-    }
-    let answer = ExportTraceServiceResponse::default().encode_to_vec();
-    let mut ok = hyper::Response::new(http_body_util::Full::new(answer.into()));
-    ok.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/x-protobuf"),
-    );
-    Ok(ok)
+/// OTLP's span kinds (`opentelemetry.proto.trace.v1.Span.SpanKind`).
+mod kind {
+    pub const INTERNAL: i32 = 1;
+    pub const SERVER: i32 = 2;
+    pub const CLIENT: i32 = 3;
 }
 
 const GREETER: &str = "demo:greet/greeter@0.1.0";
@@ -270,18 +108,19 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     assert!(terminate(&mut relay.0).0.success());
     assert!(terminate(&mut greet.0).0.success());
     let spans = collector.wait_for(|s| s.len() >= 6);
-    let posts = collector.posts.lock().unwrap().clone();
+    let requests = collector.requests();
     assert!(
-        posts
+        requests
             .iter()
             .all(|p| p == "POST /v1/traces application/x-protobuf"),
-        "{posts:?}"
+        "{requests:?}"
     );
+    assert!(spans.iter().all(|s| s.service == "weld"), "{spans:#?}");
 
     let client = one(&spans, "NATS client span", |s| {
         s.host == "a" && s.at("weld.transport") == "nats"
     });
-    assert_eq!(client.kind, SpanKind::Client as i32);
+    assert_eq!(client.kind, kind::CLIENT);
     assert_eq!(client.name, "greet-caller → front: hello");
     assert_eq!(client.at("weld.link"), "greet-caller → front");
     assert_eq!(client.at("rpc.service"), GREETER);
@@ -293,7 +132,7 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     assert!(client.parent.is_empty(), "the run's call starts the trace");
 
     let served = one(&spans, "span served on b", |s| {
-        s.host == "b" && s.kind == SpanKind::Server as i32
+        s.host == "b" && s.kind == kind::SERVER
     });
     assert_eq!(served.parent, client.id, "the parent crossed NATS headers");
     assert_eq!(served.trace, client.trace);
@@ -305,7 +144,7 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     let linked = one(&spans, "host-linked span", |s| {
         s.at("weld.transport") == "host-linked"
     });
-    assert_eq!(linked.kind, SpanKind::Internal as i32);
+    assert_eq!(linked.kind, kind::INTERNAL);
     assert_eq!(
         linked.parent, served.id,
         "in process, under the served call"
@@ -314,7 +153,7 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     assert_eq!(linked.at("weld.link"), "front → back");
 
     let tcp = one(&spans, "TCP client span", |s| {
-        s.at("weld.transport") == "tcp" && s.kind == SpanKind::Client as i32
+        s.at("weld.transport") == "tcp" && s.kind == kind::CLIENT
     });
     assert_eq!(tcp.parent, linked.id, "under the host-linked call");
     assert_eq!(tcp.trace, client.trace);
@@ -327,7 +166,7 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     let on_c: Vec<&Received> = spans.iter().filter(|s| s.host == "c").collect();
     assert_eq!(on_c.len(), 2, "{spans:#?}");
     for s in &on_c {
-        assert_eq!(s.kind, SpanKind::Server as i32);
+        assert_eq!(s.kind, kind::SERVER);
         assert!(s.parent.is_empty());
         assert_ne!(s.trace, client.trace);
         assert_eq!(s.at("weld.link"), "back → greet");
