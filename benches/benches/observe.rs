@@ -52,15 +52,16 @@ fn observer(mode: &str, collector: &Collector) -> Observed {
         "traced" => 1.0,
         _ => 0.01,
     };
-    let otlp = Otlp::start(&OtlpConfig {
+    let mut otlp = Otlp::start(&OtlpConfig {
         endpoint: collector.url(),
         service: "weld".into(),
         resource: vec![],
         sample_ratio: Some(ratio),
+        metrics_interval: None,
     })
     .unwrap_or_else(|e| panic!("{e}"));
     Observed {
-        observer: Some(Observer::with_traces(otlp.traces())),
+        observer: Some(otlp.observer()),
         otlp: Some(otlp),
     }
 }

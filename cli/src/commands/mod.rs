@@ -44,9 +44,11 @@ pub struct LimitArgs {
 #[derive(clap::Args, Clone, Debug)]
 pub struct OtlpArgs {
     /// Export one span per call across a host-linked or wRPC link, and per
-    /// served call, to this OTLP/HTTP collector (`http://HOST:4318`; spans
-    /// go to `/v1/traces` under it). Default: `OTEL_EXPORTER_OTLP_ENDPOINT`,
-    /// when set (README: "Watching links").
+    /// served call, and the counters `--metrics` serves, to this OTLP/HTTP
+    /// collector (`http://HOST:4318`; spans go to `/v1/traces` under it,
+    /// metrics to `/v1/metrics` every `OTEL_METRIC_EXPORT_INTERVAL` ms,
+    /// 60 000 by default). Default: `OTEL_EXPORTER_OTLP_ENDPOINT`, when set
+    /// (README: "Watching links").
     #[arg(long, value_name = "URL")]
     otlp: Option<String>,
     /// The share of traces kept (0–1), decided where a trace starts; a call
@@ -61,13 +63,13 @@ pub struct OtlpArgs {
 pub struct Exporting(Option<weld_linker::observe::otlp::Otlp>);
 
 impl Exporting {
-    /// An observer that makes spans, when exporting; `counting` (metrics
-    /// were asked for) makes one that only counts otherwise.
-    pub fn observer(&self, counting: bool) -> Option<weld_linker::observe::Observer> {
-        use weld_linker::observe::Observer;
-        match &self.0 {
-            Some(otlp) => Some(Observer::with_traces(otlp.traces())),
-            None => counting.then(Observer::new),
+    /// An observer that makes spans and has its counters pushed, when
+    /// exporting; `counting` (metrics were asked for) makes one that only
+    /// counts otherwise.
+    pub fn observer(&mut self, counting: bool) -> Option<weld_linker::observe::Observer> {
+        match &mut self.0 {
+            Some(otlp) => Some(otlp.observer()),
+            None => counting.then(weld_linker::observe::Observer::new),
         }
     }
 }
@@ -107,6 +109,7 @@ impl OtlpArgs {
             service: "weld".to_string(),
             resource: vec![("weld.host".to_string(), host.to_string())],
             sample_ratio: self.otlp_sample,
+            metrics_interval: None,
         };
         Otlp::start(&config)
             .map(|o| Exporting(Some(o)))

@@ -113,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .choose_host(args.host.as_deref())
         .unwrap_or_default();
     // Spans queued when the run ends are sent as this goes.
-    let exporting = match args.otlp.start(&host) {
+    let mut exporting = match args.otlp.start(&host) {
         Ok(e) => e,
         Err(message) => return Ok(super::fail(message, args.json)),
     };

@@ -163,7 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.grace = std::time::Duration::from_millis(args.grace_ms);
     options.deadline = args.deadline_ms.map(std::time::Duration::from_millis);
     // Spans queued when the host stops are sent as this goes.
-    let exporting = match args.otlp.start(&host) {
+    let mut exporting = match args.otlp.start(&host) {
         Ok(e) => e,
         Err(message) => return fail(message),
     };

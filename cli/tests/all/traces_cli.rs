@@ -112,12 +112,20 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     assert!(
         requests
             .iter()
-            .all(|p| p == "POST /v1/traces application/x-protobuf"),
+            .all(|p| p == "POST /v1/traces application/x-protobuf"
+                || p == "POST /v1/metrics application/x-protobuf"),
         "{requests:?}"
     );
     assert!(spans.iter().all(|s| s.service == "weld"), "{spans:#?}");
 
-    let client = one(&spans, "NATS client span", |s| {
+    spans_across_the_deployment(&spans);
+    metrics_across_the_deployment(&collector);
+}
+
+/// The spans of the first call (kept) and the second (sampled out where
+/// it started).
+fn spans_across_the_deployment(spans: &[Received]) {
+    let client = one(spans, "NATS client span", |s| {
         s.host == "a" && s.at("weld.transport") == "nats"
     });
     assert_eq!(client.kind, kind::CLIENT);
@@ -131,7 +139,7 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     assert!(client.at("weld.received_bytes").parse::<u64>().unwrap() > 0);
     assert!(client.parent.is_empty(), "the run's call starts the trace");
 
-    let served = one(&spans, "span served on b", |s| {
+    let served = one(spans, "span served on b", |s| {
         s.host == "b" && s.kind == kind::SERVER
     });
     assert_eq!(served.parent, client.id, "the parent crossed NATS headers");
@@ -141,7 +149,7 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     assert_eq!(served.at("weld.caller_host"), "a");
     assert_eq!(served.at("weld.outcome"), "ok");
 
-    let linked = one(&spans, "host-linked span", |s| {
+    let linked = one(spans, "host-linked span", |s| {
         s.at("weld.transport") == "host-linked"
     });
     assert_eq!(linked.kind, kind::INTERNAL);
@@ -152,7 +160,7 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
     assert_eq!(linked.trace, client.trace);
     assert_eq!(linked.at("weld.link"), "front → back");
 
-    let tcp = one(&spans, "TCP client span", |s| {
+    let tcp = one(spans, "TCP client span", |s| {
         s.at("weld.transport") == "tcp" && s.kind == kind::CLIENT
     });
     assert_eq!(tcp.parent, linked.id, "under the host-linked call");
@@ -179,6 +187,65 @@ fn every_call_across_a_link_is_a_span_whose_parent_crossed_nats_and_the_host() {
         6,
         "nothing of the sampled-out call on `a` or `b`: {spans:#?}"
     );
+}
+
+/// What each host pushed as metrics last.
+fn metrics_across_the_deployment(collector: &Collector) {
+    // The same counters as `--metrics`, pushed as OTLP metrics (once more
+    // as each process stops): every call counted, sampled or not (of
+    // `hello`, the function called: the greeter's others, never called,
+    // are there with 0).
+    let calls = |host: &str, name: &str, with: &[(&str, &str)]| -> Vec<u64> {
+        collector
+            .metrics_of(host)
+            .iter()
+            .filter(|p| p.name == name)
+            .filter(|p| p.attributes.get("function").is_none_or(|f| f == "hello"))
+            .filter(|p| {
+                with.iter()
+                    .all(|(k, v)| p.attributes.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|p| p.value)
+            .collect()
+    };
+    let linked = [
+        ("caller", "front"),
+        ("callee", "back"),
+        ("function", "hello"),
+        ("transport", "host-linked"),
+    ];
+    assert_eq!(calls("b", "weld.link.calls", &linked), [2]);
+    assert_eq!(calls("b", "weld.link.call.duration", &linked), [2]);
+    assert_eq!(
+        calls(
+            "b",
+            "weld.served.calls",
+            &[("component", "front"), ("transport", "nats")]
+        ),
+        [2]
+    );
+    assert_eq!(
+        calls(
+            "b",
+            "weld.link.calls",
+            &[("callee", "greet"), ("transport", "tcp")]
+        ),
+        [2]
+    );
+    assert_eq!(
+        calls("c", "weld.served.calls", &[("component", "greet")]),
+        [2]
+    );
+    assert_eq!(calls("c", "weld.served.connections_refused", &[]), [0]);
+    assert_eq!(
+        calls(
+            "a",
+            "weld.link.calls",
+            &[("caller", "greet-caller"), ("transport", "nats")]
+        ),
+        [1]
+    );
+    assert!(calls("b", "weld.link.failures", &[]).is_empty());
 }
 
 #[test]

@@ -36,6 +36,23 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
+/// A series' labels (attributes, over OTLP): names from the plan.
+pub(crate) type Labels = Vec<(&'static str, String)>;
+
+/// What one export shows: every series, read once.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    /// Each link's function (its labels) and its counters.
+    pub links: Vec<(Labels, CallCounts)>,
+    /// Each served function (its labels, the component first) and its
+    /// counters.
+    pub served: Vec<(Labels, CallCounts)>,
+    /// Each served component's calls in flight and waiting.
+    pub occupancy: Vec<(String, (u64, u64))>,
+    /// Connections and invocations refused before their parameters.
+    pub refused_connections: u64,
+}
+
 /// One function called across one link, on the calling side.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LinkKey {
@@ -197,6 +214,44 @@ impl Observer {
     /// read.
     pub fn refused_connections(&self) -> u64 {
         self.0.refused_connections.load(Ordering::Relaxed)
+    }
+
+    /// Every series, read once, labelled as both exports name them.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let links = self
+            .links()
+            .into_iter()
+            .map(|(k, c)| {
+                let labels = vec![
+                    ("caller", k.caller),
+                    ("callee", k.callee),
+                    ("interface", k.interface),
+                    ("function", k.function),
+                    ("transport", k.transport),
+                    ("peer_host", k.peer_host),
+                ];
+                (labels, c)
+            })
+            .collect();
+        let served = self
+            .served_counts()
+            .into_iter()
+            .map(|(k, c)| {
+                let labels = vec![
+                    ("component", k.component),
+                    ("interface", k.interface),
+                    ("function", k.function),
+                    ("transport", k.transport),
+                ];
+                (labels, c)
+            })
+            .collect();
+        Snapshot {
+            links,
+            served,
+            occupancy: self.occupancies().into_iter().collect(),
+            refused_connections: self.refused_connections(),
+        }
     }
 
     /// Every counter in Prometheus' text exposition format (0.0.4), served

@@ -2,7 +2,7 @@
 //! `prometheus-client` crate's encoder (its escaping of label values, its
 //! `_total` and histogram suffixes) from a snapshot taken at render time.
 
-use super::{CallCounts, Observer, BUCKETS_NS};
+use super::{CallCounts, Labels, Observer, Snapshot, BUCKETS_NS};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -14,52 +14,8 @@ use std::fmt::Error;
 /// The content type of [`Observer::prometheus_text`].
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-type Labels = Vec<(&'static str, String)>;
-
-/// What one render shows: every series, read once.
-#[derive(Debug)]
-struct Snapshot {
-    links: Vec<(Labels, CallCounts)>,
-    served: Vec<(Labels, CallCounts)>,
-    occupancy: Vec<(String, (u64, u64))>,
-    refused_connections: u64,
-}
-
 pub(super) fn render(observer: &Observer) -> String {
-    let links = observer
-        .links()
-        .into_iter()
-        .map(|(k, c)| {
-            let labels = vec![
-                ("caller", k.caller),
-                ("callee", k.callee),
-                ("interface", k.interface),
-                ("function", k.function),
-                ("transport", k.transport),
-                ("peer_host", k.peer_host),
-            ];
-            (labels, c)
-        })
-        .collect();
-    let served = observer
-        .served_counts()
-        .into_iter()
-        .map(|(k, c)| {
-            let labels = vec![
-                ("component", k.component),
-                ("interface", k.interface),
-                ("function", k.function),
-                ("transport", k.transport),
-            ];
-            (labels, c)
-        })
-        .collect();
-    let snapshot = Snapshot {
-        links,
-        served,
-        occupancy: observer.occupancies().into_iter().collect(),
-        refused_connections: observer.refused_connections(),
-    };
+    let snapshot = observer.snapshot();
     let mut registry = Registry::default();
     registry.register_collector(Box::new(snapshot));
     let mut text = String::new();

@@ -55,14 +55,14 @@ impl Traces {
             name: format!("{} → {}: {}", key.caller, key.callee, key.function),
             kind,
             attributes: vec![
-                KeyValue::new("weld.link", format!("{} → {}", key.caller, key.callee)),
-                KeyValue::new("weld.caller", key.caller.clone()),
-                KeyValue::new("weld.callee", key.callee.clone()),
+                shared("weld.link", &format!("{} → {}", key.caller, key.callee)),
+                shared("weld.caller", &key.caller),
+                shared("weld.callee", &key.callee),
                 KeyValue::new("rpc.system", rpc_system(&key.transport)),
-                KeyValue::new("rpc.service", key.interface.clone()),
-                KeyValue::new("rpc.method", key.function.clone()),
-                KeyValue::new("weld.transport", key.transport.clone()),
-                KeyValue::new("weld.peer_host", key.peer_host.clone()),
+                shared("rpc.service", &key.interface),
+                shared("rpc.method", &key.function),
+                shared("weld.transport", &key.transport),
+                shared("weld.peer_host", &key.peer_host),
             ],
         }
     }
@@ -74,14 +74,23 @@ impl Traces {
             name: format!("serve {}: {}", key.component, key.function),
             kind: SpanKind::Server,
             attributes: vec![
-                KeyValue::new("weld.callee", key.component.clone()),
+                shared("weld.callee", &key.component),
                 KeyValue::new("rpc.system", "wrpc"),
-                KeyValue::new("rpc.service", key.interface.clone()),
-                KeyValue::new("rpc.method", key.function.clone()),
-                KeyValue::new("weld.transport", key.transport.clone()),
+                shared("rpc.service", &key.interface),
+                shared("rpc.method", &key.function),
+                shared("weld.transport", &key.transport),
             ],
         }
     }
+}
+
+/// An attribute whose value is reference-counted: the template's copy per
+/// span is a count, not an allocation.
+fn shared(key: &'static str, value: &str) -> KeyValue {
+    KeyValue::new(
+        key,
+        opentelemetry::StringValue::from(std::sync::Arc::<str>::from(value)),
+    )
 }
 
 fn rpc_system(transport: &str) -> &'static str {

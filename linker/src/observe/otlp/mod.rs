@@ -1,7 +1,8 @@
-//! Exporting spans over OTLP: OpenTelemetry's SDK batching them on a
-//! thread of its own and `opentelemetry-otlp` posting each batch as
-//! protobuf over HTTP (`/v1/traces` under the endpoint), with reqwest's
-//! blocking client on that thread.
+//! Exporting over OTLP: spans through OpenTelemetry's SDK, which batches
+//! them on a thread of its own where `opentelemetry-otlp` posts each batch
+//! as protobuf over HTTP (`/v1/traces` under the endpoint), with reqwest's
+//! blocking client on that thread; and the counters as metrics
+//! ([`metrics`]: `/v1/metrics`, every `OTEL_METRIC_EXPORT_INTERVAL`).
 //!
 //! Costs and limits: a call hands its ended span to the batch queue and
 //! goes on (a full queue, 2 048 spans by default, drops spans, never
@@ -13,7 +14,11 @@
 //! is given here), `OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_HEADERS`,
 //! `OTEL_EXPORTER_OTLP_TIMEOUT`.
 
-use super::Traces;
+mod metrics;
+
+pub use metrics::{DEFAULT_INTERVAL, INTERVAL_VAR};
+
+use super::{Observer, Traces};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
@@ -43,6 +48,9 @@ pub struct OtlpConfig {
     /// call with a sampled parent is always kept: parent-based); `None`
     /// leaves the choice to `OTEL_TRACES_SAMPLER` (all, without it).
     pub sample_ratio: Option<f64>,
+    /// How often the counters are pushed as metrics; `None` reads
+    /// [`INTERVAL_VAR`] (in ms), else [`DEFAULT_INTERVAL`].
+    pub metrics_interval: Option<Duration>,
 }
 
 /// Why spans cannot be exported as configured.
@@ -68,11 +76,17 @@ pub enum OtlpError {
     Shutdown(#[source] opentelemetry_sdk::error::OTelSdkError),
 }
 
-/// A running export of spans. Dropping it without [`Otlp::shutdown`]
-/// loses what is queued.
+/// A running export of spans, and of an observer's counters once
+/// [`Otlp::observer`] made it. Dropping it shuts it down as
+/// [`Otlp::shutdown`] does.
 #[derive(Debug)]
 pub struct Otlp {
     provider: SdkTracerProvider,
+    /// Where metrics go, and how often.
+    metrics_url: String,
+    interval: Duration,
+    resource: Vec<(String, String)>,
+    pusher: Option<metrics::Pusher>,
 }
 
 impl Otlp {
@@ -84,7 +98,8 @@ impl Otlp {
     /// HTTP), or holds credentials (send them in `OTEL_EXPORTER_OTLP_HEADERS`);
     /// [`OtlpError::Ratio`]; [`OtlpError::Build`].
     pub fn start(config: &OtlpConfig) -> Result<Otlp, OtlpError> {
-        let endpoint = traces_url(&config.endpoint)?;
+        let endpoint = signal_url(&config.endpoint, "traces")?;
+        let metrics_url = signal_url(&config.endpoint, "metrics")?;
         let sampler = match config.sample_ratio {
             Some(r) if !(0.0..=1.0).contains(&r) => return Err(OtlpError::Ratio(r)),
             Some(r) => Some(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
@@ -107,6 +122,8 @@ impl Otlp {
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
             )
             .build();
+        let mut named = vec![("service.name".to_string(), config.service.clone())];
+        named.extend(config.resource.iter().cloned());
         let mut provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .with_resource(resource);
@@ -115,29 +132,72 @@ impl Otlp {
         }
         Ok(Otlp {
             provider: provider.build(),
+            metrics_url,
+            interval: config
+                .metrics_interval
+                .unwrap_or_else(metrics::interval_from_env),
+            resource: named,
+            pusher: None,
         })
     }
 
     /// Where the calls' spans are made: give it to an
-    /// [`Observer::with_traces`](super::Observer::with_traces).
+    /// [`Observer::with_traces`].
     pub fn traces(&self) -> Traces {
         Traces::new(self.provider.tracer("weld"))
     }
 
-    /// Sends what is queued and stops, waiting at most [`SHUTDOWN_WAIT`].
+    /// An observer whose calls make spans exported here, and whose
+    /// counters are pushed here as metrics (each call makes a new observer;
+    /// the metrics pushed are the last one's).
+    pub fn observer(&mut self) -> Observer {
+        let observer = Observer::with_traces(self.traces());
+        let pusher = metrics::Pusher::start(
+            self.metrics_url.clone(),
+            observer.clone(),
+            self.resource.clone(),
+            self.interval,
+        );
+        if let Some(old) = self.pusher.replace(pusher) {
+            old.stop(Duration::ZERO);
+        }
+        observer
+    }
+
+    /// Pushes the counters once more, sends the spans queued and stops,
+    /// waiting at most [`SHUTDOWN_WAIT`] for each.
     ///
     /// # Errors
     /// [`OtlpError::Shutdown`] when spans could not all be sent in time.
-    pub fn shutdown(self) -> Result<(), OtlpError> {
+    pub fn shutdown(mut self) -> Result<(), OtlpError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), OtlpError> {
+        if let Some(pusher) = self.pusher.take() {
+            if !pusher.stop(SHUTDOWN_WAIT) {
+                tracing::warn!(
+                    "the last OTLP metrics push did not end within {} s",
+                    SHUTDOWN_WAIT.as_secs()
+                );
+            }
+        }
         self.provider
             .shutdown_with_timeout(SHUTDOWN_WAIT)
             .map_err(OtlpError::Shutdown)
     }
 }
 
-/// `endpoint`'s `/v1/traces` (the way OpenTelemetry reads
+impl Drop for Otlp {
+    fn drop(&mut self) {
+        // After `shutdown`, the provider says it already is: nothing to do.
+        let _ = self.stop();
+    }
+}
+
+/// `endpoint`'s `/v1/<signal>` (the way OpenTelemetry reads
 /// [`ENDPOINT_VAR`]: a base under which each signal has its path).
-fn traces_url(endpoint: &str) -> Result<String, OtlpError> {
+fn signal_url(endpoint: &str, signal: &str) -> Result<String, OtlpError> {
     let refuse = |problem| OtlpError::Endpoint {
         endpoint: redacted(endpoint),
         problem,
@@ -161,7 +221,7 @@ fn traces_url(endpoint: &str) -> Result<String, OtlpError> {
         ));
     }
     let base = endpoint.trim_end_matches('/');
-    Ok(format!("{base}/v1/traces"))
+    Ok(format!("{base}/v1/{signal}"))
 }
 
 /// `endpoint` with whatever precedes an `@` in its authority replaced.
@@ -181,12 +241,12 @@ mod tests {
     #[test]
     fn endpoints_are_checked_and_credentials_never_shown() {
         assert_eq!(
-            traces_url("http://127.0.0.1:4318/").unwrap(),
+            signal_url("http://127.0.0.1:4318/", "traces").unwrap(),
             "http://127.0.0.1:4318/v1/traces"
         );
         assert_eq!(
-            traces_url("http://collector:4318/otlp").unwrap(),
-            "http://collector:4318/otlp/v1/traces"
+            signal_url("http://collector:4318/otlp", "metrics").unwrap(),
+            "http://collector:4318/otlp/v1/metrics"
         );
         for bad in [
             "collector:4318",
@@ -195,16 +255,17 @@ mod tests {
             "http://user:s3cret@collector:4318/x",
             "not a url",
         ] {
-            let e = traces_url(bad).unwrap_err().to_string();
+            let e = signal_url(bad, "traces").unwrap_err().to_string();
             assert!(!e.contains("s3cret"), "{e}");
         }
-        let e = traces_url("http://user:s3cret@collector:4318/x").unwrap_err();
+        let e = signal_url("http://user:s3cret@collector:4318/x", "traces").unwrap_err();
         assert!(e.to_string().contains("***@collector:4318/x"), "{e}");
         let config = OtlpConfig {
             endpoint: "http://127.0.0.1:1".into(),
             service: "weld".into(),
             resource: vec![],
             sample_ratio: Some(1.5),
+            metrics_interval: None,
         };
         assert!(matches!(Otlp::start(&config), Err(OtlpError::Ratio(_))));
     }
