@@ -92,6 +92,7 @@ impl OtlpArgs {
     /// The message to print: an endpoint or ratio weld cannot use.
     pub fn start(&self, host: &str) -> Result<Exporting, String> {
         use weld_linker::observe::otlp::{Otlp, OtlpConfig, ENDPOINT_VAR};
+        let from_env = self.otlp.is_none();
         let endpoint = self
             .otlp
             .clone()
@@ -111,9 +112,19 @@ impl OtlpArgs {
             sample_ratio: self.otlp_sample,
             metrics_interval: None,
         };
-        Otlp::start(&config)
-            .map(|o| Exporting(Some(o)))
-            .map_err(|e| describe(&e))
+        match Otlp::start(&config) {
+            Ok(o) => Ok(Exporting(Some(o))),
+            // An endpoint inherited from the environment (an instrumented
+            // container's, for another SDK) does not stop the host.
+            Err(e) if from_env && self.otlp_sample.is_none() => {
+                tracing::warn!(
+                    "{ENDPOINT_VAR}: {}; running without OTLP export",
+                    describe(&e)
+                );
+                Ok(Exporting(None))
+            }
+            Err(e) => Err(describe(&e)),
+        }
     }
 }
 

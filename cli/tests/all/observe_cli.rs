@@ -94,7 +94,7 @@ pub(crate) fn serve_with(
         let line = crate::common::first_line(child.0.stdout.as_mut().unwrap());
         let event: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("not an event ({e}): {line:?}"));
-        let ready = event["event"] == "ready";
+        let ready = event["event"] == "ready" || event["event"] == "http-ready";
         lines.push(event);
         if ready {
             return (child, lines);

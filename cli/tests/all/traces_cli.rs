@@ -275,4 +275,124 @@ fn an_endpoint_weld_cannot_send_to_is_refused_by_name() {
             "{args:?}: {text}"
         );
     }
+    // One inherited from the environment (another SDK's, in an
+    // instrumented container) is warned about, and the run goes on.
+    let demo = weld_fixtures::workspace_root().join("examples/demo/weld.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_weld"))
+        .args(["run", demo.to_str().unwrap(), "--json"])
+        .args(["-i", "driver.add-once(2, 3)"])
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://user:s3cret@collector:4318",
+        )
+        .output()
+        .unwrap();
+    let text = crate::common::text(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("running without OTLP export") && !text.contains("s3cret"),
+        "{text}"
+    );
+}
+
+/// `http-greet` on `a`, answering HTTP on `port`, host-linked to `greet`.
+fn http_manifest(dir: &Path, port: u16) -> std::path::PathBuf {
+    weld_fixtures::write_manifest(
+        dir,
+        &format!(
+            "[components.http-greet]\npath = \"{{http-greet}}\"\nhost = \"a\"\n\n\
+             [components.greet]\npath = \"{{greet}}\"\nhost = \"a\"\n\n\
+             [[link]]\nimport = \"http-greet:{GREETER}\"\nexport = \"greet\"\n\
+             transport = \"in-process\"\nstrategy = \"host-linked\"\n\n\
+             [hosts.a.http]\naddress = \"127.0.0.1:{port}\"\n"
+        ),
+    )
+}
+
+/// One `GET path` with `headers`, over its own connection: the answer.
+fn get_with(address: &str, path: &str, headers: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(address).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: weld\r\nconnection: close\r\n{headers}\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn an_http_request_is_a_span_under_the_clients_and_its_handlers_calls_are_under_it() {
+    let collector = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = weld_fixtures::peer::free_port();
+    let m = http_manifest(dir.path(), port);
+    let (mut host, _) = serve(&m, "a", &["--otlp", &collector.url()]);
+    let address = format!("127.0.0.1:{port}");
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let traced = get_with(
+        &address,
+        "/ada",
+        &format!("traceparent: 00-{trace}-{parent}-01\r\n"),
+    );
+    assert!(
+        traced.starts_with("HTTP/1.1 200") && traced.contains("hello, ada"),
+        "{traced}"
+    );
+    // A context a client makes up badly starts a trace of its own; a
+    // tracestate past 512 bytes is not kept.
+    let forged = get_with(
+        &address,
+        "/bob",
+        &format!(
+            "traceparent: 00-zz-{parent}-01\r\ntracestate: a={}\r\n",
+            "x".repeat(4096)
+        ),
+    );
+    assert!(forged.starts_with("HTTP/1.1 200"), "{forged}");
+    assert!(terminate(&mut host.0).0.success());
+    let spans = collector.wait_for(|s| s.len() >= 4);
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let requests: Vec<&Received> = spans
+        .iter()
+        .filter(|s| s.at("weld.transport") == "http")
+        .collect();
+    assert_eq!(requests.len(), 2, "{spans:#?}");
+    for r in &requests {
+        assert_eq!(r.kind, kind::SERVER);
+        assert_eq!(r.at("http.route"), "/");
+        assert_eq!(r.at("http.request.method"), "GET");
+        assert_eq!(r.at("http.response.status_code"), "200");
+        assert_eq!(r.at("weld.callee"), "http-greet");
+        assert_eq!(r.at("weld.outcome"), "ok");
+        let call = one(&spans, "handler's call", |s| {
+            s.parent == r.id && s.at("weld.transport") == "host-linked"
+        });
+        assert_eq!(call.at("weld.link"), "http-greet → greet");
+        assert_eq!(call.trace, r.trace);
+    }
+    let under_client = one(&spans, "request under the client's span", |s| {
+        s.at("weld.transport") == "http" && hex(&s.trace) == trace
+    });
+    assert_eq!(hex(&under_client.parent), parent);
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.parent.is_empty() && hex(&r.trace) != trace),
+        "the forged context started a trace: {spans:#?}"
+    );
+    let points = collector.metrics_of("a");
+    let served: Vec<u64> = points
+        .iter()
+        .filter(|p| p.name == "weld.served.calls")
+        .filter(|p| p.attributes.get("transport").map(String::as_str) == Some("http"))
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(served, [2], "{points:#?}");
 }

@@ -112,6 +112,17 @@ impl Call {
         self.span.as_ref()
     }
 
+    /// Sets `attribute` on the call's span, when it has one that is
+    /// recorded.
+    pub fn set_attribute(&self, attribute: impl FnOnce() -> KeyValue) {
+        if let Some(cx) = &self.span {
+            let span = opentelemetry::trace::TraceContextExt::span(cx);
+            if span.is_recording() {
+                span.set_attribute(attribute());
+            }
+        }
+    }
+
     /// Runs `f` with the call's span as the thread's current one (so calls
     /// made inside it are its children); just `f` without a span.
     pub fn within<T>(&self, f: impl FnOnce() -> T) -> T {

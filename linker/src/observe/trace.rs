@@ -7,16 +7,18 @@
 //! once, with the [`CallCells`](super::CallCells) its calls are counted
 //! in: its name and the attributes that name the link come from the plan,
 //! never from a peer. A span the sampler drops gets no attributes at all
-//! (they are set only on a recording span), so a host sampling 1% pays
-//! for the other 99% one sampling decision and the ids.
+//! (they are set only on a recording span): a host sampling 1% pays for
+//! the other 99% the sampling decision, the ids, the span's name and the
+//! context it is carried in (and, over NATS, its `traceparent`).
 //!
 //! Context: a call's span is the parent of what runs inside it. In
 //! process, the current span is OpenTelemetry's thread-local context,
 //! attached while a host-linked callee or a served guest runs (guests run
 //! synchronously on the thread that called them). Across wRPC, the
 //! context travels only where the transport has room for it beside wRPC
-//! 0.17's bytes: NATS message headers (W3C `traceparent`/`tracestate`,
-//! which a wRPC 0.17 peer ignores). TCP, Unix sockets and QUIC streams
+//! 0.17's bytes: NATS message headers (W3C `traceparent`/`tracestate`;
+//! a wRPC 0.17 server hands headers to its handler as the call's context
+//! and otherwise ignores them). TCP, Unix sockets and QUIC streams
 //! carry the invocation and nothing else, so a served span over them
 //! starts its own trace and names, instead of a parent, the plan's link
 //! into the function and the caller's host (see `serve`).
@@ -67,8 +69,22 @@ impl Traces {
         }
     }
 
-    /// The template of the spans of calls served as `key`.
+    /// The template of the spans of calls served as `key` (an HTTP
+    /// route's requests, when its transport is `http`).
     pub(crate) fn served(&self, key: &ServedKey) -> SpanTemplate {
+        if key.transport == "http" {
+            return SpanTemplate {
+                tracer: self.tracer.clone(),
+                name: format!("serve {}: {}", key.component, key.function),
+                kind: SpanKind::Server,
+                attributes: vec![
+                    shared("weld.callee", &key.component),
+                    shared("weld.handler", &key.interface),
+                    shared("http.route", &key.function),
+                    shared("weld.transport", &key.transport),
+                ],
+            };
+        }
         SpanTemplate {
             tracer: self.tracer.clone(),
             name: format!("serve {}: {}", key.component, key.function),
@@ -162,14 +178,17 @@ pub(crate) fn end(cx: &Context, ended: Ended, sent: usize, received: usize) {
 }
 
 /// The trace context of `cx` as W3C trace-context headers
-/// (`traceparent`, and `tracestate` when it has one): what a call sends
-/// where its transport carries headers. Empty when `cx` holds no sampled
-/// span.
+/// (`traceparent`, and `tracestate` when it is not empty): what a call
+/// sends where its transport carries headers. A span the sampler dropped
+/// is sent too (its flags say so: the callee drops its spans as well);
+/// empty when `cx` holds no span.
 pub fn inject(cx: &Context) -> Vec<(String, String)> {
     struct Pairs(Vec<(String, String)>);
     impl Injector for Pairs {
         fn set(&mut self, key: &str, value: String) {
-            self.0.push((key.to_string(), value));
+            if !value.is_empty() {
+                self.0.push((key.to_string(), value));
+            }
         }
     }
     let mut pairs = Pairs(Vec::new());
@@ -180,6 +199,24 @@ pub fn inject(cx: &Context) -> Vec<(String, String)> {
 /// The header names [`extract`] reads: a server keeps only these of what a
 /// caller sends.
 pub const HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+/// Longest trace-context header kept (W3C's `tracestate` is at most 512
+/// bytes; `traceparent` is 55).
+pub const MAX_HEADER: usize = 512;
+
+/// The trace context a caller sent, read with `get` (a header's value by
+/// name): only [`HEADERS`], each at most [`MAX_HEADER`] bytes; `None`
+/// when it sent none. Anything else a caller sends is not kept.
+pub fn carried<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<Vec<(String, String)>> {
+    let pairs: Vec<(String, String)> = HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = get(name)?;
+            (value.len() <= MAX_HEADER).then(|| (name.to_string(), value.to_string()))
+        })
+        .collect();
+    (!pairs.is_empty()).then_some(pairs)
+}
 
 /// The remote parent `headers` name (W3C trace context; malformed or
 /// absent headers give an empty context: the served span starts a trace).

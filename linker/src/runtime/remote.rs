@@ -61,12 +61,14 @@ impl StubLink {
 }
 
 /// Sends the encoded `params` with `call` (given what to carry beside
-/// them, and setting the bytes it received) and, when `cells` are given,
+/// them where the transport `carries` headers, and setting the bytes it
+/// received) and, when `cells` are given,
 /// records the call: its time, how it ended (parameters that could not
 /// be encoded included), the bytes each way; with traces on, its span,
 /// whose context is what the call carries.
 pub(crate) fn observed<T>(
     cells: Option<&CallCells>,
+    carries: bool,
     params: Result<Vec<u8>, CodecError>,
     call: impl FnOnce(Bytes, &[(String, String)], &mut usize) -> Result<T, CallError>,
 ) -> Result<T, CallError> {
@@ -76,7 +78,10 @@ pub(crate) fn observed<T>(
         return call(Bytes::from(params), &[], &mut received);
     };
     let started = cells.start();
-    let carried = started.context().map(trace::inject).unwrap_or_default();
+    let carried = match started.context() {
+        Some(cx) if carries => trace::inject(cx),
+        _ => Vec::new(),
+    };
     let sent = params.as_ref().map_or(0, Vec::len);
     let outcome = params
         .map_err(CallError::Encode)
@@ -144,20 +149,26 @@ pub(crate) fn define(
         inst.func_new(&name, move |mut store, _ty, args, out| {
             let limits = &link.limits;
             let encoded = codec::encode_values(args, &params);
-            let outcome = observed(cells.as_deref(), encoded, |bytes, carried, received| {
-                let reply = Message::new(limits, wire_results.is_empty(), |buf: &[u8]| {
-                    *received = buf.len();
-                    codec::decode_values(&wire_results, buf, limits)
-                });
-                link.remote.call_blocking_with(
-                    &link.import,
-                    &func,
-                    bytes,
-                    carried,
-                    link.timeout,
-                    reply,
-                )
-            });
+            let carries = link.remote.carries_headers();
+            let outcome = observed(
+                cells.as_deref(),
+                carries,
+                encoded,
+                |bytes, carried, received| {
+                    let reply = Message::new(limits, wire_results.is_empty(), |buf: &[u8]| {
+                        *received = buf.len();
+                        codec::decode_values(&wire_results, buf, limits)
+                    });
+                    link.remote.call_blocking_with(
+                        &link.import,
+                        &func,
+                        bytes,
+                        carried,
+                        link.timeout,
+                        reply,
+                    )
+                },
+            );
             match outcome {
                 Ok(mut vals) => {
                     if safe {
@@ -225,6 +236,7 @@ pub(crate) mod typed_stubs {
             let limits = link.limits;
             super::observed(
                 self.cells.as_deref(),
+                link.remote.carries_headers(),
                 params,
                 |params, carried, received| {
                     let reply = Message::new(&limits, false, |buf: &[u8]| {

@@ -23,7 +23,7 @@ impl InboundLinks {
             .filter(|r| {
                 r.transport == Transport::Wrpc
                     && r.peer.as_deref() == Some(component)
-                    && (r.import == instance || r.export.as_deref() == Some(instance))
+                    && r.export.as_deref().unwrap_or(&r.import) == instance
             })
             .map(|r| {
                 let host = plan.host_of(&r.component).unwrap_or_default();

@@ -191,6 +191,11 @@ impl Target {
     fn served(&self) -> &Served {
         &self.generation.served[self.index]
     }
+
+    /// Whether its calls make spans.
+    pub(super) fn traced(&self) -> bool {
+        self.served().cells.as_ref().is_some_and(|c| c.traced())
+    }
 }
 
 /// A call refused before its parameters: which function, when known, and

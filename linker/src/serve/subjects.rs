@@ -316,20 +316,23 @@ async fn accept(
     inbox: &nats::Inbox,
     current: &Current,
     name: &Name,
-    message: async_nats::Message,
+    mut message: async_nats::Message,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> super::listen::Invocation<NatsReply, nats::Params> {
     let named = || Some(name.clone());
-    let carried = carried(&message);
+    let headers = message.headers.take();
     match inbox.accept(message).await {
         Ok(Some((results, params))) => {
             let peer = Peer::new(
                 format!("NATS caller {}", results.caller()),
                 PeerKey::Anonymous,
-            )
-            .with_carried(carried);
+            );
             match Target::find(current, &name.0, &name.1) {
                 Some(target) => {
+                    // Read only for a traced function: nothing else of
+                    // what a caller sends is kept.
+                    let carried = headers.as_ref().filter(|_| target.traced());
+                    let peer = peer.with_carried(carried.and_then(carried_by));
                     let reply = NatsReply {
                         results,
                         _slot: slot,
@@ -353,23 +356,10 @@ async fn accept(
     }
 }
 
-/// Longest trace-context header kept (W3C's `tracestate` is at most 512
-/// bytes; `traceparent` is 55).
-const MAX_CARRIED: usize = 512;
-
-/// The trace context `message`'s headers carry: only the W3C headers
-/// (`traceparent`, `tracestate`), each at most [`MAX_CARRIED`] bytes;
-/// anything else a caller sends is not kept.
-fn carried(message: &async_nats::Message) -> Option<Arc<[(String, String)]>> {
-    let headers = message.headers.as_ref()?;
-    let pairs: Vec<(String, String)> = crate::observe::trace::HEADERS
-        .iter()
-        .filter_map(|name| {
-            let value = headers.get(*name)?.as_str();
-            (value.len() <= MAX_CARRIED).then(|| (name.to_string(), value.to_string()))
-        })
-        .collect();
-    (!pairs.is_empty()).then(|| pairs.into())
+/// The trace context an invocation's `headers` carry (see
+/// [`crate::observe::trace::carried`]).
+fn carried_by(headers: &async_nats::HeaderMap) -> Option<Arc<[(String, String)]>> {
+    crate::observe::trace::carried(|name| Some(headers.get(name)?.as_str())).map(Into::into)
 }
 
 /// A stream that says when it is dropped (its sender goes with it).

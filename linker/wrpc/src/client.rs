@@ -228,6 +228,12 @@ impl Remote {
         }
     }
 
+    /// Whether calls to this endpoint can carry headers beside wRPC's
+    /// bytes (NATS messages can; TCP, Unix and QUIC streams cannot).
+    pub fn carries_headers(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Nats { .. })
+    }
+
     /// The endpoint, as shown in messages.
     pub fn label(&self) -> &str {
         &self.label

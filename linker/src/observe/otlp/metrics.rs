@@ -165,17 +165,19 @@ impl Pusher {
     }
 }
 
-/// `headers` as a request's, those that are not valid HTTP skipped.
+/// `headers` as a request's, those that are not valid HTTP skipped; a
+/// name given twice keeps its last value.
 fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
-    headers
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                reqwest::header::HeaderName::from_bytes(k.as_bytes()).ok()?,
-                reqwest::header::HeaderValue::from_str(v).ok()?,
-            ))
-        })
-        .collect()
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+            reqwest::header::HeaderValue::from_str(v),
+        ) {
+            map.insert(k, v);
+        }
+    }
+    map
 }
 
 fn push(client: &reqwest::blocking::Client, url: &str, body: Vec<u8>) -> Result<(), String> {
@@ -414,9 +416,10 @@ mod tests {
             ("api-key".into(), "s3cret".into()),
             ("bad key".into(), "x".into()),
             ("x".into(), "line\nbreak".into()),
+            ("api-key".into(), "metrics-own".into()),
         ]);
         assert_eq!(map.len(), 1);
-        assert_eq!(map["api-key"], "s3cret");
+        assert_eq!(map["api-key"], "metrics-own");
     }
 
     #[test]

@@ -224,13 +224,16 @@ fn signal_url(endpoint: &str, signal: &str) -> Result<String, OtlpError> {
     Ok(format!("{base}/v1/{signal}"))
 }
 
-/// `endpoint` with whatever precedes an `@` in its authority replaced.
+/// `endpoint` as an error may show it: whatever precedes its last `@`
+/// (credentials, however they are written) replaced, and no query or
+/// fragment (tokens travel there too).
 fn redacted(endpoint: &str) -> String {
-    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("", endpoint));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
+    let end = endpoint.find(['?', '#']).unwrap_or(endpoint.len());
+    let shown = &endpoint[..end];
+    let (scheme, rest) = shown.split_once("://").unwrap_or(("", shown));
+    match rest.rfind('@') {
         Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => endpoint.to_string(),
+        None => shown.to_string(),
     }
 }
 
@@ -253,6 +256,8 @@ mod tests {
             "https://collector:4318",
             "ftp://x",
             "http://user:s3cret@collector:4318/x",
+            "http://user:p/s3cret@collector:4318",
+            "ftp://collector/?api_key=s3cret",
             "not a url",
         ] {
             let e = signal_url(bad, "traces").unwrap_err().to_string();

@@ -15,8 +15,7 @@
 use super::super::host::HostState;
 use super::super::tables::SlotTarget;
 use super::super::units::HostLink;
-use crate::observe::{Call, CallCells};
-use opentelemetry::context::FutureExt as _;
+use crate::observe::CallCells;
 use std::sync::Arc;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{LinkerInstance, ResourceType};
@@ -62,13 +61,14 @@ pub(super) fn define(
                 let func = accessor
                     .with(|mut store| store.data_mut().slots[slot])
                     .context("callee not instantiated")?;
-                let call = func.call_concurrent(accessor, params, results);
-                // The call's span is current whenever the callee runs.
-                let outcome = match started.as_ref().and_then(Call::context) {
-                    Some(cx) => call.with_context(cx.clone()).await,
-                    None => call.await,
-                }
-                .context(context);
+                // The callee runs later, as a task of the store's event
+                // loop, not inside this future: its own calls get the
+                // store's current span (the served call's) as their parent,
+                // not this call's (docs/design.md, "Traces and OTLP").
+                let outcome = func
+                    .call_concurrent(accessor, params, results)
+                    .await
+                    .context(context);
                 if let (Some(cells), Some(started)) = (cells, started) {
                     cells.end(started, super::ended(&outcome), 0, 0);
                 }

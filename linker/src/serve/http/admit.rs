@@ -4,10 +4,12 @@
 
 use super::worker::{Answer, Job, Outcome};
 use super::{Counters, HttpCurrent, HttpPlan};
+use crate::observe::{trace, Ended};
 use crate::runtime::RuntimeError;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
+use opentelemetry::KeyValue;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -45,11 +47,49 @@ impl Ingress {
             self.counters.bad_path.fetch_add(1, Ordering::Relaxed);
             return plain(400, "the path has a `.` or `..` segment\n");
         }
-        // Outside every route: answered before it waits for a worker.
-        if self.route(request.uri().path()).is_none() {
+        // Outside every route: answered before it waits for a worker (and
+        // counted nowhere but the stats: it names no handler).
+        let Some((plan, route)) = self.route(request.uri().path()) else {
             self.counters.not_found.fetch_add(1, Ordering::Relaxed);
             return plain(404, "no handler serves this path\n");
-        }
+        };
+        let Some(cells) = plan.targets[route].cells.clone() else {
+            return self.routed(request, None).await.0;
+        };
+        drop(plan);
+        let call = cells.start_served(
+            || {
+                let headers = request.headers();
+                trace::carried(|name| headers.get(name)?.to_str().ok())
+                    .map_or_else(opentelemetry::Context::new, |c| trace::extract(&c))
+            },
+            |attributes| {
+                attributes.push(KeyValue::new(
+                    "http.request.method",
+                    method(request.method()),
+                ));
+            },
+        );
+        let (response, weld_cause) = self.routed(request, call.context().cloned()).await;
+        let status = response.status().as_u16();
+        call.set_attribute(|| KeyValue::new("http.response.status_code", i64::from(status)));
+        let ended = match weld_cause {
+            Some(cause @ ("busy" | "too-large")) => Ended::Refused(cause),
+            Some(cause) => Ended::Failed(cause),
+            None if status >= 500 => Ended::Failed("status-5xx"),
+            None => Ended::Ok,
+        };
+        cells.end(call, ended, 0, 0);
+        response
+    }
+
+    /// [`Ingress::handle`] of a request its path routes: the response, and
+    /// why weld answered it when the handler did not.
+    async fn routed(
+        &self,
+        request: hyper::Request<Incoming>,
+        trace: Option<opentelemetry::Context>,
+    ) -> (Response, Option<&'static str>) {
         let declared = request
             .headers()
             .get(hyper::header::CONTENT_LENGTH)
@@ -57,7 +97,8 @@ impl Ingress {
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body_bytes) {
             self.counters.too_large.fetch_add(1, Ordering::Relaxed);
-            return plain(413, "the request body is larger than this server accepts\n");
+            let r = plain(413, "the request body is larger than this server accepts\n");
+            return (r, Some("too-large"));
         }
         let Some(permit) = self.admit().await else {
             self.counters.busy.fetch_add(1, Ordering::Relaxed);
@@ -66,7 +107,7 @@ impl Ingress {
                 hyper::header::RETRY_AFTER,
                 hyper::header::HeaderValue::from_static("1"),
             );
-            return r;
+            return (r, Some("busy"));
         };
         let limit = usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX);
         let request = request.map(|b| Limited::new(b, limit).map_err(body_error).boxed_unsync());
@@ -77,7 +118,8 @@ impl Ingress {
         // whose grace is running out; one after does not move it.
         let Some((plan, route)) = self.route(request.uri().path()) else {
             self.counters.not_found.fetch_add(1, Ordering::Relaxed);
-            return plain(404, "no handler serves this path\n");
+            let r = plain(404, "no handler serves this path\n");
+            return (r, Some("no-route"));
         };
         let component = plan.routes[route].component.clone();
         let job = Job {
@@ -87,6 +129,7 @@ impl Ingress {
             answer,
             outcome,
             permit,
+            trace,
         };
         let sent = self
             .jobs
@@ -94,7 +137,7 @@ impl Ingress {
             .map(|jobs| jobs.send(job).is_ok())
             .unwrap_or(false);
         if !sent {
-            return plain(503, "the server is stopping\n");
+            return (plain(503, "the server is stopping\n"), Some("stopping"));
         }
         self.answer(&component, answered, ended).await
     }
@@ -108,17 +151,17 @@ impl Ingress {
     }
 
     /// The handler's response once it sets one; otherwise the status its
-    /// call's outcome calls for.
+    /// call's outcome calls for, and its cause.
     async fn answer(
         &self,
         component: &str,
         answered: oneshot::Receiver<Answer>,
         ended: oneshot::Receiver<Outcome>,
-    ) -> Response {
+    ) -> (Response, Option<&'static str>) {
         match answered.await {
             Ok(Ok(response)) => {
                 self.counters.answered.fetch_add(1, Ordering::Relaxed);
-                return response;
+                return (response, None);
             }
             Ok(Err(code)) => {
                 tracing::warn!("`{component}`: the handler answered with an error: {code:?}");
@@ -128,14 +171,16 @@ impl Ingress {
         match ended.await {
             Ok(Err(RuntimeError::DeadlineExceeded { .. })) => {
                 self.counters.timed_out.fetch_add(1, Ordering::Relaxed);
-                plain(504, "the handler ran past its deadline\n")
+                let r = plain(504, "the handler ran past its deadline\n");
+                (r, Some("deadline"))
             }
             outcome => {
                 if let Ok(Err(e)) = &outcome {
                     tracing::warn!("{}", crate::diagnostic::chain(e));
                 }
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                plain(500, "the handler failed before it answered\n")
+                let r = plain(500, "the handler failed before it answered\n");
+                (r, Some("trap"))
             }
         }
     }
@@ -153,6 +198,20 @@ impl Ingress {
         );
         waited.await.ok()?.ok()
     }
+}
+
+/// A request's method as a span names it: one of HTTP's own, else
+/// `_OTHER` (OpenTelemetry's convention: a method is any token a client
+/// makes up).
+fn method(m: &hyper::Method) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == m.as_str())
+        .copied()
+        .unwrap_or("_OTHER")
 }
 
 /// Whether a request path has a `.` or `..` segment, written plainly or

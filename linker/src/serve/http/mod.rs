@@ -44,6 +44,7 @@ mod worker;
 use super::live::{after_grace, ApplyError, HttpApply, Live};
 use super::{ServeError, ServeOptions};
 use crate::deployment::Deployment;
+use crate::observe::ServedKey;
 use crate::plan::Route;
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::wrpc::client::io_runtime;
@@ -223,12 +224,22 @@ impl HttpPlan {
                 ..RuntimeOptions::default()
             },
         )?;
+        // A request is a served call of its route's handler: counted (and
+        // traced) with the served calls, by the plan's names only.
         let targets = routes
             .iter()
             .map(|r| Target {
                 component: r.component.clone(),
                 function: format!("{}#handle", r.handler),
                 release: r.release,
+                cells: options.observer.as_ref().map(|o| {
+                    o.served(ServedKey {
+                        component: r.component.clone(),
+                        interface: r.handler.clone(),
+                        function: r.prefix.clone(),
+                        transport: "http".to_string(),
+                    })
+                }),
             })
             .collect();
         Ok(HttpPlan {

@@ -39,6 +39,9 @@ pub(super) struct Job {
     /// Held until the handler returns: a worker is busy until then, even
     /// after its response has gone.
     pub(super) permit: tokio::sync::OwnedSemaphorePermit,
+    /// The context holding the request's span, when traced: current while
+    /// the handler runs, so its calls across links are its children.
+    pub(super) trace: Option<opentelemetry::Context>,
 }
 
 /// A handler to call: its component, its `handle` function and the WASI
@@ -47,6 +50,8 @@ pub(super) struct Target {
     pub(super) component: String,
     pub(super) function: String,
     pub(super) release: WasiRelease,
+    /// Where its requests are counted, when the server is observed.
+    pub(super) cells: Option<Arc<crate::observe::CallCells>>,
 }
 
 /// A worker thread's loop over the shared queue.
@@ -70,8 +75,16 @@ impl Worker {
                 answer,
                 outcome,
                 permit,
+                trace,
             } = job;
-            let ended = call(&plan.runtime, &plan.targets[route], request, answer);
+            let run = || call(&plan.runtime, &plan.targets[route], request, answer);
+            let ended = match trace {
+                Some(cx) => {
+                    let _current = cx.attach();
+                    run()
+                }
+                None => run(),
+            };
             // Free before the outcome is told: a client answered from it
             // may come back at once.
             drop(permit);
