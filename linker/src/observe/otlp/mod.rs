@@ -215,10 +215,15 @@ fn signal_url(endpoint: &str, signal: &str) -> Result<String, OtlpError> {
     let Some(authority) = uri.authority() else {
         return Err(refuse("names no host"));
     };
-    if authority.as_str().contains('@') {
+    // An `@` anywhere is taken for credentials, however the URL parser
+    // splits it (`user:p/ss@host` parses as host `user`, port `p`).
+    if endpoint.contains('@') {
         return Err(refuse(
             "holds credentials (send them as headers, in OTEL_EXPORTER_OTLP_HEADERS)",
         ));
+    }
+    if authority.port().is_some() && authority.port_u16().is_none() {
+        return Err(refuse("has a port that is not a number"));
     }
     let base = endpoint.trim_end_matches('/');
     Ok(format!("{base}/v1/{signal}"))
