@@ -17,8 +17,10 @@ use weld_linker::observe::otlp::{Otlp, OtlpConfig};
 use weld_linker::observe::Observer;
 use weld_linker::Deployment;
 
-/// Off, counting, counting and tracing every call, and 1% of them.
-const MODES: [&str; 4] = ["off", "on", "traced", "traced-1pct"];
+/// Off, counting, counting and tracing 1% of the calls, and every call
+/// (the heaviest last: its export's backlog and heat do not fall on the
+/// lighter modes).
+const MODES: [&str; 4] = ["off", "on", "traced-1pct", "traced"];
 
 /// The observer of `mode`, and the export it traces to (shut down, its
 /// queue sent, when dropped).

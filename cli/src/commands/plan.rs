@@ -24,8 +24,10 @@ pub struct Args {
     /// column, a DOT edge label); or, given a running host's metrics
     /// (`curl http://ADDR/metrics > FILE` of `weld serve --metrics ADDR`),
     /// show each link's measured p50 and p99 (`measured` in the JSON, a
-    /// MEASURED column). Given twice (a calibration and metrics), both.
-    #[arg(long, value_name = "FILE")]
+    /// MEASURED column); or read them from the host itself
+    /// (`--costs http://ADDR/metrics`). Given twice (a calibration and
+    /// metrics), both.
+    #[arg(long, value_name = "FILE|URL")]
     costs: Vec<PathBuf>,
     /// Flag links whose estimated cost per call exceeds N nanoseconds.
     #[arg(long, value_name = "N", requires = "costs")]
@@ -71,11 +73,15 @@ fn costs(
     args: &Args,
     deployment: &Deployment,
 ) -> Result<(Option<weld_harness::calibrate::Costed>, Vec<String>), String> {
-    use weld_linker::cost::{annotate_measured, CostFile};
+    use weld_linker::cost::{annotate_measured, is_url, CostFile};
     let mut costed = None;
     let mut measured = Vec::new();
     for path in &args.costs {
-        match CostFile::read(path).map_err(|e| super::describe(&e))? {
+        let read = match path.to_str().filter(|p| is_url(p)) {
+            Some(url) => CostFile::fetch(url),
+            None => CostFile::read(path),
+        };
+        match read.map_err(|e| super::describe(&e))? {
             CostFile::Calibration(_) if costed.is_some() => {
                 return Err("--costs takes one calibration (and any metrics)".into())
             }

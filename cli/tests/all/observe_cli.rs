@@ -348,6 +348,7 @@ fn a_scrape_counts_every_call_and_each_failure_by_its_cause() {
 
     promtool_check(&text);
     plan_reads_the_scrape(&m, &text, ok + failed, failed);
+    plan_reads_the_host(&m, &at, ok + failed);
 
     // Anything but a GET of /metrics is refused; a HEAD has no body.
     let (head, _) = get(&at, "/", "GET");
@@ -428,6 +429,46 @@ fn plan_reads_the_scrape(m: &Path, text: &str, relayed: usize, failed: usize) {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not the metrics of a weld host"), "{err}");
+}
+
+/// `weld plan --costs http://ADDR/metrics`: the host's metrics read where
+/// it serves them; an address that answers something else, or nothing,
+/// is refused by name.
+fn plan_reads_the_host(m: &Path, at: &str, relayed: usize) {
+    let plan = |costs: &str| crate::common::weld(&["plan", m.to_str().unwrap(), "--costs", costs]);
+    let out = crate::common::weld(&[
+        "plan",
+        m.to_str().unwrap(),
+        "--costs",
+        &format!("http://{at}/metrics"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let front = v["resolutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["component"] == "front" && r["peer"].is_string())
+        .unwrap();
+    assert_eq!(front["measured"]["calls"], relayed as u64, "{front}");
+    for (url, says) in [
+        (format!("http://{at}/elsewhere"), "answered 404"),
+        (
+            format!("http://127.0.0.1:{}/metrics", free_port()),
+            "cannot read the metrics at",
+        ),
+        (format!("https://{at}/metrics"), "is not an http:// URL"),
+    ] {
+        let out = plan(&url);
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says) && err.contains(&url), "{url}: {err}");
+    }
 }
 
 /// Clients that connect and send nothing hold no scrape back: each is

@@ -31,8 +31,10 @@
 //! against 27 µs typed), which the estimate does not see. Guest work is not
 //! part of a call's cost here, only the crossing and the copies.
 
+mod fetch;
 mod measured;
 
+pub use fetch::{is_url, FETCH_TIMEOUT};
 pub use measured::{annotate_measured, is_scrape, Measured, MAX_SCRAPE_BYTES};
 
 use crate::introspect::ComponentInfo;
@@ -72,8 +74,26 @@ impl CostFile {
                 path: label.clone(),
                 source,
             })?;
-        if is_scrape(&bytes) {
-            return Measured::parse(&label, &bytes).map(CostFile::Measured);
+        CostFile::from_bytes(label, &bytes)
+    }
+
+    /// Reads what `url` answers (a running host's metrics: `weld serve
+    /// --metrics`' `http://ADDR/metrics`) as [`CostFile::read`] reads a
+    /// file.
+    ///
+    /// # Errors
+    /// [`CostError::Fetch`] when it cannot be read (see [`FETCH_TIMEOUT`],
+    /// [`MAX_SCRAPE_BYTES`]), then as [`CostFile::read`].
+    pub fn fetch(url: &str) -> Result<CostFile, CostError> {
+        let bytes = fetch::fetch(url)?;
+        CostFile::from_bytes(url.to_string(), &bytes)
+    }
+
+    /// `bytes`, read from `label`, as a calibration when they are JSON,
+    /// else as Prometheus text.
+    fn from_bytes(label: String, bytes: &[u8]) -> Result<CostFile, CostError> {
+        if is_scrape(bytes) {
+            return Measured::parse(&label, bytes).map(CostFile::Measured);
         }
         if bytes.len() as u64 > MAX_COSTS_BYTES {
             return Err(CostError::Invalid {
@@ -81,7 +101,7 @@ impl CostFile {
                 problem: format!("a calibration is at most {MAX_COSTS_BYTES} bytes"),
             });
         }
-        Calibration::from_slice(&label, &bytes).map(CostFile::Calibration)
+        Calibration::from_slice(&label, bytes).map(CostFile::Calibration)
     }
 }
 
@@ -181,6 +201,14 @@ pub enum CostError {
         path: String,
         /// What it is instead.
         source: HeaderError,
+    },
+    /// A host's metrics could not be read from its address.
+    #[error("cannot read the metrics at `{url}`: it {problem}")]
+    Fetch {
+        /// The address.
+        url: String,
+        /// What happened.
+        problem: String,
     },
     /// Parsed, but not usable.
     #[error("costs file `{path}`: {problem}")]
