@@ -19,6 +19,12 @@ const GREETER: &str = "demo:greet/greeter@0.1.0";
 /// greeter host-linked to `back`, whose greeter is `greet` on host `c`
 /// over TCP; `front` is served to `greet-caller` on `a` over TCP.
 fn manifest(dir: &Path, b: u16, c: u16) -> std::path::PathBuf {
+    let b = format!(r#"{{ transport = "tcp", address = "127.0.0.1:{b}" }}"#);
+    relay_manifest(dir, &b, c)
+}
+
+/// [`manifest`] with `b`'s wRPC endpoint `b` (a TOML inline table).
+pub(crate) fn relay_manifest(dir: &Path, b: &str, c: u16) -> std::path::PathBuf {
     let toml = format!(
         r#"
 [components.greet-caller]
@@ -51,7 +57,7 @@ import = "back:{GREETER}"
 export = "greet"
 
 [hosts.b]
-wrpc = {{ transport = "tcp", address = "127.0.0.1:{b}" }}
+wrpc = {b}
 
 [hosts.c]
 wrpc = {{ transport = "tcp", address = "127.0.0.1:{c}" }}

@@ -4,7 +4,7 @@
 //! protocol messages): their parents across NATS, in process and within a
 //! host, and what a served span over TCP says of its caller.
 
-use crate::observe_cli::{serve, serve_with};
+use crate::observe_cli::{relay_manifest, serve, serve_with};
 use crate::serve_cli::{result_of, terminate};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,45 +22,8 @@ const GREETER: &str = "demo:greet/greeter@0.1.0";
 /// greet-caller on `a` → `front` on `b` over NATS; `front` host-linked to
 /// `back` (`observe = true`) on `b`; `back` → `greet` on `c` over TCP.
 fn manifest(dir: &Path, nats: &str, c: u16) -> std::path::PathBuf {
-    let toml = format!(
-        r#"
-[components.greet-caller]
-path = "{{greet-caller}}"
-host = "a"
-
-[components.front]
-path = "{{greet-relay}}"
-host = "b"
-
-[components.back]
-path = "{{greet-relay}}"
-host = "b"
-
-[components.greet]
-path = "{{greet}}"
-host = "c"
-
-[[link]]
-import = "greet-caller:{GREETER}"
-export = "front"
-
-[[link]]
-import = "front:{GREETER}"
-export = "back"
-observe = true
-
-[[link]]
-import = "back:{GREETER}"
-export = "greet"
-
-[hosts.b]
-wrpc = {{ transport = "nats", url = "{nats}" }}
-
-[hosts.c]
-wrpc = {{ transport = "tcp", address = "127.0.0.1:{c}" }}
-"#
-    );
-    weld_fixtures::write_manifest(dir, &toml)
+    let b = format!(r#"{{ transport = "nats", url = "{nats}" }}"#);
+    relay_manifest(dir, &b, c)
 }
 
 /// `weld run` of `greet-caller.greet(name)` on `a`, with `extra`

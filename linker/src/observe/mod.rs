@@ -142,26 +142,30 @@ impl Observer {
     /// The counters of calls across `key`'s link (and its spans' template,
     /// with traces on), made on first use.
     pub fn link(&self, key: LinkKey) -> Arc<CallCells> {
-        let span = || self.0.traces.as_ref().map(|t| t.link(&key));
-        let mut links = lock(&self.0.links);
-        if let Some(cells) = links.get(&key) {
-            return Arc::clone(cells);
-        }
-        let cells = Arc::new(CallCells::new(span()));
-        links.insert(key, Arc::clone(&cells));
-        cells
+        self.cells(&self.0.links, key, Traces::link)
     }
 
     /// The counters of calls served as `key` (and its spans' template,
     /// with traces on), made on first use.
     pub fn served(&self, key: ServedKey) -> Arc<CallCells> {
-        let span = || self.0.traces.as_ref().map(|t| t.served(&key));
-        let mut served = lock(&self.0.served);
-        if let Some(cells) = served.get(&key) {
+        self.cells(&self.0.served, key, Traces::served)
+    }
+
+    /// `key`'s counters in `all`, made (with a span template from
+    /// `template`, when traces are on) on first use.
+    fn cells<K: Ord>(
+        &self,
+        all: &Mutex<BTreeMap<K, Arc<CallCells>>>,
+        key: K,
+        template: fn(&Traces, &K) -> trace::SpanTemplate,
+    ) -> Arc<CallCells> {
+        let mut all = lock(all);
+        if let Some(cells) = all.get(&key) {
             return Arc::clone(cells);
         }
-        let cells = Arc::new(CallCells::new(span()));
-        served.insert(key, Arc::clone(&cells));
+        let span = self.0.traces.as_ref().map(|t| template(t, &key));
+        let cells = Arc::new(CallCells::new(span));
+        all.insert(key, Arc::clone(&cells));
         cells
     }
 
