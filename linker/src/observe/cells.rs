@@ -126,13 +126,7 @@ impl Call {
     /// Runs `f` with the call's span as the thread's current one (so calls
     /// made inside it are its children); just `f` without a span.
     pub fn within<T>(&self, f: impl FnOnce() -> T) -> T {
-        match &self.span {
-            Some(cx) => {
-                let _current = cx.clone().attach();
-                f()
-            }
-            None => f(),
-        }
+        super::trace::within(self.span.clone(), f)
     }
 }
 

@@ -153,6 +153,18 @@ impl SpanTemplate {
     }
 }
 
+/// Runs `f` with `cx` as the thread's current context (so spans started
+/// inside it are its children), when given; just `f` otherwise.
+pub fn within<T>(cx: Option<Context>, f: impl FnOnce() -> T) -> T {
+    match cx {
+        Some(cx) => {
+            let _current = cx.attach();
+            f()
+        }
+        None => f(),
+    }
+}
+
 /// Ends the span `cx` holds: its outcome (`ok`, or the cause of the
 /// failure, with an error status) and the bytes each way.
 pub(crate) fn end(cx: &Context, ended: Ended, sent: usize, received: usize) {

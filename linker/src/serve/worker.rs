@@ -30,17 +30,6 @@ pub(super) struct Job {
     pub trace: Option<opentelemetry::Context>,
 }
 
-/// Runs `f` with `trace` as the thread's current context, when given.
-fn traced<T>(trace: Option<opentelemetry::Context>, f: impl FnOnce() -> T) -> T {
-    match trace {
-        Some(cx) => {
-            let _current = cx.attach();
-            f()
-        }
-        None => f(),
-    }
-}
-
 impl Job {
     /// Ends the job as `deadline` when its deadline passed while it
     /// waited for a worker: a call nobody waits for any more is not run.
@@ -155,7 +144,7 @@ pub(super) fn shared(
             }
         }
         let d = deployed.as_mut().expect("instantiated above");
-        let result = traced(job.trace, || {
+        let result = crate::observe::trace::within(job.trace, || {
             execute(d, &served[job.index], &mut funcs[job.index], job.args)
         });
         if let (Err(e), true) = (&result, d.is_poisoned()) {
@@ -269,7 +258,7 @@ pub(super) fn pool(runtime: &Runtime, served: &[Served], queue: &PerCallQueue) {
         };
         let used = match made {
             Ok(mut d) => {
-                let result = traced(job.trace, || {
+                let result = crate::observe::trace::within(job.trace, || {
                     execute(&mut d, &served[job.index], &mut None, job.args)
                 });
                 job.answer.send(result);

@@ -77,14 +77,9 @@ impl Worker {
                 permit,
                 trace,
             } = job;
-            let run = || call(&plan.runtime, &plan.targets[route], request, answer);
-            let ended = match trace {
-                Some(cx) => {
-                    let _current = cx.attach();
-                    run()
-                }
-                None => run(),
-            };
+            let ended = crate::observe::trace::within(trace, || {
+                call(&plan.runtime, &plan.targets[route], request, answer)
+            });
             // Free before the outcome is told: a client answered from it
             // may come back at once.
             drop(permit);
